@@ -1,0 +1,107 @@
+//! The command line: `run`, `migrate`, `check`, `tickets`, `quarantine`, `demo`.
+//! This is the binary's edge, where errors become messages for people.
+
+mod demo;
+mod tickets;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Config};
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(name = "loket", version, about = "One front desk for every department mailbox")]
+pub struct Cli {
+    /// The config file.
+    #[arg(long, global = true, env = "LOKET_CONFIG", default_value = "loket.toml")]
+    pub config: PathBuf,
+    /// Log lines as text or JSON.
+    #[arg(long, global = true, env = "LOKET_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Watch every configured mailbox and turn each message into a ticket.
+    Run,
+    /// Apply the store's migrations and exit.
+    Migrate,
+    /// Validate the config and try every mailbox login.
+    Check,
+    /// List or show tickets.
+    #[command(subcommand)]
+    Tickets(tickets::TicketsCommand),
+    /// List or export quarantined messages.
+    #[command(subcommand)]
+    Quarantine(tickets::QuarantineCommand),
+    /// Run the embedded default with no server: sample Maildir in, SQLite, tickets out.
+    Demo {
+        /// Working folder for the demo's Maildir and database (recreated on each run).
+        #[arg(long, default_value = "loket-demo")]
+        dir: PathBuf,
+    },
+    /// Print the documented example config.
+    ExampleConfig,
+}
+
+pub async fn execute(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo { dir } => demo::run(&dir).await,
+        Command::ExampleConfig => {
+            print!("{}", config::EXAMPLE);
+            Ok(())
+        }
+        command => {
+            let config = config::load(&cli.config)?;
+            dispatch(command, Arc::new(config)).await
+        }
+    }
+}
+
+async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
+    match command {
+        Command::Run => {
+            let shutdown = CancellationToken::new();
+            crate::app::cancel_on_signal(shutdown.clone());
+            crate::app::run(config, shutdown).await.context("loket stopped")
+        }
+        Command::Migrate => {
+            crate::app::open_store(&config).await.context("migrating the store")?;
+            println!("store is up to date");
+            Ok(())
+        }
+        Command::Check => check(&config).await,
+        Command::Tickets(command) => tickets::tickets(command, &config).await,
+        Command::Quarantine(command) => tickets::quarantine(command, &config).await,
+        Command::Demo { .. } | Command::ExampleConfig => Ok(()),
+    }
+}
+
+/// One line per mailbox: ok, or why not. Fails when any mailbox fails.
+async fn check(config: &Config) -> Result<()> {
+    println!("config ok: {} departments, {} mailboxes", config.departments.len(), config.mailboxes.len());
+    let mut failures = 0;
+    for mailbox in &config.mailboxes {
+        let result = match &mailbox.maildir {
+            Some(path) if path.join("new").is_dir() => Ok(format!("maildir {}", path.display())),
+            Some(path) => Err(format!("maildir {} has no new/ folder", path.display())),
+            None => crate::source::imap::check(mailbox).await.map_err(|e| e.to_string()),
+        };
+        match result {
+            Ok(line) => println!("{}: ok ({line})", mailbox.name),
+            Err(reason) => {
+                failures += 1;
+                println!("{}: FAILED: {reason}", mailbox.name);
+            }
+        }
+    }
+    anyhow::ensure!(failures == 0, "{failures} of {} mailboxes failed", config.mailboxes.len());
+    Ok(())
+}

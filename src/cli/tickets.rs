@@ -1,0 +1,199 @@
+//! `loket tickets` and `loket quarantine`: what is in the store, for people and scripts.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::clock;
+use crate::config::Config;
+use crate::store::{Store, TicketDetail, TicketSummary};
+
+#[derive(Debug, Subcommand)]
+pub enum TicketsCommand {
+    /// One line per ticket, newest first.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// At most this many tickets.
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
+    /// The whole ticket: messages, attachments and timeline.
+    Show {
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// One line per quarantined message, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
+    /// Write the raw bytes of a quarantined message to standard output.
+    Export { id: String },
+}
+
+async fn open(config: &Config) -> Result<Store> {
+    crate::app::open_store(config).await.with_context(|| format!("opening the store {}", config.store.url))
+}
+
+pub async fn tickets(command: TicketsCommand, config: &Config) -> Result<()> {
+    let store = open(config).await?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        TicketsCommand::List { json, limit } => {
+            let tickets = store.list_tickets(limit).await?;
+            if json {
+                for ticket in &tickets {
+                    writeln!(out, "{}", summary_json(ticket))?;
+                }
+            } else {
+                print_table(&mut out, &tickets)?;
+            }
+        }
+        TicketsCommand::Show { reference, json } => {
+            let reference = crate::domain::TicketRef::parse(&reference)?;
+            let ticket = store.ticket(reference.as_str()).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&ticket)?)?;
+            } else {
+                print_ticket(&mut out, &ticket)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn summary_json(ticket: &TicketSummary) -> serde_json::Value {
+    let mut value = serde_json::to_value(ticket).unwrap_or_else(|_| json!({}));
+    value["received"] = json!(clock::rfc3339(ticket.created_at));
+    value
+}
+
+fn print_table(out: &mut impl Write, tickets: &[TicketSummary]) -> std::io::Result<()> {
+    if tickets.is_empty() {
+        return writeln!(out, "no tickets yet");
+    }
+    writeln!(
+        out,
+        "{:<10} {:<10} {:<8} {:<32} {:<16} SUBJECT",
+        "REFERENCE", "DEPARTMENT", "STATUS", "REQUESTER", "RECEIVED"
+    )?;
+    for t in tickets {
+        let subject = match &t.automatic {
+            Some(kind) => format!("{} [{kind}]", t.subject),
+            None => t.subject.clone(),
+        };
+        writeln!(
+            out,
+            "{:<10} {:<10} {:<8} {:<32} {:<16} {}",
+            t.reference,
+            t.department,
+            t.status,
+            truncate(&t.requester, 32),
+            clock::display(t.created_at),
+            truncate(&subject, 60)
+        )?;
+    }
+    Ok(())
+}
+
+fn print_ticket(out: &mut impl Write, ticket: &TicketDetail) -> std::io::Result<()> {
+    let t = &ticket.summary;
+    writeln!(out, "{}  {}", t.reference, t.subject)?;
+    writeln!(
+        out,
+        "  requester:   {}",
+        t.requester_name.as_ref().map_or(t.requester.clone(), |n| format!("{n} <{}>", t.requester))
+    )?;
+    writeln!(out, "  department:  {} (decided by {}: {})", t.department, t.decided_by, t.route_reason)?;
+    writeln!(out, "  status:      {}", t.status)?;
+    writeln!(out, "  mailbox:     {}", t.mailbox)?;
+    writeln!(out, "  received:    {}", clock::display(t.created_at))?;
+    if let Some(kind) = &t.automatic {
+        writeln!(out, "  automatic:   {kind}")?;
+    }
+    for (index, m) in ticket.messages.iter().enumerate() {
+        writeln!(out, "\nmessage {} ({}, {} bytes)", index + 1, m.direction, m.size)?;
+        writeln!(
+            out,
+            "  from:        {}",
+            m.from_name.as_ref().map_or(m.from_address.clone(), |n| format!("{n} <{}>", m.from_address))
+        )?;
+        writeln!(out, "  subject:     {}", m.subject)?;
+        writeln!(out, "  message-id:  {}", m.message_id.as_deref().unwrap_or("(none)"))?;
+        if let Some(sent) = m.sent_at {
+            writeln!(out, "  date:        {}", clock::display(sent))?;
+        }
+        for a in &m.attachments {
+            writeln!(
+                out,
+                "  attachment:  {} ({}, {} bytes)",
+                a.filename.as_deref().unwrap_or("(unnamed)"),
+                a.content_type,
+                a.size
+            )?;
+        }
+        writeln!(out)?;
+        for line in m.text_body.lines().take(40) {
+            writeln!(out, "  | {line}")?;
+        }
+    }
+    writeln!(out, "\ntimeline")?;
+    for e in &ticket.events {
+        writeln!(out, "  {}  {:<10} {}", clock::display(e.at), e.kind, e.detail)?;
+    }
+    Ok(())
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+pub async fn quarantine(command: QuarantineCommand, config: &Config) -> Result<()> {
+    let store = open(config).await?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        QuarantineCommand::List { json, limit } => {
+            let rows = store.list_quarantine(limit).await?;
+            if json {
+                for row in &rows {
+                    writeln!(out, "{}", serde_json::to_string(row)?)?;
+                }
+            } else if rows.is_empty() {
+                writeln!(out, "quarantine is empty")?;
+            } else {
+                for row in &rows {
+                    writeln!(
+                        out,
+                        "{}  {}  {}  {} bytes  {}",
+                        row.id,
+                        clock::display(row.at),
+                        row.mailbox,
+                        row.size,
+                        row.reason
+                    )?;
+                }
+            }
+        }
+        QuarantineCommand::Export { id } => {
+            let raw = store.quarantine_raw(&id).await?;
+            out.write_all(&raw)?;
+        }
+    }
+    Ok(())
+}

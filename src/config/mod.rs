@@ -1,0 +1,287 @@
+//! The one config file, typed per concern, with environment overrides.
+//!
+//! Loading reads the file, lays `LOKET_*` variables over it (`LOKET_STORE__URL`
+//! sets `store.url`), deserializes into these structs (unknown keys are errors),
+//! then checks what types cannot: references between sections, files that must
+//! exist, combinations that are unsafe. Every error names the key.
+
+mod load;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::domain::{DepartmentId, EmailAddress, MailboxName};
+
+pub use load::{EXAMPLE, load, load_str};
+
+/// Why the config was refused. `key` is the dotted path of the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config: {0}")]
+    Parse(String),
+    #[error("config key `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Invalid { key: key.into(), problem: problem.into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub store: StoreConfig,
+    pub desk: DeskConfig,
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+    #[serde(default)]
+    pub web: WebConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub ack: AckConfig,
+    pub departments: Vec<DepartmentConfig>,
+    #[serde(default)]
+    pub mailboxes: Vec<MailboxConfig>,
+}
+
+impl Config {
+    pub fn department(&self, id: &DepartmentId) -> Option<&DepartmentConfig> {
+        self.departments.iter().find(|d| &d.id == id)
+    }
+
+    pub fn mailbox(&self, name: &str) -> Option<&MailboxConfig> {
+        self.mailboxes.iter().find(|m| m.name.as_str() == name)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub url: String,
+    /// Connections in the pool (PostgreSQL; SQLite always writes through one).
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { url: "sqlite://loket.db".into(), max_connections: defaults::max_connections() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeskConfig {
+    pub name: String,
+    pub address: EmailAddress,
+    pub base_url: String,
+    #[serde(default = "defaults::ticket_prefix")]
+    pub ticket_prefix: String,
+    /// The department that takes requests sent to the desk's own inbox.
+    pub default_department: Option<DepartmentId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    Implicit,
+    Starttls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: Option<u16>,
+    #[serde(default = "defaults::tls")]
+    pub tls: TlsMode,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "defaults::smtp_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    #[serde(default = "defaults::web_listen")]
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self { listen: defaults::web_listen(), metrics_listen: None }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Larger messages are quarantined (headers kept) and left in the mailbox.
+    #[serde(default = "defaults::max_message_bytes")]
+    pub max_message_bytes: u64,
+    /// Parsing one message may take this long before it is quarantined.
+    #[serde(default = "defaults::parse_timeout_ms")]
+    pub parse_timeout_ms: u64,
+    /// Messages fetched in one IMAP round trip.
+    #[serde(default = "defaults::batch_size")]
+    pub batch_size: u32,
+    /// Bytes fetched in one IMAP round trip, at most (one message may exceed it).
+    #[serde(default = "defaults::batch_bytes")]
+    pub batch_bytes: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: defaults::max_message_bytes(),
+            parse_timeout_ms: defaults::parse_timeout_ms(),
+            batch_size: defaults::batch_size(),
+            batch_bytes: defaults::batch_bytes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckConfig {
+    #[serde(default = "defaults::yes")]
+    pub enabled: bool,
+    #[serde(default = "defaults::language")]
+    pub default_language: String,
+    #[serde(default)]
+    pub backlog: bool,
+    #[serde(default = "defaults::max_per_recipient_per_hour")]
+    pub max_per_recipient_per_hour: u32,
+}
+
+impl Default for AckConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            default_language: defaults::language(),
+            backlog: false,
+            max_per_recipient_per_hour: defaults::max_per_recipient_per_hour(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentConfig {
+    pub id: DepartmentId,
+    pub name: String,
+    pub queue_address: EmailAddress,
+}
+
+/// One watched mailbox: an IMAP folder (`host` set) or a local Maildir (`maildir` set).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxConfig {
+    pub name: MailboxName,
+    /// The department this old address belonged to; none for the desk's own inbox.
+    pub department: Option<DepartmentId>,
+    pub maildir: Option<PathBuf>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    #[serde(default = "defaults::tls")]
+    pub tls: TlsMode,
+    /// PEM file with extra trusted certificate authorities for this server.
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub password_file: Option<PathBuf>,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    #[serde(default = "defaults::folder")]
+    pub folder: String,
+    pub processed_folder: Option<String>,
+    /// Keyword or flag set after the commit when no processed folder is configured.
+    pub processed_flag: Option<String>,
+    #[serde(default = "defaults::yes")]
+    pub idle: bool,
+    #[serde(default = "defaults::poll_interval_secs")]
+    pub poll_interval_secs: u64,
+    #[serde(default = "defaults::idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    #[serde(default = "defaults::command_timeout_secs")]
+    pub command_timeout_secs: u64,
+}
+
+impl MailboxConfig {
+    pub fn imap_port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            TlsMode::Implicit => 993,
+            TlsMode::Starttls | TlsMode::None => 143,
+        })
+    }
+}
+
+mod defaults {
+    use super::TlsMode;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    pub fn max_connections() -> u32 {
+        8
+    }
+    pub fn ticket_prefix() -> String {
+        "SD".into()
+    }
+    pub fn tls() -> TlsMode {
+        TlsMode::Implicit
+    }
+    pub fn smtp_timeout_secs() -> u64 {
+        30
+    }
+    pub fn web_listen() -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 8080))
+    }
+    pub fn max_message_bytes() -> u64 {
+        32 * 1024 * 1024
+    }
+    pub fn parse_timeout_ms() -> u64 {
+        5_000
+    }
+    pub fn batch_size() -> u32 {
+        200
+    }
+    pub fn batch_bytes() -> u64 {
+        64 * 1024 * 1024
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn language() -> String {
+        "en".into()
+    }
+    pub fn max_per_recipient_per_hour() -> u32 {
+        10
+    }
+    pub fn folder() -> String {
+        "INBOX".into()
+    }
+    pub fn poll_interval_secs() -> u64 {
+        60
+    }
+    pub fn idle_timeout_secs() -> u64 {
+        25 * 60
+    }
+    pub fn command_timeout_secs() -> u64 {
+        60
+    }
+}

@@ -1,0 +1,271 @@
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use secrecy::SecretString;
+
+use super::{Config, ConfigError, MailboxConfig, TlsMode};
+
+/// Checks what the types cannot, and resolves passwords from files and variables.
+pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
+    check_store(config)?;
+    check_desk(config)?;
+    check_departments(config)?;
+    check_ingest(config)?;
+    if !matches!(config.ack.default_language.as_str(), "en" | "nl") {
+        return Err(ConfigError::invalid("ack.default_language", "must be `en` or `nl`"));
+    }
+    let departments: Vec<String> = config.departments.iter().map(|d| d.id.to_string()).collect();
+    if let Some(default) = &config.desk.default_department
+        && !departments.iter().any(|d| d == default.as_str())
+    {
+        return Err(ConfigError::invalid(
+            "desk.default_department",
+            format!("unknown department `{default}` (defined: {})", departments.join(", ")),
+        ));
+    }
+    let mut names = HashSet::new();
+    for (index, mailbox) in config.mailboxes.iter_mut().enumerate() {
+        let key = format!("mailboxes[{index}]");
+        if !names.insert(mailbox.name.clone()) {
+            return Err(ConfigError::invalid(format!("{key}.name"), format!("`{}` is used twice", mailbox.name)));
+        }
+        check_mailbox(&key, mailbox, &departments)?;
+    }
+    if let Some(smtp) = config.smtp.as_mut() {
+        if smtp.tls == TlsMode::None && !is_loopback(&smtp.host) {
+            return Err(ConfigError::invalid(
+                "smtp.tls",
+                format!(
+                    "`none` sends passwords and mail in clear text; it is allowed only to a loopback host, not `{}`",
+                    smtp.host
+                ),
+            ));
+        }
+        if let Some(password) = read_password_file("smtp", smtp.password.is_some(), smtp.password_file.as_deref())? {
+            smtp.password = Some(password);
+        }
+    }
+    Ok(())
+}
+
+fn check_store(config: &Config) -> Result<(), ConfigError> {
+    let url = config.store.url.as_str();
+    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(ConfigError::invalid(
+            "store.url",
+            format!("`{url}` is neither `sqlite://PATH` nor `postgres://…`"),
+        ));
+    }
+    if config.store.max_connections == 0 {
+        return Err(ConfigError::invalid("store.max_connections", "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn check_desk(config: &mut Config) -> Result<(), ConfigError> {
+    let desk = &mut config.desk;
+    if desk.name.trim().is_empty() {
+        return Err(ConfigError::invalid("desk.name", "is empty"));
+    }
+    if !(desk.base_url.starts_with("https://") || desk.base_url.starts_with("http://")) {
+        return Err(ConfigError::invalid("desk.base_url", "must start with https:// (or http:// for a local test)"));
+    }
+    desk.base_url = desk.base_url.trim_end_matches('/').to_owned();
+    let prefix = &desk.ticket_prefix;
+    if prefix.is_empty() || prefix.len() > 16 || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ConfigError::invalid("desk.ticket_prefix", "use 1 to 16 letters or digits, like `SD`"));
+    }
+    desk.ticket_prefix = prefix.to_ascii_uppercase();
+    Ok(())
+}
+
+fn check_departments(config: &Config) -> Result<(), ConfigError> {
+    if config.departments.is_empty() {
+        return Err(ConfigError::invalid("departments", "at least one department is needed"));
+    }
+    let mut seen = HashSet::new();
+    for (index, department) in config.departments.iter().enumerate() {
+        if !seen.insert(&department.id) {
+            return Err(ConfigError::invalid(
+                format!("departments[{index}].id"),
+                format!("`{}` is used twice", department.id),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_ingest(config: &Config) -> Result<(), ConfigError> {
+    let ingest = &config.ingest;
+    if ingest.batch_size == 0 || ingest.batch_size > 5000 {
+        return Err(ConfigError::invalid("ingest.batch_size", "must be between 1 and 5000"));
+    }
+    if ingest.max_message_bytes < 1024 {
+        return Err(ConfigError::invalid("ingest.max_message_bytes", "must be at least 1024"));
+    }
+    if ingest.parse_timeout_ms == 0 {
+        return Err(ConfigError::invalid("ingest.parse_timeout_ms", "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn check_mailbox(key: &str, mailbox: &mut MailboxConfig, departments: &[String]) -> Result<(), ConfigError> {
+    if let Some(department) = &mailbox.department
+        && !departments.iter().any(|d| d == department.as_str())
+    {
+        return Err(ConfigError::invalid(
+            format!("{key}.department"),
+            format!("unknown department `{department}` (defined: {})", departments.join(", ")),
+        ));
+    }
+    match (&mailbox.host, &mailbox.maildir) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::invalid(key, "set either `host` (IMAP) or `maildir`, not both"));
+        }
+        (None, None) => return Err(ConfigError::invalid(key, "set `host` (IMAP) or `maildir`")),
+        (None, Some(_)) => return Ok(()),
+        (Some(_), None) => {}
+    }
+    let host = mailbox.host.as_deref().unwrap_or_default();
+    if mailbox.tls == TlsMode::None && !is_loopback(host) {
+        return Err(ConfigError::invalid(
+            format!("{key}.tls"),
+            format!("`none` sends the password in clear text; it is allowed only to a loopback host, not `{host}`"),
+        ));
+    }
+    if mailbox.username.as_deref().is_none_or(str::is_empty) {
+        return Err(ConfigError::invalid(format!("{key}.username"), "is required for an IMAP mailbox"));
+    }
+    if mailbox.processed_folder.is_some() && mailbox.processed_flag.is_some() {
+        return Err(ConfigError::invalid(
+            format!("{key}.processed_flag"),
+            "set either `processed_folder` or `processed_flag`",
+        ));
+    }
+    if !(60..=29 * 60).contains(&mailbox.idle_timeout_secs) {
+        return Err(ConfigError::invalid(
+            format!("{key}.idle_timeout_secs"),
+            "must be between 60 and 1740 (servers drop idle clients after 30 minutes)",
+        ));
+    }
+    if mailbox.poll_interval_secs == 0 || mailbox.command_timeout_secs == 0 {
+        return Err(ConfigError::invalid(
+            format!("{key}.poll_interval_secs"),
+            "intervals and timeouts must be at least 1 second",
+        ));
+    }
+    let has_password = mailbox.password.is_some();
+    if let Some(password) = read_password_file(key, has_password, mailbox.password_file.as_deref())? {
+        mailbox.password = Some(password);
+    }
+    if let Some(variable) = &mailbox.password_env {
+        if mailbox.password.is_some() {
+            return Err(ConfigError::invalid(
+                format!("{key}.password_env"),
+                "set only one of `password`, `password_file` and `password_env`",
+            ));
+        }
+        let value = std::env::var(variable).map_err(|_| {
+            ConfigError::invalid(
+                format!("{key}.password_env"),
+                format!("the environment variable `{variable}` is not set"),
+            )
+        })?;
+        mailbox.password = Some(SecretString::from(value));
+    }
+    if mailbox.password.is_none() {
+        return Err(ConfigError::invalid(
+            format!("{key}.password"),
+            "an IMAP mailbox needs `password`, `password_file` or `password_env`",
+        ));
+    }
+    Ok(())
+}
+
+fn read_password_file(
+    key: &str,
+    has_password: bool,
+    file: Option<&std::path::Path>,
+) -> Result<Option<SecretString>, ConfigError> {
+    let Some(file) = file else { return Ok(None) };
+    if has_password {
+        return Err(ConfigError::invalid(format!("{key}.password_file"), "set either `password` or `password_file`"));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        ConfigError::invalid(format!("{key}.password_file"), format!("cannot read {}: {e}", file.display()))
+    })?;
+    Ok(Some(SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned())))
+}
+
+/// Hosts for which clear text never leaves the machine.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load_str;
+
+    const BASE: &str = r#"
+[desk]
+name = "Service Desk"
+address = "servicedesk@example.org"
+base_url = "https://desk.example.org/"
+
+[[departments]]
+id = "it"
+name = "IT"
+queue_address = "it-queue@example.org"
+"#;
+
+    fn error_of(extra: &str) -> String {
+        load_str(&format!("{BASE}{extra}")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn an_unknown_department_is_named_with_its_key() {
+        let error = error_of("[[mailboxes]]\nname = \"hr-old\"\ndepartment = \"hrr\"\nmaildir = \"/tmp/x\"\n");
+        assert!(error.contains("mailboxes[0].department"), "{error}");
+        assert!(error.contains("hrr"), "{error}");
+    }
+
+    #[test]
+    fn clear_text_imap_to_a_remote_host_is_refused() {
+        let error = error_of(
+            "[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nhost = \"imap.example.org\"\ntls = \"none\"\nusername = \"u\"\npassword = \"p\"\n",
+        );
+        assert!(error.contains("mailboxes[0].tls"), "{error}");
+    }
+
+    #[test]
+    fn an_imap_mailbox_without_a_password_is_refused() {
+        let error =
+            error_of("[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nhost = \"127.0.0.1\"\nusername = \"u\"\n");
+        assert!(error.contains("mailboxes[0].password"), "{error}");
+    }
+
+    #[test]
+    fn a_misspelt_key_is_named() {
+        let error = error_of(
+            "[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"/tmp/x\"\nfoldr = \"INBOX\"\n",
+        );
+        assert!(error.contains("foldr"), "{error}");
+    }
+
+    #[test]
+    fn a_wrong_type_is_named_with_its_key() {
+        let error =
+            error_of("[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nhost = \"127.0.0.1\"\nport = \"imap\"\n");
+        assert!(error.contains("port"), "{error}");
+    }
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        assert!(super::is_loopback("127.0.0.1"));
+        assert!(super::is_loopback("[::1]"));
+        assert!(super::is_loopback("localhost"));
+        assert!(!super::is_loopback("imap.example.org"));
+        assert!(!super::is_loopback("10.0.0.1"));
+    }
+}

@@ -1,0 +1,167 @@
+//! The guard: tells people's mail from automatic mail (RFC 3834), so that
+//! auto-replies, bounces, list mail and loops are stored but never answered.
+
+use serde::Serialize;
+
+use crate::domain::EmailAddress;
+use crate::intake::Normalised;
+
+/// What kind of automatic mail a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoKind {
+    AutoReply,
+    Bounce,
+    List,
+    Loop,
+}
+
+impl AutoKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AutoReply => "auto_reply",
+            Self::Bounce => "bounce",
+            Self::List => "list",
+            Self::Loop => "loop",
+        }
+    }
+}
+
+/// The guard's verdict on one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    Person,
+    Automatic { kind: AutoKind, reason: String },
+}
+
+impl Verdict {
+    pub fn is_automatic(&self) -> bool {
+        matches!(self, Self::Automatic { .. })
+    }
+}
+
+const ROBOT_LOCAL_PARTS: &[&str] =
+    &["mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply"];
+
+/// Judges one message. `own` are loket's own addresses (the desk and the department queues).
+pub fn assess(message: &Normalised, own: &[EmailAddress]) -> Verdict {
+    let m = &message.markers;
+    let auto = |kind, reason: String| Verdict::Automatic { kind, reason };
+    if let Some(marker) = &m.loop_marker {
+        return auto(AutoKind::Loop, format!("it carries loket's own loop header ({marker})"));
+    }
+    if own.iter().any(|a| a.same_as(&message.from.address)) {
+        return auto(AutoKind::Loop, format!("it comes from loket's own address {}", message.from.address));
+    }
+    if let Some(report) = &m.report_type {
+        return auto(AutoKind::Bounce, format!("it is a delivery report (multipart/report; report-type={report})"));
+    }
+    if m.return_path.as_deref() == Some("") {
+        return auto(AutoKind::Bounce, "it has a null return path (<>)".into());
+    }
+    let local = message.from.address.rsplit_once('@').map_or("", |(l, _)| l).to_ascii_lowercase();
+    if ROBOT_LOCAL_PARTS.contains(&local.as_str()) {
+        let kind =
+            if local == "mailer-daemon" || local == "postmaster" { AutoKind::Bounce } else { AutoKind::AutoReply };
+        return auto(kind, format!("it comes from the automatic sender {}", message.from.address));
+    }
+    if let Some(value) = &m.auto_submitted {
+        let token = value.split(';').next().unwrap_or("").trim();
+        if !token.eq_ignore_ascii_case("no") {
+            return auto(AutoKind::AutoReply, format!("Auto-Submitted: {value}"));
+        }
+    }
+    if m.x_autoreply {
+        return auto(AutoKind::AutoReply, "it has an X-Autoreply header".into());
+    }
+    if m.x_autorespond {
+        return auto(AutoKind::AutoReply, "it has an X-Autorespond header".into());
+    }
+    if let Some(value) = &m.x_auto_response_suppress {
+        return auto(AutoKind::AutoReply, format!("X-Auto-Response-Suppress: {value}"));
+    }
+    if let Some(value) = &m.precedence {
+        let lower = value.to_ascii_lowercase();
+        if lower == "list" {
+            return auto(AutoKind::List, "Precedence: list".into());
+        }
+        if ["bulk", "junk", "auto_reply"].contains(&lower.as_str()) {
+            return auto(AutoKind::AutoReply, format!("Precedence: {lower}"));
+        }
+    }
+    if let Some(list) = &m.list_id {
+        return auto(AutoKind::List, format!("it is list mail (List-Id: {list})"));
+    }
+    if m.list_unsubscribe {
+        return auto(AutoKind::List, "it is list mail (List-Unsubscribe)".into());
+    }
+    Verdict::Person
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intake::parse;
+
+    fn verdict(headers: &str) -> Verdict {
+        let raw = format!("From: Piet <piet@example.org>\r\nTo: hr@example.org\r\nSubject: x\r\n{headers}\r\nbody\r\n");
+        let own = [EmailAddress::parse("servicedesk@example.org").unwrap()];
+        assess(&parse(raw.as_bytes()).unwrap(), &own)
+    }
+
+    fn kind(headers: &str) -> Option<AutoKind> {
+        match verdict(headers) {
+            Verdict::Automatic { kind, .. } => Some(kind),
+            Verdict::Person => None,
+        }
+    }
+
+    #[test]
+    fn a_plain_request_is_from_a_person() {
+        assert_eq!(kind(""), None);
+        assert_eq!(kind("Auto-Submitted: no\r\n"), None);
+        assert_eq!(kind("Precedence: first-class\r\n"), None);
+    }
+
+    #[test]
+    fn auto_reply_headers_are_recognised() {
+        for header in [
+            "Auto-Submitted: auto-replied\r\n",
+            "Auto-Submitted: auto-generated; owner-email=x@y.z\r\n",
+            "X-Autoreply: yes\r\n",
+            "X-Autorespond: vacation\r\n",
+            "X-Auto-Response-Suppress: All\r\n",
+            "Precedence: bulk\r\n",
+            "Precedence: junk\r\n",
+            "Precedence: auto_reply\r\n",
+        ] {
+            assert_eq!(kind(header), Some(AutoKind::AutoReply), "{header}");
+        }
+    }
+
+    #[test]
+    fn list_mail_is_recognised() {
+        assert_eq!(kind("List-Id: <staff.example.org>\r\n"), Some(AutoKind::List));
+        assert_eq!(kind("List-Unsubscribe: <mailto:x@y.z>\r\n"), Some(AutoKind::List));
+        assert_eq!(kind("Precedence: list\r\n"), Some(AutoKind::List));
+    }
+
+    #[test]
+    fn bounces_and_loops_are_recognised() {
+        assert_eq!(kind("Return-Path: <>\r\n"), Some(AutoKind::Bounce));
+        assert_eq!(
+            kind("Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n"),
+            Some(AutoKind::Bounce)
+        );
+        assert_eq!(kind("X-Loket-Loop: servicedesk@example.org\r\n"), Some(AutoKind::Loop));
+    }
+
+    #[test]
+    fn robot_senders_and_own_addresses_are_recognised() {
+        let own = [EmailAddress::parse("servicedesk@example.org").unwrap()];
+        let raw = b"From: MAILER-DAEMON@mx.example.org\r\nSubject: failure\r\n\r\nx\r\n";
+        assert!(matches!(assess(&parse(raw).unwrap(), &own), Verdict::Automatic { kind: AutoKind::Bounce, .. }));
+        let raw = b"From: ServiceDesk@Example.org\r\nSubject: [SD-00001] x\r\n\r\nx\r\n";
+        assert!(matches!(assess(&parse(raw).unwrap(), &own), Verdict::Automatic { kind: AutoKind::Loop, .. }));
+    }
+}

@@ -1,0 +1,35 @@
+//! loket: one front desk for every department mailbox.
+//!
+//! The old HR, IT and Facility addresses keep working; loket reads them and
+//! turns every message into a ticket in one store. The code is a pipeline,
+//! one module per stage, each depending only on the stages before it:
+//!
+//! ```text
+//! source (imap, maildir)        fetch raw bytes, remember what was read
+//!   -> plan                     the pure middle:
+//!        intake                   parse and normalise (mail-parser lives here only)
+//!        guard                    auto-replies, bounces, lists, loops
+//!        classify                 which department, and who decided
+//!   -> store                    one transaction per message: raw bytes, message,
+//!                               ticket, timeline, mailbox cursor
+//!   -> source.commit            move or flag on the server, only after the commit
+//! ```
+//!
+//! Around it: `config` (one typed file), `cli` (the commands), `app` (wiring and
+//! shutdown), `telemetry` (logs).
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod classify;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod guard;
+pub mod intake;
+pub mod pipeline;
+pub mod plan;
+pub mod source;
+pub mod store;
+pub mod telemetry;

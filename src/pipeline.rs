@@ -1,0 +1,43 @@
+//! The path of one message from a source to the store: plan it, then store it.
+//! Sources call [`Pipeline::ingest`] and commit on their side only after it returns.
+
+use std::sync::Arc;
+
+use crate::clock::now_ms;
+use crate::config::{Config, MailboxConfig};
+use crate::plan::{self, Incoming, Plan, Rules};
+use crate::store::{IngestOutcome, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub config: Arc<Config>,
+    pub store: Store,
+    rules: Arc<Rules>,
+}
+
+impl Pipeline {
+    pub fn new(config: Arc<Config>, store: Store) -> Self {
+        let rules = Arc::new(Rules::from_config(&config));
+        Self { config, store, rules }
+    }
+
+    /// Plans and stores one message. An error means nothing was stored and the
+    /// source must not acknowledge the message.
+    pub async fn ingest(&self, mailbox: &MailboxConfig, incoming: &Incoming) -> Result<IngestOutcome, StoreError> {
+        let plan = plan::plan(&self.config, &self.rules, mailbox, incoming).await;
+        if let Plan::Ticket { message, .. } = &plan {
+            tracing::debug!(mailbox = %mailbox.name, key = %incoming.source_key, subject = %message.subject, "planned");
+        }
+        let outcome = self.store.ingest(incoming, &plan, &self.config.desk.ticket_prefix, now_ms()).await?;
+        match &outcome {
+            IngestOutcome::Created(reference) => {
+                tracing::info!(mailbox = %mailbox.name, %reference, "ticket opened");
+            }
+            IngestOutcome::Duplicate => {
+                tracing::debug!(mailbox = %mailbox.name, key = %incoming.source_key, "already stored");
+            }
+            IngestOutcome::Quarantined => {}
+        }
+        Ok(outcome)
+    }
+}

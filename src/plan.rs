@@ -1,0 +1,118 @@
+//! Plan: the pure middle of the pipeline. One raw message in; out comes what the
+//! store must do with it in one transaction: open a ticket (with the guard's
+//! verdict and the routing decision) or quarantine the bytes with a reason.
+
+use std::time::Duration;
+
+use crate::classify::{self, Decision};
+use crate::config::{Config, MailboxConfig};
+use crate::domain::{EmailAddress, MailboxName};
+use crate::guard::{self, Verdict};
+use crate::intake::{self, Normalised};
+
+/// Where a message came from, precisely enough to never take it twice.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub mailbox: MailboxName,
+    /// Unique within the mailbox: `uidvalidity/uid` for IMAP, the file's unique name for a Maildir.
+    pub source_key: String,
+    pub imap: Option<ImapPosition>,
+    pub raw: Vec<u8>,
+    /// True when only a leading part of the message was fetched (it was over the size limit).
+    pub truncated: bool,
+    /// The message's full size as the source reported it.
+    pub size: u64,
+    pub received_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImapPosition {
+    pub uidvalidity: u32,
+    pub uid: u32,
+}
+
+/// What the store is to do with one message.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    Ticket { message: Box<Normalised>, verdict: Verdict, decision: Decision },
+    Quarantine { reason: String },
+}
+
+/// The settings the pure stages need, taken from the config once.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub max_message_bytes: u64,
+    pub parse_timeout: Duration,
+    pub own_addresses: Vec<EmailAddress>,
+}
+
+impl Rules {
+    pub fn from_config(config: &Config) -> Self {
+        let mut own_addresses = vec![config.desk.address.clone()];
+        own_addresses.extend(config.departments.iter().map(|d| d.queue_address.clone()));
+        Self {
+            max_message_bytes: config.ingest.max_message_bytes,
+            parse_timeout: Duration::from_millis(config.ingest.parse_timeout_ms),
+            own_addresses,
+        }
+    }
+}
+
+/// Plans one message whose bytes have already been parsed (or failed to parse).
+pub fn plan_parsed(
+    config: &Config,
+    rules: &Rules,
+    mailbox: &MailboxConfig,
+    incoming: &Incoming,
+    parsed: Result<Normalised, intake::IntakeError>,
+) -> Plan {
+    if let Some(plan) = oversized(rules, incoming) {
+        return plan;
+    }
+    match parsed {
+        Err(error) => Plan::Quarantine { reason: format!("cannot be parsed: {error}") },
+        Ok(message) => {
+            let verdict = guard::assess(&message, &rules.own_addresses);
+            let decision = classify::decide(config, mailbox, &message);
+            Plan::Ticket { message: Box::new(message), verdict, decision }
+        }
+    }
+}
+
+fn oversized(rules: &Rules, incoming: &Incoming) -> Option<Plan> {
+    (incoming.truncated || incoming.size > rules.max_message_bytes).then(|| Plan::Quarantine {
+        reason: format!(
+            "the message is {} bytes, over the limit of {} (ingest.max_message_bytes); {}",
+            incoming.size,
+            rules.max_message_bytes,
+            if incoming.truncated {
+                "only its headers are kept here, the whole message stays in the mailbox"
+            } else {
+                "kept here whole"
+            }
+        ),
+    })
+}
+
+/// Parses off the async threads, under the configured time limit, with panics in
+/// the parser contained: hostile input ends in quarantine, never in a crash.
+pub async fn plan(config: &Config, rules: &Rules, mailbox: &MailboxConfig, incoming: &Incoming) -> Plan {
+    if let Some(plan) = oversized(rules, incoming) {
+        return plan;
+    }
+    let raw = incoming.raw.clone();
+    let parsing = tokio::task::spawn_blocking(move || intake::parse(&raw));
+    match tokio::time::timeout(rules.parse_timeout, parsing).await {
+        Ok(Ok(parsed)) => plan_parsed(config, rules, mailbox, incoming, parsed),
+        Ok(Err(join)) if join.is_panic() => {
+            Plan::Quarantine { reason: "the parser failed on this message (internal panic)".into() }
+        }
+        Ok(Err(_)) => Plan::Quarantine { reason: "parsing was cancelled".into() },
+        Err(_) => Plan::Quarantine {
+            reason: format!(
+                "parsing took longer than {} ms (ingest.parse_timeout_ms)",
+                rules.parse_timeout.as_millis()
+            ),
+        },
+    }
+}

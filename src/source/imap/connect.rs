@@ -1,0 +1,99 @@
+//! Opening an IMAP session: TCP, TLS (implicit or STARTTLS), greeting, login.
+//! The socket sits behind read and write timeouts so that no command can hang
+//! forever; they are longer than an IDLE wait, which has its own limit.
+
+use std::fmt;
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_imap::{Client, Session};
+use secrecy::ExposeSecret;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_io_timeout::TimeoutStream;
+
+use crate::config::{MailboxConfig, TlsMode};
+use crate::source::{SourceError, tls};
+
+/// Any byte stream an IMAP session can run over.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> Stream for T {}
+
+pub type ImapSession = Session<Box<dyn Stream>>;
+
+type Socket = Pin<Box<TimeoutStream<TcpStream>>>;
+
+pub async fn connect(mailbox: &MailboxConfig) -> Result<ImapSession, SourceError> {
+    let host = mailbox.host.clone().unwrap_or_default();
+    let port = mailbox.imap_port();
+    let command_timeout = Duration::from_secs(mailbox.command_timeout_secs);
+    let socket_timeout = Duration::from_secs(mailbox.idle_timeout_secs + mailbox.command_timeout_secs);
+
+    let tcp = tokio::time::timeout(command_timeout, TcpStream::connect((host.as_str(), port)))
+        .await
+        .map_err(|_| SourceError::Timeout("the connection"))?
+        .map_err(|source| SourceError::Connect { host: host.clone(), port, source })?;
+    let _ = tcp.set_nodelay(true);
+    let mut timed = TimeoutStream::new(tcp);
+    timed.set_read_timeout(Some(socket_timeout));
+    timed.set_write_timeout(Some(command_timeout));
+    let socket: Socket = Box::pin(timed);
+
+    let stream: Box<dyn Stream> = match mailbox.tls {
+        TlsMode::Implicit => start_tls(mailbox, &host, socket, command_timeout).await?,
+        TlsMode::None => Box::new(socket),
+        TlsMode::Starttls => {
+            let mut client = Client::new(socket);
+            read_greeting(&mut client, command_timeout).await?;
+            tokio::time::timeout(command_timeout, client.run_command_and_check_ok("STARTTLS", None))
+                .await
+                .map_err(|_| SourceError::Timeout("STARTTLS"))??;
+            start_tls(mailbox, &host, client.into_inner(), command_timeout).await?
+        }
+    };
+    let mut client = Client::new(stream);
+    // After STARTTLS the server sends no second greeting.
+    if mailbox.tls != TlsMode::Starttls {
+        read_greeting(&mut client, command_timeout).await?;
+    }
+    login(client, mailbox, command_timeout).await
+}
+
+async fn start_tls(
+    mailbox: &MailboxConfig,
+    host: &str,
+    socket: Socket,
+    timeout: Duration,
+) -> Result<Box<dyn Stream>, SourceError> {
+    let tls_error = |reason: String| SourceError::Tls { host: host.to_owned(), reason };
+    let connector = tls::connector(mailbox.ca_file.as_deref()).map_err(tls_error)?;
+    let name = rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(|e| tls_error(e.to_string()))?;
+    let stream = tokio::time::timeout(timeout, connector.connect(name, socket))
+        .await
+        .map_err(|_| SourceError::Timeout("the TLS handshake"))?
+        .map_err(|e| tls_error(e.to_string()))?;
+    Ok(Box::new(stream))
+}
+
+async fn read_greeting<T: Stream>(client: &mut Client<T>, timeout: Duration) -> Result<(), SourceError> {
+    match tokio::time::timeout(timeout, client.read_response()).await {
+        Err(_) => Err(SourceError::Timeout("the greeting")),
+        Ok(Err(e)) => Err(SourceError::Protocol(format!("reading the greeting: {e}"))),
+        Ok(Ok(None)) => Err(SourceError::Protocol("the server closed the connection before greeting".into())),
+        Ok(Ok(Some(_))) => Ok(()),
+    }
+}
+
+async fn login(
+    client: Client<Box<dyn Stream>>,
+    mailbox: &MailboxConfig,
+    timeout: Duration,
+) -> Result<ImapSession, SourceError> {
+    let user = mailbox.username.clone().unwrap_or_default();
+    let password = mailbox.password.as_ref().map(|p| p.expose_secret().to_owned()).unwrap_or_default();
+    match tokio::time::timeout(timeout, client.login(&user, &password)).await {
+        Err(_) => Err(SourceError::Timeout("LOGIN")),
+        Ok(Err((error, _))) => Err(SourceError::Login { user, reason: error.to_string() }),
+        Ok(Ok(session)) => Ok(session),
+    }
+}

@@ -1,0 +1,132 @@
+//! The IMAP source: exactly-once ingest from one folder.
+//!
+//! Per poll: SELECT (checking UIDVALIDITY against the stored cursor), UID SEARCH
+//! for UIDs above the cursor, then bounded batches: sizes first, then
+//! `BODY.PEEK[]` (nothing is marked read by fetching), or only the header of a
+//! message over the size limit. Each message is stored in its own transaction,
+//! which also advances the cursor; only after that commit is it moved to the
+//! processed folder or flagged. A crash between commit and move leaves a message
+//! that the duplicate keys absorb on the next poll.
+
+mod connect;
+mod fetch;
+mod uidset;
+
+use std::time::Duration;
+
+use async_imap::extensions::idle::IdleResponse;
+use tokio_util::sync::CancellationToken;
+
+pub use connect::{ImapSession, connect};
+
+use super::{Backoff, SourceError};
+use crate::config::MailboxConfig;
+use crate::pipeline::Pipeline;
+
+/// Runs one connection until it fails or shutdown comes.
+pub(super) async fn watch(
+    pipeline: &Pipeline,
+    mailbox: &MailboxConfig,
+    shutdown: &CancellationToken,
+    backoff: &mut Backoff,
+) -> Result<(), SourceError> {
+    let mut session = connect(mailbox).await?;
+    let capabilities = timed(mailbox, "CAPABILITY", session.capabilities()).await?;
+    let can_idle = mailbox.idle && capabilities.has_str("IDLE");
+    let can_move = capabilities.has_str("MOVE");
+    prepare_processed_folder(&mut session, mailbox).await;
+    tracing::info!(mailbox = %mailbox.name, folder = %mailbox.folder, idle = can_idle, "watching");
+    loop {
+        let outcome = fetch::poll(pipeline, mailbox, &mut session, can_move, shutdown).await?;
+        backoff.reset();
+        if outcome.total() > 0 {
+            tracing::info!(mailbox = %mailbox.name, created = outcome.created, duplicates = outcome.duplicates,
+                quarantined = outcome.quarantined, "poll done");
+        }
+        if shutdown.is_cancelled() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+            return Ok(());
+        }
+        if outcome.total() > 0 {
+            // More may have arrived while this batch was stored.
+            continue;
+        }
+        session = if can_idle {
+            match idle(session, mailbox, shutdown).await? {
+                Some(session) => session,
+                None => return Ok(()),
+            }
+        } else {
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+                    return Ok(());
+                }
+                _ = tokio::time::sleep(Duration::from_secs(mailbox.poll_interval_secs)) => session,
+            }
+        };
+    }
+}
+
+/// Waits in IDLE until the server reports a change, the IDLE times out, or
+/// shutdown comes (then `None`).
+async fn idle(
+    session: ImapSession,
+    mailbox: &MailboxConfig,
+    shutdown: &CancellationToken,
+) -> Result<Option<ImapSession>, SourceError> {
+    let mut handle = session.idle();
+    timed(mailbox, "IDLE", handle.init()).await?;
+    let stopped = {
+        let (wait, _stop) = handle.wait_with_timeout(Duration::from_secs(mailbox.idle_timeout_secs));
+        tokio::select! {
+            _ = shutdown.cancelled() => true,
+            response = wait => {
+                if let IdleResponse::NewData(data) = response? {
+                    tracing::debug!(mailbox = %mailbox.name, response = ?data.parsed(), "IDLE woke up");
+                }
+                false
+            }
+        }
+    };
+    let session = timed(mailbox, "DONE", handle.done()).await?;
+    if stopped {
+        let mut session = session;
+        let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+        return Ok(None);
+    }
+    Ok(Some(session))
+}
+
+async fn prepare_processed_folder(session: &mut ImapSession, mailbox: &MailboxConfig) {
+    if let Some(folder) = &mailbox.processed_folder {
+        // Fails harmlessly when the folder exists already.
+        let _ = timed(mailbox, "CREATE", session.create(folder)).await;
+    }
+}
+
+/// Runs one IMAP command under the mailbox's command timeout.
+pub(crate) async fn timed<T>(
+    mailbox: &MailboxConfig,
+    what: &'static str,
+    command: impl Future<Output = Result<T, async_imap::error::Error>>,
+) -> Result<T, SourceError> {
+    tokio::time::timeout(Duration::from_secs(mailbox.command_timeout_secs), command)
+        .await
+        .map_err(|_| SourceError::Timeout(what))?
+        .map_err(SourceError::from)
+}
+
+/// Logs in and selects the folder, for `loket check`: one line on what was found.
+pub async fn check(mailbox: &MailboxConfig) -> Result<String, SourceError> {
+    let mut session = connect(mailbox).await?;
+    let capabilities = timed(mailbox, "CAPABILITY", session.capabilities()).await?;
+    let selected = timed(mailbox, "SELECT", session.select(&mailbox.folder)).await?;
+    let _ = timed(mailbox, "LOGOUT", session.logout()).await;
+    Ok(format!(
+        "{} messages in {}, {}",
+        selected.exists,
+        mailbox.folder,
+        if capabilities.has_str("IDLE") { "IDLE supported" } else { "no IDLE: polling" }
+    ))
+}

@@ -1,0 +1,112 @@
+//! Sources: where raw messages come from. Each watched mailbox runs in its own
+//! task; one that fails (login refused, server gone) retries with backoff and
+//! never stops the others.
+
+pub mod imap;
+pub mod maildir;
+mod tls;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::MailboxConfig;
+use crate::pipeline::Pipeline;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot connect to {host}:{port}: {source}")]
+    Connect { host: String, port: u16, source: std::io::Error },
+    #[error("TLS with {host} failed: {reason}")]
+    Tls { host: String, reason: String },
+    #[error("login refused for {user}: {reason}")]
+    Login { user: String, reason: String },
+    #[error("IMAP: {0}")]
+    Imap(#[from] async_imap::error::Error),
+    #[error("the server did not answer {0} in time")]
+    Timeout(&'static str),
+    #[error("the server sent {got} of {expected} requested messages; reconnecting")]
+    ShortBatch { expected: usize, got: usize },
+    #[error("{0}")]
+    Protocol(String),
+    #[error("maildir {path}: {source}")]
+    Maildir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one poll of a mailbox did; the caller decides how long to wait.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollOutcome {
+    pub created: usize,
+    pub duplicates: usize,
+    pub quarantined: usize,
+}
+
+impl PollOutcome {
+    pub fn total(&self) -> usize {
+        self.created + self.duplicates + self.quarantined
+    }
+
+    fn count(&mut self, outcome: &crate::store::IngestOutcome) {
+        use crate::store::IngestOutcome::*;
+        match outcome {
+            Created(_) => self.created += 1,
+            Duplicate => self.duplicates += 1,
+            Quarantined => self.quarantined += 1,
+        }
+    }
+}
+
+/// Watches one mailbox until shutdown, reconnecting with exponential backoff.
+pub async fn watch(pipeline: Pipeline, mailbox: MailboxConfig, shutdown: CancellationToken) {
+    let mut backoff = Backoff::default();
+    while !shutdown.is_cancelled() {
+        let result = if mailbox.maildir.is_some() {
+            maildir::watch(&pipeline, &mailbox, &shutdown, &mut backoff).await
+        } else {
+            imap::watch(&pipeline, &mailbox, &shutdown, &mut backoff).await
+        };
+        let Err(error) = result else { break };
+        let delay = backoff.next_delay();
+        tracing::warn!(mailbox = %mailbox.name, %error, retry_in_secs = delay.as_secs(), "mailbox failed; the others go on");
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+    tracing::info!(mailbox = %mailbox.name, "mailbox stopped");
+}
+
+/// Exponential backoff from one second to five minutes, reset by a successful poll.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    pub fn next_delay(&mut self) -> Duration {
+        let secs = 1u64 << self.failures.min(9);
+        self.failures = self.failures.saturating_add(1);
+        Duration::from_secs(secs.min(300))
+    }
+
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes_and_resets() {
+        let mut backoff = Backoff::default();
+        let delays: Vec<u64> = (0..11).map(|_| backoff.next_delay().as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        backoff.reset();
+        assert_eq!(backoff.next_delay().as_secs(), 1);
+    }
+}

@@ -1,0 +1,83 @@
+//! Per-mailbox ingest state: which UIDVALIDITY we read under, and the last UID
+//! we hold. Advanced only inside the transaction that stores the message.
+
+use super::{Store, StoreError};
+use crate::clock::now_ms;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxCursor {
+    pub uidvalidity: u32,
+    pub last_uid: u32,
+    /// The highest UID present when the mailbox was first connected (or resynced):
+    /// mail up to it is backlog.
+    pub backlog_uid: u32,
+    /// True when this call found no state or a changed UIDVALIDITY.
+    pub fresh: bool,
+}
+
+impl Store {
+    /// Loads the cursor of `mailbox` for the server's current `uidvalidity`, creating it
+    /// on first connection. A changed UIDVALIDITY restarts from UID 1; the duplicate keys
+    /// absorb what was already stored.
+    pub async fn open_cursor(
+        &self,
+        mailbox: &str,
+        uidvalidity: u32,
+        uid_next: u32,
+    ) -> Result<MailboxCursor, StoreError> {
+        let now = now_ms();
+        let backlog = i64::from(uid_next.saturating_sub(1));
+        let mut tx = self.write.begin().await?;
+        let row: Option<(Option<i64>, i64, Option<i64>)> =
+            sqlx::query_as("SELECT uidvalidity, last_uid, backlog_uid FROM mailboxes WHERE name = $1")
+                .bind(mailbox)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let cursor = match row {
+            Some((Some(stored), last_uid, backlog_uid)) if stored == i64::from(uidvalidity) => MailboxCursor {
+                uidvalidity,
+                last_uid: clamp_u32(last_uid),
+                backlog_uid: clamp_u32(backlog_uid.unwrap_or(0)),
+                fresh: false,
+            },
+            existing => {
+                if let Some((Some(stored), ..)) = existing {
+                    tracing::warn!(
+                        mailbox,
+                        old = stored,
+                        new = uidvalidity,
+                        "UIDVALIDITY changed; reading the folder again from the start"
+                    );
+                }
+                sqlx::query(
+                    "INSERT INTO mailboxes (name, uidvalidity, last_uid, backlog_uid, first_connected_at, updated_at)
+                     VALUES ($1, $2, 0, $3, $4, $4)
+                     ON CONFLICT (name) DO UPDATE SET uidvalidity = $2, last_uid = 0, backlog_uid = $3, updated_at = $4",
+                )
+                .bind(mailbox)
+                .bind(i64::from(uidvalidity))
+                .bind(backlog)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                MailboxCursor { uidvalidity, last_uid: 0, backlog_uid: clamp_u32(backlog), fresh: true }
+            }
+        };
+        tx.commit().await?;
+        Ok(cursor)
+    }
+
+    /// The stored cursor of a mailbox, if it was ever connected.
+    pub async fn cursor(&self, mailbox: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let row: Option<(Option<i64>, i64)> =
+            sqlx::query_as("SELECT uidvalidity, last_uid FROM mailboxes WHERE name = $1")
+                .bind(mailbox)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(row.map(|(v, l)| (v.unwrap_or(0), l)))
+    }
+}
+
+fn clamp_u32(value: i64) -> u32 {
+    u32::try_from(value.max(0)).unwrap_or(u32::MAX)
+}

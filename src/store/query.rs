@@ -1,0 +1,148 @@
+//! Read side: what `loket tickets` and `loket quarantine` show.
+
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::{Store, StoreError};
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct TicketSummary {
+    pub reference: String,
+    pub department: String,
+    pub status: String,
+    pub requester: String,
+    pub requester_name: Option<String>,
+    pub subject: String,
+    /// The old mailbox the opening message arrived in.
+    pub mailbox: String,
+    /// The Message-ID of the message that opened the ticket.
+    pub message_id: Option<String>,
+    /// Set when the opening message was automatic mail (auto_reply, bounce, list, loop).
+    pub automatic: Option<String>,
+    pub decided_by: String,
+    pub route_reason: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct MessageRow {
+    #[serde(skip)]
+    pub id: String,
+    pub direction: String,
+    pub mailbox: Option<String>,
+    pub message_id: Option<String>,
+    pub from_address: String,
+    pub from_name: Option<String>,
+    pub to_list: String,
+    pub cc_list: String,
+    pub subject: String,
+    pub sent_at: Option<i64>,
+    pub received_at: i64,
+    pub automatic: Option<String>,
+    pub size: i64,
+    pub text_body: String,
+    #[sqlx(skip)]
+    pub attachments: Vec<AttachmentRow>,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct AttachmentRow {
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: i64,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct EventRow {
+    pub at: i64,
+    pub kind: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketDetail {
+    #[serde(flatten)]
+    pub summary: TicketSummary,
+    pub messages: Vec<MessageRow>,
+    pub events: Vec<EventRow>,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct QuarantineRow {
+    pub id: String,
+    pub mailbox: String,
+    pub source_key: String,
+    pub reason: String,
+    pub size: i64,
+    pub at: i64,
+}
+
+const SUMMARY_COLUMNS: &str = "reference, department, status, requester_address AS requester, requester_name, subject,
+    origin_mailbox AS mailbox, opening_message_id AS message_id, automatic, decided_by, route_reason, created_at";
+
+impl Store {
+    /// Tickets, newest first, at most `limit`.
+    pub async fn list_tickets(&self, limit: i64) -> Result<Vec<TicketSummary>, StoreError> {
+        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM tickets ORDER BY created_at DESC, reference DESC LIMIT $1");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.read).await?)
+    }
+
+    pub async fn count_tickets(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM tickets").fetch_one(&self.read).await?)
+    }
+
+    pub async fn count_messages(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(&self.read).await?)
+    }
+
+    /// One ticket with its messages (oldest first), their attachments and the timeline.
+    pub async fn ticket(&self, reference: &str) -> Result<TicketDetail, StoreError> {
+        let sql = format!("SELECT {SUMMARY_COLUMNS}, id FROM tickets WHERE reference = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(reference)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(reference.to_owned()))?;
+        let summary = TicketSummary::from_row(&row)?;
+        let ticket_id: String = sqlx::Row::try_get(&row, "id")?;
+        let mut messages: Vec<MessageRow> = sqlx::query_as(
+            "SELECT id, direction, mailbox, message_id, from_address, from_name, to_list, cc_list, subject, sent_at,
+                    received_at, automatic, size, text_body
+             FROM messages WHERE ticket_id = $1 ORDER BY received_at, id",
+        )
+        .bind(&ticket_id)
+        .fetch_all(&self.read)
+        .await?;
+        for message in &mut messages {
+            message.attachments = sqlx::query_as(
+                "SELECT filename, content_type, size FROM attachments WHERE message_id = $1 ORDER BY position",
+            )
+            .bind(&message.id)
+            .fetch_all(&self.read)
+            .await?;
+        }
+        let events = sqlx::query_as("SELECT at, kind, detail FROM events WHERE ticket_id = $1 ORDER BY at, id")
+            .bind(&ticket_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(TicketDetail { summary, messages, events })
+    }
+
+    pub async fn list_quarantine(&self, limit: i64) -> Result<Vec<QuarantineRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, mailbox, source_key, reason, size, at FROM quarantine ORDER BY at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// The raw bytes kept for a quarantined message.
+    pub async fn quarantine_raw(&self, id: &str) -> Result<Vec<u8>, StoreError> {
+        sqlx::query_scalar("SELECT raw FROM quarantine WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.to_owned()))
+    }
+}
