@@ -71,8 +71,21 @@ impl Store {
     /// Applies the migrations this build carries; a no-op when they are applied.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.write).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.write).await?,
+            Backend::Sqlite => {
+                // PostgreSQL serialises migrators with an advisory lock; SQLite has
+                // none, so two processes starting on a new file (the daemon and a
+                // `loket tickets` beside it) may both try. The loser finds the
+                // winner's work applied when it tries again.
+                let mut attempt = 0;
+                while let Err(error) = SQLITE_MIGRATIONS.run(&self.write).await {
+                    attempt += 1;
+                    if attempt >= 5 {
+                        return Err(error.into());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                }
+            }
         }
         Ok(())
     }

@@ -69,7 +69,11 @@ pub(super) async fn poll(
                 };
                 let result = pipeline.ingest(mailbox, &incoming).await?;
                 outcome.count(&result);
-                stored.push(*uid);
+                // An oversized message was stored with its header only: the whole
+                // message stays where it is, for a person to deal with.
+                if !incoming.truncated {
+                    stored.push(*uid);
+                }
                 if shutdown.is_cancelled() {
                     break;
                 }

@@ -1,0 +1,284 @@
+//! Ingest against a real Dovecot: the old mailboxes flow into one store, exactly once.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use loket::config::Config;
+use loket::store::Store;
+use support::dovecot::Dovecot;
+use support::{TestMailbox, eventually, imap, request};
+use tokio_util::sync::CancellationToken;
+
+struct Daemon {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), loket::store::StoreError>>,
+}
+
+impl Daemon {
+    fn start(config: &Config) -> Self {
+        support::init_tracing();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
+        Self { shutdown, task }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the daemon stops within 30 s")
+            .expect("the daemon task ends cleanly")
+            .expect("the daemon reports no error");
+    }
+}
+
+async fn store(url: &str) -> Store {
+    let store = Store::connect(url, 2).await.expect("store");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+async fn wait_for_tickets(store: &Store, n: i64) {
+    eventually(&format!("{n} tickets"), Duration::from_secs(60), || async {
+        store.count_tickets().await.unwrap() >= n
+    })
+    .await;
+}
+
+fn messages(prefix: &str, to: &str, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            request(
+                "Anna <anna@example.org>",
+                to,
+                &format!("{prefix} request {i}"),
+                "Please help.",
+                &format!("{prefix}-{i}@test"),
+            )
+        })
+        .collect()
+}
+
+/// Thirty requests in three old mailboxes become thirty tickets, each with its
+/// mailbox's department; the mail moves to Processed; a second run adds nothing.
+async fn three_mailboxes_become_tickets(store_url: &str) {
+    let dovecot = Dovecot::start(&["it", "hr", "facility"]);
+    let processed = "processed_folder = \"Processed\"";
+    let mailboxes = [
+        TestMailbox { extra: processed, ..TestMailbox::new("it-old", "it", "it") },
+        TestMailbox { extra: processed, ..TestMailbox::new("hr-old", "hr", "hr") },
+        TestMailbox { extra: processed, ..TestMailbox::new("facility-old", "facility", "facility") },
+    ];
+    let config = support::config(store_url, dovecot.port, &mailboxes, "");
+    for (user, address) in [("it", "it@example.org"), ("hr", "hr@example.org"), ("facility", "facility@example.org")] {
+        imap::append_all(dovecot.port, user, "INBOX", &messages(user, address, 10)).await;
+    }
+
+    let daemon = Daemon::start(&config);
+    let store = store(store_url).await;
+    wait_for_tickets(&store, 30).await;
+    eventually("the mail to be moved", Duration::from_secs(20), || async {
+        imap::count(dovecot.port, "it", "INBOX").await
+            + imap::count(dovecot.port, "hr", "INBOX").await
+            + imap::count(dovecot.port, "facility", "INBOX").await
+            == 0
+    })
+    .await;
+    daemon.stop().await;
+
+    let tickets = store.list_tickets(100).await.unwrap();
+    assert_eq!(tickets.len(), 30);
+    for ticket in &tickets {
+        let user = ticket.subject.split(' ').next().unwrap();
+        let expected_department = user;
+        assert_eq!(ticket.department, expected_department, "{}", ticket.subject);
+        assert_eq!(ticket.mailbox, format!("{user}-old"));
+        assert_eq!(ticket.status, "new");
+        assert_eq!(ticket.requester, "anna@example.org");
+        assert!(ticket.message_id.as_deref().unwrap().starts_with(user));
+    }
+    for user in ["it", "hr", "facility"] {
+        assert_eq!(imap::count(dovecot.port, user, "Processed").await, 10, "{user}");
+    }
+    // Fetching never marks mail as read.
+    assert!(imap::flags(dovecot.port, "it", "Processed").await.iter().all(|f| !f.contains("Seen")));
+
+    // A second run over the same mailboxes adds nothing but the one new message.
+    let daemon = Daemon::start(&config);
+    imap::append_all(dovecot.port, "hr", "INBOX", &messages("hr-late", "hr@example.org", 1)).await;
+    wait_for_tickets(&store, 31).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    daemon.stop().await;
+    assert_eq!(store.count_tickets().await.unwrap(), 31);
+    assert_eq!(store.count_messages().await.unwrap(), 31);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_mailboxes_become_tickets_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    three_mailboxes_become_tickets(&support::sqlite_url(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_mailboxes_become_tickets_on_postgres() {
+    let postgres = support::postgres::Postgres::start();
+    let url = postgres.database("ingest").await;
+    three_mailboxes_become_tickets(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_uidvalidity_duplicates_nothing() {
+    let dovecot = Dovecot::start(&["it"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let mailboxes = [TestMailbox { folder: "Requests", ..TestMailbox::new("it-old", "it", "it") }];
+    let config = support::config(&url, dovecot.port, &mailboxes, "");
+    let first = messages("it", "it@example.org", 3);
+    imap::append_all(dovecot.port, "it", "Requests", &first).await;
+    let store = store(&url).await;
+
+    let daemon = Daemon::start(&config);
+    wait_for_tickets(&store, 3).await;
+    daemon.stop().await;
+    let old_validity = imap::uidvalidity(dovecot.port, "it", "Requests").await;
+
+    // The folder is recreated: same messages, new UIDs under a new UIDVALIDITY.
+    let mut session = imap::login(dovecot.port, "it").await;
+    session.delete("Requests").await.unwrap();
+    session.logout().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut again = first.clone();
+    again.extend(messages("it-new", "it@example.org", 1));
+    imap::append_all(dovecot.port, "it", "Requests", &again).await;
+    let new_validity = imap::uidvalidity(dovecot.port, "it", "Requests").await;
+    assert_ne!(old_validity, new_validity, "the test needs a new UIDVALIDITY");
+
+    let daemon = Daemon::start(&config);
+    eventually("the cursor to reach UID 4 under the new UIDVALIDITY", Duration::from_secs(30), || async {
+        store.cursor("it-old").await.unwrap() == Some((i64::from(new_validity), 4))
+    })
+    .await;
+    daemon.stop().await;
+    assert_eq!(store.count_tickets().await.unwrap(), 4);
+    assert_eq!(store.count_messages().await.unwrap(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_unparseable_mail_is_quarantined_and_the_next_message_still_becomes_a_ticket() {
+    let dovecot = Dovecot::start(&["it"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let mailboxes =
+        [TestMailbox { extra: "processed_folder = \"Processed\"", ..TestMailbox::new("it-old", "it", "it") }];
+    let config = support::config(&url, dovecot.port, &mailboxes, "[ingest]\nmax_message_bytes = 4096\n");
+    let big_body = "A line of a very long message.\r\n".repeat(600);
+    let big = request("Bob <bob@example.org>", "it@example.org", "Huge scan", &big_body, "big@test");
+    let garbage = b"this is not an e-mail at all\r\nno headers, no sender\r\n".to_vec();
+    let normal =
+        request("Carla <carla@example.org>", "it@example.org", "Printer jam", "The printer jams.", "normal@test");
+    imap::append_all(dovecot.port, "it", "INBOX", &[big, garbage, normal]).await;
+
+    let daemon = Daemon::start(&config);
+    let store = store(&url).await;
+    wait_for_tickets(&store, 1).await;
+    eventually("two quarantined messages", Duration::from_secs(20), || async {
+        store.list_quarantine(10).await.unwrap().len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    daemon.stop().await;
+
+    let tickets = store.list_tickets(10).await.unwrap();
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(tickets[0].subject, "Printer jam");
+    let quarantine = store.list_quarantine(10).await.unwrap();
+    let reasons: Vec<&str> = quarantine.iter().map(|q| q.reason.as_str()).collect();
+    assert!(reasons.iter().any(|r| r.contains("over the limit of 4096")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("cannot be parsed")), "{reasons:?}");
+    // The raw bytes are kept: the whole garbage message, the header of the big one.
+    for row in &quarantine {
+        let raw = store.quarantine_raw(&row.id).await.unwrap();
+        if row.reason.contains("cannot be parsed") {
+            assert!(String::from_utf8_lossy(&raw).contains("this is not an e-mail"));
+        } else {
+            assert!(String::from_utf8_lossy(&raw).contains("Subject: Huge scan"));
+            assert!(raw.len() < 4096);
+        }
+    }
+    // The oversized message stays in the mailbox; the other two were moved.
+    assert_eq!(imap::count(dovecot.port, "it", "INBOX").await, 1);
+    assert_eq!(imap::count(dovecot.port, "it", "Processed").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_with_a_wrong_password_leaves_the_others_working() {
+    // Dovecot knows no user "hr": its login fails.
+    let dovecot = Dovecot::start(&["it", "facility"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let mailboxes = [
+        TestMailbox::new("it-old", "it", "it"),
+        TestMailbox::new("hr-old", "hr", "hr"),
+        TestMailbox::new("facility-old", "facility", "facility"),
+    ];
+    let config = support::config(&url, dovecot.port, &mailboxes, "");
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("it", "it@example.org", 2)).await;
+    imap::append_all(dovecot.port, "facility", "INBOX", &messages("facility", "facility@example.org", 2)).await;
+
+    let daemon = Daemon::start(&config);
+    let store = store(&url).await;
+    wait_for_tickets(&store, 4).await;
+    daemon.stop().await;
+    let departments: HashSet<String> =
+        store.list_tickets(10).await.unwrap().into_iter().map(|t| t.department).collect();
+    assert_eq!(departments, HashSet::from(["it".to_owned(), "facility".to_owned()]));
+    assert_eq!(store.cursor("hr-old").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_idle_a_new_message_becomes_a_ticket_within_seconds() {
+    let dovecot = Dovecot::start(&["it"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    // A long poll interval: only IDLE can bring the message in quickly.
+    let mailboxes = [TestMailbox { extra: "poll_interval_secs = 3600", ..TestMailbox::new("it-old", "it", "it") }];
+    let text = support::config_text(&url, dovecot.port, &mailboxes, "").replace("poll_interval_secs = 1\n", "");
+    let config = loket::config::load_str(&text).unwrap();
+    let daemon = Daemon::start(&config);
+    let store = store(&url).await;
+    eventually("the first connection", Duration::from_secs(20), || async {
+        store.cursor("it-old").await.unwrap().is_some()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("it", "it@example.org", 1)).await;
+    eventually("the ticket", Duration::from_secs(10), || async { store.count_tickets().await.unwrap() == 1 }).await;
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_and_starttls_work_with_a_trusted_ca_and_fail_without() {
+    let dovecot = Dovecot::start(&["it"]);
+    let base = |tls: &str, port: u16, ca: bool| {
+        let ca_line = if ca { format!("ca_file = \"{}\"\n", dovecot.ca_file.display()) } else { String::new() };
+        format!(
+            "[desk]\nname = \"D\"\naddress = \"d@example.org\"\nbase_url = \"https://d.example.org\"\n\
+             [[departments]]\nid = \"it\"\nname = \"IT\"\nqueue_address = \"q@example.org\"\n\
+             [[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nhost = \"localhost\"\nport = {port}\ntls = \"{tls}\"\n\
+             username = \"it\"\npassword = \"{}\"\ncommand_timeout_secs = 10\n{ca_line}",
+            support::dovecot::PASSWORD
+        )
+    };
+    for (tls, port) in [("implicit", dovecot.tls_port), ("starttls", dovecot.port)] {
+        let config = loket::config::load_str(&base(tls, port, true)).unwrap();
+        let line = loket::source::imap::check(&config.mailboxes[0]).await.unwrap_or_else(|e| panic!("{tls}: {e}"));
+        assert!(line.contains("IDLE supported"), "{line}");
+
+        let untrusted = loket::config::load_str(&base(tls, port, false)).unwrap();
+        let error = loket::source::imap::check(&untrusted.mailboxes[0]).await.unwrap_err();
+        assert!(error.to_string().contains("TLS"), "{tls}: {error}");
+    }
+}

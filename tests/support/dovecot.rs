@@ -1,0 +1,136 @@
+//! A private Dovecot: IMAP on a loopback port, IMAPS on another, STARTTLS,
+//! IDLE, MOVE and UIDPLUS, users from a passwd-file, mail in Maildirs under
+//! the temp dir.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::tls::TestCa;
+use super::{free_port, hand_over, is_root, service_user, wait_until};
+
+pub const PASSWORD: &str = "secret";
+
+pub struct Dovecot {
+    pub port: u16,
+    pub tls_port: u16,
+    pub ca_file: PathBuf,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+fn binary() -> String {
+    ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("dovecot")
+        .to_owned()
+}
+
+impl Dovecot {
+    /// Starts Dovecot with the given users, all with [`PASSWORD`].
+    pub fn start(users: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        hand_over(root);
+        for sub in ["run", "state", "home"] {
+            std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+        }
+        hand_over(&root.join("home"));
+        let ca = TestCa::create(root);
+        let passwd: String = users.iter().map(|u| format!("{u}:{{PLAIN}}{PASSWORD}\n")).collect();
+        std::fs::write(root.join("passwd"), passwd).expect("passwd");
+        let (_, _, user) = service_user();
+        let (login_user, internal_user) =
+            if is_root() { ("dovenull".to_owned(), "dovecot".to_owned()) } else { (user.clone(), user.clone()) };
+        let port = free_port();
+        let tls_port = free_port();
+        let r = root.display();
+        let config = format!(
+            r#"
+base_dir = {r}/run
+state_dir = {r}/state
+log_path = {r}/dovecot.log
+info_log_path = {r}/dovecot.log
+listen = 127.0.0.1
+protocols = imap
+default_login_user = {login_user}
+default_internal_user = {internal_user}
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:~/Maildir
+mail_fsync = never
+passdb {{
+  driver = passwd-file
+  args = {r}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={user} gid={group} home={r}/home/%u
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {tls_port}
+    ssl = yes
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+protocol imap {{
+  mail_max_userip_connections = 200
+}}
+"#,
+            cert = ca.cert_file.display(),
+            key = ca.key_file.display(),
+            group = if is_root() { "nogroup".to_owned() } else { user.clone() },
+        );
+        let config_path = root.join("dovecot.conf");
+        std::fs::write(&config_path, config).expect("dovecot.conf");
+        let child = Command::new(binary())
+            .args(["-F", "-c"])
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dovecot could not be started; scripts/test installs dovecot-imapd");
+        let this = Self { port, tls_port, ca_file: ca.ca_file.clone(), dir, child };
+        wait_until("dovecot to listen", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_ok()
+        });
+        this
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// The Maildir of a user, as Dovecot keeps it.
+    pub fn maildir(&self, user: &str) -> PathBuf {
+        self.dir.path().join("home").join(user).join("Maildir")
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,154 @@
+//! The test harness: real servers on loopback, each in its own temp dir on its
+//! own port, stopped when the handle is dropped.
+
+#![allow(dead_code)]
+
+pub mod dovecot;
+pub mod imap;
+pub mod postgres;
+pub mod tls;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port on loopback")
+}
+
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+/// The unprivileged account servers run as when the tests run as root.
+pub fn service_user() -> (u32, u32, String) {
+    let id = |flag: &str, user: &str| -> u32 {
+        let out = Command::new("id").args([flag, user]).output().expect("id");
+        String::from_utf8_lossy(&out.stdout).trim().parse().expect("numeric id")
+    };
+    if is_root() {
+        (id("-u", "nobody"), id("-g", "nobody"), "nobody".to_owned())
+    } else {
+        let user = std::env::var("USER").unwrap_or_else(|_| "nobody".into());
+        (id("-u", &user), id("-g", &user), user)
+    }
+}
+
+/// Makes `path` usable by the service user (temp dirs are private to root).
+pub fn hand_over(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    if is_root() {
+        let (uid, gid, _) = service_user();
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown");
+    }
+}
+
+/// Waits until `ready` is true, failing with `what` after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The async form of [`wait_until`].
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut ready: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !ready().await {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A request e-mail with a unique Message-ID.
+pub fn request(from: &str, to: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, 02 Nov 2026 09:00:00 +0100\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+/// Quiet logs unless `LOKET_LOG` asks for them.
+pub fn init_tracing() {
+    if std::env::var_os("LOKET_LOG").is_some() {
+        loket::telemetry::init(loket::telemetry::LogFormat::Text);
+    }
+}
+
+/// One watched IMAP mailbox in a test config.
+pub struct TestMailbox<'a> {
+    pub name: &'a str,
+    pub department: Option<&'a str>,
+    pub user: &'a str,
+    pub folder: &'a str,
+    /// Extra TOML lines for this mailbox.
+    pub extra: &'a str,
+}
+
+impl<'a> TestMailbox<'a> {
+    pub fn new(name: &'a str, department: &'a str, user: &'a str) -> Self {
+        Self { name, department: Some(department), user, folder: "INBOX", extra: "" }
+    }
+}
+
+/// A loket config with the three usual departments, watching `mailboxes` on Dovecot's plain port.
+pub fn config_text(store_url: &str, port: u16, mailboxes: &[TestMailbox<'_>], extra: &str) -> String {
+    let mut text = format!(
+        r#"
+[store]
+url = "{store_url}"
+
+[desk]
+name = "Service Desk"
+address = "servicedesk@example.org"
+base_url = "http://127.0.0.1:8080"
+
+[smtp]
+host = "127.0.0.1"
+port = 2525
+tls = "none"
+
+{extra}
+
+[[departments]]
+id = "it"
+name = "IT"
+queue_address = "it-queue@example.org"
+
+[[departments]]
+id = "hr"
+name = "HR"
+queue_address = "hr-queue@example.org"
+
+[[departments]]
+id = "facility"
+name = "Facility"
+queue_address = "facility-queue@example.org"
+"#
+    );
+    for m in mailboxes {
+        let department = m.department.map(|d| format!("department = \"{d}\"\n")).unwrap_or_default();
+        text.push_str(&format!(
+            "\n[[mailboxes]]\nname = \"{}\"\n{department}host = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nusername = \"{}\"\npassword = \"{}\"\nfolder = \"{}\"\npoll_interval_secs = 1\ncommand_timeout_secs = 10\n{}\n",
+            m.name, m.user, dovecot::PASSWORD, m.folder, m.extra
+        ));
+    }
+    text
+}
+
+pub fn config(store_url: &str, port: u16, mailboxes: &[TestMailbox<'_>], extra: &str) -> loket::config::Config {
+    loket::config::load_str(&config_text(store_url, port, mailboxes, extra)).expect("test config is valid")
+}
+
+/// A SQLite store URL in `dir`.
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("loket.db").display())
+}

@@ -1,0 +1,102 @@
+//! A private PostgreSQL cluster: initdb in a temp dir, the server on a loopback port.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::{free_port, hand_over, is_root, service_user, wait_until};
+
+pub struct Postgres {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+fn bin(name: &str) -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin").join(name)).filter(|p| p.exists()).collect())
+        .unwrap_or_default();
+    versions.sort();
+    versions.pop().unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn as_service_user(command: &mut Command) -> &mut Command {
+    if is_root() {
+        use std::os::unix::process::CommandExt;
+        let (uid, gid, _) = service_user();
+        command.uid(uid).gid(gid);
+    }
+    command
+}
+
+impl Postgres {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        hand_over(dir.path());
+        let data = dir.path().join("data");
+        let status = as_service_user(
+            Command::new(bin("initdb"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .status()
+        .expect("initdb could not be started; scripts/test installs postgresql");
+        assert!(status.success(), "initdb failed");
+        let port = free_port();
+        let child = as_service_user(
+            Command::new(bin("postgres"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+                .arg("-k")
+                .arg(dir.path())
+                .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .spawn()
+        .expect("postgres could not be started");
+        let this = Self { port, dir, child };
+        wait_until("postgres to listen", Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        this
+    }
+
+    /// A fresh database on this cluster, as a `postgres://` URL.
+    pub async fn database(&self, name: &str) -> String {
+        use sqlx::Connection;
+        let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", self.port);
+        let mut last_error = None;
+        for _ in 0..100 {
+            match sqlx::PgConnection::connect(&admin).await {
+                Ok(mut conn) => {
+                    let create = format!("CREATE DATABASE \"{name}\"");
+                    sqlx::query(sqlx::AssertSqlSafe(create)).execute(&mut conn).await.expect("create database");
+                    return format!("postgres://postgres@127.0.0.1:{}/{name}", self.port);
+                }
+                Err(error) => last_error = Some(error),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("postgres did not accept connections: {last_error:?}");
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // SIGINT is PostgreSQL's fast shutdown.
+        let _ = Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status();
+        for _ in 0..250 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
