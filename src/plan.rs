@@ -29,6 +29,11 @@ pub struct Incoming {
 pub struct ImapPosition {
     pub uidvalidity: u32,
     pub uid: u32,
+    /// Advance the mailbox cursor in the ingest transaction. False when the source
+    /// still has to move or flag the message after the commit: then the cursor follows
+    /// that step, so a crash in between means a re-fetch that the duplicate keys absorb,
+    /// and the message is still moved.
+    pub advance_cursor: bool,
 }
 
 /// What the store is to do with one message.

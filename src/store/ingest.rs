@@ -1,7 +1,8 @@
 //! The ingest transaction: one message, all or nothing.
 //!
 //! The raw bytes, the parsed message, its ticket, attachments, timeline events
-//! and the mailbox cursor are written together. The unique keys
+//! and (when the source has nothing left to do on the server) the mailbox cursor
+//! are written together. The unique keys
 //! `(mailbox, source_key)` and `(Message-ID, sha256)` turn a repeat into a no-op
 //! that still advances the cursor, so a crash at any point is safe to replay.
 
@@ -226,15 +227,37 @@ async fn insert_quarantine(
 
 /// Moves the cursor forward to this message's UID, never backwards.
 async fn advance_cursor(tx: &mut Transaction<'_, Any>, incoming: &Incoming, now: i64) -> Result<(), StoreError> {
-    let Some(position) = incoming.imap else { return Ok(()) };
+    match incoming.imap {
+        Some(position) if position.advance_cursor => {
+            advance(&mut **tx, incoming.mailbox.as_str(), position.uidvalidity, position.uid, now).await
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn advance<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
+    mailbox: &str,
+    uidvalidity: u32,
+    uid: u32,
+    now: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE mailboxes SET last_uid = $1, updated_at = $2 WHERE name = $3 AND uidvalidity = $4 AND last_uid < $1",
     )
-    .bind(i64::from(position.uid))
+    .bind(i64::from(uid))
     .bind(now)
-    .bind(incoming.mailbox.as_str())
-    .bind(i64::from(position.uidvalidity))
-    .execute(&mut **tx)
+    .bind(mailbox)
+    .bind(i64::from(uidvalidity))
+    .execute(executor)
     .await?;
     Ok(())
+}
+
+impl Store {
+    /// Moves a mailbox cursor forward to `uid` (never backwards), once the source has
+    /// moved or flagged the messages up to it.
+    pub async fn advance_cursor(&self, mailbox: &str, uidvalidity: u32, uid: u32) -> Result<(), StoreError> {
+        advance(&self.write, mailbox, uidvalidity, uid, crate::clock::now_ms()).await
+    }
 }

@@ -43,6 +43,7 @@ pub(super) async fn poll(
     let mut uids: Vec<u32> = found.into_iter().filter(|uid| *uid > cursor.last_uid).collect();
     uids.sort_unstable();
 
+    let acts_after_commit = mailbox.processed_folder.is_some() || mailbox.processed_flag.is_some();
     let mut outcome = PollOutcome::default();
     let batch_size = pipeline.config.ingest.batch_size as usize;
     for chunk in uids.chunks(batch_size) {
@@ -51,17 +52,19 @@ pub(super) async fn poll(
             let mut fetched = fetch_batch(pipeline, mailbox, session, &batch, &sizes).await?;
             let got = fetched.len();
             let mut stored = Vec::with_capacity(batch.len());
+            let mut handled = None;
+            let mut short = None;
             for uid in &batch {
                 // A message the server did not send is never skipped: stop here,
                 // reconnect, and search again from the cursor.
                 let Some(message) = fetched.remove(uid) else {
-                    commit_on_server(mailbox, session, can_move, &stored).await?;
-                    return Err(SourceError::ShortBatch { expected: batch.len(), got });
+                    short = Some(SourceError::ShortBatch { expected: batch.len(), got });
+                    break;
                 };
                 let incoming = Incoming {
                     mailbox: mailbox.name.clone(),
                     source_key: format!("{uidvalidity}/{uid}"),
-                    imap: Some(ImapPosition { uidvalidity, uid: *uid }),
+                    imap: Some(ImapPosition { uidvalidity, uid: *uid, advance_cursor: !acts_after_commit }),
                     raw: message.raw,
                     truncated: message.truncated,
                     size: message.size,
@@ -69,6 +72,7 @@ pub(super) async fn poll(
                 };
                 let result = pipeline.ingest(mailbox, &incoming).await?;
                 outcome.count(&result);
+                handled = Some(*uid);
                 // An oversized message was stored with its header only: the whole
                 // message stays where it is, for a person to deal with.
                 if !incoming.truncated {
@@ -79,6 +83,12 @@ pub(super) async fn poll(
                 }
             }
             commit_on_server(mailbox, session, can_move, &stored).await?;
+            if let (true, Some(uid)) = (acts_after_commit, handled) {
+                pipeline.store.advance_cursor(mailbox.name.as_str(), uidvalidity, uid).await?;
+            }
+            if let Some(error) = short {
+                return Err(error);
+            }
             if shutdown.is_cancelled() {
                 return Ok(outcome);
             }

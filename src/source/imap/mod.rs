@@ -3,10 +3,11 @@
 //! Per poll: SELECT (checking UIDVALIDITY against the stored cursor), UID SEARCH
 //! for UIDs above the cursor, then bounded batches: sizes first, then
 //! `BODY.PEEK[]` (nothing is marked read by fetching), or only the header of a
-//! message over the size limit. Each message is stored in its own transaction,
-//! which also advances the cursor; only after that commit is it moved to the
-//! processed folder or flagged. A crash between commit and move leaves a message
-//! that the duplicate keys absorb on the next poll.
+//! message over the size limit. Each message is stored in its own transaction;
+//! only after that commit is it moved to the processed folder or flagged, and
+//! only after that is the cursor advanced past it (without a move or flag, the
+//! ingest transaction itself advances the cursor). A crash anywhere in between
+//! means a re-fetch that the duplicate keys absorb, and the move still happens.
 
 mod connect;
 mod fetch;
