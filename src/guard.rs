@@ -43,6 +43,26 @@ impl Verdict {
 const ROBOT_LOCAL_PARTS: &[&str] =
     &["mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply"];
 
+/// Subject prefixes that auto-responders write, in English and Dutch (and the German
+/// that many Dutch organisations receive). Only whole prefixes with their colon count.
+const AUTO_REPLY_SUBJECTS: &[&str] = &[
+    "Auto reply:",
+    "Autoreply:",
+    "Auto-reply:",
+    "Automatic reply:",
+    "Out of Office:",
+    "Out of Office AutoReply:",
+    "Automatisch antwoord:",
+    "Afwezigheidsbericht:",
+    "Afwezig:",
+    "Abwesenheitsnotiz:",
+    "Automatische Antwort:",
+];
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
 /// Judges one message. `own` are loket's own addresses (the desk and the department queues).
 pub fn assess(message: &Normalised, own: &[EmailAddress]) -> Verdict {
     let m = &message.markers;
@@ -59,7 +79,8 @@ pub fn assess(message: &Normalised, own: &[EmailAddress]) -> Verdict {
     if m.return_path.as_deref() == Some("") {
         return auto(AutoKind::Bounce, "it has a null return path (<>)".into());
     }
-    let local = message.from.address.rsplit_once('@').map_or("", |(l, _)| l).to_ascii_lowercase();
+    let address = &message.from.address;
+    let local = address.rsplit_once('@').map_or(address.as_str(), |(l, _)| l).to_ascii_lowercase();
     if ROBOT_LOCAL_PARTS.contains(&local.as_str()) {
         let kind =
             if local == "mailer-daemon" || local == "postmaster" { AutoKind::Bounce } else { AutoKind::AutoReply };
@@ -79,6 +100,12 @@ pub fn assess(message: &Normalised, own: &[EmailAddress]) -> Verdict {
     }
     if let Some(value) = &m.x_auto_response_suppress {
         return auto(AutoKind::AutoReply, format!("X-Auto-Response-Suppress: {value}"));
+    }
+    if let Some(action) = &m.vendor_autoreply {
+        return auto(AutoKind::AutoReply, format!("it is a vacation reply ({action})"));
+    }
+    if let Some(prefix) = AUTO_REPLY_SUBJECTS.iter().find(|p| starts_with_ignore_case(&message.subject, p)) {
+        return auto(AutoKind::AutoReply, format!("its subject starts with \"{prefix}\""));
     }
     if let Some(value) = &m.precedence {
         let lower = value.to_ascii_lowercase();
@@ -121,6 +148,8 @@ mod tests {
         assert_eq!(kind(""), None);
         assert_eq!(kind("Auto-Submitted: no\r\n"), None);
         assert_eq!(kind("Precedence: first-class\r\n"), None);
+        let raw = b"From: p@example.org\r\nSubject: Out of office chairs are broken\r\n\r\nx\r\n";
+        assert!(!assess(&parse(raw).unwrap(), &[]).is_automatic());
     }
 
     #[test]
@@ -134,8 +163,19 @@ mod tests {
             "Precedence: bulk\r\n",
             "Precedence: junk\r\n",
             "Precedence: auto_reply\r\n",
+            "X-Apple-Action: VACATION\r\n",
         ] {
             assert_eq!(kind(header), Some(AutoKind::AutoReply), "{header}");
+        }
+    }
+
+    #[test]
+    fn auto_reply_subjects_are_recognised_in_english_and_dutch() {
+        for subject in
+            ["Automatic reply: Rooster", "Automatisch antwoord: Verlof", "AUTO REPLY: x", "Afwezig: tot maandag"]
+        {
+            let raw = format!("From: p@example.org\r\nSubject: {subject}\r\n\r\nx\r\n");
+            assert!(assess(&parse(raw.as_bytes()).unwrap(), &[]).is_automatic(), "{subject}");
         }
     }
 

@@ -64,6 +64,8 @@ pub struct Markers {
     pub return_path: Option<String>,
     /// Top-level `multipart/report` with its `report-type`.
     pub report_type: Option<String>,
+    /// A vendor's own vacation marker (`X-Apple-Action: VACATION`).
+    pub vendor_autoreply: Option<String>,
     /// loket's own loop header, when present.
     pub loop_marker: Option<String>,
     /// Message-IDs quoted inside a delivery report or attached message.
@@ -84,12 +86,13 @@ pub fn parse(raw: &[u8]) -> Result<Normalised, IntakeError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(IntakeError::Empty);
     }
-    let message = MessageParser::default().parse(raw).ok_or(IntakeError::NoHeaders)?;
+    let cr_only = cr_only_to_crlf(raw);
+    let message = MessageParser::default().parse(cr_only.as_deref().unwrap_or(raw)).ok_or(IntakeError::NoHeaders)?;
     if message.headers().is_empty() {
         return Err(IntakeError::NoHeaders);
     }
-    let from =
-        first_mailbox(message.from()).or_else(|| first_mailbox(message.sender())).ok_or(IntakeError::NoSender)?;
+    let markers = markers(&message);
+    let from = sender(&message, &markers).ok_or(IntakeError::NoSender)?;
     Ok(Normalised {
         message_id: message.message_id().map(clean_id).filter(|id| !id.is_empty()),
         in_reply_to: id_list(message.in_reply_to()),
@@ -103,9 +106,43 @@ pub fn parse(raw: &[u8]) -> Result<Normalised, IntakeError> {
         text: message.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
         html: message.body_html(0).filter(|_| message.html_body_count() > 0).map(|h| h.into_owned()),
         attachments: attachments(&message),
-        markers: markers(&message),
+        markers,
         sha256: sha256_hex(raw),
     })
+}
+
+/// Old Mac mail ends lines with CR alone, which the parser does not take as line
+/// ends. Such a message is read as if it had CRLF; the stored bytes stay as they came.
+fn cr_only_to_crlf(raw: &[u8]) -> Option<Vec<u8>> {
+    if raw.contains(&b'\n') || !raw.contains(&b'\r') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
+    for &byte in raw {
+        out.push(byte);
+        if byte == b'\r' {
+            out.push(b'\n');
+        }
+    }
+    Some(out)
+}
+
+/// The sender: From, else Sender, else the return path. A delivery report with a
+/// null sender gets the mail system as its sender, so that it is still stored.
+fn sender(message: &Message<'_>, markers: &Markers) -> Option<Mailbox> {
+    first_mailbox(message.from())
+        .or_else(|| first_mailbox(message.sender()))
+        .or_else(|| {
+            markers
+                .return_path
+                .as_ref()
+                .filter(|path| path.contains('@'))
+                .map(|path| Mailbox { name: None, address: path.clone() })
+        })
+        .or_else(|| {
+            (markers.report_type.is_some() || markers.return_path.as_deref() == Some(""))
+                .then(|| Mailbox { name: Some("Mail Delivery System".into()), address: "MAILER-DAEMON".into() })
+        })
 }
 
 /// Removes control characters (CR and LF among them) and folds runs of white space.
@@ -191,6 +228,9 @@ fn markers(message: &Message<'_>) -> Markers {
         list_unsubscribe: message.header_raw("List-Unsubscribe").is_some(),
         return_path: message.header_raw("Return-Path").map(|v| clean_id(&one_line(v))),
         report_type,
+        vendor_autoreply: text_header(message, "X-Apple-Action")
+            .filter(|v| v.eq_ignore_ascii_case("vacation"))
+            .map(|v| format!("X-Apple-Action: {v}")),
         loop_marker: text_header(message, LOOP_HEADER),
         quoted_message_ids: quoted_message_ids(message),
     }
@@ -244,6 +284,20 @@ mod tests {
     #[test]
     fn a_message_without_a_sender_is_refused() {
         assert_eq!(parse(b"Subject: hi\r\n\r\nbody\r\n").unwrap_err(), IntakeError::NoSender);
+    }
+
+    #[test]
+    fn a_bounce_with_a_null_sender_is_taken_from_the_mail_system() {
+        let raw = b"Return-Path: <>\r\nFrom: <>\r\nSubject: failure\r\n\r\nundeliverable\r\n";
+        assert_eq!(parse(raw).unwrap().from.address, "MAILER-DAEMON");
+    }
+
+    #[test]
+    fn cr_only_line_endings_are_read_as_line_ends() {
+        let raw = b"From: a@example.org\rSubject: old mac\r\rbody\r";
+        let message = parse(raw).unwrap();
+        assert_eq!(message.subject, "old mac");
+        assert_eq!(message.sha256, sha256_hex(raw));
     }
 
     #[test]

@@ -1,0 +1,133 @@
+//! The binary as an operator uses it.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::dovecot::Dovecot;
+use support::{TestMailbox, imap, request};
+
+fn loket(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loket"))
+        .args(args)
+        .current_dir(dir)
+        .env("LOKET_LOG", "warn")
+        .env_remove("LOKET_CONFIG")
+        .output()
+        .expect("run loket")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_wrong_config_names_the_key_and_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = support::config_text("sqlite://loket.db", 143, &[TestMailbox::new("hr-old", "hrr", "hr")], "");
+    std::fs::write(dir.path().join("loket.toml"), text).unwrap();
+    let output = loket(&["run", "--config", "loket.toml"], dir.path());
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("mailboxes[0].department"), "{message}");
+    assert!(message.contains("unknown department `hrr`"), "{message}");
+    assert!(!dir.path().join("loket.db").exists(), "nothing is created before the config is valid");
+
+    let output = loket(&["check", "--config", "missing.toml"], dir.path());
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("missing.toml"), "{}", stderr(&output));
+}
+
+#[test]
+fn the_demo_makes_tickets_from_the_sample_maildir_and_they_can_be_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = loket(&["demo", "--dir", "demo"], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    assert!(printed.contains("7 tickets"), "{printed}");
+    assert!(printed.contains("Laptop start niet meer op"), "{printed}");
+    assert!(printed.contains("[auto_reply: stored, no reply]"), "{printed}");
+    // The samples were moved to cur/ after their commit.
+    assert_eq!(std::fs::read_dir(dir.path().join("demo/maildir/it/new")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(dir.path().join("demo/maildir/it/cur")).unwrap().count(), 2);
+
+    let output = loket(&["tickets", "list", "--json", "--config", "demo/loket.toml"], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<serde_json::Value> = stdout(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 7);
+    for line in &lines {
+        for key in ["reference", "department", "status", "requester", "subject", "mailbox", "message_id"] {
+            assert!(line.get(key).is_some_and(|v| !v.is_null()), "{key} missing in {line}");
+        }
+    }
+    let contract = lines.iter().find(|l| l["subject"] == "Signed employment contract").unwrap();
+    assert_eq!(contract["department"], "hr");
+    assert_eq!(contract["mailbox"], "hr-old");
+    assert_eq!(contract["message_id"], "demo-004@mail.example.org");
+
+    let reference = contract["reference"].as_str().unwrap();
+    let output = loket(&["tickets", "show", reference, "--config", "demo/loket.toml"], dir.path());
+    let shown = stdout(&output);
+    assert!(shown.contains("attachment:  contract-tom-bakker.pdf (application/pdf"), "{shown}");
+    assert!(shown.contains("routed to hr"), "{shown}");
+
+    let output = loket(&["tickets", "list", "--config", "demo/loket.toml"], dir.path());
+    let table = stdout(&output);
+    assert!(table.starts_with("REFERENCE"), "{table}");
+    assert_eq!(table.lines().count(), 8);
+
+    // A second demo starts from the samples again.
+    let output = loket(&["demo", "--dir", "demo"], dir.path());
+    assert!(stdout(&output).contains("7 tickets"), "{}", stdout(&output));
+}
+
+#[test]
+fn the_demo_never_removes_a_folder_it_did_not_make() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("precious")).unwrap();
+    std::fs::write(dir.path().join("precious/file"), "keep").unwrap();
+    let output = loket(&["demo", "--dir", "precious"], dir.path());
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("was not made by `loket demo`"), "{}", stderr(&output));
+    assert!(dir.path().join("precious/file").exists());
+}
+
+#[test]
+fn migrate_creates_the_store_and_the_environment_overrides_its_url() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://a.db", 143, &[], "")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_loket"))
+        .args(["migrate", "--config", "loket.toml"])
+        .current_dir(dir.path())
+        .env("LOKET_STORE__URL", "sqlite://b/other.db")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(dir.path().join("b/other.db").exists());
+    assert!(!dir.path().join("a.db").exists());
+    let output = loket(&["tickets", "list", "--config", "loket.toml"], dir.path());
+    assert_eq!(stdout(&output).trim(), "no tickets yet");
+    let output = loket(&["quarantine", "list", "--config", "loket.toml"], dir.path());
+    assert_eq!(stdout(&output).trim(), "quarantine is empty");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_prints_one_line_per_mailbox_and_fails_when_one_fails() {
+    let dovecot = Dovecot::start(&["it"]);
+    imap::append_all(dovecot.port, "it", "INBOX", &[request("a@example.org", "it@example.org", "x", "y", "c@t")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mailboxes = [TestMailbox::new("it-old", "it", "it"), TestMailbox::new("hr-old", "hr", "hr")];
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", dovecot.port, &mailboxes, ""))
+        .unwrap();
+    let output = loket(&["check", "--config", "loket.toml"], dir.path());
+    let printed = stdout(&output);
+    assert!(!output.status.success());
+    assert!(printed.contains("it-old: ok (1 messages in INBOX, IDLE supported)"), "{printed}");
+    assert!(printed.contains("hr-old: FAILED: login refused for hr"), "{printed}");
+    assert!(!printed.contains(support::dovecot::PASSWORD), "the password never shows");
+}

@@ -1,0 +1,152 @@
+//! One store suite, run on SQLite and on PostgreSQL.
+
+mod support;
+
+use loket::config::Config;
+use loket::domain::MailboxName;
+use loket::plan::{ImapPosition, Incoming, Plan, Rules, plan_parsed};
+use loket::store::{IngestOutcome, Store};
+
+fn config() -> Config {
+    loket::config::load_str(
+        r#"
+[desk]
+name = "Service Desk"
+address = "servicedesk@example.org"
+base_url = "https://desk.example.org"
+
+[[departments]]
+id = "it"
+name = "IT"
+queue_address = "it-queue@example.org"
+
+[[departments]]
+id = "hr"
+name = "HR"
+queue_address = "hr-queue@example.org"
+
+[[mailboxes]]
+name = "it-old"
+department = "it"
+maildir = "/nonexistent/it"
+
+[[mailboxes]]
+name = "hr-old"
+department = "hr"
+maildir = "/nonexistent/hr"
+"#,
+    )
+    .unwrap()
+}
+
+fn incoming(mailbox: &str, uid: u32, raw: &[u8]) -> Incoming {
+    Incoming {
+        mailbox: MailboxName::parse(mailbox).unwrap(),
+        source_key: format!("7/{uid}"),
+        imap: Some(ImapPosition { uidvalidity: 7, uid, advance_cursor: true }),
+        raw: raw.to_vec(),
+        truncated: false,
+        size: raw.len() as u64,
+        received_at_ms: 1_000,
+    }
+}
+
+fn plan(config: &Config, incoming: &Incoming) -> Plan {
+    let mailbox = config.mailbox(incoming.mailbox.as_str()).unwrap();
+    plan_parsed(config, &Rules::from_config(config), mailbox, incoming, loket::intake::parse(&incoming.raw))
+}
+
+async fn ingest(store: &Store, config: &Config, incoming: &Incoming) -> IngestOutcome {
+    store.ingest(incoming, &plan(config, incoming), "SD", 1_000).await.unwrap()
+}
+
+const WITH_ATTACHMENT: &[u8] = b"From: Tom <tom@example.org>\r\nTo: hr@example.org\r\nSubject: Contract\r\nMessage-ID: <c1@test>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSigned contract attached.\r\n--b\r\nContent-Type: application/pdf; name=contract.pdf\r\nContent-Disposition: attachment; filename=contract.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n";
+
+async fn suite(store: Store) {
+    let config = config();
+    store.migrate().await.unwrap();
+    store.migrate().await.expect("migrating twice is a no-op");
+
+    // First connection: the backlog is what is in the folder now.
+    let cursor = store.open_cursor("it-old", 7, 11).await.unwrap();
+    assert!(cursor.fresh);
+    assert_eq!((cursor.last_uid, cursor.backlog_uid), (0, 10));
+    store.open_cursor("hr-old", 7, 1).await.unwrap();
+
+    let first = support::request("Anna <anna@example.org>", "it@example.org", "Laptop", "It is broken.", "a1@test");
+    let created = ingest(&store, &config, &incoming("it-old", 1, &first)).await;
+    assert_eq!(created, IngestOutcome::Created(loket::domain::TicketRef::new("SD", 1)));
+
+    // The same UID again, and the same message from another mailbox: no-ops.
+    assert_eq!(ingest(&store, &config, &incoming("it-old", 1, &first)).await, IngestOutcome::Duplicate);
+    assert_eq!(ingest(&store, &config, &incoming("hr-old", 9, &first)).await, IngestOutcome::Duplicate);
+    assert_eq!(store.count_tickets().await.unwrap(), 1);
+    assert_eq!(store.count_messages().await.unwrap(), 1);
+
+    // References count up; attachments and the timeline are kept.
+    let second = ingest(&store, &config, &incoming("hr-old", 2, WITH_ATTACHMENT)).await;
+    assert_eq!(second, IngestOutcome::Created(loket::domain::TicketRef::new("SD", 2)));
+    let ticket = store.ticket("SD-00002").await.unwrap();
+    assert_eq!(ticket.summary.department, "hr");
+    assert_eq!(ticket.summary.mailbox, "hr-old");
+    assert_eq!(ticket.summary.decided_by, "mailbox");
+    assert_eq!(ticket.messages.len(), 1);
+    let attachment = &ticket.messages[0].attachments[0];
+    assert_eq!(attachment.filename.as_deref(), Some("contract.pdf"));
+    assert_eq!(attachment.content_type, "application/pdf");
+    assert_eq!(attachment.size, 9);
+    let kinds: Vec<&str> = ticket.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["received", "routed"]);
+    assert!(matches!(store.ticket("SD-00099").await, Err(loket::store::StoreError::NotFound(_))));
+
+    // The cursor moved with each transaction, never backwards.
+    assert_eq!(store.cursor("it-old").await.unwrap(), Some((7, 1)));
+    assert_eq!(store.cursor("hr-old").await.unwrap(), Some((7, 9)));
+    store.advance_cursor("hr-old", 7, 3).await.unwrap();
+    assert_eq!(store.cursor("hr-old").await.unwrap(), Some((7, 9)));
+    let again = store.open_cursor("hr-old", 7, 20).await.unwrap();
+    assert!(!again.fresh);
+    assert_eq!(again.last_uid, 9);
+    // A new UIDVALIDITY starts over.
+    let reset = store.open_cursor("hr-old", 8, 5).await.unwrap();
+    assert!(reset.fresh);
+    assert_eq!((reset.last_uid, reset.backlog_uid), (0, 4));
+
+    // An auto-reply is stored on a ticket that says so.
+    let ooo = b"From: Sanne <sanne@example.org>\r\nTo: it@example.org\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo@test>\r\n\r\nAway.\r\n";
+    ingest(&store, &config, &incoming("it-old", 3, ooo)).await;
+    let ticket = store.ticket("SD-00003").await.unwrap();
+    assert_eq!(ticket.summary.automatic.as_deref(), Some("auto_reply"));
+    assert!(ticket.events.iter().any(|e| e.kind == "automatic" && e.detail.contains("Auto-Submitted")));
+
+    // Quarantine keeps the bytes once, with the reason.
+    let garbage = incoming("it-old", 4, b"no headers here\r\n");
+    assert!(matches!(plan(&config, &garbage), Plan::Quarantine { .. }));
+    assert_eq!(ingest(&store, &config, &garbage).await, IngestOutcome::Quarantined);
+    assert_eq!(ingest(&store, &config, &garbage).await, IngestOutcome::Quarantined);
+    let rows = store.list_quarantine(10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].reason.contains("cannot be parsed"), "{}", rows[0].reason);
+    assert_eq!(store.quarantine_raw(&rows[0].id).await.unwrap(), b"no headers here\r\n");
+    assert_eq!(store.cursor("it-old").await.unwrap(), Some((7, 4)));
+
+    let listed = store.list_tickets(10).await.unwrap();
+    assert_eq!(listed.iter().map(|t| t.reference.as_str()).collect::<Vec<_>>(), ["SD-00003", "SD-00002", "SD-00001"]);
+    assert_eq!(listed[2].message_id.as_deref(), Some("a1@test"));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_store_suite_passes_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&support::sqlite_url(dir.path()), 4).await.unwrap();
+    suite(store).await;
+}
+
+#[tokio::test]
+async fn the_store_suite_passes_on_postgres() {
+    let postgres = support::postgres::Postgres::start();
+    let url = postgres.database("suite").await;
+    let store = Store::connect(&url, 4).await.unwrap();
+    suite(store).await;
+}
