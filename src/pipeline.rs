@@ -21,6 +21,25 @@ impl Pipeline {
         Self { config, store, rules }
     }
 
+    /// Plans several messages (parsing them in parallel) and stores them whole, in
+    /// order, in one group commit. An error means none was stored.
+    pub async fn ingest_all(
+        &self,
+        mailbox: &MailboxConfig,
+        incoming: &[Incoming],
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        let plans =
+            futures::future::join_all(incoming.iter().map(|i| plan::plan(&self.config, &self.rules, mailbox, i))).await;
+        let items: Vec<(&Incoming, &Plan)> = incoming.iter().zip(plans.iter()).collect();
+        let outcomes = self.store.ingest_all(&items, &self.config.desk.ticket_prefix, now_ms()).await?;
+        for outcome in &outcomes {
+            if let IngestOutcome::Created(reference) = outcome {
+                tracing::info!(mailbox = %mailbox.name, %reference, "ticket opened");
+            }
+        }
+        Ok(outcomes)
+    }
+
     /// Plans and stores one message. An error means nothing was stored and the
     /// source must not acknowledge the message.
     pub async fn ingest(&self, mailbox: &MailboxConfig, incoming: &Incoming) -> Result<IngestOutcome, StoreError> {

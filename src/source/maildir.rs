@@ -17,6 +17,9 @@ use crate::config::MailboxConfig;
 use crate::pipeline::Pipeline;
 use crate::plan::Incoming;
 
+/// Messages stored in one group commit, at most.
+const GROUP: usize = 100;
+
 /// How much of an oversized message is kept: enough for its headers.
 const HEADER_BYTES_OF_OVERSIZED: u64 = 64 * 1024;
 
@@ -66,31 +69,40 @@ pub async fn poll(
 
     let mut outcome = PollOutcome::default();
     let limit = pipeline.config.ingest.max_message_bytes;
-    for name in names {
+    let names: Vec<String> = names.into_iter().filter(|n| !n.starts_with('.')).collect();
+    for group in names.chunks(GROUP) {
         if shutdown.is_cancelled() {
             break;
         }
-        if name.starts_with('.') {
-            continue;
+        let mut incoming = Vec::with_capacity(group.len());
+        for name in group {
+            let path = new.join(name);
+            let (raw, size, truncated) = read_message(&path, limit).await.map_err(io(&path))?;
+            incoming.push(Incoming {
+                mailbox: mailbox.name.clone(),
+                source_key: unique_name(name).to_owned(),
+                imap: None,
+                raw,
+                truncated,
+                size,
+                received_at_ms: now_ms(),
+            });
         }
-        let path = new.join(&name);
-        let (raw, size, truncated) = read_message(&path, limit).await.map_err(io(&path))?;
-        let unique = name.split(':').next().unwrap_or(&name).to_owned();
-        let incoming = Incoming {
-            mailbox: mailbox.name.clone(),
-            source_key: unique.clone(),
-            imap: None,
-            raw,
-            truncated,
-            size,
-            received_at_ms: now_ms(),
-        };
-        let result = pipeline.ingest(mailbox, &incoming).await?;
-        outcome.count(&result);
-        let target: PathBuf = cur.join(format!("{unique}:2,S"));
-        tokio::fs::rename(&path, &target).await.map_err(io(&path))?;
+        for result in pipeline.ingest_all(mailbox, &incoming).await? {
+            outcome.count(&result);
+        }
+        for name in group {
+            let path = new.join(name);
+            let target: PathBuf = cur.join(format!("{}:2,S", unique_name(name)));
+            tokio::fs::rename(&path, &target).await.map_err(io(&path))?;
+        }
     }
     Ok(outcome)
+}
+
+/// The part of a Maildir file name that stays when its flags change.
+fn unique_name(name: &str) -> &str {
+    name.split(':').next().unwrap_or(name)
 }
 
 /// Reads a whole message, or only its first part when it is over the limit.

@@ -39,69 +39,92 @@ impl Store {
         ticket_prefix: &str,
         now: i64,
     ) -> Result<IngestOutcome, StoreError> {
-        let mut tx = self.write.begin().await?;
-        let outcome = match plan {
-            Plan::Quarantine { reason } => {
-                insert_quarantine(&mut tx, incoming, reason, now).await?;
-                IngestOutcome::Quarantined
-            }
-            Plan::Ticket { message, verdict, decision } => {
-                let message_row = new_id();
-                let ticket_id = new_id();
-                if !insert_message(&mut tx, incoming, message, verdict, &message_row, &ticket_id, now).await? {
-                    IngestOutcome::Duplicate
-                } else {
-                    let number: i64 = sqlx::query_scalar(
-                        "UPDATE counters SET value = value + 1 WHERE name = 'ticket' RETURNING value",
-                    )
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let reference = TicketRef::new(ticket_prefix, number);
-                    let automatic = match verdict {
-                        Verdict::Automatic { kind, .. } => Some(kind.as_str()),
-                        Verdict::Person => None,
-                    };
-                    sqlx::query(
-                        "INSERT INTO tickets (id, reference, requester_address, requester_name, subject, department, category,
-                            status, language, decided_by, route_confidence, route_reason, origin_mailbox, misdirected,
-                            automatic, opening_message_id, token_hash, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'new', NULL, $8, $9, $10, $11, 0, $12, $13, NULL, $14, $14)",
-                    )
-                    .bind(&ticket_id)
-                    .bind(reference.as_str())
-                    .bind(requester(message).address.as_str())
-                    .bind(requester(message).name.as_deref())
-                    .bind(message.subject.as_str())
-                    .bind(decision.department.as_str())
-                    .bind(decision.category.as_deref())
-                    .bind(decision.decided_by.as_str())
-                    .bind(decision.confidence)
-                    .bind(decision.reason.as_str())
-                    .bind(incoming.mailbox.as_str())
-                    .bind(automatic)
-                    .bind(message.message_id.as_deref())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    insert_attachments(&mut tx, message, &message_row).await?;
-                    let mut events = vec![
-                        ("received", format!("received in mailbox {}", incoming.mailbox)),
-                        ("routed", format!("routed to {}: {}", decision.department, decision.reason)),
-                    ];
-                    if let Verdict::Automatic { reason, .. } = verdict {
-                        events.push(("automatic", format!("automatic mail, no reply will be sent: {reason}")));
-                    }
-                    for (kind, detail) in events {
-                        insert_event(&mut tx, &ticket_id, now, kind, &detail, Some(&message_row)).await?;
-                    }
-                    IngestOutcome::Created(reference)
-                }
-            }
-        };
-        advance_cursor(&mut tx, incoming, now).await?;
-        tx.commit().await?;
-        Ok(outcome)
+        let mut outcomes = self.ingest_all(&[(incoming, plan)], ticket_prefix, now).await?;
+        Ok(outcomes.remove(0))
     }
+
+    /// Stores several whole messages, in source order, in one transaction (a group
+    /// commit): each message is stored completely or not at all, and the cursor moves
+    /// once, to the last of them. A failure stores none of the group, so the source
+    /// acknowledges none and fetches them again.
+    pub async fn ingest_all(
+        &self,
+        items: &[(&Incoming, &Plan)],
+        ticket_prefix: &str,
+        now: i64,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (incoming, plan) in items {
+            outcomes.push(store_one(&mut tx, incoming, plan, ticket_prefix, now).await?);
+        }
+        if let Some(last) = items.iter().rev().find(|(incoming, _)| incoming.imap.is_some_and(|p| p.advance_cursor)) {
+            advance_cursor(&mut tx, last.0, now).await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
+
+async fn store_one(
+    tx: &mut Transaction<'_, Any>,
+    incoming: &Incoming,
+    plan: &Plan,
+    ticket_prefix: &str,
+    now: i64,
+) -> Result<IngestOutcome, StoreError> {
+    let (message, verdict, decision) = match plan {
+        Plan::Quarantine { reason } => {
+            insert_quarantine(tx, incoming, reason, now).await?;
+            return Ok(IngestOutcome::Quarantined);
+        }
+        Plan::Ticket { message, verdict, decision } => (message, verdict, decision),
+    };
+    let message_row = new_id();
+    let ticket_id = new_id();
+    if !insert_message(tx, incoming, message, verdict, &message_row, &ticket_id, now).await? {
+        return Ok(IngestOutcome::Duplicate);
+    }
+    let number: i64 = sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = 'ticket' RETURNING value")
+        .fetch_one(&mut **tx)
+        .await?;
+    let reference = TicketRef::new(ticket_prefix, number);
+    let automatic = match verdict {
+        Verdict::Automatic { kind, .. } => Some(kind.as_str()),
+        Verdict::Person => None,
+    };
+    sqlx::query(
+        "INSERT INTO tickets (id, reference, requester_address, requester_name, subject, department, category,
+            status, language, decided_by, route_confidence, route_reason, origin_mailbox, misdirected,
+            automatic, opening_message_id, token_hash, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'new', NULL, $8, $9, $10, $11, 0, $12, $13, NULL, $14, $14)",
+    )
+    .bind(&ticket_id)
+    .bind(reference.as_str())
+    .bind(requester(message).address.as_str())
+    .bind(requester(message).name.as_deref())
+    .bind(message.subject.as_str())
+    .bind(decision.department.as_str())
+    .bind(decision.category.as_deref())
+    .bind(decision.decided_by.as_str())
+    .bind(decision.confidence)
+    .bind(decision.reason.as_str())
+    .bind(incoming.mailbox.as_str())
+    .bind(automatic)
+    .bind(message.message_id.as_deref())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    insert_attachments(tx, message, &message_row).await?;
+    let mut events = vec![
+        ("received", format!("received in mailbox {}", incoming.mailbox)),
+        ("routed", format!("routed to {}: {}", decision.department, decision.reason)),
+    ];
+    if let Verdict::Automatic { reason, .. } = verdict {
+        events.push(("automatic", format!("automatic mail, no reply will be sent: {reason}")));
+    }
+    insert_events(tx, &ticket_id, now, &events, Some(&message_row)).await?;
+    Ok(IngestOutcome::Created(reference))
 }
 
 /// The person a reply goes to: Reply-To when given, else From.
@@ -180,23 +203,30 @@ async fn insert_attachments(
     Ok(())
 }
 
-pub(super) async fn insert_event(
+/// Adds timeline events in one statement.
+pub(super) async fn insert_events(
     tx: &mut Transaction<'_, Any>,
     ticket_id: &str,
     at: i64,
-    kind: &str,
-    detail: &str,
+    events: &[(&str, String)],
     message_row: Option<&str>,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO events (id, ticket_id, at, kind, detail, message_id) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(new_id())
-        .bind(ticket_id)
-        .bind(at)
-        .bind(kind)
-        .bind(detail)
-        .bind(message_row)
-        .execute(&mut **tx)
-        .await?;
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            let b = i * 6;
+            format!("(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+        })
+        .collect();
+    let sql = format!("INSERT INTO events (id, ticket_id, at, kind, detail, message_id) VALUES {}", rows.join(", "));
+    // Only placeholders are formatted into the statement; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (kind, detail) in events {
+        query = query.bind(new_id()).bind(ticket_id).bind(at).bind(*kind).bind(detail.as_str()).bind(message_row);
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -12,6 +12,13 @@ use crate::pipeline::Pipeline;
 use crate::plan::{ImapPosition, Incoming};
 use crate::source::{PollOutcome, SourceError};
 
+/// Messages stored in one group commit, at most: the unit of work a shutdown
+/// waits for.
+const GROUP: usize = 100;
+
+/// Stored messages moved or flagged on the server in one command, at most.
+const ACK_BATCH: usize = 1000;
+
 struct Fetched {
     raw: Vec<u8>,
     size: u64,
@@ -44,6 +51,7 @@ pub(super) async fn poll(
     uids.sort_unstable();
 
     let acts_after_commit = mailbox.processed_folder.is_some() || mailbox.processed_flag.is_some();
+    let mut acks = Acknowledger { uidvalidity, can_move, pending: Vec::new(), last: None };
     let mut outcome = PollOutcome::default();
     let batch_size = pipeline.config.ingest.batch_size as usize;
     for chunk in uids.chunks(batch_size) {
@@ -51,17 +59,12 @@ pub(super) async fn poll(
         for batch in split_by_bytes(chunk, &sizes, pipeline.config.ingest.batch_bytes) {
             let mut fetched = fetch_batch(pipeline, mailbox, session, &batch, &sizes).await?;
             let got = fetched.len();
-            let mut stored = Vec::with_capacity(batch.len());
-            let mut handled = None;
-            let mut short = None;
+            // A message the server did not send is never skipped: take what came
+            // before the gap, then reconnect and search again from the cursor.
+            let mut incoming = Vec::with_capacity(batch.len());
             for uid in &batch {
-                // A message the server did not send is never skipped: stop here,
-                // reconnect, and search again from the cursor.
-                let Some(message) = fetched.remove(uid) else {
-                    short = Some(SourceError::ShortBatch { expected: batch.len(), got });
-                    break;
-                };
-                let incoming = Incoming {
+                let Some(message) = fetched.remove(uid) else { break };
+                incoming.push(Incoming {
                     mailbox: mailbox.name.clone(),
                     source_key: format!("{uidvalidity}/{uid}"),
                     imap: Some(ImapPosition { uidvalidity, uid: *uid, advance_cursor: !acts_after_commit }),
@@ -69,32 +72,69 @@ pub(super) async fn poll(
                     truncated: message.truncated,
                     size: message.size,
                     received_at_ms: now_ms(),
-                };
-                let result = pipeline.ingest(mailbox, &incoming).await?;
-                outcome.count(&result);
-                handled = Some(*uid);
-                // An oversized message was stored with its header only: the whole
-                // message stays where it is, for a person to deal with.
-                if !incoming.truncated {
-                    stored.push(*uid);
+                });
+            }
+            let short = incoming.len() < batch.len();
+            for group in incoming.chunks(GROUP) {
+                for result in pipeline.ingest_all(mailbox, group).await? {
+                    outcome.count(&result);
+                }
+                if acts_after_commit {
+                    acks.stored(group);
+                    if acks.pending.len() >= ACK_BATCH || shutdown.is_cancelled() || short {
+                        acks.flush(pipeline, mailbox, session).await?;
+                    }
                 }
                 if shutdown.is_cancelled() {
-                    break;
+                    return Ok(outcome);
                 }
             }
-            commit_on_server(mailbox, session, can_move, &stored).await?;
-            if let (true, Some(uid)) = (acts_after_commit, handled) {
-                pipeline.store.advance_cursor(mailbox.name.as_str(), uidvalidity, uid).await?;
-            }
-            if let Some(error) = short {
-                return Err(error);
-            }
-            if shutdown.is_cancelled() {
-                return Ok(outcome);
+            if short {
+                return Err(SourceError::ShortBatch { expected: batch.len(), got });
             }
         }
     }
+    acks.flush(pipeline, mailbox, session).await?;
     Ok(outcome)
+}
+
+/// Moves or flags stored messages on the server in sets of up to [`ACK_BATCH`]
+/// (one MOVE per message set is far cheaper for the server than many small ones),
+/// then advances the cursor past them. Until then the cursor stays put, so a crash
+/// means those messages are fetched again, found stored, and moved after all.
+struct Acknowledger {
+    uidvalidity: u32,
+    can_move: bool,
+    pending: Vec<u32>,
+    last: Option<u32>,
+}
+
+impl Acknowledger {
+    fn stored(&mut self, group: &[Incoming]) {
+        for incoming in group {
+            let Some(position) = incoming.imap else { continue };
+            self.last = Some(position.uid);
+            // An oversized message was stored with its header only: the whole
+            // message stays where it is, for a person to deal with.
+            if !incoming.truncated {
+                self.pending.push(position.uid);
+            }
+        }
+    }
+
+    async fn flush(
+        &mut self,
+        pipeline: &Pipeline,
+        mailbox: &MailboxConfig,
+        session: &mut ImapSession,
+    ) -> Result<(), SourceError> {
+        commit_on_server(mailbox, session, self.can_move, &self.pending).await?;
+        self.pending.clear();
+        if let Some(last) = self.last.take() {
+            pipeline.store.advance_cursor(mailbox.name.as_str(), self.uidvalidity, last).await?;
+        }
+        Ok(())
+    }
 }
 
 async fn fetch_sizes(

@@ -1,0 +1,70 @@
+//! Store throughput: one ingest transaction per message into SQLite (WAL), the
+//! write path every source goes through.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use loket::domain::MailboxName;
+use loket::plan::{ImapPosition, Incoming, Rules, plan_parsed};
+use loket::store::Store;
+
+const CONFIG: &str = r#"
+[desk]
+name = "Service Desk"
+address = "servicedesk@example.org"
+base_url = "https://desk.example.org"
+
+[[departments]]
+id = "it"
+name = "IT"
+queue_address = "it-queue@example.org"
+
+[[mailboxes]]
+name = "it-old"
+department = "it"
+maildir = "/nonexistent"
+"#;
+
+fn store_ingest(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store = runtime.block_on(async {
+        let store = Store::connect(&url, 2).await.expect("store");
+        store.migrate().await.expect("migrate");
+        store.open_cursor("it-old", 1, 1).await.expect("cursor");
+        store
+    });
+    let config = loket::config::load_str(CONFIG).expect("config");
+    let rules = Rules::from_config(&config);
+    let mailbox = config.mailbox("it-old").expect("mailbox");
+    let next = AtomicU32::new(1);
+    let body = "Mijn laptop start niet meer op, kunnen jullie kijken?\r\n".repeat(20);
+
+    let mut group = c.benchmark_group("store");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("ingest one message (sqlite)", |b| {
+        b.iter(|| {
+            let uid = next.fetch_add(1, Ordering::Relaxed);
+            let raw = format!(
+                "From: Anna <anna@example.org>\r\nTo: it@example.org\r\nSubject: request {uid}\r\nMessage-ID: <{uid}@bench>\r\n\r\n{body}"
+            )
+            .into_bytes();
+            let incoming = Incoming {
+                mailbox: MailboxName::parse("it-old").expect("name"),
+                source_key: format!("1/{uid}"),
+                imap: Some(ImapPosition { uidvalidity: 1, uid, advance_cursor: true }),
+                size: raw.len() as u64,
+                raw,
+                truncated: false,
+                received_at_ms: 0,
+            };
+            let plan = plan_parsed(&config, &rules, mailbox, &incoming, loket::intake::parse(&incoming.raw));
+            runtime.block_on(store.ingest(&incoming, &plan, "SD", 0)).expect("ingest")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, store_ingest);
+criterion_main!(benches);
