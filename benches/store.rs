@@ -41,26 +41,41 @@ fn store_ingest(c: &mut Criterion) {
     let next = AtomicU32::new(1);
     let body = "Mijn laptop start niet meer op, kunnen jullie kijken?\r\n".repeat(20);
 
+    let make = |uid: u32| {
+        let raw = format!(
+            "From: Anna <anna@example.org>\r\nTo: it@example.org\r\nSubject: request {uid}\r\nMessage-ID: <{uid}@bench>\r\n\r\n{body}"
+        )
+        .into_bytes();
+        Incoming {
+            mailbox: MailboxName::parse("it-old").expect("name"),
+            source_key: format!("1/{uid}"),
+            imap: Some(ImapPosition { uidvalidity: 1, uid, advance_cursor: true }),
+            size: raw.len() as u64,
+            raw,
+            truncated: false,
+            received_at_ms: 0,
+        }
+    };
+
     let mut group = c.benchmark_group("store");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("ingest one message (sqlite)", |b| {
+    group.bench_function("ingest one message per transaction (sqlite)", |b| {
         b.iter(|| {
-            let uid = next.fetch_add(1, Ordering::Relaxed);
-            let raw = format!(
-                "From: Anna <anna@example.org>\r\nTo: it@example.org\r\nSubject: request {uid}\r\nMessage-ID: <{uid}@bench>\r\n\r\n{body}"
-            )
-            .into_bytes();
-            let incoming = Incoming {
-                mailbox: MailboxName::parse("it-old").expect("name"),
-                source_key: format!("1/{uid}"),
-                imap: Some(ImapPosition { uidvalidity: 1, uid, advance_cursor: true }),
-                size: raw.len() as u64,
-                raw,
-                truncated: false,
-                received_at_ms: 0,
-            };
+            let incoming = make(next.fetch_add(1, Ordering::Relaxed));
             let plan = plan_parsed(&config, &rules, mailbox, &incoming, loket::intake::parse(&incoming.raw));
             runtime.block_on(store.ingest(&incoming, &plan, "SD", 0)).expect("ingest")
+        })
+    });
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("ingest 100 messages per group commit (sqlite)", |b| {
+        b.iter(|| {
+            let incoming: Vec<Incoming> = (0..100).map(|_| make(next.fetch_add(1, Ordering::Relaxed))).collect();
+            let plans: Vec<_> = incoming
+                .iter()
+                .map(|i| plan_parsed(&config, &rules, mailbox, i, loket::intake::parse(&i.raw)))
+                .collect();
+            let items: Vec<_> = incoming.iter().zip(plans.iter()).collect();
+            runtime.block_on(store.ingest_all(&items, "SD", 0)).expect("ingest")
         })
     });
     group.finish();

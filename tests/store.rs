@@ -133,6 +133,32 @@ async fn suite(store: Store) {
     let listed = store.list_tickets(10).await.unwrap();
     assert_eq!(listed.iter().map(|t| t.reference.as_str()).collect::<Vec<_>>(), ["SD-00003", "SD-00002", "SD-00001"]);
     assert_eq!(listed[2].message_id.as_deref(), Some("a1@test"));
+
+    // A group commit keeps source order and judges each message on its own,
+    // duplicates inside the group included.
+    let a = support::request("Piet <piet@example.org>", "it@example.org", "Monitor", "Flickers.", "g1@test");
+    let b = support::request("Joke <joke@example.org>", "it@example.org", "Mouse", "Broken.", "g2@test");
+    let group = [
+        incoming("it-old", 10, &a),
+        incoming("hr-old", 11, &a),
+        incoming("it-old", 12, b"garbage without headers\r\n"),
+        incoming("it-old", 13, &b),
+    ];
+    let plans: Vec<Plan> = group.iter().map(|i| plan(&config, i)).collect();
+    let items: Vec<(&Incoming, &Plan)> = group.iter().zip(plans.iter()).collect();
+    let outcomes = store.ingest_all(&items, "SD", 2_000).await.unwrap();
+    use loket::domain::TicketRef;
+    assert_eq!(
+        outcomes,
+        [
+            IngestOutcome::Created(TicketRef::new("SD", 4)),
+            IngestOutcome::Duplicate,
+            IngestOutcome::Quarantined,
+            IngestOutcome::Created(TicketRef::new("SD", 5)),
+        ]
+    );
+    assert_eq!(store.ticket("SD-00005").await.unwrap().summary.subject, "Mouse");
+    assert_eq!(store.cursor("it-old").await.unwrap(), Some((7, 13)));
     store.close().await;
 }
 

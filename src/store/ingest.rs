@@ -1,15 +1,20 @@
-//! The ingest transaction: one message, all or nothing.
+//! The ingest transaction: whole messages, all or nothing.
 //!
 //! The raw bytes, the parsed message, its ticket, attachments, timeline events
 //! and (when the source has nothing left to do on the server) the mailbox cursor
-//! are written together. The unique keys
+//! are written in one transaction. Several messages may share it (a group
+//! commit); each is still stored completely or not at all. The unique keys
 //! `(mailbox, source_key)` and `(Message-ID, sha256)` turn a repeat into a no-op
 //! that still advances the cursor, so a crash at any point is safe to replay.
 
-use sqlx::{Any, Transaction};
+use std::collections::HashSet;
+
+use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
-use super::{Store, StoreError};
+use super::rows::{self, Value};
+use super::{Backend, Store, StoreError};
+use crate::classify::Decision;
 use crate::domain::{Mailbox, TicketRef};
 use crate::guard::Verdict;
 use crate::intake::Normalised;
@@ -26,8 +31,20 @@ fn new_id() -> String {
     Uuid::now_v7().to_string()
 }
 
-fn addresses_json(list: &[Mailbox]) -> String {
-    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+/// A message planned to open a ticket, with the ids it will be stored under.
+struct Candidate<'a> {
+    index: usize,
+    incoming: &'a Incoming,
+    message: &'a Normalised,
+    verdict: &'a Verdict,
+    decision: &'a Decision,
+    message_row: String,
+    ticket_id: String,
+    to: String,
+    cc: String,
+    reply_to: Option<String>,
+    in_reply_to: String,
+    references: String,
 }
 
 impl Store {
@@ -44,87 +61,137 @@ impl Store {
     }
 
     /// Stores several whole messages, in source order, in one transaction (a group
-    /// commit): each message is stored completely or not at all, and the cursor moves
-    /// once, to the last of them. A failure stores none of the group, so the source
-    /// acknowledges none and fetches them again.
+    /// commit), and moves the cursor once, to the last of them. A failure stores none
+    /// of the group, so the source acknowledges none and fetches them again.
     pub async fn ingest_all(
         &self,
         items: &[(&Incoming, &Plan)],
         ticket_prefix: &str,
         now: i64,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
-        let mut tx = self.write.begin().await?;
-        let mut outcomes = Vec::with_capacity(items.len());
-        for (incoming, plan) in items {
-            outcomes.push(store_one(&mut tx, incoming, plan, ticket_prefix, now).await?);
+        let mut outcomes = vec![IngestOutcome::Duplicate; items.len()];
+        let mut quarantined = Vec::new();
+        let mut candidates = Vec::new();
+        for (index, (incoming, plan)) in items.iter().enumerate() {
+            match plan {
+                Plan::Quarantine { reason } => {
+                    outcomes[index] = IngestOutcome::Quarantined;
+                    quarantined.push((*incoming, reason.as_str(), crate::intake::sha256_hex(&incoming.raw)));
+                }
+                Plan::Ticket { message, verdict, decision } => candidates.push(Candidate {
+                    index,
+                    incoming,
+                    message,
+                    verdict,
+                    decision,
+                    message_row: new_id(),
+                    ticket_id: new_id(),
+                    to: serde_json::to_string(&message.to).unwrap_or_else(|_| "[]".into()),
+                    cc: serde_json::to_string(&message.cc).unwrap_or_else(|_| "[]".into()),
+                    reply_to: message.reply_to.as_ref().map(Mailbox::to_string),
+                    in_reply_to: message.in_reply_to.join(" "),
+                    references: message.references.join(" "),
+                }),
+            }
         }
-        if let Some(last) = items.iter().rev().find(|(incoming, _)| incoming.imap.is_some_and(|p| p.advance_cursor)) {
-            advance_cursor(&mut tx, last.0, now).await?;
+
+        let mut tx = self.write.begin().await?;
+        insert_quarantine(self.backend, &mut tx, &quarantined, now).await?;
+        let inserted = insert_messages(self.backend, &mut tx, &candidates, now).await?;
+        let new: Vec<&Candidate<'_>> = candidates.iter().filter(|c| inserted.contains(&c.message_row)).collect();
+        if !new.is_empty() {
+            let count = i64::try_from(new.len()).unwrap_or(i64::MAX);
+            let last: i64 =
+                sqlx::query_scalar("UPDATE counters SET value = value + $1 WHERE name = 'ticket' RETURNING value")
+                    .bind(count)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let references: Vec<TicketRef> =
+                (last - count + 1..=last).map(|n| TicketRef::new(ticket_prefix, n)).collect();
+            insert_tickets(self.backend, &mut tx, &new, &references, now).await?;
+            insert_attachments(self.backend, &mut tx, &new).await?;
+            insert_events(self.backend, &mut tx, &new, now).await?;
+            for (candidate, reference) in new.iter().zip(references) {
+                outcomes[candidate.index] = IngestOutcome::Created(reference);
+            }
+        }
+        if let Some((incoming, _)) = items.iter().rev().find(|(i, _)| i.imap.is_some_and(|p| p.advance_cursor))
+            && let Some(position) = incoming.imap
+        {
+            advance(&mut *tx, incoming.mailbox.as_str(), position.uidvalidity, position.uid, now).await?;
         }
         tx.commit().await?;
+        for (incoming, reason, _) in &quarantined {
+            tracing::warn!(mailbox = %incoming.mailbox, key = %incoming.source_key, reason, "message quarantined");
+        }
         Ok(outcomes)
+    }
+
+    /// Moves a mailbox cursor forward to `uid` (never backwards), once the source has
+    /// moved or flagged the messages up to it.
+    pub async fn advance_cursor(&self, mailbox: &str, uidvalidity: u32, uid: u32) -> Result<(), StoreError> {
+        advance(&self.write, mailbox, uidvalidity, uid, crate::clock::now_ms()).await
     }
 }
 
-async fn store_one(
+fn size(value: usize) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Inserts the messages; returns the row ids of those that were not already stored.
+async fn insert_messages(
+    backend: Backend,
     tx: &mut Transaction<'_, Any>,
-    incoming: &Incoming,
-    plan: &Plan,
-    ticket_prefix: &str,
+    candidates: &[Candidate<'_>],
     now: i64,
-) -> Result<IngestOutcome, StoreError> {
-    let (message, verdict, decision) = match plan {
-        Plan::Quarantine { reason } => {
-            insert_quarantine(tx, incoming, reason, now).await?;
-            return Ok(IngestOutcome::Quarantined);
-        }
-        Plan::Ticket { message, verdict, decision } => (message, verdict, decision),
-    };
-    let message_row = new_id();
-    let ticket_id = new_id();
-    if !insert_message(tx, incoming, message, verdict, &message_row, &ticket_id, now).await? {
-        return Ok(IngestOutcome::Duplicate);
-    }
-    let number: i64 = sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = 'ticket' RETURNING value")
-        .fetch_one(&mut **tx)
-        .await?;
-    let reference = TicketRef::new(ticket_prefix, number);
-    let automatic = match verdict {
-        Verdict::Automatic { kind, .. } => Some(kind.as_str()),
-        Verdict::Person => None,
-    };
-    sqlx::query(
-        "INSERT INTO tickets (id, reference, requester_address, requester_name, subject, department, category,
-            status, language, decided_by, route_confidence, route_reason, origin_mailbox, misdirected,
-            automatic, opening_message_id, token_hash, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'new', NULL, $8, $9, $10, $11, 0, $12, $13, NULL, $14, $14)",
+) -> Result<HashSet<String>, StoreError> {
+    let rows: Vec<Vec<Value<'_>>> = candidates
+        .iter()
+        .map(|c| {
+            let m = c.message;
+            vec![
+                Value::Text(&c.message_row),
+                Value::Text(&c.ticket_id),
+                Value::Text("in"),
+                Value::Text(c.incoming.mailbox.as_str()),
+                Value::Text(&c.incoming.source_key),
+                Value::MaybeInt(c.incoming.imap.map(|p| i64::from(p.uidvalidity))),
+                Value::MaybeInt(c.incoming.imap.map(|p| i64::from(p.uid))),
+                Value::MaybeText(m.message_id.as_deref()),
+                Value::Text(m.message_id.as_deref().unwrap_or("")),
+                Value::Text(&m.sha256),
+                Value::Text(&c.in_reply_to),
+                Value::Text(&c.references),
+                Value::Text(&m.from.address),
+                Value::MaybeText(m.from.name.as_deref()),
+                Value::MaybeText(c.reply_to.as_deref()),
+                Value::Text(&c.to),
+                Value::Text(&c.cc),
+                Value::Text(&m.subject),
+                Value::MaybeInt(m.date_ms),
+                Value::Int(now),
+                Value::Text(&m.text),
+                Value::MaybeText(m.html.as_deref()),
+                Value::MaybeText(match c.verdict {
+                    Verdict::Automatic { reason, .. } => Some(reason.as_str()),
+                    Verdict::Person => None,
+                }),
+                Value::Int(size(c.incoming.raw.len())),
+                Value::Bytes(&c.incoming.raw),
+            ]
+        })
+        .collect();
+    let returned = rows::insert(
+        backend,
+        tx,
+        "INSERT INTO messages (id, ticket_id, direction, mailbox, source_key, uidvalidity, uid, message_id, dedupe_id, sha256,
+            in_reply_to, references_ids, from_address, from_name, reply_to, to_list, cc_list, subject, sent_at,
+            received_at, text_body, html_body, automatic, size, raw)",
+        " ON CONFLICT DO NOTHING RETURNING id",
+        &rows,
     )
-    .bind(&ticket_id)
-    .bind(reference.as_str())
-    .bind(requester(message).address.as_str())
-    .bind(requester(message).name.as_deref())
-    .bind(message.subject.as_str())
-    .bind(decision.department.as_str())
-    .bind(decision.category.as_deref())
-    .bind(decision.decided_by.as_str())
-    .bind(decision.confidence)
-    .bind(decision.reason.as_str())
-    .bind(incoming.mailbox.as_str())
-    .bind(automatic)
-    .bind(message.message_id.as_deref())
-    .bind(now)
-    .execute(&mut **tx)
     .await?;
-    insert_attachments(tx, message, &message_row).await?;
-    let mut events = vec![
-        ("received", format!("received in mailbox {}", incoming.mailbox)),
-        ("routed", format!("routed to {}: {}", decision.department, decision.reason)),
-    ];
-    if let Verdict::Automatic { reason, .. } = verdict {
-        events.push(("automatic", format!("automatic mail, no reply will be sent: {reason}")));
-    }
-    insert_events(tx, &ticket_id, now, &events, Some(&message_row)).await?;
-    Ok(IngestOutcome::Created(reference))
+    returned.iter().map(|row| row.try_get::<String, _>(0).map_err(StoreError::from)).collect()
 }
 
 /// The person a reply goes to: Reply-To when given, else From.
@@ -132,137 +199,159 @@ fn requester(message: &Normalised) -> &Mailbox {
     message.reply_to.as_ref().unwrap_or(&message.from)
 }
 
-/// Returns false when the message is already stored.
-async fn insert_message(
+async fn insert_tickets(
+    backend: Backend,
     tx: &mut Transaction<'_, Any>,
-    incoming: &Incoming,
-    message: &Normalised,
-    verdict: &Verdict,
-    row_id: &str,
-    ticket_id: &str,
+    new: &[&Candidate<'_>],
+    references: &[TicketRef],
     now: i64,
-) -> Result<bool, StoreError> {
-    let automatic = match verdict {
-        Verdict::Automatic { reason, .. } => Some(reason.as_str()),
-        Verdict::Person => None,
-    };
-    let result = sqlx::query(
-        "INSERT INTO messages (id, ticket_id, direction, mailbox, source_key, uidvalidity, uid, message_id, dedupe_id, sha256,
-            in_reply_to, references_ids, from_address, from_name, reply_to, to_list, cc_list, subject, sent_at, received_at,
-            text_body, html_body, automatic, size, raw)
-         VALUES ($1, $2, 'in', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(row_id)
-    .bind(ticket_id)
-    .bind(incoming.mailbox.as_str())
-    .bind(incoming.source_key.as_str())
-    .bind(incoming.imap.map(|p| i64::from(p.uidvalidity)))
-    .bind(incoming.imap.map(|p| i64::from(p.uid)))
-    .bind(message.message_id.as_deref())
-    .bind(message.message_id.as_deref().unwrap_or(""))
-    .bind(message.sha256.as_str())
-    .bind(message.in_reply_to.join(" "))
-    .bind(message.references.join(" "))
-    .bind(message.from.address.as_str())
-    .bind(message.from.name.as_deref())
-    .bind(message.reply_to.as_ref().map(|m| m.to_string()))
-    .bind(addresses_json(&message.to))
-    .bind(addresses_json(&message.cc))
-    .bind(message.subject.as_str())
-    .bind(message.date_ms)
-    .bind(now)
-    .bind(message.text.as_str())
-    .bind(message.html.as_deref())
-    .bind(automatic)
-    .bind(i64::try_from(incoming.raw.len()).unwrap_or(i64::MAX))
-    .bind(incoming.raw.as_slice())
-    .execute(&mut **tx)
-    .await?;
-    Ok(result.rows_affected() == 1)
-}
-
-async fn insert_attachments(
-    tx: &mut Transaction<'_, Any>,
-    message: &Normalised,
-    message_row: &str,
 ) -> Result<(), StoreError> {
-    for (position, attachment) in message.attachments.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO attachments (id, message_id, position, filename, content_type, size) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(new_id())
-        .bind(message_row)
-        .bind(i64::try_from(position).unwrap_or(i64::MAX))
-        .bind(attachment.name.as_deref())
-        .bind(attachment.content_type.as_str())
-        .bind(i64::try_from(attachment.size).unwrap_or(i64::MAX))
-        .execute(&mut **tx)
-        .await?;
-    }
+    let rows: Vec<Vec<Value<'_>>> = new
+        .iter()
+        .zip(references)
+        .map(|(c, reference)| {
+            let requester = requester(c.message);
+            vec![
+                Value::Text(&c.ticket_id),
+                Value::Text(reference.as_str()),
+                Value::Text(&requester.address),
+                Value::MaybeText(requester.name.as_deref()),
+                Value::Text(&c.message.subject),
+                Value::Text(c.decision.department.as_str()),
+                Value::MaybeText(c.decision.category.as_deref()),
+                Value::Text("new"),
+                Value::Text(c.decision.decided_by.as_str()),
+                Value::MaybeFloat(c.decision.confidence),
+                Value::Text(&c.decision.reason),
+                Value::Text(c.incoming.mailbox.as_str()),
+                Value::MaybeText(match c.verdict {
+                    Verdict::Automatic { kind, .. } => Some(kind.as_str()),
+                    Verdict::Person => None,
+                }),
+                Value::MaybeText(c.message.message_id.as_deref()),
+                Value::Int(now),
+                Value::Int(now),
+            ]
+        })
+        .collect();
+    rows::insert(
+        backend,
+        tx,
+        "INSERT INTO tickets (id, reference, requester_address, requester_name, subject, department, category,
+            status, decided_by, route_confidence, route_reason, origin_mailbox, automatic, opening_message_id,
+            created_at, updated_at)",
+        "",
+        &rows,
+    )
+    .await?;
     Ok(())
 }
 
-/// Adds timeline events in one statement.
-pub(super) async fn insert_events(
+async fn insert_attachments(
+    backend: Backend,
     tx: &mut Transaction<'_, Any>,
-    ticket_id: &str,
-    at: i64,
-    events: &[(&str, String)],
-    message_row: Option<&str>,
+    new: &[&Candidate<'_>],
 ) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<String> = (0..events.len())
-        .map(|i| {
-            let b = i * 6;
-            format!("(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+    let ids: Vec<Vec<String>> = new.iter().map(|c| c.message.attachments.iter().map(|_| new_id()).collect()).collect();
+    let rows: Vec<Vec<Value<'_>>> = new
+        .iter()
+        .zip(&ids)
+        .flat_map(|(c, ids)| {
+            c.message.attachments.iter().zip(ids).enumerate().map(|(position, (a, id))| {
+                vec![
+                    Value::Text(id),
+                    Value::Text(&c.message_row),
+                    Value::Int(size(position)),
+                    Value::MaybeText(a.name.as_deref()),
+                    Value::Text(&a.content_type),
+                    Value::Int(i64::try_from(a.size).unwrap_or(i64::MAX)),
+                ]
+            })
         })
         .collect();
-    let sql = format!("INSERT INTO events (id, ticket_id, at, kind, detail, message_id) VALUES {}", rows.join(", "));
-    // Only placeholders are formatted into the statement; every value is bound.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (kind, detail) in events {
-        query = query.bind(new_id()).bind(ticket_id).bind(at).bind(*kind).bind(detail.as_str()).bind(message_row);
+    rows::insert(
+        backend,
+        tx,
+        "INSERT INTO attachments (id, message_id, position, filename, content_type, size)",
+        "",
+        &rows,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The timeline a new ticket starts with.
+fn opening_events(c: &Candidate<'_>) -> Vec<(&'static str, String)> {
+    let mut events = vec![
+        ("received", format!("received in mailbox {}", c.incoming.mailbox)),
+        ("routed", format!("routed to {}: {}", c.decision.department, c.decision.reason)),
+    ];
+    if let Verdict::Automatic { reason, .. } = c.verdict {
+        events.push(("automatic", format!("automatic mail, no reply will be sent: {reason}")));
     }
-    query.execute(&mut **tx).await?;
+    events
+}
+
+async fn insert_events(
+    backend: Backend,
+    tx: &mut Transaction<'_, Any>,
+    new: &[&Candidate<'_>],
+    now: i64,
+) -> Result<(), StoreError> {
+    let events: Vec<(&Candidate<'_>, String, &'static str, String)> = new
+        .iter()
+        .flat_map(|c| opening_events(c).into_iter().map(move |(kind, detail)| (*c, new_id(), kind, detail)))
+        .collect();
+    let rows: Vec<Vec<Value<'_>>> = events
+        .iter()
+        .map(|(c, id, kind, detail)| {
+            vec![
+                Value::Text(id),
+                Value::Text(&c.ticket_id),
+                Value::Int(now),
+                Value::Text(kind),
+                Value::Text(detail),
+                Value::MaybeText(Some(&c.message_row)),
+            ]
+        })
+        .collect();
+    rows::insert(backend, tx, "INSERT INTO events (id, ticket_id, at, kind, detail, message_id)", "", &rows).await?;
     Ok(())
 }
 
 async fn insert_quarantine(
+    backend: Backend,
     tx: &mut Transaction<'_, Any>,
-    incoming: &Incoming,
-    reason: &str,
+    items: &[(&Incoming, &str, String)],
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO quarantine (id, mailbox, source_key, reason, sha256, size, truncated, raw, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+    let ids: Vec<String> = items.iter().map(|_| new_id()).collect();
+    let rows: Vec<Vec<Value<'_>>> = items
+        .iter()
+        .zip(&ids)
+        .map(|((incoming, reason, sha256), id)| {
+            vec![
+                Value::Text(id),
+                Value::Text(incoming.mailbox.as_str()),
+                Value::Text(&incoming.source_key),
+                Value::Text(reason),
+                Value::Text(sha256),
+                Value::Int(i64::try_from(incoming.size).unwrap_or(i64::MAX)),
+                Value::Int(i64::from(incoming.truncated)),
+                Value::Bytes(&incoming.raw),
+                Value::Int(now),
+            ]
+        })
+        .collect();
+    rows::insert(
+        backend,
+        tx,
+        "INSERT INTO quarantine (id, mailbox, source_key, reason, sha256, size, truncated, raw, at)",
+        " ON CONFLICT DO NOTHING",
+        &rows,
     )
-    .bind(new_id())
-    .bind(incoming.mailbox.as_str())
-    .bind(incoming.source_key.as_str())
-    .bind(reason)
-    .bind(crate::intake::sha256_hex(&incoming.raw))
-    .bind(i64::try_from(incoming.size).unwrap_or(i64::MAX))
-    .bind(i64::from(incoming.truncated))
-    .bind(incoming.raw.as_slice())
-    .bind(now)
-    .execute(&mut **tx)
     .await?;
-    tracing::warn!(mailbox = %incoming.mailbox, key = %incoming.source_key, reason, "message quarantined");
     Ok(())
-}
-
-/// Moves the cursor forward to this message's UID, never backwards.
-async fn advance_cursor(tx: &mut Transaction<'_, Any>, incoming: &Incoming, now: i64) -> Result<(), StoreError> {
-    match incoming.imap {
-        Some(position) if position.advance_cursor => {
-            advance(&mut **tx, incoming.mailbox.as_str(), position.uidvalidity, position.uid, now).await
-        }
-        _ => Ok(()),
-    }
 }
 
 async fn advance<'e>(
@@ -282,12 +371,4 @@ async fn advance<'e>(
     .execute(executor)
     .await?;
     Ok(())
-}
-
-impl Store {
-    /// Moves a mailbox cursor forward to `uid` (never backwards), once the source has
-    /// moved or flagged the messages up to it.
-    pub async fn advance_cursor(&self, mailbox: &str, uidvalidity: u32, uid: u32) -> Result<(), StoreError> {
-        advance(&self.write, mailbox, uidvalidity, uid, crate::clock::now_ms()).await
-    }
 }

@@ -8,6 +8,7 @@
 mod cursor;
 mod ingest;
 mod query;
+mod rows;
 
 use std::str::FromStr;
 
