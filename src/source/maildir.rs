@@ -62,21 +62,24 @@ pub async fn poll(
     let mut entries = tokio::fs::read_dir(&new).await.map_err(io(&new))?;
     while let Some(entry) = entries.next_entry().await.map_err(io(&new))? {
         if entry.file_type().await.map_err(io(&new))?.is_file() {
-            names.push(entry.file_name().to_string_lossy().into_owned());
+            // The file is opened by its own name; the key and the name in cur/
+            // use a lossless-enough text form (only odd bytes are replaced).
+            let file = entry.file_name();
+            names.push((file.to_string_lossy().into_owned(), file));
         }
     }
     names.sort();
 
     let mut outcome = PollOutcome::default();
     let limit = pipeline.config.ingest.max_message_bytes;
-    let names: Vec<String> = names.into_iter().filter(|n| !n.starts_with('.')).collect();
+    let names: Vec<_> = names.into_iter().filter(|(name, _)| !name.starts_with('.')).collect();
     for group in names.chunks(GROUP) {
         if shutdown.is_cancelled() {
             break;
         }
         let mut incoming = Vec::with_capacity(group.len());
-        for name in group {
-            let path = new.join(name);
+        for (name, file) in group {
+            let path = new.join(file);
             let (raw, size, truncated) = read_message(&path, limit).await.map_err(io(&path))?;
             incoming.push(Incoming {
                 mailbox: mailbox.name.clone(),
@@ -91,8 +94,8 @@ pub async fn poll(
         for result in pipeline.ingest_all(mailbox, &incoming).await? {
             outcome.count(&result);
         }
-        for name in group {
-            let path = new.join(name);
+        for (name, file) in group {
+            let path = new.join(file);
             let target: PathBuf = cur.join(format!("{}:2,S", unique_name(name)));
             tokio::fs::rename(&path, &target).await.map_err(io(&path))?;
         }
