@@ -282,3 +282,42 @@ async fn implicit_tls_and_starttls_work_with_a_trusted_ca_and_fail_without() {
         assert!(error.to_string().contains("TLS"), "{tls}: {error}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_server_restarts_the_mailbox_reconnects_and_goes_on() {
+    let mut dovecot = Dovecot::start(&["it"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let config = support::config(&url, dovecot.port, &[TestMailbox::new("it-old", "it", "it")], "");
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("before", "it@example.org", 1)).await;
+    let daemon = Daemon::start(&config);
+    let store = store(&url).await;
+    wait_for_tickets(&store, 1).await;
+
+    dovecot.restart();
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("after", "it@example.org", 1)).await;
+    wait_for_tickets(&store, 2).await;
+    daemon.stop().await;
+    assert_eq!(store.count_tickets().await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_times_out_with_a_clear_error() {
+    // Accepts connections and says nothing.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let text = support::config_text("sqlite://unused.db", port, &[TestMailbox::new("it-old", "it", "it")], "")
+        .replace("command_timeout_secs = 10", "command_timeout_secs = 1");
+    let config = loket::config::load_str(&text).unwrap();
+    let started = std::time::Instant::now();
+    let error = loket::source::imap::check(&config.mailboxes[0]).await.unwrap_err();
+    assert!(error.to_string().contains("did not answer the greeting in time"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    holder.abort();
+}

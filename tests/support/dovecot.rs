@@ -96,19 +96,28 @@ protocol imap {{
         );
         let config_path = root.join("dovecot.conf");
         std::fs::write(&config_path, config).expect("dovecot.conf");
-        let child = Command::new(binary())
-            .args(["-F", "-c"])
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dovecot could not be started; scripts/test installs dovecot-imapd");
+        let child = spawn(&config_path);
         let this = Self { port, tls_port, ca_file: ca.ca_file.clone(), dir, child };
+        this.wait_for_listeners();
+        this
+    }
+
+    fn wait_for_listeners(&self) {
+        let (port, tls_port) = (self.port, self.tls_port);
         wait_until("dovecot to listen", Duration::from_secs(20), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
                 && std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_ok()
         });
-        this
+    }
+
+    /// Stops the server, dropping every connection, and starts it again on the same ports.
+    pub fn restart(&mut self) {
+        super::stop(&mut self.child, "TERM");
+        wait_until("dovecot to stop listening", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err()
+        });
+        self.child = spawn(&self.dir.path().join("dovecot.conf"));
+        self.wait_for_listeners();
     }
 
     pub fn log(&self) -> String {
@@ -121,16 +130,18 @@ protocol imap {{
     }
 }
 
+fn spawn(config: &std::path::Path) -> Child {
+    Command::new(binary())
+        .args(["-F", "-c"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dovecot could not be started; scripts/test installs dovecot-imapd")
+}
+
 impl Drop for Dovecot {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::stop(&mut self.child, "TERM");
     }
 }

@@ -46,6 +46,19 @@ pub fn hand_over(path: &Path) {
     }
 }
 
+/// Stops a server with `signal`, then kills it if it has not gone within five seconds.
+pub fn stop(child: &mut std::process::Child, signal: &str) {
+    let _ = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
+    for _ in 0..250 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Waits until `ready` is true, failing with `what` after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();

@@ -89,14 +89,6 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         // SIGINT is PostgreSQL's fast shutdown.
-        let _ = Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status();
-        for _ in 0..250 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::stop(&mut self.child, "INT");
     }
 }
