@@ -29,6 +29,7 @@ pub mod domain;
 pub mod guard;
 pub mod intake;
 pub mod language;
+pub mod outbound;
 pub mod pipeline;
 pub mod plan;
 pub mod render;

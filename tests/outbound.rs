@@ -1,0 +1,142 @@
+//! The mails a new ticket sends, read back with a real MIME parser.
+
+use std::time::{Duration, SystemTime};
+
+use loket::domain::{EmailAddress, Mailbox, TicketRef};
+use loket::language::Language;
+use loket::outbound::{self, Desk, TicketFacts};
+use loket::render::Renderer;
+use loket::sign::Signer;
+use mail_parser::{MessageParser, MimeHeaders};
+
+const ORIGINAL: &[u8] = b"From: Anna de Vries <anna@example.org>\r\nTo: facility@example.org\r\nSubject: Lamp kapot\r\nMessage-ID: <orig-1@example.org>\r\n\r\nDe lamp in zaal 2.14 is kapot.\r\n";
+
+struct Fixture {
+    address: EmailAddress,
+    queue: EmailAddress,
+    reference: TicketRef,
+    requester: Mailbox,
+    references: Vec<String>,
+    renderer: Renderer,
+    signer: Signer,
+}
+
+impl Fixture {
+    fn new(requester_name: &str) -> Self {
+        Self {
+            address: EmailAddress::parse("servicedesk@example.org").unwrap(),
+            queue: EmailAddress::parse("facility-queue@example.org").unwrap(),
+            reference: TicketRef::new("SD", 42),
+            requester: Mailbox { name: Some(requester_name.to_owned()), address: "anna@example.org".into() },
+            references: vec!["older@example.org".into()],
+            renderer: Renderer::load(None).unwrap(),
+            signer: Signer::new(b"test secret"),
+        }
+    }
+
+    fn desk(&self) -> Desk<'_> {
+        Desk { name: "Service Desk", address: &self.address, base_url: "https://desk.example.org" }
+    }
+
+    fn facts<'a>(&'a self, subject: &'a str, language: Language) -> TicketFacts<'a> {
+        TicketFacts {
+            reference: &self.reference,
+            token: "tok123",
+            language,
+            department: "Facility",
+            queue: &self.queue,
+            requester: &self.requester,
+            subject,
+            text: "De lamp in zaal 2.14 is kapot.",
+            message_id: Some("orig-1@example.org"),
+            references: &self.references,
+            raw: ORIGINAL,
+            sent_to: "facility@example.org",
+            received: "2026-11-02 09:00",
+            reason: "it was sent to the old Facility mailbox (facility-old)",
+        }
+    }
+}
+
+fn date() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_793_606_400)
+}
+
+#[test]
+fn the_acknowledgement_comes_from_the_desk_threaded_under_the_request_in_its_language() {
+    let f = Fixture::new("Anna de Vries");
+    let mail = outbound::ack(&f.desk(), &f.renderer, &f.signer, &f.facts("Lamp kapot", Language::Nl), date()).unwrap();
+    assert_eq!(mail.recipient, "anna@example.org");
+    assert_eq!(mail.sender, "servicedesk@example.org");
+    let parsed = MessageParser::default().parse(&mail.bytes).unwrap();
+    let from = parsed.from().unwrap().first().unwrap();
+    assert_eq!((from.name(), from.address()), (Some("Service Desk"), Some("servicedesk@example.org")));
+    assert_eq!(parsed.to().unwrap().first().unwrap().address(), Some("anna@example.org"));
+    assert_eq!(parsed.subject(), Some("[SD-00042] Lamp kapot"));
+    assert_eq!(parsed.in_reply_to().as_text(), Some("orig-1@example.org"));
+    assert_eq!(parsed.references().as_text_list().map(|l| l.len()), Some(2));
+    assert_eq!(parsed.header_raw("Auto-Submitted").map(str::trim), Some("auto-replied"));
+    assert_eq!(parsed.header_raw("X-Loket-Loop").map(str::trim), Some("servicedesk@example.org"));
+    let id = parsed.message_id().unwrap();
+    assert_eq!(id, mail.message_id);
+    assert_eq!(f.signer.verify(id), Some(f.reference.clone()));
+    let text = parsed.body_text(0).unwrap();
+    assert!(text.contains("geregistreerd als SD-00042"), "{text}");
+    assert!(text.contains("Facility"));
+    assert!(text.contains("https://desk.example.org/t/SD-00042?k=tok123"));
+    assert!(parsed.body_html(0).unwrap().contains("SD-00042"));
+
+    let english = outbound::ack(&f.desk(), &f.renderer, &f.signer, &f.facts("Lamp", Language::En), date()).unwrap();
+    let parsed = MessageParser::default().parse(&english.bytes).unwrap();
+    assert!(parsed.body_text(0).unwrap().contains("registered as SD-00042"));
+    assert_ne!(english.message_id, mail.message_id);
+}
+
+#[test]
+fn the_forward_names_the_requester_and_carries_the_original_intact() {
+    let f = Fixture::new("Anna de Vries");
+    let mail =
+        outbound::forward(&f.desk(), &f.renderer, &f.signer, &f.facts("Lamp kapot", Language::Nl), date()).unwrap();
+    assert_eq!(mail.recipient, "facility-queue@example.org");
+    let parsed = MessageParser::default().parse(&mail.bytes).unwrap();
+    let from = parsed.from().unwrap().first().unwrap();
+    assert_eq!(from.name(), Some("Anna de Vries via Service Desk"));
+    assert_eq!(from.address(), Some("servicedesk@example.org"));
+    assert_eq!(parsed.reply_to().unwrap().first().unwrap().address(), Some("servicedesk@example.org"));
+    assert_eq!(parsed.subject(), Some("[SD-00042] Lamp kapot"));
+    assert_eq!(parsed.header_raw("Auto-Submitted").map(str::trim), Some("auto-generated"));
+    let text = parsed.body_text(0).unwrap();
+    for line in [
+        "Reference:   SD-00042",
+        "Requester:   Anna de Vries <anna@example.org>",
+        "Sent to:     facility@example.org",
+        "Department:  Facility",
+        "Tracking:    https://desk.example.org/t/SD-00042?k=tok123",
+        "De lamp in zaal 2.14 is kapot.",
+    ] {
+        assert!(text.contains(line), "{line} missing in {text}");
+    }
+    let attachment = parsed.attachment(0).unwrap();
+    assert!(attachment.is_content_type("message", "rfc822"));
+    let inner = attachment.message().unwrap();
+    assert_eq!(inner.message_id(), Some("orig-1@example.org"));
+    assert_eq!(inner.subject(), Some("Lamp kapot"));
+}
+
+#[test]
+fn header_injection_through_the_subject_and_the_display_name_fails() {
+    let f = Fixture::new("Eve\r\nBcc: victim@example.org");
+    let subject = "Hello\r\nBcc: victim@example.org\r\nX-Evil: 1";
+    for mail in [
+        outbound::ack(&f.desk(), &f.renderer, &f.signer, &f.facts(subject, Language::En), date()).unwrap(),
+        outbound::forward(&f.desk(), &f.renderer, &f.signer, &f.facts(subject, Language::En), date()).unwrap(),
+    ] {
+        let parsed = MessageParser::default().parse(&mail.bytes).unwrap();
+        assert!(parsed.bcc().is_none(), "a Bcc header was injected");
+        assert!(parsed.header_raw("X-Evil").is_none(), "a header was injected");
+        assert_eq!(parsed.subject(), Some("[SD-00042] Hello Bcc: victim@example.org X-Evil: 1"));
+        let head = String::from_utf8_lossy(&mail.bytes);
+        let head = head.split("\r\n\r\n").next().unwrap();
+        assert!(!head.lines().any(|l| l.starts_with("Bcc:") || l.starts_with("X-Evil:")), "{head}");
+    }
+}
