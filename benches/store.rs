@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use loket::domain::MailboxName;
 use loket::plan::{ImapPosition, Incoming, Rules, plan_parsed};
-use loket::store::Store;
+use loket::store::{Silent, Store};
 
 const CONFIG: &str = r#"
 [desk]
@@ -53,6 +53,7 @@ fn store_ingest(c: &mut Criterion) {
             size: raw.len() as u64,
             raw,
             truncated: false,
+            backlog: false,
             received_at_ms: 0,
         }
     };
@@ -63,7 +64,7 @@ fn store_ingest(c: &mut Criterion) {
         b.iter(|| {
             let incoming = make(next.fetch_add(1, Ordering::Relaxed));
             let plan = plan_parsed(&config, &rules, mailbox, &incoming, loket::intake::parse(&incoming.raw));
-            runtime.block_on(store.ingest(&incoming, &plan, "SD", 0)).expect("ingest")
+            runtime.block_on(store.ingest(&incoming, &plan, "SD", &Silent, 0)).expect("ingest")
         })
     });
     group.throughput(Throughput::Elements(100));
@@ -75,7 +76,7 @@ fn store_ingest(c: &mut Criterion) {
                 .map(|i| plan_parsed(&config, &rules, mailbox, i, loket::intake::parse(&i.raw)))
                 .collect();
             let items: Vec<_> = incoming.iter().zip(plans.iter()).collect();
-            runtime.block_on(store.ingest_all(&items, "SD", 0)).expect("ingest")
+            runtime.block_on(store.ingest_all(&items, "SD", &Silent, 0)).expect("ingest")
         })
     });
     group.finish();

@@ -1,14 +1,29 @@
-//! The daemon: one store, one task per watched mailbox, one shutdown.
+//! The daemon: one store, one task per watched mailbox, the outbox worker, one shutdown.
 
 use std::sync::Arc;
 
+use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::outbox::{self, Transport, TransportError};
 use crate::pipeline::Pipeline;
+use crate::render::{RenderError, Renderer};
+use crate::respond::Respond;
+use crate::sign::Signer;
 use crate::source;
 use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
 
 /// Opens the store and applies migrations.
 pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
@@ -17,20 +32,41 @@ pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
     Ok(store)
 }
 
-/// Runs until `shutdown` is cancelled; every mailbox finishes the message in hand.
-pub async fn run(config: Arc<Config>, shutdown: CancellationToken) -> Result<(), StoreError> {
+/// The pipeline with everything it needs to respond: templates (checked now, not
+/// at the first mail) and the signing secret (from the config, or kept in the store).
+pub async fn pipeline(config: Arc<Config>, store: Store) -> Result<Pipeline, AppError> {
+    let renderer = Renderer::load(config.templates.dir.as_deref())?;
+    let secret = match &config.desk.secret {
+        Some(secret) => secret.expose_secret().to_owned(),
+        None => store.signing_secret().await?,
+    };
+    let responder = Respond::new(config.clone(), renderer, Signer::new(secret.as_bytes()));
+    Ok(Pipeline::new(config, store, Arc::new(responder)))
+}
+
+/// Runs until `shutdown` is cancelled; every task finishes the work in hand.
+pub async fn run(config: Arc<Config>, shutdown: CancellationToken) -> Result<(), AppError> {
+    let transport = Transport::from_config(&config)?;
     let store = open_store(&config).await?;
-    let pipeline = Pipeline::new(config.clone(), store.clone());
+    let pipeline = pipeline(config.clone(), store.clone()).await?;
     let mut tasks = JoinSet::new();
     for mailbox in &config.mailboxes {
         tasks.spawn(source::watch(pipeline.clone(), mailbox.clone(), shutdown.clone()));
     }
+    match transport {
+        Some(transport) => {
+            tracing::info!(?transport, "outbox worker started");
+            let policy = outbox::RetryPolicy::from_config(&config.outbox);
+            tasks.spawn(outbox::run(store.clone(), transport, policy, shutdown.clone()));
+        }
+        None => tracing::warn!("no [smtp] and no outbox.file_dir: mails wait in the outbox"),
+    }
     tracing::info!(mailboxes = config.mailboxes.len(), store = %store_kind(&config.store.url), "loket running");
     shutdown.cancelled().await;
-    tracing::info!("shutting down: finishing the messages in hand");
+    tracing::info!("shutting down: finishing the work in hand");
     while let Some(result) = tasks.join_next().await {
         if let Err(error) = result {
-            tracing::error!(%error, "a mailbox task ended abnormally");
+            tracing::error!(%error, "a task ended abnormally");
         }
     }
     store.close().await;

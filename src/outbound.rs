@@ -108,6 +108,27 @@ pub fn tagged_subject(reference: &TicketRef, subject: &str) -> String {
     if subject.is_empty() { format!("[{reference}]") } else { format!("[{reference}] {subject}") }
 }
 
+/// True when bytes can travel in an 8bit MIME part as they are.
+fn fits_8bit(raw: &[u8]) -> bool {
+    !raw.contains(&0) && raw.split(|&b| b == b'\n').all(|line| line.len() <= 998)
+}
+
+/// The bytes with every line ending as CRLF, as SMTP requires.
+fn crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 50);
+    for (i, &byte) in raw.iter().enumerate() {
+        if byte == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        if byte == b'\r' && raw.get(i + 1) != Some(&b'\n') {
+            out.extend_from_slice(b"\r\n");
+            continue;
+        }
+        out.push(byte);
+    }
+    out
+}
+
 fn angle(id: &str) -> String {
     format!("<{id}>")
 }
@@ -180,11 +201,19 @@ pub fn forward(
     };
     let text = renderer.render("forward.txt", &view)?;
     let message_id = signer.message_id(facts.reference, "fwd", desk.domain());
-    // RFC 2046 allows only 7bit, 8bit and binary for message/rfc822; an original
-    // that 8bit cannot carry (lines over 998 bytes) travels as binary data instead.
-    let (content_type, body) = match Body::new_with_encoding(facts.raw.to_vec(), ContentTransferEncoding::EightBit) {
-        Ok(body) => ("message/rfc822", body),
-        Err(raw) => ("application/octet-stream", Body::new(raw)),
+    // RFC 2046 allows only 7bit, 8bit and binary for message/rfc822, so the original
+    // goes in unchanged when 8bit can carry it (no NUL, no line over 998 bytes);
+    // otherwise it travels as base64-encoded data.
+    let (content_type, body) = if fits_8bit(facts.raw) {
+        let encoding =
+            if facts.raw.is_ascii() { ContentTransferEncoding::SevenBit } else { ContentTransferEncoding::EightBit };
+        ("message/rfc822", Body::dangerous_pre_encoded(crlf(facts.raw), encoding))
+    } else {
+        (
+            "application/octet-stream",
+            Body::new_with_encoding(facts.raw.to_vec(), ContentTransferEncoding::Base64)
+                .unwrap_or_else(Body::new),
+        )
     };
     let original = SinglePart::builder()
         .header(ContentType::parse(content_type).map_err(|e| OutboundError::Build(e.to_string()))?)

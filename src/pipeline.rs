@@ -6,19 +6,26 @@ use std::sync::Arc;
 use crate::clock::now_ms;
 use crate::config::{Config, MailboxConfig};
 use crate::plan::{self, Incoming, Plan, Rules};
-use crate::store::{IngestOutcome, Store, StoreError};
+use crate::store::{IngestOutcome, Responder, Store, StoreError};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Pipeline {
     pub config: Arc<Config>,
     pub store: Store,
     rules: Arc<Rules>,
+    responder: Arc<dyn Responder + Send + Sync>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("store", &self.store).finish_non_exhaustive()
+    }
 }
 
 impl Pipeline {
-    pub fn new(config: Arc<Config>, store: Store) -> Self {
+    pub fn new(config: Arc<Config>, store: Store, responder: Arc<dyn Responder + Send + Sync>) -> Self {
         let rules = Arc::new(Rules::from_config(&config));
-        Self { config, store, rules }
+        Self { config, store, rules, responder }
     }
 
     /// Plans several messages (parsing them in parallel) and stores them whole, in
@@ -31,7 +38,8 @@ impl Pipeline {
         let plans =
             futures::future::join_all(incoming.iter().map(|i| plan::plan(&self.config, &self.rules, mailbox, i))).await;
         let items: Vec<(&Incoming, &Plan)> = incoming.iter().zip(plans.iter()).collect();
-        let outcomes = self.store.ingest_all(&items, &self.config.desk.ticket_prefix, now_ms()).await?;
+        let outcomes =
+            self.store.ingest_all(&items, &self.config.desk.ticket_prefix, self.responder.as_ref(), now_ms()).await?;
         for outcome in &outcomes {
             if let IngestOutcome::Created(reference) = outcome {
                 tracing::info!(mailbox = %mailbox.name, %reference, "ticket opened");
@@ -47,7 +55,10 @@ impl Pipeline {
         if let Plan::Ticket { message, .. } = &plan {
             tracing::debug!(mailbox = %mailbox.name, key = %incoming.source_key, subject = %message.subject, "planned");
         }
-        let outcome = self.store.ingest(incoming, &plan, &self.config.desk.ticket_prefix, now_ms()).await?;
+        let outcome = self
+            .store
+            .ingest(incoming, &plan, &self.config.desk.ticket_prefix, self.responder.as_ref(), now_ms())
+            .await?;
         match &outcome {
             IngestOutcome::Created(reference) => {
                 tracing::info!(mailbox = %mailbox.name, %reference, "ticket opened");

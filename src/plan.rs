@@ -9,6 +9,8 @@ use crate::config::{Config, MailboxConfig};
 use crate::domain::{EmailAddress, MailboxName};
 use crate::guard::{self, Verdict};
 use crate::intake::{self, Normalised};
+use crate::language::{self, Language};
+use crate::sign;
 
 /// Where a message came from, precisely enough to never take it twice.
 #[derive(Debug, Clone)]
@@ -22,6 +24,9 @@ pub struct Incoming {
     pub truncated: bool,
     /// The message's full size as the source reported it.
     pub size: u64,
+    /// It was already in the mailbox when loket first connected: backlog gets no
+    /// acknowledgement unless `ack.backlog` asks for one.
+    pub backlog: bool,
     pub received_at_ms: i64,
 }
 
@@ -39,8 +44,17 @@ pub struct ImapPosition {
 /// What the store is to do with one message.
 #[derive(Debug, Clone)]
 pub enum Plan {
-    Ticket { message: Box<Normalised>, verdict: Verdict, decision: Decision },
-    Quarantine { reason: String },
+    Ticket {
+        message: Box<Normalised>,
+        verdict: Verdict,
+        decision: Decision,
+        language: Language,
+        /// The new ticket's tracking token; the store keeps only its hash.
+        token: String,
+    },
+    Quarantine {
+        reason: String,
+    },
 }
 
 /// The settings the pure stages need, taken from the config once.
@@ -49,6 +63,7 @@ pub struct Rules {
     pub max_message_bytes: u64,
     pub parse_timeout: Duration,
     pub own_addresses: Vec<EmailAddress>,
+    pub default_language: Language,
 }
 
 impl Rules {
@@ -59,6 +74,7 @@ impl Rules {
             max_message_bytes: config.ingest.max_message_bytes,
             parse_timeout: Duration::from_millis(config.ingest.parse_timeout_ms),
             own_addresses,
+            default_language: Language::from_code(&config.ack.default_language).unwrap_or(Language::En),
         }
     }
 }
@@ -79,7 +95,8 @@ pub fn plan_parsed(
         Ok(message) => {
             let verdict = guard::assess(&message, &rules.own_addresses);
             let decision = classify::decide(config, mailbox, &message);
-            Plan::Ticket { message: Box::new(message), verdict, decision }
+            let language = language::detect(&message.subject, &message.text, rules.default_language);
+            Plan::Ticket { message: Box::new(message), verdict, decision, language, token: sign::tracking_token() }
         }
     }
 }

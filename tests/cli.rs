@@ -81,6 +81,26 @@ fn the_demo_makes_tickets_from_the_sample_maildir_and_they_can_be_listed() {
     assert!(table.starts_with("REFERENCE"), "{table}");
     assert_eq!(table.lines().count(), 8);
 
+    // Every human request got an acknowledgement and a forward, written as files;
+    // the out-of-office reply got neither.
+    let outbox: Vec<String> = std::fs::read_dir(dir.path().join("demo/outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(outbox.len(), 12, "6 acknowledgements and 6 forwards");
+    assert_eq!(outbox.iter().filter(|m| m.contains("Auto-Submitted: auto-replied")).count(), 6);
+    assert_eq!(outbox.iter().filter(|m| m.contains("Auto-Submitted: auto-generated")).count(), 6);
+    assert!(
+        outbox
+            .iter()
+            .any(|m| m.contains("To: \"Anna de Vries\" <anna.devries@example.org>") && m.contains("geregistreerd"))
+    );
+    assert!(!outbox.iter().any(|m| m.contains("sanne.jansen@example.org")));
+    assert!(printed.contains("12 mails"), "{printed}");
+    let output = loket(&["tickets", "show", reference, "--config", "demo/loket.toml"], dir.path());
+    let shown = stdout(&output);
+    assert!(shown.contains("ack       sent"), "{shown}");
+
     // A second demo starts from the samples again.
     let output = loket(&["demo", "--dir", "demo"], dir.path());
     assert!(stdout(&output).contains("7 tickets"), "{}", stdout(&output));

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 struct Daemon {
     shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), loket::store::StoreError>>,
+    task: tokio::task::JoinHandle<Result<(), loket::app::AppError>>,
 }
 
 impl Daemon {

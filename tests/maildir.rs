@@ -5,7 +5,6 @@ mod support;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
-use loket::pipeline::Pipeline;
 use loket::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +22,7 @@ async fn maildir_messages_become_tickets_once_and_move_to_cur() {
     );
     let config = Arc::new(loket::config::load_str(&text).unwrap());
     let store = loket::app::open_store(&config).await.unwrap();
-    let pipeline = Pipeline::new(config.clone(), store.clone());
+    let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
     let mailbox = &config.mailboxes[0];
 
     let first = support::request("Anna <anna@example.org>", "it@example.org", "VPN", "No VPN.", "v1@test");

@@ -5,7 +5,7 @@ mod support;
 use loket::config::Config;
 use loket::domain::MailboxName;
 use loket::plan::{ImapPosition, Incoming, Plan, Rules, plan_parsed};
-use loket::store::{IngestOutcome, Store};
+use loket::store::{IngestOutcome, Silent, Store};
 
 fn config() -> Config {
     loket::config::load_str(
@@ -46,6 +46,7 @@ fn incoming(mailbox: &str, uid: u32, raw: &[u8]) -> Incoming {
         imap: Some(ImapPosition { uidvalidity: 7, uid, advance_cursor: true }),
         raw: raw.to_vec(),
         truncated: false,
+        backlog: false,
         size: raw.len() as u64,
         received_at_ms: 1_000,
     }
@@ -57,7 +58,7 @@ fn plan(config: &Config, incoming: &Incoming) -> Plan {
 }
 
 async fn ingest(store: &Store, config: &Config, incoming: &Incoming) -> IngestOutcome {
-    store.ingest(incoming, &plan(config, incoming), "SD", 1_000).await.unwrap()
+    store.ingest(incoming, &plan(config, incoming), "SD", &Silent, 1_000).await.unwrap()
 }
 
 const WITH_ATTACHMENT: &[u8] = b"From: Tom <tom@example.org>\r\nTo: hr@example.org\r\nSubject: Contract\r\nMessage-ID: <c1@test>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSigned contract attached.\r\n--b\r\nContent-Type: application/pdf; name=contract.pdf\r\nContent-Disposition: attachment; filename=contract.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n";
@@ -146,7 +147,7 @@ async fn suite(store: Store) {
     ];
     let plans: Vec<Plan> = group.iter().map(|i| plan(&config, i)).collect();
     let items: Vec<(&Incoming, &Plan)> = group.iter().zip(plans.iter()).collect();
-    let outcomes = store.ingest_all(&items, "SD", 2_000).await.unwrap();
+    let outcomes = store.ingest_all(&items, "SD", &Silent, 2_000).await.unwrap();
     use loket::domain::TicketRef;
     assert_eq!(
         outcomes,

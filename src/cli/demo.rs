@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
 use crate::config;
-use crate::pipeline::Pipeline;
 
 const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 const MARKER: &str = ".loket-demo";
@@ -29,18 +28,22 @@ pub async fn run(dir: &Path) -> Result<()> {
     prepare(dir)?;
     let mut config = config::load_str(DEMO_CONFIG).context("the demo config")?;
     config.store.url = format!("sqlite://{}", dir.join("loket.db").display());
+    config.outbox.file_dir = Some(dir.join("outbox"));
     for mailbox in &mut config.mailboxes {
         let folder = mailbox.name.as_str().trim_end_matches("-old").to_owned();
         mailbox.maildir = Some(dir.join("maildir").join(folder));
     }
     let config = Arc::new(config);
     let store = crate::app::open_store(&config).await?;
-    let pipeline = Pipeline::new(config.clone(), store.clone());
+    let pipeline = crate::app::pipeline(config.clone(), store.clone()).await?;
     let never = CancellationToken::new();
     for mailbox in &config.mailboxes {
         let outcome = crate::source::maildir::poll(&pipeline, mailbox, &never).await?;
         println!("{}: {} new tickets, {} quarantined", mailbox.name, outcome.created, outcome.quarantined);
     }
+    let transport = crate::outbox::Transport::from_config(&config)?.context("the demo writes mail to files")?;
+    let delivery =
+        crate::outbox::drain(&store, &transport, crate::outbox::RetryPolicy::from_config(&config.outbox)).await?;
     println!();
     let tickets = store.list_tickets(100).await?;
     for t in &tickets {
@@ -48,6 +51,11 @@ pub async fn run(dir: &Path) -> Result<()> {
         println!("{}  {:<8}  {:<28}  {}{note}", t.reference, t.department, t.requester, t.subject);
     }
     println!("\n{} tickets in {}", tickets.len(), config.store.url);
+    println!(
+        "{} mails (acknowledgements and department forwards) written to {}",
+        delivery.sent,
+        dir.join("outbox").display()
+    );
     if let Some(first) = tickets.last() {
         println!("see one whole: loket tickets show {} --config {}", first.reference, dir.join("loket.toml").display());
     }

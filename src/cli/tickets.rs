@@ -148,6 +148,18 @@ fn print_ticket(out: &mut impl Write, ticket: &TicketDetail) -> std::io::Result<
             writeln!(out, "  | {line}")?;
         }
     }
+    if !ticket.outbox.is_empty() {
+        writeln!(out, "\nmails")?;
+        for o in &ticket.outbox {
+            let when = o.sent_at.map(clock::display).unwrap_or_else(|| "-".into());
+            let error = o.last_error.as_deref().map(|e| format!("  ({e})")).unwrap_or_default();
+            writeln!(
+                out,
+                "  {:<9} {:<8} {}  to {}  attempts {}{error}",
+                o.kind, o.state, when, o.recipient, o.attempts
+            )?;
+        }
+    }
     writeln!(out, "\ntimeline")?;
     for e in &ticket.events {
         writeln!(out, "  {}  {:<10} {}", clock::display(e.at), e.kind, e.detail)?;

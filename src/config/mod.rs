@@ -49,6 +49,10 @@ pub struct Config {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub ack: AckConfig,
+    #[serde(default)]
+    pub outbox: OutboxConfig,
+    #[serde(default)]
+    pub templates: TemplatesConfig,
     pub departments: Vec<DepartmentConfig>,
     #[serde(default)]
     pub mailboxes: Vec<MailboxConfig>,
@@ -90,6 +94,8 @@ pub struct DeskConfig {
     pub ticket_prefix: String,
     /// The department that takes requests sent to the desk's own inbox.
     pub default_department: Option<DepartmentId>,
+    /// Key for signing loket's Message-IDs. Generated and kept in the store when unset.
+    pub secret: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -181,6 +187,33 @@ impl Default for AckConfig {
     }
 }
 
+/// Where outgoing mail goes, and how hard delivery is tried.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Write outgoing mail as `.eml` files into this folder instead of sending it by SMTP.
+    pub file_dir: Option<PathBuf>,
+    /// Delivery attempts before a mail is given up.
+    #[serde(default = "defaults::max_attempts")]
+    pub max_attempts: u32,
+    /// Seconds before the first retry; each further retry waits twice as long (an hour at most).
+    #[serde(default = "defaults::retry_base_secs")]
+    pub retry_base_secs: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self { file_dir: None, max_attempts: defaults::max_attempts(), retry_base_secs: defaults::retry_base_secs() }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplatesConfig {
+    /// A folder with the operator's own versions of any of the shipped templates.
+    pub dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DepartmentConfig {
@@ -194,6 +227,9 @@ pub struct DepartmentConfig {
 #[serde(deny_unknown_fields)]
 pub struct MailboxConfig {
     pub name: MailboxName,
+    /// The old address this mailbox received, as shown to departments. Defaults to the
+    /// username when that is an address.
+    pub address: Option<String>,
     /// The department this old address belonged to; none for the desk's own inbox.
     pub department: Option<DepartmentId>,
     pub maildir: Option<PathBuf>,
@@ -224,6 +260,14 @@ pub struct MailboxConfig {
 }
 
 impl MailboxConfig {
+    /// The old address as people knew it.
+    pub fn public_address(&self) -> String {
+        self.address
+            .clone()
+            .or_else(|| self.username.clone().filter(|u| u.contains('@')))
+            .unwrap_or_else(|| self.name.to_string())
+    }
+
     pub fn imap_port(&self) -> u16 {
         self.port.unwrap_or(match self.tls {
             TlsMode::Implicit => 993,
@@ -268,6 +312,12 @@ mod defaults {
     }
     pub fn language() -> String {
         "en".into()
+    }
+    pub fn max_attempts() -> u32 {
+        12
+    }
+    pub fn retry_base_secs() -> u64 {
+        30
     }
     pub fn max_per_recipient_per_hour() -> u32 {
         10

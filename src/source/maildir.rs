@@ -88,6 +88,7 @@ pub async fn poll(
                 raw,
                 truncated,
                 size,
+                backlog: false,
                 received_at_ms: now_ms(),
             });
         }

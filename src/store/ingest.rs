@@ -18,7 +18,10 @@ use crate::classify::Decision;
 use crate::domain::{Mailbox, TicketRef};
 use crate::guard::Verdict;
 use crate::intake::Normalised;
+use crate::language::Language;
+use crate::outbound::{OutKind, Outgoing};
 use crate::plan::{Incoming, Plan};
+use crate::sign::token_hash;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
@@ -31,6 +34,43 @@ fn new_id() -> String {
     Uuid::now_v7().to_string()
 }
 
+/// A new ticket, as the responder sees it when deciding what mail it sends.
+#[derive(Debug)]
+pub struct Opened<'a> {
+    pub reference: &'a TicketRef,
+    pub incoming: &'a Incoming,
+    pub message: &'a Normalised,
+    pub verdict: &'a Verdict,
+    pub decision: &'a Decision,
+    pub language: Language,
+    pub token: &'a str,
+    /// Automatic mails to the requester in the last hour, this one's group included.
+    pub recent_acks: i64,
+}
+
+/// What a new ticket sends: composed mails for the outbox, and for each mail not
+/// sent, the reason, for the timeline.
+#[derive(Debug, Default)]
+pub struct Response {
+    pub mails: Vec<Outgoing>,
+    pub withheld: Vec<String>,
+}
+
+/// Decides and composes the mails of new tickets, inside the ingest transaction
+/// (so that they are queued exactly when the ticket is stored).
+pub trait Responder: Sync {
+    fn respond(&self, opened: &Opened<'_>) -> Response;
+}
+
+/// Sends nothing: for tools that only store.
+pub struct Silent;
+
+impl Responder for Silent {
+    fn respond(&self, _: &Opened<'_>) -> Response {
+        Response::default()
+    }
+}
+
 /// A message planned to open a ticket, with the ids it will be stored under.
 struct Candidate<'a> {
     index: usize,
@@ -38,6 +78,9 @@ struct Candidate<'a> {
     message: &'a Normalised,
     verdict: &'a Verdict,
     decision: &'a Decision,
+    language: Language,
+    token: &'a str,
+    token_hash: String,
     message_row: String,
     ticket_id: String,
     to: String,
@@ -54,9 +97,10 @@ impl Store {
         incoming: &Incoming,
         plan: &Plan,
         ticket_prefix: &str,
+        responder: &dyn Responder,
         now: i64,
     ) -> Result<IngestOutcome, StoreError> {
-        let mut outcomes = self.ingest_all(&[(incoming, plan)], ticket_prefix, now).await?;
+        let mut outcomes = self.ingest_all(&[(incoming, plan)], ticket_prefix, responder, now).await?;
         Ok(outcomes.remove(0))
     }
 
@@ -67,6 +111,7 @@ impl Store {
         &self,
         items: &[(&Incoming, &Plan)],
         ticket_prefix: &str,
+        responder: &dyn Responder,
         now: i64,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
         let mut outcomes = vec![IngestOutcome::Duplicate; items.len()];
@@ -78,12 +123,15 @@ impl Store {
                     outcomes[index] = IngestOutcome::Quarantined;
                     quarantined.push((*incoming, reason.as_str(), crate::intake::sha256_hex(&incoming.raw)));
                 }
-                Plan::Ticket { message, verdict, decision } => candidates.push(Candidate {
+                Plan::Ticket { message, verdict, decision, language, token } => candidates.push(Candidate {
                     index,
                     incoming,
                     message,
                     verdict,
                     decision,
+                    language: *language,
+                    token,
+                    token_hash: token_hash(token),
                     message_row: new_id(),
                     ticket_id: new_id(),
                     to: serde_json::to_string(&message.to).unwrap_or_else(|_| "[]".into()),
@@ -110,7 +158,9 @@ impl Store {
                 (last - count + 1..=last).map(|n| TicketRef::new(ticket_prefix, n)).collect();
             insert_tickets(self.backend, &mut tx, &new, &references, now).await?;
             insert_attachments(self.backend, &mut tx, &new).await?;
-            insert_events(self.backend, &mut tx, &new, now).await?;
+            let responses = respond(&mut tx, &new, &references, responder, now).await?;
+            insert_outbox(self.backend, &mut tx, &new, &responses, now).await?;
+            insert_events(self.backend, &mut tx, &new, &responses, now).await?;
             for (candidate, reference) in new.iter().zip(references) {
                 outcomes[candidate.index] = IngestOutcome::Created(reference);
             }
@@ -229,6 +279,8 @@ async fn insert_tickets(
                     Verdict::Person => None,
                 }),
                 Value::MaybeText(c.message.message_id.as_deref()),
+                Value::Text(c.language.code()),
+                Value::Text(&c.token_hash),
                 Value::Int(now),
                 Value::Int(now),
             ]
@@ -239,7 +291,7 @@ async fn insert_tickets(
         tx,
         "INSERT INTO tickets (id, reference, requester_address, requester_name, subject, department, category,
             status, decided_by, route_confidence, route_reason, origin_mailbox, automatic, opening_message_id,
-            created_at, updated_at)",
+            language, token_hash, created_at, updated_at)",
         "",
         &rows,
     )
@@ -296,11 +348,26 @@ async fn insert_events(
     backend: Backend,
     tx: &mut Transaction<'_, Any>,
     new: &[&Candidate<'_>],
+    responses: &[Response],
     now: i64,
 ) -> Result<(), StoreError> {
     let events: Vec<(&Candidate<'_>, String, &'static str, String)> = new
         .iter()
-        .flat_map(|c| opening_events(c).into_iter().map(move |(kind, detail)| (*c, new_id(), kind, detail)))
+        .zip(responses)
+        .flat_map(|(c, response)| {
+            let mut events = opening_events(c);
+            for mail in &response.mails {
+                let what = match mail.kind {
+                    OutKind::Ack => format!("acknowledgement to {} queued", mail.recipient),
+                    OutKind::Forward => format!("forward to {} queued", mail.recipient),
+                };
+                events.push(("queued", what));
+            }
+            for reason in &response.withheld {
+                events.push(("withheld", reason.clone()));
+            }
+            events.into_iter().map(move |(kind, detail)| (*c, new_id(), kind, detail))
+        })
         .collect();
     let rows: Vec<Vec<Value<'_>>> = events
         .iter()
@@ -316,6 +383,103 @@ async fn insert_events(
         })
         .collect();
     rows::insert(backend, tx, "INSERT INTO events (id, ticket_id, at, kind, detail, message_id)", "", &rows).await?;
+    Ok(())
+}
+
+/// Asks the responder what each new ticket sends, counting the automatic mails its
+/// requester already had this hour (in the store and earlier in this group).
+/// Adds one event to a ticket's timeline.
+pub(super) async fn insert_event(
+    tx: &mut Transaction<'_, Any>,
+    ticket_id: &str,
+    at: i64,
+    kind: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO events (id, ticket_id, at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(new_id())
+        .bind(ticket_id)
+        .bind(at)
+        .bind(kind)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn respond(
+    tx: &mut Transaction<'_, Any>,
+    new: &[&Candidate<'_>],
+    references: &[TicketRef],
+    responder: &dyn Responder,
+    now: i64,
+) -> Result<Vec<Response>, StoreError> {
+    let hour_ago = now - 3_600_000;
+    let mut queued_here: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut responses = Vec::with_capacity(new.len());
+    for (c, reference) in new.iter().zip(references) {
+        let recipient = requester(c.message).address.to_ascii_lowercase();
+        let stored: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND kind = 'ack' AND created_at > $2")
+                .bind(&recipient)
+                .bind(hour_ago)
+                .fetch_one(&mut **tx)
+                .await?;
+        let opened = Opened {
+            reference,
+            incoming: c.incoming,
+            message: c.message,
+            verdict: c.verdict,
+            decision: c.decision,
+            language: c.language,
+            token: c.token,
+            recent_acks: stored + queued_here.get(&recipient).copied().unwrap_or(0),
+        };
+        let response = responder.respond(&opened);
+        let acks = response.mails.iter().filter(|m| m.kind == OutKind::Ack).count();
+        *queued_here.entry(recipient).or_default() += i64::try_from(acks).unwrap_or(i64::MAX);
+        responses.push(response);
+    }
+    Ok(responses)
+}
+
+async fn insert_outbox(
+    backend: Backend,
+    tx: &mut Transaction<'_, Any>,
+    new: &[&Candidate<'_>],
+    responses: &[Response],
+    now: i64,
+) -> Result<(), StoreError> {
+    let mails: Vec<(&Candidate<'_>, String, String, &Outgoing)> = new
+        .iter()
+        .zip(responses)
+        .flat_map(|(c, r)| r.mails.iter().map(move |m| (*c, new_id(), m.recipient.to_ascii_lowercase(), m)))
+        .collect();
+    let rows: Vec<Vec<Value<'_>>> = mails
+        .iter()
+        .map(|(c, id, recipient, mail)| {
+            vec![
+                Value::Text(id),
+                Value::Text(&c.ticket_id),
+                Value::Text(mail.kind.as_str()),
+                Value::Text(recipient),
+                Value::Text(&mail.sender),
+                Value::Text(&mail.message_id),
+                Value::Bytes(&mail.bytes),
+                Value::Text("pending"),
+                Value::Int(now),
+                Value::Int(now),
+            ]
+        })
+        .collect();
+    rows::insert(
+        backend,
+        tx,
+        "INSERT INTO outbox (id, ticket_id, kind, recipient, sender, message_id, body, state, next_attempt_at, created_at)",
+        "",
+        &rows,
+    )
+    .await?;
     Ok(())
 }
 

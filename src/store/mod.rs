@@ -7,6 +7,7 @@
 
 mod cursor;
 mod ingest;
+mod outbox;
 mod query;
 mod rows;
 
@@ -16,7 +17,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use cursor::MailboxCursor;
-pub use ingest::IngestOutcome;
+pub use ingest::{IngestOutcome, Opened, Responder, Response, Silent};
+pub use outbox::{Due, OutboxRow};
 pub use query::{AttachmentRow, EventRow, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -65,6 +65,8 @@ pub struct TicketDetail {
     pub summary: TicketSummary,
     pub messages: Vec<MessageRow>,
     pub events: Vec<EventRow>,
+    /// The mails the ticket sent or is sending.
+    pub outbox: Vec<super::OutboxRow>,
 }
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -125,7 +127,8 @@ impl Store {
             .bind(&ticket_id)
             .fetch_all(&self.read)
             .await?;
-        Ok(TicketDetail { summary, messages, events })
+        let outbox = self.ticket_outbox(&ticket_id).await?;
+        Ok(TicketDetail { summary, messages, events, outbox })
     }
 
     pub async fn list_quarantine(&self, limit: i64) -> Result<Vec<QuarantineRow>, StoreError> {

@@ -6,6 +6,7 @@
 pub mod dovecot;
 pub mod imap;
 pub mod postgres;
+pub mod smtp;
 pub mod tls;
 
 use std::net::TcpListener;
@@ -114,6 +115,7 @@ impl<'a> TestMailbox<'a> {
 
 /// A loket config with the three usual departments, watching `mailboxes` on Dovecot's plain port.
 pub fn config_text(store_url: &str, port: u16, mailboxes: &[TestMailbox<'_>], extra: &str) -> String {
+    let smtp = if extra.contains("[smtp]") { "" } else { "[smtp]\nhost = \"127.0.0.1\"\nport = 2525\ntls = \"none\"" };
     let mut text = format!(
         r#"
 [store]
@@ -124,10 +126,7 @@ name = "Service Desk"
 address = "servicedesk@example.org"
 base_url = "http://127.0.0.1:8080"
 
-[smtp]
-host = "127.0.0.1"
-port = 2525
-tls = "none"
+{smtp}
 
 {extra}
 

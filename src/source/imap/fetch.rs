@@ -71,6 +71,7 @@ pub(super) async fn poll(
                     raw: message.raw,
                     truncated: message.truncated,
                     size: message.size,
+                    backlog: *uid <= cursor.backlog_uid,
                     received_at_ms: now_ms(),
                 });
             }

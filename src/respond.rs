@@ -1,0 +1,95 @@
+//! Respond: which mails a new ticket sends, and why not when it sends none.
+//! Automatic mail gets neither an acknowledgement nor a forward (RFC 3834);
+//! backlog, a switched-off `[ack]` and the per-recipient cap withhold only the
+//! acknowledgement.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::clock;
+use crate::config::Config;
+use crate::guard::Verdict;
+use crate::intake::Normalised;
+use crate::outbound::{self, Desk, TicketFacts};
+use crate::render::Renderer;
+use crate::sign::Signer;
+use crate::store::{Opened, Responder, Response};
+
+#[derive(Debug)]
+pub struct Respond {
+    config: Arc<Config>,
+    renderer: Renderer,
+    signer: Signer,
+}
+
+impl Respond {
+    pub fn new(config: Arc<Config>, renderer: Renderer, signer: Signer) -> Self {
+        Self { config, renderer, signer }
+    }
+}
+
+fn requester(message: &Normalised) -> &crate::domain::Mailbox {
+    message.reply_to.as_ref().unwrap_or(&message.from)
+}
+
+impl Responder for Respond {
+    fn respond(&self, opened: &Opened<'_>) -> Response {
+        let mut response = Response::default();
+        if let Verdict::Automatic { reason, .. } = opened.verdict {
+            response.withheld.push(format!("no acknowledgement and no forward: automatic mail ({reason})"));
+            return response;
+        }
+        let config = &self.config;
+        let Some(department) = config.department(&opened.decision.department) else {
+            response.withheld.push(format!("no forward: department {} is not configured", opened.decision.department));
+            return response;
+        };
+        let desk = Desk { name: &config.desk.name, address: &config.desk.address, base_url: &config.desk.base_url };
+        let sent_to = config
+            .mailbox(opened.incoming.mailbox.as_str())
+            .map_or_else(|| opened.incoming.mailbox.to_string(), |m| m.public_address());
+        let received = clock::display(opened.incoming.received_at_ms);
+        let facts = TicketFacts {
+            reference: opened.reference,
+            token: opened.token,
+            language: opened.language,
+            department: &department.name,
+            queue: &department.queue_address,
+            requester: requester(opened.message),
+            subject: &opened.message.subject,
+            text: &opened.message.text,
+            message_id: opened.message.message_id.as_deref(),
+            references: &opened.message.references,
+            raw: &opened.incoming.raw,
+            sent_to: &sent_to,
+            received: &received,
+            reason: &opened.decision.reason,
+        };
+        let now = SystemTime::now();
+        let ack = &config.ack;
+        let cap = i64::from(ack.max_per_recipient_per_hour);
+        if !ack.enabled {
+            response.withheld.push("no acknowledgement: acknowledgements are switched off (ack.enabled)".into());
+        } else if opened.incoming.backlog && !ack.backlog {
+            response.withheld.push(
+                "no acknowledgement: the message was already in the mailbox when loket first connected (ack.backlog)"
+                    .into(),
+            );
+        } else if opened.recent_acks >= cap {
+            response.withheld.push(format!(
+                "no acknowledgement: {} already had {} automatic mails in the last hour (ack.max_per_recipient_per_hour)",
+                facts.requester.address, opened.recent_acks
+            ));
+        } else {
+            match outbound::ack(&desk, &self.renderer, &self.signer, &facts, now) {
+                Ok(mail) => response.mails.push(mail),
+                Err(error) => response.withheld.push(format!("no acknowledgement: {error}")),
+            }
+        }
+        match outbound::forward(&desk, &self.renderer, &self.signer, &facts, now) {
+            Ok(mail) => response.mails.push(mail),
+            Err(error) => response.withheld.push(format!("no forward: {error}")),
+        }
+        response
+    }
+}

@@ -1,0 +1,134 @@
+//! The outbox: mails queued in the ingest transaction, claimed by workers,
+//! marked sent, retried or given up.
+
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::{Backend, Store, StoreError, ingest::insert_event};
+
+/// A mail claimed for delivery.
+#[derive(Debug, Clone, FromRow)]
+pub struct Due {
+    pub id: String,
+    pub ticket_id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub sender: String,
+    pub message_id: String,
+    pub body: Vec<u8>,
+    pub attempts: i64,
+}
+
+/// An outbox row as `tickets show` presents it.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct OutboxRow {
+    pub kind: String,
+    pub recipient: String,
+    pub message_id: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// How long a claim holds before another worker may take the mail.
+const LEASE_MS: i64 = 5 * 60 * 1000;
+
+impl Store {
+    /// The signing secret kept in the store, made on first use.
+    pub async fn signing_secret(&self) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ('signing_secret', $1) ON CONFLICT DO NOTHING")
+            .bind(crate::sign::tracking_token())
+            .execute(&self.write)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = 'signing_secret'")
+            .fetch_one(&self.write)
+            .await?)
+    }
+
+    /// Claims up to `limit` due mails for `worker`. PostgreSQL skips rows other
+    /// instances hold; SQLite has one writer, so a plain claim is enough.
+    pub async fn claim_due(&self, worker: &str, limit: i64, now: i64) -> Result<Vec<Due>, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (
+                    SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
+                      AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4)
+                 RETURNING id, ticket_id, kind, recipient, sender, message_id, body, attempts"
+            }
+            Backend::Postgres => {
+                "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (
+                    SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
+                      AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4
+                      FOR UPDATE SKIP LOCKED)
+                 RETURNING id, ticket_id, kind, recipient, sender, message_id, body, attempts"
+            }
+        };
+        Ok(sqlx::query_as(sql).bind(worker).bind(now + LEASE_MS).bind(now).bind(limit).fetch_all(&self.write).await?)
+    }
+
+    /// Marks a mail sent and notes it on the ticket's timeline.
+    pub async fn mark_sent(&self, due: &Due, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "UPDATE outbox SET state = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL,
+                lease_owner = NULL, lease_until = NULL WHERE id = $2",
+        )
+        .bind(now)
+        .bind(&due.id)
+        .execute(&mut *tx)
+        .await?;
+        let what = if due.kind == "ack" { "acknowledgement" } else { "forward" };
+        insert_event(&mut tx, &due.ticket_id, now, "sent", &format!("{what} sent to {}", due.recipient)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Schedules another attempt at `next_at` after a passing failure.
+    pub async fn retry_later(&self, due: &Due, error: &str, next_at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2,
+                lease_owner = NULL, lease_until = NULL WHERE id = $3",
+        )
+        .bind(error)
+        .bind(next_at)
+        .bind(&due.id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives a mail up for good and says so on the ticket's timeline.
+    pub async fn give_up(&self, due: &Due, error: &str, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $1,
+                lease_owner = NULL, lease_until = NULL WHERE id = $2",
+        )
+        .bind(error)
+        .bind(&due.id)
+        .execute(&mut *tx)
+        .await?;
+        let what = if due.kind == "ack" { "acknowledgement" } else { "forward" };
+        insert_event(&mut tx, &due.ticket_id, now, "failed", &format!("{what} to {} failed: {error}", due.recipient))
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Mails waiting to be sent.
+    pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetch_one(&self.read).await?)
+    }
+
+    pub(super) async fn ticket_outbox(&self, ticket_id: &str) -> Result<Vec<OutboxRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT kind, recipient, message_id, state, attempts, last_error, created_at, sent_at
+             FROM outbox WHERE ticket_id = $1 ORDER BY created_at, id",
+        )
+        .bind(ticket_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+}

@@ -1,0 +1,260 @@
+//! Respond, end to end over a real Dovecot and a real SMTP server: every human
+//! request gets one acknowledgement and one forward; automatic mail gets neither.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use loket::store::Store;
+use mail_parser::{MessageParser, MimeHeaders};
+use support::dovecot::Dovecot;
+use support::smtp::{Received, SmtpSink};
+use support::{TestMailbox, eventually, imap, request};
+use tokio_util::sync::CancellationToken;
+
+fn smtp_section(sink: &SmtpSink, tls: &str, port: u16) -> String {
+    format!(
+        "[smtp]\nhost = \"localhost\"\nport = {port}\ntls = \"{tls}\"\nca_file = \"{}\"\ntimeout_secs = 10\n\n[outbox]\nretry_base_secs = 1\n",
+        sink.ca_file.display()
+    )
+}
+
+async fn run_until<F, Fut>(config: &loket::config::Config, what: &str, done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    support::init_tracing();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
+    eventually(what, Duration::from_secs(60), done).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+}
+
+fn parse(mail: &Received) -> mail_parser::Message<'_> {
+    MessageParser::default().parse(&mail.bytes).expect("a parseable mail")
+}
+
+const DSN: &str = "From: MAILER-DAEMON@mx.example.org\r\nTo: it@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-1@mx.example.org>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\nFinal-Recipient: rfc822; nobody@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n--b--\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_human_request_gets_one_ack_and_one_forward_and_automatic_mail_gets_neither() {
+    let dovecot = Dovecot::start(&["it", "hr", "facility"]);
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let mailboxes = [
+        TestMailbox::new("it-old", "it", "it"),
+        TestMailbox::new("hr-old", "hr", "hr"),
+        TestMailbox::new("facility-old", "facility", "facility"),
+    ];
+    // STARTTLS against the test CA; mail arrives after loket first connected.
+    let config = support::config(&url, dovecot.port, &mailboxes, &smtp_section(&sink, "starttls", sink.port));
+    let store = Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    for (name, _, user) in [("it-old", "", "it"), ("hr-old", "", "hr"), ("facility-old", "", "facility")] {
+        store.open_cursor(name, imap::uidvalidity(dovecot.port, user, "INBOX").await, 1).await.unwrap();
+    }
+
+    let dutch = request(
+        "Anna de Vries <anna@example.org>",
+        "it@example.org",
+        "Laptop start niet",
+        "Sinds vanochtend start mijn laptop niet meer op. Het scherm blijft zwart. Kunnen jullie vandaag nog kijken?",
+        "nl-1@example.org",
+    );
+    let english = request(
+        "James O'Neill <james@example.org>",
+        "hr@example.org",
+        "Question about my payslip",
+        "My payslip for October shows the wrong number of hours. Could you please check it and let me know?",
+        "en-1@example.org",
+    );
+    let others: Vec<Vec<u8>> = (0..4)
+        .map(|i| {
+            request(
+                "Piet <piet@example.org>",
+                "facility@example.org",
+                &format!("Lamp {i} kapot"),
+                "De lamp in de gang is kapot, kan iemand hem vervangen?",
+                &format!("f-{i}@example.org"),
+            )
+        })
+        .collect();
+    let ooo = b"From: Sanne <sanne@example.org>\r\nTo: hr@example.org\r\nSubject: Automatisch antwoord: rooster\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo-1@example.org>\r\n\r\nIk ben afwezig.\r\n".to_vec();
+    let list = b"From: News <news@example.org>\r\nTo: facility@example.org\r\nSubject: Weekly news\r\nList-Id: <news.example.org>\r\nMessage-ID: <list-1@example.org>\r\n\r\nThis week.\r\n".to_vec();
+    imap::append_all(dovecot.port, "it", "INBOX", &[dutch, DSN.as_bytes().to_vec()]).await;
+    imap::append_all(dovecot.port, "hr", "INBOX", &[english, ooo]).await;
+    let mut facility = others;
+    facility.push(list);
+    imap::append_all(dovecot.port, "facility", "INBOX", &facility).await;
+
+    run_until(&config, "12 mails at the SMTP server", || async { sink.received().len() >= 12 }).await;
+    let received = sink.received();
+    assert_eq!(received.len(), 12, "6 acknowledgements and 6 forwards, nothing else");
+    assert_eq!(store.count_tickets().await.unwrap(), 9, "automatic mail is stored too");
+
+    let acks: Vec<&Received> = received.iter().filter(|m| !m.rcpt_tos[0].ends_with("-queue@example.org")).collect();
+    let forwards: Vec<&Received> = received.iter().filter(|m| m.rcpt_tos[0].ends_with("-queue@example.org")).collect();
+    assert_eq!((acks.len(), forwards.len()), (6, 6));
+    assert!(received.iter().all(|m| m.tls && m.mail_from == "servicedesk@example.org"));
+    let ack_recipients: HashSet<&str> = acks.iter().map(|m| m.rcpt_tos[0].as_str()).collect();
+    assert_eq!(ack_recipients, HashSet::from(["anna@example.org", "james@example.org", "piet@example.org"]));
+
+    for mail in &acks {
+        let parsed = parse(mail);
+        let from = parsed.from().unwrap().first().unwrap();
+        assert_eq!((from.name(), from.address()), (Some("Service Desk"), Some("servicedesk@example.org")));
+        assert_eq!(parsed.header_raw("Auto-Submitted").map(str::trim), Some("auto-replied"));
+        assert!(parsed.header_raw("X-Loket-Loop").is_some());
+        assert!(parsed.message_id().unwrap().starts_with("loket.SD-"));
+        let subject = parsed.subject().unwrap();
+        assert!(subject.starts_with("[SD-"), "{subject}");
+        let text = parsed.body_text(0).unwrap();
+        assert!(text.contains("http://127.0.0.1:8080/t/SD-"), "{text}");
+        match mail.rcpt_tos[0].as_str() {
+            "anna@example.org" => {
+                assert!(text.contains("geregistreerd"), "Dutch for a Dutch request: {text}");
+                assert!(text.contains("IT"));
+                assert_eq!(parsed.in_reply_to().as_text(), Some("nl-1@example.org"));
+            }
+            "james@example.org" => {
+                assert!(text.contains("registered as"), "English for an English request: {text}");
+                assert!(text.contains("HR"));
+            }
+            _ => assert!(text.contains("Facility")),
+        }
+    }
+    for mail in &forwards {
+        let parsed = parse(mail);
+        assert!(parsed.from().unwrap().first().unwrap().name().unwrap().ends_with(" via Service Desk"));
+        assert_eq!(parsed.reply_to().unwrap().first().unwrap().address(), Some("servicedesk@example.org"));
+        assert_eq!(parsed.header_raw("Auto-Submitted").map(str::trim), Some("auto-generated"));
+        let attachment = parsed.attachment(0).unwrap();
+        assert!(
+            attachment.is_content_type("message", "rfc822"),
+            "{:?} in {}",
+            attachment.content_type(),
+            String::from_utf8_lossy(&mail.bytes)
+        );
+        assert!(parsed.body_text(0).unwrap().contains("Reference:   SD-"));
+    }
+    // The stored tickets say why the automatic mails got no reply.
+    for ticket in store.list_tickets(20).await.unwrap() {
+        let detail = store.ticket(&ticket.reference).await.unwrap();
+        let withheld = detail.events.iter().any(|e| e.kind == "withheld");
+        assert_eq!(withheld, ticket.automatic.is_some(), "{}", ticket.subject);
+        if ticket.automatic.is_none() {
+            assert_eq!(detail.outbox.iter().filter(|o| o.state == "sent").count(), 2, "{}", ticket.subject);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_smtp_server_down_mail_waits_and_goes_out_once_when_it_is_back() {
+    let dovecot = Dovecot::start(&["it"]);
+    let mut sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    // Implicit TLS this time.
+    let config = support::config(
+        &url,
+        dovecot.port,
+        &[TestMailbox::new("it-old", "it", "it")],
+        &smtp_section(&sink, "implicit", sink.tls_port),
+    );
+    let store = Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    store.open_cursor("it-old", imap::uidvalidity(dovecot.port, "it", "INBOX").await, 1).await.unwrap();
+    sink.stop();
+    let messages: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            request(
+                "Anna <anna@example.org>",
+                "it@example.org",
+                &format!("Request {i}"),
+                "Please help me with my screen.",
+                &format!("down-{i}@example.org"),
+            )
+        })
+        .collect();
+    imap::append_all(dovecot.port, "it", "INBOX", &messages).await;
+
+    support::init_tracing();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
+    eventually("tickets with mail waiting", Duration::from_secs(30), || async {
+        store.count_tickets().await.unwrap() == 3 && store.outbox_depth().await.unwrap() == 6
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(sink.received().is_empty());
+    sink.resume();
+    eventually("six mails", Duration::from_secs(60), || async { store.outbox_depth().await.unwrap() == 0 }).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    let received = sink.received();
+    assert_eq!(received.len(), 6, "each mail exactly once");
+    let ids: HashSet<String> = received.iter().map(|m| parse(m).message_id().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 6);
+    let detail = store.ticket("SD-00001").await.unwrap();
+    assert!(detail.outbox.iter().all(|o| o.state == "sent" && o.attempts >= 2), "{:?}", detail.outbox);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_on_a_mailbox_full_of_old_mail_sends_no_acknowledgements_for_it() {
+    let dovecot = Dovecot::start(&["hr"]);
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let config = support::config(
+        &url,
+        dovecot.port,
+        &[TestMailbox::new("hr-old", "hr", "hr")],
+        &smtp_section(&sink, "starttls", sink.port),
+    );
+    let old: Vec<Vec<u8>> = (0..5)
+        .map(|i| {
+            request(
+                "Old <old@example.org>",
+                "hr@example.org",
+                &format!("Old question {i}"),
+                "An old question about leave.",
+                &format!("old-{i}@example.org"),
+            )
+        })
+        .collect();
+    imap::append_all(dovecot.port, "hr", "INBOX", &old).await;
+    let store = Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+
+    support::init_tracing();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
+    eventually("five forwards", Duration::from_secs(30), || async { sink.received().len() >= 5 }).await;
+    let new = request(
+        "New <new@example.org>",
+        "hr@example.org",
+        "New question",
+        "A new question about my contract.",
+        "new-1@example.org",
+    );
+    imap::append_all(dovecot.port, "hr", "INBOX", &[new]).await;
+    eventually("the new request's two mails", Duration::from_secs(30), || async { sink.received().len() >= 7 }).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    let received = sink.received();
+    assert_eq!(received.len(), 7);
+    let acks: Vec<&Received> = received.iter().filter(|m| !m.rcpt_tos[0].ends_with("-queue@example.org")).collect();
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].rcpt_tos, ["new@example.org"]);
+    let old_ticket = store.ticket("SD-00001").await.unwrap();
+    assert!(old_ticket.events.iter().any(|e| e.kind == "withheld" && e.detail.contains("ack.backlog")));
+}

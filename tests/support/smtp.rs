@@ -1,0 +1,109 @@
+//! A private SMTP server (aiosmtpd) that stores what it receives, with STARTTLS
+//! and implicit TLS from the test CA.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::tls::TestCa;
+use super::{free_port, wait_until};
+
+pub struct SmtpSink {
+    pub port: u16,
+    pub tls_port: u16,
+    pub ca_file: PathBuf,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+/// Debian's python3-aiosmtpd lives with the system interpreter.
+fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" }
+}
+
+impl SmtpSink {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("mail")).expect("mail dir");
+        let ca = TestCa::create(dir.path());
+        let mut this = Self { port: free_port(), tls_port: free_port(), ca_file: ca.ca_file.clone(), dir, child: None };
+        this.resume();
+        this
+    }
+
+    /// Stops the server: connections are refused until [`SmtpSink::resume`].
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            super::stop(&mut child, "INT");
+        }
+    }
+
+    /// Starts the server (again) on the same ports.
+    pub fn resume(&mut self) {
+        let root = self.dir.path();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
+        let child = Command::new(python())
+            .arg(script)
+            .args(["--port", &self.port.to_string(), "--tls-port", &self.tls_port.to_string()])
+            .arg("--cert")
+            .arg(root.join("cert.pem"))
+            .arg("--key")
+            .arg(root.join("key.pem"))
+            .arg("--dir")
+            .arg(root.join("mail"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the SMTP sink could not be started; scripts/test installs python3-aiosmtpd");
+        self.child = Some(child);
+        let (port, tls_port) = (self.port, self.tls_port);
+        wait_until("the SMTP sink to listen", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_ok()
+        });
+    }
+
+    /// Every stored message with its envelope, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        let folder = self.dir.path().join("mail");
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+            .into_iter()
+            .map(|path| {
+                let meta: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(path.with_extension("json")).expect("meta"))
+                        .expect("json");
+                Received {
+                    mail_from: meta["mail_from"].as_str().unwrap_or_default().to_owned(),
+                    rcpt_tos: meta["rcpt_tos"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                        .unwrap_or_default(),
+                    tls: meta["tls"].as_bool().unwrap_or(false),
+                    bytes: std::fs::read(&path).expect("eml"),
+                }
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub mail_from: String,
+    pub rcpt_tos: Vec<String>,
+    pub tls: bool,
+    pub bytes: Vec<u8>,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,66 @@
+"""An SMTP server for loket's tests: stores every message it receives.
+
+Each message becomes NAME.eml with NAME.json beside it (envelope sender,
+recipients, whether TLS was on). Listens on loopback with STARTTLS on one port
+and implicit TLS on another, both with the test CA's certificate.
+"""
+import argparse
+import asyncio
+import json
+import os
+import ssl
+import time
+import uuid
+
+from aiosmtpd.controller import Controller
+
+
+class Sink:
+    def __init__(self, folder):
+        self.folder = folder
+
+    async def handle_DATA(self, server, session, envelope):
+        name = f"{time.time_ns()}-{uuid.uuid4().hex}"
+        meta = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "tls": session.ssl is not None,
+        }
+        with open(os.path.join(self.folder, name + ".json"), "w") as f:
+            json.dump(meta, f)
+        tmp = os.path.join(self.folder, name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(envelope.original_content)
+        os.rename(tmp, os.path.join(self.folder, name + ".eml"))
+        return "250 OK stored"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tls-port", type=int, required=True)
+    parser.add_argument("--cert", required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--dir", required=True)
+    args = parser.parse_args()
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(args.cert, args.key)
+    starttls = Controller(Sink(args.dir), hostname="127.0.0.1", port=args.port,
+                          tls_context=context, require_starttls=True)
+    implicit = Controller(Sink(args.dir), hostname="127.0.0.1", port=args.tls_port,
+                          ssl_context=context)
+    starttls.start()
+    implicit.start()
+    print("ready", flush=True)
+    try:
+        asyncio.get_event_loop().run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        starttls.stop()
+        implicit.stop()
+
+
+if __name__ == "__main__":
+    main()
