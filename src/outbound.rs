@@ -211,8 +211,7 @@ pub fn forward(
     } else {
         (
             "application/octet-stream",
-            Body::new_with_encoding(facts.raw.to_vec(), ContentTransferEncoding::Base64)
-                .unwrap_or_else(Body::new),
+            Body::new_with_encoding(facts.raw.to_vec(), ContentTransferEncoding::Base64).unwrap_or_else(Body::new),
         )
     };
     let original = SinglePart::builder()

@@ -41,33 +41,16 @@ impl Pipeline {
         let outcomes =
             self.store.ingest_all(&items, &self.config.desk.ticket_prefix, self.responder.as_ref(), now_ms()).await?;
         for outcome in &outcomes {
-            if let IngestOutcome::Created(reference) = outcome {
-                tracing::info!(mailbox = %mailbox.name, %reference, "ticket opened");
+            match outcome {
+                IngestOutcome::Created(reference) => {
+                    tracing::info!(mailbox = %mailbox.name, %reference, "ticket opened")
+                }
+                IngestOutcome::Bounced(reference) => {
+                    tracing::warn!(mailbox = %mailbox.name, %reference, "a mail of this ticket bounced")
+                }
+                IngestOutcome::Duplicate | IngestOutcome::Quarantined => {}
             }
         }
         Ok(outcomes)
-    }
-
-    /// Plans and stores one message. An error means nothing was stored and the
-    /// source must not acknowledge the message.
-    pub async fn ingest(&self, mailbox: &MailboxConfig, incoming: &Incoming) -> Result<IngestOutcome, StoreError> {
-        let plan = plan::plan(&self.config, &self.rules, mailbox, incoming).await;
-        if let Plan::Ticket { message, .. } = &plan {
-            tracing::debug!(mailbox = %mailbox.name, key = %incoming.source_key, subject = %message.subject, "planned");
-        }
-        let outcome = self
-            .store
-            .ingest(incoming, &plan, &self.config.desk.ticket_prefix, self.responder.as_ref(), now_ms())
-            .await?;
-        match &outcome {
-            IngestOutcome::Created(reference) => {
-                tracing::info!(mailbox = %mailbox.name, %reference, "ticket opened");
-            }
-            IngestOutcome::Duplicate => {
-                tracing::debug!(mailbox = %mailbox.name, key = %incoming.source_key, "already stored");
-            }
-            IngestOutcome::Quarantined => {}
-        }
-        Ok(outcome)
     }
 }

@@ -55,3 +55,42 @@ async fn maildir_messages_become_tickets_once_and_move_to_cur() {
     let reopened = Store::connect(&config.store.url, 1).await.unwrap();
     assert_eq!(reopened.list_quarantine(10).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn automatic_mails_to_one_address_stop_at_the_hourly_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("hr");
+    std::fs::create_dir_all(maildir.join("new")).unwrap();
+    let text = format!(
+        "[store]\nurl = \"{}\"\n[desk]\nname = \"D\"\naddress = \"d@example.org\"\nbase_url = \"https://d.example.org\"\n\
+         [ack]\nmax_per_recipient_per_hour = 2\n\
+         [[departments]]\nid = \"hr\"\nname = \"HR\"\nqueue_address = \"q@example.org\"\n\
+         [[mailboxes]]\nname = \"hr-old\"\ndepartment = \"hr\"\nmaildir = \"{}\"\n",
+        support::sqlite_url(dir.path()),
+        maildir.display()
+    );
+    let config = Arc::new(loket::config::load_str(&text).unwrap());
+    let store = loket::app::open_store(&config).await.unwrap();
+    let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
+    for i in 0..3 {
+        let raw = support::request(
+            "Kees <KEES@example.org>",
+            "hr@example.org",
+            &format!("Vraag {i}"),
+            "Een vraag over verlof.",
+            &format!("k{i}@test"),
+        );
+        std::fs::write(maildir.join(format!("new/{i}.M{i}.host")), raw).unwrap();
+    }
+    loket::source::maildir::poll(&pipeline, &config.mailboxes[0], &CancellationToken::new()).await.unwrap();
+
+    let mut acks = 0;
+    for reference in ["SD-00001", "SD-00002", "SD-00003"] {
+        let ticket = store.ticket(reference).await.unwrap();
+        acks += ticket.outbox.iter().filter(|o| o.kind == "ack").count();
+        assert_eq!(ticket.outbox.iter().filter(|o| o.kind == "forward").count(), 1, "every request is forwarded");
+    }
+    assert_eq!(acks, 2);
+    let third = store.ticket("SD-00003").await.unwrap();
+    assert!(third.events.iter().any(|e| e.kind == "withheld" && e.detail.contains("ack.max_per_recipient_per_hour")));
+}

@@ -258,3 +258,58 @@ async fn a_first_start_on_a_mailbox_full_of_old_mail_sends_no_acknowledgements_f
     let old_ticket = store.ticket("SD-00001").await.unwrap();
     assert!(old_ticket.events.iter().any(|e| e.kind == "withheld" && e.detail.contains("ack.backlog")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounce_of_loket_s_own_acknowledgement_lands_on_its_ticket() {
+    let dovecot = Dovecot::start(&["it"]);
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let config = support::config(
+        &url,
+        dovecot.port,
+        &[TestMailbox::new("it-old", "it", "it")],
+        &smtp_section(&sink, "starttls", sink.port),
+    );
+    let store = Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    store.open_cursor("it-old", imap::uidvalidity(dovecot.port, "it", "INBOX").await, 1).await.unwrap();
+    let request = request(
+        "Ghost <ghost@example.org>",
+        "it@example.org",
+        "Printer",
+        "The printer on floor 2 is jammed again.",
+        "ghost-1@example.org",
+    );
+    imap::append_all(dovecot.port, "it", "INBOX", &[request]).await;
+
+    support::init_tracing();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
+    eventually("the acknowledgement", Duration::from_secs(30), || async {
+        sink.received().iter().any(|m| m.rcpt_tos == ["ghost@example.org"])
+    })
+    .await;
+    let ack = sink.received().into_iter().find(|m| m.rcpt_tos == ["ghost@example.org"]).unwrap();
+    let ack_id = parse(&ack).message_id().unwrap().to_owned();
+
+    // The recipient's server reports that the acknowledgement could not be delivered.
+    let dsn = format!(
+        "From: MAILER-DAEMON@mx.example.org\r\nTo: servicedesk@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-2@mx.example.org>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nghost@example.org: user unknown\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\nFinal-Recipient: rfc822; ghost@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: Service Desk <servicedesk@example.org>\r\nTo: ghost@example.org\r\nSubject: [SD-00001] Printer\r\nMessage-ID: <{ack_id}>\r\n\r\n--b--\r\n"
+    );
+    imap::append_all(dovecot.port, "it", "INBOX", &[dsn.into_bytes()]).await;
+    eventually("the bounce on the ticket", Duration::from_secs(30), || async {
+        store.ticket("SD-00001").await.unwrap().events.iter().any(|e| e.kind == "bounced")
+    })
+    .await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    assert_eq!(store.count_tickets().await.unwrap(), 1, "a bounce opens no ticket");
+    let ticket = store.ticket("SD-00001").await.unwrap();
+    assert_eq!(ticket.messages.len(), 2);
+    let event = ticket.events.iter().find(|e| e.kind == "bounced").unwrap();
+    assert!(event.detail.contains("acknowledgement to ghost@example.org could not be delivered"), "{}", event.detail);
+    assert!(ticket.outbox.iter().any(|o| o.kind == "ack" && o.state == "bounced"));
+    assert_eq!(sink.received().len(), 2, "the bounce itself gets no reply");
+}

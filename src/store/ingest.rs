@@ -26,8 +26,19 @@ use crate::sign::token_hash;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
     Created(TicketRef),
+    /// A delivery failure of one of loket's own mails, stored on that mail's ticket.
+    Bounced(TicketRef),
     Duplicate,
     Quarantined,
+}
+
+/// One of loket's sent mails that a bounce quotes.
+#[derive(Debug, Clone)]
+struct Bounced {
+    reference: String,
+    outbox_id: String,
+    kind: String,
+    recipient: String,
 }
 
 fn new_id() -> String {
@@ -88,6 +99,8 @@ struct Candidate<'a> {
     reply_to: Option<String>,
     in_reply_to: String,
     references: String,
+    /// Set when this message is a bounce of one of loket's own mails.
+    bounced: Option<Bounced>,
 }
 
 impl Store {
@@ -132,6 +145,7 @@ impl Store {
                     language: *language,
                     token,
                     token_hash: token_hash(token),
+                    bounced: None,
                     message_row: new_id(),
                     ticket_id: new_id(),
                     to: serde_json::to_string(&message.to).unwrap_or_else(|_| "[]".into()),
@@ -145,8 +159,22 @@ impl Store {
 
         let mut tx = self.write.begin().await?;
         insert_quarantine(self.backend, &mut tx, &quarantined, now).await?;
+        for candidate in &mut candidates {
+            if let Some(bounced) = find_bounced(&mut tx, candidate).await? {
+                candidate.ticket_id = bounced_ticket(&mut tx, &bounced).await?;
+                candidate.bounced = Some(bounced);
+            }
+        }
         let inserted = insert_messages(self.backend, &mut tx, &candidates, now).await?;
-        let new: Vec<&Candidate<'_>> = candidates.iter().filter(|c| inserted.contains(&c.message_row)).collect();
+        for candidate in candidates.iter().filter(|c| inserted.contains(&c.message_row)) {
+            if let Some(bounced) = &candidate.bounced {
+                record_bounce(&mut tx, candidate, bounced, now).await?;
+                outcomes[candidate.index] =
+                    IngestOutcome::Bounced(TicketRef::parse(&bounced.reference).map_err(|e| StoreError::Corrupt(e.0))?);
+            }
+        }
+        let new: Vec<&Candidate<'_>> =
+            candidates.iter().filter(|c| c.bounced.is_none() && inserted.contains(&c.message_row)).collect();
         if !new.is_empty() {
             let count = i64::try_from(new.len()).unwrap_or(i64::MAX);
             let last: i64 =
@@ -388,6 +416,63 @@ async fn insert_events(
 
 /// Asks the responder what each new ticket sends, counting the automatic mails its
 /// requester already had this hour (in the store and earlier in this group).
+/// The sent mail a delivery report quotes, when it is one of loket's.
+async fn find_bounced(tx: &mut Transaction<'_, Any>, candidate: &Candidate<'_>) -> Result<Option<Bounced>, StoreError> {
+    if !matches!(candidate.verdict, Verdict::Automatic { kind: crate::guard::AutoKind::Bounce, .. }) {
+        return Ok(None);
+    }
+    for quoted in &candidate.message.markers.quoted_message_ids {
+        let row: Option<(String, String, String, String)> = sqlx::query_as(
+            "SELECT t.reference, o.id, o.kind, o.recipient FROM outbox o JOIN tickets t ON t.id = o.ticket_id
+             WHERE o.message_id = $1",
+        )
+        .bind(quoted)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some((reference, outbox_id, kind, recipient)) = row {
+            return Ok(Some(Bounced { reference, outbox_id, kind, recipient }));
+        }
+    }
+    Ok(None)
+}
+
+async fn bounced_ticket(tx: &mut Transaction<'_, Any>, bounced: &Bounced) -> Result<String, StoreError> {
+    Ok(sqlx::query_scalar("SELECT ticket_id FROM outbox WHERE id = $1")
+        .bind(&bounced.outbox_id)
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
+/// Marks the bounced mail and says on its ticket that it did not arrive.
+async fn record_bounce(
+    tx: &mut Transaction<'_, Any>,
+    candidate: &Candidate<'_>,
+    bounced: &Bounced,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE outbox SET state = 'bounced', last_error = $1 WHERE id = $2")
+        .bind(&candidate.message.subject)
+        .bind(&bounced.outbox_id)
+        .execute(&mut **tx)
+        .await?;
+    let what = if bounced.kind == "ack" { "the acknowledgement" } else { "the forward" };
+    let detail = format!(
+        "{what} to {} could not be delivered: {} (report from {})",
+        bounced.recipient, candidate.message.subject, candidate.message.from.address
+    );
+    sqlx::query(
+        "INSERT INTO events (id, ticket_id, at, kind, detail, message_id) VALUES ($1, $2, $3, 'bounced', $4, $5)",
+    )
+    .bind(new_id())
+    .bind(&candidate.ticket_id)
+    .bind(now)
+    .bind(detail)
+    .bind(&candidate.message_row)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Adds one event to a ticket's timeline.
 pub(super) async fn insert_event(
     tx: &mut Transaction<'_, Any>,

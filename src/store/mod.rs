@@ -32,6 +32,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("no ticket {0}")]
     NotFound(String),
+    #[error("the store holds a value loket cannot read: {0}")]
+    Corrupt(String),
     #[error("the store url `{0}` is neither sqlite:// nor postgres://")]
     UnsupportedUrl(String),
 }
