@@ -47,7 +47,7 @@ impl Fixture {
             queue: &self.queue,
             requester: &self.requester,
             subject,
-            text: "De lamp in zaal 2.14 is kapot.",
+            text: "De lamp in zaal 2.14 is kapot. <script>alert('x')</script>",
             message_id: Some("orig-1@example.org"),
             references: &self.references,
             raw: ORIGINAL,
@@ -106,6 +106,7 @@ fn the_forward_names_the_requester_and_carries_the_original_intact() {
     assert_eq!(parsed.subject(), Some("[SD-00042] Lamp kapot"));
     assert_eq!(parsed.header_raw("Auto-Submitted").map(str::trim), Some("auto-generated"));
     let text = parsed.body_text(0).unwrap();
+    assert!(!parsed.parts.iter().any(|p| p.is_content_type("text", "html")), "the forward is plain text");
     for line in [
         "Reference:   SD-00042",
         "Requester:   Anna de Vries <anna@example.org>",
@@ -135,6 +136,10 @@ fn header_injection_through_the_subject_and_the_display_name_fails() {
         assert!(parsed.bcc().is_none(), "a Bcc header was injected");
         assert!(parsed.header_raw("X-Evil").is_none(), "a header was injected");
         assert_eq!(parsed.subject(), Some("[SD-00042] Hello Bcc: victim@example.org X-Evil: 1"));
+        // The employee's text never reaches an HTML part unescaped.
+        for part in parsed.parts.iter().filter(|p| p.is_content_type("text", "html")) {
+            assert!(!part.text_contents().unwrap_or_default().contains("<script>"));
+        }
         let head = String::from_utf8_lossy(&mail.bytes);
         let head = head.split("\r\n\r\n").next().unwrap();
         assert!(!head.lines().any(|l| l.starts_with("Bcc:") || l.starts_with("X-Evil:")), "{head}");

@@ -118,6 +118,14 @@ async fn every_human_request_gets_one_ack_and_one_forward_and_automatic_mail_get
         match mail.rcpt_tos[0].as_str() {
             "anna@example.org" => {
                 assert!(text.contains("geregistreerd"), "Dutch for a Dutch request: {text}");
+                // The link's token opens the ticket; the store keeps only its hash.
+                let link = text.split_whitespace().find(|w| w.contains("/t/SD-")).unwrap();
+                let (path, token) = link.split_once("?k=").unwrap();
+                let reference = path.rsplit('/').next().unwrap();
+                assert!(token.len() >= 32, "at least 128 bits: {token}");
+                assert!(store.token_matches(reference, token).await.unwrap());
+                assert!(!store.token_matches(reference, "0123456789abcdef0123456789abcdef").await.unwrap());
+                assert!(!store.outbox_bodies_contain(token.as_bytes()).await.unwrap());
                 assert!(text.contains("IT"));
                 assert_eq!(parsed.in_reply_to().as_text(), Some("nl-1@example.org"));
             }
@@ -312,4 +320,42 @@ async fn a_bounce_of_loket_s_own_acknowledgement_lands_on_its_ticket() {
     assert!(event.detail.contains("acknowledgement to ghost@example.org could not be delivered"), "{}", event.detail);
     assert!(ticket.outbox.iter().any(|o| o.kind == "ack" && o.state == "bounced"));
     assert_eq!(sink.received().len(), 2, "the bounce itself gets no reply");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_refusal_is_recorded_on_the_ticket_and_not_retried() {
+    let dovecot = Dovecot::start(&["it"]);
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let config = support::config(
+        &url,
+        dovecot.port,
+        &[TestMailbox::new("it-old", "it", "it")],
+        &smtp_section(&sink, "starttls", sink.port),
+    );
+    let store = Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    store.open_cursor("it-old", imap::uidvalidity(dovecot.port, "it", "INBOX").await, 1).await.unwrap();
+    let request = request(
+        "Nobody <nobody@nowhere.example.org>",
+        "it@example.org",
+        "Mouse",
+        "My mouse does not work any more.",
+        "nowhere-1@example.org",
+    );
+    imap::append_all(dovecot.port, "it", "INBOX", &[request]).await;
+
+    run_until(&config, "the ack refused and the forward sent", || async {
+        let Ok(ticket) = store.ticket("SD-00001").await else { return false };
+        ticket.outbox.iter().any(|o| o.state == "failed") && ticket.outbox.iter().any(|o| o.state == "sent")
+    })
+    .await;
+    let ticket = store.ticket("SD-00001").await.unwrap();
+    let ack = ticket.outbox.iter().find(|o| o.kind == "ack").unwrap();
+    assert_eq!((ack.state.as_str(), ack.attempts), ("failed", 1), "a permanent refusal is not retried");
+    assert!(ack.last_error.as_deref().unwrap_or_default().contains("550"), "{:?}", ack.last_error);
+    let event = ticket.events.iter().find(|e| e.kind == "failed").unwrap();
+    assert!(event.detail.contains("acknowledgement to nobody@nowhere.example.org failed"), "{}", event.detail);
+    assert_eq!(sink.received().len(), 1, "only the forward arrived");
 }

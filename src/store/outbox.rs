@@ -68,15 +68,18 @@ impl Store {
         Ok(sqlx::query_as(sql).bind(worker).bind(now + LEASE_MS).bind(now).bind(limit).fetch_all(&self.write).await?)
     }
 
-    /// Marks a mail sent and notes it on the ticket's timeline.
+    /// Marks a mail sent and notes it on the ticket's timeline. The composed bytes are
+    /// dropped then: they hold the tracking token, which the store keeps only as a hash
+    /// once the mail no longer needs sending.
     pub async fn mark_sent(&self, due: &Due, now: i64) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "UPDATE outbox SET state = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL,
-                lease_owner = NULL, lease_until = NULL WHERE id = $2",
+                lease_owner = NULL, lease_until = NULL, body = $3 WHERE id = $2",
         )
         .bind(now)
         .bind(&due.id)
+        .bind(Vec::<u8>::new())
         .execute(&mut *tx)
         .await?;
         let what = if due.kind == "ack" { "acknowledgement" } else { "forward" };
@@ -104,10 +107,11 @@ impl Store {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $1,
-                lease_owner = NULL, lease_until = NULL WHERE id = $2",
+                lease_owner = NULL, lease_until = NULL, body = $3 WHERE id = $2",
         )
         .bind(error)
         .bind(&due.id)
+        .bind(Vec::<u8>::new())
         .execute(&mut *tx)
         .await?;
         let what = if due.kind == "ack" { "acknowledgement" } else { "forward" };

@@ -19,6 +19,13 @@ class Sink:
     def __init__(self, folder):
         self.folder = folder
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        # Addresses at nowhere.example.org do not exist: a permanent refusal.
+        if address.lower().endswith("@nowhere.example.org"):
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         name = f"{time.time_ns()}-{uuid.uuid4().hex}"
         meta = {
