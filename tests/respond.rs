@@ -38,6 +38,31 @@ fn parse(mail: &Received) -> mail_parser::Message<'_> {
     MessageParser::default().parse(&mail.bytes).expect("a parseable mail")
 }
 
+/// One old IT mailbox on a private Dovecot, an SMTP sink, and a store whose cursor
+/// is already open (so that new mail is not backlog).
+struct ItDesk {
+    dovecot: Dovecot,
+    sink: SmtpSink,
+    /// Holds the SQLite file: bind it, or the store disappears.
+    store_dir: tempfile::TempDir,
+    store: Store,
+    config: loket::config::Config,
+}
+
+async fn it_desk(tls: &str) -> ItDesk {
+    let dovecot = Dovecot::start(&["it"]);
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let port = if tls == "implicit" { sink.tls_port } else { sink.port };
+    let mailboxes = [TestMailbox::new("it-old", "it", "it")];
+    let config = support::config(&url, dovecot.port, &mailboxes, &smtp_section(&sink, tls, port));
+    let store = Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    store.open_cursor("it-old", imap::uidvalidity(dovecot.port, "it", "INBOX").await, 1).await.unwrap();
+    ItDesk { dovecot, sink, store_dir: dir, store, config }
+}
+
 const DSN: &str = "From: MAILER-DAEMON@mx.example.org\r\nTo: it@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-1@mx.example.org>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\nFinal-Recipient: rfc822; nobody@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n--b--\r\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,20 +188,7 @@ async fn every_human_request_gets_one_ack_and_one_forward_and_automatic_mail_get
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_smtp_server_down_mail_waits_and_goes_out_once_when_it_is_back() {
-    let dovecot = Dovecot::start(&["it"]);
-    let mut sink = SmtpSink::start();
-    let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
-    // Implicit TLS this time.
-    let config = support::config(
-        &url,
-        dovecot.port,
-        &[TestMailbox::new("it-old", "it", "it")],
-        &smtp_section(&sink, "implicit", sink.tls_port),
-    );
-    let store = Store::connect(&url, 2).await.unwrap();
-    store.migrate().await.unwrap();
-    store.open_cursor("it-old", imap::uidvalidity(dovecot.port, "it", "INBOX").await, 1).await.unwrap();
+    let ItDesk { dovecot, mut sink, store, config, store_dir: _store_dir } = it_desk("implicit").await;
     sink.stop();
     let messages: Vec<Vec<u8>> = (0..3)
         .map(|i| {
@@ -269,19 +281,7 @@ async fn a_first_start_on_a_mailbox_full_of_old_mail_sends_no_acknowledgements_f
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bounce_of_loket_s_own_acknowledgement_lands_on_its_ticket() {
-    let dovecot = Dovecot::start(&["it"]);
-    let sink = SmtpSink::start();
-    let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
-    let config = support::config(
-        &url,
-        dovecot.port,
-        &[TestMailbox::new("it-old", "it", "it")],
-        &smtp_section(&sink, "starttls", sink.port),
-    );
-    let store = Store::connect(&url, 2).await.unwrap();
-    store.migrate().await.unwrap();
-    store.open_cursor("it-old", imap::uidvalidity(dovecot.port, "it", "INBOX").await, 1).await.unwrap();
+    let ItDesk { dovecot, sink, store, config, store_dir: _store_dir } = it_desk("starttls").await;
     let request = request(
         "Ghost <ghost@example.org>",
         "it@example.org",
@@ -324,19 +324,7 @@ async fn a_bounce_of_loket_s_own_acknowledgement_lands_on_its_ticket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_refusal_is_recorded_on_the_ticket_and_not_retried() {
-    let dovecot = Dovecot::start(&["it"]);
-    let sink = SmtpSink::start();
-    let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
-    let config = support::config(
-        &url,
-        dovecot.port,
-        &[TestMailbox::new("it-old", "it", "it")],
-        &smtp_section(&sink, "starttls", sink.port),
-    );
-    let store = Store::connect(&url, 2).await.unwrap();
-    store.migrate().await.unwrap();
-    store.open_cursor("it-old", imap::uidvalidity(dovecot.port, "it", "INBOX").await, 1).await.unwrap();
+    let ItDesk { dovecot, sink, store, config, store_dir: _store_dir } = it_desk("starttls").await;
     let request = request(
         "Nobody <nobody@nowhere.example.org>",
         "it@example.org",
