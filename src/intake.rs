@@ -10,6 +10,13 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::Mailbox;
 
+impl Normalised {
+    /// The person a reply goes to: Reply-To when given, else From.
+    pub fn requester(&self) -> &Mailbox {
+        self.reply_to.as_ref().unwrap_or(&self.from)
+    }
+}
+
 /// Why a message could not be taken in. Its raw bytes go to quarantine with this reason.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IntakeError {

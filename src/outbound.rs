@@ -40,6 +40,19 @@ impl OutKind {
             Self::Forward => "forward",
         }
     }
+
+    /// The kind as stored by [`OutKind::as_str`]; anything else reads as a forward.
+    pub fn from_stored(kind: &str) -> Self {
+        if kind == Self::Ack.as_str() { Self::Ack } else { Self::Forward }
+    }
+
+    /// What the timeline calls a mail of this kind.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Ack => "acknowledgement",
+            Self::Forward => "forward",
+        }
+    }
 }
 
 /// A composed mail, ready for the outbox.
@@ -129,6 +142,25 @@ fn crlf(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The headers every automatic mail of loket's carries: the desk as sender, the
+/// tagged subject, the signed Message-ID, RFC 3834's Auto-Submitted and the loop header.
+fn automatic(
+    desk: &Desk<'_>,
+    from_name: &str,
+    facts: &TicketFacts<'_>,
+    message_id: &str,
+    date: SystemTime,
+    auto_submitted: &str,
+) -> Result<lettre::message::MessageBuilder, OutboundError> {
+    Ok(lettre::Message::builder()
+        .from(desk.mailbox(from_name)?)
+        .subject(tagged_subject(facts.reference, facts.subject))
+        .message_id(Some(angle(message_id)))
+        .date(date)
+        .raw_header(header("Auto-Submitted", auto_submitted))
+        .raw_header(header(LOOP_HEADER, desk.address.as_str())))
+}
+
 fn angle(id: &str) -> String {
     format!("<{id}>")
 }
@@ -154,14 +186,8 @@ pub fn ack(
     let text = renderer.render(&format!("ack.{language}.txt"), &view)?;
     let html = renderer.render(&format!("ack.{language}.html"), &view)?;
     let message_id = signer.message_id(facts.reference, "ack", desk.domain());
-    let mut builder = lettre::Message::builder()
-        .from(desk.mailbox(desk.name)?)
-        .to(LettreMailbox::new(facts.requester.name.as_deref().map(one_line), to_address))
-        .subject(tagged_subject(facts.reference, facts.subject))
-        .message_id(Some(angle(&message_id)))
-        .date(date)
-        .raw_header(header("Auto-Submitted", "auto-replied"))
-        .raw_header(header(LOOP_HEADER, desk.address.as_str()));
+    let mut builder = automatic(desk, desk.name, facts, &message_id, date, "auto-replied")?
+        .to(LettreMailbox::new(facts.requester.name.as_deref().map(one_line), to_address));
     if let Some(original) = facts.message_id {
         let mut references: Vec<String> = facts.references.iter().map(|id| angle(id)).collect();
         references.push(angle(original));
@@ -218,15 +244,10 @@ pub fn forward(
         .header(ContentType::parse(content_type).map_err(|e| OutboundError::Build(e.to_string()))?)
         .header(ContentDisposition::attachment("original.eml"))
         .body(body);
-    let message = lettre::Message::builder()
-        .from(desk.mailbox(&format!("{} via {}", facts.requester.display(), desk.name))?)
+    let from_name = format!("{} via {}", facts.requester.display(), desk.name);
+    let message = automatic(desk, &from_name, facts, &message_id, date, "auto-generated")?
         .reply_to(desk.mailbox(desk.name)?)
         .to(LettreMailbox::new(None, queue))
-        .subject(tagged_subject(facts.reference, facts.subject))
-        .message_id(Some(angle(&message_id)))
-        .date(date)
-        .raw_header(header("Auto-Submitted", "auto-generated"))
-        .raw_header(header(LOOP_HEADER, desk.address.as_str()))
         .multipart(MultiPart::mixed().singlepart(SinglePart::plain(text)).singlepart(original))
         .map_err(|e| OutboundError::Build(e.to_string()))?;
     Ok(Outgoing {

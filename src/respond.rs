@@ -9,7 +9,6 @@ use std::time::SystemTime;
 use crate::clock;
 use crate::config::Config;
 use crate::guard::Verdict;
-use crate::intake::Normalised;
 use crate::outbound::{self, Desk, TicketFacts};
 use crate::render::Renderer;
 use crate::sign::Signer;
@@ -26,10 +25,6 @@ impl Respond {
     pub fn new(config: Arc<Config>, renderer: Renderer, signer: Signer) -> Self {
         Self { config, renderer, signer }
     }
-}
-
-fn requester(message: &Normalised) -> &crate::domain::Mailbox {
-    message.reply_to.as_ref().unwrap_or(&message.from)
 }
 
 impl Responder for Respond {
@@ -55,7 +50,7 @@ impl Responder for Respond {
             language: opened.language,
             department: &department.name,
             queue: &department.queue_address,
-            requester: requester(opened.message),
+            requester: opened.message.requester(),
             subject: &opened.message.subject,
             text: &opened.message.text,
             message_id: opened.message.message_id.as_deref(),

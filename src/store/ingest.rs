@@ -272,11 +272,6 @@ async fn insert_messages(
     returned.iter().map(|row| row.try_get::<String, _>(0).map_err(StoreError::from)).collect()
 }
 
-/// The person a reply goes to: Reply-To when given, else From.
-fn requester(message: &Normalised) -> &Mailbox {
-    message.reply_to.as_ref().unwrap_or(&message.from)
-}
-
 async fn insert_tickets(
     backend: Backend,
     tx: &mut Transaction<'_, Any>,
@@ -288,7 +283,7 @@ async fn insert_tickets(
         .iter()
         .zip(references)
         .map(|(c, reference)| {
-            let requester = requester(c.message);
+            let requester = c.message.requester();
             vec![
                 Value::Text(&c.ticket_id),
                 Value::Text(reference.as_str()),
@@ -385,11 +380,7 @@ async fn insert_events(
         .flat_map(|(c, response)| {
             let mut events = opening_events(c);
             for mail in &response.mails {
-                let what = match mail.kind {
-                    OutKind::Ack => format!("acknowledgement to {} queued", mail.recipient),
-                    OutKind::Forward => format!("forward to {} queued", mail.recipient),
-                };
-                events.push(("queued", what));
+                events.push(("queued", format!("{} to {} queued", mail.kind.noun(), mail.recipient)));
             }
             for reason in &response.withheld {
                 events.push(("withheld", reason.clone()));
@@ -455,10 +446,12 @@ async fn record_bounce(
         .bind(&bounced.outbox_id)
         .execute(&mut **tx)
         .await?;
-    let what = if bounced.kind == "ack" { "the acknowledgement" } else { "the forward" };
     let detail = format!(
-        "{what} to {} could not be delivered: {} (report from {})",
-        bounced.recipient, candidate.message.subject, candidate.message.from.address
+        "the {} to {} could not be delivered: {} (report from {})",
+        OutKind::from_stored(&bounced.kind).noun(),
+        bounced.recipient,
+        candidate.message.subject,
+        candidate.message.from.address
     );
     sqlx::query(
         "INSERT INTO events (id, ticket_id, at, kind, detail, message_id) VALUES ($1, $2, $3, 'bounced', $4, $5)",
@@ -503,7 +496,7 @@ async fn respond(
     let mut queued_here: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     let mut responses = Vec::with_capacity(new.len());
     for (c, reference) in new.iter().zip(references) {
-        let recipient = requester(c.message).address.to_ascii_lowercase();
+        let recipient = c.message.requester().address.to_ascii_lowercase();
         let stored: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND kind = 'ack' AND created_at > $2")
                 .bind(&recipient)

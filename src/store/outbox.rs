@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::{Backend, Store, StoreError, ingest::insert_event};
+use crate::outbound::OutKind;
 
 /// A mail claimed for delivery.
 #[derive(Debug, Clone, FromRow)]
@@ -82,7 +83,7 @@ impl Store {
         .bind(Vec::<u8>::new())
         .execute(&mut *tx)
         .await?;
-        let what = if due.kind == "ack" { "acknowledgement" } else { "forward" };
+        let what = OutKind::from_stored(&due.kind).noun();
         insert_event(&mut tx, &due.ticket_id, now, "sent", &format!("{what} sent to {}", due.recipient)).await?;
         tx.commit().await?;
         Ok(())
@@ -114,7 +115,7 @@ impl Store {
         .bind(Vec::<u8>::new())
         .execute(&mut *tx)
         .await?;
-        let what = if due.kind == "ack" { "acknowledgement" } else { "forward" };
+        let what = OutKind::from_stored(&due.kind).noun();
         insert_event(&mut tx, &due.ticket_id, now, "failed", &format!("{what} to {} failed: {error}", due.recipient))
             .await?;
         tx.commit().await?;
