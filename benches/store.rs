@@ -36,7 +36,7 @@ fn store_ingest(c: &mut Criterion) {
         store
     });
     let config = loket::config::load_str(CONFIG).expect("config");
-    let rules = Rules::from_config(&config);
+    let rules = Rules::from_config(&config, loket::sign::Signer::new(b"bench"));
     let mailbox = config.mailbox("it-old").expect("mailbox");
     let next = AtomicU32::new(1);
     let body = "Mijn laptop start niet meer op, kunnen jullie kijken?\r\n".repeat(20);

@@ -40,8 +40,9 @@ pub async fn pipeline(config: Arc<Config>, store: Store) -> Result<Pipeline, App
         Some(secret) => secret.expose_secret().to_owned(),
         None => store.signing_secret().await?,
     };
-    let responder = Respond::new(config.clone(), renderer, Signer::new(secret.as_bytes()));
-    Ok(Pipeline::new(config, store, Arc::new(responder)))
+    let signer = Signer::new(secret.as_bytes());
+    let responder = Respond::new(config.clone(), renderer, signer.clone());
+    Ok(Pipeline::new(config, store, signer, Arc::new(responder)))
 }
 
 /// Runs until `shutdown` is cancelled; every task finishes the work in hand.

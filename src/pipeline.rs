@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::clock::now_ms;
 use crate::config::{Config, MailboxConfig};
 use crate::plan::{self, Incoming, Plan, Rules};
+use crate::sign::Signer;
 use crate::store::{IngestOutcome, Responder, Store, StoreError};
 
 #[derive(Clone)]
@@ -23,8 +24,8 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(config: Arc<Config>, store: Store, responder: Arc<dyn Responder + Send + Sync>) -> Self {
-        let rules = Arc::new(Rules::from_config(&config));
+    pub fn new(config: Arc<Config>, store: Store, signer: Signer, responder: Arc<dyn Responder + Send + Sync>) -> Self {
+        let rules = Arc::new(Rules::from_config(&config, signer));
         Self { config, store, rules, responder }
     }
 
@@ -44,6 +45,9 @@ impl Pipeline {
             match outcome {
                 IngestOutcome::Created(reference) => {
                     tracing::info!(mailbox = %mailbox.name, %reference, "ticket opened")
+                }
+                IngestOutcome::Joined(reference) => {
+                    tracing::info!(mailbox = %mailbox.name, %reference, "message joined its ticket")
                 }
                 IngestOutcome::Bounced(reference) => {
                     tracing::warn!(mailbox = %mailbox.name, %reference, "a mail of this ticket bounced")

@@ -10,7 +10,8 @@ use crate::domain::{EmailAddress, MailboxName};
 use crate::guard::{self, Verdict};
 use crate::intake::{self, Normalised};
 use crate::language::{self, Language};
-use crate::sign;
+use crate::sign::Signer;
+use crate::thread::{self, Hint};
 
 /// Where a message came from, precisely enough to never take it twice.
 #[derive(Debug, Clone)]
@@ -49,8 +50,8 @@ pub enum Plan {
         verdict: Verdict,
         decision: Decision,
         language: Language,
-        /// The new ticket's tracking token; the store keeps only its hash.
-        token: String,
+        /// The ticket the message says it continues, for the store to check.
+        thread: Option<Hint>,
     },
     Quarantine {
         reason: String,
@@ -64,10 +65,12 @@ pub struct Rules {
     pub parse_timeout: Duration,
     pub own_addresses: Vec<EmailAddress>,
     pub default_language: Language,
+    pub ticket_prefix: String,
+    pub signer: Signer,
 }
 
 impl Rules {
-    pub fn from_config(config: &Config) -> Self {
+    pub fn from_config(config: &Config, signer: Signer) -> Self {
         let mut own_addresses = vec![config.desk.address.clone()];
         own_addresses.extend(config.departments.iter().map(|d| d.queue_address.clone()));
         Self {
@@ -75,6 +78,8 @@ impl Rules {
             parse_timeout: Duration::from_millis(config.ingest.parse_timeout_ms),
             own_addresses,
             default_language: Language::from_code(&config.ack.default_language).unwrap_or(Language::En),
+            ticket_prefix: config.desk.ticket_prefix.clone(),
+            signer,
         }
     }
 }
@@ -96,7 +101,8 @@ pub fn plan_parsed(
             let verdict = guard::assess(&message, &rules.own_addresses);
             let decision = classify::decide(config, mailbox, &message);
             let language = language::detect(&message.subject, &message.text, rules.default_language);
-            Plan::Ticket { message: Box::new(message), verdict, decision, language, token: sign::tracking_token() }
+            let thread = thread::hint(&message, &rules.signer, &rules.ticket_prefix);
+            Plan::Ticket { message: Box::new(message), verdict, decision, language, thread }
         }
     }
 }

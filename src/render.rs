@@ -18,6 +18,17 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("ack.en.html", include_str!("../templates/ack.en.html.hbs")),
     ("ack.nl.html", include_str!("../templates/ack.nl.html.hbs")),
     ("forward.txt", include_str!("../templates/forward.txt.hbs")),
+    ("update.txt", include_str!("../templates/update.txt.hbs")),
+    ("notice.txt", include_str!("../templates/notice.txt.hbs")),
+    ("relay.en.txt", include_str!("../templates/relay.en.txt.hbs")),
+    ("relay.nl.txt", include_str!("../templates/relay.nl.txt.hbs")),
+    ("relay.en.html", include_str!("../templates/relay.en.html.hbs")),
+    ("relay.nl.html", include_str!("../templates/relay.nl.html.hbs")),
+    ("moved.en.txt", include_str!("../templates/moved.en.txt.hbs")),
+    ("moved.nl.txt", include_str!("../templates/moved.nl.txt.hbs")),
+    ("moved.en.html", include_str!("../templates/moved.en.html.hbs")),
+    ("moved.nl.html", include_str!("../templates/moved.nl.html.hbs")),
+    ("status.html", include_str!("../templates/status.html.hbs")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +48,27 @@ pub struct AckView {
     pub reference: String,
     pub department: String,
     pub link: String,
+    pub desk: String,
+}
+
+/// The values of a mail to the employee in the ticket's thread (an answer relayed,
+/// or the notice that another department took over; `text` is empty then).
+#[derive(Debug, Clone, Serialize)]
+pub struct RelayView {
+    pub name: String,
+    pub reference: String,
+    pub department: String,
+    pub link: String,
+    pub desk: String,
+    pub text: String,
+}
+
+/// The values of the reply to a department member whose commands were not understood.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoticeView {
+    pub reference: String,
+    pub problems: Vec<String>,
+    pub departments: String,
     pub desk: String,
 }
 
@@ -115,12 +147,28 @@ impl Renderer {
             desk: "Service Desk".into(),
             text: "My laptop is broken.".into(),
         };
+        let relay = RelayView {
+            name: ack.name.clone(),
+            reference: ack.reference.clone(),
+            department: ack.department.clone(),
+            link: ack.link.clone(),
+            desk: ack.desk.clone(),
+            text: "Your new phone is ready.".into(),
+        };
+        let notice = NoticeView {
+            reference: ack.reference.clone(),
+            problems: vec!["`#close`: unknown command".into()],
+            departments: "it, hr, facility".into(),
+            desk: ack.desk.clone(),
+        };
         for (name, _) in TEMPLATES {
-            if name.starts_with("ack.") {
-                self.render(name, &ack)?;
-            } else {
-                self.render(name, &forward)?;
-            }
+            match name.split('.').next() {
+                Some("ack") => self.render(name, &ack)?,
+                Some("relay" | "moved") => self.render(name, &relay)?,
+                Some("notice") => self.render(name, &notice)?,
+                Some("status") => self.render(name, &crate::status::sample())?,
+                _ => self.render(name, &forward)?,
+            };
         }
         Ok(())
     }

@@ -1,9 +1,10 @@
 //! What loket signs and what it hands out: Message-IDs it can recognise later
 //! (keyed with the desk's secret, so a forged one is refused) and tracking tokens
-//! (random, shown once, stored only as a hash).
+//! (derived from the ticket's reference with the same secret, so every mail to the
+//! employee can carry the link while the store keeps no copy of it).
 
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::domain::TicketRef;
 
@@ -23,19 +24,48 @@ impl std::fmt::Debug for Signer {
 
 const PREFIX: &str = "loket";
 const SIGNATURE_HEX: usize = 20;
+const TOKEN_HEX: usize = 48;
+
+/// A Message-ID of loket's that verified: the ticket it belongs to and the kind of
+/// mail it was (`ack`, `fwd`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    pub reference: TicketRef,
+    pub kind: String,
+}
+
+/// Equality that takes the same time wherever the first difference is.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
 
 impl Signer {
     pub fn new(secret: &[u8]) -> Self {
         Self { key: secret.to_vec() }
     }
 
-    fn signature(&self, payload: &str) -> String {
+    fn mac(&self, payload: &str, length: usize) -> String {
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(payload.as_bytes());
         let mut hex = hex::encode(mac.finalize().into_bytes());
-        hex.truncate(SIGNATURE_HEX);
+        hex.truncate(length);
         hex
+    }
+
+    fn signature(&self, payload: &str) -> String {
+        self.mac(payload, SIGNATURE_HEX)
+    }
+
+    /// The tracking token of a ticket: 192 bits of HMAC over its reference, so it
+    /// cannot be guessed from the reference and needs no storing.
+    pub fn tracking_token(&self, reference: &TicketRef) -> String {
+        self.mac(&format!("track\0{reference}"), TOKEN_HEX)
+    }
+
+    /// True when `token` is the tracking token of `reference`, compared in constant time.
+    pub fn token_matches(&self, reference: &TicketRef, token: &str) -> bool {
+        same_secret(&self.tracking_token(reference), token)
     }
 
     /// A new Message-ID (without angle brackets) for a mail about `reference`:
@@ -46,32 +76,27 @@ impl Signer {
         format!("{payload}.{}@{domain}", self.signature(&payload))
     }
 
-    /// The ticket a Message-ID of loket's points at, when its signature is right.
-    pub fn verify(&self, message_id: &str) -> Option<TicketRef> {
+    /// The ticket and kind a Message-ID of loket's names, when its signature is right.
+    pub fn verify(&self, message_id: &str) -> Option<Signed> {
         let id = message_id.trim().trim_start_matches('<').trim_end_matches('>');
         let (local, _domain) = id.rsplit_once('@')?;
         let (payload, signature) = local.rsplit_once('.')?;
         let mut parts = payload.split('.');
-        let (prefix, reference) = (parts.next()?, parts.next()?);
-        if prefix != PREFIX || parts.count() != 2 {
+        let (prefix, reference, kind) = (parts.next()?, parts.next()?, parts.next()?);
+        if prefix != PREFIX || parts.count() != 1 {
             return None;
         }
-        let expected = self.signature(payload);
         // Compared in constant time: the signature is a secret's output.
-        let same = expected.len() == signature.len()
-            && expected.bytes().zip(signature.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        same.then(|| TicketRef::parse(reference).ok()).flatten()
+        if !same_secret(&self.signature(payload), signature) {
+            return None;
+        }
+        Some(Signed { reference: TicketRef::parse(reference).ok()?, kind: kind.to_owned() })
     }
 }
 
-/// A new tracking token: 192 random bits, URL-safe.
-pub fn tracking_token() -> String {
-    hex::encode(rand::random::<[u8; 24]>())
-}
-
-/// What the store keeps of a tracking token.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+/// A new signing secret: 256 random bits, hex.
+pub fn new_secret() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
 }
 
 #[cfg(test)]
@@ -85,8 +110,9 @@ mod tests {
         let id = signer.message_id(&reference, "ack", "desk.example.org");
         assert!(id.starts_with("loket.SD-00042.ack."), "{id}");
         assert!(id.ends_with("@desk.example.org"));
-        assert_eq!(signer.verify(&id), Some(reference.clone()));
-        assert_eq!(signer.verify(&format!("<{id}>")), Some(reference));
+        let signed = Signed { reference, kind: "ack".into() };
+        assert_eq!(signer.verify(&id), Some(signed.clone()));
+        assert_eq!(signer.verify(&format!("<{id}>")), Some(signed));
     }
 
     #[test]
@@ -101,11 +127,24 @@ mod tests {
     }
 
     #[test]
-    fn tracking_tokens_are_long_random_and_stored_as_hashes() {
-        let (a, b) = (tracking_token(), tracking_token());
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 48);
-        assert_eq!(token_hash(&a).len(), 64);
-        assert_ne!(token_hash(&a), a);
+    fn a_kind_cannot_be_swapped_under_the_same_signature() {
+        let signer = Signer::new(b"secret");
+        let id = signer.message_id(&TicketRef::new("SD", 42), "fwd", "d.example.org");
+        assert_eq!(signer.verify(&id.replacen(".fwd.", ".ack.", 1)), None);
+    }
+
+    #[test]
+    fn tracking_tokens_differ_per_ticket_and_per_secret_and_verify_only_their_own() {
+        let signer = Signer::new(b"secret");
+        let (a, b) = (TicketRef::new("SD", 1), TicketRef::new("SD", 2));
+        let token = signer.tracking_token(&a);
+        assert_eq!(token.len(), 48);
+        assert!(token.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(token, signer.tracking_token(&b));
+        assert_ne!(token, Signer::new(b"other").tracking_token(&a));
+        assert!(signer.token_matches(&a, &token));
+        assert!(!signer.token_matches(&b, &token));
+        assert!(!signer.token_matches(&a, &token[..47]));
+        assert!(!signer.token_matches(&a, ""));
     }
 }

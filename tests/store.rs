@@ -54,7 +54,13 @@ fn incoming(mailbox: &str, uid: u32, raw: &[u8]) -> Incoming {
 
 fn plan(config: &Config, incoming: &Incoming) -> Plan {
     let mailbox = config.mailbox(incoming.mailbox.as_str()).unwrap();
-    plan_parsed(config, &Rules::from_config(config), mailbox, incoming, loket::intake::parse(&incoming.raw))
+    plan_parsed(
+        config,
+        &Rules::from_config(config, loket::sign::Signer::new(b"test")),
+        mailbox,
+        incoming,
+        loket::intake::parse(&incoming.raw),
+    )
 }
 
 async fn ingest(store: &Store, config: &Config, incoming: &Incoming) -> IngestOutcome {

@@ -63,6 +63,16 @@ impl Config {
         self.departments.iter().find(|d| &d.id == id)
     }
 
+    /// The department whose id is `id` as stored (a plain string).
+    pub fn department_by_id(&self, id: &str) -> Option<&DepartmentConfig> {
+        self.departments.iter().find(|d| d.id.as_str() == id)
+    }
+
+    /// The public address of a configured mailbox, or its name when it has none.
+    pub fn mailbox_address(&self, name: &str) -> String {
+        self.mailbox(name).map_or_else(|| name.to_owned(), MailboxConfig::public_address)
+    }
+
     pub fn mailbox(&self, name: &str) -> Option<&MailboxConfig> {
         self.mailboxes.iter().find(|m| m.name.as_str() == name)
     }

@@ -3,9 +3,11 @@
 
 mod address;
 mod ids;
+mod status;
 
 pub use address::{EmailAddress, Mailbox};
 pub use ids::{DepartmentId, MailboxName, TicketRef};
+pub use status::Status;
 
 use thiserror::Error;
 

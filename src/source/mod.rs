@@ -40,6 +40,8 @@ pub enum SourceError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PollOutcome {
     pub created: usize,
+    /// Follow-ups and department answers that joined their ticket.
+    pub joined: usize,
     /// Delivery failures of loket's own mails, stored on their tickets.
     pub bounced: usize,
     pub duplicates: usize,
@@ -48,13 +50,14 @@ pub struct PollOutcome {
 
 impl PollOutcome {
     pub fn total(&self) -> usize {
-        self.created + self.bounced + self.duplicates + self.quarantined
+        self.created + self.joined + self.bounced + self.duplicates + self.quarantined
     }
 
     fn count(&mut self, outcome: &crate::store::IngestOutcome) {
         use crate::store::IngestOutcome::*;
         match outcome {
             Created(_) => self.created += 1,
+            Joined(_) => self.joined += 1,
             Bounced(_) => self.bounced += 1,
             Duplicate => self.duplicates += 1,
             Quarantined => self.quarantined += 1,

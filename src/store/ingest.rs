@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
+use super::responder::{Entry, Joining, Opened, Reply, Responder, Response, TicketState, Turn};
 use super::rows::{self, Value};
 use super::{Backend, Store, StoreError};
 use crate::classify::Decision;
@@ -21,11 +22,13 @@ use crate::intake::Normalised;
 use crate::language::Language;
 use crate::outbound::{OutKind, Outgoing};
 use crate::plan::{Incoming, Plan};
-use crate::sign::token_hash;
+use crate::thread::{Hint, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
     Created(TicketRef),
+    /// A message that continues a ticket: a follow-up or a department's answer.
+    Joined(TicketRef),
     /// A delivery failure of one of loket's own mails, stored on that mail's ticket.
     Bounced(TicketRef),
     Duplicate,
@@ -41,45 +44,8 @@ struct Bounced {
     recipient: String,
 }
 
-fn new_id() -> String {
+pub(super) fn new_id() -> String {
     Uuid::now_v7().to_string()
-}
-
-/// A new ticket, as the responder sees it when deciding what mail it sends.
-#[derive(Debug)]
-pub struct Opened<'a> {
-    pub reference: &'a TicketRef,
-    pub incoming: &'a Incoming,
-    pub message: &'a Normalised,
-    pub verdict: &'a Verdict,
-    pub decision: &'a Decision,
-    pub language: Language,
-    pub token: &'a str,
-    /// Automatic mails to the requester in the last hour, this one's group included.
-    pub recent_acks: i64,
-}
-
-/// What a new ticket sends: composed mails for the outbox, and for each mail not
-/// sent, the reason, for the timeline.
-#[derive(Debug, Default)]
-pub struct Response {
-    pub mails: Vec<Outgoing>,
-    pub withheld: Vec<String>,
-}
-
-/// Decides and composes the mails of new tickets, inside the ingest transaction
-/// (so that they are queued exactly when the ticket is stored).
-pub trait Responder: Sync {
-    fn respond(&self, opened: &Opened<'_>) -> Response;
-}
-
-/// Sends nothing: for tools that only store.
-pub struct Silent;
-
-impl Responder for Silent {
-    fn respond(&self, _: &Opened<'_>) -> Response {
-        Response::default()
-    }
 }
 
 /// A message planned to open a ticket, with the ids it will be stored under.
@@ -90,8 +56,9 @@ struct Candidate<'a> {
     verdict: &'a Verdict,
     decision: &'a Decision,
     language: Language,
-    token: &'a str,
-    token_hash: String,
+    hint: Option<&'a Hint>,
+    /// Set when the message continues a stored ticket.
+    joined: Option<(TicketState, Role)>,
     message_row: String,
     ticket_id: String,
     to: String,
@@ -136,15 +103,15 @@ impl Store {
                     outcomes[index] = IngestOutcome::Quarantined;
                     quarantined.push((*incoming, reason.as_str(), crate::intake::sha256_hex(&incoming.raw)));
                 }
-                Plan::Ticket { message, verdict, decision, language, token } => candidates.push(Candidate {
+                Plan::Ticket { message, verdict, decision, language, thread } => candidates.push(Candidate {
                     index,
                     incoming,
                     message,
                     verdict,
                     decision,
                     language: *language,
-                    token,
-                    token_hash: token_hash(token),
+                    hint: thread.as_ref(),
+                    joined: None,
                     bounced: None,
                     message_row: new_id(),
                     ticket_id: new_id(),
@@ -163,6 +130,12 @@ impl Store {
             if let Some(bounced) = find_bounced(&mut tx, candidate).await? {
                 candidate.ticket_id = bounced_ticket(&mut tx, &bounced).await?;
                 candidate.bounced = Some(bounced);
+            } else if let Some(hint) = candidate.hint
+                && let Some(ticket) = load_ticket(&mut tx, &hint.reference).await?
+                && let Some(role) = responder.join(&Joining { ticket: &ticket, hint, message: candidate.message })
+            {
+                candidate.ticket_id = ticket.id.clone();
+                candidate.joined = Some((ticket, role));
             }
         }
         let inserted = insert_messages(self.backend, &mut tx, &candidates, now).await?;
@@ -173,8 +146,26 @@ impl Store {
                     IngestOutcome::Bounced(TicketRef::parse(&bounced.reference).map_err(|e| StoreError::Corrupt(e.0))?);
             }
         }
-        let new: Vec<&Candidate<'_>> =
-            candidates.iter().filter(|c| c.bounced.is_none() && inserted.contains(&c.message_row)).collect();
+        for candidate in candidates.iter().filter(|c| inserted.contains(&c.message_row)) {
+            if let Some((ticket, role)) = &candidate.joined {
+                // Read again: an earlier message of this group may have changed it.
+                let ticket = load_ticket(&mut tx, &ticket.reference).await?.unwrap_or_else(|| ticket.clone());
+                let turn = Turn {
+                    ticket: &ticket,
+                    role: *role,
+                    incoming: candidate.incoming,
+                    message: candidate.message,
+                    verdict: candidate.verdict,
+                };
+                let reply = responder.converse(&turn);
+                apply_reply(self.backend, &mut tx, &ticket, &candidate.message_row, &reply, now).await?;
+                outcomes[candidate.index] = IngestOutcome::Joined(ticket.reference.clone());
+            }
+        }
+        let new: Vec<&Candidate<'_>> = candidates
+            .iter()
+            .filter(|c| c.bounced.is_none() && c.joined.is_none() && inserted.contains(&c.message_row))
+            .collect();
         if !new.is_empty() {
             let count = i64::try_from(new.len()).unwrap_or(i64::MAX);
             let last: i64 =
@@ -187,8 +178,20 @@ impl Store {
             insert_tickets(self.backend, &mut tx, &new, &references, now).await?;
             insert_attachments(self.backend, &mut tx, &new).await?;
             let responses = respond(&mut tx, &new, &references, responder, now).await?;
-            insert_outbox(self.backend, &mut tx, &new, &responses, now).await?;
-            insert_events(self.backend, &mut tx, &new, &responses, now).await?;
+            let mails: Vec<(&str, &Outgoing)> = new
+                .iter()
+                .zip(&responses)
+                .flat_map(|(c, r)| r.mails.iter().map(move |m| (c.ticket_id.as_str(), m)))
+                .collect();
+            insert_outbox(self.backend, &mut tx, &mails, now).await?;
+            let entries: Vec<(&Candidate<'_>, Entry)> = new
+                .iter()
+                .zip(&responses)
+                .flat_map(|(c, response)| opening_entries(c, response).into_iter().map(move |e| (*c, e)))
+                .collect();
+            let entries: Vec<(&str, Option<&str>, &Entry)> =
+                entries.iter().map(|(c, e)| (c.ticket_id.as_str(), Some(c.message_row.as_str()), e)).collect();
+            insert_entries(self.backend, &mut tx, &entries, now).await?;
             for (candidate, reference) in new.iter().zip(references) {
                 outcomes[candidate.index] = IngestOutcome::Created(reference);
             }
@@ -256,6 +259,11 @@ async fn insert_messages(
                 }),
                 Value::Int(size(c.incoming.raw.len())),
                 Value::Bytes(&c.incoming.raw),
+                Value::MaybeText(match (&c.joined, &c.bounced) {
+                    (Some((_, role)), _) => Some(role.as_str()),
+                    (None, Some(_)) => None,
+                    (None, None) => Some(Role::Requester.as_str()),
+                }),
             ]
         })
         .collect();
@@ -264,7 +272,7 @@ async fn insert_messages(
         tx,
         "INSERT INTO messages (id, ticket_id, direction, mailbox, source_key, uidvalidity, uid, message_id, dedupe_id, sha256,
             in_reply_to, references_ids, from_address, from_name, reply_to, to_list, cc_list, subject, sent_at,
-            received_at, text_body, html_body, automatic, size, raw)",
+            received_at, text_body, html_body, automatic, size, raw, author_role)",
         " ON CONFLICT DO NOTHING RETURNING id",
         &rows,
     )
@@ -303,7 +311,6 @@ async fn insert_tickets(
                 }),
                 Value::MaybeText(c.message.message_id.as_deref()),
                 Value::Text(c.language.code()),
-                Value::Text(&c.token_hash),
                 Value::Int(now),
                 Value::Int(now),
             ]
@@ -314,7 +321,7 @@ async fn insert_tickets(
         tx,
         "INSERT INTO tickets (id, reference, requester_address, requester_name, subject, department, category,
             status, decided_by, route_confidence, route_reason, origin_mailbox, automatic, opening_message_id,
-            language, token_hash, created_at, updated_at)",
+            language, created_at, updated_at)",
         "",
         &rows,
     )
@@ -356,53 +363,142 @@ async fn insert_attachments(
 }
 
 /// The timeline a new ticket starts with.
-fn opening_events(c: &Candidate<'_>) -> Vec<(&'static str, String)> {
-    let mut events = vec![
-        ("received", format!("received in mailbox {}", c.incoming.mailbox)),
-        ("routed", format!("routed to {}: {}", c.decision.department, c.decision.reason)),
+fn opening_entries(c: &Candidate<'_>, response: &Response) -> Vec<Entry> {
+    let mut entries = vec![
+        Entry::new("received", format!("received in mailbox {}", c.incoming.mailbox)),
+        Entry::new("routed", format!("routed to {}: {}", c.decision.department, c.decision.reason))
+            .public(c.decision.department.as_str()),
     ];
     if let Verdict::Automatic { reason, .. } = c.verdict {
-        events.push(("automatic", format!("automatic mail, no reply will be sent: {reason}")));
+        entries.push(Entry::new("automatic", format!("automatic mail, no reply will be sent: {reason}")));
     }
-    events
+    entries.extend(queued(&response.mails));
+    entries.extend(response.withheld.iter().map(|reason| Entry::new("withheld", reason.clone())));
+    entries
 }
 
-async fn insert_events(
+/// One "queued" entry per mail.
+pub(super) fn queued(mails: &[Outgoing]) -> impl Iterator<Item = Entry> + '_ {
+    mails.iter().map(|mail| Entry::new("queued", format!("{} to {} queued", mail.kind.noun(), mail.recipient)))
+}
+
+/// Adds entries to the timelines of tickets: (ticket id, message row, entry).
+async fn insert_entries(
     backend: Backend,
     tx: &mut Transaction<'_, Any>,
-    new: &[&Candidate<'_>],
-    responses: &[Response],
+    entries: &[(&str, Option<&str>, &Entry)],
     now: i64,
 ) -> Result<(), StoreError> {
-    let events: Vec<(&Candidate<'_>, String, &'static str, String)> = new
+    let ids: Vec<String> = entries.iter().map(|_| new_id()).collect();
+    let rows: Vec<Vec<Value<'_>>> = entries
         .iter()
-        .zip(responses)
-        .flat_map(|(c, response)| {
-            let mut events = opening_events(c);
-            for mail in &response.mails {
-                events.push(("queued", format!("{} to {} queued", mail.kind.noun(), mail.recipient)));
-            }
-            for reason in &response.withheld {
-                events.push(("withheld", reason.clone()));
-            }
-            events.into_iter().map(move |(kind, detail)| (*c, new_id(), kind, detail))
-        })
-        .collect();
-    let rows: Vec<Vec<Value<'_>>> = events
-        .iter()
-        .map(|(c, id, kind, detail)| {
+        .zip(&ids)
+        .map(|((ticket_id, message_row, entry), id)| {
             vec![
                 Value::Text(id),
-                Value::Text(&c.ticket_id),
+                Value::Text(ticket_id),
                 Value::Int(now),
-                Value::Text(kind),
-                Value::Text(detail),
-                Value::MaybeText(Some(&c.message_row)),
+                Value::Text(entry.kind),
+                Value::Text(&entry.detail),
+                Value::MaybeText(*message_row),
+                Value::MaybeText(entry.public.as_deref()),
             ]
         })
         .collect();
-    rows::insert(backend, tx, "INSERT INTO events (id, ticket_id, at, kind, detail, message_id)", "", &rows).await?;
+    rows::insert(
+        backend,
+        tx,
+        "INSERT INTO events (id, ticket_id, at, kind, detail, message_id, public_text)",
+        "",
+        &rows,
+    )
+    .await?;
     Ok(())
+}
+
+/// The stored ticket with this reference, with what a conversation needs of it.
+async fn load_ticket(tx: &mut Transaction<'_, Any>, reference: &TicketRef) -> Result<Option<TicketState>, StoreError> {
+    type TicketRow = (String, String, String, Option<String>, String, String, String, Option<String>, String, i64);
+    let row: Option<TicketRow> = sqlx::query_as(
+        "SELECT id, reference, requester_address, requester_name, subject, department, status, language,
+            origin_mailbox, created_at FROM tickets WHERE reference = $1",
+    )
+    .bind(reference.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((id, reference, requester_address, requester_name, subject, department, status, language, origin, at)) =
+        row
+    else {
+        return Ok(None);
+    };
+    let opening: Option<(String, Option<String>, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT from_address, message_id, text_body, raw FROM messages WHERE ticket_id = $1
+         ORDER BY received_at, id LIMIT 1",
+    )
+    .bind(&id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (opening_from, opening_message_id, opening_text, opening_raw) = opening.unwrap_or_default();
+    let staff: Vec<String> =
+        sqlx::query_scalar("SELECT address FROM participants WHERE ticket_id = $1 AND role = 'staff' ORDER BY address")
+            .bind(&id)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(Some(TicketState {
+        id,
+        reference: TicketRef::parse(&reference).map_err(|e| StoreError::Corrupt(e.0))?,
+        requester_address,
+        requester_name,
+        opening_from,
+        subject,
+        department,
+        status: crate::domain::Status::from_stored(&status),
+        language: language.as_deref().and_then(Language::from_code).unwrap_or(Language::En),
+        origin_mailbox: origin,
+        opening_message_id,
+        opening_text,
+        opening_raw,
+        received_at: at,
+        staff,
+    }))
+}
+
+/// Applies what a message joining a ticket does: the ticket's new status or
+/// department, its staff, the mails it queues and its timeline.
+async fn apply_reply(
+    backend: Backend,
+    tx: &mut Transaction<'_, Any>,
+    ticket: &TicketState,
+    message_row: &str,
+    reply: &Reply,
+    now: i64,
+) -> Result<(), StoreError> {
+    let status = reply.status.unwrap_or(ticket.status);
+    let department = reply.department.as_deref().unwrap_or(&ticket.department);
+    sqlx::query("UPDATE tickets SET status = $1, department = $2, updated_at = $3 WHERE id = $4")
+        .bind(status.as_str())
+        .bind(department)
+        .bind(now)
+        .bind(&ticket.id)
+        .execute(&mut **tx)
+        .await?;
+    if let Some(address) = &reply.staff {
+        sqlx::query(
+            "INSERT INTO participants (ticket_id, address, role, added_at) VALUES ($1, $2, 'staff', $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&ticket.id)
+        .bind(address.to_ascii_lowercase())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let mails: Vec<(&str, &Outgoing)> = reply.mails.iter().map(|m| (ticket.id.as_str(), m)).collect();
+    insert_outbox(backend, tx, &mails, now).await?;
+    let queued: Vec<Entry> = queued(&reply.mails).collect();
+    let entries: Vec<(&str, Option<&str>, &Entry)> =
+        reply.entries.iter().chain(&queued).map(|e| (ticket.id.as_str(), Some(message_row), e)).collect();
+    insert_entries(backend, tx, &entries, now).await
 }
 
 /// Asks the responder what each new ticket sends, counting the automatic mails its
@@ -510,7 +606,6 @@ async fn respond(
             verdict: c.verdict,
             decision: c.decision,
             language: c.language,
-            token: c.token,
             recent_acks: stored + queued_here.get(&recipient).copied().unwrap_or(0),
         };
         let response = responder.respond(&opened);
@@ -521,24 +616,21 @@ async fn respond(
     Ok(responses)
 }
 
+/// Queues composed mails: (ticket id, mail).
 async fn insert_outbox(
     backend: Backend,
     tx: &mut Transaction<'_, Any>,
-    new: &[&Candidate<'_>],
-    responses: &[Response],
+    mails: &[(&str, &Outgoing)],
     now: i64,
 ) -> Result<(), StoreError> {
-    let mails: Vec<(&Candidate<'_>, String, String, &Outgoing)> = new
-        .iter()
-        .zip(responses)
-        .flat_map(|(c, r)| r.mails.iter().map(move |m| (*c, new_id(), m.recipient.to_ascii_lowercase(), m)))
-        .collect();
+    let mails: Vec<(&str, String, String, &Outgoing)> =
+        mails.iter().map(|(ticket_id, m)| (*ticket_id, new_id(), m.recipient.to_ascii_lowercase(), *m)).collect();
     let rows: Vec<Vec<Value<'_>>> = mails
         .iter()
-        .map(|(c, id, recipient, mail)| {
+        .map(|(ticket_id, id, recipient, mail)| {
             vec![
                 Value::Text(id),
-                Value::Text(&c.ticket_id),
+                Value::Text(ticket_id),
                 Value::Text(mail.kind.as_str()),
                 Value::Text(recipient),
                 Value::Text(&mail.sender),

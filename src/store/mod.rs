@@ -9,6 +9,7 @@ mod cursor;
 mod ingest;
 mod outbox;
 mod query;
+mod responder;
 mod rows;
 
 use std::str::FromStr;
@@ -17,9 +18,10 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use cursor::MailboxCursor;
-pub use ingest::{IngestOutcome, Opened, Responder, Response, Silent};
+pub use ingest::IngestOutcome;
 pub use outbox::{Due, OutboxRow};
 pub use query::{AttachmentRow, EventRow, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
+pub use responder::{Entry, Joining, Opened, Reply, Responder, Response, Silent, TicketState, Turn};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

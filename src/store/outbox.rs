@@ -40,7 +40,7 @@ impl Store {
     /// The signing secret kept in the store, made on first use.
     pub async fn signing_secret(&self) -> Result<String, StoreError> {
         sqlx::query("INSERT INTO settings (name, value) VALUES ('signing_secret', $1) ON CONFLICT DO NOTHING")
-            .bind(crate::sign::tracking_token())
+            .bind(crate::sign::new_secret())
             .execute(&self.write)
             .await?;
         Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = 'signing_secret'")
@@ -70,8 +70,8 @@ impl Store {
     }
 
     /// Marks a mail sent and notes it on the ticket's timeline. The composed bytes are
-    /// dropped then: they hold the tracking token, which the store keeps only as a hash
-    /// once the mail no longer needs sending.
+    /// dropped then: they hold the tracking link, which the store does not keep once the
+    /// mail no longer needs sending.
     pub async fn mark_sent(&self, due: &Due, now: i64) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
         sqlx::query(

@@ -131,15 +131,6 @@ impl Store {
         Ok(TicketDetail { summary, messages, events, outbox })
     }
 
-    /// True when `token` is the tracking token of ticket `reference`. Only its hash is stored.
-    pub async fn token_matches(&self, reference: &str, token: &str) -> Result<bool, StoreError> {
-        let stored: Option<Option<String>> = sqlx::query_scalar("SELECT token_hash FROM tickets WHERE reference = $1")
-            .bind(reference)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(stored.flatten().is_some_and(|hash| hash == crate::sign::token_hash(token)))
-    }
-
     /// Whether any stored byte holds `needle` (for checking that secrets are not kept).
     pub async fn outbox_bodies_contain(&self, needle: &[u8]) -> Result<bool, StoreError> {
         let bodies: Vec<Vec<u8>> = sqlx::query_scalar("SELECT body FROM outbox").fetch_all(&self.read).await?;

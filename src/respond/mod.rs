@@ -1,7 +1,9 @@
 //! Respond: which mails a new ticket sends, and why not when it sends none.
 //! Automatic mail gets neither an acknowledgement nor a forward (RFC 3834);
 //! backlog, a switched-off `[ack]` and the per-recipient cap withhold only the
-//! acknowledgement.
+//! acknowledgement. `conversation` answers messages that continue a ticket.
+
+mod conversation;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -12,7 +14,8 @@ use crate::guard::Verdict;
 use crate::outbound::{self, Desk, TicketFacts};
 use crate::render::Renderer;
 use crate::sign::Signer;
-use crate::store::{Opened, Responder, Response};
+use crate::store::{Joining, Opened, Reply, Responder, Response, Turn};
+use crate::thread::Role;
 
 #[derive(Debug)]
 pub struct Respond {
@@ -24,6 +27,11 @@ pub struct Respond {
 impl Respond {
     pub fn new(config: Arc<Config>, renderer: Renderer, signer: Signer) -> Self {
         Self { config, renderer, signer }
+    }
+
+    fn desk(&self) -> Desk<'_> {
+        let desk = &self.config.desk;
+        Desk { name: &desk.name, address: &desk.address, base_url: &desk.base_url }
     }
 }
 
@@ -39,14 +47,13 @@ impl Responder for Respond {
             response.withheld.push(format!("no forward: department {} is not configured", opened.decision.department));
             return response;
         };
-        let desk = Desk { name: &config.desk.name, address: &config.desk.address, base_url: &config.desk.base_url };
-        let sent_to = config
-            .mailbox(opened.incoming.mailbox.as_str())
-            .map_or_else(|| opened.incoming.mailbox.to_string(), |m| m.public_address());
+        let desk = self.desk();
+        let sent_to = config.mailbox_address(opened.incoming.mailbox.as_str());
         let received = clock::display(opened.incoming.received_at_ms);
+        let token = self.signer.tracking_token(opened.reference);
         let facts = TicketFacts {
             reference: opened.reference,
-            token: opened.token,
+            token: &token,
             language: opened.language,
             department: &department.name,
             queue: &department.queue_address,
@@ -86,5 +93,14 @@ impl Responder for Respond {
             Err(error) => response.withheld.push(format!("no forward: {error}")),
         }
         response
+    }
+
+    fn join(&self, joining: &Joining<'_>) -> Option<Role> {
+        let queue = self.config.department_by_id(&joining.ticket.department).map(|d| d.queue_address.as_str());
+        crate::thread::role(joining.hint, &joining.message.from.address, &joining.ticket.participants(queue))
+    }
+
+    fn converse(&self, turn: &Turn<'_>) -> Reply {
+        self.conversation(turn)
     }
 }

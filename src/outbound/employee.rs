@@ -1,0 +1,138 @@
+//! Mails to the employee, from the desk and in the employee's language: the
+//! acknowledgement, a department's answer relayed, and the notice that another
+//! department took the request over.
+
+use std::time::SystemTime;
+
+use lettre::message::{Mailbox as LettreMailbox, MultiPart};
+
+use super::{
+    Desk, OutKind, OutboundError, Outgoing, TicketFacts, angle, automatic, outgoing, parse_address, reply_subject,
+    tagged_subject,
+};
+use crate::domain::{Mailbox, TicketRef};
+use crate::intake::one_line;
+use crate::language::Language;
+use crate::render::{AckView, RelayView, Renderer};
+use crate::sign::Signer;
+
+/// What the mails to the employee about a stored ticket say.
+#[derive(Debug, Clone)]
+pub struct Conversation<'a> {
+    pub reference: &'a TicketRef,
+    pub token: &'a str,
+    pub language: Language,
+    pub requester: &'a Mailbox,
+    /// The ticket's subject, as the employee wrote it.
+    pub subject: &'a str,
+    /// The name of the department that handles the ticket.
+    pub department: &'a str,
+    /// The Message-ID of the employee's first message, to thread under.
+    pub opening_message_id: Option<&'a str>,
+}
+
+fn recipient(requester: &Mailbox) -> Result<LettreMailbox, OutboundError> {
+    Ok(LettreMailbox::new(requester.name.as_deref().map(one_line), parse_address(&requester.address)?))
+}
+
+fn greeting_name(requester: &Mailbox) -> String {
+    requester.name.as_deref().map(one_line).unwrap_or_else(|| requester.address.clone())
+}
+
+/// The acknowledgement to the employee, in their language.
+pub fn ack(
+    desk: &Desk<'_>,
+    renderer: &Renderer,
+    signer: &Signer,
+    facts: &TicketFacts<'_>,
+    date: SystemTime,
+) -> Result<Outgoing, OutboundError> {
+    let view = AckView {
+        name: greeting_name(facts.requester),
+        reference: facts.reference.to_string(),
+        department: facts.department.to_owned(),
+        link: desk.tracking_link(facts.reference, facts.token),
+        desk: desk.name.to_owned(),
+    };
+    let language = facts.language.code();
+    let text = renderer.render(&format!("ack.{language}.txt"), &view)?;
+    let html = renderer.render(&format!("ack.{language}.html"), &view)?;
+    let message_id = signer.message_id(facts.reference, OutKind::Ack.id_kind(), desk.domain());
+    let subject = tagged_subject(facts.reference, facts.subject);
+    let mut builder =
+        automatic(desk, desk.name, subject, &message_id, date, "auto-replied")?.to(recipient(facts.requester)?);
+    if let Some(original) = facts.message_id {
+        let mut references: Vec<String> = facts.references.iter().map(|id| angle(id)).collect();
+        references.push(angle(original));
+        builder = builder.in_reply_to(angle(original)).references(references.join(" "));
+    }
+    let message = builder
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| OutboundError::Build(e.to_string()))?;
+    Ok(outgoing(OutKind::Ack, desk, &facts.requester.address, message_id, &message))
+}
+
+/// A mail to the employee in the ticket's thread, from `template` in both forms.
+fn in_thread(
+    desk: &Desk<'_>,
+    renderer: &Renderer,
+    signer: &Signer,
+    about: &Conversation<'_>,
+    kind: OutKind,
+    view: &RelayView,
+    date: SystemTime,
+) -> Result<Outgoing, OutboundError> {
+    // A relayed answer was written by a person; the rerouting notice was not.
+    let auto_submitted = if kind == OutKind::Relay { "no" } else { "auto-generated" };
+    let language = about.language.code();
+    let template = kind.as_str();
+    let text = renderer.render(&format!("{template}.{language}.txt"), view)?;
+    let html = renderer.render(&format!("{template}.{language}.html"), view)?;
+    let message_id = signer.message_id(about.reference, kind.id_kind(), desk.domain());
+    let subject = reply_subject(about.reference, about.subject);
+    let mut builder =
+        automatic(desk, desk.name, subject, &message_id, date, auto_submitted)?.to(recipient(about.requester)?);
+    if let Some(original) = about.opening_message_id {
+        builder = builder.in_reply_to(angle(original)).references(angle(original));
+    }
+    let message = builder
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| OutboundError::Build(e.to_string()))?;
+    Ok(outgoing(kind, desk, &about.requester.address, message_id, &message))
+}
+
+fn view(desk: &Desk<'_>, about: &Conversation<'_>, text: &str) -> RelayView {
+    RelayView {
+        name: greeting_name(about.requester),
+        reference: about.reference.to_string(),
+        department: about.department.to_owned(),
+        link: desk.tracking_link(about.reference, about.token),
+        desk: desk.name.to_owned(),
+        text: text.to_owned(),
+    }
+}
+
+/// A department's answer, passed on to the employee from the desk and threaded
+/// under the employee's first message. A person wrote it, so it is not marked
+/// as automatic; the loop header still marks it as loket's.
+pub fn relay(
+    desk: &Desk<'_>,
+    renderer: &Renderer,
+    signer: &Signer,
+    about: &Conversation<'_>,
+    text: &str,
+    date: SystemTime,
+) -> Result<Outgoing, OutboundError> {
+    in_thread(desk, renderer, signer, about, OutKind::Relay, &view(desk, about, text), date)
+}
+
+/// Tells the employee that `about.department` handles the request from now on.
+pub fn moved(
+    desk: &Desk<'_>,
+    renderer: &Renderer,
+    signer: &Signer,
+    about: &Conversation<'_>,
+    date: SystemTime,
+) -> Result<Outgoing, OutboundError> {
+    in_thread(desk, renderer, signer, about, OutKind::Moved, &view(desk, about, ""), date)
+}

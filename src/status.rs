@@ -1,0 +1,240 @@
+//! Status: what the employee's status page shows of a ticket, in the ticket's
+//! language. Pure: stored facts in, a view for the page's template out. Only the
+//! timeline entries listed here are shown, and only with text that the employee
+//! wrote or received; everything else on the timeline stays internal.
+
+use serde::Serialize;
+
+use crate::clock;
+use crate::domain::Status;
+use crate::language::Language;
+
+/// One stored timeline entry, as the page may read it.
+#[derive(Debug, Clone)]
+pub struct PublicEvent {
+    pub at: i64,
+    pub kind: String,
+    /// For `answered` and `followup`: the text the employee received or wrote;
+    /// for `routed` and `rerouted`: the department's id.
+    pub public_text: Option<String>,
+}
+
+/// The stored ticket, as the page may read it.
+#[derive(Debug, Clone)]
+pub struct PublicTicket {
+    pub reference: String,
+    pub subject: String,
+    pub department: String,
+    pub status: Status,
+    pub language: Language,
+    pub events: Vec<PublicEvent>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub kind: String,
+    pub when: String,
+    /// Machine-readable time (RFC 3339) for the `<time>` element.
+    pub datetime: String,
+    pub label: String,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Labels {
+    pub heading: &'static str,
+    pub reference: &'static str,
+    pub subject: &'static str,
+    pub department: &'static str,
+    pub status: &'static str,
+    pub timeline: &'static str,
+    pub reply: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusView {
+    pub lang: &'static str,
+    pub reference: String,
+    pub subject: String,
+    pub department: String,
+    /// `new`, `in_progress` or `resolved`, for styling.
+    pub status: &'static str,
+    pub status_label: &'static str,
+    pub labels: Labels,
+    pub timeline: Vec<Step>,
+    pub desk: String,
+}
+
+fn labels(language: Language) -> Labels {
+    match language {
+        Language::Nl => Labels {
+            heading: "Je verzoek",
+            reference: "Referentie",
+            subject: "Onderwerp",
+            department: "Afdeling",
+            status: "Status",
+            timeline: "Verloop",
+            reply: "Wil je iets toevoegen? Beantwoord de e-mail van de servicedesk en laat de referentie in het onderwerp staan.",
+        },
+        Language::En => Labels {
+            heading: "Your request",
+            reference: "Reference",
+            subject: "Subject",
+            department: "Department",
+            status: "Status",
+            timeline: "Timeline",
+            reply: "To add something, reply to the service desk's e-mail and keep the reference in the subject.",
+        },
+    }
+}
+
+fn status_label(status: Status, language: Language) -> &'static str {
+    match (status, language) {
+        (Status::New, Language::En) => "Received",
+        (Status::New, Language::Nl) => "Ontvangen",
+        (Status::InProgress, Language::En) => "In progress",
+        (Status::InProgress, Language::Nl) => "In behandeling",
+        (Status::Resolved, Language::En) => "Resolved",
+        (Status::Resolved, Language::Nl) => "Opgelost",
+    }
+}
+
+/// The label of a public timeline entry, or `None` for an internal one.
+fn step_label(kind: &str, department: &str, language: Language) -> Option<String> {
+    let nl = language == Language::Nl;
+    Some(match kind {
+        "received" if nl => "Ontvangen".to_owned(),
+        "received" => "Received".to_owned(),
+        "routed" if nl => format!("Doorgestuurd naar {department}"),
+        "routed" => format!("Forwarded to {department}"),
+        "rerouted" if nl => format!("Doorgezet naar {department}"),
+        "rerouted" => format!("Passed on to {department}"),
+        "answered" if nl => "Antwoord".to_owned(),
+        "answered" => "Answered".to_owned(),
+        "followup" if nl => "Je schreef opnieuw".to_owned(),
+        "followup" => "You wrote again".to_owned(),
+        "resolved" if nl => "Opgelost".to_owned(),
+        "resolved" => "Resolved".to_owned(),
+        "reopened" if nl => "Heropend".to_owned(),
+        "reopened" => "Reopened".to_owned(),
+        _ => return None,
+    })
+}
+
+/// The page's view of a ticket; `department_name` names a department id.
+pub fn view(ticket: &PublicTicket, department_name: impl Fn(&str) -> String, desk: &str) -> StatusView {
+    let language = ticket.language;
+    let timeline = ticket
+        .events
+        .iter()
+        .filter_map(|event| {
+            let routing = matches!(event.kind.as_str(), "routed" | "rerouted");
+            let department = match (&event.public_text, routing) {
+                (Some(id), true) => department_name(id),
+                _ => String::new(),
+            };
+            let label = step_label(&event.kind, &department, language)?;
+            let text = match event.kind.as_str() {
+                "answered" | "followup" => event.public_text.clone().filter(|t| !t.is_empty()),
+                _ => None,
+            };
+            Some(Step {
+                kind: event.kind.clone(),
+                when: clock::display(event.at),
+                datetime: clock::rfc3339(event.at),
+                label,
+                text,
+            })
+        })
+        .collect();
+    StatusView {
+        lang: language.code(),
+        reference: ticket.reference.clone(),
+        subject: ticket.subject.clone(),
+        department: department_name(&ticket.department),
+        status: ticket.status.as_str(),
+        status_label: status_label(ticket.status, language),
+        labels: labels(language),
+        timeline,
+        desk: desk.to_owned(),
+    }
+}
+
+/// Sample values, for checking the page's template at start-up.
+pub fn sample() -> StatusView {
+    let event = |at, kind: &str, text: Option<&str>| PublicEvent {
+        at,
+        kind: kind.to_owned(),
+        public_text: text.map(str::to_owned),
+    };
+    let ticket = PublicTicket {
+        reference: "SD-00001".into(),
+        subject: "Phone".into(),
+        department: "it".into(),
+        status: Status::InProgress,
+        language: Language::En,
+        events: vec![
+            event(0, "received", None),
+            event(0, "routed", Some("it")),
+            event(1, "answered", Some("Ready tomorrow.")),
+        ],
+    };
+    view(&ticket, |id| id.to_uppercase(), "Service Desk")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(language: Language) -> PublicTicket {
+        let event = |kind: &str, text: Option<&str>| PublicEvent {
+            at: 1_700_000_000_000,
+            kind: kind.to_owned(),
+            public_text: text.map(str::to_owned),
+        };
+        PublicTicket {
+            reference: "SD-00042".into(),
+            subject: "Badge".into(),
+            department: "facility".into(),
+            status: Status::Resolved,
+            language,
+            events: vec![
+                event("received", None),
+                event("routed", Some("it")),
+                event("queued", None),
+                event("note", Some("internal: the requester is a VIP")),
+                event("answered", Some("We will look at it.")),
+                event("rerouted", Some("facility")),
+                event("withheld", None),
+                event("resolved", None),
+            ],
+        }
+    }
+
+    fn name(id: &str) -> String {
+        match id {
+            "it" => "IT".into(),
+            other => format!("Dept {other}"),
+        }
+    }
+
+    #[test]
+    fn only_public_steps_are_shown_with_their_own_text() {
+        let view = view(&ticket(Language::En), name, "Service Desk");
+        let labels: Vec<&str> = view.timeline.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["Received", "Forwarded to IT", "Answered", "Passed on to Dept facility", "Resolved"]);
+        assert_eq!(view.timeline[2].text.as_deref(), Some("We will look at it."));
+        assert!(view.timeline.iter().all(|s| s.text.as_deref() != Some("internal: the requester is a VIP")));
+        assert_eq!((view.status, view.status_label), ("resolved", "Resolved"));
+        assert_eq!(view.department, "Dept facility");
+    }
+
+    #[test]
+    fn the_page_speaks_the_tickets_language() {
+        let view = view(&ticket(Language::Nl), name, "Servicedesk");
+        assert_eq!(view.lang, "nl");
+        assert_eq!(view.status_label, "Opgelost");
+        assert_eq!(view.timeline[1].label, "Doorgestuurd naar IT");
+        assert_eq!(view.labels.timeline, "Verloop");
+    }
+}
