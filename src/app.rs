@@ -14,6 +14,7 @@ use crate::respond::Respond;
 use crate::sign::Signer;
 use crate::source;
 use crate::store::{Store, StoreError};
+use crate::web::{self, WebError, WebState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -23,6 +24,8 @@ pub enum AppError {
     Render(#[from] RenderError),
     #[error(transparent)]
     Transport(#[from] TransportError),
+    #[error(transparent)]
+    Web(#[from] WebError),
 }
 
 /// Opens the store and applies migrations.
@@ -32,25 +35,69 @@ pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
     Ok(store)
 }
 
-/// The pipeline with everything it needs to respond: templates (checked now, not
-/// at the first mail) and the signing secret (from the config, or kept in the store).
-pub async fn pipeline(config: Arc<Config>, store: Store) -> Result<Pipeline, AppError> {
-    let renderer = Renderer::load(config.templates.dir.as_deref())?;
+/// The signing secret: from the config, or made once and kept in the store.
+pub async fn signer(config: &Config, store: &Store) -> Result<Signer, StoreError> {
     let secret = match &config.desk.secret {
         Some(secret) => secret.expose_secret().to_owned(),
         None => store.signing_secret().await?,
     };
-    let signer = Signer::new(secret.as_bytes());
+    Ok(Signer::new(secret.as_bytes()))
+}
+
+/// The pipeline with everything it needs to respond: templates (checked now, not
+/// at the first mail) and the signing secret.
+pub async fn pipeline(config: Arc<Config>, store: Store) -> Result<Pipeline, AppError> {
+    let renderer = Renderer::load(config.templates.dir.as_deref())?;
+    let signer = signer(&config, &store).await?;
     let responder = Respond::new(config.clone(), renderer, signer.clone());
     Ok(Pipeline::new(config, store, signer, Arc::new(responder)))
+}
+
+/// Starts the web server (and the metrics server, when it has its own address)
+/// on listeners bound beforehand.
+pub fn spawn_web(
+    tasks: &mut JoinSet<()>,
+    pipeline: &Pipeline,
+    signer: Signer,
+    listeners: (tokio::net::TcpListener, Option<tokio::net::TcpListener>),
+    shutdown: &CancellationToken,
+) -> Result<(), AppError> {
+    let config = pipeline.config.clone();
+    let state = WebState {
+        renderer: Arc::new(Renderer::load(config.templates.dir.as_deref())?),
+        config,
+        store: pipeline.store.clone(),
+        signer,
+        health: pipeline.health.clone(),
+        metrics: pipeline.metrics.clone(),
+    };
+    let (main, metrics) = listeners;
+    let router = web::router(state.clone(), metrics.is_none());
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        if let Err(error) = web::serve(main, router, stop).await {
+            tracing::error!(%error, "web server failed");
+        }
+    });
+    if let Some(listener) = metrics {
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(error) = web::serve(listener, web::metrics_router(state), stop).await {
+                tracing::error!(%error, "metrics server failed");
+            }
+        });
+    }
+    Ok(())
 }
 
 /// Runs until `shutdown` is cancelled; every task finishes the work in hand.
 pub async fn run(config: Arc<Config>, shutdown: CancellationToken) -> Result<(), AppError> {
     let transport = Transport::from_config(&config)?;
+    let listeners = web::bind(&config).await?;
     let store = open_store(&config).await?;
     let pipeline = pipeline(config.clone(), store.clone()).await?;
     let mut tasks = JoinSet::new();
+    spawn_web(&mut tasks, &pipeline, pipeline.signer().clone(), listeners, &shutdown)?;
     for mailbox in &config.mailboxes {
         tasks.spawn(source::watch(pipeline.clone(), mailbox.clone(), shutdown.clone()));
     }
@@ -58,7 +105,7 @@ pub async fn run(config: Arc<Config>, shutdown: CancellationToken) -> Result<(),
         Some(transport) => {
             tracing::info!(?transport, "outbox worker started");
             let policy = outbox::RetryPolicy::from_config(&config.outbox);
-            tasks.spawn(outbox::run(store.clone(), transport, policy, shutdown.clone()));
+            tasks.spawn(outbox::run(store.clone(), transport, policy, pipeline.metrics.clone(), shutdown.clone()));
         }
         None => tracing::warn!("no [smtp] and no outbox.file_dir: mails wait in the outbox"),
     }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use crate::clock::now_ms;
 use crate::config::{Config, MailboxConfig};
+use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::plan::{self, Incoming, Plan, Rules};
 use crate::sign::Signer;
 use crate::store::{IngestOutcome, Responder, Store, StoreError};
@@ -13,6 +15,8 @@ use crate::store::{IngestOutcome, Responder, Store, StoreError};
 pub struct Pipeline {
     pub config: Arc<Config>,
     pub store: Store,
+    pub health: Health,
+    pub metrics: Metrics,
     rules: Arc<Rules>,
     responder: Arc<dyn Responder + Send + Sync>,
 }
@@ -26,7 +30,13 @@ impl std::fmt::Debug for Pipeline {
 impl Pipeline {
     pub fn new(config: Arc<Config>, store: Store, signer: Signer, responder: Arc<dyn Responder + Send + Sync>) -> Self {
         let rules = Arc::new(Rules::from_config(&config, signer));
-        Self { config, store, rules, responder }
+        let health = Health::new(config.mailboxes.iter().map(|m| m.name.as_str()));
+        Self { config, store, health, metrics: Metrics::new(), rules, responder }
+    }
+
+    /// The signer of loket's Message-IDs and tracking tokens.
+    pub fn signer(&self) -> &Signer {
+        &self.rules.signer
     }
 
     /// Plans several messages (parsing them in parallel) and stores them whole, in
@@ -42,6 +52,7 @@ impl Pipeline {
         let outcomes =
             self.store.ingest_all(&items, &self.config.desk.ticket_prefix, self.responder.as_ref(), now_ms()).await?;
         for outcome in &outcomes {
+            self.metrics.ingested(mailbox.name.as_str(), outcome.label());
             match outcome {
                 IngestOutcome::Created(reference) => {
                     tracing::info!(mailbox = %mailbox.name, %reference, "ticket opened")

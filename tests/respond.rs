@@ -139,7 +139,7 @@ async fn every_human_request_gets_one_ack_and_one_forward_and_automatic_mail_get
         let subject = parsed.subject().unwrap();
         assert!(subject.starts_with("[SD-"), "{subject}");
         let text = parsed.body_text(0).unwrap();
-        assert!(text.contains("http://127.0.0.1:8080/t/SD-"), "{text}");
+        assert!(text.contains(&format!("{}/t/SD-", config.desk.base_url)), "{text}");
         match mail.rcpt_tos[0].as_str() {
             "anna@example.org" => {
                 assert!(text.contains("geregistreerd"), "Dutch for a Dutch request: {text}");

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 pub use transport::{SendError, Transport, TransportError};
 
 use crate::clock::now_ms;
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
 /// Mails claimed per step.
@@ -56,10 +57,16 @@ pub async fn step(
     transport: &Transport,
     worker: &str,
     policy: RetryPolicy,
+    metrics: &Metrics,
 ) -> Result<Delivery, StoreError> {
     let mut delivery = Delivery::default();
     for due in store.claim_due(worker, CLAIM, now_ms()).await? {
-        match transport.send(&due.sender, &due.recipient, &due.body).await {
+        let result = transport.send(&due.sender, &due.recipient, &due.body).await;
+        match &result {
+            Ok(()) => metrics.sent(&due.kind, now_ms() - due.created_at),
+            Err(_) => metrics.failed(&due.kind),
+        }
+        match result {
             Ok(()) => {
                 store.mark_sent(&due, now_ms()).await?;
                 delivery.sent += 1;
@@ -87,10 +94,16 @@ pub async fn step(
 }
 
 /// Delivers until shutdown; the mail in hand is finished first.
-pub async fn run(store: Store, transport: Transport, policy: RetryPolicy, shutdown: CancellationToken) {
+pub async fn run(
+    store: Store,
+    transport: Transport,
+    policy: RetryPolicy,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) {
     let worker = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
     loop {
-        let wait = match step(&store, &transport, &worker, policy).await {
+        let wait = match step(&store, &transport, &worker, policy, &metrics).await {
             Ok(delivery) if delivery.total() > 0 => continue,
             Ok(_) => Duration::from_millis(500),
             Err(error) => {
@@ -110,7 +123,7 @@ pub async fn run(store: Store, transport: Transport, policy: RetryPolicy, shutdo
 pub async fn drain(store: &Store, transport: &Transport, policy: RetryPolicy) -> Result<Delivery, StoreError> {
     let mut total = Delivery::default();
     loop {
-        let delivery = step(store, transport, "drain", policy).await?;
+        let delivery = step(store, transport, "drain", policy, &Metrics::default()).await?;
         if delivery.total() == 0 {
             return Ok(total);
         }

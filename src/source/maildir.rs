@@ -32,6 +32,7 @@ pub(super) async fn watch(
     loop {
         let outcome = poll(pipeline, mailbox, shutdown).await?;
         backoff.reset();
+        pipeline.health.connected(mailbox.name.as_str());
         if outcome.total() > 0 {
             tracing::info!(mailbox = %mailbox.name, created = outcome.created, duplicates = outcome.duplicates,
                 quarantined = outcome.quarantined, "maildir poll done");

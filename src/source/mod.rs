@@ -75,6 +75,7 @@ pub async fn watch(pipeline: Pipeline, mailbox: MailboxConfig, shutdown: Cancell
             imap::watch(&pipeline, &mailbox, &shutdown, &mut backoff).await
         };
         let Err(error) = result else { break };
+        pipeline.health.disconnected(mailbox.name.as_str(), &error.to_string());
         let delay = backoff.next_delay();
         tracing::warn!(mailbox = %mailbox.name, %error, retry_in_secs = delay.as_secs(), "mailbox failed; the others go on");
         tokio::select! {

@@ -35,6 +35,19 @@ pub enum IngestOutcome {
     Quarantined,
 }
 
+impl IngestOutcome {
+    /// The outcome's name in metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Created(_) => "created",
+            Self::Joined(_) => "joined",
+            Self::Bounced(_) => "bounced",
+            Self::Duplicate => "duplicate",
+            Self::Quarantined => "quarantined",
+        }
+    }
+}
+
 /// One of loket's sent mails that a bounce quotes.
 #[derive(Debug, Clone)]
 struct Bounced {

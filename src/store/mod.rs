@@ -20,7 +20,7 @@ use sqlx::{AnyPool, Executor};
 pub use cursor::MailboxCursor;
 pub use ingest::IngestOutcome;
 pub use outbox::{Due, OutboxRow};
-pub use query::{AttachmentRow, EventRow, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
+pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
 pub use responder::{Entry, Joining, Opened, Reply, Responder, Response, Silent, TicketState, Turn};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

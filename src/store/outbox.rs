@@ -18,6 +18,8 @@ pub struct Due {
     pub message_id: String,
     pub body: Vec<u8>,
     pub attempts: i64,
+    /// When it was queued: with the ticket, so the time from arrival.
+    pub created_at: i64,
 }
 
 /// An outbox row as `tickets show` presents it.
@@ -56,14 +58,14 @@ impl Store {
                 "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (
                     SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
                       AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4)
-                 RETURNING id, ticket_id, kind, recipient, sender, message_id, body, attempts"
+                 RETURNING id, ticket_id, kind, recipient, sender, message_id, body, attempts, created_at"
             }
             Backend::Postgres => {
                 "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (
                     SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
                       AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4
                       FOR UPDATE SKIP LOCKED)
-                 RETURNING id, ticket_id, kind, recipient, sender, message_id, body, attempts"
+                 RETURNING id, ticket_id, kind, recipient, sender, message_id, body, attempts, created_at"
             }
         };
         Ok(sqlx::query_as(sql).bind(worker).bind(now + LEASE_MS).bind(now).bind(limit).fetch_all(&self.write).await?)

@@ -4,6 +4,8 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::{Store, StoreError};
+use crate::language::Language;
+use crate::status::{PublicEvent, PublicTicket};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct TicketSummary {
@@ -50,6 +52,16 @@ pub struct AttachmentRow {
     pub filename: Option<String>,
     pub content_type: String,
     pub size: i64,
+}
+
+/// The store's counts for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct Gauges {
+    /// (department, status, tickets)
+    pub tickets: Vec<(String, String, i64)>,
+    pub outbox_pending: i64,
+    pub outbox_failed: i64,
+    pub quarantine: i64,
 }
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -129,6 +141,50 @@ impl Store {
             .await?;
         let outbox = self.ticket_outbox(&ticket_id).await?;
         Ok(TicketDetail { summary, messages, events, outbox })
+    }
+
+    /// What the status page may show of a ticket. With `timeline` false only the
+    /// ticket is looked up (the status page does that when the token is wrong).
+    pub async fn public_ticket(&self, reference: &str, timeline: bool) -> Result<Option<PublicTicket>, StoreError> {
+        let row: Option<(String, String, String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, reference, subject, department, status, language FROM tickets WHERE reference = $1",
+        )
+        .bind(reference)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some((id, reference, subject, department, status, language)) = row else { return Ok(None) };
+        let events: Vec<(i64, String, Option<String>)> = if timeline {
+            sqlx::query_as("SELECT at, kind, public_text FROM events WHERE ticket_id = $1 ORDER BY at, id")
+                .bind(&id)
+                .fetch_all(&self.read)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(PublicTicket {
+            reference,
+            subject,
+            department,
+            status: crate::domain::Status::from_stored(&status),
+            language: language.as_deref().and_then(Language::from_code).unwrap_or(Language::En),
+            events: events.into_iter().map(|(at, kind, public_text)| PublicEvent { at, kind, public_text }).collect(),
+        }))
+    }
+
+    /// The counts `/metrics` reports.
+    pub async fn gauges(&self) -> Result<Gauges, StoreError> {
+        let tickets = sqlx::query_as(
+            "SELECT department, status, COUNT(*) FROM tickets GROUP BY department, status ORDER BY department, status",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let outbox: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM outbox WHERE state IN ('pending', 'failed') GROUP BY state")
+                .fetch_all(&self.read)
+                .await?;
+        let count = |state: &str| outbox.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+        let quarantine = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine").fetch_one(&self.read).await?;
+        Ok(Gauges { tickets, outbox_pending: count("pending"), outbox_failed: count("failed"), quarantine })
     }
 
     /// Whether any stored byte holds `needle` (for checking that secrets are not kept).

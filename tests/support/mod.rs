@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod dovecot;
+pub mod http;
 pub mod imap;
 pub mod postgres;
 pub mod smtp;
@@ -116,6 +118,9 @@ impl<'a> TestMailbox<'a> {
 /// A loket config with the three usual departments, watching `mailboxes` on Dovecot's plain port.
 pub fn config_text(store_url: &str, port: u16, mailboxes: &[TestMailbox<'_>], extra: &str) -> String {
     let smtp = if extra.contains("[smtp]") { "" } else { "[smtp]\nhost = \"127.0.0.1\"\nport = 2525\ntls = \"none\"" };
+    // Every daemon a test starts serves its web pages on a port of its own.
+    let web_port = free_port();
+    let web = if extra.contains("[web]") { String::new() } else { format!("[web]\nlisten = \"127.0.0.1:{web_port}\"") };
     let mut text = format!(
         r#"
 [store]
@@ -124,9 +129,11 @@ url = "{store_url}"
 [desk]
 name = "Service Desk"
 address = "servicedesk@example.org"
-base_url = "http://127.0.0.1:8080"
+base_url = "http://127.0.0.1:{web_port}"
 
 {smtp}
+
+{web}
 
 {extra}
 

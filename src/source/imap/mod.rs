@@ -40,6 +40,7 @@ pub(super) async fn watch(
     loop {
         let outcome = fetch::poll(pipeline, mailbox, &mut session, can_move, shutdown).await?;
         backoff.reset();
+        pipeline.health.connected(mailbox.name.as_str());
         if outcome.total() > 0 {
             tracing::info!(mailbox = %mailbox.name, created = outcome.created, duplicates = outcome.duplicates,
                 quarantined = outcome.quarantined, "poll done");

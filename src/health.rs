@@ -1,0 +1,76 @@
+//! Health: what `/readyz` and `/metrics` report about the watched mailboxes.
+//! Sources say when they connect and when they lose the connection.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MailboxHealth {
+    pub connected: bool,
+    /// Why the last connection failed or ended, when it did.
+    pub error: Option<String>,
+    pub since_ms: i64,
+}
+
+/// Shared by the sources (which write) and the web server (which reads).
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    mailboxes: Arc<RwLock<BTreeMap<String, MailboxHealth>>>,
+}
+
+impl Health {
+    /// Starts with every mailbox named and not yet connected.
+    pub fn new<'a>(mailboxes: impl IntoIterator<Item = &'a str>) -> Self {
+        let health = Self::default();
+        for name in mailboxes {
+            health.set(name, MailboxHealth { connected: false, error: None, since_ms: crate::clock::now_ms() });
+        }
+        health
+    }
+
+    fn set(&self, name: &str, state: MailboxHealth) {
+        let mut map = self.mailboxes.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.insert(name.to_owned(), state);
+    }
+
+    pub fn connected(&self, name: &str) {
+        let already = self
+            .mailboxes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .is_some_and(|h| h.connected);
+        if !already {
+            self.set(name, MailboxHealth { connected: true, error: None, since_ms: crate::clock::now_ms() });
+        }
+    }
+
+    pub fn disconnected(&self, name: &str, error: &str) {
+        self.set(
+            name,
+            MailboxHealth { connected: false, error: Some(error.to_owned()), since_ms: crate::clock::now_ms() },
+        );
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, MailboxHealth> {
+        self.mailboxes.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Health;
+
+    #[test]
+    fn mailboxes_start_unconnected_and_follow_what_sources_report() {
+        let health = Health::new(["it", "hr"]);
+        assert!(health.snapshot().values().all(|h| !h.connected));
+        health.connected("it");
+        health.disconnected("hr", "login refused");
+        let snapshot = health.snapshot();
+        assert!(snapshot["it"].connected);
+        assert_eq!(snapshot["hr"].error.as_deref(), Some("login refused"));
+    }
+}

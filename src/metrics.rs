@@ -1,0 +1,140 @@
+//! Metrics: counters and the arrival-to-acknowledgement histogram that the
+//! pipeline and the outbox worker update, exposed with the store's own counts in
+//! Prometheus text format.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::health::Health;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IngestLabels {
+    mailbox: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TicketLabels {
+    department: String,
+    status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MailboxLabels {
+    mailbox: String,
+}
+
+/// The process's metrics; cheap to clone, shared by every task.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    ingested: Family<IngestLabels, Counter>,
+    sent: Family<KindLabels, Counter>,
+    failures: Family<KindLabels, Counter>,
+    ack_latency: Histogram,
+    tickets: Family<TicketLabels, Gauge>,
+    outbox_depth: Gauge,
+    outbox_failed: Gauge,
+    quarantine: Gauge,
+    mailbox_up: Family<MailboxLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("loket");
+        let ingested = Family::<IngestLabels, Counter>::default();
+        registry.register(
+            "messages_ingested",
+            "Messages read from a mailbox, by what became of them",
+            ingested.clone(),
+        );
+        let sent = Family::<KindLabels, Counter>::default();
+        registry.register("mails_sent", "Mails handed to the mail server, by kind", sent.clone());
+        let failures = Family::<KindLabels, Counter>::default();
+        registry.register("mail_failures", "Failed delivery attempts, by kind (retried or given up)", failures.clone());
+        let buckets = [1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0];
+        let ack_latency = Histogram::new(buckets);
+        registry.register(
+            "ack_latency_seconds",
+            "Time from a message's arrival to its acknowledgement being sent",
+            ack_latency.clone(),
+        );
+        let tickets = Family::<TicketLabels, Gauge>::default();
+        registry.register("tickets", "Tickets in the store, by department and status", tickets.clone());
+        let outbox_depth = Gauge::default();
+        registry.register("outbox_depth", "Mails waiting to be sent", outbox_depth.clone());
+        let outbox_failed = Gauge::default();
+        registry.register("outbox_failed", "Mails given up on", outbox_failed.clone());
+        let quarantine = Gauge::default();
+        registry.register("quarantine_messages", "Messages kept in quarantine", quarantine.clone());
+        let mailbox_up = Family::<MailboxLabels, Gauge>::default();
+        registry.register("mailbox_connected", "1 when the mailbox's source is connected", mailbox_up.clone());
+        Self {
+            registry: Arc::new(registry),
+            ingested,
+            sent,
+            failures,
+            ack_latency,
+            tickets,
+            outbox_depth,
+            outbox_failed,
+            quarantine,
+            mailbox_up,
+        }
+    }
+
+    pub fn ingested(&self, mailbox: &str, outcome: &str) {
+        self.ingested.get_or_create(&IngestLabels { mailbox: mailbox.to_owned(), outcome: outcome.to_owned() }).inc();
+    }
+
+    /// A mail of `kind` went out; for an acknowledgement, `waited_ms` since the
+    /// message arrived is recorded.
+    pub fn sent(&self, kind: &str, waited_ms: i64) {
+        self.sent.get_or_create(&KindLabels { kind: kind.to_owned() }).inc();
+        if kind == crate::outbound::OutKind::Ack.as_str() {
+            self.ack_latency.observe(waited_ms.max(0) as f64 / 1000.0);
+        }
+    }
+
+    pub fn failed(&self, kind: &str) {
+        self.failures.get_or_create(&KindLabels { kind: kind.to_owned() }).inc();
+    }
+
+    /// The text exposition, with the store's counts and the mailboxes' state read now.
+    pub async fn render(&self, store: &Store, health: &Health) -> Result<String, StoreError> {
+        let counts = store.gauges().await?;
+        self.tickets.clear();
+        for (department, status, count) in counts.tickets {
+            self.tickets.get_or_create(&TicketLabels { department, status }).set(count);
+        }
+        self.outbox_depth.set(counts.outbox_pending);
+        self.outbox_failed.set(counts.outbox_failed);
+        self.quarantine.set(counts.quarantine);
+        self.mailbox_up.clear();
+        for (mailbox, state) in health.snapshot() {
+            self.mailbox_up.get_or_create(&MailboxLabels { mailbox }).set(i64::from(state.connected));
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .map_err(|e| StoreError::Corrupt(format!("metrics could not be written: {e}")))?;
+        Ok(text)
+    }
+}

@@ -1,0 +1,373 @@
+//! A whole conversation through the desk, end to end over a real Dovecot, a real
+//! SMTP server and loket's own HTTP server: the employee mails an old address,
+//! the department answers through the desk inbox, the employee writes again, the
+//! ticket is rerouted and resolved, and the status page follows every step.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use loket::store::Store;
+use mail_parser::MessageParser;
+use support::dovecot::Dovecot;
+use support::http;
+use support::smtp::{Received, SmtpSink};
+use support::{TestMailbox, browser, eventually, imap, request};
+use tokio_util::sync::CancellationToken;
+
+const ANNA: &str = "anna@example.org";
+
+/// Old IT and Facility mailboxes, the desk's own inbox (a mailbox without a
+/// department), an SMTP sink and the daemon running over them.
+struct Desk {
+    dovecot: Dovecot,
+    sink: SmtpSink,
+    _store_dir: tempfile::TempDir,
+    store: Store,
+    config: loket::config::Config,
+    shutdown: CancellationToken,
+    daemon: tokio::task::JoinHandle<Result<(), loket::app::AppError>>,
+}
+
+impl Desk {
+    async fn start() -> Self {
+        support::init_tracing();
+        let dovecot = Dovecot::start(&["it", "facility", "desk"]);
+        let sink = SmtpSink::start();
+        let dir = tempfile::tempdir().unwrap();
+        let url = support::sqlite_url(dir.path());
+        let mut desk_inbox = TestMailbox::new("desk", "", "desk");
+        desk_inbox.department = None;
+        let mailboxes = [
+            TestMailbox::new("it-old", "it", "it"),
+            TestMailbox::new("facility-old", "facility", "facility"),
+            desk_inbox,
+        ];
+        let smtp = format!(
+            "[smtp]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\n\n[outbox]\nretry_base_secs = 1\n",
+            sink.port,
+            sink.ca_file.display()
+        );
+        let config = support::config(&url, dovecot.port, &mailboxes, &smtp);
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        for (name, user) in [("it-old", "it"), ("facility-old", "facility"), ("desk", "desk")] {
+            store.open_cursor(name, imap::uidvalidity(dovecot.port, user, "INBOX").await, 1).await.unwrap();
+        }
+        let shutdown = CancellationToken::new();
+        let daemon = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
+        Self { dovecot, sink, _store_dir: dir, store, config, shutdown, daemon }
+    }
+
+    async fn deliver(&self, user: &str, raw: Vec<u8>) {
+        imap::append_all(self.dovecot.port, user, "INBOX", &[raw]).await;
+    }
+
+    /// Waits for the `n`th mail (counting from 1) to `recipient` whose Message-ID
+    /// has the kind `kind` (`ack`, `fwd`, `ans`, `upd`, `moved`, `cmd`).
+    async fn mail(&self, recipient: &str, kind: &str, n: usize) -> Received {
+        let pick = || {
+            self.sink
+                .received()
+                .into_iter()
+                .filter(|m| m.rcpt_tos.iter().any(|r| r == recipient) && message_id(m).contains(&format!(".{kind}.")))
+                .nth(n - 1)
+        };
+        eventually(&format!("{kind} mail #{n} to {recipient}"), Duration::from_secs(60), || async { pick().is_some() })
+            .await;
+        pick().unwrap()
+    }
+
+    fn count(&self, recipient: &str) -> usize {
+        self.sink.received().iter().filter(|m| m.rcpt_tos.iter().any(|r| r == recipient)).count()
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.daemon.await.unwrap().unwrap();
+    }
+}
+
+fn message_id(mail: &Received) -> String {
+    MessageParser::default().parse(&mail.bytes).and_then(|m| m.message_id().map(str::to_owned)).unwrap_or_default()
+}
+
+fn text(mail: &Received) -> String {
+    let parsed = MessageParser::default().parse(&mail.bytes).unwrap();
+    parsed.body_text(0).unwrap().into_owned()
+}
+
+fn header(mail: &Received, name: &str) -> String {
+    let parsed = MessageParser::default().parse(&mail.bytes).unwrap();
+    parsed.header_raw(name).map(|v| v.trim().to_owned()).unwrap_or_default()
+}
+
+/// A reply: `From`, `To`, subject, body, and the Message-ID it answers.
+fn reply(from: &str, to: &str, subject: &str, body: &str, id: &str, in_reply_to: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, 02 Nov 2026 10:00:00 +0100\r\nMessage-ID: <{id}>\r\nIn-Reply-To: <{in_reply_to}>\r\nReferences: <{in_reply_to}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+fn link_in(text: &str) -> String {
+    text.split_whitespace().find(|w| w.contains("/t/SD-")).expect("a tracking link").to_owned()
+}
+
+async fn page(url: &str) -> http::Answer {
+    let answer = http::get(url).await;
+    assert_eq!(answer.headers.get("cache-control").map(String::as_str), Some("no-store"));
+    assert_eq!(answer.headers.get("referrer-policy").map(String::as_str), Some("no-referrer"));
+    let csp = answer.headers.get("content-security-policy").expect("a CSP");
+    assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe"), "{csp}");
+    assert!(answer.headers.get("x-robots-tag").is_some_and(|v| v.contains("noindex")));
+    answer
+}
+
+async fn page_shows(url: &str, what: &[&str]) -> http::Answer {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = page(url).await;
+        if answer.status == 200 && what.iter().all(|w| answer.body.contains(w)) {
+            return answer;
+        }
+        assert!(std::time::Instant::now() < deadline, "the page never showed {what:?}:\n{}", answer.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_conversation_from_request_to_resolved_through_the_desk() {
+    let desk = Desk::start().await;
+
+    // 1. The employee mails the old IT address and gets the ack with a link.
+    let original = request(
+        "Anna Smit <anna@example.org>",
+        "it@example.org",
+        "My desk phone is dead",
+        "My desk phone shows no display since this morning. Could someone take a look?",
+        "anna-1@example.org",
+    );
+    desk.deliver("it", original).await;
+    let ack = desk.mail(ANNA, "ack", 1).await;
+    let forward = desk.mail("it-queue@example.org", "fwd", 1).await;
+    let link = link_in(&text(&ack));
+    let answer = page_shows(&link, &["Received", "SD-00001", "My desk phone is dead", "Forwarded to IT"]).await;
+    assert!(answer.body.contains(r#"id="status" class="status status-new""#), "{}", answer.body);
+
+    // 2. IT answers through the desk inbox; the answer reaches the employee from the desk.
+    let staff_reply = reply(
+        "Bob Jansen <bob@example.org>",
+        "servicedesk@example.org",
+        "Re: [SD-00001] My desk phone is dead",
+        "Hello Anna, we will bring you a new phone this afternoon.\n\nBob, IT\n\nOn Mon, 2 Nov 2026 Service Desk wrote:\n> Reference:   SD-00001\n> Routing: it was sent to the old IT mailbox",
+        "bob-1@example.org",
+        &message_id(&forward),
+    );
+    desk.deliver("desk", staff_reply).await;
+    let relayed = desk.mail(ANNA, "ans", 1).await;
+    assert_eq!(relayed.mail_from, "servicedesk@example.org");
+    let body = text(&relayed);
+    assert!(body.contains("we will bring you a new phone this afternoon"), "{body}");
+    assert!(!body.contains("Routing:"), "the forward's internal header block is not relayed: {body}");
+    assert!(header(&relayed, "Subject").contains("[SD-00001]"));
+    assert!(header(&relayed, "From").contains("servicedesk@example.org"));
+    assert_eq!(header(&relayed, "In-Reply-To"), "<anna-1@example.org>", "threaded under the employee's original");
+    assert!(!header(&relayed, "From").contains("bob@"), "the employee sees the desk, not the department's staff");
+    page_shows(&link, &["In progress", "Answered", "new phone this afternoon"]).await;
+
+    // 3. The employee writes again, to the old Facility address this time: it
+    //    joins the ticket (by the signed In-Reply-To) and goes to IT as an update.
+    let follow_up = reply(
+        "Anna Smit <anna@example.org>",
+        "facility@example.org",
+        "Re: [SD-00001] My desk phone is dead",
+        "Thank you! I am in room 3.14 until five.\n\nOn Mon, Service Desk wrote:\n> we will bring you a new phone",
+        "anna-2@example.org",
+        &message_id(&relayed),
+    );
+    desk.deliver("facility", follow_up).await;
+    let update = desk.mail("it-queue@example.org", "upd", 1).await;
+    assert!(text(&update).contains("I am in room 3.14 until five"));
+    assert_eq!(desk.store.count_tickets().await.unwrap(), 1, "the follow-up joined the ticket");
+    page_shows(&link, &["You wrote again", "room 3.14"]).await;
+
+    // 4. IT reroutes to Facility: Facility gets the ticket, the employee hears where it went.
+    let route = reply(
+        "Bob Jansen <bob@example.org>",
+        "servicedesk@example.org",
+        "Re: [SD-00001] My desk phone is dead",
+        "#route facility\nThe phone is fine; the wall socket in 3.14 is broken.",
+        "bob-2@example.org",
+        &message_id(&update),
+    );
+    desk.deliver("desk", route).await;
+    let handover = desk.mail("facility-queue@example.org", "fwd", 1).await;
+    let handover_text = text(&handover);
+    assert!(handover_text.contains("wall socket in 3.14 is broken"), "the note goes with the forward: {handover_text}");
+    assert!(handover_text.contains("My desk phone shows no display"), "with the employee's request: {handover_text}");
+    let moved = desk.mail(ANNA, "moved", 1).await;
+    assert!(text(&moved).contains("Facility"), "{}", text(&moved));
+    assert!(!text(&moved).contains("wall socket"), "the handover note stays internal");
+    page_shows(&link, &["Passed on to Facility", "<dd id=\"department\">Facility</dd>"]).await;
+
+    // 5. Facility resolves it with a last word to the employee.
+    let resolve = reply(
+        "Carol <carol@example.org>",
+        "servicedesk@example.org",
+        "Re: [SD-00001] My desk phone is dead",
+        "#resolve\nThe socket is replaced; your phone works again.",
+        "carol-1@example.org",
+        &message_id(&handover),
+    );
+    desk.deliver("desk", resolve).await;
+    let last = desk.mail(ANNA, "ans", 2).await;
+    assert!(text(&last).contains("your phone works again"));
+    let answer = page_shows(&link, &["Resolved", "your phone works again"]).await;
+    assert!(answer.body.contains("status-resolved"));
+    assert!(!answer.body.contains("wall socket"), "internal notes never reach the page");
+    assert!(!answer.body.contains("bob@example.org") && !answer.body.contains("carol@"), "no staff addresses");
+
+    // Every mail went exactly once: ack, answer, notice, answer to the employee.
+    assert_eq!(desk.count(ANNA), 4);
+    assert_eq!(desk.count("it-queue@example.org"), 2, "the forward and the update");
+    assert_eq!(desk.count("facility-queue@example.org"), 1);
+
+    // The page in a real browser, at a phone's width.
+    let dom = browser::dom(&link);
+    assert!(dom.contains("Resolved") && dom.contains("Passed on to Facility"), "{dom}");
+    assert!(dom.contains(r#"<ol id="timeline""#));
+    let shot = browser::screenshot(&link, "status-page.png");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 5_000, "a real screenshot at {}", shot.display());
+
+    // Health and metrics on the same server.
+    let base = &desk.config.desk.base_url;
+    assert_eq!(http::get(&format!("{base}/healthz")).await.status, 200);
+    let ready = http::get(&format!("{base}/readyz")).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let metrics = http::get(&format!("{base}/metrics")).await.body;
+    assert!(metrics.contains(r#"loket_messages_ingested_total{mailbox="desk",outcome="joined"} 3"#), "{metrics}");
+    assert!(metrics.contains(r#"loket_tickets{department="facility",status="resolved"} 1"#), "{metrics}");
+    assert!(metrics.contains("loket_ack_latency_seconds_count 1"), "{metrics}");
+    assert!(metrics.contains("loket_outbox_depth 0"), "{metrics}");
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outsiders_can_neither_write_on_nor_read_a_ticket_that_is_not_theirs() {
+    let desk = Desk::start().await;
+    desk.deliver(
+        "it",
+        request("Anna <anna@example.org>", "it@example.org", "Salary account", "Please check my VPN access.", "a-1@x"),
+    )
+    .await;
+    let ack = desk.mail(ANNA, "ack", 1).await;
+    let forward = desk.mail("it-queue@example.org", "fwd", 1).await;
+    let link = link_in(&text(&ack));
+
+    // A stranger with the reference in the subject: a ticket of their own.
+    let stranger = request(
+        "Mallory <mallory@example.net>",
+        "servicedesk@example.org",
+        "Re: [SD-00001] Salary account",
+        "Please send the replies for this ticket to me.",
+        "m-1@example.net",
+    );
+    desk.deliver("desk", stranger).await;
+    // A Message-ID with a bad signature, answered by a stranger: also a ticket of their own.
+    let forged = loket::sign::Signer::new(b"a guessed secret").message_id(
+        &loket::domain::TicketRef::new("SD", 1),
+        "fwd",
+        "example.org",
+    );
+    let forged_reply = reply(
+        "Mallory <mallory@example.net>",
+        "servicedesk@example.org",
+        "Re: ticket",
+        "#resolve\nClosing this one.",
+        "m-2@example.net",
+        &forged,
+    );
+    desk.deliver("desk", forged_reply).await;
+    eventually("three tickets", Duration::from_secs(60), || async { desk.store.count_tickets().await.unwrap() == 3 })
+        .await;
+    desk.mail("mallory@example.net", "ack", 2).await;
+    let detail = desk.store.ticket("SD-00001").await.unwrap();
+    assert_eq!(detail.summary.status, "new", "the forged #resolve did nothing");
+    assert_eq!(detail.messages.len(), 1, "nothing joined SD-00001");
+    assert_eq!(desk.count(ANNA), 1, "the employee got their ack and nothing else");
+
+    // The employee, with the reference in the subject only, is a participant: it joins.
+    let by_subject = request(
+        "Anna <anna@example.org>",
+        "servicedesk@example.org",
+        "[SD-00001] one more thing",
+        "It is urgent, I travel tomorrow.",
+        "a-2@x",
+    );
+    desk.deliver("desk", by_subject).await;
+    desk.mail("it-queue@example.org", "upd", 1).await;
+
+    // Staff: an unknown command gets a short explanation and nothing else happens;
+    // #note is kept internal.
+    let unknown = reply(
+        "Bob <bob@example.org>",
+        "servicedesk@example.org",
+        "Re: [SD-00001]",
+        "#close\nDone.",
+        "b-1@x",
+        &message_id(&forward),
+    );
+    desk.deliver("desk", unknown).await;
+    let notice = desk.mail("bob@example.org", "cmd", 1).await;
+    let notice_text = text(&notice);
+    assert!(notice_text.contains("`#close`: unknown command") && notice_text.contains("#route"), "{notice_text}");
+    assert_eq!(header(&notice, "Auto-Submitted"), "auto-replied");
+    let note = reply(
+        "Bob <bob@example.org>",
+        "servicedesk@example.org",
+        "Re: [SD-00001]",
+        "#note\nThis user asked for the same last week.",
+        "b-2@x",
+        &message_id(&forward),
+    );
+    desk.deliver("desk", note).await;
+    eventually("the note stored", Duration::from_secs(60), || async {
+        desk.store.ticket("SD-00001").await.unwrap().events.iter().any(|e| e.kind == "note")
+    })
+    .await;
+    assert_eq!(desk.count(ANNA), 1, "neither the unknown command nor the note reached the employee");
+    assert_eq!(desk.store.ticket("SD-00001").await.unwrap().summary.status, "new");
+
+    // Reading: a guessed token, a missing one, another ticket's token and an unknown
+    // reference all get the same 404.
+    let (path, token) = link.split_once("?k=").unwrap();
+    let base = &desk.config.desk.base_url;
+    let good = page(&link).await;
+    assert_eq!(good.status, 200);
+    assert!(!good.body.contains("same last week"), "the note is not on the page");
+    let mallory_ack = desk.mail("mallory@example.net", "ack", 1).await;
+    let mallory_link = link_in(&text(&mallory_ack));
+    let (_, mallory_token) = mallory_link.split_once("?k=").unwrap();
+    let wrong = [
+        format!("{path}?k={}", "0".repeat(48)),
+        format!("{path}?k={}", &token[..47]),
+        path.to_owned(),
+        format!("{path}?k={mallory_token}"),
+        format!("{base}/t/SD-99999?k={token}"),
+        format!("{base}/t/not-a-ref?k={token}"),
+    ];
+    let first = page(&wrong[0]).await;
+    assert_eq!(first.status, 404);
+    for url in &wrong {
+        let answer = page(url).await;
+        assert_eq!((answer.status, &answer.body), (404, &first.body), "{url}");
+        assert!(!answer.body.contains("Salary") && !answer.body.contains("SD-00001"), "{url}");
+    }
+    // A valid link shows its own ticket and nothing of another.
+    let mallory_page = page(&mallory_link).await;
+    assert_eq!(mallory_page.status, 200);
+    assert!(!mallory_page.body.contains("VPN") && !mallory_page.body.contains("urgent"));
+    desk.stop().await;
+}
