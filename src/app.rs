@@ -92,8 +92,17 @@ pub fn spawn_web(
 
 /// Runs until `shutdown` is cancelled; every task finishes the work in hand.
 pub async fn run(config: Arc<Config>, shutdown: CancellationToken) -> Result<(), AppError> {
-    let transport = Transport::from_config(&config)?;
     let listeners = web::bind(&config).await?;
+    run_on(config, listeners, shutdown).await
+}
+
+/// [`run`] on web listeners bound beforehand.
+pub async fn run_on(
+    config: Arc<Config>,
+    listeners: (tokio::net::TcpListener, Option<tokio::net::TcpListener>),
+    shutdown: CancellationToken,
+) -> Result<(), AppError> {
+    let transport = Transport::from_config(&config)?;
     let store = open_store(&config).await?;
     let pipeline = pipeline(config.clone(), store.clone()).await?;
     let mut tasks = JoinSet::new();

@@ -63,7 +63,7 @@ fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
     text.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
-/// Judges one message. `own` are loket's own addresses (the desk and the department queues).
+/// Judges one message. `own` are the addresses loket sends from (the desk's).
 pub fn assess(message: &Normalised, own: &[EmailAddress]) -> Verdict {
     let m = &message.markers;
     let auto = |kind, reason: String| Verdict::Automatic { kind, reason };

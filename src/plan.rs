@@ -71,8 +71,9 @@ pub struct Rules {
 
 impl Rules {
     pub fn from_config(config: &Config, signer: Signer) -> Self {
-        let mut own_addresses = vec![config.desk.address.clone()];
-        own_addresses.extend(config.departments.iter().map(|d| d.queue_address.clone()));
+        // Only the desk's own address: departments answer from their queue addresses
+        // (shared mailboxes), and loket's forwards to a queue carry the loop header.
+        let own_addresses = vec![config.desk.address.clone()];
         Self {
             max_message_bytes: config.ingest.max_message_bytes,
             parse_timeout: Duration::from_millis(config.ingest.parse_timeout_ms),

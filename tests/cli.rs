@@ -2,8 +2,9 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use support::dovecot::Dovecot;
 use support::{TestMailbox, imap, request};
@@ -46,7 +47,7 @@ fn a_wrong_config_names_the_key_and_touches_nothing() {
 #[test]
 fn the_demo_makes_tickets_from_the_sample_maildir_and_they_can_be_listed() {
     let dir = tempfile::tempdir().unwrap();
-    let output = loket(&["demo", "--dir", "demo"], dir.path());
+    let output = loket(&["demo", "--dir", "demo", "--once"], dir.path());
     assert!(output.status.success(), "{}", stderr(&output));
     let printed = stdout(&output);
     assert!(printed.contains("7 tickets"), "{printed}");
@@ -87,23 +88,66 @@ fn the_demo_makes_tickets_from_the_sample_maildir_and_they_can_be_listed() {
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
         .collect();
-    assert_eq!(outbox.len(), 12, "6 acknowledgements and 6 forwards");
+    assert_eq!(outbox.len(), 13, "6 acknowledgements, 6 forwards and IT's answer relayed");
     assert_eq!(outbox.iter().filter(|m| m.contains("Auto-Submitted: auto-replied")).count(), 6);
     assert_eq!(outbox.iter().filter(|m| m.contains("Auto-Submitted: auto-generated")).count(), 6);
+    let answer: Vec<&String> = outbox.iter().filter(|m| m.contains("Auto-Submitted: no")).collect();
+    assert_eq!(answer.len(), 1);
+    assert!(answer[0].contains("To: \"Anna de Vries\" <anna.devries@example.org>"), "{}", answer[0]);
+    assert!(answer[0].contains("leenlaptop") && !answer[0].contains("Requester:"), "{}", answer[0]);
     assert!(
         outbox
             .iter()
             .any(|m| m.contains("To: \"Anna de Vries\" <anna.devries@example.org>") && m.contains("geregistreerd"))
     );
     assert!(!outbox.iter().any(|m| m.contains("sanne.jansen@example.org")));
-    assert!(printed.contains("12 mails"), "{printed}");
+    assert!(printed.contains("13 mails"), "{printed}");
+    assert!(printed.contains("desk: 0 new tickets, 1 joined a ticket"), "{printed}");
     let output = loket(&["tickets", "show", reference, "--config", "demo/loket.toml"], dir.path());
     let shown = stdout(&output);
     assert!(shown.contains("ack       sent"), "{shown}");
 
-    // A second demo starts from the samples again.
-    let output = loket(&["demo", "--dir", "demo"], dir.path());
-    assert!(stdout(&output).contains("7 tickets"), "{}", stdout(&output));
+    // A second demo starts from the samples again, and runs on with the status page
+    // of the conversation it prints a link to.
+    let listen = format!("127.0.0.1:{}", support::free_port());
+    let mut demo = Running(
+        Command::new(env!("CARGO_BIN_EXE_loket"))
+            .args(["demo", "--dir", "demo", "--listen", &listen])
+            .current_dir(dir.path())
+            .env("LOKET_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut printed = String::new();
+    let mut lines = BufReader::new(demo.0.stdout.take().unwrap()).lines();
+    let link = loop {
+        let line = lines.next().expect("the demo prints a link").unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(link) = line.strip_prefix("open its status page: ") {
+            break link.to_owned();
+        }
+    };
+    assert!(printed.contains("7 tickets"), "{printed}");
+    assert!(link.starts_with(&format!("http://{listen}/t/SD-00001?k=")), "{link}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let page = runtime.block_on(support::http::get(&link));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Laptop start niet meer op") && page.body.contains("leenlaptop"), "{}", page.body);
+    assert!(page.body.contains("In behandeling"), "the page speaks Anna's Dutch: {}", page.body);
+    support::stop(&mut demo.0, "TERM");
+    assert!(demo.0.wait().unwrap().success(), "the demo stops cleanly on SIGTERM");
+}
+
+/// A child process that is killed if the test ends early.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]

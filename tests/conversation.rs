@@ -24,6 +24,7 @@ struct Desk {
     dovecot: Dovecot,
     sink: SmtpSink,
     _store_dir: tempfile::TempDir,
+    _postgres: Option<support::postgres::Postgres>,
     store: Store,
     config: loket::config::Config,
     shutdown: CancellationToken,
@@ -31,12 +32,18 @@ struct Desk {
 }
 
 impl Desk {
-    async fn start() -> Self {
+    /// On SQLite, or on a private PostgreSQL with `postgres`.
+    async fn start(postgres: bool) -> Self {
         support::init_tracing();
         let dovecot = Dovecot::start(&["it", "facility", "desk"]);
         let sink = SmtpSink::start();
         let dir = tempfile::tempdir().unwrap();
-        let url = support::sqlite_url(dir.path());
+        let (url, postgres) = if postgres {
+            let server = support::postgres::Postgres::start();
+            (server.database("conversation").await, Some(server))
+        } else {
+            (support::sqlite_url(dir.path()), None)
+        };
         let mut desk_inbox = TestMailbox::new("desk", "", "desk");
         desk_inbox.department = None;
         let mailboxes = [
@@ -57,7 +64,7 @@ impl Desk {
         }
         let shutdown = CancellationToken::new();
         let daemon = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
-        Self { dovecot, sink, _store_dir: dir, store, config, shutdown, daemon }
+        Self { dovecot, sink, _store_dir: dir, _postgres: postgres, store, config, shutdown, daemon }
     }
 
     async fn deliver(&self, user: &str, raw: Vec<u8>) {
@@ -139,8 +146,15 @@ async fn page_shows(url: &str, what: &[&str]) -> http::Answer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_conversation_from_request_to_resolved_through_the_desk() {
-    let desk = Desk::start().await;
+    conversation(Desk::start(false).await, "status-page.png").await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_conversation_on_postgresql() {
+    conversation(Desk::start(true).await, "status-page-postgres.png").await;
+}
+
+async fn conversation(desk: Desk, screenshot: &str) {
     // 1. The employee mails the old IT address and gets the ack with a link.
     let original = request(
         "Anna Smit <anna@example.org>",
@@ -238,7 +252,7 @@ async fn one_conversation_from_request_to_resolved_through_the_desk() {
     let dom = browser::dom(&link);
     assert!(dom.contains("Resolved") && dom.contains("Passed on to Facility"), "{dom}");
     assert!(dom.contains(r#"<ol id="timeline""#));
-    let shot = browser::screenshot(&link, "status-page.png");
+    let shot = browser::screenshot(&link, screenshot);
     assert!(std::fs::metadata(&shot).unwrap().len() > 5_000, "a real screenshot at {}", shot.display());
 
     // Health and metrics on the same server.
@@ -256,7 +270,7 @@ async fn one_conversation_from_request_to_resolved_through_the_desk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outsiders_can_neither_write_on_nor_read_a_ticket_that_is_not_theirs() {
-    let desk = Desk::start().await;
+    let desk = Desk::start(false).await;
     desk.deliver(
         "it",
         request("Anna <anna@example.org>", "it@example.org", "Salary account", "Please check my VPN access.", "a-1@x"),

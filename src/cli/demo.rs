@@ -1,7 +1,9 @@
 //! `loket demo`: the whole pipeline with no server. The sample Maildirs shipped
-//! in `demo/maildir` are copied into a working folder, taken in into SQLite, and
-//! the resulting tickets are printed.
+//! in `demo/maildir` are copied into a working folder, taken in into SQLite, the
+//! mails written as files and the resulting tickets printed; then loket keeps
+//! running on that folder with the status page on localhost, until Ctrl-C.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,24 +24,26 @@ const SAMPLES: &[(&str, &str, &[u8])] = &[
     ("hr", "1793620800.M5P1.demo", include_bytes!("../../demo/maildir/hr/new/1793620800.M5P1.demo")),
     ("it", "1793606400.M1P1.demo", include_bytes!("../../demo/maildir/it/new/1793606400.M1P1.demo")),
     ("it", "1793610000.M2P1.demo", include_bytes!("../../demo/maildir/it/new/1793610000.M2P1.demo")),
+    ("desk", "1793631600.M8P1.demo", include_bytes!("../../demo/maildir/desk/new/1793631600.M8P1.demo")),
 ];
 
-pub async fn run(dir: &Path) -> Result<()> {
+/// Runs the demo in `dir` with the status page on `listen`; with `once`, stops
+/// after the samples instead of running on.
+pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
     prepare(dir)?;
-    let mut config = config::load_str(DEMO_CONFIG).context("the demo config")?;
-    config.store.url = format!("sqlite://{}", dir.join("loket.db").display());
-    config.outbox.file_dir = Some(dir.join("outbox"));
-    for mailbox in &mut config.mailboxes {
-        let folder = mailbox.name.as_str().trim_end_matches("-old").to_owned();
-        mailbox.maildir = Some(dir.join("maildir").join(folder));
-    }
-    let config = Arc::new(config);
+    let text = demo_config_for(dir, listen);
+    let config = Arc::new(config::load_str(&text).context("the demo config")?);
+    // Bound first: a taken port stops the demo before it does anything.
+    let listeners = if once { None } else { Some(crate::web::bind(&config).await?) };
     let store = crate::app::open_store(&config).await?;
     let pipeline = crate::app::pipeline(config.clone(), store.clone()).await?;
     let never = CancellationToken::new();
     for mailbox in &config.mailboxes {
         let outcome = crate::source::maildir::poll(&pipeline, mailbox, &never).await?;
-        println!("{}: {} new tickets, {} quarantined", mailbox.name, outcome.created, outcome.quarantined);
+        println!(
+            "{}: {} new tickets, {} joined a ticket, {} quarantined",
+            mailbox.name, outcome.created, outcome.joined, outcome.quarantined
+        );
     }
     let transport = crate::outbox::Transport::from_config(&config)?.context("the demo writes mail to files")?;
     let delivery =
@@ -52,15 +56,25 @@ pub async fn run(dir: &Path) -> Result<()> {
     }
     println!("\n{} tickets in {}", tickets.len(), config.store.url);
     println!(
-        "{} mails (acknowledgements and department forwards) written to {}",
+        "{} mails (acknowledgements, forwards and answers) written to {}",
         delivery.sent,
         dir.join("outbox").display()
     );
-    if let Some(first) = tickets.last() {
-        println!("see one whole: loket tickets show {} --config {}", first.reference, dir.join("loket.toml").display());
-    }
-    std::fs::write(dir.join("loket.toml"), demo_config_for(dir)).context("writing the demo config")?;
+    std::fs::write(dir.join("loket.toml"), text).context("writing the demo config")?;
+    let Some(first) = tickets.last() else { return Ok(()) };
+    println!("see one whole: loket tickets show {} --config {}", first.reference, dir.join("loket.toml").display());
+    let reference = crate::domain::TicketRef::parse(&first.reference).map_err(|e| anyhow::anyhow!(e.0))?;
+    let link = format!("{}/t/{reference}?k={}", config.desk.base_url, pipeline.signer().tracking_token(&reference));
     store.close().await;
+    let Some(listeners) = listeners else {
+        println!("its status page (while loket runs): {link}");
+        return Ok(());
+    };
+    println!("\nopen its status page: {link}");
+    println!("loket keeps running on {} (Ctrl-C stops it)", dir.display());
+    let shutdown = CancellationToken::new();
+    crate::app::cancel_on_signal(shutdown.clone());
+    crate::app::run_on(config, listeners, shutdown).await?;
     Ok(())
 }
 
@@ -86,7 +100,8 @@ fn prepare(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The demo config with the working folder's paths, so that `loket tickets` can read it.
-fn demo_config_for(dir: &Path) -> String {
-    DEMO_CONFIG.replace("loket-demo/", &format!("{}/", dir.display()))
+/// The demo config with the working folder's paths (so that `loket tickets` can
+/// read it) and the status page's address.
+fn demo_config_for(dir: &Path, listen: SocketAddr) -> String {
+    DEMO_CONFIG.replace("loket-demo/", &format!("{}/", dir.display())).replace("127.0.0.1:8080", &listen.to_string())
 }

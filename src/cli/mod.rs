@@ -41,11 +41,18 @@ pub enum Command {
     /// List or export quarantined messages.
     #[command(subcommand)]
     Quarantine(tickets::QuarantineCommand),
-    /// Run the embedded default with no server: sample Maildir in, SQLite, tickets out.
+    /// Run the embedded default with no server: sample Maildirs in, SQLite, mails
+    /// written as files, and the status page on localhost.
     Demo {
         /// Working folder for the demo's Maildir and database (recreated on each run).
         #[arg(long, default_value = "loket-demo")]
         dir: PathBuf,
+        /// Where the status page listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Take in the samples and stop, instead of running on.
+        #[arg(long)]
+        once: bool,
     },
     /// Print the documented example config.
     ExampleConfig,
@@ -53,7 +60,7 @@ pub enum Command {
 
 pub async fn execute(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Demo { dir } => demo::run(&dir).await,
+        Command::Demo { dir, listen, once } => demo::run(&dir, listen, once).await,
         Command::ExampleConfig => {
             print!("{}", config::EXAMPLE);
             Ok(())
