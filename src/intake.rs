@@ -194,19 +194,48 @@ fn first_mailbox(address: Option<&Address<'_>>) -> Option<Mailbox> {
     mailboxes(address).into_iter().next()
 }
 
+/// An attachment with its decoded bytes, for passing it on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentData {
+    pub name: Option<String>,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+fn content_type(part: &mail_parser::MessagePart<'_>) -> String {
+    part.content_type()
+        .map(|ct| match &ct.c_subtype {
+            Some(sub) => format!("{}/{}", ct.c_type, sub),
+            None => ct.c_type.to_string(),
+        })
+        .unwrap_or_else(|| "application/octet-stream".into())
+        .to_ascii_lowercase()
+}
+
+/// The attachments of a message with their bytes, leaving out parts shown inline
+/// (signature logos and the like). Parses again: only mail that is passed on needs it.
+pub fn attachment_data(raw: &[u8]) -> Vec<AttachmentData> {
+    let cr_only = cr_only_to_crlf(raw);
+    let Some(message) = MessageParser::default().parse(cr_only.as_deref().unwrap_or(raw)) else {
+        return Vec::new();
+    };
+    message
+        .attachments()
+        .filter(|part| part.content_disposition().is_none_or(|d| !d.c_type.eq_ignore_ascii_case("inline")))
+        .map(|part| AttachmentData {
+            name: part.attachment_name().map(one_line),
+            content_type: content_type(part),
+            bytes: part.contents().to_vec(),
+        })
+        .collect()
+}
+
 fn attachments(message: &Message<'_>) -> Vec<Attachment> {
     message
         .attachments()
         .map(|part| Attachment {
             name: part.attachment_name().map(one_line),
-            content_type: part
-                .content_type()
-                .map(|ct| match &ct.c_subtype {
-                    Some(sub) => format!("{}/{}", ct.c_type, sub),
-                    None => ct.c_type.to_string(),
-                })
-                .unwrap_or_else(|| "application/octet-stream".into())
-                .to_ascii_lowercase(),
+            content_type: content_type(part),
             size: part.len() as u64,
         })
         .collect()

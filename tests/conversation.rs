@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loket::store::Store;
-use mail_parser::MessageParser;
+use mail_parser::{MessageParser, MimeHeaders};
 use support::dovecot::Dovecot;
 use support::http;
 use support::smtp::{Received, SmtpSink};
@@ -114,6 +114,14 @@ fn header(mail: &Received, name: &str) -> String {
 fn reply(from: &str, to: &str, subject: &str, body: &str, id: &str, in_reply_to: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, 02 Nov 2026 10:00:00 +0100\r\nMessage-ID: <{id}>\r\nIn-Reply-To: <{in_reply_to}>\r\nReferences: <{in_reply_to}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+/// A reply with an attached PDF and an inline logo (as signatures carry).
+fn reply_with_attachment(from: &str, subject: &str, body: &str, id: &str, in_reply_to: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: servicedesk@example.org\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nIn-Reply-To: <{in_reply_to}>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n--b1\r\nContent-Type: image/png\r\nContent-Disposition: inline; filename=\"logo.png\"\r\nContent-ID: <logo@x>\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"socket-report.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcOkw7zDtsOfCg==\r\n--b1--\r\n"
     )
     .into_bytes()
 }
@@ -226,10 +234,9 @@ async fn conversation(desk: Desk, screenshot: &str) {
     assert!(!text(&moved).contains("wall socket"), "the handover note stays internal");
     page_shows(&link, &["Passed on to Facility", "<dd id=\"department\">Facility</dd>"]).await;
 
-    // 5. Facility resolves it with a last word to the employee.
-    let resolve = reply(
+    // 5. Facility resolves it with a last word and a report to the employee.
+    let resolve = reply_with_attachment(
         "Carol <carol@example.org>",
-        "servicedesk@example.org",
         "Re: [SD-00001] My desk phone is dead",
         "#resolve\nThe socket is replaced; your phone works again.",
         "carol-1@example.org",
@@ -238,6 +245,14 @@ async fn conversation(desk: Desk, screenshot: &str) {
     desk.deliver("desk", resolve).await;
     let last = desk.mail(ANNA, "ans", 2).await;
     assert!(text(&last).contains("your phone works again"));
+    let parsed = MessageParser::default().parse(&last.bytes).unwrap();
+    let attached: Vec<(Option<&str>, &[u8])> =
+        parsed.attachments().map(|a| (a.attachment_name(), a.contents())).collect();
+    assert_eq!(
+        attached,
+        [(Some("socket-report.pdf"), b"%PDF-1.4\n%\xc3\xa4\xc3\xbc\xc3\xb6\xc3\x9f\n".as_slice())],
+        "the report, not the logo"
+    );
     let answer = page_shows(&link, &["Resolved", "your phone works again"]).await;
     assert!(answer.body.contains("status-resolved"));
     assert!(!answer.body.contains("wall socket"), "internal notes never reach the page");

@@ -4,14 +4,15 @@
 
 use std::time::SystemTime;
 
-use lettre::message::{Mailbox as LettreMailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox as LettreMailbox, MultiPart};
 
 use super::{
     Desk, OutKind, OutboundError, Outgoing, TicketFacts, angle, automatic, outgoing, parse_address, reply_subject,
     tagged_subject,
 };
 use crate::domain::{Mailbox, TicketRef};
-use crate::intake::one_line;
+use crate::intake::{AttachmentData, one_line};
 use crate::language::Language;
 use crate::render::{AckView, RelayView, Renderer};
 use crate::sign::Signer;
@@ -80,6 +81,7 @@ fn in_thread(
     about: &Conversation<'_>,
     kind: OutKind,
     view: &RelayView,
+    attachments: &[AttachmentData],
     date: SystemTime,
 ) -> Result<Outgoing, OutboundError> {
     // A relayed answer was written by a person; the rerouting notice was not.
@@ -95,9 +97,18 @@ fn in_thread(
     if let Some(original) = about.opening_message_id {
         builder = builder.in_reply_to(angle(original)).references(angle(original));
     }
-    let message = builder
-        .multipart(MultiPart::alternative_plain_html(text, html))
-        .map_err(|e| OutboundError::Build(e.to_string()))?;
+    let body = MultiPart::alternative_plain_html(text, html);
+    let body = if attachments.is_empty() {
+        body
+    } else {
+        attachments.iter().fold(MultiPart::mixed().multipart(body), |mixed, a| {
+            let content_type = ContentType::parse(&a.content_type)
+                .unwrap_or_else(|_| ContentType::parse("application/octet-stream").unwrap_or(ContentType::TEXT_PLAIN));
+            let name = a.name.clone().unwrap_or_else(|| "attachment".into());
+            mixed.singlepart(Attachment::new(name).body(a.bytes.clone(), content_type))
+        })
+    };
+    let message = builder.multipart(body).map_err(|e| OutboundError::Build(e.to_string()))?;
     Ok(outgoing(kind, desk, &about.requester.address, message_id, &message))
 }
 
@@ -113,17 +124,18 @@ fn view(desk: &Desk<'_>, about: &Conversation<'_>, text: &str) -> RelayView {
 }
 
 /// A department's answer, passed on to the employee from the desk and threaded
-/// under the employee's first message. A person wrote it, so it is not marked
-/// as automatic; the loop header still marks it as loket's.
+/// under the employee's first message, with the answer's attachments. A person
+/// wrote it, so it is not marked as automatic; the loop header still marks it as loket's.
 pub fn relay(
     desk: &Desk<'_>,
     renderer: &Renderer,
     signer: &Signer,
     about: &Conversation<'_>,
     text: &str,
+    attachments: &[AttachmentData],
     date: SystemTime,
 ) -> Result<Outgoing, OutboundError> {
-    in_thread(desk, renderer, signer, about, OutKind::Relay, &view(desk, about, text), date)
+    in_thread(desk, renderer, signer, about, OutKind::Relay, &view(desk, about, text), attachments, date)
 }
 
 /// Tells the employee that `about.department` handles the request from now on.
@@ -134,5 +146,5 @@ pub fn moved(
     about: &Conversation<'_>,
     date: SystemTime,
 ) -> Result<Outgoing, OutboundError> {
-    in_thread(desk, renderer, signer, about, OutKind::Moved, &view(desk, about, ""), date)
+    in_thread(desk, renderer, signer, about, OutKind::Moved, &view(desk, about, ""), &[], date)
 }

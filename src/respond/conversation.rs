@@ -8,6 +8,7 @@ use super::Respond;
 use crate::clock;
 use crate::domain::{Mailbox, Status};
 use crate::guard::Verdict;
+use crate::intake;
 use crate::outbound::{self, CommandProblem, Conversation, TicketFacts};
 use crate::quote;
 use crate::store::{Entry, Reply, TicketState, Turn};
@@ -156,13 +157,6 @@ impl Respond {
         if let Some(target) = &route {
             self.reroute(turn, target, &parsed.text, &requester, &token, &mut reply);
         }
-        if parsed.has(&Command::Resolve) {
-            reply.status = Some(Status::Resolved);
-            reply.entries.push(Entry::new("resolved", format!("resolved by {from}")));
-        } else if parsed.has(&Command::Reopen) {
-            reply.status = Some(Status::InProgress);
-            reply.entries.push(Entry::new("reopened", format!("reopened by {from}")));
-        }
         if parsed.has(&Command::Note) {
             reply.entries.push(Entry::new("note", format!("internal note from {from}: {}", parsed.text)));
         } else if route.is_some() {
@@ -173,7 +167,17 @@ impl Respond {
             }
         } else {
             let about = self.conversation_facts(ticket, &requester, &token, &ticket.department);
-            match outbound::relay(&self.desk(), &self.renderer, &self.signer, &about, &parsed.text, SystemTime::now()) {
+            let attachments = intake::attachment_data(&turn.incoming.raw);
+            let relayed = outbound::relay(
+                &self.desk(),
+                &self.renderer,
+                &self.signer,
+                &about,
+                &parsed.text,
+                &attachments,
+                SystemTime::now(),
+            );
+            match relayed {
                 Ok(mail) => {
                     reply.mails.push(mail);
                     reply.entries.push(
@@ -186,6 +190,14 @@ impl Respond {
                 }
                 Err(error) => reply.entries.push(Entry::new("withheld", format!("answer not relayed: {error}"))),
             }
+        }
+        // After the answer, so that the timeline reads "answered, resolved".
+        if parsed.has(&Command::Resolve) {
+            reply.status = Some(Status::Resolved);
+            reply.entries.push(Entry::new("resolved", format!("resolved by {from}")));
+        } else if parsed.has(&Command::Reopen) {
+            reply.status = Some(Status::InProgress);
+            reply.entries.push(Entry::new("reopened", format!("reopened by {from}")));
         }
         reply
     }
