@@ -73,17 +73,25 @@ pub fn ack(
     Ok(outgoing(OutKind::Ack, desk, &facts.requester.address, message_id, &message))
 }
 
-/// A mail to the employee in the ticket's thread, from `template` in both forms.
+/// What a mail in the ticket's thread carries: its kind (which names its
+/// templates), the template values and any attachments.
+struct Letter<'a> {
+    kind: OutKind,
+    view: RelayView,
+    attachments: &'a [AttachmentData],
+}
+
+/// A mail to the employee in the ticket's thread, from its templates in both forms.
 fn in_thread(
     desk: &Desk<'_>,
     renderer: &Renderer,
     signer: &Signer,
     about: &Conversation<'_>,
-    kind: OutKind,
-    view: &RelayView,
-    attachments: &[AttachmentData],
+    letter: Letter<'_>,
     date: SystemTime,
 ) -> Result<Outgoing, OutboundError> {
+    let Letter { kind, view, attachments } = letter;
+    let view = &view;
     // A relayed answer was written by a person; the rerouting notice was not.
     let auto_submitted = if kind == OutKind::Relay { "no" } else { "auto-generated" };
     let language = about.language.code();
@@ -135,7 +143,8 @@ pub fn relay(
     attachments: &[AttachmentData],
     date: SystemTime,
 ) -> Result<Outgoing, OutboundError> {
-    in_thread(desk, renderer, signer, about, OutKind::Relay, &view(desk, about, text), attachments, date)
+    let letter = Letter { kind: OutKind::Relay, view: view(desk, about, text), attachments };
+    in_thread(desk, renderer, signer, about, letter, date)
 }
 
 /// Tells the employee that `about.department` handles the request from now on.
@@ -146,5 +155,6 @@ pub fn moved(
     about: &Conversation<'_>,
     date: SystemTime,
 ) -> Result<Outgoing, OutboundError> {
-    in_thread(desk, renderer, signer, about, OutKind::Moved, &view(desk, about, ""), &[], date)
+    let letter = Letter { kind: OutKind::Moved, view: view(desk, about, ""), attachments: &[] };
+    in_thread(desk, renderer, signer, about, letter, date)
 }
