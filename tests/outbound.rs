@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use loket::domain::{EmailAddress, Mailbox, TicketRef};
 use loket::language::Language;
-use loket::outbound::{self, Desk, TicketFacts};
+use loket::outbound::{Composer, Desk, TicketFacts};
 use loket::render::Renderer;
 use loket::sign::Signer;
 use mail_parser::{MessageParser, MimeHeaders};
@@ -34,8 +34,13 @@ impl Fixture {
         }
     }
 
-    fn desk(&self) -> Desk<'_> {
-        Desk { name: "Service Desk", address: &self.address, base_url: "https://desk.example.org" }
+    fn composer(&self) -> Composer<'_> {
+        Composer {
+            desk: Desk { name: "Service Desk", address: &self.address, base_url: "https://desk.example.org" },
+            renderer: &self.renderer,
+            signer: &self.signer,
+            date: date(),
+        }
     }
 
     fn facts<'a>(&'a self, subject: &'a str, language: Language) -> TicketFacts<'a> {
@@ -65,7 +70,7 @@ fn date() -> SystemTime {
 #[test]
 fn the_acknowledgement_comes_from_the_desk_threaded_under_the_request_in_its_language() {
     let f = Fixture::new("Anna de Vries");
-    let mail = outbound::ack(&f.desk(), &f.renderer, &f.signer, &f.facts("Lamp kapot", Language::Nl), date()).unwrap();
+    let mail = f.composer().ack(&f.facts("Lamp kapot", Language::Nl)).unwrap();
     assert_eq!(mail.recipient, "anna@example.org");
     assert_eq!(mail.sender, "servicedesk@example.org");
     let parsed = MessageParser::default().parse(&mail.bytes).unwrap();
@@ -86,7 +91,7 @@ fn the_acknowledgement_comes_from_the_desk_threaded_under_the_request_in_its_lan
     assert!(text.contains("https://desk.example.org/t/SD-00042?k=tok123"));
     assert!(parsed.body_html(0).unwrap().contains("SD-00042"));
 
-    let english = outbound::ack(&f.desk(), &f.renderer, &f.signer, &f.facts("Lamp", Language::En), date()).unwrap();
+    let english = f.composer().ack(&f.facts("Lamp", Language::En)).unwrap();
     let parsed = MessageParser::default().parse(&english.bytes).unwrap();
     assert!(parsed.body_text(0).unwrap().contains("registered as SD-00042"));
     assert_ne!(english.message_id, mail.message_id);
@@ -95,8 +100,7 @@ fn the_acknowledgement_comes_from_the_desk_threaded_under_the_request_in_its_lan
 #[test]
 fn the_forward_names_the_requester_and_carries_the_original_intact() {
     let f = Fixture::new("Anna de Vries");
-    let mail =
-        outbound::forward(&f.desk(), &f.renderer, &f.signer, &f.facts("Lamp kapot", Language::Nl), date()).unwrap();
+    let mail = f.composer().forward(&f.facts("Lamp kapot", Language::Nl)).unwrap();
     assert_eq!(mail.recipient, "facility-queue@example.org");
     let parsed = MessageParser::default().parse(&mail.bytes).unwrap();
     let from = parsed.from().unwrap().first().unwrap();
@@ -129,8 +133,8 @@ fn header_injection_through_the_subject_and_the_display_name_fails() {
     let f = Fixture::new("Eve\r\nBcc: victim@example.org");
     let subject = "Hello\r\nBcc: victim@example.org\r\nX-Evil: 1";
     for mail in [
-        outbound::ack(&f.desk(), &f.renderer, &f.signer, &f.facts(subject, Language::En), date()).unwrap(),
-        outbound::forward(&f.desk(), &f.renderer, &f.signer, &f.facts(subject, Language::En), date()).unwrap(),
+        f.composer().ack(&f.facts(subject, Language::En)).unwrap(),
+        f.composer().forward(&f.facts(subject, Language::En)).unwrap(),
     ] {
         let parsed = MessageParser::default().parse(&mail.bytes).unwrap();
         assert!(parsed.bcc().is_none(), "a Bcc header was injected");

@@ -2,92 +2,15 @@
 //! attached (a forward, or an update when the employee writes again), and the
 //! reply that tells a department member why their commands were not carried out.
 
-use std::time::SystemTime;
-
 use lettre::message::header::{ContentDisposition, ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox as LettreMailbox, MultiPart, SinglePart};
 
 use super::{
-    Desk, OutKind, OutboundError, Outgoing, TicketFacts, automatic, crlf, fits_8bit, outgoing, parse_address,
+    Composer, OutKind, OutboundError, Outgoing, TicketFacts, automatic, crlf, fits_8bit, outgoing, parse_address,
     reply_subject, tagged_subject,
 };
 use crate::domain::TicketRef;
-use crate::render::{ForwardView, NoticeView, Renderer};
-use crate::sign::Signer;
-
-/// The normalised ticket to the department's queue, with the original attached.
-pub fn forward(
-    desk: &Desk<'_>,
-    renderer: &Renderer,
-    signer: &Signer,
-    facts: &TicketFacts<'_>,
-    date: SystemTime,
-) -> Result<Outgoing, OutboundError> {
-    to_department(desk, renderer, signer, facts, OutKind::Forward, date)
-}
-
-/// The employee's follow-up to the department's queue, with the follow-up attached.
-pub fn update(
-    desk: &Desk<'_>,
-    renderer: &Renderer,
-    signer: &Signer,
-    facts: &TicketFacts<'_>,
-    date: SystemTime,
-) -> Result<Outgoing, OutboundError> {
-    to_department(desk, renderer, signer, facts, OutKind::Update, date)
-}
-
-fn to_department(
-    desk: &Desk<'_>,
-    renderer: &Renderer,
-    signer: &Signer,
-    facts: &TicketFacts<'_>,
-    kind: OutKind,
-    date: SystemTime,
-) -> Result<Outgoing, OutboundError> {
-    let queue = parse_address(facts.queue.as_str())?;
-    let view = ForwardView {
-        reference: facts.reference.to_string(),
-        requester: facts.requester.to_string(),
-        sent_to: facts.sent_to.to_owned(),
-        department: facts.department.to_owned(),
-        received: facts.received.to_owned(),
-        link: desk.tracking_link(facts.reference, facts.token),
-        reason: facts.reason.to_owned(),
-        desk: desk.name.to_owned(),
-        text: facts.text.to_owned(),
-    };
-    let text = renderer.render(&format!("{}.txt", kind.as_str()), &view)?;
-    let message_id = signer.message_id(facts.reference, kind.id_kind(), desk.domain());
-    // RFC 2046 allows only 7bit, 8bit and binary for message/rfc822, so the original
-    // goes in unchanged when 8bit can carry it (no NUL, no line over 998 bytes);
-    // otherwise it travels as base64-encoded data.
-    let (content_type, body) = if fits_8bit(facts.raw) {
-        let encoding =
-            if facts.raw.is_ascii() { ContentTransferEncoding::SevenBit } else { ContentTransferEncoding::EightBit };
-        ("message/rfc822", Body::dangerous_pre_encoded(crlf(facts.raw), encoding))
-    } else {
-        (
-            "application/octet-stream",
-            Body::new_with_encoding(facts.raw.to_vec(), ContentTransferEncoding::Base64).unwrap_or_else(Body::new),
-        )
-    };
-    let original = SinglePart::builder()
-        .header(ContentType::parse(content_type).map_err(|e| OutboundError::Build(e.to_string()))?)
-        .header(ContentDisposition::attachment("original.eml"))
-        .body(body);
-    let from_name = format!("{} via {}", facts.requester.display(), desk.name);
-    let subject = match kind {
-        OutKind::Update => reply_subject(facts.reference, facts.subject),
-        _ => tagged_subject(facts.reference, facts.subject),
-    };
-    let message = automatic(desk, &from_name, subject, &message_id, date, "auto-generated")?
-        .reply_to(desk.mailbox(desk.name)?)
-        .to(LettreMailbox::new(None, queue))
-        .multipart(MultiPart::mixed().singlepart(SinglePart::plain(text)).singlepart(original))
-        .map_err(|e| OutboundError::Build(e.to_string()))?;
-    Ok(outgoing(kind, desk, facts.queue.as_str(), message_id, &message))
-}
+use crate::render::{ForwardView, NoticeView};
 
 /// Why a department member's mail was not acted on.
 #[derive(Debug, Clone)]
@@ -101,32 +24,88 @@ pub struct CommandProblem<'a> {
     pub departments: &'a [String],
 }
 
-/// The short reply to a department member whose commands were not understood.
-pub fn notice(
-    desk: &Desk<'_>,
-    renderer: &Renderer,
-    signer: &Signer,
-    problem: &CommandProblem<'_>,
-    date: SystemTime,
-) -> Result<Outgoing, OutboundError> {
-    let view = NoticeView {
-        reference: problem.reference.to_string(),
-        problems: problem.problems.to_vec(),
-        departments: problem.departments.join(", "),
-        desk: desk.name.to_owned(),
-    };
-    let text = renderer.render("notice.txt", &view)?;
-    let message_id = signer.message_id(problem.reference, OutKind::Notice.id_kind(), desk.domain());
-    let message = automatic(
-        desk,
-        desk.name,
-        reply_subject(problem.reference, problem.subject),
-        &message_id,
-        date,
-        "auto-replied",
-    )?
-    .to(LettreMailbox::new(None, parse_address(problem.to)?))
-    .singlepart(SinglePart::plain(text))
-    .map_err(|e| OutboundError::Build(e.to_string()))?;
-    Ok(outgoing(OutKind::Notice, desk, problem.to, message_id, &message))
+impl Composer<'_> {
+    /// The normalised ticket to the department's queue, with the original attached.
+    pub fn forward(&self, facts: &TicketFacts<'_>) -> Result<Outgoing, OutboundError> {
+        self.to_department(facts, OutKind::Forward)
+    }
+
+    /// The employee's follow-up to the department's queue, with the follow-up attached.
+    pub fn update(&self, facts: &TicketFacts<'_>) -> Result<Outgoing, OutboundError> {
+        self.to_department(facts, OutKind::Update)
+    }
+
+    fn to_department(&self, facts: &TicketFacts<'_>, kind: OutKind) -> Result<Outgoing, OutboundError> {
+        let (desk, renderer, signer, date) = (&self.desk, self.renderer, self.signer, self.date);
+        let queue = parse_address(facts.queue.as_str())?;
+        let view = ForwardView {
+            reference: facts.reference.to_string(),
+            requester: facts.requester.to_string(),
+            sent_to: facts.sent_to.to_owned(),
+            department: facts.department.to_owned(),
+            received: facts.received.to_owned(),
+            link: desk.tracking_link(facts.reference, facts.token),
+            reason: facts.reason.to_owned(),
+            desk: desk.name.to_owned(),
+            text: facts.text.to_owned(),
+        };
+        let text = renderer.render(&format!("{}.txt", kind.as_str()), &view)?;
+        let message_id = signer.message_id(facts.reference, kind.id_kind(), desk.domain());
+        // RFC 2046 allows only 7bit, 8bit and binary for message/rfc822, so the original
+        // goes in unchanged when 8bit can carry it (no NUL, no line over 998 bytes);
+        // otherwise it travels as base64-encoded data.
+        let (content_type, body) = if fits_8bit(facts.raw) {
+            let encoding = if facts.raw.is_ascii() {
+                ContentTransferEncoding::SevenBit
+            } else {
+                ContentTransferEncoding::EightBit
+            };
+            ("message/rfc822", Body::dangerous_pre_encoded(crlf(facts.raw), encoding))
+        } else {
+            (
+                "application/octet-stream",
+                Body::new_with_encoding(facts.raw.to_vec(), ContentTransferEncoding::Base64).unwrap_or_else(Body::new),
+            )
+        };
+        let original = SinglePart::builder()
+            .header(ContentType::parse(content_type).map_err(|e| OutboundError::Build(e.to_string()))?)
+            .header(ContentDisposition::attachment("original.eml"))
+            .body(body);
+        let from_name = format!("{} via {}", facts.requester.display(), desk.name);
+        let subject = match kind {
+            OutKind::Update => reply_subject(facts.reference, facts.subject),
+            _ => tagged_subject(facts.reference, facts.subject),
+        };
+        let message = automatic(desk, &from_name, subject, &message_id, date, "auto-generated")?
+            .reply_to(desk.mailbox(desk.name)?)
+            .to(LettreMailbox::new(None, queue))
+            .multipart(MultiPart::mixed().singlepart(SinglePart::plain(text)).singlepart(original))
+            .map_err(|e| OutboundError::Build(e.to_string()))?;
+        Ok(outgoing(kind, desk, facts.queue.as_str(), message_id, &message))
+    }
+
+    /// The short reply to a department member whose commands were not understood.
+    pub fn notice(&self, problem: &CommandProblem<'_>) -> Result<Outgoing, OutboundError> {
+        let (desk, renderer, signer, date) = (&self.desk, self.renderer, self.signer, self.date);
+        let view = NoticeView {
+            reference: problem.reference.to_string(),
+            problems: problem.problems.to_vec(),
+            departments: problem.departments.join(", "),
+            desk: desk.name.to_owned(),
+        };
+        let text = renderer.render("notice.txt", &view)?;
+        let message_id = signer.message_id(problem.reference, OutKind::Notice.id_kind(), desk.domain());
+        let message = automatic(
+            desk,
+            desk.name,
+            reply_subject(problem.reference, problem.subject),
+            &message_id,
+            date,
+            "auto-replied",
+        )?
+        .to(LettreMailbox::new(None, parse_address(problem.to)?))
+        .singlepart(SinglePart::plain(text))
+        .map_err(|e| OutboundError::Build(e.to_string()))?;
+        Ok(outgoing(OutKind::Notice, desk, problem.to, message_id, &message))
+    }
 }

@@ -2,20 +2,17 @@
 //! acknowledgement, a department's answer relayed, and the notice that another
 //! department took the request over.
 
-use std::time::SystemTime;
-
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox as LettreMailbox, MultiPart};
 
 use super::{
-    Desk, OutKind, OutboundError, Outgoing, TicketFacts, angle, automatic, outgoing, parse_address, reply_subject,
-    tagged_subject,
+    Composer, Desk, OutKind, OutboundError, Outgoing, TicketFacts, angle, automatic, outgoing, parse_address,
+    reply_subject, tagged_subject,
 };
 use crate::domain::{Mailbox, TicketRef};
 use crate::intake::{AttachmentData, one_line};
 use crate::language::Language;
-use crate::render::{AckView, RelayView, Renderer};
-use crate::sign::Signer;
+use crate::render::{AckView, RelayView};
 
 /// What the mails to the employee about a stored ticket say.
 #[derive(Debug, Clone)]
@@ -40,84 +37,12 @@ fn greeting_name(requester: &Mailbox) -> String {
     requester.name.as_deref().map(one_line).unwrap_or_else(|| requester.address.clone())
 }
 
-/// The acknowledgement to the employee, in their language.
-pub fn ack(
-    desk: &Desk<'_>,
-    renderer: &Renderer,
-    signer: &Signer,
-    facts: &TicketFacts<'_>,
-    date: SystemTime,
-) -> Result<Outgoing, OutboundError> {
-    let view = AckView {
-        name: greeting_name(facts.requester),
-        reference: facts.reference.to_string(),
-        department: facts.department.to_owned(),
-        link: desk.tracking_link(facts.reference, facts.token),
-        desk: desk.name.to_owned(),
-    };
-    let language = facts.language.code();
-    let text = renderer.render(&format!("ack.{language}.txt"), &view)?;
-    let html = renderer.render(&format!("ack.{language}.html"), &view)?;
-    let message_id = signer.message_id(facts.reference, OutKind::Ack.id_kind(), desk.domain());
-    let subject = tagged_subject(facts.reference, facts.subject);
-    let mut builder =
-        automatic(desk, desk.name, subject, &message_id, date, "auto-replied")?.to(recipient(facts.requester)?);
-    if let Some(original) = facts.message_id {
-        let mut references: Vec<String> = facts.references.iter().map(|id| angle(id)).collect();
-        references.push(angle(original));
-        builder = builder.in_reply_to(angle(original)).references(references.join(" "));
-    }
-    let message = builder
-        .multipart(MultiPart::alternative_plain_html(text, html))
-        .map_err(|e| OutboundError::Build(e.to_string()))?;
-    Ok(outgoing(OutKind::Ack, desk, &facts.requester.address, message_id, &message))
-}
-
 /// What a mail in the ticket's thread carries: its kind (which names its
 /// templates), the template values and any attachments.
 struct Letter<'a> {
     kind: OutKind,
     view: RelayView,
     attachments: &'a [AttachmentData],
-}
-
-/// A mail to the employee in the ticket's thread, from its templates in both forms.
-fn in_thread(
-    desk: &Desk<'_>,
-    renderer: &Renderer,
-    signer: &Signer,
-    about: &Conversation<'_>,
-    letter: Letter<'_>,
-    date: SystemTime,
-) -> Result<Outgoing, OutboundError> {
-    let Letter { kind, view, attachments } = letter;
-    let view = &view;
-    // A relayed answer was written by a person; the rerouting notice was not.
-    let auto_submitted = if kind == OutKind::Relay { "no" } else { "auto-generated" };
-    let language = about.language.code();
-    let template = kind.as_str();
-    let text = renderer.render(&format!("{template}.{language}.txt"), view)?;
-    let html = renderer.render(&format!("{template}.{language}.html"), view)?;
-    let message_id = signer.message_id(about.reference, kind.id_kind(), desk.domain());
-    let subject = reply_subject(about.reference, about.subject);
-    let mut builder =
-        automatic(desk, desk.name, subject, &message_id, date, auto_submitted)?.to(recipient(about.requester)?);
-    if let Some(original) = about.opening_message_id {
-        builder = builder.in_reply_to(angle(original)).references(angle(original));
-    }
-    let body = MultiPart::alternative_plain_html(text, html);
-    let body = if attachments.is_empty() {
-        body
-    } else {
-        attachments.iter().fold(MultiPart::mixed().multipart(body), |mixed, a| {
-            let content_type = ContentType::parse(&a.content_type)
-                .unwrap_or_else(|_| ContentType::parse("application/octet-stream").unwrap_or(ContentType::TEXT_PLAIN));
-            let name = a.name.clone().unwrap_or_else(|| "attachment".into());
-            mixed.singlepart(Attachment::new(name).body(a.bytes.clone(), content_type))
-        })
-    };
-    let message = builder.multipart(body).map_err(|e| OutboundError::Build(e.to_string()))?;
-    Ok(outgoing(kind, desk, &about.requester.address, message_id, &message))
 }
 
 fn view(desk: &Desk<'_>, about: &Conversation<'_>, text: &str) -> RelayView {
@@ -131,30 +56,85 @@ fn view(desk: &Desk<'_>, about: &Conversation<'_>, text: &str) -> RelayView {
     }
 }
 
-/// A department's answer, passed on to the employee from the desk and threaded
-/// under the employee's first message, with the answer's attachments. A person
-/// wrote it, so it is not marked as automatic; the loop header still marks it as loket's.
-pub fn relay(
-    desk: &Desk<'_>,
-    renderer: &Renderer,
-    signer: &Signer,
-    about: &Conversation<'_>,
-    text: &str,
-    attachments: &[AttachmentData],
-    date: SystemTime,
-) -> Result<Outgoing, OutboundError> {
-    let letter = Letter { kind: OutKind::Relay, view: view(desk, about, text), attachments };
-    in_thread(desk, renderer, signer, about, letter, date)
-}
+impl Composer<'_> {
+    /// The acknowledgement to the employee, in their language.
+    pub fn ack(&self, facts: &TicketFacts<'_>) -> Result<Outgoing, OutboundError> {
+        let (desk, renderer, signer, date) = (&self.desk, self.renderer, self.signer, self.date);
+        let view = AckView {
+            name: greeting_name(facts.requester),
+            reference: facts.reference.to_string(),
+            department: facts.department.to_owned(),
+            link: desk.tracking_link(facts.reference, facts.token),
+            desk: desk.name.to_owned(),
+        };
+        let language = facts.language.code();
+        let text = renderer.render(&format!("ack.{language}.txt"), &view)?;
+        let html = renderer.render(&format!("ack.{language}.html"), &view)?;
+        let message_id = signer.message_id(facts.reference, OutKind::Ack.id_kind(), desk.domain());
+        let subject = tagged_subject(facts.reference, facts.subject);
+        let mut builder =
+            automatic(desk, desk.name, subject, &message_id, date, "auto-replied")?.to(recipient(facts.requester)?);
+        if let Some(original) = facts.message_id {
+            let mut references: Vec<String> = facts.references.iter().map(|id| angle(id)).collect();
+            references.push(angle(original));
+            builder = builder.in_reply_to(angle(original)).references(references.join(" "));
+        }
+        let message = builder
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| OutboundError::Build(e.to_string()))?;
+        Ok(outgoing(OutKind::Ack, desk, &facts.requester.address, message_id, &message))
+    }
 
-/// Tells the employee that `about.department` handles the request from now on.
-pub fn moved(
-    desk: &Desk<'_>,
-    renderer: &Renderer,
-    signer: &Signer,
-    about: &Conversation<'_>,
-    date: SystemTime,
-) -> Result<Outgoing, OutboundError> {
-    let letter = Letter { kind: OutKind::Moved, view: view(desk, about, ""), attachments: &[] };
-    in_thread(desk, renderer, signer, about, letter, date)
+    /// A mail to the employee in the ticket's thread, from its templates in both forms.
+    fn in_thread(&self, about: &Conversation<'_>, letter: Letter<'_>) -> Result<Outgoing, OutboundError> {
+        let (desk, renderer, signer, date) = (&self.desk, self.renderer, self.signer, self.date);
+        let Letter { kind, view, attachments } = letter;
+        let view = &view;
+        // A relayed answer was written by a person; the rerouting notice was not.
+        let auto_submitted = if kind == OutKind::Relay { "no" } else { "auto-generated" };
+        let language = about.language.code();
+        let template = kind.as_str();
+        let text = renderer.render(&format!("{template}.{language}.txt"), view)?;
+        let html = renderer.render(&format!("{template}.{language}.html"), view)?;
+        let message_id = signer.message_id(about.reference, kind.id_kind(), desk.domain());
+        let subject = reply_subject(about.reference, about.subject);
+        let mut builder =
+            automatic(desk, desk.name, subject, &message_id, date, auto_submitted)?.to(recipient(about.requester)?);
+        if let Some(original) = about.opening_message_id {
+            builder = builder.in_reply_to(angle(original)).references(angle(original));
+        }
+        let body = MultiPart::alternative_plain_html(text, html);
+        let body = if attachments.is_empty() {
+            body
+        } else {
+            attachments.iter().fold(MultiPart::mixed().multipart(body), |mixed, a| {
+                let content_type = ContentType::parse(&a.content_type).unwrap_or_else(|_| {
+                    ContentType::parse("application/octet-stream").unwrap_or(ContentType::TEXT_PLAIN)
+                });
+                let name = a.name.clone().unwrap_or_else(|| "attachment".into());
+                mixed.singlepart(Attachment::new(name).body(a.bytes.clone(), content_type))
+            })
+        };
+        let message = builder.multipart(body).map_err(|e| OutboundError::Build(e.to_string()))?;
+        Ok(outgoing(kind, desk, &about.requester.address, message_id, &message))
+    }
+
+    /// A department's answer, passed on to the employee from the desk and threaded
+    /// under the employee's first message, with the answer's attachments. A person
+    /// wrote it, so it is not marked as automatic; the loop header still marks it as loket's.
+    pub fn relay(
+        &self,
+        about: &Conversation<'_>,
+        text: &str,
+        attachments: &[AttachmentData],
+    ) -> Result<Outgoing, OutboundError> {
+        let letter = Letter { kind: OutKind::Relay, view: view(&self.desk, about, text), attachments };
+        self.in_thread(about, letter)
+    }
+
+    /// Tells the employee that `about.department` handles the request from now on.
+    pub fn moved(&self, about: &Conversation<'_>) -> Result<Outgoing, OutboundError> {
+        let letter = Letter { kind: OutKind::Moved, view: view(&self.desk, about, ""), attachments: &[] };
+        self.in_thread(about, letter)
+    }
 }

@@ -7,8 +7,8 @@
 mod department;
 mod employee;
 
-pub use department::{CommandProblem, forward, notice, update};
-pub use employee::{Conversation, ack, moved, relay};
+pub use department::CommandProblem;
+pub use employee::Conversation;
 
 use std::time::SystemTime;
 
@@ -19,7 +19,8 @@ use serde::Serialize;
 use crate::domain::{EmailAddress, Mailbox, TicketRef};
 use crate::intake::{LOOP_HEADER, one_line};
 use crate::language::Language;
-use crate::render::RenderError;
+use crate::render::{RenderError, Renderer};
+use crate::sign::Signer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
@@ -102,6 +103,16 @@ pub struct Outgoing {
     /// Without angle brackets.
     pub message_id: String,
     pub bytes: Vec<u8>,
+}
+
+/// Composes loket's mails: the desk as they present it, the templates, the
+/// signer of their Message-IDs, and their date.
+#[derive(Debug, Clone)]
+pub struct Composer<'a> {
+    pub desk: Desk<'a>,
+    pub renderer: &'a Renderer,
+    pub signer: &'a Signer,
+    pub date: SystemTime,
 }
 
 /// The desk as the mails present it.

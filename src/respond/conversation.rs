@@ -2,8 +2,6 @@
 //! department as an update; a department's answer goes to the employee from the
 //! desk, after the commands at its top are carried out.
 
-use std::time::SystemTime;
-
 use super::Respond;
 use crate::clock;
 use crate::domain::{Mailbox, Status};
@@ -72,8 +70,9 @@ impl Respond {
             received: &received,
             reason,
         };
-        let compose = if update { outbound::update } else { outbound::forward };
-        compose(&self.desk(), &self.renderer, &self.signer, &facts, SystemTime::now()).map_err(|e| e.to_string())
+        let composer = self.composer();
+        let composed = if update { composer.update(&facts) } else { composer.forward(&facts) };
+        composed.map_err(|e| e.to_string())
     }
 
     fn conversation_facts<'a>(
@@ -141,7 +140,7 @@ impl Respond {
                 "rejected",
                 format!("mail from {from} not carried out: {}", parsed.rejected.join("; ")),
             ));
-            match outbound::notice(&self.desk(), &self.renderer, &self.signer, &problem, SystemTime::now()) {
+            match self.composer().notice(&problem) {
                 Ok(mail) => reply.mails.push(mail),
                 Err(error) => reply.entries.push(Entry::new("withheld", format!("no command reply: {error}"))),
             }
@@ -168,16 +167,7 @@ impl Respond {
         } else {
             let about = self.conversation_facts(ticket, &requester, &token, &ticket.department);
             let attachments = intake::attachment_data(&turn.incoming.raw);
-            let relayed = outbound::relay(
-                &self.desk(),
-                &self.renderer,
-                &self.signer,
-                &about,
-                &parsed.text,
-                &attachments,
-                SystemTime::now(),
-            );
-            match relayed {
+            match self.composer().relay(&about, &parsed.text, &attachments) {
                 Ok(mail) => {
                     reply.mails.push(mail);
                     reply.entries.push(
@@ -222,7 +212,7 @@ impl Respond {
             Err(error) => reply.entries.push(Entry::new("withheld", format!("no forward to {target}: {error}"))),
         }
         let about = self.conversation_facts(ticket, requester, token, target);
-        match outbound::moved(&self.desk(), &self.renderer, &self.signer, &about, SystemTime::now()) {
+        match self.composer().moved(&about) {
             Ok(mail) => reply.mails.push(mail),
             Err(error) => reply.entries.push(Entry::new("withheld", format!("no rerouting notice: {error}"))),
         }

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use crate::clock;
 use crate::config::Config;
 use crate::guard::Verdict;
-use crate::outbound::{self, Desk, TicketFacts};
+use crate::outbound::{Composer, Desk, TicketFacts};
 use crate::render::Renderer;
 use crate::sign::Signer;
 use crate::store::{Joining, Opened, Reply, Responder, Response, Turn};
@@ -33,6 +33,11 @@ impl Respond {
         let desk = &self.config.desk;
         Desk { name: &desk.name, address: &desk.address, base_url: &desk.base_url }
     }
+
+    /// Composes mails dated now.
+    fn composer(&self) -> Composer<'_> {
+        Composer { desk: self.desk(), renderer: &self.renderer, signer: &self.signer, date: SystemTime::now() }
+    }
 }
 
 impl Responder for Respond {
@@ -47,7 +52,6 @@ impl Responder for Respond {
             response.withheld.push(format!("no forward: department {} is not configured", opened.decision.department));
             return response;
         };
-        let desk = self.desk();
         let sent_to = config.mailbox_address(opened.incoming.mailbox.as_str());
         let received = clock::display(opened.incoming.received_at_ms);
         let token = self.signer.tracking_token(opened.reference);
@@ -67,7 +71,7 @@ impl Responder for Respond {
             received: &received,
             reason: &opened.decision.reason,
         };
-        let now = SystemTime::now();
+        let composer = self.composer();
         let ack = &config.ack;
         let cap = i64::from(ack.max_per_recipient_per_hour);
         if !ack.enabled {
@@ -83,12 +87,12 @@ impl Responder for Respond {
                 facts.requester.address, opened.recent_acks
             ));
         } else {
-            match outbound::ack(&desk, &self.renderer, &self.signer, &facts, now) {
+            match composer.ack(&facts) {
                 Ok(mail) => response.mails.push(mail),
                 Err(error) => response.withheld.push(format!("no acknowledgement: {error}")),
             }
         }
-        match outbound::forward(&desk, &self.renderer, &self.signer, &facts, now) {
+        match composer.forward(&facts) {
             Ok(mail) => response.mails.push(mail),
             Err(error) => response.withheld.push(format!("no forward: {error}")),
         }
