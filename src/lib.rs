@@ -9,14 +9,17 @@
 //!   -> plan                     the pure middle:
 //!        intake                   parse and normalise (mail-parser lives here only)
 //!        guard                    auto-replies, bounces, lists, loops
+//!        thread                   does it continue a ticket (signed reply, subject)?
 //!        classify                 which department, and who decided
 //!   -> store                    one transaction per message: raw bytes, message,
-//!                               ticket, timeline, mailbox cursor
+//!                               ticket (or the ticket it joins), timeline, mailbox
+//!                               cursor, and the mails it causes (respond, outbound)
 //!   -> source.commit            move or flag on the server, only after the commit
+//!   outbox                      sends queued mail over SMTP or into files
 //! ```
 //!
-//! Around it: `config` (one typed file), `cli` (the commands), `app` (wiring and
-//! shutdown), `telemetry` (logs).
+//! Around it: `web` (status page, health, metrics), `config` (one typed file),
+//! `cli` (the commands), `app` (wiring and shutdown), `telemetry` (logs).
 
 #![forbid(unsafe_code)]
 
