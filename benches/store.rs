@@ -36,7 +36,8 @@ fn store_ingest(c: &mut Criterion) {
         store
     });
     let config = loket::config::load_str(CONFIG).expect("config");
-    let rules = Rules::from_config(&config, loket::sign::Signer::new(b"bench"));
+    let routing = std::sync::Arc::new(loket::classify::Routing::from_config(std::sync::Arc::new(config.clone())));
+    let rules = Rules::from_config(&config, loket::sign::Signer::new(b"bench"), routing);
     let mailbox = config.mailbox("it-old").expect("mailbox");
     let next = AtomicU32::new(1);
     let body = "Mijn laptop start niet meer op, kunnen jullie kijken?\r\n".repeat(20);
@@ -63,7 +64,7 @@ fn store_ingest(c: &mut Criterion) {
     group.bench_function("ingest one message per transaction (sqlite)", |b| {
         b.iter(|| {
             let incoming = make(next.fetch_add(1, Ordering::Relaxed));
-            let plan = plan_parsed(&config, &rules, mailbox, &incoming, loket::intake::parse(&incoming.raw));
+            let plan = plan_parsed(&rules, mailbox, &incoming, loket::intake::parse(&incoming.raw));
             runtime.block_on(store.ingest(&incoming, &plan, "SD", &Silent, 0)).expect("ingest")
         })
     });
@@ -71,10 +72,8 @@ fn store_ingest(c: &mut Criterion) {
     group.bench_function("ingest 100 messages per group commit (sqlite)", |b| {
         b.iter(|| {
             let incoming: Vec<Incoming> = (0..100).map(|_| make(next.fetch_add(1, Ordering::Relaxed))).collect();
-            let plans: Vec<_> = incoming
-                .iter()
-                .map(|i| plan_parsed(&config, &rules, mailbox, i, loket::intake::parse(&i.raw)))
-                .collect();
+            let plans: Vec<_> =
+                incoming.iter().map(|i| plan_parsed(&rules, mailbox, i, loket::intake::parse(&i.raw))).collect();
             let items: Vec<_> = incoming.iter().zip(plans.iter()).collect();
             runtime.block_on(store.ingest_all(&items, "SD", &Silent, 0)).expect("ingest")
         })

@@ -6,7 +6,9 @@ use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::classify::Routing;
 use crate::config::Config;
+use crate::learn::{self, LearnError};
 use crate::outbox::{self, Transport, TransportError};
 use crate::pipeline::Pipeline;
 use crate::render::{RenderError, Renderer};
@@ -26,6 +28,8 @@ pub enum AppError {
     Transport(#[from] TransportError),
     #[error(transparent)]
     Web(#[from] WebError),
+    #[error(transparent)]
+    Learn(#[from] LearnError),
 }
 
 /// Opens the store and applies migrations.
@@ -50,7 +54,9 @@ pub async fn pipeline(config: Arc<Config>, store: Store) -> Result<Pipeline, App
     let renderer = Renderer::load(config.templates.dir.as_deref())?;
     let signer = signer(&config, &store).await?;
     let responder = Respond::new(config.clone(), renderer, signer.clone());
-    Ok(Pipeline::new(config, store, signer, Arc::new(responder)))
+    let (classifier, _) = learn::classifier(config.clone(), &store).await?;
+    let routing = Arc::new(Routing::new(classifier));
+    Ok(Pipeline::new(config, store, signer, routing, Arc::new(responder)))
 }
 
 /// Starts the web server (and the metrics server, when it has its own address)
@@ -107,6 +113,8 @@ pub async fn run_on(
     let pipeline = pipeline(config.clone(), store.clone()).await?;
     let mut tasks = JoinSet::new();
     spawn_web(&mut tasks, &pipeline, pipeline.signer().clone(), listeners, &shutdown)?;
+    let model = store.latest_model_id().await?;
+    tasks.spawn(learn::watch(config.clone(), store.clone(), pipeline.routing().clone(), model, shutdown.clone()));
     for mailbox in &config.mailboxes {
         tasks.spawn(source::watch(pipeline.clone(), mailbox.clone(), shutdown.clone()));
     }

@@ -33,6 +33,7 @@ pub mod guard;
 pub mod health;
 pub mod intake;
 pub mod language;
+pub mod learn;
 pub mod metrics;
 pub mod outbound;
 pub mod outbox;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::classify::Routing;
 use crate::clock::now_ms;
 use crate::config::{Config, MailboxConfig};
 use crate::health::Health;
@@ -28,8 +29,14 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(config: Arc<Config>, store: Store, signer: Signer, responder: Arc<dyn Responder + Send + Sync>) -> Self {
-        let rules = Arc::new(Rules::from_config(&config, signer));
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        signer: Signer,
+        routing: Arc<Routing>,
+        responder: Arc<dyn Responder + Send + Sync>,
+    ) -> Self {
+        let rules = Arc::new(Rules::from_config(&config, signer, routing));
         let health = Health::new(config.mailboxes.iter().map(|m| m.name.as_str()));
         Self { config, store, health, metrics: Metrics::new(), rules, responder }
     }
@@ -39,6 +46,11 @@ impl Pipeline {
         &self.rules.signer
     }
 
+    /// The rules and model that decide departments; replaced when a new model arrives.
+    pub fn routing(&self) -> &Arc<Routing> {
+        &self.rules.routing
+    }
+
     /// Plans several messages (parsing them in parallel) and stores them whole, in
     /// order, in one group commit. An error means none was stored.
     pub async fn ingest_all(
@@ -46,8 +58,7 @@ impl Pipeline {
         mailbox: &MailboxConfig,
         incoming: &[Incoming],
     ) -> Result<Vec<IngestOutcome>, StoreError> {
-        let plans =
-            futures::future::join_all(incoming.iter().map(|i| plan::plan(&self.config, &self.rules, mailbox, i))).await;
+        let plans = futures::future::join_all(incoming.iter().map(|i| plan::plan(&self.rules, mailbox, i))).await;
         let items: Vec<(&Incoming, &Plan)> = incoming.iter().zip(plans.iter()).collect();
         let outcomes =
             self.store.ingest_all(&items, &self.config.desk.ticket_prefix, self.responder.as_ref(), now_ms()).await?;

@@ -2,9 +2,10 @@
 //! store must do with it in one transaction: open a ticket (with the guard's
 //! verdict and the routing decision) or quarantine the bytes with a reason.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::classify::{self, Decision};
+use crate::classify::{Decision, Routing};
 use crate::config::{Config, MailboxConfig};
 use crate::domain::{EmailAddress, MailboxName};
 use crate::guard::{self, Verdict};
@@ -48,7 +49,7 @@ pub enum Plan {
     Ticket {
         message: Box<Normalised>,
         verdict: Verdict,
-        decision: Decision,
+        decision: Box<Decision>,
         language: Language,
         /// The ticket the message says it continues, for the store to check.
         thread: Option<Hint>,
@@ -67,10 +68,11 @@ pub struct Rules {
     pub default_language: Language,
     pub ticket_prefix: String,
     pub signer: Signer,
+    pub routing: Arc<Routing>,
 }
 
 impl Rules {
-    pub fn from_config(config: &Config, signer: Signer) -> Self {
+    pub fn from_config(config: &Config, signer: Signer, routing: Arc<Routing>) -> Self {
         // Only the desk's own address: departments answer from their queue addresses
         // (shared mailboxes), and loket's forwards to a queue carry the loop header.
         let own_addresses = vec![config.desk.address.clone()];
@@ -81,13 +83,13 @@ impl Rules {
             default_language: Language::from_code(&config.ack.default_language).unwrap_or(Language::En),
             ticket_prefix: config.desk.ticket_prefix.clone(),
             signer,
+            routing,
         }
     }
 }
 
 /// Plans one message whose bytes have already been parsed (or failed to parse).
 pub fn plan_parsed(
-    config: &Config,
     rules: &Rules,
     mailbox: &MailboxConfig,
     incoming: &Incoming,
@@ -100,10 +102,10 @@ pub fn plan_parsed(
         Err(error) => Plan::Quarantine { reason: format!("cannot be parsed: {error}") },
         Ok(message) => {
             let verdict = guard::assess(&message, &rules.own_addresses);
-            let decision = classify::decide(config, mailbox, &message);
             let language = language::detect(&message.subject, &message.text, rules.default_language);
+            let decision = rules.routing.get().decide(mailbox, &message, language);
             let thread = thread::hint(&message, &rules.signer, &rules.ticket_prefix);
-            Plan::Ticket { message: Box::new(message), verdict, decision, language, thread }
+            Plan::Ticket { message: Box::new(message), verdict, decision: Box::new(decision), language, thread }
         }
     }
 }
@@ -125,14 +127,14 @@ fn oversized(rules: &Rules, incoming: &Incoming) -> Option<Plan> {
 
 /// Parses off the async threads, under the configured time limit, with panics in
 /// the parser contained: hostile input ends in quarantine, never in a crash.
-pub async fn plan(config: &Config, rules: &Rules, mailbox: &MailboxConfig, incoming: &Incoming) -> Plan {
+pub async fn plan(rules: &Rules, mailbox: &MailboxConfig, incoming: &Incoming) -> Plan {
     if let Some(plan) = oversized(rules, incoming) {
         return plan;
     }
     let raw = incoming.raw.clone();
     let parsing = tokio::task::spawn_blocking(move || intake::parse(&raw));
     match tokio::time::timeout(rules.parse_timeout, parsing).await {
-        Ok(Ok(parsed)) => plan_parsed(config, rules, mailbox, incoming, parsed),
+        Ok(Ok(parsed)) => plan_parsed(rules, mailbox, incoming, parsed),
         Ok(Err(join)) if join.is_panic() => {
             Plan::Quarantine { reason: "the parser failed on this message (internal panic)".into() }
         }

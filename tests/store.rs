@@ -54,9 +54,9 @@ fn incoming(mailbox: &str, uid: u32, raw: &[u8]) -> Incoming {
 
 fn plan(config: &Config, incoming: &Incoming) -> Plan {
     let mailbox = config.mailbox(incoming.mailbox.as_str()).unwrap();
+    let routing = std::sync::Arc::new(loket::classify::Routing::from_config(std::sync::Arc::new(config.clone())));
     plan_parsed(
-        config,
-        &Rules::from_config(config, loket::sign::Signer::new(b"test")),
+        &Rules::from_config(config, loket::sign::Signer::new(b"test"), routing),
         mailbox,
         incoming,
         loket::intake::parse(&incoming.raw),

@@ -1,22 +1,45 @@
 //! Classify: which department handles a request, and who decided.
 //!
-//! Pure: a message and its mailbox in, a decision out. The decision is made
-//! here and nowhere else, and its reason is stored on the ticket.
+//! Pure: a message, its mailbox and its language in, a decision out. The
+//! operator's rules decide first; then the model reads the request (subject and
+//! its own text) and gives a department, a category and a calibrated confidence.
+//! The old mailbox is a hint: the model takes a request away from the mailbox's
+//! department only at `routing.reroute_confidence`, a higher bar than
+//! `routing.min_confidence`, because a wrong reroute costs more than none.
+
+pub mod data;
+pub mod eval;
+pub mod model;
+pub mod rules;
+pub mod text;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
 use crate::config::{Config, MailboxConfig};
 use crate::domain::DepartmentId;
 use crate::intake::Normalised;
+use crate::language::Language;
+
+pub use model::Model;
+
+/// How many words are given as the evidence of a model decision.
+const EVIDENCE: usize = 3;
 
 /// Who or what chose the department.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DecidedBy {
-    /// The old mailbox's own department.
+    /// The old mailbox's own department (the model was unsure or agreed too weakly).
     Mailbox,
     /// The desk's inbox has no department of its own; the desk's default took it.
     DeskDefault,
+    /// One of the operator's rules.
+    Rule,
+    /// The model, confident enough.
+    Model,
 }
 
 impl DecidedBy {
@@ -24,8 +47,26 @@ impl DecidedBy {
         match self {
             Self::Mailbox => "mailbox",
             Self::DeskDefault => "desk_default",
+            Self::Rule => "rule",
+            Self::Model => "model",
         }
     }
+
+    pub fn from_stored(value: &str) -> Self {
+        match value {
+            "desk_default" => Self::DeskDefault,
+            "rule" => Self::Rule,
+            "model" => Self::Model,
+            _ => Self::Mailbox,
+        }
+    }
+}
+
+/// A department the model also considered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunnerUp {
+    pub department: String,
+    pub confidence: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,42 +74,234 @@ pub struct Decision {
     pub department: DepartmentId,
     pub category: Option<String>,
     pub decided_by: DecidedBy,
+    /// The model's confidence in the department it read, when it read one.
     pub confidence: Option<f64>,
+    /// The department the model read (it may differ from `department` when the
+    /// mailbox's department stood).
+    pub model_department: Option<String>,
+    pub runner_up: Option<RunnerUp>,
+    /// The rule that decided.
+    pub rule: Option<String>,
+    /// The words of the request that weighed most for the model's department.
+    pub evidence: Vec<String>,
+    /// The department of the old mailbox it arrived in (none for the desk's inbox).
+    pub mailbox_department: Option<DepartmentId>,
+    /// True when it goes to another department than its mailbox's.
+    pub reroute: bool,
     /// One sentence a person can read.
     pub reason: String,
 }
 
-/// Decides the department of a new request that arrived in `mailbox`.
-pub fn decide(config: &Config, mailbox: &MailboxConfig, _message: &Normalised) -> Decision {
-    match &mailbox.department {
-        Some(department) => Decision {
-            department: department.clone(),
-            category: None,
-            decided_by: DecidedBy::Mailbox,
-            confidence: None,
-            reason: format!(
-                "it was sent to the old {} mailbox ({})",
-                department_name(config, department),
-                mailbox.name
-            ),
-        },
-        None => {
-            let department = config.desk.default_department.clone().unwrap_or_else(|| config.departments[0].id.clone());
-            Decision {
-                reason: format!(
-                    "it was sent to the desk's own inbox ({}); {} takes requests that name no department",
-                    mailbox.name,
-                    department_name(config, &department)
-                ),
-                department,
-                category: None,
-                decided_by: DecidedBy::DeskDefault,
-                confidence: None,
-            }
+/// Where a request arrived: the old mailbox's name, address and department
+/// (none for the desk's own inbox).
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub mailbox: String,
+    pub address: String,
+    pub department: Option<DepartmentId>,
+}
+
+impl Arrival {
+    pub fn of(mailbox: &MailboxConfig) -> Self {
+        Self {
+            mailbox: mailbox.name.to_string(),
+            address: mailbox.public_address(),
+            department: mailbox.department.clone(),
         }
+    }
+
+    /// As if mailed to the desk's own address.
+    pub fn desk(config: &Config) -> Self {
+        Self { mailbox: "desk".into(), address: config.desk.address.to_string(), department: None }
     }
 }
 
-fn department_name<'a>(config: &'a Config, id: &'a DepartmentId) -> &'a str {
-    config.department(id).map_or(id.as_str(), |d| d.name.as_str())
+/// The rules and the model, ready to decide.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    config: Arc<Config>,
+    rules: rules::Rules,
+    model: Arc<Model>,
+}
+
+/// What the model read in a request.
+struct Reading {
+    department: String,
+    confidence: f64,
+    category: Option<String>,
+    runner_up: Option<RunnerUp>,
+    evidence: Vec<String>,
+}
+
+impl Classifier {
+    pub fn new(config: Arc<Config>, model: Arc<Model>) -> Self {
+        let rules = rules::Rules::compile(&config);
+        Self { config, rules, model }
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    fn name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.config.department_by_id(id).map_or(id, |d| d.name.as_str())
+    }
+
+    fn read(&self, message: &Normalised, text: &str, language: Language) -> Option<Reading> {
+        let features = text::features(&message.subject, text, language);
+        let scores = self.model.predict(&features.weights);
+        let labels = &self.model.labels;
+        let mut departments: HashMap<&str, f64> = HashMap::new();
+        for (label, p) in &scores.ranked {
+            *departments.entry(labels[*label].department.as_str()).or_default() += p;
+        }
+        let mut ranked: Vec<(&str, f64)> = departments.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        let (department, confidence) = *ranked.first()?;
+        let best = scores.ranked.iter().find(|(l, _)| labels[*l].department == department)?.0;
+        let rival = scores.ranked.iter().find(|(l, _)| labels[*l].department != department).map(|(l, _)| *l);
+        let mut evidence = Vec::new();
+        if let Some(rival) = rival {
+            for (feature, _) in self.model.evidence(&features.weights, best, rival, EVIDENCE * 3) {
+                let word = features.words.get(feature).cloned().unwrap_or_default();
+                if !word.is_empty() && !evidence.contains(&word) && evidence.len() < EVIDENCE {
+                    evidence.push(word);
+                }
+            }
+        }
+        Some(Reading {
+            department: department.to_owned(),
+            confidence,
+            category: labels[best].category.clone(),
+            runner_up: ranked.get(1).map(|(d, p)| RunnerUp { department: (*d).to_owned(), confidence: *p }),
+            evidence,
+        })
+    }
+
+    /// Decides the department of a new request that arrived in `mailbox`.
+    pub fn decide(&self, mailbox: &MailboxConfig, message: &Normalised, language: Language) -> Decision {
+        self.decide_at(&Arrival::of(mailbox), message, language)
+    }
+
+    /// Decides the department of a new request that arrived as `arrival` says.
+    pub fn decide_at(&self, arrival: &Arrival, message: &Normalised, language: Language) -> Decision {
+        let config = &self.config;
+        let routing = &config.routing;
+        let own = text::request_text(&message.text);
+        let home = arrival.department.clone();
+        let sent_to = match &home {
+            Some(d) => format!("it was sent to the old {} mailbox ({})", self.name(d.as_str()), arrival.mailbox),
+            None => format!("it was sent to the desk's own inbox ({})", arrival.mailbox),
+        };
+        let reading = self.read(message, &own, language);
+        let mut decision = Decision {
+            department: home.clone().unwrap_or_else(|| self.default_department()),
+            category: None,
+            decided_by: if home.is_some() { DecidedBy::Mailbox } else { DecidedBy::DeskDefault },
+            confidence: reading.as_ref().map(|r| r.confidence),
+            model_department: reading.as_ref().map(|r| r.department.clone()),
+            runner_up: reading.as_ref().and_then(|r| r.runner_up.clone()),
+            rule: None,
+            evidence: reading.as_ref().map(|r| r.evidence.clone()).unwrap_or_default(),
+            mailbox_department: home.clone(),
+            reroute: false,
+            reason: String::new(),
+        };
+        if let Some(matched) = self.rules.first(message, &arrival.address, &own) {
+            let rule = matched.rule;
+            let department =
+                if routing.reroute || home.is_none() { rule.department.clone() } else { decision.department.clone() };
+            decision.category = rule.category.clone().filter(|_| department == rule.department);
+            decision.reroute = home.as_ref().is_some_and(|h| *h != department);
+            decision.department = department;
+            decision.decided_by = DecidedBy::Rule;
+            decision.rule = Some(rule.name.clone());
+            let on = matched.keyword.map(|k| format!(" on `{k}`")).unwrap_or_default();
+            decision.reason = format!("rule `{}` matched{on}; {sent_to}", rule.name);
+            return decision;
+        }
+        let Some(reading) = reading else {
+            decision.reason = format!("{sent_to}; no model to read it");
+            return decision;
+        };
+        let read_as = format!(
+            "the text reads as {} ({:.0}%{}{})",
+            self.name(&reading.department),
+            reading.confidence * 100.0,
+            reading
+                .runner_up
+                .as_ref()
+                .map(|r| format!("; then {} {:.0}%", self.name(&r.department), r.confidence * 100.0))
+                .unwrap_or_default(),
+            if reading.evidence.is_empty() {
+                String::new()
+            } else {
+                format!("; words: {}", reading.evidence.join(", "))
+            }
+        );
+        let known = DepartmentId::parse(&reading.department).ok().filter(|d| config.department(d).is_some());
+        match (&home, known) {
+            (Some(home), Some(read)) if *home != read => {
+                if routing.reroute && reading.confidence >= routing.reroute_confidence {
+                    decision.department = read;
+                    decision.category = reading.category.clone();
+                    decision.decided_by = DecidedBy::Model;
+                    decision.reroute = true;
+                    decision.reason = format!("{read_as}; {sent_to}, so it was rerouted");
+                } else {
+                    decision.reason = format!(
+                        "{sent_to}; {read_as}, below the {:.0}% needed to reroute, so the mailbox's department stands",
+                        routing.reroute_confidence * 100.0
+                    );
+                }
+            }
+            (_, Some(read)) if reading.confidence >= routing.min_confidence => {
+                decision.department = read;
+                decision.category = reading.category.clone();
+                decision.decided_by = DecidedBy::Model;
+                decision.reason = format!("{read_as}; {sent_to}");
+            }
+            _ => {
+                decision.reason = match &home {
+                    Some(_) => format!("{sent_to}; {read_as}, not sure enough to say more"),
+                    None => format!(
+                        "{sent_to}; {read_as}, not sure enough, so {} takes it",
+                        self.name(decision.department.as_str())
+                    ),
+                };
+            }
+        }
+        decision
+    }
+
+    fn default_department(&self) -> DepartmentId {
+        let config = &self.config;
+        config.desk.default_department.clone().unwrap_or_else(|| config.departments[0].id.clone())
+    }
+}
+
+/// The classifier in use, replaced whole when a newer model arrives.
+#[derive(Debug)]
+pub struct Routing {
+    current: RwLock<Arc<Classifier>>,
+}
+
+impl Routing {
+    /// Rules and a model trained now from the shipped examples and the config's.
+    pub fn from_config(config: Arc<Config>) -> Self {
+        let model = Arc::new(data::train(&config, &[]));
+        Self::new(Classifier::new(config, model))
+    }
+
+    pub fn new(classifier: Classifier) -> Self {
+        Self { current: RwLock::new(Arc::new(classifier)) }
+    }
+
+    pub fn get(&self) -> Arc<Classifier> {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    pub fn replace(&self, classifier: Classifier) {
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(classifier);
+    }
 }

@@ -1,7 +1,9 @@
-//! The command line: `run`, `migrate`, `check`, `tickets`, `quarantine`, `demo`.
+//! The command line: `run`, `migrate`, `check`, `tickets`, `quarantine`, `demo`,
+//! `classify`, `eval`, `train`.
 //! This is the binary's edge, where errors become messages for people.
 
 mod demo;
+mod routing;
 mod tickets;
 
 use std::path::PathBuf;
@@ -56,6 +58,13 @@ pub enum Command {
     },
     /// Print the documented example config.
     ExampleConfig,
+    /// Show which department a message would go to and why; touches nothing.
+    Classify(routing::ClassifyArgs),
+    /// Measure routing on labelled examples: accuracy, macro-F1, per department, confusion.
+    Eval(routing::EvalArgs),
+    /// Train the routing model from the shipped and the operator's examples and the
+    /// departments' corrections, and store it for every instance.
+    Train,
 }
 
 pub async fn execute(cli: Cli) -> Result<()> {
@@ -87,6 +96,9 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
         Command::Check => check(&config).await,
         Command::Tickets(command) => tickets::tickets(command, &config).await,
         Command::Quarantine(command) => tickets::quarantine(command, &config).await,
+        Command::Classify(args) => routing::classify(args, config).await,
+        Command::Eval(args) => routing::evaluate(args, config).await,
+        Command::Train => routing::train(config).await,
         Command::Demo { .. } | Command::ExampleConfig => Ok(()),
     }
 }

@@ -55,6 +55,8 @@ pub struct Config {
     pub templates: TemplatesConfig,
     pub departments: Vec<DepartmentConfig>,
     #[serde(default)]
+    pub routing: RoutingConfig,
+    #[serde(default)]
     pub mailboxes: Vec<MailboxConfig>,
 }
 
@@ -230,6 +232,92 @@ pub struct DepartmentConfig {
     pub id: DepartmentId,
     pub name: String,
     pub queue_address: EmailAddress,
+    /// What the department handles, in a sentence or two: a training example too.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Example requests (subject or body text) that belong here.
+    #[serde(default)]
+    pub examples: Vec<String>,
+    #[serde(default)]
+    pub categories: Vec<CategoryConfig>,
+}
+
+/// A kind of request within a department.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryConfig {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub examples: Vec<String>,
+}
+
+/// How new requests find their department.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// Send a request that the rules or the model place elsewhere to that department,
+    /// away from its old mailbox's department.
+    #[serde(default = "defaults::yes")]
+    pub reroute: bool,
+    /// The model's confidence needed to set a department or category at all.
+    #[serde(default = "defaults::min_confidence")]
+    pub min_confidence: f64,
+    /// The model's confidence needed to take a request away from its mailbox's department.
+    #[serde(default = "defaults::reroute_confidence")]
+    pub reroute_confidence: f64,
+    /// Train on the examples shipped with loket (`training/`).
+    #[serde(default = "defaults::yes")]
+    pub builtin_examples: bool,
+    /// A CSV file of the operator's own labelled requests (`subject`, `body`, `label`).
+    #[serde(default)]
+    pub examples_file: Option<PathBuf>,
+    /// Seconds between checks for a model that `loket train` stored.
+    #[serde(default = "defaults::model_check_secs")]
+    pub model_check_secs: u64,
+    /// Checked in order; the first that matches decides, before the model.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            reroute: true,
+            min_confidence: defaults::min_confidence(),
+            reroute_confidence: defaults::reroute_confidence(),
+            builtin_examples: true,
+            examples_file: None,
+            model_check_secs: defaults::model_check_secs(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// One routing rule: every condition given must hold; regexes are case-insensitive.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    #[serde(default)]
+    pub department: Option<DepartmentId>,
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Regex on the sender's address.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Regex on any To or Cc address, or the mailbox's old address.
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Any of these words or word parts in the subject or body (case-insensitive).
+    #[serde(default)]
+    pub keywords: Vec<String>,
 }
 
 /// One watched mailbox: an IMAP folder (`host` set) or a local Maildir (`maildir` set).
@@ -302,6 +390,18 @@ mod defaults {
     pub fn smtp_timeout_secs() -> u64 {
         30
     }
+    pub fn min_confidence() -> f64 {
+        0.5
+    }
+
+    pub fn reroute_confidence() -> f64 {
+        0.8
+    }
+
+    pub fn model_check_secs() -> u64 {
+        30
+    }
+
     pub fn web_listen() -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 8080))
     }

@@ -10,6 +10,7 @@ pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
     check_store(config)?;
     check_desk(config)?;
     check_departments(config)?;
+    check_routing(config)?;
     check_ingest(config)?;
     if !matches!(config.ack.default_language.as_str(), "en" | "nl") {
         return Err(ConfigError::invalid("ack.default_language", "must be `en` or `nl`"));
@@ -89,6 +90,88 @@ fn check_departments(config: &Config) -> Result<(), ConfigError> {
             return Err(ConfigError::invalid(
                 format!("departments[{index}].id"),
                 format!("`{}` is used twice", department.id),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_routing(config: &Config) -> Result<(), ConfigError> {
+    let routing = &config.routing;
+    for (key, value) in [("min_confidence", routing.min_confidence), ("reroute_confidence", routing.reroute_confidence)]
+    {
+        if !(0.0..=1.0).contains(&value) {
+            return Err(ConfigError::invalid(format!("routing.{key}"), "must be between 0 and 1"));
+        }
+    }
+    if routing.reroute_confidence < routing.min_confidence {
+        return Err(ConfigError::invalid("routing.reroute_confidence", "must not be below routing.min_confidence"));
+    }
+    for (index, department) in config.departments.iter().enumerate() {
+        let mut seen = HashSet::new();
+        for (c, category) in department.categories.iter().enumerate() {
+            if !seen.insert(category.id.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("departments[{index}].categories[{c}].id"),
+                    format!("`{}` is used twice", category.id),
+                ));
+            }
+        }
+    }
+    let departments: Vec<&str> = config.departments.iter().map(|d| d.id.as_str()).collect();
+    for (index, rule) in routing.rules.iter().enumerate() {
+        let key = |field: &str| format!("routing.rules[{index}].{field}");
+        if rule.department.is_none() && rule.category.is_none() {
+            return Err(ConfigError::invalid(key("department"), "a rule sets a department, a category or both"));
+        }
+        if let Some(department) = &rule.department
+            && config.department(department).is_none()
+        {
+            return Err(ConfigError::invalid(
+                key("department"),
+                format!("unknown department `{department}` (defined: {})", departments.join(", ")),
+            ));
+        }
+        if let Some(category) = &rule.category {
+            let owners: Vec<&str> = config
+                .departments
+                .iter()
+                .filter(|d| rule.department.as_ref().is_none_or(|r| *r == d.id))
+                .filter(|d| d.categories.iter().any(|c| &c.id == category))
+                .map(|d| d.id.as_str())
+                .collect();
+            match owners.len() {
+                0 => {
+                    return Err(ConfigError::invalid(
+                        key("category"),
+                        format!("no department has category `{category}`"),
+                    ));
+                }
+                1 => {}
+                _ => {
+                    return Err(ConfigError::invalid(
+                        key("category"),
+                        format!("`{category}` is a category of {}; name the department too", owners.join(" and ")),
+                    ));
+                }
+            }
+        }
+        for (field, pattern) in
+            [("from", &rule.from), ("to", &rule.to), ("subject", &rule.subject), ("body", &rule.body)]
+        {
+            if let Some(pattern) = pattern {
+                regex::RegexBuilder::new(pattern)
+                    .case_insensitive(true)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| ConfigError::invalid(key(field), format!("not a valid regex: {e}")))?;
+            }
+        }
+        let conditions = [&rule.from, &rule.to, &rule.subject, &rule.body].iter().filter(|c| c.is_some()).count();
+        if conditions == 0 && rule.keywords.is_empty() {
+            return Err(ConfigError::invalid(
+                key("keywords"),
+                "a rule needs a condition: from, to, subject, body or keywords",
             ));
         }
     }

@@ -7,6 +7,7 @@
 
 mod cursor;
 mod ingest;
+mod models;
 mod outbox;
 mod query;
 mod responder;
@@ -19,6 +20,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use cursor::MailboxCursor;
 pub use ingest::IngestOutcome;
+pub use models::{Correction, StoredModel};
 pub use outbox::{Due, OutboxRow};
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
 pub use responder::{Entry, Joining, Opened, Reply, Responder, Response, Silent, TicketState, Turn};

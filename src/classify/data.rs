@@ -1,0 +1,144 @@
+//! Training data: the examples shipped in `training/`, the operator's own (from
+//! the config and a CSV file), and departments' corrections, turned into samples
+//! for the model. Pure: text in, samples out.
+
+use std::collections::HashMap;
+
+use super::model::{Label, Model, Sample};
+use super::text;
+use crate::config::Config;
+use crate::language::{self, Language};
+
+/// (department, shipped file) of the examples that come with loket.
+const SHIPPED: &[(&str, &str)] = &[
+    ("it", include_str!("../../training/it.tsv")),
+    ("hr", include_str!("../../training/hr.tsv")),
+    ("facility", include_str!("../../training/facility.tsv")),
+];
+
+/// One labelled request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    pub department: String,
+    pub category: Option<String>,
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{0}")]
+    Csv(#[from] csv::Error),
+    #[error("the CSV has no `{0}` column (it needs subject, body and label)")]
+    Column(&'static str),
+}
+
+/// The examples shipped in `training/`: `language<TAB>category<TAB>subject<TAB>body`.
+pub fn shipped() -> Vec<Example> {
+    SHIPPED
+        .iter()
+        .flat_map(|(department, file)| {
+            file.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).filter_map(move |line| {
+                let mut fields = line.split('\t');
+                let (_language, category, subject, body) =
+                    (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
+                Some(Example {
+                    department: (*department).to_owned(),
+                    category: (!category.is_empty() && category != "-").then(|| category.to_owned()),
+                    subject: subject.to_owned(),
+                    body: body.to_owned(),
+                })
+            })
+        })
+        .collect()
+}
+
+/// The descriptions and example phrases in the config, one example each.
+pub fn from_config(config: &Config) -> Vec<Example> {
+    let mut examples = Vec::new();
+    for department in &config.departments {
+        let id = department.id.to_string();
+        let texts = department.description.iter().chain(department.examples.iter());
+        examples.extend(texts.map(|t| Example {
+            department: id.clone(),
+            category: None,
+            subject: String::new(),
+            body: t.clone(),
+        }));
+        for category in &department.categories {
+            let texts =
+                category.description.iter().chain(category.examples.iter()).chain(std::iter::once(&category.name));
+            examples.extend(texts.map(|t| Example {
+                department: id.clone(),
+                category: Some(category.id.clone()),
+                subject: String::new(),
+                body: t.clone(),
+            }));
+        }
+    }
+    examples
+}
+
+/// Reads labelled examples from CSV with the columns `subject`, `body` and `label`;
+/// `map` turns labels into department ids (a label without a mapping is used as it is).
+pub fn read_csv(text: &str, map: &HashMap<String, String>) -> Result<Vec<Example>, DataError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+    let headers = reader.headers()?.clone();
+    let column = |name: &'static str| {
+        headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name)).ok_or(DataError::Column(name))
+    };
+    let (subject, body, label) = (column("subject")?, column("body")?, column("label")?);
+    let mut examples = Vec::new();
+    for record in reader.records() {
+        let record = record?;
+        let field = |i: usize| record.get(i).unwrap_or("").to_owned();
+        let label = field(label);
+        let department = map.get(&label).cloned().unwrap_or(label);
+        examples.push(Example { department, category: None, subject: field(subject), body: field(body) });
+    }
+    Ok(examples)
+}
+
+/// One in five shipped examples is held back from the test model, chosen by a
+/// stable hash of its text, to measure the model on requests it never saw.
+pub fn held_back(example: &Example) -> bool {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in example.subject.bytes().chain(example.body.bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash.is_multiple_of(5)
+}
+
+/// The features of a request, in its own language.
+pub fn features(subject: &str, body: &str, default: Language) -> text::Features {
+    let own = text::request_text(body);
+    let language = language::detect(subject, &own, default);
+    text::features(subject, &own, language)
+}
+
+/// Samples for the configured departments: examples of other departments are
+/// left out, and a category is kept only where the department has it configured.
+pub fn samples(config: &Config, examples: &[Example]) -> Vec<Sample> {
+    let default = Language::from_code(&config.ack.default_language).unwrap_or(Language::En);
+    examples
+        .iter()
+        .filter_map(|example| {
+            let department = config.department_by_id(&example.department)?;
+            let category =
+                example.category.clone().filter(|c| department.categories.iter().any(|configured| &configured.id == c));
+            Some(Sample {
+                label: Label { department: example.department.clone(), category },
+                features: features(&example.subject, &example.body, default).weights,
+            })
+        })
+        .collect()
+}
+
+/// The model for `config`: the shipped examples (unless `routing.builtin_examples`
+/// is off), the config's own, and `extra` (the operator's file, corrections).
+pub fn train(config: &Config, extra: &[Example]) -> Model {
+    let mut examples = if config.routing.builtin_examples { shipped() } else { Vec::new() };
+    examples.extend(from_config(config));
+    examples.extend_from_slice(extra);
+    Model::train(&samples(config, &examples))
+}

@@ -1,0 +1,245 @@
+//! Text preparation for classification, in Dutch and English: the request's own
+//! words (quoted history, signature and disclaimer left out), lower-cased,
+//! stemmed, and cut into character n-grams so that Dutch compounds
+//! ("telefoonaanvraag") still share features with their parts ("telefoon").
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+use crate::language::Language;
+use crate::quote;
+
+/// Subject words count this much more than body words.
+const SUBJECT_WEIGHT: f32 = 2.0;
+/// Each character n-gram of a long word counts this much.
+const GRAM_WEIGHT: f32 = 0.25;
+const GRAM: usize = 4;
+/// Words at least this long are also cut into n-grams.
+const GRAM_MIN_WORD: usize = 7;
+
+/// Lines that close a mail: what follows is a signature.
+const CLOSINGS: &[&str] = &[
+    "met vriendelijke groet",
+    "met vriendelijke groeten",
+    "vriendelijke groet",
+    "vriendelijke groeten",
+    "hartelijke groet",
+    "hartelijke groeten",
+    "groet",
+    "groeten",
+    "gr",
+    "mvg",
+    "alvast bedankt",
+    "bij voorbaat dank",
+    "kind regards",
+    "best regards",
+    "warm regards",
+    "regards",
+    "best",
+    "cheers",
+    "thanks",
+    "thank you",
+    "many thanks",
+    "thanks in advance",
+    "sent from my iphone",
+    "verzonden vanaf mijn iphone",
+];
+
+const STOP_EN: &[&str] = &[
+    "the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "is", "it", "my", "me", "i", "we", "you", "your",
+    "be", "can", "could", "would", "please", "with", "this", "that", "at", "as", "are", "was", "have", "has", "from",
+    "not", "do", "does", "am", "so", "if", "there", "our", "us", "hi", "hello", "dear", "thanks", "thank", "will",
+    "since", "but", "by", "any", "some", "what", "when", "how", "its", "just", "also", "about", "one", "get",
+];
+const STOP_NL: &[&str] = &[
+    "de",
+    "het",
+    "een",
+    "en",
+    "of",
+    "van",
+    "te",
+    "in",
+    "op",
+    "voor",
+    "is",
+    "ik",
+    "mijn",
+    "me",
+    "mij",
+    "we",
+    "wij",
+    "jullie",
+    "je",
+    "u",
+    "uw",
+    "kan",
+    "kunnen",
+    "zou",
+    "graag",
+    "met",
+    "dit",
+    "dat",
+    "deze",
+    "die",
+    "aan",
+    "als",
+    "zijn",
+    "was",
+    "heb",
+    "hebben",
+    "heeft",
+    "niet",
+    "nog",
+    "er",
+    "ook",
+    "maar",
+    "bij",
+    "om",
+    "naar",
+    "wat",
+    "wie",
+    "hoe",
+    "wel",
+    "dan",
+    "al",
+    "toch",
+    "even",
+    "hallo",
+    "hoi",
+    "beste",
+    "goedemorgen",
+    "goedemiddag",
+    "dank",
+    "bedankt",
+    "groet",
+    "sinds",
+    "door",
+    "uit",
+    "over",
+    "tot",
+    "kunt",
+    "wil",
+    "wordt",
+    "worden",
+    "mag",
+    "moet",
+];
+
+/// The request's own text: quoted history, the signature (from a closing line
+/// near the end, or a `-- ` line) and disclaimer paragraphs left out.
+pub fn request_text(body: &str) -> String {
+    let new = quote::new_text(body);
+    let lines: Vec<&str> = new.lines().collect();
+    let mut end = lines.len();
+    for (i, line) in lines.iter().enumerate() {
+        let bare = line.trim().trim_end_matches([',', '.', '!']).to_lowercase();
+        let closing = CLOSINGS.contains(&bare.as_str()) && lines.len() - i <= 8;
+        if line.trim_end() == "--" || closing {
+            end = i;
+            break;
+        }
+    }
+    lines[..end]
+        .join("\n")
+        .split("\n\n")
+        .filter(|paragraph| !is_disclaimer(paragraph))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+        .trim()
+        .to_owned()
+}
+
+fn is_disclaimer(paragraph: &str) -> bool {
+    let lower = paragraph.to_lowercase();
+    lower.contains("disclaimer")
+        || (lower.contains("this e-mail") || lower.contains("this email") || lower.contains("this message"))
+            && (lower.contains("confidential") || lower.contains("intended"))
+        || (lower.contains("dit e-mailbericht") || lower.contains("deze e-mail") || lower.contains("dit bericht"))
+            && (lower.contains("vertrouwelijk") || lower.contains("uitsluitend bestemd"))
+}
+
+fn stemmer(language: Language) -> &'static Stemmer {
+    static EN: OnceLock<Stemmer> = OnceLock::new();
+    static NL: OnceLock<Stemmer> = OnceLock::new();
+    match language {
+        Language::En => EN.get_or_init(|| Stemmer::create(Algorithm::English)),
+        Language::Nl => NL.get_or_init(|| Stemmer::create(Algorithm::Dutch)),
+    }
+}
+
+/// Lower-cased words of two or more letters, without numbers and stop words.
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 2 && !w.chars().all(|c| c.is_numeric()))
+        .map(str::to_lowercase)
+        .filter(|w| !STOP_EN.contains(&w.as_str()) && !STOP_NL.contains(&w.as_str()))
+}
+
+/// A request's features with their weights, and the word each came from first.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    pub weights: HashMap<String, f32>,
+    pub words: HashMap<String, String>,
+}
+
+impl Features {
+    /// A word's features: its stem, and for a long word its character n-grams.
+    fn add(&mut self, word: &str, language: Language, weight: f32) {
+        let stem = stemmer(language).stem(word);
+        let mut put = |feature: String, weight: f32| {
+            self.words.entry(feature.clone()).or_insert_with(|| word.to_owned());
+            *self.weights.entry(feature).or_default() += weight;
+        };
+        put(format!("w:{stem}"), weight);
+        let chars: Vec<char> = word.chars().collect();
+        if chars.len() >= GRAM_MIN_WORD {
+            for gram in chars.windows(GRAM) {
+                put(format!("c:{}", gram.iter().collect::<String>()), weight * GRAM_WEIGHT);
+            }
+        }
+    }
+}
+
+/// The features of a request (its subject and its own text): subject words count double.
+pub fn features(subject: &str, body: &str, language: Language) -> Features {
+    let mut features = Features::default();
+    for word in words(subject) {
+        features.add(&word, language, SUBJECT_WEIGHT);
+    }
+    for word in words(body) {
+        features.add(&word, language, 1.0);
+    }
+    features
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_disclaimers_and_quotes_are_left_out() {
+        let body = "Mijn telefoon doet het niet.\n\nMet vriendelijke groet,\nAnna\nInkoop\n\n> oude tekst";
+        assert_eq!(request_text(body), "Mijn telefoon doet het niet.");
+        let body = "Laptop broken.\n\nThis e-mail is confidential and intended for the addressee only.\n\nMore text";
+        assert_eq!(request_text(body), "Laptop broken.\n\nMore text");
+        assert_eq!(request_text("Printer jams.\n-- \nBob\nIT"), "Printer jams.");
+        // "Thanks" early in a long mail is not a signature.
+        let long = "Thanks\nfor\nthe\nhelp\nlast\nweek\nwith\nthe\nlaptop\nnow\nthe\nprinter";
+        assert_eq!(request_text(long), long);
+    }
+
+    #[test]
+    fn stems_join_word_forms_and_grams_join_compounds() {
+        let a = features("", "telefoonaanvraag voor een nieuwe medewerker", Language::Nl);
+        let b = features("", "mijn telefoon is kapot", Language::Nl);
+        assert!(a.weights.contains_key("c:foon") && b.weights.contains_key("c:foon"));
+        assert_eq!(a.words["c:foon"], "telefoonaanvraag");
+        let en = features("Printers", "the printer keeps printing", Language::En);
+        assert_eq!(en.weights["w:printer"], 3.0, "subject counts double: {:?}", en.weights);
+        assert_eq!(en.words["w:printer"], "printers");
+        assert!(!en.weights.contains_key("w:the"));
+    }
+}

@@ -1,0 +1,251 @@
+//! `loket classify`, `loket eval` and `loket train`: what routing would do with a
+//! message and why, how well it does on labelled examples, and a new model.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use crate::classify::data::{self, Example};
+use crate::classify::{Arrival, Classifier, eval};
+use crate::config::Config;
+use crate::language::{self, Language};
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// The message (a .eml file), or `-` for standard input.
+    pub file: PathBuf,
+    /// Decide as if it arrived in this configured mailbox (default: the desk's own address).
+    #[arg(long)]
+    pub mailbox: Option<String>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// CSV with the columns `subject`, `body` and `label`.
+    #[arg(long)]
+    pub csv: PathBuf,
+    /// `LABEL=DEPARTMENT` for labels that are not department ids; `LABEL=-` leaves
+    /// those examples out. May be given more than once.
+    #[arg(long = "map", value_name = "LABEL=DEPARTMENT")]
+    pub map: Vec<String>,
+    /// One JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The classifier the daemon would use: the stored model when the store exists and
+/// holds one that fits the config, else one trained now. Nothing is written.
+async fn classifier(config: &Arc<Config>) -> Result<(Classifier, String)> {
+    let url = &config.store.url;
+    let exists = match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        Some(path) => Path::new(path.split('?').next().unwrap_or(path)).exists(),
+        None => true,
+    };
+    if exists && let Ok(store) = crate::store::Store::connect(url, 1).await {
+        let loaded = crate::learn::classifier(config.clone(), &store).await;
+        store.close().await;
+        if let Ok((classifier, Some(id))) = loaded {
+            return Ok((classifier, format!("the stored model {id}")));
+        }
+    }
+    let model = data::train(config, &[]);
+    Ok((
+        Classifier::new(config.clone(), Arc::new(model)),
+        "a model trained now from the shipped and configured examples".into(),
+    ))
+}
+
+fn name(config: &Config, id: &str) -> String {
+    config.department_by_id(id).map_or_else(|| id.to_owned(), |d| d.name.clone())
+}
+
+pub async fn classify(args: ClassifyArgs, config: Arc<Config>) -> Result<()> {
+    let mut raw = Vec::new();
+    if args.file.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut raw).context("reading standard input")?;
+    } else {
+        raw = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    }
+    let message = crate::intake::parse(&raw).with_context(|| format!("{} cannot be parsed", args.file.display()))?;
+    let arrival = match &args.mailbox {
+        Some(name) => Arrival::of(config.mailbox(name).with_context(|| {
+            let names: Vec<String> = config.mailboxes.iter().map(|m| m.name.to_string()).collect();
+            format!("no mailbox `{name}` in the config (configured: {})", names.join(", "))
+        })?),
+        None => Arrival::desk(&config),
+    };
+    let default = Language::from_code(&config.ack.default_language).unwrap_or(Language::En);
+    let language = language::detect(&message.subject, &message.text, default);
+    let (classifier, source) = classifier(&config).await?;
+    let decision = classifier.decide_at(&arrival, &message, language);
+    if args.json {
+        let mut value = serde_json::to_value(&decision)?;
+        value["language"] = json!(language.code());
+        value["mailbox"] = json!(arrival.mailbox);
+        value["model"] = json!(source);
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    println!("language:    {}", language.code());
+    println!(
+        "arrived in:  {} ({})",
+        arrival.mailbox,
+        arrival.department.as_ref().map_or("no department".into(), |d| name(&config, d.as_str()))
+    );
+    let category = decision.category.as_deref().map(|c| format!(", category {c}")).unwrap_or_default();
+    println!("department:  {}{category}", name(&config, decision.department.as_str()));
+    println!("decided by:  {}", decision.decided_by.as_str());
+    if let (Some(read), Some(confidence)) = (&decision.model_department, decision.confidence) {
+        println!("model reads: {} {:.0}%", name(&config, read), confidence * 100.0);
+    }
+    if let Some(runner_up) = &decision.runner_up {
+        println!("runner-up:   {} {:.0}%", name(&config, &runner_up.department), runner_up.confidence * 100.0);
+    }
+    if let Some(rule) = &decision.rule {
+        println!("rule:        {rule}");
+    } else if !decision.evidence.is_empty() {
+        println!("words:       {}", decision.evidence.join(", "));
+    }
+    println!("reroute:     {}", if decision.reroute { "yes" } else { "no" });
+    println!("why:         {}", decision.reason);
+    println!("model:       {source}");
+    Ok(())
+}
+
+/// Parses `--map` values.
+fn mapping(map: &[String]) -> Result<HashMap<String, String>> {
+    map.iter()
+        .map(|m| {
+            let (label, department) =
+                m.split_once('=').with_context(|| format!("--map `{m}`: expected LABEL=DEPARTMENT"))?;
+            Ok((label.trim().to_owned(), department.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// The model's department for each example (or the rule's, when one matches).
+pub fn predictions(classifier: &Classifier, config: &Config, examples: &[Example]) -> Vec<(String, String, f64)> {
+    let default = Language::from_code(&config.ack.default_language).unwrap_or(Language::En);
+    let arrival = Arrival::desk(config);
+    examples
+        .iter()
+        .filter_map(|example| {
+            let raw = format!(
+                "From: example@loket.invalid\r\nSubject: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
+                crate::intake::one_line(&example.subject),
+                example.body
+            );
+            let message = crate::intake::parse(raw.as_bytes()).ok()?;
+            let language = language::detect(&message.subject, &message.text, default);
+            let decision = classifier.decide_at(&arrival, &message, language);
+            let predicted = match decision.decided_by {
+                crate::classify::DecidedBy::Rule => decision.department.to_string(),
+                _ => decision.model_department.clone().unwrap_or_else(|| decision.department.to_string()),
+            };
+            Some((example.department.clone(), predicted, decision.confidence.unwrap_or(1.0)))
+        })
+        .collect()
+}
+
+pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
+    let text = std::fs::read_to_string(&args.csv).with_context(|| format!("reading {}", args.csv.display()))?;
+    let map = mapping(&args.map)?;
+    let examples: Vec<Example> = data::read_csv(&text, &map)
+        .with_context(|| args.csv.display().to_string())?
+        .into_iter()
+        .filter(|e| e.department != "-")
+        .collect();
+    anyhow::ensure!(!examples.is_empty(), "{} holds no examples", args.csv.display());
+    let unknown = examples.iter().filter(|e| config.department_by_id(&e.department).is_none()).count();
+    let (classifier, source) = classifier(&config).await?;
+    let predicted = predictions(&classifier, &config, &examples);
+    let pairs: Vec<(String, String)> = predicted.iter().map(|(t, p, _)| (t.clone(), p.clone())).collect();
+    let report = eval::report(&pairs);
+    let threshold = config.routing.reroute_confidence;
+    let sure: Vec<&(String, String, f64)> = predicted.iter().filter(|(_, _, c)| *c >= threshold).collect();
+    let sure_right = sure.iter().filter(|(t, p, _)| t == p).count();
+    if args.json {
+        let value = json!({
+            "model": source,
+            "report": report,
+            "unknown_labels": unknown,
+            "at_reroute_confidence": {
+                "threshold": threshold,
+                "decided": sure.len(),
+                "accuracy": if sure.is_empty() { 0.0 } else { sure_right as f64 / sure.len() as f64 },
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    println!("{} examples, model: {source}", report.examples);
+    if unknown > 0 {
+        println!("{unknown} examples have a label that is no configured department (use --map LABEL=DEPARTMENT)");
+    }
+    println!("accuracy: {:.3}", report.accuracy);
+    println!("macro-F1: {:.3}\n", report.macro_f1);
+    println!("{:<16} {:>9} {:>9} {:>9} {:>8}", "department", "precision", "recall", "F1", "support");
+    for row in &report.per_label {
+        println!("{:<16} {:>9.3} {:>9.3} {:>9.3} {:>8}", row.label, row.precision, row.recall, row.f1, row.support);
+    }
+    println!("\nconfusion (rows: label, columns: predicted)");
+    print!("{:<16}", "");
+    for label in &report.labels {
+        print!(" {:>10}", truncate(label));
+    }
+    println!();
+    for (label, row) in report.labels.iter().zip(&report.confusion) {
+        print!("{:<16}", truncate(label));
+        for count in row {
+            print!(" {count:>10}");
+        }
+        println!();
+    }
+    println!(
+        "\nat routing.reroute_confidence {threshold:.2}: {} of {} examples decided ({:.0}%), {:.3} of them right",
+        sure.len(),
+        predicted.len(),
+        100.0 * sure.len() as f64 / predicted.len().max(1) as f64,
+        if sure.is_empty() { 0.0 } else { sure_right as f64 / sure.len() as f64 }
+    );
+    Ok(())
+}
+
+fn truncate(label: &str) -> String {
+    label.chars().take(10).collect()
+}
+
+pub async fn train(config: Arc<Config>) -> Result<()> {
+    let store = crate::app::open_store(&config).await?;
+    let training = crate::learn::train(&config, &store).await?;
+    let body = serde_json::to_string(&training.model).context("writing the model")?;
+    let examples = i64::try_from(training.model.examples).unwrap_or(i64::MAX);
+    let corrections = i64::try_from(training.corrections).unwrap_or(i64::MAX);
+    let id = store.save_model(&body, examples, corrections, crate::clock::now_ms()).await?;
+    store.close().await;
+    let labels: Vec<String> = training
+        .model
+        .labels
+        .iter()
+        .map(|l| match &l.category {
+            Some(c) => format!("{}/{c}", l.department),
+            None => l.department.clone(),
+        })
+        .collect();
+    println!(
+        "trained on {} examples: {} shipped, {} from the config, {} from routing.examples_file, {} corrections",
+        training.model.examples, training.shipped, training.configured, training.from_file, training.corrections
+    );
+    println!("labels: {}", labels.join(", "));
+    println!("calibration temperature: {}", training.model.temperature);
+    println!("stored as model {id}; running instances pick it up within {} s", config.routing.model_check_secs);
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! Learn: the routing model from everything loket knows — the shipped examples,
+//! the operator's (config and `routing.examples_file`) and the departments'
+//! corrections (`#route`) — stored for the next start, and picked up by a
+//! running daemon without a restart.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::classify::data::{self, Example};
+use crate::classify::{Classifier, Model, Routing};
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LearnError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("routing.examples_file {path}: {reason}")]
+    Examples { path: String, reason: String },
+}
+
+/// A trained model and what it learnt from.
+#[derive(Debug)]
+pub struct Training {
+    pub model: Model,
+    pub shipped: usize,
+    pub configured: usize,
+    pub from_file: usize,
+    pub corrections: usize,
+}
+
+/// The operator's labelled examples: CSV with `subject`, `body`, `label`, where a
+/// label is a department id or `department/category`.
+fn examples_file(config: &Config) -> Result<Vec<Example>, LearnError> {
+    let Some(path) = &config.routing.examples_file else { return Ok(Vec::new()) };
+    let fail = |reason: String| LearnError::Examples { path: path.display().to_string(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let mut examples = data::read_csv(&text, &HashMap::new()).map_err(|e| fail(e.to_string()))?;
+    for example in &mut examples {
+        if let Some((department, category)) = example.department.clone().split_once('/') {
+            example.department = department.to_owned();
+            example.category = Some(category.to_owned());
+        }
+    }
+    Ok(examples)
+}
+
+/// Trains a model now from every source.
+pub async fn train(config: &Config, store: &Store) -> Result<Training, LearnError> {
+    let from_file = examples_file(config)?;
+    let corrections: Vec<Example> = store
+        .corrections()
+        .await?
+        .into_iter()
+        .map(|c| Example { department: c.department, category: None, subject: c.subject, body: c.body })
+        .collect();
+    let mut extra = from_file.clone();
+    extra.extend_from_slice(&corrections);
+    let model = data::train(config, &extra);
+    Ok(Training {
+        model,
+        shipped: if config.routing.builtin_examples { data::shipped().len() } else { 0 },
+        configured: data::from_config(config).len(),
+        from_file: from_file.len(),
+        corrections: corrections.len(),
+    })
+}
+
+/// True when the model knows exactly the configured departments.
+fn fits(model: &Model, config: &Config) -> bool {
+    let known: BTreeSet<&str> = model.labels.iter().map(|l| l.department.as_str()).collect();
+    let configured: BTreeSet<&str> = config.departments.iter().map(|d| d.id.as_str()).collect();
+    known == configured
+}
+
+/// The classifier with the newest stored model (and that model's id), or with a
+/// model trained now when none is stored or the stored one no longer fits the
+/// configured departments.
+pub async fn classifier(config: Arc<Config>, store: &Store) -> Result<(Classifier, Option<String>), LearnError> {
+    if let Some(stored) = store.latest_model().await? {
+        match serde_json::from_str::<Model>(&stored.body) {
+            Ok(model) if fits(&model, &config) => {
+                tracing::info!(id = %stored.id, examples = stored.examples, "routing model loaded");
+                return Ok((Classifier::new(config, Arc::new(model)), Some(stored.id)));
+            }
+            Ok(_) => {
+                tracing::warn!(id = %stored.id, "the stored model knows other departments than the config; training anew")
+            }
+            Err(error) => tracing::error!(%error, id = %stored.id, "the stored model cannot be read; training anew"),
+        }
+    }
+    let training = train(&config, store).await?;
+    tracing::info!(examples = training.model.examples, "routing model trained");
+    Ok((Classifier::new(config, Arc::new(training.model)), None))
+}
+
+/// Replaces the routing model whenever `loket train` stores a newer one.
+pub async fn watch(
+    config: Arc<Config>,
+    store: Store,
+    routing: Arc<Routing>,
+    mut current: Option<String>,
+    shutdown: CancellationToken,
+) {
+    let every = Duration::from_secs(config.routing.model_check_secs.max(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match store.latest_model_id().await {
+            Ok(latest) if latest.is_some() && latest != current => match classifier(config.clone(), &store).await {
+                Ok((classifier, id)) => {
+                    tracing::info!(id = ?id, examples = classifier.model().examples, "new routing model in use");
+                    routing.replace(classifier);
+                    current = latest;
+                }
+                Err(error) => tracing::warn!(%error, "the new routing model could not be loaded"),
+            },
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot check for a new routing model"),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Routing models and the corrections they learn from.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError, ingest::new_id};
+
+/// A model as `loket train` stored it (`body` is its JSON).
+#[derive(Debug, Clone, FromRow)]
+pub struct StoredModel {
+    pub id: String,
+    pub created_at: i64,
+    pub examples: i64,
+    pub corrections: i64,
+    pub body: String,
+}
+
+/// A department's `#route`: the ticket's opening request and where it belonged.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Correction {
+    pub reference: String,
+    pub subject: String,
+    pub body: String,
+    pub department: String,
+}
+
+impl Store {
+    /// Stores a trained model; the daemon picks up the newest.
+    pub async fn save_model(
+        &self,
+        body: &str,
+        examples: i64,
+        corrections: i64,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let id = new_id();
+        sqlx::query("INSERT INTO models (id, created_at, examples, corrections, body) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&id)
+            .bind(now)
+            .bind(examples)
+            .bind(corrections)
+            .bind(body)
+            .execute(&self.write)
+            .await?;
+        Ok(id)
+    }
+
+    pub async fn latest_model(&self) -> Result<Option<StoredModel>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, created_at, examples, corrections, body FROM models ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    /// The id of the newest model, to see cheaply whether a new one arrived.
+    pub async fn latest_model_id(&self) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM models ORDER BY created_at DESC, id DESC LIMIT 1")
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// Every reroute by a department, the last one per ticket: the ticket's opening
+    /// request, labelled with the department it was rerouted to.
+    pub async fn corrections(&self) -> Result<Vec<Correction>, StoreError> {
+        let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT t.reference, m.subject, m.text_body, e.public_text, e.at
+             FROM events e JOIN tickets t ON t.id = e.ticket_id
+             JOIN messages m ON m.ticket_id = t.id AND m.message_id IS NOT DISTINCT FROM t.opening_message_id
+                 AND m.author_role = 'requester'
+             WHERE e.kind = 'rerouted' AND e.public_text IS NOT NULL
+             ORDER BY t.reference, e.at, e.id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut corrections: Vec<Correction> = Vec::new();
+        for (reference, subject, body, department, _) in rows {
+            if let Some(last) = corrections.last_mut().filter(|c| c.reference == reference) {
+                last.department = department;
+            } else {
+                corrections.push(Correction { reference, subject, body, department });
+            }
+        }
+        Ok(corrections)
+    }
+}
