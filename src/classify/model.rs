@@ -144,11 +144,19 @@ fn fit_temperature(samples: &[Sample]) -> f32 {
         return 1.0;
     }
     let mut held_out: Vec<(Vec<f32>, Option<usize>)> = Vec::with_capacity(samples.len());
+    // Folds by a scrambled index, so that examples stored in a regular order
+    // (by category, say) do not all land in one fold.
+    let fold_of = |i: usize| {
+        let mut x = (i as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((x ^ (x >> 31)) % FOLDS as u64) as usize
+    };
     for fold in 0..FOLDS {
         let train: Vec<Sample> =
-            samples.iter().enumerate().filter(|(i, _)| i % FOLDS != fold).map(|(_, s)| s.clone()).collect();
+            samples.iter().enumerate().filter(|(i, _)| fold_of(*i) != fold).map(|(_, s)| s.clone()).collect();
         let model = Model::fit(&train);
-        for (_, sample) in samples.iter().enumerate().filter(|(i, _)| i % FOLDS == fold) {
+        for (_, sample) in samples.iter().enumerate().filter(|(i, _)| fold_of(*i) == fold) {
             let truth = model.labels.binary_search(&sample.label).ok();
             held_out.push((model.log_scores(&sample.features), truth));
         }
