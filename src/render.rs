@@ -49,6 +49,8 @@ pub struct AckView {
     pub department: String,
     pub link: String,
     pub desk: String,
+    /// Why another department than the one written to handles it, when it was rerouted.
+    pub why: Option<String>,
 }
 
 /// The values of a mail to the employee in the ticket's thread (an answer relayed,
@@ -82,6 +84,7 @@ pub struct ForwardView {
     pub received: String,
     pub link: String,
     pub reason: String,
+    pub decided: String,
     pub desk: String,
     pub text: String,
 }
@@ -135,6 +138,7 @@ impl Renderer {
             department: "IT".into(),
             link: "https://desk.example.org/t/SD-00001?k=x".into(),
             desk: "Service Desk".into(),
+            why: Some("You wrote to the Facility address, but it is about phones, so IT handles it.".into()),
         };
         let forward = ForwardView {
             reference: "SD-00001".into(),
@@ -144,6 +148,7 @@ impl Renderer {
             received: "2026-01-01 09:00".into(),
             link: ack.link.clone(),
             reason: "it was sent to the old IT mailbox".into(),
+            decided: "model (92%)".into(),
             desk: "Service Desk".into(),
             text: "My laptop is broken.".into(),
         };
@@ -185,6 +190,7 @@ mod tests {
             department: "IT".into(),
             link: "https://desk.example.org/t/SD-00042?k=abc&x=1".into(),
             desk: "Service Desk".into(),
+            why: None,
         }
     }
 

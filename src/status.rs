@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::classify::DecidedBy;
 use crate::clock;
 use crate::domain::Status;
 use crate::language::Language;
@@ -27,6 +28,9 @@ pub struct PublicTicket {
     pub department: String,
     pub status: Status,
     pub language: Language,
+    /// Who chose the department when the ticket opened, and the model's confidence.
+    pub decided_by: DecidedBy,
+    pub confidence: Option<f64>,
     pub events: Vec<PublicEvent>,
 }
 
@@ -47,6 +51,7 @@ pub struct Labels {
     pub subject: &'static str,
     pub department: &'static str,
     pub status: &'static str,
+    pub routed: &'static str,
     pub timeline: &'static str,
     pub reply: &'static str,
 }
@@ -60,6 +65,8 @@ pub struct StatusView {
     /// `new`, `in_progress` or `resolved`, for styling.
     pub status: &'static str,
     pub status_label: &'static str,
+    /// How the department was chosen, in a few words.
+    pub routed: String,
     pub labels: Labels,
     pub timeline: Vec<Step>,
     pub desk: String,
@@ -73,6 +80,7 @@ fn labels(language: Language) -> Labels {
             subject: "Onderwerp",
             department: "Afdeling",
             status: "Status",
+            routed: "Toegewezen",
             timeline: "Verloop",
             reply: "Wil je iets toevoegen? Beantwoord de e-mail van de servicedesk en laat de referentie in het onderwerp staan.",
         },
@@ -82,6 +90,7 @@ fn labels(language: Language) -> Labels {
             subject: "Subject",
             department: "Department",
             status: "Status",
+            routed: "Routed",
             timeline: "Timeline",
             reply: "To add something, reply to the service desk's e-mail and keep the reference in the subject.",
         },
@@ -96,6 +105,20 @@ fn status_label(status: Status, language: Language) -> &'static str {
         (Status::InProgress, Language::Nl) => "In behandeling",
         (Status::Resolved, Language::En) => "Resolved",
         (Status::Resolved, Language::Nl) => "Opgelost",
+    }
+}
+
+fn routed(decided_by: DecidedBy, confidence: Option<f64>, language: Language) -> String {
+    let percent = confidence.map(|c| format!("{:.0}%", c * 100.0)).unwrap_or_default();
+    match (decided_by, language) {
+        (DecidedBy::Model, Language::En) => format!("by its content ({percent} sure)"),
+        (DecidedBy::Model, Language::Nl) => format!("op basis van de inhoud ({percent} zeker)"),
+        (DecidedBy::Rule, Language::En) => "by a rule of the service desk".into(),
+        (DecidedBy::Rule, Language::Nl) => "door een regel van de servicedesk".into(),
+        (DecidedBy::Mailbox, Language::En) => "by the address you wrote to".into(),
+        (DecidedBy::Mailbox, Language::Nl) => "op basis van het adres waaraan je schreef".into(),
+        (DecidedBy::DeskDefault, Language::En) => "by the service desk".into(),
+        (DecidedBy::DeskDefault, Language::Nl) => "door de servicedesk".into(),
     }
 }
 
@@ -154,6 +177,7 @@ pub fn view(ticket: &PublicTicket, department_name: impl Fn(&str) -> String, des
         department: department_name(&ticket.department),
         status: ticket.status.as_str(),
         status_label: status_label(ticket.status, language),
+        routed: routed(ticket.decided_by, ticket.confidence, language),
         labels: labels(language),
         timeline,
         desk: desk.to_owned(),
@@ -173,6 +197,8 @@ pub fn sample() -> StatusView {
         department: "it".into(),
         status: Status::InProgress,
         language: Language::En,
+        decided_by: DecidedBy::Model,
+        confidence: Some(0.92),
         events: vec![
             event(0, "received", None),
             event(0, "routed", Some("it")),
@@ -198,6 +224,8 @@ mod tests {
             department: "facility".into(),
             status: Status::Resolved,
             language,
+            decided_by: DecidedBy::Model,
+            confidence: Some(0.915),
             events: vec![
                 event("received", None),
                 event("routed", Some("it")),
@@ -227,6 +255,7 @@ mod tests {
         assert!(view.timeline.iter().all(|s| s.text.as_deref() != Some("internal: the requester is a VIP")));
         assert_eq!((view.status, view.status_label), ("resolved", "Resolved"));
         assert_eq!(view.department, "Dept facility");
+        assert_eq!(view.routed, "by its content (92% sure)");
     }
 
     #[test]

@@ -46,6 +46,7 @@ impl Composer<'_> {
             received: facts.received.to_owned(),
             link: desk.tracking_link(facts.reference, facts.token),
             reason: facts.reason.to_owned(),
+            decided: facts.decided.to_owned(),
             desk: desk.name.to_owned(),
             text: facts.text.to_owned(),
         };

@@ -66,6 +66,7 @@ impl Composer<'_> {
             department: facts.department.to_owned(),
             link: desk.tracking_link(facts.reference, facts.token),
             desk: desk.name.to_owned(),
+            why: facts.why.map(str::to_owned),
         };
         let language = facts.language.code();
         let text = renderer.render(&format!("ack.{language}.txt"), &view)?;

@@ -142,6 +142,11 @@ pub struct TicketFacts<'a> {
     pub sent_to: &'a str,
     pub received: &'a str,
     pub reason: &'a str,
+    /// Who decided the department, for the department: `model (92%)`, `rule "phones"`, …
+    pub decided: &'a str,
+    /// For the employee, in their language: why another department than the one
+    /// they wrote to handles it (set only when the request was rerouted).
+    pub why: Option<&'a str>,
 }
 
 impl Desk<'_> {

@@ -69,6 +69,8 @@ impl Respond {
             sent_to: &sent_to,
             received: &received,
             reason,
+            decided: "a department (#route)",
+            why: None,
         };
         let composer = self.composer();
         let composed = if update { composer.update(&facts) } else { composer.forward(&facts) };

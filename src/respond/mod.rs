@@ -8,9 +8,11 @@ mod conversation;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::classify::{DecidedBy, Decision};
 use crate::clock;
 use crate::config::Config;
 use crate::guard::Verdict;
+use crate::language::Language;
 use crate::outbound::{Composer, Desk, TicketFacts};
 use crate::render::Renderer;
 use crate::sign::Signer;
@@ -40,6 +42,57 @@ impl Respond {
     }
 }
 
+/// Who decided, for the department: `model (92%)`, `rule "phones"`, `mailbox`.
+fn decided(decision: &Decision) -> String {
+    match (decision.decided_by, &decision.rule, decision.confidence) {
+        (DecidedBy::Rule, Some(rule), _) => format!("rule \"{rule}\""),
+        (DecidedBy::Model, _, Some(confidence)) => format!("model ({:.0}%)", confidence * 100.0),
+        (DecidedBy::Mailbox, _, Some(confidence)) => {
+            format!("mailbox (the model was not sure enough: {:.0}%)", confidence * 100.0)
+        }
+        (by, _, _) => by.as_str().replace('_', " "),
+    }
+}
+
+/// For the employee, in their language: why a department other than the one they
+/// wrote to handles the request. `None` when it was not rerouted.
+fn why(config: &Config, decision: &Decision, language: Language) -> Option<String> {
+    if !decision.reroute {
+        return None;
+    }
+    let name = |id: &str| config.department_by_id(id).map_or_else(|| id.to_owned(), |d| d.name.clone());
+    let old = name(decision.mailbox_department.as_ref()?.as_str());
+    let new = name(decision.department.as_str());
+    let category = decision.category.as_ref().and_then(|c| {
+        config.department(&decision.department)?.categories.iter().find(|k| &k.id == c).map(|k| k.name.to_lowercase())
+    });
+    let words: Vec<String> = decision.evidence.iter().take(2).map(|w| format!("“{w}”")).collect();
+    let topic = category.or_else(|| {
+        (!words.is_empty()).then(|| {
+            words.join(match language {
+                Language::Nl => " en ",
+                Language::En => " and ",
+            })
+        })
+    });
+    Some(match (language, topic) {
+        (Language::En, Some(topic)) => format!(
+            "You wrote to the {old} address, but your message is about {topic}, which {new} handles, so we passed it on to {new}."
+        ),
+        (Language::En, None) => {
+            format!(
+                "You wrote to the {old} address, but requests like yours are handled by {new}, so we passed it on to {new}."
+            )
+        }
+        (Language::Nl, Some(topic)) => format!(
+            "Je schreef naar het adres van {old}, maar je bericht gaat over {topic}, en dat doet {new}. Daarom hebben we het aan {new} doorgegeven."
+        ),
+        (Language::Nl, None) => format!(
+            "Je schreef naar het adres van {old}, maar verzoeken zoals het jouwe behandelt {new}. Daarom hebben we het aan {new} doorgegeven."
+        ),
+    })
+}
+
 impl Responder for Respond {
     fn respond(&self, opened: &Opened<'_>) -> Response {
         let mut response = Response::default();
@@ -55,6 +108,8 @@ impl Responder for Respond {
         let sent_to = config.mailbox_address(opened.incoming.mailbox.as_str());
         let received = clock::display(opened.incoming.received_at_ms);
         let token = self.signer.tracking_token(opened.reference);
+        let decided_by = decided(opened.decision);
+        let why = why(config, opened.decision, opened.language);
         let facts = TicketFacts {
             reference: opened.reference,
             token: &token,
@@ -70,6 +125,8 @@ impl Responder for Respond {
             sent_to: &sent_to,
             received: &received,
             reason: &opened.decision.reason,
+            decided: &decided_by,
+            why: why.as_deref(),
         };
         let composer = self.composer();
         let ack = &config.ack;

@@ -146,13 +146,17 @@ impl Store {
     /// What the status page may show of a ticket. With `timeline` false only the
     /// ticket is looked up (the status page does that when the token is wrong).
     pub async fn public_ticket(&self, reference: &str, timeline: bool) -> Result<Option<PublicTicket>, StoreError> {
-        let row: Option<(String, String, String, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, reference, subject, department, status, language FROM tickets WHERE reference = $1",
+        type Row = (String, String, String, String, String, Option<String>, String, Option<f64>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT id, reference, subject, department, status, language, decided_by, route_confidence
+             FROM tickets WHERE reference = $1",
         )
         .bind(reference)
         .fetch_optional(&self.read)
         .await?;
-        let Some((id, reference, subject, department, status, language)) = row else { return Ok(None) };
+        let Some((id, reference, subject, department, status, language, decided_by, confidence)) = row else {
+            return Ok(None);
+        };
         let events: Vec<(i64, String, Option<String>)> = if timeline {
             sqlx::query_as("SELECT at, kind, public_text FROM events WHERE ticket_id = $1 ORDER BY at, id")
                 .bind(&id)
@@ -167,6 +171,8 @@ impl Store {
             department,
             status: crate::domain::Status::from_stored(&status),
             language: language.as_deref().and_then(Language::from_code).unwrap_or(Language::En),
+            decided_by: crate::classify::DecidedBy::from_stored(&decided_by),
+            confidence,
             events: events.into_iter().map(|(at, kind, public_text)| PublicEvent { at, kind, public_text }).collect(),
         }))
     }
