@@ -59,6 +59,8 @@ impl Fixture {
             sent_to: "facility@example.org",
             received: "2026-11-02 09:00",
             reason: "it was sent to the old Facility mailbox (facility-old)",
+            decided: "mailbox",
+            why: None,
         }
     }
 }
