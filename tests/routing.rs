@@ -9,12 +9,63 @@ use loket::classify::data::{self, Example};
 use loket::classify::{Arrival, Classifier, eval};
 use loket::language::{self, Language};
 
-fn config(extra: &str) -> loket::config::Config {
-    let mut text = support::config_text("sqlite://unused.db", 143, &[], extra);
-    for (name, department) in [("it-old", "it"), ("hr-old", "hr"), ("facility-old", "facility")] {
+/// The scenario configs: `plain` is the out-of-the-box config (three departments,
+/// no categories, no rules); `rules` adds categories and rules; `noreroute` has
+/// rerouting switched off.
+fn config(kind: &str) -> loket::config::Config {
+    let categories = |list: &[&str]| -> String {
+        list.iter().map(|c| format!("[[departments.categories]]\nid = \"{c}\"\nname = \"{c}\"\n")).collect()
+    };
+    let with_categories = kind == "rules";
+    let mut text = format!(
+        "[store]\nurl = \"sqlite://unused.db\"\n[desk]\nname = \"Service Desk\"\naddress = \"servicedesk@example.org\"\n\
+         base_url = \"http://127.0.0.1\"\n[routing]\nreroute = {}\n",
+        kind != "noreroute"
+    );
+    if with_categories {
+        text.push_str(
+            r#"
+[[routing.rules]]
+name = "payroll provider"
+department = "hr"
+category = "payroll"
+from = '@payroll-provider\.example$'
+
+[[routing.rules]]
+name = "badges"
+category = "badge"
+keywords = ["toegangspas", "pasje", "badge"]
+
+[[routing.rules]]
+name = "phone requests"
+department = "it"
+category = "phone"
+subject = "^(telefoonaanvraag|phone request)"
+
+[[routing.rules]]
+name = "confidential"
+department = "hr"
+to = "^vertrouwelijk@"
+"#,
+        );
+    }
+    for (id, name, list) in [
+        ("it", "IT", &["hardware", "phone", "access", "software", "network", "printer"][..]),
+        ("hr", "HR", &["payroll", "expenses", "leave", "contract"][..]),
+        ("facility", "Facility", &["badge", "workplace", "building", "catering"][..]),
+    ] {
         text.push_str(&format!(
-            "\n[[mailboxes]]\nname = \"{name}\"\naddress = \"{department}@example.org\"\ndepartment = \"{department}\"\nmaildir = \"/nonexistent/{name}\"\n"
+            "\n[[departments]]\nid = \"{id}\"\nname = \"{name}\"\nqueue_address = \"{id}-queue@example.org\"\n"
         ));
+        if with_categories {
+            text.push_str(&categories(list));
+        }
+    }
+    for (name, department) in
+        [("it-old", Some("it")), ("hr-old", Some("hr")), ("facility-old", Some("facility")), ("desk", None)]
+    {
+        let department = department.map(|d| format!("department = \"{d}\"\n")).unwrap_or_default();
+        text.push_str(&format!("\n[[mailboxes]]\nname = \"{name}\"\n{department}maildir = \"/nonexistent/{name}\"\n"));
     }
     loket::config::load_str(&text).expect("routing test config")
 }
@@ -36,7 +87,7 @@ fn predict(classifier: &Classifier, examples: &[Example]) -> Vec<(String, String
 
 #[test]
 fn the_model_routes_held_back_requests_it_never_saw() {
-    let config = Arc::new(config(""));
+    let config = Arc::new(config("plain"));
     let (held, trained): (Vec<Example>, Vec<Example>) = data::shipped().into_iter().partition(data::held_back);
     assert!(held.len() >= 50, "a real held-back split: {}", held.len());
     let model = loket::classify::Model::train(&data::samples(&config, &trained));
@@ -62,4 +113,79 @@ fn the_model_routes_held_back_requests_it_never_saw() {
     println!("at 80% confidence: {} of {} decided, {:.3} right", sure.len(), predicted.len(), right);
     assert!(sure.len() * 2 >= predicted.len(), "the model is sure of most requests");
     assert!(right >= 0.85, "{right:.3} right at 80% confidence");
+}
+
+/// One scenario: directives (`#! key: value`) above a raw message.
+struct Scenario {
+    name: String,
+    directives: std::collections::HashMap<String, String>,
+    raw: Vec<u8>,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/routing");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let (mut directives, mut raw) = (std::collections::HashMap::new(), String::new());
+            for line in text.lines() {
+                match line.strip_prefix("#! ").and_then(|d| d.split_once(':')) {
+                    Some((key, value)) => {
+                        directives.insert(key.trim().to_owned(), value.trim().to_owned());
+                    }
+                    None => {
+                        raw.push_str(line);
+                        raw.push_str("\r\n");
+                    }
+                }
+            }
+            Scenario {
+                name: path.file_name().unwrap().to_string_lossy().into_owned(),
+                directives,
+                raw: raw.into_bytes(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn every_routing_scenario_goes_where_its_directives_say() {
+    let scenarios = scenarios();
+    assert!(scenarios.len() >= 60, "{} scenarios", scenarios.len());
+    let dutch = scenarios.iter().filter(|s| s.directives["language"] == "nl").count();
+    assert!(dutch * 2 >= scenarios.len(), "half of them Dutch: {dutch}");
+    let mut routings: std::collections::HashMap<String, loket::classify::Routing> = std::collections::HashMap::new();
+    let mut failures = Vec::new();
+    for scenario in &scenarios {
+        let d = &scenario.directives;
+        let kind = d["config"].clone();
+        let routing = routings
+            .entry(kind.clone())
+            .or_insert_with(|| loket::classify::Routing::from_config(Arc::new(config(&kind))));
+        let classifier = routing.get();
+        let config = config(&kind);
+        let mailbox =
+            config.mailbox(&d["mailbox"]).unwrap_or_else(|| panic!("{}: no mailbox {}", scenario.name, d["mailbox"]));
+        let message = loket::intake::parse(&scenario.raw).unwrap();
+        let language = language::detect(&message.subject, &message.text, Language::En);
+        let decision = classifier.decide(mailbox, &message, language);
+        let category = decision.category.clone().unwrap_or_else(|| "-".into());
+        let reroute = if decision.reroute { "yes" } else { "no" };
+        let got = (decision.department.as_str(), category.as_str(), reroute, language.code());
+        let want = (d["department"].as_str(), d["category"].as_str(), d["reroute"].as_str(), d["language"].as_str());
+        if got != want {
+            failures.push(format!("{}: got {got:?}, want {want:?} ({})", scenario.name, decision.reason));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios failed:\n{}",
+        failures.len(),
+        scenarios.len(),
+        failures.join("\n")
+    );
 }
