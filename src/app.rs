@@ -114,7 +114,15 @@ pub async fn run_on(
     let mut tasks = JoinSet::new();
     spawn_web(&mut tasks, &pipeline, pipeline.signer().clone(), listeners, &shutdown)?;
     let model = store.latest_model_id().await?;
-    tasks.spawn(learn::watch(config.clone(), store.clone(), pipeline.routing().clone(), model, shutdown.clone()));
+    let routing = pipeline.routing().clone();
+    tasks.spawn(learn::watch(
+        config.clone(),
+        store.clone(),
+        routing,
+        pipeline.metrics.clone(),
+        model,
+        shutdown.clone(),
+    ));
     for mailbox in &config.mailboxes {
         tasks.spawn(source::watch(pipeline.clone(), mailbox.clone(), shutdown.clone()));
     }

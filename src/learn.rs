@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::classify::data::{self, Example};
 use crate::classify::{Classifier, Model, Routing};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -102,9 +103,11 @@ pub async fn watch(
     config: Arc<Config>,
     store: Store,
     routing: Arc<Routing>,
+    metrics: Metrics,
     mut current: Option<String>,
     shutdown: CancellationToken,
 ) {
+    metrics.model(routing.get().model().examples);
     let every = Duration::from_secs(config.routing.model_check_secs.max(1));
     loop {
         tokio::select! {
@@ -115,6 +118,7 @@ pub async fn watch(
             Ok(latest) if latest.is_some() && latest != current => match classifier(config.clone(), &store).await {
                 Ok((classifier, id)) => {
                     tracing::info!(id = ?id, examples = classifier.model().examples, "new routing model in use");
+                    metrics.model(classifier.model().examples);
                     routing.replace(classifier);
                     current = latest;
                 }

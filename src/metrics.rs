@@ -49,6 +49,7 @@ pub struct Metrics {
     outbox_failed: Gauge,
     quarantine: Gauge,
     mailbox_up: Family<MailboxLabels, Gauge>,
+    model_examples: Gauge,
 }
 
 impl Default for Metrics {
@@ -87,6 +88,8 @@ impl Metrics {
         registry.register("quarantine_messages", "Messages kept in quarantine", quarantine.clone());
         let mailbox_up = Family::<MailboxLabels, Gauge>::default();
         registry.register("mailbox_connected", "1 when the mailbox's source is connected", mailbox_up.clone());
+        let model_examples = Gauge::default();
+        registry.register("model_examples", "Examples the routing model in use was trained on", model_examples.clone());
         Self {
             registry: Arc::new(registry),
             ingested,
@@ -98,7 +101,13 @@ impl Metrics {
             outbox_failed,
             quarantine,
             mailbox_up,
+            model_examples,
         }
+    }
+
+    /// The routing model in use was trained on `examples` examples.
+    pub fn model(&self, examples: usize) {
+        self.model_examples.set(i64::try_from(examples).unwrap_or(i64::MAX));
     }
 
     pub fn ingested(&self, mailbox: &str, outcome: &str) {

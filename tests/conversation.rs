@@ -27,6 +27,8 @@ struct Desk {
     _postgres: Option<support::postgres::Postgres>,
     store: Store,
     config: loket::config::Config,
+    /// The config as a file, for the `loket` binary.
+    config_file: std::path::PathBuf,
     shutdown: CancellationToken,
     daemon: tokio::task::JoinHandle<Result<(), loket::app::AppError>>,
 }
@@ -52,11 +54,14 @@ impl Desk {
             desk_inbox,
         ];
         let smtp = format!(
-            "[smtp]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\n\n[outbox]\nretry_base_secs = 1\n",
+            "[smtp]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\n\n[outbox]\nretry_base_secs = 1\n\n[routing]\nmodel_check_secs = 1\n",
             sink.port,
             sink.ca_file.display()
         );
-        let config = support::config(&url, dovecot.port, &mailboxes, &smtp);
+        let text = support::config_text(&url, dovecot.port, &mailboxes, &smtp);
+        let config = loket::config::load_str(&text).unwrap();
+        let config_file = dir.path().join("loket.toml");
+        std::fs::write(&config_file, &text).unwrap();
         let store = Store::connect(&url, 2).await.unwrap();
         store.migrate().await.unwrap();
         for (name, user) in [("it-old", "it"), ("facility-old", "facility"), ("desk", "desk")] {
@@ -64,7 +69,7 @@ impl Desk {
         }
         let shutdown = CancellationToken::new();
         let daemon = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
-        Self { dovecot, sink, _store_dir: dir, _postgres: postgres, store, config, shutdown, daemon }
+        Self { dovecot, sink, _store_dir: dir, _postgres: postgres, store, config, config_file, shutdown, daemon }
     }
 
     async fn deliver(&self, user: &str, raw: Vec<u8>) {
@@ -398,5 +403,104 @@ async fn outsiders_can_neither_write_on_nor_read_a_ticket_that_is_not_theirs() {
     let mallory_page = page(&mallory_link).await;
     assert_eq!(mallory_page.status, 200);
     assert!(!mallory_page.body.contains("VPN") && !mallory_page.body.contains("urgent"));
+    desk.stop().await;
+}
+
+/// Runs the `loket` binary on the desk's config.
+fn loket(desk: &Desk, args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_loket"))
+        .args(args)
+        .arg("--config")
+        .arg(&desk.config_file)
+        .env("LOKET_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "loket {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{name} in\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_request_mailed_to_facility_reaches_it_and_a_correction_teaches_the_model() {
+    let desk = Desk::start(false).await;
+    // The phone request goes to the old Facility address.
+    let phone = request(
+        "Anna de Vries <anna@example.org>",
+        "facility@example.org",
+        "Mijn telefoon is kapot",
+        "Mijn mobiele telefoon van de zaak gaat niet meer aan. Kan ik een vervangend toestel krijgen?",
+        "phone-1@example.org",
+    );
+    desk.deliver("facility", phone).await;
+    let forward = desk.mail("it-queue@example.org", "fwd", 1).await;
+    let ack = desk.mail(ANNA, "ack", 1).await;
+    assert_eq!(desk.count("facility-queue@example.org"), 0, "Facility never sees it");
+    let ack_text = text(&ack);
+    assert!(ack_text.contains("IT pakt het op"), "the ack names IT, in Dutch: {ack_text}");
+    assert!(
+        ack_text.contains("Je schreef naar het adres van Facility") && ack_text.contains("telefoon"),
+        "and says why: {ack_text}"
+    );
+    let forward_text = text(&forward);
+    assert!(forward_text.contains("Decided by:  model ("), "{forward_text}");
+    let detail = desk.store.ticket("SD-00001").await.unwrap();
+    assert_eq!((detail.summary.department.as_str(), detail.summary.decided_by.as_str()), ("it", "model"));
+    let page = page_shows(&link_in(&ack_text), &["op basis van de inhoud"]).await;
+    assert!(page.body.contains("<dd id=\"department\">IT</dd>"), "{}", page.body);
+
+    // What loket would do with it, shown without touching anything.
+    let eml = desk.config_file.with_file_name("phone.eml");
+    std::fs::write(
+        &eml,
+        request(
+            "a@example.org",
+            "facility@example.org",
+            "Telefoon kapot",
+            "Mijn telefoon van de zaak is kapot, het scherm blijft zwart. Kunnen jullie mij helpen?",
+            "p2@x",
+        ),
+    )
+    .unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&loket(
+        &desk,
+        &["classify", eml.to_str().unwrap(), "--mailbox", "facility-old", "--json"],
+    ))
+    .unwrap();
+    assert_eq!((shown["department"].as_str(), shown["reroute"].as_bool()), (Some("it"), Some(true)), "{shown}");
+    assert_eq!(shown["language"], "nl");
+
+    // IT says it belongs to Facility after all: the reroute is a correction, and
+    // `loket train` learns from it; the running daemon takes the new model.
+    let route = reply(
+        "Bob <bob@example.org>",
+        "servicedesk@example.org",
+        "Re: [SD-00001] Mijn telefoon is kapot",
+        "#route facility\nHet gaat om de telefooncel op de gang.",
+        "bob-1@example.org",
+        &message_id(&forward),
+    );
+    desk.deliver("desk", route).await;
+    desk.mail("facility-queue@example.org", "fwd", 1).await;
+    let corrections = desk.store.corrections().await.unwrap();
+    assert_eq!(corrections.len(), 1);
+    assert_eq!(
+        (corrections[0].department.as_str(), corrections[0].subject.as_str()),
+        ("facility", "Mijn telefoon is kapot")
+    );
+    let base = &desk.config.desk.base_url;
+    let before = metric(&http::get(&format!("{base}/metrics")).await.body, "loket_model_examples");
+    let trained = loket(&desk, &["train"]);
+    assert!(trained.contains(", 1 corrections"), "{trained}");
+    eventually("the daemon uses the new model", Duration::from_secs(30), || async {
+        metric(&http::get(&format!("{base}/metrics")).await.body, "loket_model_examples") == before + 1.0
+    })
+    .await;
+    let shown = loket(&desk, &["classify", eml.to_str().unwrap()]);
+    assert!(shown.contains("model:       the stored model"), "{shown}");
     desk.stop().await;
 }
