@@ -27,6 +27,10 @@ pub use model::Model;
 
 /// How many words are given as the evidence of a model decision.
 const EVIDENCE: usize = 3;
+/// A request needs about this much known wording (subject words count double)
+/// before the model's confidence counts in full: with less, the confidence is
+/// drawn towards "no idea", so that a single telling word does not reroute.
+const WORDING: f64 = 2.0;
 
 /// Who or what chose the department.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -155,7 +159,15 @@ impl Classifier {
         for (label, p) in &scores.ranked {
             *departments.entry(labels[*label].department.as_str()).or_default() += p;
         }
-        let mut ranked: Vec<(&str, f64)> = departments.into_iter().collect();
+        let known: f64 = features
+            .weights
+            .iter()
+            .filter(|(f, _)| f.starts_with("w:") && self.model.knows(f))
+            .map(|(_, w)| f64::from(*w))
+            .sum();
+        let even = 1.0 / departments.len().max(1) as f64;
+        let mut ranked: Vec<(&str, f64)> =
+            departments.into_iter().map(|(d, p)| (d, (p * known + even * WORDING) / (known + WORDING))).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
         let (department, confidence) = *ranked.first()?;
         let best = scores.ranked.iter().find(|(l, _)| labels[*l].department == department)?.0;

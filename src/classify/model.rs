@@ -101,6 +101,11 @@ impl Model {
         scores
     }
 
+    /// Whether the model has seen `feature` in training.
+    pub fn knows(&self, feature: &str) -> bool {
+        self.vocabulary.contains_key(feature)
+    }
+
     /// Calibrated probabilities, best first; empty when the model has no labels.
     pub fn predict(&self, features: &HashMap<String, f32>) -> Scores {
         let probabilities = softmax(&self.log_scores(features), self.temperature);
