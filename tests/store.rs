@@ -96,7 +96,8 @@ async fn suite(store: Store) {
     let ticket = store.ticket("SD-00002").await.unwrap();
     assert_eq!(ticket.summary.department, "hr");
     assert_eq!(ticket.summary.mailbox, "hr-old");
-    assert_eq!(ticket.summary.decided_by, "mailbox");
+    // The signed contract reads as HR too, so the model confirms the mailbox's department.
+    assert_eq!(ticket.summary.decided_by, "model");
     assert_eq!(ticket.messages.len(), 1);
     let attachment = &ticket.messages[0].attachments[0];
     assert_eq!(attachment.filename.as_deref(), Some("contract.pdf"));
