@@ -7,29 +7,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use loket::classify::{Arrival, Routing, data};
 use loket::language::Language;
 
-const CONFIG: &str = r#"
-[store]
-url = "sqlite://unused.db"
-[desk]
-name = "Service Desk"
-address = "servicedesk@example.org"
-base_url = "http://127.0.0.1"
-[[departments]]
-id = "it"
-name = "IT"
-queue_address = "it-queue@example.org"
-[[departments]]
-id = "hr"
-name = "HR"
-queue_address = "hr-queue@example.org"
-[[departments]]
-id = "facility"
-name = "Facility"
-queue_address = "facility-queue@example.org"
-"#;
-
 fn classify(c: &mut Criterion) {
-    let config = Arc::new(loket::config::load_str(CONFIG).expect("config"));
+    // The documented default: IT, HR and Facility, no rules.
+    let config = Arc::new(loket::config::load_str(loket::config::EXAMPLE).expect("config"));
     let examples = data::shipped();
     let messages: Vec<_> = examples
         .iter()
