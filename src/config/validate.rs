@@ -307,6 +307,23 @@ queue_address = "it-queue@example.org"
     }
 
     #[test]
+    fn routing_rules_and_thresholds_are_checked_with_their_keys() {
+        let rule = |body: &str| format!("[[routing.rules]]\nname = \"r\"\n{body}\n");
+        let error = error_of(&rule("department = \"it\"\nsubject = \"(unclosed\""));
+        assert!(error.contains("routing.rules[0].subject") && error.contains("regex"), "{error}");
+        let error = error_of(&rule("department = \"hrr\"\nkeywords = [\"x\"]"));
+        assert!(error.contains("routing.rules[0].department") && error.contains("hrr"), "{error}");
+        let error = error_of(&rule("category = \"phone\"\nkeywords = [\"x\"]"));
+        assert!(error.contains("routing.rules[0].category"), "{error}");
+        let error = error_of(&rule("department = \"it\""));
+        assert!(error.contains("needs a condition"), "{error}");
+        let error = error_of("[routing]\nmin_confidence = 0.9\nreroute_confidence = 0.6\n");
+        assert!(error.contains("routing.reroute_confidence"), "{error}");
+        let error = error_of("[routing]\nmin_confidence = 1.5\n");
+        assert!(error.contains("routing.min_confidence"), "{error}");
+    }
+
+    #[test]
     fn an_unknown_department_is_named_with_its_key() {
         let error = error_of("[[mailboxes]]\nname = \"hr-old\"\ndepartment = \"hrr\"\nmaildir = \"/tmp/x\"\n");
         assert!(error.contains("mailboxes[0].department"), "{error}");
