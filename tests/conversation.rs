@@ -504,3 +504,35 @@ async fn a_phone_request_mailed_to_facility_reaches_it_and_a_correction_teaches_
     assert!(shown.contains("model:       the stored model"), "{shown}");
     desk.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_sent_to_two_old_addresses_is_one_ticket() {
+    let desk = Desk::start(false).await;
+    let mail = |hop: &str| {
+        let mut raw = format!("Received: from {hop}.example.org by mx.example.org\r\n").into_bytes();
+        raw.extend(request(
+            "Anna <anna@example.org>",
+            "it@example.org, facility@example.org",
+            "Printer on the second floor",
+            "The printer on the second floor prints nothing and shows a paper jam. Who can fix it?",
+            "both-1@example.org",
+        ));
+        raw
+    };
+    desk.deliver("it", mail("a")).await;
+    desk.mail(ANNA, "ack", 1).await;
+    desk.deliver("facility", mail("b")).await;
+    eventually("the copy stored on the same ticket", Duration::from_secs(60), || async {
+        desk.store.count_messages().await.unwrap() == 2
+    })
+    .await;
+    assert_eq!(desk.store.count_tickets().await.unwrap(), 1);
+    let detail = desk.store.ticket("SD-00001").await.unwrap();
+    assert_eq!(detail.messages.len(), 2);
+    assert!(detail.events.iter().any(|e| e.kind == "copy" && e.detail.contains("facility-old")), "{:?}", detail.events);
+    // Give the outbox a moment: still one acknowledgement and one forward.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(desk.count(ANNA), 1);
+    assert_eq!(desk.count("it-queue@example.org") + desk.count("facility-queue@example.org"), 1);
+    desk.stop().await;
+}

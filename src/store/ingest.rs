@@ -81,6 +81,9 @@ struct Candidate<'a> {
     references: String,
     /// Set when this message is a bounce of one of loket's own mails.
     bounced: Option<Bounced>,
+    /// Set when the same message (Message-ID and sender) is already on a ticket:
+    /// it was also sent to another old address, or delivered twice.
+    copy_of: Option<String>,
 }
 
 impl Store {
@@ -126,6 +129,7 @@ impl Store {
                     hint: thread.as_ref(),
                     joined: None,
                     bounced: None,
+                    copy_of: None,
                     message_row: new_id(),
                     ticket_id: new_id(),
                     to: serde_json::to_string(&message.to).unwrap_or_else(|_| "[]".into()),
@@ -143,6 +147,9 @@ impl Store {
             if let Some(bounced) = find_bounced(&mut tx, candidate).await? {
                 candidate.ticket_id = bounced_ticket(&mut tx, &bounced).await?;
                 candidate.bounced = Some(bounced);
+            } else if let Some((ticket_id, reference)) = find_copy(&mut tx, candidate.message).await? {
+                candidate.ticket_id = ticket_id;
+                candidate.copy_of = Some(reference);
             } else if let Some(hint) = candidate.hint
                 && let Some(ticket) = load_ticket(&mut tx, &hint.reference).await?
                 && let Some(role) = responder.join(&Joining { ticket: &ticket, hint, message: candidate.message })
@@ -153,6 +160,20 @@ impl Store {
         }
         let inserted = insert_messages(self.backend, &mut tx, &candidates, now).await?;
         for candidate in candidates.iter().filter(|c| inserted.contains(&c.message_row)) {
+            if candidate.copy_of.is_some() {
+                let detail = format!(
+                    "the same message arrived again, in mailbox {}; kept, nothing sent",
+                    candidate.incoming.mailbox
+                );
+                let entry = Entry::new("copy", detail);
+                insert_entries(
+                    self.backend,
+                    &mut tx,
+                    &[(&candidate.ticket_id, Some(&candidate.message_row), &entry)],
+                    now,
+                )
+                .await?;
+            }
             if let Some(bounced) = &candidate.bounced {
                 record_bounce(&mut tx, candidate, bounced, now).await?;
                 outcomes[candidate.index] =
@@ -177,7 +198,9 @@ impl Store {
         }
         let new: Vec<&Candidate<'_>> = candidates
             .iter()
-            .filter(|c| c.bounced.is_none() && c.joined.is_none() && inserted.contains(&c.message_row))
+            .filter(|c| {
+                c.bounced.is_none() && c.joined.is_none() && c.copy_of.is_none() && inserted.contains(&c.message_row)
+            })
             .collect();
         if !new.is_empty() {
             let count = i64::try_from(new.len()).unwrap_or(i64::MAX);
@@ -272,10 +295,10 @@ async fn insert_messages(
                 }),
                 Value::Int(size(c.incoming.raw.len())),
                 Value::Bytes(&c.incoming.raw),
-                Value::MaybeText(match (&c.joined, &c.bounced) {
-                    (Some((_, role)), _) => Some(role.as_str()),
-                    (None, Some(_)) => None,
-                    (None, None) => Some(Role::Requester.as_str()),
+                Value::MaybeText(match (&c.joined, &c.bounced, &c.copy_of) {
+                    (Some((_, role)), _, _) => Some(role.as_str()),
+                    (None, None, None) => Some(Role::Requester.as_str()),
+                    _ => None,
                 }),
             ]
         })
@@ -534,6 +557,23 @@ async fn find_bounced(tx: &mut Transaction<'_, Any>, candidate: &Candidate<'_>) 
         }
     }
     Ok(None)
+}
+
+/// The ticket (id, reference) that already holds this message: the same
+/// Message-ID from the same sender.
+async fn find_copy(
+    tx: &mut Transaction<'_, Any>,
+    message: &Normalised,
+) -> Result<Option<(String, String)>, StoreError> {
+    let Some(message_id) = message.message_id.as_deref() else { return Ok(None) };
+    Ok(sqlx::query_as(
+        "SELECT t.id, t.reference FROM messages m JOIN tickets t ON t.id = m.ticket_id
+         WHERE m.message_id = $1 AND m.from_address = $2 ORDER BY m.received_at, m.id LIMIT 1",
+    )
+    .bind(message_id)
+    .bind(&message.from.address)
+    .fetch_optional(&mut **tx)
+    .await?)
 }
 
 async fn bounced_ticket(tx: &mut Transaction<'_, Any>, bounced: &Bounced) -> Result<String, StoreError> {
