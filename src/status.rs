@@ -177,7 +177,14 @@ pub fn view(ticket: &PublicTicket, department_name: impl Fn(&str) -> String, des
         department: department_name(&ticket.department),
         status: ticket.status.as_str(),
         status_label: status_label(ticket.status, language),
-        routed: routed(ticket.decided_by, ticket.confidence, language),
+        routed: if ticket.events.iter().any(|e| e.kind == "rerouted") {
+            match language {
+                Language::En => "passed on by a department".to_owned(),
+                Language::Nl => "doorgezet door een afdeling".to_owned(),
+            }
+        } else {
+            routed(ticket.decided_by, ticket.confidence, language)
+        },
         labels: labels(language),
         timeline,
         desk: desk.to_owned(),
@@ -255,7 +262,7 @@ mod tests {
         assert!(view.timeline.iter().all(|s| s.text.as_deref() != Some("internal: the requester is a VIP")));
         assert_eq!((view.status, view.status_label), ("resolved", "Resolved"));
         assert_eq!(view.department, "Dept facility");
-        assert_eq!(view.routed, "by its content (92% sure)");
+        assert_eq!(view.routed, "passed on by a department", "the last word was a department's #route");
     }
 
     #[test]
@@ -265,5 +272,17 @@ mod tests {
         assert_eq!(view.status_label, "Opgelost");
         assert_eq!(view.timeline[1].label, "Doorgestuurd naar IT");
         assert_eq!(view.labels.timeline, "Verloop");
+    }
+
+    #[test]
+    fn the_page_says_how_the_department_was_chosen() {
+        let mut ticket = ticket(Language::En);
+        ticket.events.retain(|e| e.kind != "rerouted");
+        assert_eq!(view(&ticket, name, "D").routed, "by its content (92% sure)");
+        ticket.decided_by = DecidedBy::Mailbox;
+        assert_eq!(view(&ticket, name, "D").routed, "by the address you wrote to");
+        ticket.language = Language::Nl;
+        ticket.decided_by = DecidedBy::Rule;
+        assert_eq!(view(&ticket, name, "D").routed, "door een regel van de servicedesk");
     }
 }
