@@ -147,10 +147,6 @@ impl Classifier {
         &self.model
     }
 
-    fn name<'a>(&'a self, id: &'a str) -> &'a str {
-        self.config.department_by_id(id).map_or(id, |d| d.name.as_str())
-    }
-
     fn read(&self, message: &Normalised, text: &str, language: Language) -> Option<Reading> {
         let features = text::features(&message.subject, text, language);
         let scores = self.model.predict(&features.weights);
@@ -202,7 +198,11 @@ impl Classifier {
         let own = text::request_text(&message.text);
         let home = arrival.department.clone();
         let sent_to = match &home {
-            Some(d) => format!("it was sent to the old {} mailbox ({})", self.name(d.as_str()), arrival.mailbox),
+            Some(d) => format!(
+                "it was sent to the old {} mailbox ({})",
+                self.config.department_name(d.as_str()),
+                arrival.mailbox
+            ),
             None => format!("it was sent to the desk's own inbox ({})", arrival.mailbox),
         };
         let reading = self.read(message, &own, language);
@@ -238,12 +238,12 @@ impl Classifier {
         };
         let read_as = format!(
             "the text reads as {} ({:.0}%{}{})",
-            self.name(&reading.department),
+            self.config.department_name(&reading.department),
             reading.confidence * 100.0,
             reading
                 .runner_up
                 .as_ref()
-                .map(|r| format!("; then {} {:.0}%", self.name(&r.department), r.confidence * 100.0))
+                .map(|r| format!("; then {} {:.0}%", self.config.department_name(&r.department), r.confidence * 100.0))
                 .unwrap_or_default(),
             if reading.evidence.is_empty() {
                 String::new()
@@ -278,7 +278,7 @@ impl Classifier {
                     Some(_) => format!("{sent_to}; {read_as}, not sure enough to say more"),
                     None => format!(
                         "{sent_to}; {read_as}, not sure enough, so {} takes it",
-                        self.name(decision.department.as_str())
+                        self.config.department_name(decision.department.as_str())
                     ),
                 };
             }

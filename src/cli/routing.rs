@@ -63,10 +63,6 @@ async fn classifier(config: &Arc<Config>) -> Result<(Classifier, String)> {
     ))
 }
 
-fn name(config: &Config, id: &str) -> String {
-    config.department_by_id(id).map_or_else(|| id.to_owned(), |d| d.name.clone())
-}
-
 pub async fn classify(args: ClassifyArgs, config: Arc<Config>) -> Result<()> {
     let mut raw = Vec::new();
     if args.file.as_os_str() == "-" {
@@ -98,16 +94,16 @@ pub async fn classify(args: ClassifyArgs, config: Arc<Config>) -> Result<()> {
     println!(
         "arrived in:  {} ({})",
         arrival.mailbox,
-        arrival.department.as_ref().map_or("no department".into(), |d| name(&config, d.as_str()))
+        arrival.department.as_ref().map_or("no department", |d| config.department_name(d.as_str()))
     );
     let category = decision.category.as_deref().map(|c| format!(", category {c}")).unwrap_or_default();
-    println!("department:  {}{category}", name(&config, decision.department.as_str()));
+    println!("department:  {}{category}", config.department_name(decision.department.as_str()));
     println!("decided by:  {}", decision.decided_by.as_str());
     if let (Some(read), Some(confidence)) = (&decision.model_department, decision.confidence) {
-        println!("model reads: {} {:.0}%", name(&config, read), confidence * 100.0);
+        println!("model reads: {} {:.0}%", config.department_name(read), confidence * 100.0);
     }
     if let Some(runner_up) = &decision.runner_up {
-        println!("runner-up:   {} {:.0}%", name(&config, &runner_up.department), runner_up.confidence * 100.0);
+        println!("runner-up:   {} {:.0}%", config.department_name(&runner_up.department), runner_up.confidence * 100.0);
     }
     if let Some(rule) = &decision.rule {
         println!("rule:        {rule}");

@@ -70,6 +70,11 @@ impl Config {
         self.departments.iter().find(|d| d.id.as_str() == id)
     }
 
+    /// The name people read for a department id; the id itself when it is not configured.
+    pub fn department_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.department_by_id(id).map_or(id, |d| d.name.as_str())
+    }
+
     /// The public address of a configured mailbox, or its name when it has none.
     pub fn mailbox_address(&self, name: &str) -> String {
         self.mailbox(name).map_or_else(|| name.to_owned(), MailboxConfig::public_address)

@@ -29,10 +29,6 @@ impl Respond {
         Mailbox { name: ticket.requester_name.clone(), address: ticket.requester_address.clone() }
     }
 
-    fn department_name<'a>(&'a self, id: &'a str) -> &'a str {
-        self.config.department_by_id(id).map_or(id, |d| d.name.as_str())
-    }
-
     /// The ticket, for a mail to its department (`department`) with `raw` attached.
     fn to_department(
         &self,
@@ -90,7 +86,7 @@ impl Respond {
             language: ticket.language,
             requester,
             subject: &ticket.subject,
-            department: self.department_name(department),
+            department: self.config.department_name(department),
             opening_message_id: ticket.opening_message_id.as_deref(),
         }
     }
@@ -198,7 +194,7 @@ impl Respond {
     fn reroute(&self, turn: &Turn<'_>, target: &str, note: &str, requester: &Mailbox, token: &str, reply: &mut Reply) {
         let ticket = turn.ticket;
         let from = &turn.message.from;
-        let old = self.department_name(&ticket.department);
+        let old = self.config.department_name(&ticket.department);
         reply.department = Some(target.to_owned());
         reply.status = Some(Status::New);
         reply.entries.push(

@@ -60,9 +60,8 @@ fn why(config: &Config, decision: &Decision, language: Language) -> Option<Strin
     if !decision.reroute {
         return None;
     }
-    let name = |id: &str| config.department_by_id(id).map_or_else(|| id.to_owned(), |d| d.name.clone());
-    let old = name(decision.mailbox_department.as_ref()?.as_str());
-    let new = name(decision.department.as_str());
+    let old = config.department_name(decision.mailbox_department.as_ref()?.as_str());
+    let new = config.department_name(decision.department.as_str());
     let category = decision.category.as_ref().and_then(|c| {
         config.department(&decision.department)?.categories.iter().find(|k| &k.id == c).map(|k| k.name.to_lowercase())
     });

@@ -52,8 +52,7 @@ pub(super) async fn status(
         return not_found().await;
     };
     let config = &state.config;
-    let name = |id: &str| config.department_by_id(id).map_or_else(|| id.to_owned(), |d| d.name.clone());
-    let view = status::view(&ticket, name, &config.desk.name);
+    let view = status::view(&ticket, |id| config.department_name(id).to_owned(), &config.desk.name);
     match state.renderer.render("status.html", &view) {
         Ok(html) => Html(html).into_response(),
         Err(error) => {
