@@ -70,21 +70,6 @@ to = "^vertrouwelijk@"
     loket::config::load_str(&text).expect("routing test config")
 }
 
-/// (truth, predicted, confidence) for each example, by the model's department.
-fn predict(classifier: &Classifier, examples: &[Example]) -> Vec<(String, String, f64)> {
-    let desk = Arrival { mailbox: "desk".into(), address: "servicedesk@example.org".into(), department: None };
-    examples
-        .iter()
-        .map(|e| {
-            let raw = format!("From: x@example.org\r\nSubject: {}\r\n\r\n{}\r\n", e.subject, e.body);
-            let message = loket::intake::parse(raw.as_bytes()).unwrap();
-            let language = language::detect(&message.subject, &message.text, Language::En);
-            let decision = classifier.decide_at(&desk, &message, language);
-            (e.department.clone(), decision.model_department.unwrap(), decision.confidence.unwrap())
-        })
-        .collect()
-}
-
 #[test]
 fn the_model_routes_held_back_requests_it_never_saw() {
     let config = Arc::new(config("plain"));
@@ -92,7 +77,7 @@ fn the_model_routes_held_back_requests_it_never_saw() {
     assert!(held.len() >= 50, "a real held-back split: {}", held.len());
     let model = loket::classify::Model::train(&data::samples(&config, &trained));
     let classifier = Classifier::new(config.clone(), Arc::new(model));
-    let predicted = predict(&classifier, &held);
+    let predicted = eval::predict(&classifier, &config, &held);
     let pairs: Vec<(String, String)> = predicted.iter().map(|(t, p, _)| (t.clone(), p.clone())).collect();
     let report = eval::report(&pairs);
     for row in &report.per_label {

@@ -3,6 +3,11 @@
 
 use serde::Serialize;
 
+use super::data::Example;
+use super::{Arrival, Classifier, DecidedBy};
+use crate::config::Config;
+use crate::language::{self, Language};
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PerLabel {
     pub label: String,
@@ -23,6 +28,32 @@ pub struct Report {
     pub labels: Vec<String>,
     /// `confusion[truth][predicted]`
     pub confusion: Vec<Vec<usize>>,
+}
+
+/// (label, predicted department, confidence) for each example, decided as if it
+/// were mailed to the desk's own address: the rule's department when a rule
+/// matches, else the model's, whatever its confidence.
+pub fn predict(classifier: &Classifier, config: &Config, examples: &[Example]) -> Vec<(String, String, f64)> {
+    let default = Language::from_code(&config.ack.default_language).unwrap_or(Language::En);
+    let arrival = Arrival::desk(config);
+    examples
+        .iter()
+        .filter_map(|example| {
+            let raw = format!(
+                "From: example@loket.invalid\r\nSubject: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
+                crate::intake::one_line(&example.subject),
+                example.body
+            );
+            let message = crate::intake::parse(raw.as_bytes()).ok()?;
+            let language = language::detect(&message.subject, &message.text, default);
+            let decision = classifier.decide_at(&arrival, &message, language);
+            let predicted = match decision.decided_by {
+                DecidedBy::Rule => decision.department.to_string(),
+                _ => decision.model_department.clone().unwrap_or_else(|| decision.department.to_string()),
+            };
+            Some((example.department.clone(), predicted, decision.confidence.unwrap_or(1.0)))
+        })
+        .collect()
 }
 
 /// Compares (truth, predicted) pairs.

@@ -52,8 +52,13 @@ async fn classifier(config: &Arc<Config>) -> Result<(Classifier, String)> {
     if exists && let Ok(store) = crate::store::Store::connect(url, 1).await {
         let loaded = crate::learn::classifier(config.clone(), &store).await;
         store.close().await;
-        if let Ok((classifier, Some(id))) = loaded {
-            return Ok((classifier, format!("the stored model {id}")));
+        match loaded {
+            Ok((classifier, Some(id))) => return Ok((classifier, format!("the stored model {id}"))),
+            Ok((classifier, None)) => {
+                let source = "a model trained now from the shipped and configured examples and the corrections";
+                return Ok((classifier, source.into()));
+            }
+            Err(_) => {}
         }
     }
     let model = data::train(config, &[]);
@@ -127,30 +132,6 @@ fn mapping(map: &[String]) -> Result<HashMap<String, String>> {
         .collect()
 }
 
-/// The model's department for each example (or the rule's, when one matches).
-pub fn predictions(classifier: &Classifier, config: &Config, examples: &[Example]) -> Vec<(String, String, f64)> {
-    let default = Language::from_code(&config.ack.default_language).unwrap_or(Language::En);
-    let arrival = Arrival::desk(config);
-    examples
-        .iter()
-        .filter_map(|example| {
-            let raw = format!(
-                "From: example@loket.invalid\r\nSubject: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
-                crate::intake::one_line(&example.subject),
-                example.body
-            );
-            let message = crate::intake::parse(raw.as_bytes()).ok()?;
-            let language = language::detect(&message.subject, &message.text, default);
-            let decision = classifier.decide_at(&arrival, &message, language);
-            let predicted = match decision.decided_by {
-                crate::classify::DecidedBy::Rule => decision.department.to_string(),
-                _ => decision.model_department.clone().unwrap_or_else(|| decision.department.to_string()),
-            };
-            Some((example.department.clone(), predicted, decision.confidence.unwrap_or(1.0)))
-        })
-        .collect()
-}
-
 pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
     let text = std::fs::read_to_string(&args.csv).with_context(|| format!("reading {}", args.csv.display()))?;
     let map = mapping(&args.map)?;
@@ -162,7 +143,7 @@ pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
     anyhow::ensure!(!examples.is_empty(), "{} holds no examples", args.csv.display());
     let unknown = examples.iter().filter(|e| config.department_by_id(&e.department).is_none()).count();
     let (classifier, source) = classifier(&config).await?;
-    let predicted = predictions(&classifier, &config, &examples);
+    let predicted = eval::predict(&classifier, &config, &examples);
     let pairs: Vec<(String, String)> = predicted.iter().map(|(t, p, _)| (t.clone(), p.clone())).collect();
     let report = eval::report(&pairs);
     let threshold = config.routing.reroute_confidence;
