@@ -180,19 +180,26 @@ impl Store {
                     IngestOutcome::Bounced(TicketRef::parse(&bounced.reference).map_err(|e| StoreError::Corrupt(e.0))?);
             }
         }
+        let mut conversed: HashSet<String> = HashSet::new();
         for candidate in candidates.iter().filter(|c| inserted.contains(&c.message_row)) {
             if let Some((ticket, role)) = &candidate.joined {
-                // Read again: an earlier message of this group may have changed it.
-                let ticket = load_ticket(&mut tx, &ticket.reference).await?.unwrap_or_else(|| ticket.clone());
+                // Read again only when an earlier message of this group changed it.
+                let reloaded;
+                let ticket = if conversed.insert(ticket.id.clone()) {
+                    ticket
+                } else {
+                    reloaded = load_ticket(&mut tx, &ticket.reference).await?.unwrap_or_else(|| ticket.clone());
+                    &reloaded
+                };
                 let turn = Turn {
-                    ticket: &ticket,
+                    ticket,
                     role: *role,
                     incoming: candidate.incoming,
                     message: candidate.message,
                     verdict: candidate.verdict,
                 };
                 let reply = responder.converse(&turn);
-                apply_reply(self.backend, &mut tx, &ticket, &candidate.message_row, &reply, now).await?;
+                apply_reply(self.backend, &mut tx, ticket, &candidate.message_row, &reply, now).await?;
                 outcomes[candidate.index] = IngestOutcome::Joined(ticket.reference.clone());
             }
         }
