@@ -110,8 +110,8 @@ pub fn parse(raw: &[u8]) -> Result<Normalised, IntakeError> {
         cc: mailboxes(message.cc()),
         subject: message.subject().map(one_line).unwrap_or_default(),
         date_ms: message.date().map(|d| d.to_timestamp().saturating_mul(1000)),
-        text: message.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
-        html: message.body_html(0).filter(|_| message.html_body_count() > 0).map(|h| h.into_owned()),
+        text: message.body_text(0).map(|t| without_nul(&t)).unwrap_or_default(),
+        html: message.body_html(0).filter(|_| message.html_body_count() > 0).map(|h| without_nul(&h)),
         attachments: attachments(&message),
         markers,
         sha256: sha256_hex(raw),
@@ -162,7 +162,13 @@ pub fn one_line(value: &str) -> String {
 }
 
 fn clean_id(id: &str) -> String {
-    id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_owned()
+    id.trim().trim_start_matches('<').trim_end_matches('>').trim().chars().filter(|c| !c.is_control()).collect()
+}
+
+/// Body text without NUL characters (a quoted-printable `=00` decodes to one),
+/// which no text column of PostgreSQL can hold; the raw bytes keep them.
+fn without_nul(text: &str) -> String {
+    if text.contains('\0') { text.replace('\0', "\u{FFFD}") } else { text.to_owned() }
 }
 
 fn id_list(value: &HeaderValue<'_>) -> Vec<String> {

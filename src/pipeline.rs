@@ -8,7 +8,7 @@ use crate::clock::now_ms;
 use crate::config::{Config, MailboxConfig};
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::plan::{self, Incoming, Plan, Rules};
+use crate::plan::{self, Incoming, Plan, Pool, Rules};
 use crate::sign::Signer;
 use crate::store::{IngestOutcome, Responder, Store, StoreError};
 
@@ -19,6 +19,7 @@ pub struct Pipeline {
     pub health: Health,
     pub metrics: Metrics,
     rules: Arc<Rules>,
+    pool: Pool,
     responder: Arc<dyn Responder + Send + Sync>,
 }
 
@@ -38,7 +39,7 @@ impl Pipeline {
     ) -> Self {
         let rules = Arc::new(Rules::from_config(&config, signer, routing));
         let health = Health::new(config.mailboxes.iter().map(|m| m.name.as_str()));
-        Self { config, store, health, metrics: Metrics::new(), rules, responder }
+        Self { config, store, health, metrics: Metrics::new(), rules, pool: Pool::per_core(), responder }
     }
 
     /// The signer of loket's Message-IDs and tracking tokens.
@@ -51,17 +52,29 @@ impl Pipeline {
         &self.rules.routing
     }
 
-    /// Plans several messages (parsing them in parallel) and stores them whole, in
-    /// order, in one group commit. An error means none was stored.
+    /// Plans several messages (reading them in parallel) and stores them whole, in
+    /// order, in one group commit. When the group cannot be stored, each message is
+    /// stored on its own, so one message that cannot be stored never holds back the
+    /// others: its failure is counted in the store, and after
+    /// `ingest.max_store_attempts` it is quarantined with the error. An error means
+    /// the messages from the failing one on are not stored (the source fetches them
+    /// again); those before it are.
     pub async fn ingest_all(
         &self,
         mailbox: &MailboxConfig,
         incoming: &[Incoming],
     ) -> Result<Vec<IngestOutcome>, StoreError> {
-        let plans = futures::future::join_all(incoming.iter().map(|i| plan::plan(&self.rules, mailbox, i))).await;
+        let plans =
+            futures::future::join_all(incoming.iter().map(|i| plan::plan(&self.rules, &self.pool, mailbox, i))).await;
         let items: Vec<(&Incoming, &Plan)> = incoming.iter().zip(plans.iter()).collect();
-        let outcomes =
-            self.store.ingest_all(&items, &self.config.desk.ticket_prefix, self.responder.as_ref(), now_ms()).await?;
+        let prefix = &self.config.desk.ticket_prefix;
+        let outcomes = match self.store.ingest_all(&items, prefix, self.responder.as_ref(), now_ms()).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                tracing::warn!(mailbox = %mailbox.name, %error, count = items.len(), "messages could not be stored together; storing them one by one");
+                self.ingest_one_by_one(mailbox, &items).await?
+            }
+        };
         for outcome in &outcomes {
             self.metrics.ingested(mailbox.name.as_str(), outcome.label());
             match outcome {
@@ -76,6 +89,41 @@ impl Pipeline {
                 }
                 IngestOutcome::Duplicate | IngestOutcome::Quarantined => {}
             }
+        }
+        Ok(outcomes)
+    }
+
+    async fn ingest_one_by_one(
+        &self,
+        mailbox: &MailboxConfig,
+        items: &[(&Incoming, &Plan)],
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        let prefix = &self.config.desk.ticket_prefix;
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (incoming, plan) in items {
+            let key = incoming.source_key.as_str();
+            let error = match self.store.ingest(incoming, plan, prefix, self.responder.as_ref(), now_ms()).await {
+                Ok(outcome) => {
+                    outcomes.push(outcome);
+                    continue;
+                }
+                Err(error) => error,
+            };
+            // A store that cannot count the failure is itself failing: nothing is
+            // blamed on the message, and the source tries again later.
+            let attempts =
+                self.store.record_ingest_failure(mailbox.name.as_str(), key, &error.to_string(), now_ms()).await?;
+            let limit = self.config.ingest.max_store_attempts;
+            if attempts < limit {
+                tracing::warn!(mailbox = %mailbox.name, key, attempts, limit, %error, "a message could not be stored; it is tried again");
+                return Err(error);
+            }
+            tracing::error!(mailbox = %mailbox.name, key, attempts, %error, "a message could not be stored; quarantined");
+            let reason = Plan::Quarantine {
+                reason: format!("storing the message failed {attempts} times (ingest.max_store_attempts): {error}"),
+            };
+            outcomes.push(self.store.ingest(incoming, &reason, prefix, self.responder.as_ref(), now_ms()).await?);
+            self.store.forget_ingest_failure(mailbox.name.as_str(), key).await?;
         }
         Ok(outcomes)
     }

@@ -125,25 +125,54 @@ fn oversized(rules: &Rules, incoming: &Incoming) -> Option<Plan> {
     })
 }
 
-/// Parses off the async threads, under the configured time limit, with panics in
-/// the parser contained: hostile input ends in quarantine, never in a crash.
-pub async fn plan(rules: &Rules, mailbox: &MailboxConfig, incoming: &Incoming) -> Plan {
+/// Plans off the async threads, under the configured time limit, with panics
+/// contained: parsing and every step that reads the content (guard, language,
+/// routing, threading) run in the bounded pool, so hostile input ends in
+/// quarantine, never in a crash or a stalled runtime. The deadline starts when a
+/// place in the pool is free, so waiting behind other mail never counts against a
+/// message; a step that overruns keeps its place until it ends, so overruns cannot
+/// pile up threads.
+pub async fn plan(rules: &Arc<Rules>, pool: &Pool, mailbox: &MailboxConfig, incoming: &Incoming) -> Plan {
     if let Some(plan) = oversized(rules, incoming) {
         return plan;
     }
-    let raw = incoming.raw.clone();
-    let parsing = tokio::task::spawn_blocking(move || intake::parse(&raw));
-    match tokio::time::timeout(rules.parse_timeout, parsing).await {
-        Ok(Ok(parsed)) => plan_parsed(rules, mailbox, incoming, parsed),
+    let Ok(permit) = pool.0.clone().acquire_owned().await else {
+        return Plan::Quarantine { reason: "planning was cancelled".into() };
+    };
+    let task = {
+        let (rules, mailbox, incoming) = (rules.clone(), mailbox.clone(), incoming.clone());
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let parsed = intake::parse(&incoming.raw);
+            plan_parsed(&rules, &mailbox, &incoming, parsed)
+        })
+    };
+    match tokio::time::timeout(rules.parse_timeout, task).await {
+        Ok(Ok(plan)) => plan,
         Ok(Err(join)) if join.is_panic() => {
-            Plan::Quarantine { reason: "the parser failed on this message (internal panic)".into() }
+            Plan::Quarantine { reason: "reading this message failed (internal panic)".into() }
         }
-        Ok(Err(_)) => Plan::Quarantine { reason: "parsing was cancelled".into() },
+        Ok(Err(_)) => Plan::Quarantine { reason: "planning was cancelled".into() },
         Err(_) => Plan::Quarantine {
             reason: format!(
-                "parsing took longer than {} ms (ingest.parse_timeout_ms)",
+                "reading the message took longer than {} ms (ingest.parse_timeout_ms)",
                 rules.parse_timeout.as_millis()
             ),
         },
+    }
+}
+
+/// The blocking pool for reading mail content: at most this many messages at once.
+#[derive(Debug, Clone)]
+pub struct Pool(Arc<tokio::sync::Semaphore>);
+
+impl Pool {
+    pub fn new(size: usize) -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(size.max(1))))
+    }
+
+    /// One place per core: reading mail is CPU work.
+    pub fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
     }
 }

@@ -18,6 +18,21 @@ const GRAM_WEIGHT: f32 = 0.25;
 const GRAM: usize = 4;
 /// Words at least this long are also cut into n-grams.
 const GRAM_MIN_WORD: usize = 7;
+/// Longer "words" (encoded data, URLs, hostile input) count only with their first
+/// characters, so the features of one word are bounded whatever the mail holds.
+pub const MAX_WORD_CHARS: usize = 40;
+/// The classifier reads at most this much of a subject and of a request's text:
+/// the opening of a request says what it is about, and the work stays bounded.
+pub const MAX_SUBJECT_CHARS: usize = 1_000;
+pub const MAX_TEXT_CHARS: usize = 20_000;
+
+/// The first `max` characters of `text` (all of it when shorter).
+pub fn cut(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
 
 /// Lines that close a mail: what follows is a signature.
 const CLOSINGS: &[&str] = &[
@@ -250,7 +265,7 @@ const STOP_NL: &[&str] = &[
 /// The request's own text: quoted history, the signature (from a closing line
 /// near the end, or a `-- ` line) and disclaimer paragraphs left out.
 pub fn request_text(body: &str) -> String {
-    let new = quote::new_text(body);
+    let new = quote::new_text(cut(body, MAX_TEXT_CHARS));
     let lines: Vec<&str> = new.lines().collect();
     let mut end = lines.len();
     for (i, line) in lines.iter().enumerate() {
@@ -289,10 +304,12 @@ fn stemmer(language: Language) -> &'static Stemmer {
     }
 }
 
-/// Lower-cased words of two or more letters, without numbers and stop words.
+/// Lower-cased words of two or more letters, without numbers and stop words;
+/// a word longer than [`MAX_WORD_CHARS`] is cut to that length.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() >= 2 && !w.chars().all(|c| c.is_numeric()))
+        .map(|w| cut(w, MAX_WORD_CHARS))
+        .filter(|w| w.chars().nth(1).is_some() && !w.chars().all(|c| c.is_numeric()))
         .map(str::to_lowercase)
         .filter(|w| !STOP_EN.contains(&w.as_str()) && !STOP_NL.contains(&w.as_str()))
 }
@@ -325,10 +342,10 @@ impl Features {
 /// The features of a request (its subject and its own text): subject words count double.
 pub fn features(subject: &str, body: &str, language: Language) -> Features {
     let mut features = Features::default();
-    for word in words(subject) {
+    for word in words(cut(subject, MAX_SUBJECT_CHARS)) {
         features.add(&word, language, SUBJECT_WEIGHT);
     }
-    for word in words(body) {
+    for word in words(cut(body, MAX_TEXT_CHARS)) {
         features.add(&word, language, 1.0);
     }
     features
@@ -360,5 +377,30 @@ mod tests {
         assert_eq!(en.weights["w:printer"], 3.0, "subject counts double: {:?}", en.weights);
         assert_eq!(en.words["w:printer"], "printers");
         assert!(!en.weights.contains_key("w:the"));
+    }
+
+    #[test]
+    fn one_endless_word_gives_a_bounded_number_of_short_features() {
+        let mut seed = 0x2545_f491_u32;
+        let word: String = (0..120_000)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                char::from(b'a' + (seed % 26) as u8)
+            })
+            .collect();
+        let features = features(&word, &word, Language::En);
+        assert!(features.weights.len() <= MAX_WORD_CHARS + 1, "{} features", features.weights.len());
+        assert!(features.words.values().all(|w| w.chars().count() <= MAX_WORD_CHARS));
+    }
+
+    #[test]
+    fn a_huge_body_is_read_only_up_to_the_text_cap() {
+        let body = "printer ".repeat(100_000);
+        let own = request_text(&body);
+        assert!(own.chars().count() <= MAX_TEXT_CHARS);
+        assert_eq!(cut("héllo", 2), "hé");
+        assert_eq!(cut("hi", 10), "hi");
     }
 }

@@ -167,6 +167,10 @@ pub struct IngestConfig {
     /// Bytes fetched in one IMAP round trip, at most (one message may exceed it).
     #[serde(default = "defaults::batch_bytes")]
     pub batch_bytes: u64,
+    /// A message that fails to be stored this many times (counted across
+    /// restarts) is quarantined with the error, so its mailbox goes on.
+    #[serde(default = "defaults::max_store_attempts")]
+    pub max_store_attempts: u32,
 }
 
 impl Default for IngestConfig {
@@ -176,6 +180,7 @@ impl Default for IngestConfig {
             parse_timeout_ms: defaults::parse_timeout_ms(),
             batch_size: defaults::batch_size(),
             batch_bytes: defaults::batch_bytes(),
+            max_store_attempts: defaults::max_store_attempts(),
         }
     }
 }
@@ -421,6 +426,9 @@ mod defaults {
     }
     pub fn batch_bytes() -> u64 {
         64 * 1024 * 1024
+    }
+    pub fn max_store_attempts() -> u32 {
+        5
     }
     pub fn yes() -> bool {
         true

@@ -189,6 +189,9 @@ fn check_ingest(config: &Config) -> Result<(), ConfigError> {
     if ingest.parse_timeout_ms == 0 {
         return Err(ConfigError::invalid("ingest.parse_timeout_ms", "must be at least 1"));
     }
+    if ingest.max_store_attempts == 0 {
+        return Err(ConfigError::invalid("ingest.max_store_attempts", "must be at least 1"));
+    }
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 //! `(mailbox, source_key)` and `(Message-ID, sha256)` turn a repeat into a no-op
 //! that still advances the cursor, so a crash at any point is safe to replay.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
@@ -143,19 +143,29 @@ impl Store {
 
         let mut tx = self.write.begin().await?;
         insert_quarantine(self.backend, &mut tx, &quarantined, now).await?;
+        lock_copy_keys(self.backend, &mut tx, &candidates).await?;
+        // Copies earlier in this group that open a ticket: (Message-ID, sender) to ticket id.
+        let mut opened_here: HashMap<(&str, &str), String> = HashMap::new();
         for candidate in &mut candidates {
+            let copy_key =
+                candidate.message.message_id.as_deref().map(|id| (id, candidate.message.from.address.as_str()));
             if let Some(bounced) = find_bounced(&mut tx, candidate).await? {
                 candidate.ticket_id = bounced_ticket(&mut tx, &bounced).await?;
                 candidate.bounced = Some(bounced);
             } else if let Some((ticket_id, reference)) = find_copy(&mut tx, candidate.message).await? {
                 candidate.ticket_id = ticket_id;
                 candidate.copy_of = Some(reference);
+            } else if let Some(ticket_id) = copy_key.and_then(|key| opened_here.get(&key)) {
+                candidate.ticket_id = ticket_id.clone();
+                candidate.copy_of = Some(String::new());
             } else if let Some(hint) = candidate.hint
-                && let Some(ticket) = load_ticket(&mut tx, &hint.reference).await?
+                && let Some(ticket) = load_ticket(self.backend, &mut tx, &hint.reference).await?
                 && let Some(role) = responder.join(&Joining { ticket: &ticket, hint, message: candidate.message })
             {
                 candidate.ticket_id = ticket.id.clone();
                 candidate.joined = Some((ticket, role));
+            } else if let Some(key) = copy_key {
+                opened_here.insert(key, candidate.ticket_id.clone());
             }
         }
         let inserted = insert_messages(self.backend, &mut tx, &candidates, now).await?;
@@ -188,7 +198,8 @@ impl Store {
                 let ticket = if conversed.insert(ticket.id.clone()) {
                     ticket
                 } else {
-                    reloaded = load_ticket(&mut tx, &ticket.reference).await?.unwrap_or_else(|| ticket.clone());
+                    reloaded =
+                        load_ticket(self.backend, &mut tx, &ticket.reference).await?.unwrap_or_else(|| ticket.clone());
                     &reloaded
                 };
                 let turn = Turn {
@@ -460,15 +471,26 @@ async fn insert_entries(
 }
 
 /// The stored ticket with this reference, with what a conversation needs of it.
-async fn load_ticket(tx: &mut Transaction<'_, Any>, reference: &TicketRef) -> Result<Option<TicketState>, StoreError> {
+/// On PostgreSQL the ticket's row stays locked until the transaction ends, so a
+/// concurrent command or reply waits and then sees this one's change instead of
+/// writing back what it read before (SQLite has one writer, which does the same).
+async fn load_ticket(
+    backend: Backend,
+    tx: &mut Transaction<'_, Any>,
+    reference: &TicketRef,
+) -> Result<Option<TicketState>, StoreError> {
     type TicketRow = (String, String, String, Option<String>, String, String, String, Option<String>, String, i64);
-    let row: Option<TicketRow> = sqlx::query_as(
-        "SELECT id, reference, requester_address, requester_name, subject, department, status, language,
-            origin_mailbox, created_at FROM tickets WHERE reference = $1",
-    )
-    .bind(reference.as_str())
-    .fetch_optional(&mut **tx)
-    .await?;
+    let select = match backend {
+        Backend::Sqlite => {
+            "SELECT id, reference, requester_address, requester_name, subject, department, status, language,
+                origin_mailbox, created_at FROM tickets WHERE reference = $1"
+        }
+        Backend::Postgres => {
+            "SELECT id, reference, requester_address, requester_name, subject, department, status, language,
+                origin_mailbox, created_at FROM tickets WHERE reference = $1 FOR UPDATE"
+        }
+    };
+    let row: Option<TicketRow> = sqlx::query_as(select).bind(reference.as_str()).fetch_optional(&mut **tx).await?;
     let Some((id, reference, requester_address, requester_name, subject, department, status, language, origin, at)) =
         row
     else {
@@ -568,6 +590,30 @@ async fn find_bounced(tx: &mut Transaction<'_, Any>, candidate: &Candidate<'_>) 
 
 /// The ticket (id, reference) that already holds this message: the same
 /// Message-ID from the same sender.
+/// On PostgreSQL, two mailbox tasks (or instances) may take in copies of one mail
+/// at the same moment: each waits here for the other's transaction, so the second
+/// finds the first's ticket instead of opening its own. Keys are locked in order,
+/// so two groups never wait for each other in a circle.
+async fn lock_copy_keys(
+    backend: Backend,
+    tx: &mut Transaction<'_, Any>,
+    candidates: &[Candidate<'_>],
+) -> Result<(), StoreError> {
+    if backend != Backend::Postgres {
+        return Ok(());
+    }
+    let mut keys: Vec<String> = candidates
+        .iter()
+        .filter_map(|c| c.message.message_id.as_deref().map(|id| format!("{id}\n{}", c.message.from.address)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 async fn find_copy(
     tx: &mut Transaction<'_, Any>,
     message: &Normalised,

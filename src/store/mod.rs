@@ -6,6 +6,7 @@
 //! our own writers) while reads use a pool; PostgreSQL uses one pool for both.
 
 mod cursor;
+mod failures;
 mod ingest;
 mod models;
 mod outbox;

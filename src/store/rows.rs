@@ -38,7 +38,10 @@ pub(super) async fn insert(
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for value in chunk.iter().flatten() {
             query = match *value {
+                // PostgreSQL's text columns cannot hold NUL; the raw bytes column keeps the original.
+                Value::Text(v) if v.contains('\0') => query.bind(v.replace('\0', "\u{FFFD}")),
                 Value::Text(v) => query.bind(v),
+                Value::MaybeText(Some(v)) if v.contains('\0') => query.bind(Some(v.replace('\0', "\u{FFFD}"))),
                 Value::MaybeText(v) => query.bind(v),
                 Value::Int(v) => query.bind(v),
                 Value::MaybeInt(v) => query.bind(v),
