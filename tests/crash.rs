@@ -275,3 +275,49 @@ async fn a_message_that_cannot_be_stored_is_quarantined_after_its_tries_across_a
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_mails_arriving_in_two_mailboxes_at_once_make_one_ticket_each_on_postgresql() {
+    const MAILS: usize = 50;
+    let postgres = support::postgres::Postgres::start();
+    let url = postgres.database("copies").await;
+    let store = Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let dovecot = Dovecot::start(&["it", "facility"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("loket.toml");
+    let mailboxes = [TestMailbox::new("it-old", "it", "it"), TestMailbox::new("facility-old", "facility", "facility")];
+    let extra = "[ack]\nbacklog = true\nmax_per_recipient_per_hour = 1000\n";
+    std::fs::write(&config_path, support::config_text(&url, dovecot.port, &mailboxes, extra)).unwrap();
+    // One mail to both old addresses: each copy carries its own delivery header.
+    let copies = |user: &str| -> Vec<Vec<u8>> {
+        (0..MAILS)
+            .map(|i| {
+                let mail = request(
+                    "Anna <anna@example.org>",
+                    "it@example.org, facility@example.org",
+                    &format!("desk and chair {i}"),
+                    "My desk and my laptop both need attention",
+                    &format!("both{i}@test"),
+                );
+                [format!("Delivered-To: {user}@example.org\r\n").into_bytes(), mail].concat()
+            })
+            .collect()
+    };
+    imap::append_all(dovecot.port, "it", "INBOX", &copies("it")).await;
+    imap::append_all(dovecot.port, "facility", "INBOX", &copies("facility")).await;
+
+    let mut daemon = spawn_daemon(&config_path);
+    eventually("both copies of every mail stored", Duration::from_secs(90), || async {
+        store.count_messages().await.unwrap() == 2 * MAILS as i64
+    })
+    .await;
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    assert_eq!(store.count_tickets().await.unwrap(), MAILS as i64, "one ticket per mail");
+    let admin = format!("postgres://postgres@127.0.0.1:{}/copies", postgres.port);
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
+    let acks: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'ack'").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(acks, MAILS as i64, "one acknowledgement per mail");
+}
