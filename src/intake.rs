@@ -77,6 +77,9 @@ pub struct Markers {
     pub loop_marker: Option<String>,
     /// Message-IDs quoted inside a delivery report or attached message.
     pub quoted_message_ids: Vec<String>,
+    /// The raw values of the `Authentication-Results` headers, topmost first; whose
+    /// word counts is for the trust rules to say.
+    pub authentication_results: Vec<String>,
 }
 
 /// The header loket sets on every mail it sends, and looks for on every mail it takes in.
@@ -275,7 +278,23 @@ fn markers(message: &Message<'_>) -> Markers {
             .map(|v| format!("X-Apple-Action: {v}")),
         loop_marker: text_header(message, LOOP_HEADER),
         quoted_message_ids: quoted_message_ids(message),
+        authentication_results: authentication_results(message),
     }
+}
+
+/// At most this many `Authentication-Results` headers are read, each cut to 2,000 characters.
+const MAX_AUTHENTICATION_RESULTS: usize = 16;
+
+fn authentication_results(message: &Message<'_>) -> Vec<String> {
+    let raw = message.raw_message();
+    message
+        .headers()
+        .iter()
+        .filter(|h| h.name.as_str().eq_ignore_ascii_case("Authentication-Results"))
+        .take(MAX_AUTHENTICATION_RESULTS)
+        .filter_map(|h| raw.get(h.offset_start as usize..h.offset_end as usize))
+        .map(|value| one_line(&String::from_utf8_lossy(value)).chars().take(2_000).collect())
+        .collect()
 }
 
 /// Message-IDs of messages carried inside this one: attached `message/rfc822` parts and

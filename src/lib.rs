@@ -48,4 +48,5 @@ pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod thread;
+pub mod trust;
 pub mod web;

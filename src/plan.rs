@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use crate::classify::{Decision, Routing};
 use crate::config::{Config, MailboxConfig};
-use crate::domain::{EmailAddress, MailboxName};
+use crate::domain::{EmailAddress, Mailbox, MailboxName};
 use crate::guard::{self, Verdict};
 use crate::intake::{self, Normalised};
 use crate::language::{self, Language};
 use crate::sign::Signer;
 use crate::thread::{self, Hint};
+use crate::trust::{self, Dmarc, Domains};
 
 /// Where a message came from, precisely enough to never take it twice.
 #[derive(Debug, Clone)]
@@ -53,10 +54,35 @@ pub enum Plan {
         language: Language,
         /// The ticket the message says it continues, for the store to check.
         thread: Option<Hint>,
+        /// What the organisation's own mail server vouched for.
+        trust: Trust,
     },
     Quarantine {
         reason: String,
     },
+}
+
+/// What the headers of a message prove about its sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trust {
+    /// The DMARC verdict of the organisation's own server (`trust.authserv_id`).
+    pub dmarc: Dmarc,
+    /// From is in the organisation's domains and its own server says DMARC failed.
+    pub spoofed: bool,
+    /// A Reply-To outside From's and the organisation's domains, set aside: mail
+    /// to the employee goes to From.
+    pub ignored_reply_to: Option<Mailbox>,
+}
+
+impl Trust {
+    /// Judges the sender of `message` and sets an untrusted Reply-To aside.
+    pub fn judge(message: &mut Normalised, authserv_id: Option<&str>, internal: &Domains) -> Self {
+        let dmarc = trust::dmarc(&message.markers.authentication_results, authserv_id);
+        let spoofed = dmarc == Dmarc::Fail && internal.contains(&message.from.address);
+        let ignored_reply_to =
+            message.reply_to.take_if(|r| !trust::reply_to_trusted(&message.from.address, &r.address, internal));
+        Self { dmarc, spoofed, ignored_reply_to }
+    }
 }
 
 /// The settings the pure stages need, taken from the config once.
@@ -69,6 +95,9 @@ pub struct Rules {
     pub ticket_prefix: String,
     pub signer: Signer,
     pub routing: Arc<Routing>,
+    /// The organisation's own receiving server, whose `Authentication-Results` count.
+    pub authserv_id: Option<String>,
+    pub internal_domains: Domains,
 }
 
 impl Rules {
@@ -84,6 +113,8 @@ impl Rules {
             ticket_prefix: config.desk.ticket_prefix.clone(),
             signer,
             routing,
+            authserv_id: config.trust.authserv_id.clone(),
+            internal_domains: config.internal_domains(),
         }
     }
 }
@@ -100,12 +131,13 @@ pub fn plan_parsed(
     }
     match parsed {
         Err(error) => Plan::Quarantine { reason: format!("cannot be parsed: {error}") },
-        Ok(message) => {
+        Ok(mut message) => {
+            let trust = Trust::judge(&mut message, rules.authserv_id.as_deref(), &rules.internal_domains);
             let verdict = guard::assess(&message, &rules.own_addresses);
             let language = language::detect(&message.subject, &message.text, rules.default_language);
             let decision = rules.routing.get().decide(mailbox, &message, language);
             let thread = thread::hint(&message, &rules.signer, &rules.ticket_prefix);
-            Plan::Ticket { message: Box::new(message), verdict, decision: Box::new(decision), language, thread }
+            Plan::Ticket { message: Box::new(message), verdict, decision: Box::new(decision), language, thread, trust }
         }
     }
 }

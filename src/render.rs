@@ -87,6 +87,8 @@ pub struct ForwardView {
     pub decided: String,
     pub desk: String,
     pub text: String,
+    /// Why not to trust the sender, shown first.
+    pub warning: Option<String>,
 }
 
 #[derive(Debug)]
@@ -151,6 +153,7 @@ impl Renderer {
             decided: "model (92%)".into(),
             desk: "Service Desk".into(),
             text: "My laptop is broken.".into(),
+            warning: None,
         };
         let relay = RelayView {
             name: ack.name.clone(),

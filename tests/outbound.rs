@@ -61,6 +61,7 @@ impl Fixture {
             reason: "it was sent to the old Facility mailbox (facility-old)",
             decided: "mailbox",
             why: None,
+            warning: None,
         }
     }
 }

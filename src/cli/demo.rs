@@ -24,8 +24,13 @@ const SAMPLES: &[(&str, &str, &[u8])] = &[
     ("hr", "1793620800.M5P1.demo", include_bytes!("../../demo/maildir/hr/new/1793620800.M5P1.demo")),
     ("it", "1793606400.M1P1.demo", include_bytes!("../../demo/maildir/it/new/1793606400.M1P1.demo")),
     ("it", "1793610000.M2P1.demo", include_bytes!("../../demo/maildir/it/new/1793610000.M2P1.demo")),
-    ("desk", "1793631600.M8P1.demo", include_bytes!("../../demo/maildir/desk/new/1793631600.M8P1.demo")),
 ];
+
+/// IT's answer to the first request, dropped into the desk's inbox once the
+/// forward it replies to exists: a department speaks only by answering the mail
+/// loket sent it.
+const DESK_ANSWER: (&str, &str, &[u8]) =
+    ("desk", "1793631600.M8P1.demo", include_bytes!("../../demo/maildir/desk/new/1793631600.M8P1.demo"));
 
 /// Runs the demo in `dir` with the status page on `listen`; with `once`, stops
 /// after the samples instead of running on.
@@ -38,16 +43,24 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
     let store = crate::app::open_store(&config).await?;
     let pipeline = crate::app::pipeline(config.clone(), store.clone()).await?;
     let never = CancellationToken::new();
-    for mailbox in &config.mailboxes {
-        let outcome = crate::source::maildir::poll(&pipeline, mailbox, &never).await?;
-        println!(
-            "{}: {} new tickets, {} joined a ticket, {} quarantined",
-            mailbox.name, outcome.created, outcome.joined, outcome.quarantined
-        );
-    }
     let transport = crate::outbox::Transport::from_config(&config)?.context("the demo writes mail to files")?;
-    let delivery =
-        crate::outbox::drain(&store, &transport, crate::outbox::RetryPolicy::from_config(&config.outbox)).await?;
+    let policy = || crate::outbox::RetryPolicy::from_config(&config.outbox);
+    let mut sent = 0;
+    for round in 0..2 {
+        if round == 1 {
+            answer_first_forward(dir, &store).await?;
+        }
+        for mailbox in &config.mailboxes {
+            let outcome = crate::source::maildir::poll(&pipeline, mailbox, &never).await?;
+            if outcome.created + outcome.joined + outcome.quarantined > 0 {
+                println!(
+                    "{}: {} new tickets, {} joined a ticket, {} quarantined",
+                    mailbox.name, outcome.created, outcome.joined, outcome.quarantined
+                );
+            }
+        }
+        sent += crate::outbox::drain(&store, &transport, policy()).await?.sent;
+    }
     println!();
     let tickets = store.list_tickets(100).await?;
     for t in &tickets {
@@ -55,11 +68,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
         println!("{}  {:<8}  {:<28}  {}{note}", t.reference, t.department, t.requester, t.subject);
     }
     println!("\n{} tickets in {}", tickets.len(), config.store.url);
-    println!(
-        "{} mails (acknowledgements, forwards and answers) written to {}",
-        delivery.sent,
-        dir.join("outbox").display()
-    );
+    println!("{} mails (acknowledgements, forwards and answers) written to {}", sent, dir.join("outbox").display());
     std::fs::write(dir.join("loket.toml"), text).context("writing the demo config")?;
     let Some(first) = tickets.last() else { return Ok(()) };
     println!("see one whole: loket tickets show {} --config {}", first.reference, dir.join("loket.toml").display());
@@ -78,6 +87,18 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
     Ok(())
 }
 
+/// Writes IT's sample answer into the desk's inbox as a reply to the forward of
+/// the first ticket, as a department member's mail program would.
+async fn answer_first_forward(dir: &Path, store: &crate::store::Store) -> Result<()> {
+    let (folder, name, bytes) = DESK_ANSWER;
+    let first = store.ticket("SD-00001").await.context("the first demo ticket")?;
+    let forward = first.outbox.iter().find(|o| o.kind == "forward").context("the first ticket's forward")?;
+    let threading = format!("In-Reply-To: <{0}>\r\nReferences: <{0}>\r\n", forward.message_id);
+    let maildir = dir.join("maildir").join(folder);
+    std::fs::write(maildir.join("new").join(name), [threading.as_bytes(), bytes].concat())?;
+    Ok(())
+}
+
 /// Recreates the working folder from the samples. Only a folder that an earlier demo
 /// made (it holds the marker file) is ever removed.
 fn prepare(dir: &Path) -> Result<()> {
@@ -89,12 +110,14 @@ fn prepare(dir: &Path) -> Result<()> {
         );
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
-    for (folder, name, bytes) in SAMPLES {
+    for (folder, name, bytes) in SAMPLES.iter().chain([&DESK_ANSWER]) {
         let maildir = dir.join("maildir").join(folder);
         for sub in ["new", "cur", "tmp"] {
             std::fs::create_dir_all(maildir.join(sub)).with_context(|| format!("creating {}", maildir.display()))?;
         }
-        std::fs::write(maildir.join("new").join(name), bytes)?;
+        if *folder != DESK_ANSWER.0 {
+            std::fs::write(maildir.join("new").join(name), bytes)?;
+        }
     }
     std::fs::write(dir.join(MARKER), "made by loket demo\n")?;
     Ok(())

@@ -6,6 +6,7 @@
 //! exist, combinations that are unsafe. Every error names the key.
 
 mod load;
+mod trust;
 mod validate;
 
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use crate::domain::{DepartmentId, EmailAddress, MailboxName};
 
 pub use load::{EXAMPLE, load, load_str};
+pub use trust::{ConversationConfig, TrustConfig};
 
 /// Why the config was refused. `key` is the dotted path of the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,10 @@ pub struct Config {
     pub routing: RoutingConfig,
     #[serde(default)]
     pub mailboxes: Vec<MailboxConfig>,
+    #[serde(default)]
+    pub trust: TrustConfig,
+    #[serde(default)]
+    pub conversation: ConversationConfig,
 }
 
 impl Config {
@@ -113,6 +119,10 @@ pub struct DeskConfig {
     pub default_department: Option<DepartmentId>,
     /// Key for signing loket's Message-IDs. Generated and kept in the store when unset.
     pub secret: Option<SecretString>,
+    /// The organisation's own mail domains (default: the desk address's domain):
+    /// Reply-To is believed within them, and caps hold automatic mail outside them.
+    #[serde(default)]
+    pub internal_domains: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -196,6 +206,12 @@ pub struct AckConfig {
     pub backlog: bool,
     #[serde(default = "defaults::max_per_recipient_per_hour")]
     pub max_per_recipient_per_hour: u32,
+    /// Acknowledgements to one domain outside the organisation in an hour.
+    #[serde(default = "defaults::max_per_domain_per_hour")]
+    pub max_per_domain_per_hour: u32,
+    /// Acknowledgements to all addresses outside the organisation in an hour.
+    #[serde(default = "defaults::max_outside_per_hour")]
+    pub max_outside_per_hour: u32,
 }
 
 impl Default for AckConfig {
@@ -205,6 +221,8 @@ impl Default for AckConfig {
             default_language: defaults::language(),
             backlog: false,
             max_per_recipient_per_hour: defaults::max_per_recipient_per_hour(),
+            max_per_domain_per_hour: defaults::max_per_domain_per_hour(),
+            max_outside_per_hour: defaults::max_outside_per_hour(),
         }
     }
 }
@@ -250,6 +268,11 @@ pub struct DepartmentConfig {
     pub examples: Vec<String>,
     #[serde(default)]
     pub categories: Vec<CategoryConfig>,
+    /// Who answers for the department besides its queue address: addresses and
+    /// `@domain` entries. Their answers count only as replies to a mail loket
+    /// sent to the department.
+    #[serde(default)]
+    pub staff: Vec<String>,
 }
 
 /// A kind of request within a department.
@@ -444,6 +467,12 @@ mod defaults {
     }
     pub fn max_per_recipient_per_hour() -> u32 {
         10
+    }
+    pub fn max_per_domain_per_hour() -> u32 {
+        30
+    }
+    pub fn max_outside_per_hour() -> u32 {
+        100
     }
     pub fn folder() -> String {
         "INBOX".into()

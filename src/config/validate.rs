@@ -11,6 +11,7 @@ pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
     check_desk(config)?;
     check_departments(config)?;
     check_routing(config)?;
+    super::trust::check(config)?;
     check_ingest(config)?;
     if !matches!(config.ack.default_language.as_str(), "en" | "nl") {
         return Err(ConfigError::invalid("ack.default_language", "must be `en` or `nl`"));

@@ -49,6 +49,7 @@ impl Composer<'_> {
             decided: facts.decided.to_owned(),
             desk: desk.name.to_owned(),
             text: facts.text.to_owned(),
+            warning: facts.warning.map(str::to_owned),
         };
         let text = renderer.render(&format!("{}.txt", kind.as_str()), &view)?;
         let message_id = signer.message_id(facts.reference, kind.id_kind(), desk.domain());

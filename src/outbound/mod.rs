@@ -147,6 +147,8 @@ pub struct TicketFacts<'a> {
     /// For the employee, in their language: why another department than the one
     /// they wrote to handles it (set only when the request was rerouted).
     pub why: Option<&'a str>,
+    /// For the department, at the top of the forward: why not to trust the sender.
+    pub warning: Option<&'a str>,
 }
 
 impl Desk<'_> {

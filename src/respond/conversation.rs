@@ -19,10 +19,60 @@ impl Respond {
                 format!("automatic mail from {} kept on the ticket, nothing sent: {reason}", turn.message.from);
             return Reply { entries: vec![Entry::new("automatic", detail)], ..Reply::default() };
         }
-        match turn.role {
+        let from = &turn.message.from;
+        let mut reply = match turn.role {
+            Role::Unverified(doubt) => {
+                let detail = format!(
+                    "mail from {from} kept on the ticket as unverified, nothing relayed or carried out: {}",
+                    doubt.explain()
+                );
+                return Reply { entries: vec![Entry::new("unverified", detail)], ..Reply::default() };
+            }
+            _ if self.repeats(turn) => {
+                let detail = format!(
+                    "mail from {from} kept, nothing sent: it repeats the same text again within minutes, a mail loop (conversation.loop_repeats)"
+                );
+                return Reply { entries: vec![Entry::new("loop", detail)], ..Reply::default() };
+            }
             Role::Requester => self.follow_up(turn),
             Role::Staff => self.answer(turn),
+        };
+        let cap = i64::from(self.config.conversation.max_mails_per_ticket_per_hour);
+        let wanted = i64::try_from(reply.mails.len()).unwrap_or(i64::MAX);
+        if wanted > 0 && turn.ticket.recent_mails + wanted > cap {
+            let nouns: Vec<&str> = reply.mails.iter().map(|m| m.kind.noun()).collect();
+            reply.mails.clear();
+            reply.entries.push(Entry::new(
+                "withheld",
+                format!(
+                    "not sent ({}): the ticket already sent {} mails in the last hour (conversation.max_mails_per_ticket_per_hour)",
+                    nouns.join(", "),
+                    turn.ticket.recent_mails
+                ),
+            ));
         }
+        reply
+    }
+
+    /// True when the sender already wrote the same text on this ticket often
+    /// enough in the last minutes that this one makes a loop: two auto-responders
+    /// that ignore RFC 3834 answering each other through the desk.
+    fn repeats(&self, turn: &Turn<'_>) -> bool {
+        let gist = |text: &str| -> String {
+            let own = quote::new_text(crate::classify::text::cut(text, 2_000));
+            let letters: String =
+                own.chars().map(|c| if c.is_alphabetic() { c.to_ascii_lowercase() } else { ' ' }).collect();
+            letters.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(500).collect()
+        };
+        let this = gist(&turn.message.text);
+        let sender = &turn.message.from.address;
+        let before = turn
+            .ticket
+            .recent_messages
+            .iter()
+            .filter(|(from, text)| from.eq_ignore_ascii_case(sender) && gist(text) == this)
+            .count();
+        before + 1 >= self.config.conversation.loop_repeats as usize
     }
 
     fn requester(ticket: &TicketState) -> Mailbox {
@@ -67,6 +117,7 @@ impl Respond {
             reason,
             decided: "a department (#route)",
             why: None,
+            warning: None,
         };
         let composer = self.composer();
         let composed = if update { composer.update(&facts) } else { composer.forward(&facts) };

@@ -16,19 +16,22 @@ use crate::language::Language;
 use crate::outbound::{Composer, Desk, TicketFacts};
 use crate::render::Renderer;
 use crate::sign::Signer;
-use crate::store::{Joining, Opened, Reply, Responder, Response, Turn};
-use crate::thread::Role;
+use crate::store::{Entry, Joining, Opened, Reply, Responder, Response, Turn};
+use crate::thread::{Proof, Role};
+use crate::trust::Domains;
 
 #[derive(Debug)]
 pub struct Respond {
     config: Arc<Config>,
     renderer: Renderer,
     signer: Signer,
+    internal: Domains,
 }
 
 impl Respond {
     pub fn new(config: Arc<Config>, renderer: Renderer, signer: Signer) -> Self {
-        Self { config, renderer, signer }
+        let internal = config.internal_domains();
+        Self { config, renderer, signer, internal }
     }
 
     fn desk(&self) -> Desk<'_> {
@@ -126,21 +129,54 @@ impl Responder for Respond {
             reason: &opened.decision.reason,
             decided: &decided_by,
             why: why.as_deref(),
+            warning: None,
         };
+        let warning = opened.trust.spoofed.then_some(
+            "The organisation's mail server says this sender address is forged (DMARC failed). \
+             The requester did not get an acknowledgement; do not trust the sender's name.",
+        );
+        let facts = TicketFacts { warning, ..facts };
+        if let Some(ignored) = &opened.trust.ignored_reply_to {
+            response.entries.push(Entry::new(
+                "trust",
+                format!(
+                    "Reply-To {ignored} set aside: it is outside the sender's and the organisation's domains; mail to the employee goes to {}",
+                    opened.message.from.address
+                ),
+            ));
+        }
         let composer = self.composer();
         let ack = &config.ack;
         let cap = i64::from(ack.max_per_recipient_per_hour);
-        if !ack.enabled {
+        let recent = opened.recent;
+        let outside = !self.internal.contains(&facts.requester.address);
+        if opened.trust.spoofed {
+            response.withheld.push(
+                "no acknowledgement: the organisation's mail server says the sender address is forged (DMARC failed)"
+                    .into(),
+            );
+        } else if !ack.enabled {
             response.withheld.push("no acknowledgement: acknowledgements are switched off (ack.enabled)".into());
         } else if opened.incoming.backlog && !ack.backlog {
             response.withheld.push(
                 "no acknowledgement: the message was already in the mailbox when loket first connected (ack.backlog)"
                     .into(),
             );
-        } else if opened.recent_acks >= cap {
+        } else if recent.recipient >= cap {
             response.withheld.push(format!(
                 "no acknowledgement: {} already had {} automatic mails in the last hour (ack.max_per_recipient_per_hour)",
-                facts.requester.address, opened.recent_acks
+                facts.requester.address, recent.recipient
+            ));
+        } else if outside && recent.domain >= i64::from(ack.max_per_domain_per_hour) {
+            response.withheld.push(format!(
+                "no acknowledgement: {} acknowledgements went to {} in the last hour (ack.max_per_domain_per_hour)",
+                recent.domain,
+                crate::trust::domain_of(&facts.requester.address)
+            ));
+        } else if outside && recent.outside >= i64::from(ack.max_outside_per_hour) {
+            response.withheld.push(format!(
+                "no acknowledgement: {} acknowledgements went outside the organisation in the last hour (ack.max_outside_per_hour)",
+                recent.outside
             ));
         } else {
             match composer.ack(&facts) {
@@ -155,9 +191,14 @@ impl Responder for Respond {
         response
     }
 
+    fn is_internal(&self, address: &str) -> bool {
+        self.internal.contains(address)
+    }
+
     fn join(&self, joining: &Joining<'_>) -> Option<Role> {
-        let queue = self.config.department_by_id(&joining.ticket.department).map(|d| d.queue_address.as_str());
-        crate::thread::role(joining.hint, &joining.message.from.address, &joining.ticket.participants(queue))
+        let staff = self.config.staff(&joining.ticket.department);
+        let proof = Proof { server_checks: self.config.trust.authserv_id.is_some(), dmarc: joining.trust.dmarc };
+        crate::thread::role(joining.hint, &joining.message.from.address, &joining.ticket.participants(staff), proof)
     }
 
     fn converse(&self, turn: &Turn<'_>) -> Reply {

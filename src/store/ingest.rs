@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
-use super::responder::{Entry, Joining, Opened, Reply, Responder, Response, TicketState, Turn};
+use super::responder::{Entry, Joining, Opened, RecentAcks, Reply, Responder, Response, TicketState, Turn};
 use super::rows::{self, Value};
 use super::{Backend, Store, StoreError};
 use crate::classify::Decision;
@@ -21,7 +21,7 @@ use crate::guard::Verdict;
 use crate::intake::Normalised;
 use crate::language::Language;
 use crate::outbound::{OutKind, Outgoing};
-use crate::plan::{Incoming, Plan};
+use crate::plan::{Incoming, Plan, Trust};
 use crate::thread::{Hint, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +57,9 @@ struct Bounced {
     recipient: String,
 }
 
+/// How far back a ticket's messages are compared to recognise a loop.
+const LOOP_WINDOW_MS: i64 = 10 * 60 * 1000;
+
 pub(super) fn new_id() -> String {
     Uuid::now_v7().to_string()
 }
@@ -69,6 +72,7 @@ struct Candidate<'a> {
     verdict: &'a Verdict,
     decision: &'a Decision,
     language: Language,
+    trust: &'a Trust,
     hint: Option<&'a Hint>,
     /// Set when the message continues a stored ticket.
     joined: Option<(TicketState, Role)>,
@@ -119,13 +123,14 @@ impl Store {
                     outcomes[index] = IngestOutcome::Quarantined;
                     quarantined.push((*incoming, reason.as_str(), crate::intake::sha256_hex(&incoming.raw)));
                 }
-                Plan::Ticket { message, verdict, decision, language, thread } => candidates.push(Candidate {
+                Plan::Ticket { message, verdict, decision, language, thread, trust } => candidates.push(Candidate {
                     index,
                     incoming,
                     message,
                     verdict,
                     decision,
                     language: *language,
+                    trust,
                     hint: thread.as_ref(),
                     joined: None,
                     bounced: None,
@@ -159,8 +164,13 @@ impl Store {
                 candidate.ticket_id = ticket_id.clone();
                 candidate.copy_of = Some(String::new());
             } else if let Some(hint) = candidate.hint
-                && let Some(ticket) = load_ticket(self.backend, &mut tx, &hint.reference).await?
-                && let Some(role) = responder.join(&Joining { ticket: &ticket, hint, message: candidate.message })
+                && let Some(ticket) = load_ticket(self.backend, &mut tx, &hint.reference, now).await?
+                && let Some(role) = responder.join(&Joining {
+                    ticket: &ticket,
+                    hint,
+                    message: candidate.message,
+                    trust: candidate.trust,
+                })
             {
                 candidate.ticket_id = ticket.id.clone();
                 candidate.joined = Some((ticket, role));
@@ -198,8 +208,9 @@ impl Store {
                 let ticket = if conversed.insert(ticket.id.clone()) {
                     ticket
                 } else {
-                    reloaded =
-                        load_ticket(self.backend, &mut tx, &ticket.reference).await?.unwrap_or_else(|| ticket.clone());
+                    reloaded = load_ticket(self.backend, &mut tx, &ticket.reference, now)
+                        .await?
+                        .unwrap_or_else(|| ticket.clone());
                     &reloaded
                 };
                 let turn = Turn {
@@ -208,6 +219,7 @@ impl Store {
                     incoming: candidate.incoming,
                     message: candidate.message,
                     verdict: candidate.verdict,
+                    trust: candidate.trust,
                 };
                 let reply = responder.converse(&turn);
                 apply_reply(self.backend, &mut tx, ticket, &candidate.message_row, &reply, now).await?;
@@ -427,6 +439,7 @@ fn opening_entries(c: &Candidate<'_>, response: &Response) -> Vec<Entry> {
         entries.push(Entry::new("automatic", format!("automatic mail, no reply will be sent: {reason}")));
     }
     entries.extend(queued(&response.mails));
+    entries.extend(response.entries.iter().cloned());
     entries.extend(response.withheld.iter().map(|reason| Entry::new("withheld", reason.clone())));
     entries
 }
@@ -478,6 +491,7 @@ async fn load_ticket(
     backend: Backend,
     tx: &mut Transaction<'_, Any>,
     reference: &TicketRef,
+    now: i64,
 ) -> Result<Option<TicketState>, StoreError> {
     type TicketRow = (String, String, String, Option<String>, String, String, String, Option<String>, String, i64);
     let select = match backend {
@@ -509,6 +523,22 @@ async fn load_ticket(
             .bind(&id)
             .fetch_all(&mut **tx)
             .await?;
+    let recent_mails: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE ticket_id = $1 AND kind IN ('relay', 'update', 'moved', 'notice')
+         AND created_at > $2",
+    )
+    .bind(&id)
+    .bind(now - 3_600_000)
+    .fetch_one(&mut **tx)
+    .await?;
+    let recent_messages: Vec<(String, String)> = sqlx::query_as(
+        "SELECT from_address, SUBSTR(text_body, 1, 2000) FROM messages
+         WHERE ticket_id = $1 AND direction = 'in' AND received_at > $2 ORDER BY received_at DESC, id DESC LIMIT 10",
+    )
+    .bind(&id)
+    .bind(now - LOOP_WINDOW_MS)
+    .fetch_all(&mut **tx)
+    .await?;
     Ok(Some(TicketState {
         id,
         reference: TicketRef::parse(&reference).map_err(|e| StoreError::Corrupt(e.0))?,
@@ -525,6 +555,8 @@ async fn load_ticket(
         opening_raw,
         received_at: at,
         staff,
+        recent_mails,
+        recent_messages,
     }))
 }
 
@@ -695,16 +727,40 @@ async fn respond(
     now: i64,
 ) -> Result<Vec<Response>, StoreError> {
     let hour_ago = now - 3_600_000;
-    let mut queued_here: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut outside: Option<i64> = None;
+    // Acknowledgements queued earlier in this group: (recipient key, domain).
+    let mut queued_here: Vec<(String, String)> = Vec::new();
     let mut responses = Vec::with_capacity(new.len());
     for (c, reference) in new.iter().zip(references) {
-        let recipient = c.message.requester().address.to_ascii_lowercase();
-        let stored: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND kind = 'ack' AND created_at > $2")
-                .bind(&recipient)
-                .bind(hour_ago)
-                .fetch_one(&mut **tx)
-                .await?;
+        let address = &c.message.requester().address;
+        let (key, domain) = (crate::trust::rate_key(address), crate::trust::domain_of(address));
+        let by_key: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE recipient_key = $1 AND kind = 'ack' AND created_at > $2",
+        )
+        .bind(&key)
+        .bind(hour_ago)
+        .fetch_one(&mut **tx)
+        .await?;
+        let is_outside = !responder.is_internal(address);
+        let mut recent = RecentAcks {
+            recipient: by_key + queued_here.iter().filter(|q| q.0 == key).count() as i64,
+            ..RecentAcks::default()
+        };
+        if is_outside {
+            let by_domain: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM outbox WHERE recipient_domain = $1 AND kind = 'ack' AND created_at > $2",
+            )
+            .bind(&domain)
+            .bind(hour_ago)
+            .fetch_one(&mut **tx)
+            .await?;
+            let all = match outside {
+                Some(all) => all,
+                None => *outside.insert(outside_acks(tx, responder, hour_ago).await?),
+            };
+            recent.domain = by_domain + queued_here.iter().filter(|q| q.1 == domain).count() as i64;
+            recent.outside = all + queued_here.iter().filter(|q| !responder.is_internal(&q.0)).count() as i64;
+        }
         let opened = Opened {
             reference,
             incoming: c.incoming,
@@ -712,14 +768,31 @@ async fn respond(
             verdict: c.verdict,
             decision: c.decision,
             language: c.language,
-            recent_acks: stored + queued_here.get(&recipient).copied().unwrap_or(0),
+            trust: c.trust,
+            recent,
         };
         let response = responder.respond(&opened);
-        let acks = response.mails.iter().filter(|m| m.kind == OutKind::Ack).count();
-        *queued_here.entry(recipient).or_default() += i64::try_from(acks).unwrap_or(i64::MAX);
+        for mail in response.mails.iter().filter(|m| m.kind == OutKind::Ack) {
+            queued_here.push((crate::trust::rate_key(&mail.recipient), crate::trust::domain_of(&mail.recipient)));
+        }
         responses.push(response);
     }
     Ok(responses)
+}
+
+/// Acknowledgements to addresses outside the organisation's domains in the last hour.
+async fn outside_acks(tx: &mut Transaction<'_, Any>, responder: &dyn Responder, since: i64) -> Result<i64, StoreError> {
+    let per_domain: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT recipient_domain, COUNT(*) FROM outbox WHERE kind = 'ack' AND created_at > $1 GROUP BY recipient_domain",
+    )
+    .bind(since)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(per_domain
+        .iter()
+        .filter(|(domain, _)| domain.as_deref().is_some_and(|d| !responder.is_internal(&format!("postmaster@{d}"))))
+        .map(|(_, n)| n)
+        .sum())
 }
 
 /// Queues composed mails: (ticket id, mail).
@@ -729,16 +802,24 @@ async fn insert_outbox(
     mails: &[(&str, &Outgoing)],
     now: i64,
 ) -> Result<(), StoreError> {
-    let mails: Vec<(&str, String, String, &Outgoing)> =
-        mails.iter().map(|(ticket_id, m)| (*ticket_id, new_id(), m.recipient.to_ascii_lowercase(), *m)).collect();
+    let mails: Vec<(&str, String, String, String, String, &Outgoing)> = mails
+        .iter()
+        .map(|(ticket_id, m)| {
+            let key = crate::trust::rate_key(&m.recipient);
+            let domain = crate::trust::domain_of(&m.recipient);
+            (*ticket_id, new_id(), m.recipient.to_ascii_lowercase(), key, domain, *m)
+        })
+        .collect();
     let rows: Vec<Vec<Value<'_>>> = mails
         .iter()
-        .map(|(ticket_id, id, recipient, mail)| {
+        .map(|(ticket_id, id, recipient, key, domain, mail)| {
             vec![
                 Value::Text(id),
                 Value::Text(ticket_id),
                 Value::Text(mail.kind.as_str()),
                 Value::Text(recipient),
+                Value::Text(key),
+                Value::Text(domain),
                 Value::Text(&mail.sender),
                 Value::Text(&mail.message_id),
                 Value::Bytes(&mail.bytes),
@@ -751,7 +832,8 @@ async fn insert_outbox(
     rows::insert(
         backend,
         tx,
-        "INSERT INTO outbox (id, ticket_id, kind, recipient, sender, message_id, body, state, next_attempt_at, created_at)",
+        "INSERT INTO outbox (id, ticket_id, kind, recipient, recipient_key, recipient_domain, sender, message_id, body, state,
+            next_attempt_at, created_at)",
         "",
         &rows,
     )

@@ -24,7 +24,7 @@ pub use ingest::IngestOutcome;
 pub use models::{Correction, StoredModel};
 pub use outbox::{Due, OutboxRow};
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
-pub use responder::{Entry, Joining, Opened, Reply, Responder, Response, Silent, TicketState, Turn};
+pub use responder::{Entry, Joining, Opened, RecentAcks, Reply, Responder, Response, Silent, TicketState, Turn};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

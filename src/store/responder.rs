@@ -9,8 +9,9 @@ use crate::guard::Verdict;
 use crate::intake::Normalised;
 use crate::language::Language;
 use crate::outbound::Outgoing;
-use crate::plan::Incoming;
-use crate::thread::{self, Hint, Participants, Role};
+use crate::plan::{Incoming, Trust};
+use crate::thread::{self, Hint, Participants, Proof, Role};
+use crate::trust::Staff;
 
 /// A new ticket, as the responder sees it when deciding what mail it sends.
 #[derive(Debug)]
@@ -21,8 +22,20 @@ pub struct Opened<'a> {
     pub verdict: &'a Verdict,
     pub decision: &'a Decision,
     pub language: Language,
-    /// Automatic mails to the requester in the last hour, this one's group included.
-    pub recent_acks: i64,
+    pub trust: &'a Trust,
+    /// Acknowledgements in the last hour, this one's group included.
+    pub recent: RecentAcks,
+}
+
+/// Acknowledgements sent in the last hour, as the caps on automatic mail count them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecentAcks {
+    /// To the requester's address (case and `+tag` ignored).
+    pub recipient: i64,
+    /// To the requester's domain.
+    pub domain: i64,
+    /// To every address outside the organisation.
+    pub outside: i64,
 }
 
 /// What a new ticket sends: composed mails for the outbox, and for each mail not
@@ -31,6 +44,8 @@ pub struct Opened<'a> {
 pub struct Response {
     pub mails: Vec<Outgoing>,
     pub withheld: Vec<String>,
+    /// Further timeline entries: what was believed of the sender, and what not.
+    pub entries: Vec<Entry>,
 }
 
 /// A stored ticket, as a message joining it finds it.
@@ -53,12 +68,17 @@ pub struct TicketState {
     pub received_at: i64,
     /// Addresses that answered as staff before.
     pub staff: Vec<String>,
+    /// Mails the ticket's conversation queued in the last hour.
+    pub recent_mails: i64,
+    /// The latest messages on the ticket (newest first, at most a handful from the
+    /// last ten minutes): sender and text, to recognise a loop.
+    pub recent_messages: Vec<(String, String)>,
 }
 
 impl TicketState {
-    /// Who may name this ticket in a subject, given its department's queue address.
-    pub fn participants<'a>(&'a self, queue: Option<&'a str>) -> Participants<'a> {
-        Participants { requester: vec![&self.requester_address, &self.opening_from], queue, staff: &self.staff }
+    /// Who may write on this ticket, given its department's staff.
+    pub fn participants<'a>(&'a self, staff: Option<Staff<'a>>) -> Participants<'a> {
+        Participants { requester: vec![&self.requester_address, &self.opening_from], staff }
     }
 }
 
@@ -68,6 +88,7 @@ pub struct Joining<'a> {
     pub ticket: &'a TicketState,
     pub hint: &'a Hint,
     pub message: &'a Normalised,
+    pub trust: &'a Trust,
 }
 
 /// A message that joined a ticket, as the responder sees it.
@@ -78,6 +99,7 @@ pub struct Turn<'a> {
     pub incoming: &'a Incoming,
     pub message: &'a Normalised,
     pub verdict: &'a Verdict,
+    pub trust: &'a Trust,
 }
 
 /// One entry for a ticket's timeline. `public` is what the status page may show
@@ -118,9 +140,16 @@ pub struct Reply {
 pub trait Responder: Sync {
     fn respond(&self, opened: &Opened<'_>) -> Response;
 
+    /// True for an address in the organisation's own domains: caps on automatic
+    /// mail count only what goes outside them.
+    fn is_internal(&self, _address: &str) -> bool {
+        false
+    }
+
     /// As whom the message joins the ticket it names, or `None` to open a new one.
     fn join(&self, joining: &Joining<'_>) -> Option<Role> {
-        thread::role(joining.hint, &joining.message.from.address, &joining.ticket.participants(None))
+        let proof = Proof { server_checks: false, dmarc: joining.trust.dmarc };
+        thread::role(joining.hint, &joining.message.from.address, &joining.ticket.participants(None), proof)
     }
 
     /// What a message that joined a ticket does.

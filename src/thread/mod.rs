@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::domain::TicketRef;
 use crate::intake::Normalised;
 use crate::sign::{Signed, Signer};
+use crate::trust::{Dmarc, Staff};
 
 /// The kinds of signed mail that went to the employee: a reply to one comes from their side.
 const EMPLOYEE_SIDE: &[&str] = &["ack", "ans", "moved"];
@@ -41,8 +42,40 @@ pub struct Hint {
 pub enum Role {
     /// The employee (or someone answering a mail the employee received).
     Requester,
-    /// The department's queue or one of its staff.
+    /// The department's queue or one of its staff, proven.
     Staff,
+    /// Someone whose mail names the ticket but who could not prove to be who they
+    /// claim: the mail is kept on the ticket and does nothing else.
+    Unverified(Doubt),
+}
+
+/// Why a mail that names a ticket is not believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Doubt {
+    /// From a department's address, but not a reply to a mail loket sent the department.
+    NotAReplyToTheDepartment,
+    /// A reply to a mail loket sent the department, from outside the department's staff.
+    NotDepartmentStaff,
+    /// The organisation's own mail server did not confirm the sender (DMARC).
+    NotConfirmedByTheMailServer,
+    /// The organisation's own mail server says the sender address was forged.
+    Forged,
+}
+
+impl Doubt {
+    pub fn explain(self) -> &'static str {
+        match self {
+            Self::NotAReplyToTheDepartment => {
+                "it comes from a department address but does not answer a mail loket sent to the department"
+            }
+            Self::NotDepartmentStaff => {
+                "it answers the department's mail but does not come from the department's staff"
+            }
+            Self::NotConfirmedByTheMailServer => "the organisation's mail server did not confirm the sender (DMARC)",
+            Self::Forged => "the organisation's mail server says the sender address is forged (DMARC failed)",
+        }
+    }
 }
 
 impl Role {
@@ -50,19 +83,28 @@ impl Role {
         match self {
             Self::Requester => "requester",
             Self::Staff => "staff",
+            Self::Unverified(_) => "unverified",
         }
     }
 }
 
-/// Who may write on a ticket by naming it in the subject alone.
+/// Who may write on a ticket, and how.
 #[derive(Debug, Clone, Default)]
 pub struct Participants<'a> {
-    /// The requester, and the From address of the mail that opened the ticket.
+    /// The requester, and the From address of the mail that opened the ticket:
+    /// they may name the ticket in the subject alone.
     pub requester: Vec<&'a str>,
-    /// The queue address of the ticket's department.
-    pub queue: Option<&'a str>,
-    /// Addresses that answered the ticket as staff before.
-    pub staff: &'a [String],
+    /// The people of the ticket's department: their answers count only as
+    /// replies to a mail loket sent the department.
+    pub staff: Option<Staff<'a>>,
+}
+
+/// What the organisation's own mail server said about a message's sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proof {
+    /// A trusted server is configured, so its DMARC verdict is required of staff.
+    pub server_checks: bool,
+    pub dmarc: Dmarc,
 }
 
 /// The ticket a message names, if any: a signed Message-ID it replies to (the most
@@ -98,19 +140,41 @@ pub fn subject_reference(subject: &str, prefix: &str) -> Option<TicketRef> {
 
 /// As whom `sender` joins the ticket the hint names, or `None` when the message
 /// may not join it (and so opens a ticket of its own).
-pub fn role(hint: &Hint, sender: &str, participants: &Participants<'_>) -> Option<Role> {
+///
+/// A department's authority is proven, not claimed: a reply to a mail loket
+/// signed and sent to the department (a forward, an update, a command reply),
+/// from the department's queue or staff, confirmed by the organisation's mail
+/// server when one is configured. A department address without that proof is
+/// kept on the ticket as unverified; so is anything the server calls forged.
+pub fn role(hint: &Hint, sender: &str, participants: &Participants<'_>, proof: Proof) -> Option<Role> {
     let is = |address: &str| address.eq_ignore_ascii_case(sender);
+    let is_staff = participants.staff.is_some_and(|s| s.includes(sender));
+    let to_department = matches!(&hint.clue, Clue::Signed { kind } if !EMPLOYEE_SIDE.contains(&kind.as_str()));
+    let named = participants.requester.iter().any(|a| is(a)) || is_staff || matches!(hint.clue, Clue::Signed { .. });
+    if !named {
+        return None;
+    }
+    if proof.dmarc == Dmarc::Fail {
+        return Some(Role::Unverified(Doubt::Forged));
+    }
+    if to_department && is_staff {
+        return Some(if proof.server_checks && proof.dmarc != Dmarc::Pass {
+            Role::Unverified(Doubt::NotConfirmedByTheMailServer)
+        } else {
+            Role::Staff
+        });
+    }
     if participants.requester.iter().any(|a| is(a)) {
         return Some(Role::Requester);
     }
-    if participants.queue.is_some_and(is) || participants.staff.iter().any(|a| is(a)) {
-        return Some(Role::Staff);
-    }
-    match &hint.clue {
-        Clue::Signed { kind } if EMPLOYEE_SIDE.contains(&kind.as_str()) => Some(Role::Requester),
-        Clue::Signed { .. } => Some(Role::Staff),
-        Clue::Subject => None,
-    }
+    Some(Role::Unverified(if is_staff {
+        Doubt::NotAReplyToTheDepartment
+    } else if to_department {
+        Doubt::NotDepartmentStaff
+    } else {
+        // Someone the employee passed one of loket's mails on to answers it.
+        return Some(Role::Requester);
+    }))
 }
 
 #[cfg(test)]
@@ -158,25 +222,69 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_subject_reference_is_accepted_only_from_participants() {
-        let hint = Hint { reference: TicketRef::new("SD", 1), clue: Clue::Subject };
-        let staff = vec!["bob@example.org".to_owned()];
-        let p = Participants { requester: vec!["anna@example.org"], queue: Some("it@example.org"), staff: &staff };
-        assert_eq!(role(&hint, "Anna@Example.org", &p), Some(Role::Requester));
-        assert_eq!(role(&hint, "it@example.org", &p), Some(Role::Staff));
-        assert_eq!(role(&hint, "bob@example.org", &p), Some(Role::Staff));
-        assert_eq!(role(&hint, "mallory@example.org", &p), None);
+    const UNCHECKED: Proof = Proof { server_checks: false, dmarc: Dmarc::Unknown };
+
+    fn signed(kind: &str) -> Hint {
+        Hint { reference: TicketRef::new("SD", 1), clue: Clue::Signed { kind: kind.into() } }
     }
 
     #[test]
-    fn a_signed_reply_from_anyone_joins_on_the_side_of_the_mail_it_answers() {
-        let p = Participants { requester: vec!["anna@example.org"], queue: Some("it@example.org"), staff: &[] };
-        let signed = |kind: &str| Hint { reference: TicketRef::new("SD", 1), clue: Clue::Signed { kind: kind.into() } };
-        assert_eq!(role(&signed("fwd"), "carol@example.org", &p), Some(Role::Staff));
-        assert_eq!(role(&signed("upd"), "carol@example.org", &p), Some(Role::Staff));
-        assert_eq!(role(&signed("ack"), "colleague@example.org", &p), Some(Role::Requester));
-        // The requester stays the requester whatever they reply to.
-        assert_eq!(role(&signed("fwd"), "anna@example.org", &p), Some(Role::Requester));
+    fn a_subject_reference_files_a_participants_mail_but_grants_no_authority() {
+        let hint = Hint { reference: TicketRef::new("SD", 1), clue: Clue::Subject };
+        let members = vec!["bob@example.org".to_owned()];
+        let staff = Staff { queue: "it@example.org", members: &members };
+        let p = Participants { requester: vec!["anna@example.org"], staff: Some(staff) };
+        assert_eq!(role(&hint, "Anna@Example.org", &p, UNCHECKED), Some(Role::Requester));
+        // The attack: the queue's address and the ticket's reference in the subject.
+        assert_eq!(
+            role(&hint, "it@example.org", &p, UNCHECKED),
+            Some(Role::Unverified(Doubt::NotAReplyToTheDepartment))
+        );
+        assert_eq!(
+            role(&hint, "bob@example.org", &p, UNCHECKED),
+            Some(Role::Unverified(Doubt::NotAReplyToTheDepartment))
+        );
+        assert_eq!(role(&hint, "mallory@example.org", &p, UNCHECKED), None);
+    }
+
+    #[test]
+    fn only_the_departments_staff_answering_its_mail_speak_for_it() {
+        let members = vec!["@it.example.org".to_owned()];
+        let p = Participants {
+            requester: vec!["anna@example.org"],
+            staff: Some(Staff { queue: "it@example.org", members: &members }),
+        };
+        assert_eq!(role(&signed("fwd"), "it@example.org", &p, UNCHECKED), Some(Role::Staff));
+        assert_eq!(role(&signed("upd"), "carol@it.example.org", &p, UNCHECKED), Some(Role::Staff));
+        assert_eq!(role(&signed("cmd"), "carol@it.example.org", &p, UNCHECKED), Some(Role::Staff));
+        // A real forward's Message-ID in the hands of someone else.
+        assert_eq!(
+            role(&signed("fwd"), "mallory@example.net", &p, UNCHECKED),
+            Some(Role::Unverified(Doubt::NotDepartmentStaff))
+        );
+        // Replies to the employee's mail are the employee's side, whoever writes them.
+        assert_eq!(role(&signed("ack"), "colleague@example.org", &p, UNCHECKED), Some(Role::Requester));
+        assert_eq!(role(&signed("fwd"), "anna@example.org", &p, UNCHECKED), Some(Role::Requester));
+        // Staff who file their own ticket follow it up as its requester.
+        let own = Participants { requester: vec!["it@example.org"], ..p.clone() };
+        assert_eq!(role(&signed("ack"), "it@example.org", &own, UNCHECKED), Some(Role::Requester));
+    }
+
+    #[test]
+    fn with_a_trusted_mail_server_staff_must_pass_dmarc_and_a_forgery_counts_for_nothing() {
+        let p = Participants {
+            requester: vec!["anna@example.org"],
+            staff: Some(Staff { queue: "it@example.org", members: &[] }),
+        };
+        let pass = Proof { server_checks: true, dmarc: Dmarc::Pass };
+        let unknown = Proof { server_checks: true, dmarc: Dmarc::Unknown };
+        let fail = Proof { server_checks: true, dmarc: Dmarc::Fail };
+        assert_eq!(role(&signed("fwd"), "it@example.org", &p, pass), Some(Role::Staff));
+        assert_eq!(
+            role(&signed("fwd"), "it@example.org", &p, unknown),
+            Some(Role::Unverified(Doubt::NotConfirmedByTheMailServer))
+        );
+        assert_eq!(role(&signed("fwd"), "it@example.org", &p, fail), Some(Role::Unverified(Doubt::Forged)));
+        assert_eq!(role(&signed("ack"), "anna@example.org", &p, fail), Some(Role::Unverified(Doubt::Forged)));
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod desk;
 pub mod dovecot;
 pub mod http;
 pub mod imap;
@@ -141,6 +142,7 @@ base_url = "http://127.0.0.1:{web_port}"
 id = "it"
 name = "IT"
 queue_address = "it-queue@example.org"
+staff = ["bob@example.org"]
 
 [[departments]]
 id = "hr"
@@ -151,6 +153,7 @@ queue_address = "hr-queue@example.org"
 id = "facility"
 name = "Facility"
 queue_address = "facility-queue@example.org"
+staff = ["carol@example.org"]
 "#
     );
     for m in mailboxes {
