@@ -1,6 +1,10 @@
 //! The daemon: one store, one task per watched mailbox, the outbox worker, one shutdown.
+//! Every long-running task is supervised (restarted with backoff when it panics
+//! or stops), a database that is down at start is waited for, and shutdown gives
+//! the work in hand `daemon.shutdown_timeout_secs` to finish.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
@@ -16,7 +20,10 @@ use crate::respond::Respond;
 use crate::sign::Signer;
 use crate::source;
 use crate::store::{Store, StoreError};
+use crate::supervise::{Backoff, Supervisor, Task};
 use crate::web::{self, WebError, WebState};
+
+pub use crate::shutdown::cancel_on_signal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -34,9 +41,32 @@ pub enum AppError {
 
 /// Opens the store and applies migrations.
 pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
-    let store = Store::connect(&config.store.url, config.store.max_connections).await?;
+    let store = Store::connect_with(&config.store.url, config.store.connect_options()).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// [`open_store`], waiting with backoff (one second doubling to a minute) while
+/// the database cannot be reached; `None` when shutdown comes first. Any other
+/// failure (a wrong password, a failed migration) is returned at once.
+pub async fn wait_for_store(config: &Config, shutdown: &CancellationToken) -> Result<Option<Store>, StoreError> {
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        let error = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            opened = open_store(config) => match opened {
+                Ok(store) => return Ok(Some(store)),
+                Err(error) if error.is_unreachable() => error,
+                Err(error) => return Err(error),
+            },
+        };
+        let delay = backoff.next_delay();
+        tracing::warn!(%error, retry_in_secs = delay.as_secs(), "waiting for the database");
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
 }
 
 /// The signing secret: from the config, or made once and kept in the store.
@@ -109,69 +139,49 @@ pub async fn run_on(
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
     let transport = Transport::from_config(&config)?;
-    let store = open_store(&config).await?;
+    let Some(store) = wait_for_store(&config, &shutdown).await? else { return Ok(()) };
     let pipeline = pipeline(config.clone(), store.clone()).await?;
     let mut tasks = JoinSet::new();
     spawn_web(&mut tasks, &pipeline, pipeline.signer().clone(), listeners, &shutdown)?;
+    let supervisor = Supervisor::new(pipeline.health.clone(), pipeline.metrics.clone(), shutdown.clone());
     let model = store.latest_model_id().await?;
-    let routing = pipeline.routing().clone();
-    tasks.spawn(learn::watch(
-        config.clone(),
-        store.clone(),
-        routing,
-        pipeline.metrics.clone(),
-        model,
-        shutdown.clone(),
-    ));
+    let (learn_config, learn_store, routing, metrics, stop) =
+        (config.clone(), store.clone(), pipeline.routing().clone(), pipeline.metrics.clone(), shutdown.clone());
+    supervisor.spawn(&mut tasks, Task::Learn, move || {
+        learn::watch(
+            learn_config.clone(),
+            learn_store.clone(),
+            routing.clone(),
+            metrics.clone(),
+            model.clone(),
+            stop.clone(),
+        )
+    });
     for mailbox in &config.mailboxes {
-        tasks.spawn(source::watch(pipeline.clone(), mailbox.clone(), shutdown.clone()));
+        let (pipeline, mailbox, stop) = (pipeline.clone(), mailbox.clone(), shutdown.clone());
+        let task = Task::Mailbox(mailbox.name.clone());
+        supervisor.spawn(&mut tasks, task, move || source::watch(pipeline.clone(), mailbox.clone(), stop.clone()));
     }
     match transport {
         Some(transport) => {
             tracing::info!(?transport, "outbox worker started");
             let policy = outbox::RetryPolicy::from_config(&config.outbox);
-            tasks.spawn(outbox::run(store.clone(), transport, policy, pipeline.metrics.clone(), shutdown.clone()));
+            let (store, metrics, stop) = (store.clone(), pipeline.metrics.clone(), shutdown.clone());
+            supervisor.spawn(&mut tasks, Task::Outbox, move || {
+                outbox::run(store.clone(), transport.clone(), policy, metrics.clone(), stop.clone())
+            });
         }
         None => tracing::warn!("no [smtp] and no outbox.file_dir: mails wait in the outbox"),
     }
     tracing::info!(mailboxes = config.mailboxes.len(), store = %store_kind(&config.store.url), "loket running");
     shutdown.cancelled().await;
-    tracing::info!("shutting down: finishing the work in hand");
-    while let Some(result) = tasks.join_next().await {
-        if let Err(error) = result {
-            tracing::error!(%error, "a task ended abnormally");
-        }
+    crate::shutdown::finish(tasks, Duration::from_secs(config.daemon.shutdown_timeout_secs)).await;
+    if tokio::time::timeout(Duration::from_secs(5), store.close()).await.is_err() {
+        tracing::warn!("the store's connections did not close in time");
     }
-    store.close().await;
     Ok(())
 }
 
 fn store_kind(url: &str) -> &'static str {
     if url.starts_with("sqlite:") { "sqlite" } else { "postgres" }
-}
-
-/// Cancels the token on Ctrl-C or SIGTERM.
-pub fn cancel_on_signal(token: CancellationToken) {
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(error) => {
-                    tracing::error!(%error, "cannot listen for SIGTERM");
-                    let _ = ctrl_c.await;
-                    token.cancel();
-                    return;
-                }
-            };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-        token.cancel();
-    });
 }

@@ -1,5 +1,6 @@
-//! Health: what `/readyz` and `/metrics` report about the watched mailboxes.
-//! Sources say when they connect and when they lose the connection.
+//! Health: what `/readyz` and `/metrics` report about the watched mailboxes
+//! and the daemon's tasks. Sources say when they connect and when they lose the
+//! connection; the supervisor says when a task fails and when it runs again.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -14,10 +15,22 @@ pub struct MailboxHealth {
     pub since_ms: i64,
 }
 
+/// One supervised task (a mailbox's, the outbox worker, the model watcher).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TaskHealth {
+    pub running: bool,
+    /// Times the task failed (and was restarted) since loket started.
+    pub restarts: u64,
+    /// Why it last failed, when it did.
+    pub error: Option<String>,
+    pub since_ms: i64,
+}
+
 /// Shared by the sources (which write) and the web server (which reads).
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     mailboxes: Arc<RwLock<BTreeMap<String, MailboxHealth>>>,
+    tasks: Arc<RwLock<BTreeMap<String, TaskHealth>>>,
 }
 
 impl Health {
@@ -57,6 +70,39 @@ impl Health {
     pub fn snapshot(&self) -> BTreeMap<String, MailboxHealth> {
         self.mailboxes.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
+
+    /// The task `name` is (again) running; its restart count and last failure stay.
+    pub fn task_running(&self, name: &str) {
+        let mut tasks = self.tasks.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = crate::clock::now_ms();
+        let task = tasks.entry(name.to_owned()).or_insert(TaskHealth {
+            running: true,
+            restarts: 0,
+            error: None,
+            since_ms: now,
+        });
+        task.running = true;
+        task.since_ms = now;
+    }
+
+    /// The task `name` failed and waits to be restarted.
+    pub fn task_failed(&self, name: &str, error: &str) {
+        let mut tasks = self.tasks.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let task = tasks.entry(name.to_owned()).or_insert(TaskHealth {
+            running: false,
+            restarts: 0,
+            error: None,
+            since_ms: 0,
+        });
+        task.running = false;
+        task.restarts += 1;
+        task.error = Some(error.to_owned());
+        task.since_ms = crate::clock::now_ms();
+    }
+
+    pub fn tasks(&self) -> BTreeMap<String, TaskHealth> {
+        self.tasks.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
 }
 
 #[cfg(test)]
@@ -72,5 +118,17 @@ mod tests {
         let snapshot = health.snapshot();
         assert!(snapshot["it"].connected);
         assert_eq!(snapshot["hr"].error.as_deref(), Some("login refused"));
+    }
+
+    #[test]
+    fn a_failed_task_is_down_until_it_runs_again_and_keeps_its_count_and_reason() {
+        let health = Health::new([]);
+        health.task_running("outbox");
+        health.task_failed("outbox", "panicked: boom");
+        assert!(!health.tasks()["outbox"].running);
+        health.task_running("outbox");
+        let outbox = &health.tasks()["outbox"];
+        assert!(outbox.running);
+        assert_eq!((outbox.restarts, outbox.error.as_deref()), (1, Some("panicked: boom")));
     }
 }

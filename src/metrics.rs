@@ -36,6 +36,11 @@ struct MailboxLabels {
     mailbox: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabels {
+    task: String,
+}
+
 /// The process's metrics; cheap to clone, shared by every task.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -50,6 +55,7 @@ pub struct Metrics {
     quarantine: Gauge,
     mailbox_up: Family<MailboxLabels, Gauge>,
     model_examples: Gauge,
+    task_restarts: Family<TaskLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -90,6 +96,12 @@ impl Metrics {
         registry.register("mailbox_connected", "1 when the mailbox's source is connected", mailbox_up.clone());
         let model_examples = Gauge::default();
         registry.register("model_examples", "Examples the routing model in use was trained on", model_examples.clone());
+        let task_restarts = Family::<TaskLabels, Counter>::default();
+        registry.register(
+            "task_restarts",
+            "Times a task (a mailbox's, the outbox worker, the model watcher) failed and was restarted",
+            task_restarts.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             ingested,
@@ -102,7 +114,13 @@ impl Metrics {
             quarantine,
             mailbox_up,
             model_examples,
+            task_restarts,
         }
+    }
+
+    /// The task `task` failed and will be restarted.
+    pub fn task_restarted(&self, task: &str) {
+        self.task_restarts.get_or_create(&TaskLabels { task: task.to_owned() }).inc();
     }
 
     /// The routing model in use was trained on `examples` examples.

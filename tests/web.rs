@@ -105,3 +105,61 @@ async fn a_taken_port_stops_loket_with_the_key_that_names_it() {
     let error = loket::app::run(Arc::new(config), CancellationToken::new()).await.unwrap_err().to_string();
     assert!(error.contains("web.listen") && error.contains("127.0.0.1"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_task_that_panics_shows_in_readiness_is_restarted_and_takes_in_mail_again() {
+    support::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let mut config = config(dir.path(), port, None);
+    // A name of its own: the fault switch is per task name, for the whole test binary.
+    config.mailboxes[0].name = loket::domain::MailboxName::parse("panicky").unwrap();
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(dir.path().join("it").join(sub)).unwrap();
+    }
+    let deliver = |name: &str, id: &str| {
+        let mail = support::request("Anna <anna@example.org>", "it@example.org", "VPN", "It drops.", id);
+        std::fs::write(dir.path().join("it/new").join(name), mail).unwrap();
+    };
+    deliver("1.M1.host", "before@t");
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(loket::app::run(Arc::new(config), shutdown.clone()));
+    let base = format!("http://127.0.0.1:{port}");
+    let tickets = |n: usize| {
+        let url = format!("{base}/metrics");
+        async move { http::get(&url).await.body.contains(&format!(r#"loket_tickets{{department="it",status="new"}} {n}"#)) }
+    };
+    support::eventually("the web server", Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+    })
+    .await;
+    support::eventually("the first mail as a ticket", Duration::from_secs(30), || tickets(1)).await;
+    support::eventually("ready", Duration::from_secs(30), || async {
+        http::get(&format!("{base}/readyz")).await.status == 200
+    })
+    .await;
+
+    loket::supervise::fault::panic_once("mailbox:panicky");
+    support::eventually("the panic shown in readiness", Duration::from_secs(30), || async {
+        let ready = http::get(&format!("{base}/readyz")).await;
+        ready.status == 503 && ready.body.contains("the mailbox task panicked")
+    })
+    .await;
+
+    deliver("2.M2.host", "after@t");
+    support::eventually("the mail after the panic as a ticket", Duration::from_secs(30), || tickets(2)).await;
+    support::eventually("ready again", Duration::from_secs(30), || async {
+        http::get(&format!("{base}/readyz")).await.status == 200
+    })
+    .await;
+    let ready: serde_json::Value = serde_json::from_str(&http::get(&format!("{base}/readyz")).await.body).unwrap();
+    let task = &ready["tasks"]["mailbox:panicky"];
+    assert_eq!((task["running"].as_bool(), task["restarts"].as_u64()), (Some(true), Some(1)), "{ready}");
+    assert!(task["error"].as_str().unwrap().contains("panicked"), "{ready}");
+    assert_eq!(ready["tasks"]["outbox"]["running"], true, "the outbox worker is part of readiness: {ready}");
+    let metrics = http::get(&format!("{base}/metrics")).await.body;
+    assert!(metrics.contains(r#"loket_task_restarts_total{task="mailbox:panicky"} 1"#), "{metrics}");
+
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+}

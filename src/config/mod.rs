@@ -64,6 +64,8 @@ pub struct Config {
     pub trust: TrustConfig,
     #[serde(default)]
     pub conversation: ConversationConfig,
+    #[serde(default)]
+    pub daemon: DaemonConfig,
 }
 
 impl Config {
@@ -99,11 +101,50 @@ pub struct StoreConfig {
     /// Connections in the pool (PostgreSQL; SQLite always writes through one).
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
+    /// Seconds to wait for a connection from the pool (or a new one) before the call fails.
+    #[serde(default = "defaults::acquire_timeout_secs")]
+    pub acquire_timeout_secs: u64,
+    /// PostgreSQL ends a statement that runs longer than this; 0 keeps the server's setting.
+    #[serde(default = "defaults::statement_timeout_secs")]
+    pub statement_timeout_secs: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { url: "sqlite://loket.db".into(), max_connections: defaults::max_connections() }
+        Self {
+            url: "sqlite://loket.db".into(),
+            max_connections: defaults::max_connections(),
+            acquire_timeout_secs: defaults::acquire_timeout_secs(),
+            statement_timeout_secs: defaults::statement_timeout_secs(),
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn connect_options(&self) -> crate::store::ConnectOptions {
+        use std::time::Duration;
+        crate::store::ConnectOptions {
+            max_connections: self.max_connections,
+            acquire_timeout: Duration::from_secs(self.acquire_timeout_secs),
+            statement_timeout: (self.statement_timeout_secs > 0)
+                .then(|| Duration::from_secs(self.statement_timeout_secs)),
+        }
+    }
+}
+
+/// How `loket run` behaves as a process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Seconds the tasks get to finish the work in hand after the first SIGINT or
+    /// SIGTERM; what is left then is abandoned (it is redone on the next start).
+    #[serde(default = "defaults::shutdown_timeout_secs")]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self { shutdown_timeout_secs: defaults::shutdown_timeout_secs() }
     }
 }
 
@@ -414,6 +455,15 @@ mod defaults {
     pub fn max_connections() -> u32 {
         8
     }
+    pub fn acquire_timeout_secs() -> u64 {
+        30
+    }
+    pub fn statement_timeout_secs() -> u64 {
+        60
+    }
+    pub fn shutdown_timeout_secs() -> u64 {
+        30
+    }
     pub fn ticket_prefix() -> String {
         "SD".into()
     }
@@ -481,7 +531,7 @@ mod defaults {
         60
     }
     pub fn idle_timeout_secs() -> u64 {
-        25 * 60
+        10 * 60
     }
     pub fn command_timeout_secs() -> u64 {
         60

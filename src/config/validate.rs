@@ -8,6 +8,9 @@ use super::{Config, ConfigError, MailboxConfig, TlsMode};
 /// Checks what the types cannot, and resolves passwords from files and variables.
 pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
     check_store(config)?;
+    if config.daemon.shutdown_timeout_secs == 0 {
+        return Err(ConfigError::invalid("daemon.shutdown_timeout_secs", "must be at least 1"));
+    }
     check_desk(config)?;
     check_departments(config)?;
     check_routing(config)?;
@@ -60,6 +63,9 @@ fn check_store(config: &Config) -> Result<(), ConfigError> {
     }
     if config.store.max_connections == 0 {
         return Err(ConfigError::invalid("store.max_connections", "must be at least 1"));
+    }
+    if config.store.acquire_timeout_secs == 0 {
+        return Err(ConfigError::invalid("store.acquire_timeout_secs", "must be at least 1"));
     }
     Ok(())
 }

@@ -4,6 +4,13 @@
 //! text and bytes only, times as milliseconds, ids as text, `$N` placeholders.
 //! SQLite writes through a single connection (no "database is locked" between
 //! our own writers) while reads use a pool; PostgreSQL uses one pool for both.
+//!
+//! A commit is on disk before the caller moves the message out of the mailbox:
+//! SQLite syncs every commit (`synchronous = FULL`), PostgreSQL keeps its durable
+//! default. No call waits forever: taking a connection from the pool has a
+//! timeout, PostgreSQL ends a statement after `statement_timeout` and probes
+//! idle client connections with TCP keepalive, SQLite waits at most
+//! `busy_timeout` for another process's lock.
 
 mod cursor;
 mod failures;
@@ -15,6 +22,7 @@ mod responder;
 mod rows;
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -43,11 +51,56 @@ pub enum StoreError {
     UnsupportedUrl(String),
 }
 
+impl StoreError {
+    /// The database could not be reached (down, starting up, or not answering
+    /// in time), as opposed to refusing what loket asked: worth waiting for.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Database(error) | Self::Migrate(sqlx::migrate::MigrateError::Execute(error)) => match error {
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
+                // Class 08 is a connection exception; 57P03, "the database system is
+                // starting up"; 57P01, the server shutting down.
+                sqlx::Error::Database(db) => {
+                    db.code().is_some_and(|code| code.starts_with("08") || code == "57P03" || code == "57P01")
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
 }
+
+/// How connections are made and how long any call may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    /// Longest wait for a connection from the pool (and for a new one to open).
+    pub acquire_timeout: Duration,
+    /// PostgreSQL ends any statement that runs longer; `None` keeps the server's setting.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl ConnectOptions {
+    pub fn new(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            acquire_timeout: Duration::from_secs(30),
+            statement_timeout: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// The server's TCP keepalive on our connections: a client that vanished
+/// (its host crashed, a NAT dropped it) is noticed after about two minutes,
+/// and its locks and open transaction are released.
+const POSTGRES_KEEPALIVE: [&str; 3] =
+    ["SET tcp_keepalives_idle = 60", "SET tcp_keepalives_interval = 15", "SET tcp_keepalives_count = 4"];
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -59,15 +112,19 @@ pub struct Store {
 impl Store {
     /// Connects without touching the schema; call [`Store::migrate`] before use.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_with(url, ConnectOptions::new(max_connections)).await
+    }
+
+    /// [`Store::connect`] with the timeouts given.
+    pub async fn connect_with(url: &str, options: ConnectOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         if url.starts_with("sqlite:") {
             let url = sqlite_url(url);
-            let write = sqlite_pool(&url, 1).await?;
-            let read = sqlite_pool(&url, max_connections.max(2)).await?;
+            let write = sqlite_pool(&url, 1, options.acquire_timeout).await?;
+            let read = sqlite_pool(&url, options.max_connections.max(2), options.acquire_timeout).await?;
             Ok(Self { write, read, backend: Backend::Sqlite })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = AnyConnectOptions::from_str(url)?;
-            let pool = AnyPoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+            let pool = postgres_pool(url, options).await?;
             Ok(Self { write: pool.clone(), read: pool, backend: Backend::Postgres })
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))
@@ -123,16 +180,42 @@ fn sqlite_url(url: &str) -> String {
     if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") }
 }
 
-async fn sqlite_pool(url: &str, max_connections: u32) -> Result<AnyPool, StoreError> {
+async fn postgres_pool(url: &str, options: ConnectOptions) -> Result<AnyPool, StoreError> {
+    let connect = AnyConnectOptions::from_str(url)?;
+    let statement_timeout = options.statement_timeout.map(|t| t.as_millis());
+    let pool = AnyPoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if let Some(ms) = statement_timeout {
+                    conn.execute(sqlx::AssertSqlSafe(format!("SET statement_timeout = {ms}"))).await?;
+                }
+                for setting in POSTGRES_KEEPALIVE {
+                    conn.execute(setting).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(connect)
+        .await?;
+    Ok(pool)
+}
+
+async fn sqlite_pool(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<AnyPool, StoreError> {
     let options = AnyConnectOptions::from_str(url)?;
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 // WAL lets readers (the CLI, the status page) run beside the writer;
-                // the busy timeout covers writers in other processes.
+                // the busy timeout covers writers in other processes. FULL syncs the
+                // WAL on every commit: the sources move a message out of the mailbox
+                // right after its commit, so a commit that a power cut could undo
+                // would lose the message.
                 conn.execute("PRAGMA journal_mode = WAL").await?;
-                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 Ok(())

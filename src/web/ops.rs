@@ -1,5 +1,7 @@
 //! Operations: liveness, readiness and metrics.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -13,16 +15,22 @@ pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready when the store answers and every mailbox is connected; 503 otherwise,
-/// with what is not ready.
+/// How long readiness waits for the store to answer.
+const STORE_PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Ready when the store answers, every mailbox is connected and every task
+/// (the outbox worker, the model watcher, each mailbox's) runs; 503 otherwise,
+/// with what is not ready. A task shows how often it failed and why it last did.
 pub(super) async fn readyz(State(state): State<WebState>) -> Response {
-    let store = state.store.ping().await;
+    let store = matches!(tokio::time::timeout(STORE_PING_TIMEOUT, state.store.ping()).await, Ok(true));
     let mailboxes = state.health.snapshot();
-    let ready = store && mailboxes.values().all(|m| m.connected);
+    let tasks = state.health.tasks();
+    let ready = store && mailboxes.values().all(|m| m.connected) && tasks.values().all(|t| t.running);
     let body = json!({
         "ready": ready,
         "store": if store { "ok" } else { "unreachable" },
         "mailboxes": mailboxes,
+        "tasks": tasks,
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()

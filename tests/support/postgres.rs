@@ -46,24 +46,22 @@ impl Postgres {
         .expect("initdb could not be started; scripts/test installs postgresql");
         assert!(status.success(), "initdb failed");
         let port = free_port();
-        let child = as_service_user(
-            Command::new(bin("postgres"))
-                .arg("-D")
-                .arg(&data)
-                .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
-                .arg("-k")
-                .arg(dir.path())
-                .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-        .spawn()
-        .expect("postgres could not be started");
+        let child = spawn(dir.path(), port);
         let this = Self { port, dir, child };
         wait_until("postgres to listen", Duration::from_secs(30), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
         this
+    }
+
+    /// Stops the server (fast shutdown); [`Postgres::resume`] starts it again.
+    pub fn stop(&mut self) {
+        super::stop(&mut self.child, "INT");
+    }
+
+    /// Starts the stopped server again, on the same port with the same data.
+    pub fn resume(&mut self) {
+        self.child = spawn(self.dir.path(), self.port);
     }
 
     /// A fresh database on this cluster, as a `postgres://` URL.
@@ -84,6 +82,23 @@ impl Postgres {
         }
         panic!("postgres did not accept connections: {last_error:?}");
     }
+}
+
+/// The server on `port` over the cluster in `dir`, tuned for tests (no fsync).
+fn spawn(dir: &std::path::Path, port: u16) -> Child {
+    as_service_user(
+        Command::new(bin("postgres"))
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+            .arg("-k")
+            .arg(dir)
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .spawn()
+    .expect("postgres could not be started")
 }
 
 impl Drop for Postgres {

@@ -1,6 +1,9 @@
 //! Opening an IMAP session: TCP, TLS (implicit or STARTTLS), greeting, login.
 //! The socket sits behind read and write timeouts so that no command can hang
-//! forever; they are longer than an IDLE wait, which has its own limit.
+//! forever; they are longer than an IDLE wait, which has its own limit. TCP
+//! keepalive probes the connection while loket waits in IDLE, so a server or a
+//! NAT that dropped it silently is noticed within about two minutes instead of
+//! at the end of the IDLE.
 
 use std::fmt;
 use std::pin::Pin;
@@ -23,6 +26,13 @@ pub type ImapSession = Session<Box<dyn Stream>>;
 
 type Socket = Pin<Box<TimeoutStream<TcpStream>>>;
 
+/// First probe after a minute of silence, then every 15 s; four unanswered
+/// probes end the connection: two minutes in all.
+const KEEPALIVE: socket2::TcpKeepalive = socket2::TcpKeepalive::new()
+    .with_time(Duration::from_secs(60))
+    .with_interval(Duration::from_secs(15))
+    .with_retries(4);
+
 pub async fn connect(mailbox: &MailboxConfig) -> Result<ImapSession, SourceError> {
     let host = mailbox.host.clone().unwrap_or_default();
     let port = mailbox.imap_port();
@@ -34,6 +44,9 @@ pub async fn connect(mailbox: &MailboxConfig) -> Result<ImapSession, SourceError
         .map_err(|_| SourceError::Timeout("the connection"))?
         .map_err(|source| SourceError::Connect { host: host.clone(), port, source })?;
     let _ = tcp.set_nodelay(true);
+    if let Err(error) = socket2::SockRef::from(&tcp).set_tcp_keepalive(&KEEPALIVE) {
+        tracing::warn!(mailbox = %mailbox.name, %error, "TCP keepalive could not be set");
+    }
     let mut timed = TimeoutStream::new(tcp);
     timed.set_read_timeout(Some(socket_timeout));
     timed.set_write_timeout(Some(command_timeout));
