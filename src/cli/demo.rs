@@ -52,7 +52,8 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
     let tickets = store.list_tickets(100).await?;
     for t in &tickets {
         let note = t.automatic.as_deref().map(|k| format!("  [{k}: stored, no reply]")).unwrap_or_default();
-        println!("{}  {:<8}  {:<28}  {}{note}", t.reference, t.department, t.requester, t.subject);
+        let line = format!("{}  {:<8}  {:<28}  {}{note}", t.reference, t.department, t.requester, t.subject);
+        println!("{}", super::inert(&line));
     }
     println!("\n{} tickets in {}", tickets.len(), config.store.url);
     println!(
