@@ -89,6 +89,15 @@ fn the_demo_makes_tickets_from_the_sample_maildir_and_they_can_be_listed() {
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
         .collect();
     assert_eq!(outbox.len(), 13, "6 acknowledgements, 6 forwards and IT's answer relayed");
+    assert_eq!(outbox.iter().filter(|m| m.contains("X-Auto-Response-Suppress: All")).count(), 13);
+    // The mails hold tracking links, the store every mail and the signing secret:
+    // only loket's own user may read them.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: std::path::PathBuf| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    for entry in std::fs::read_dir(dir.path().join("demo/outbox")).unwrap() {
+        assert_eq!(mode(entry.unwrap().path()), 0o600);
+    }
+    assert_eq!(mode(dir.path().join("demo/loket.db")), 0o600);
     assert_eq!(outbox.iter().filter(|m| m.contains("Auto-Submitted: auto-replied")).count(), 6);
     assert_eq!(outbox.iter().filter(|m| m.contains("Auto-Submitted: auto-generated")).count(), 6);
     let answer: Vec<&String> = outbox.iter().filter(|m| m.contains("Auto-Submitted: no")).collect();

@@ -7,6 +7,7 @@
 
 mod cursor;
 mod failures;
+mod files;
 mod ingest;
 mod models;
 mod outbox;
@@ -41,6 +42,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store url `{0}` is neither sqlite:// nor postgres://")]
     UnsupportedUrl(String),
+    #[error("cannot make the store file {path} readable by loket alone: {source}")]
+    Private { path: std::path::PathBuf, source: std::io::Error },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +65,15 @@ impl Store {
         sqlx::any::install_default_drivers();
         if url.starts_with("sqlite:") {
             let url = sqlite_url(url);
+            let file = files::sqlite_path(&url);
+            if let Some(file) = &file {
+                files::before_open(file)?;
+            }
             let write = sqlite_pool(&url, 1).await?;
             let read = sqlite_pool(&url, max_connections.max(2)).await?;
+            if let Some(file) = &file {
+                files::after_open(file)?;
+            }
             Ok(Self { write, read, backend: Backend::Sqlite })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = AnyConnectOptions::from_str(url)?;
