@@ -239,3 +239,28 @@ async fn terminal_escapes_an_attacker_puts_in_a_mail_are_shown_to_the_operator_n
     let shown = stdout(&loket(&["tickets", "show", "SD-00001", "--config", "loket.toml"], dir.path()));
     assert!(shown.contains("␛]0;PWNED-TITLE␇␛[2J␛[31mSession expired"), "{shown}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_level_log_of_mailbox_logins_holds_no_password() {
+    let dovecot = Dovecot::start(&["it"]);
+    imap::append_all(dovecot.port, "it", "INBOX", &[request("a@example.org", "it@example.org", "x", "y", "t@t")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mailboxes = [TestMailbox::new("it-old", "it", "it"), TestMailbox::new("hr-old", "hr", "nobody-here")];
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", dovecot.port, &mailboxes, ""))
+        .unwrap();
+    // An operator chasing a problem turns every log on, for text and for JSON.
+    for format in ["text", "json"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_loket"))
+            .args(["check", "--config", "loket.toml", "--log-format", format])
+            .current_dir(dir.path())
+            .env("LOKET_LOG", "trace,async_imap::imap_stream=trace")
+            .env_remove("LOKET_CONFIG")
+            .output()
+            .unwrap();
+        let log = stderr(&output);
+        assert!(stdout(&output).contains("it-old: ok"), "{}", stdout(&output));
+        assert!(!log.contains(support::dovecot::PASSWORD), "the password is in the log: {log}");
+        assert!(!log.contains("LOGIN \\\""), "the LOGIN command is in the log: {log}");
+        assert!(!stdout(&output).contains(support::dovecot::PASSWORD));
+    }
+}
