@@ -264,3 +264,22 @@ async fn a_trace_level_log_of_mailbox_logins_holds_no_password() {
         assert!(!stdout(&output).contains(support::dovecot::PASSWORD));
     }
 }
+
+#[test]
+fn a_store_that_cannot_be_reached_is_named_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", 143, &[], "")).unwrap();
+    let port = support::free_port();
+    let output = Command::new(env!("CARGO_BIN_EXE_loket"))
+        .args(["tickets", "list", "--config", "loket.toml"])
+        .current_dir(dir.path())
+        .env("LOKET_STORE__URL", format!("postgres://loket:Pg-Secret-123@127.0.0.1:{port}/loket"))
+        .env("LOKET_LOG", "trace")
+        .env_remove("LOKET_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains(&format!("postgres://loket:***@127.0.0.1:{port}/loket")), "{message}");
+    assert!(!message.contains("Pg-Secret-123"), "{message}");
+}

@@ -6,6 +6,7 @@
 //! exist, combinations that are unsafe. Every error names the key.
 
 mod load;
+mod store_url;
 mod validate;
 
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use crate::domain::{DepartmentId, EmailAddress, MailboxName};
 
 pub use load::{EXAMPLE, load, load_str};
+pub use store_url::{StoreUrl, redacted};
 
 /// Why the config was refused. `key` is the dotted path of the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -88,16 +90,20 @@ impl Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `sqlite://PATH` or `postgres://…`.
-    pub url: String,
+    /// `sqlite://PATH` or `postgres://…`; shown with its password replaced.
+    pub url: StoreUrl,
     /// Connections in the pool (PostgreSQL; SQLite always writes through one).
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
+    /// Allow a PostgreSQL server on another host without TLS (`sslmode` require,
+    /// verify-ca or verify-full).
+    #[serde(default)]
+    pub allow_plaintext: bool,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { url: "sqlite://loket.db".into(), max_connections: defaults::max_connections() }
+        Self { url: "sqlite://loket.db".into(), max_connections: defaults::max_connections(), allow_plaintext: false }
     }
 }
 
@@ -111,8 +117,13 @@ pub struct DeskConfig {
     pub ticket_prefix: String,
     /// The department that takes requests sent to the desk's own inbox.
     pub default_department: Option<DepartmentId>,
-    /// Key for signing loket's Message-IDs. Generated and kept in the store when unset.
+    /// Key for signing loket's Message-IDs and tracking links. Generated and kept in
+    /// the store when neither it, `secret_file` nor `secret_env` is set.
     pub secret: Option<SecretString>,
+    /// A file holding the signing secret.
+    pub secret_file: Option<PathBuf>,
+    /// An environment variable holding the signing secret.
+    pub secret_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -80,7 +80,7 @@ impl Store {
             let pool = AnyPoolOptions::new().max_connections(max_connections).connect_with(options).await?;
             Ok(Self { write: pool.clone(), read: pool, backend: Backend::Postgres })
         } else {
-            Err(StoreError::UnsupportedUrl(url.to_owned()))
+            Err(StoreError::UnsupportedUrl(crate::config::redacted(url).into_owned()))
         }
     }
 
