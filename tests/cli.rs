@@ -283,3 +283,21 @@ fn a_store_that_cannot_be_reached_is_named_without_its_password() {
     assert!(message.contains(&format!("postgres://loket:***@127.0.0.1:{port}/loket")), "{message}");
     assert!(!message.contains("Pg-Secret-123"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_store_is_reached_over_verified_tls_with_the_operators_ca_file() {
+    let (postgres, ca) = support::postgres::Postgres::start_with_tls();
+    let url = postgres.database("tls").await.replace("127.0.0.1", "localhost");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", 143, &[], "")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_loket"))
+        .args(["migrate", "--config", "loket.toml"])
+        .current_dir(dir.path())
+        .env("LOKET_STORE__URL", format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display()))
+        .env("LOKET_LOG", "warn")
+        .env_remove("LOKET_CONFIG")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "store is up to date");
+}

@@ -31,6 +31,18 @@ fn as_service_user(command: &mut Command) -> &mut Command {
 
 impl Postgres {
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// A cluster that also speaks TLS with a `localhost` certificate from a test CA,
+    /// whose certificate is returned as a file.
+    pub fn start_with_tls() -> (Self, PathBuf) {
+        let this = Self::start_with(true);
+        let ca = this.dir.path().join("ca.pem");
+        (this, ca)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         hand_over(dir.path());
         let data = dir.path().join("data");
@@ -45,6 +57,23 @@ impl Postgres {
         .status()
         .expect("initdb could not be started; scripts/test installs postgresql");
         assert!(status.success(), "initdb failed");
+        let mut tls_args = Vec::new();
+        if tls {
+            use std::os::unix::fs::PermissionsExt;
+            let ca = super::tls::TestCa::create(dir.path());
+            for file in [&ca.ca_file, &ca.cert_file, &ca.key_file] {
+                hand_over(file);
+            }
+            std::fs::set_permissions(&ca.key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
+            tls_args = vec![
+                "-c".to_owned(),
+                "ssl=on".to_owned(),
+                "-c".to_owned(),
+                format!("ssl_cert_file={}", ca.cert_file.display()),
+                "-c".to_owned(),
+                format!("ssl_key_file={}", ca.key_file.display()),
+            ];
+        }
         let port = free_port();
         let child = as_service_user(
             Command::new(bin("postgres"))
@@ -54,6 +83,7 @@ impl Postgres {
                 .arg("-k")
                 .arg(dir.path())
                 .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+                .args(&tls_args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null()),
         )
