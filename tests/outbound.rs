@@ -152,3 +152,16 @@ fn header_injection_through_the_subject_and_the_display_name_fails() {
         assert!(!head.lines().any(|l| l.starts_with("Bcc:") || l.starts_with("X-Evil:")), "{head}");
     }
 }
+
+#[test]
+fn exchange_is_told_to_hold_back_out_of_office_replies_to_every_automatic_mail() {
+    let f = Fixture::new("Anna de Vries");
+    let facts = f.facts("Lamp kapot", Language::Nl);
+    for mail in
+        [f.composer().ack(&facts).unwrap(), f.composer().forward(&facts).unwrap(), f.composer().update(&facts).unwrap()]
+    {
+        let parsed = MessageParser::default().parse(&mail.bytes).unwrap();
+        assert_eq!(parsed.header_raw("X-Auto-Response-Suppress").map(str::trim), Some("All"), "{:?}", mail.kind);
+        assert!(parsed.header_raw("Auto-Submitted").is_some());
+    }
+}

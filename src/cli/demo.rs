@@ -65,7 +65,8 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
     let tickets = store.list_tickets(100).await?;
     for t in &tickets {
         let note = t.automatic.as_deref().map(|k| format!("  [{k}: stored, no reply]")).unwrap_or_default();
-        println!("{}  {:<8}  {:<28}  {}{note}", t.reference, t.department, t.requester, t.subject);
+        let line = format!("{}  {:<8}  {:<28}  {}{note}", t.reference, t.department, t.requester, t.subject);
+        println!("{}", super::inert(&line));
     }
     println!("\n{} tickets in {}", tickets.len(), config.store.url);
     println!("{} mails (acknowledgements, forwards and answers) written to {}", sent, dir.join("outbox").display());

@@ -4,8 +4,10 @@
 
 mod demo;
 mod routing;
+mod terminal;
 mod tickets;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config};
 use crate::telemetry::LogFormat;
+pub use terminal::inert;
 
 #[derive(Debug, Parser)]
 #[command(name = "loket", version, about = "One front desk for every department mailbox")]
@@ -105,7 +108,8 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
 
 /// One line per mailbox: ok, or why not. Fails when any mailbox fails.
 async fn check(config: &Config) -> Result<()> {
-    println!("config ok: {} departments, {} mailboxes", config.departments.len(), config.mailboxes.len());
+    let mut out = terminal::stdout();
+    writeln!(out, "config ok: {} departments, {} mailboxes", config.departments.len(), config.mailboxes.len())?;
     let mut failures = 0;
     for mailbox in &config.mailboxes {
         let result = match &mailbox.maildir {
@@ -114,10 +118,10 @@ async fn check(config: &Config) -> Result<()> {
             None => crate::source::imap::check(mailbox).await.map_err(|e| e.to_string()),
         };
         match result {
-            Ok(line) => println!("{}: ok ({line})", mailbox.name),
+            Ok(line) => writeln!(out, "{}: ok ({line})", mailbox.name)?,
             Err(reason) => {
                 failures += 1;
-                println!("{}: FAILED: {reason}", mailbox.name);
+                writeln!(out, "{}: FAILED: {reason}", mailbox.name)?;
             }
         }
     }

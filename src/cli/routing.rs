@@ -2,7 +2,7 @@
 //! message and why, how well it does on labelled examples, and a new model.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -69,6 +69,7 @@ async fn classifier(config: &Arc<Config>) -> Result<(Classifier, String)> {
 }
 
 pub async fn classify(args: ClassifyArgs, config: Arc<Config>) -> Result<()> {
+    let mut out = super::terminal::stdout();
     let mut raw = Vec::new();
     if args.file.as_os_str() == "-" {
         std::io::stdin().read_to_end(&mut raw).context("reading standard input")?;
@@ -92,32 +93,38 @@ pub async fn classify(args: ClassifyArgs, config: Arc<Config>) -> Result<()> {
         value["language"] = json!(language.code());
         value["mailbox"] = json!(arrival.mailbox);
         value["model"] = json!(source);
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(());
     }
-    println!("language:    {}", language.code());
-    println!(
+    writeln!(out, "language:    {}", language.code())?;
+    writeln!(
+        out,
         "arrived in:  {} ({})",
         arrival.mailbox,
         arrival.department.as_ref().map_or("no department", |d| config.department_name(d.as_str()))
-    );
+    )?;
     let category = decision.category.as_deref().map(|c| format!(", category {c}")).unwrap_or_default();
-    println!("department:  {}{category}", config.department_name(decision.department.as_str()));
-    println!("decided by:  {}", decision.decided_by.as_str());
+    writeln!(out, "department:  {}{category}", config.department_name(decision.department.as_str()))?;
+    writeln!(out, "decided by:  {}", decision.decided_by.as_str())?;
     if let (Some(read), Some(confidence)) = (&decision.model_department, decision.confidence) {
-        println!("model reads: {} {:.0}%", config.department_name(read), confidence * 100.0);
+        writeln!(out, "model reads: {} {:.0}%", config.department_name(read), confidence * 100.0)?;
     }
     if let Some(runner_up) = &decision.runner_up {
-        println!("runner-up:   {} {:.0}%", config.department_name(&runner_up.department), runner_up.confidence * 100.0);
+        writeln!(
+            out,
+            "runner-up:   {} {:.0}%",
+            config.department_name(&runner_up.department),
+            runner_up.confidence * 100.0
+        )?;
     }
     if let Some(rule) = &decision.rule {
-        println!("rule:        {rule}");
+        writeln!(out, "rule:        {rule}")?;
     } else if !decision.evidence.is_empty() {
-        println!("words:       {}", decision.evidence.join(", "));
+        writeln!(out, "words:       {}", decision.evidence.join(", "))?;
     }
-    println!("reroute:     {}", if decision.reroute { "yes" } else { "no" });
-    println!("why:         {}", decision.reason);
-    println!("model:       {source}");
+    writeln!(out, "reroute:     {}", if decision.reroute { "yes" } else { "no" })?;
+    writeln!(out, "why:         {}", decision.reason)?;
+    writeln!(out, "model:       {source}")?;
     Ok(())
 }
 
@@ -133,6 +140,7 @@ fn mapping(map: &[String]) -> Result<HashMap<String, String>> {
 }
 
 pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
+    let mut out = super::terminal::stdout();
     let text = std::fs::read_to_string(&args.csv).with_context(|| format!("reading {}", args.csv.display()))?;
     let map = mapping(&args.map)?;
     let examples: Vec<Example> = data::read_csv(&text, &map)
@@ -160,39 +168,44 @@ pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
                 "accuracy": if sure.is_empty() { 0.0 } else { sure_right as f64 / sure.len() as f64 },
             },
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(());
     }
-    println!("{} examples, model: {source}", report.examples);
+    writeln!(out, "{} examples, model: {source}", report.examples)?;
     if unknown > 0 {
-        println!("{unknown} examples have a label that is no configured department (use --map LABEL=DEPARTMENT)");
+        writeln!(out, "{unknown} examples have a label that is no configured department (use --map LABEL=DEPARTMENT)")?;
     }
-    println!("accuracy: {:.3}", report.accuracy);
-    println!("macro-F1: {:.3}\n", report.macro_f1);
-    println!("{:<16} {:>9} {:>9} {:>9} {:>8}", "department", "precision", "recall", "F1", "support");
+    writeln!(out, "accuracy: {:.3}", report.accuracy)?;
+    writeln!(out, "macro-F1: {:.3}\n", report.macro_f1)?;
+    writeln!(out, "{:<16} {:>9} {:>9} {:>9} {:>8}", "department", "precision", "recall", "F1", "support")?;
     for row in &report.per_label {
-        println!("{:<16} {:>9.3} {:>9.3} {:>9.3} {:>8}", row.label, row.precision, row.recall, row.f1, row.support);
+        writeln!(
+            out,
+            "{:<16} {:>9.3} {:>9.3} {:>9.3} {:>8}",
+            row.label, row.precision, row.recall, row.f1, row.support
+        )?;
     }
-    println!("\nconfusion (rows: label, columns: predicted)");
-    print!("{:<16}", "");
+    writeln!(out, "\nconfusion (rows: label, columns: predicted)")?;
+    write!(out, "{:<16}", "")?;
     for label in &report.labels {
-        print!(" {:>10}", truncate(label));
+        write!(out, " {:>10}", truncate(label))?;
     }
-    println!();
+    writeln!(out)?;
     for (label, row) in report.labels.iter().zip(&report.confusion) {
-        print!("{:<16}", truncate(label));
+        write!(out, "{:<16}", truncate(label))?;
         for count in row {
-            print!(" {count:>10}");
+            write!(out, " {count:>10}")?;
         }
-        println!();
+        writeln!(out)?;
     }
-    println!(
+    writeln!(
+        out,
         "\nat routing.reroute_confidence {threshold:.2}: {} of {} examples decided ({:.0}%), {:.3} of them right",
         sure.len(),
         predicted.len(),
         100.0 * sure.len() as f64 / predicted.len().max(1) as f64,
         if sure.is_empty() { 0.0 } else { sure_right as f64 / sure.len() as f64 }
-    );
+    )?;
     Ok(())
 }
 

@@ -48,7 +48,7 @@ async fn open(config: &Config) -> Result<Store> {
 
 pub async fn tickets(command: TicketsCommand, config: &Config) -> Result<()> {
     let store = open(config).await?;
-    let mut out = std::io::stdout().lock();
+    let mut out = super::terminal::stdout();
     match command {
         TicketsCommand::List { json, limit } => {
             let tickets = store.list_tickets(limit).await?;
@@ -178,9 +178,9 @@ fn truncate(text: &str, max: usize) -> String {
 
 pub async fn quarantine(command: QuarantineCommand, config: &Config) -> Result<()> {
     let store = open(config).await?;
-    let mut out = std::io::stdout().lock();
     match command {
         QuarantineCommand::List { json, limit } => {
+            let mut out = super::terminal::stdout();
             let rows = store.list_quarantine(limit).await?;
             if json {
                 for row in &rows {
@@ -203,8 +203,10 @@ pub async fn quarantine(command: QuarantineCommand, config: &Config) -> Result<(
             }
         }
         QuarantineCommand::Export { id } => {
+            // The raw bytes as kept, for a file or a pipe: this is the one output
+            // that is not made inert.
             let raw = store.quarantine_raw(&id).await?;
-            out.write_all(&raw)?;
+            std::io::stdout().lock().write_all(&raw)?;
         }
     }
     Ok(())

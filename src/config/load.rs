@@ -63,14 +63,14 @@ mod tests {
             EXAMPLE,
             "example",
             env(&[
-                ("LOKET_STORE__URL", "postgres://db.example.org/loket"),
+                ("LOKET_STORE__URL", "postgres://db.example.org/loket?sslmode=verify-full"),
                 ("LOKET_SMTP__PASSWORD", "12345"),
                 ("LOKET_CONFIG", "/etc/loket.toml"),
                 ("IT_IMAP_PASSWORD", "x"),
             ]),
         )
         .unwrap();
-        assert_eq!(config.store.url, "postgres://db.example.org/loket");
+        assert_eq!(config.store.url, "postgres://db.example.org/loket?sslmode=verify-full");
         let smtp = config.smtp.unwrap();
         assert_eq!(smtp.password.unwrap().expose_secret(), "12345");
     }
@@ -80,10 +80,15 @@ mod tests {
         let config = load_with_env(
             EXAMPLE,
             "example",
-            env(&[("LOKET_SMTP__PASSWORD", "hunter2-secret"), ("IT_IMAP_PASSWORD", "imap-secret-77")]),
+            env(&[
+                ("LOKET_SMTP__PASSWORD", "hunter2-secret"),
+                ("IT_IMAP_PASSWORD", "imap-secret-77"),
+                ("LOKET_STORE__URL", "postgres://loket:pg-secret-42@127.0.0.1/loket"),
+            ]),
         )
         .unwrap();
         let debug = format!("{config:?}");
+        assert!(!debug.contains("pg-secret-42"));
         assert!(!debug.contains("hunter2-secret"));
         assert!(!debug.contains("imap-secret-77"));
         assert!(!debug.contains("change-me"));

@@ -6,6 +6,7 @@
 //! exist, combinations that are unsafe. Every error names the key.
 
 mod load;
+mod store_url;
 mod trust;
 mod validate;
 
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use crate::domain::{DepartmentId, EmailAddress, MailboxName};
 
 pub use load::{EXAMPLE, load, load_str};
+pub use store_url::{StoreUrl, redacted};
 pub use trust::{ConversationConfig, TrustConfig};
 
 /// Why the config was refused. `key` is the dotted path of the offending key.
@@ -96,8 +98,8 @@ impl Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `sqlite://PATH` or `postgres://…`.
-    pub url: String,
+    /// `sqlite://PATH` or `postgres://…`; shown with its password replaced.
+    pub url: StoreUrl,
     /// Connections in the pool (PostgreSQL; SQLite always writes through one).
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
@@ -107,6 +109,10 @@ pub struct StoreConfig {
     /// PostgreSQL ends a statement that runs longer than this; 0 keeps the server's setting.
     #[serde(default = "defaults::statement_timeout_secs")]
     pub statement_timeout_secs: u64,
+    /// Allow a PostgreSQL server on another host without TLS (`sslmode` require,
+    /// verify-ca or verify-full).
+    #[serde(default)]
+    pub allow_plaintext: bool,
 }
 
 impl Default for StoreConfig {
@@ -116,6 +122,7 @@ impl Default for StoreConfig {
             max_connections: defaults::max_connections(),
             acquire_timeout_secs: defaults::acquire_timeout_secs(),
             statement_timeout_secs: defaults::statement_timeout_secs(),
+            allow_plaintext: false,
         }
     }
 }
@@ -158,12 +165,17 @@ pub struct DeskConfig {
     pub ticket_prefix: String,
     /// The department that takes requests sent to the desk's own inbox.
     pub default_department: Option<DepartmentId>,
-    /// Key for signing loket's Message-IDs. Generated and kept in the store when unset.
+    /// Key for signing loket's Message-IDs and tracking links. Generated and kept in
+    /// the store when neither it, `secret_file` nor `secret_env` is set.
     pub secret: Option<SecretString>,
     /// The organisation's own mail domains (default: the desk address's domain):
     /// Reply-To is believed within them, and caps hold automatic mail outside them.
     #[serde(default)]
     pub internal_domains: Vec<String>,
+    /// A file holding the signing secret.
+    pub secret_file: Option<PathBuf>,
+    /// An environment variable holding the signing secret.
+    pub secret_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{Config, ConfigError, MailboxConfig, TlsMode};
 
@@ -54,11 +54,13 @@ pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
 }
 
 fn check_store(config: &Config) -> Result<(), ConfigError> {
-    let url = config.store.url.as_str();
-    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    let url = config.store.url.expose();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        postgres_tls(url, config.store.allow_plaintext)?;
+    } else if !url.starts_with("sqlite:") {
         return Err(ConfigError::invalid(
             "store.url",
-            format!("`{url}` is neither `sqlite://PATH` nor `postgres://…`"),
+            format!("`{}` is neither `sqlite://PATH` nor `postgres://…`", config.store.url),
         ));
     }
     if config.store.max_connections == 0 {
@@ -68,6 +70,31 @@ fn check_store(config: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid("store.acquire_timeout_secs", "must be at least 1"));
     }
     Ok(())
+}
+
+/// A PostgreSQL server on another host is reached over TLS (`sslmode` require,
+/// verify-ca or verify-full), unless the operator allows clear text. The URL is read
+/// as sqlx reads it, so `PGSSLMODE` and `host=` count as they will when connecting.
+fn postgres_tls(url: &str, allow_plaintext: bool) -> Result<(), ConfigError> {
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e| ConfigError::invalid("store.url", format!("not a PostgreSQL URL sqlx can read: {e}")))?;
+    let local =
+        options.get_socket().is_some() || options.get_host().starts_with('/') || is_loopback(options.get_host());
+    let encrypted = matches!(options.get_ssl_mode(), PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull);
+    if local || encrypted || allow_plaintext {
+        return Ok(());
+    }
+    Err(ConfigError::invalid(
+        "store.url",
+        format!(
+            "`{}` may send the database password and every mail in clear text; add \
+             `sslmode=verify-full&sslrootcert=/path/to/ca.pem` (or `sslmode=require`), \
+             or set `store.allow_plaintext = true`",
+            options.get_host()
+        ),
+    ))
 }
 
 fn check_desk(config: &mut Config) -> Result<(), ConfigError> {
@@ -84,7 +111,42 @@ fn check_desk(config: &mut Config) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid("desk.ticket_prefix", "use 1 to 16 letters or digits, like `SD`"));
     }
     desk.ticket_prefix = prefix.to_ascii_uppercase();
+    let file = desk.secret_file.as_deref();
+    if let Some(secret) = one_secret("desk.secret", desk.secret.take(), file, desk.secret_env.as_deref())? {
+        if secret.expose_secret().len() < 32 {
+            return Err(ConfigError::invalid(
+                "desk.secret",
+                "must be at least 32 characters (`openssl rand -hex 32` makes one)",
+            ));
+        }
+        desk.secret = Some(secret);
+    }
     Ok(())
+}
+
+/// The one secret set inline (`key`), in a file (`key_file`) or in an environment
+/// variable (`key_env`); setting more than one is refused.
+fn one_secret(
+    key: &str,
+    inline: Option<SecretString>,
+    file: Option<&std::path::Path>,
+    variable: Option<&str>,
+) -> Result<Option<SecretString>, ConfigError> {
+    if [inline.is_some(), file.is_some(), variable.is_some()].iter().filter(|set| **set).count() > 1 {
+        return Err(ConfigError::invalid(key, format!("set only one of `{key}`, `{key}_file` and `{key}_env`")));
+    }
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| ConfigError::invalid(format!("{key}_file"), format!("cannot read {}: {e}", file.display())))?;
+        return Ok(Some(SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned())));
+    }
+    if let Some(variable) = variable {
+        let value = std::env::var(variable).map_err(|_| {
+            ConfigError::invalid(format!("{key}_env"), format!("the environment variable `{variable}` is not set"))
+        })?;
+        return Ok(Some(SecretString::from(value)));
+    }
+    Ok(inline)
 }
 
 fn check_departments(config: &Config) -> Result<(), ConfigError> {
@@ -368,6 +430,51 @@ queue_address = "it-queue@example.org"
         let error =
             error_of("[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nhost = \"127.0.0.1\"\nport = \"imap\"\n");
         assert!(error.contains("port"), "{error}");
+    }
+
+    #[test]
+    fn a_postgres_server_elsewhere_without_tls_is_refused_unless_allowed() {
+        let store = |url: &str, extra: &str| format!("[store]\nurl = \"{url}\"\n{extra}\n");
+        for url in ["postgres://loket:pw@db.example.org/loket", "postgres://loket:pw@10.0.0.5/loket?sslmode=prefer"] {
+            let error = error_of(&store(url, ""));
+            assert!(error.contains("store.url") && error.contains("allow_plaintext"), "{error}");
+            assert!(!error.contains("pw@"), "the password is not shown: {error}");
+        }
+        for (url, extra) in [
+            ("postgres://loket:pw@db.example.org/loket?sslmode=verify-full&sslrootcert=/etc/loket/ca.pem", ""),
+            ("postgres://loket:pw@db.example.org/loket?sslmode=require", ""),
+            ("postgres://loket:pw@127.0.0.1:5432/loket", ""),
+            ("postgres:///loket?host=/run/postgresql", ""),
+            ("postgres://loket:pw@db.example.org/loket", "allow_plaintext = true"),
+        ] {
+            load_str(&format!("{}{BASE}", store(url, extra))).unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
+    }
+
+    #[test]
+    fn a_wrong_store_url_is_shown_without_its_password() {
+        let error = error_of("[store]\nurl = \"postgress://loket:Pg-Secret-123@db/loket\"\n");
+        assert!(error.contains("store.url") && error.contains("postgress://loket:***@db/loket"), "{error}");
+    }
+
+    #[test]
+    fn the_signing_secret_comes_from_one_file_or_variable_and_is_long_enough() {
+        use secrecy::ExposeSecret;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "0123456789abcdef0123456789abcdef-from-file\n").unwrap();
+        let desk = |line: String| BASE.replace("[desk]\n", &format!("[desk]\n{line}\n"));
+        let config = load_str(&desk(format!("secret_file = \"{}\"", file.display()))).unwrap();
+        let secret = config.desk.secret.as_ref().map(|s| s.expose_secret().to_owned());
+        assert_eq!(secret.as_deref(), Some("0123456789abcdef0123456789abcdef-from-file"));
+        assert!(!format!("{config:?}").contains("from-file"));
+
+        let both = load_str(&desk(format!("secret = \"{}\"\nsecret_file = \"{}\"", "x".repeat(40), file.display())));
+        assert!(both.unwrap_err().to_string().contains("desk.secret"));
+        let missing = load_str(&desk("secret_env = \"LOKET_TEST_NO_SUCH_VARIABLE\"".into())).unwrap_err().to_string();
+        assert!(missing.contains("desk.secret_env") && missing.contains("LOKET_TEST_NO_SUCH_VARIABLE"), "{missing}");
+        let short = load_str(&desk("secret = \"short\"".into())).unwrap_err().to_string();
+        assert!(short.contains("desk.secret") && short.contains("32"), "{short}");
     }
 
     #[test]

@@ -198,7 +198,9 @@ fn crlf(raw: &[u8]) -> Vec<u8> {
 }
 
 /// The headers every mail of loket's carries: the desk as sender, the subject,
-/// the signed Message-ID, RFC 3834's Auto-Submitted and the loop header.
+/// the signed Message-ID, RFC 3834's Auto-Submitted, Exchange's
+/// X-Auto-Response-Suppress (out-of-office and other automatic answers held back:
+/// Exchange and Outlook ignore Auto-Submitted) and the loop header.
 fn automatic(
     desk: &Desk<'_>,
     from_name: &str,
@@ -213,6 +215,7 @@ fn automatic(
         .message_id(Some(angle(message_id)))
         .date(date)
         .raw_header(header("Auto-Submitted", auto_submitted))
+        .raw_header(header("X-Auto-Response-Suppress", "All"))
         .raw_header(header(LOOP_HEADER, desk.address.as_str())))
 }
 

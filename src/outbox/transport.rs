@@ -62,8 +62,15 @@ impl Transport {
         )
         .map_err(|e| SendError::Permanent(e.to_string()))?;
         match self {
-            Self::File { transport, .. } => {
-                transport.send_raw(&envelope, bytes).await.map(|_| ()).map_err(|e| SendError::Transient(e.to_string()))
+            Self::File { transport, dir } => {
+                let id = transport.send_raw(&envelope, bytes).await.map_err(|e| SendError::Transient(e.to_string()))?;
+                // The mail holds the tracking link: readable by loket's own user only.
+                let file = dir.join(format!("{id}.eml"));
+                if let Err(error) = std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                {
+                    tracing::warn!(file = %file.display(), %error, "cannot make the mail file private");
+                }
+                Ok(())
             }
             Self::Smtp { transport, timeout } => {
                 // lettre's own timeout covers connecting only; the whole exchange gets one here.

@@ -14,6 +14,7 @@
 
 mod cursor;
 mod failures;
+mod files;
 mod ingest;
 mod models;
 mod outbox;
@@ -49,6 +50,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store url `{0}` is neither sqlite:// nor postgres://")]
     UnsupportedUrl(String),
+    #[error("cannot make the store file {path} readable by loket alone: {source}")]
+    Private { path: std::path::PathBuf, source: std::io::Error },
 }
 
 impl StoreError {
@@ -120,14 +123,21 @@ impl Store {
         sqlx::any::install_default_drivers();
         if url.starts_with("sqlite:") {
             let url = sqlite_url(url);
+            let file = files::sqlite_path(&url);
+            if let Some(file) = &file {
+                files::before_open(file)?;
+            }
             let write = sqlite_pool(&url, 1, options.acquire_timeout).await?;
             let read = sqlite_pool(&url, options.max_connections.max(2), options.acquire_timeout).await?;
+            if let Some(file) = &file {
+                files::after_open(file)?;
+            }
             Ok(Self { write, read, backend: Backend::Sqlite })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = postgres_pool(url, options).await?;
             Ok(Self { write: pool.clone(), read: pool, backend: Backend::Postgres })
         } else {
-            Err(StoreError::UnsupportedUrl(url.to_owned()))
+            Err(StoreError::UnsupportedUrl(crate::config::redacted(url).into_owned()))
         }
     }
 

@@ -10,6 +10,8 @@ pub struct Postgres {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Child,
+    /// Server options beyond the defaults (TLS), kept for a restart.
+    args: Vec<String>,
 }
 
 fn bin(name: &str) -> PathBuf {
@@ -31,6 +33,18 @@ fn as_service_user(command: &mut Command) -> &mut Command {
 
 impl Postgres {
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// A cluster that also speaks TLS with a `localhost` certificate from a test CA,
+    /// whose certificate is returned as a file.
+    pub fn start_with_tls() -> (Self, PathBuf) {
+        let this = Self::start_with(true);
+        let ca = this.dir.path().join("ca.pem");
+        (this, ca)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         hand_over(dir.path());
         let data = dir.path().join("data");
@@ -45,9 +59,26 @@ impl Postgres {
         .status()
         .expect("initdb could not be started; scripts/test installs postgresql");
         assert!(status.success(), "initdb failed");
+        let mut tls_args = Vec::new();
+        if tls {
+            use std::os::unix::fs::PermissionsExt;
+            let ca = super::tls::TestCa::create(dir.path());
+            for file in [&ca.ca_file, &ca.cert_file, &ca.key_file] {
+                hand_over(file);
+            }
+            std::fs::set_permissions(&ca.key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
+            tls_args = vec![
+                "-c".to_owned(),
+                "ssl=on".to_owned(),
+                "-c".to_owned(),
+                format!("ssl_cert_file={}", ca.cert_file.display()),
+                "-c".to_owned(),
+                format!("ssl_key_file={}", ca.key_file.display()),
+            ];
+        }
         let port = free_port();
-        let child = spawn(dir.path(), port);
-        let this = Self { port, dir, child };
+        let child = spawn(dir.path(), port, &tls_args);
+        let this = Self { port, dir, child, args: tls_args };
         wait_until("postgres to listen", Duration::from_secs(30), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
@@ -61,7 +92,7 @@ impl Postgres {
 
     /// Starts the stopped server again, on the same port with the same data.
     pub fn resume(&mut self) {
-        self.child = spawn(self.dir.path(), self.port);
+        self.child = spawn(self.dir.path(), self.port, &self.args);
     }
 
     /// A fresh database on this cluster, as a `postgres://` URL.
@@ -85,7 +116,7 @@ impl Postgres {
 }
 
 /// The server on `port` over the cluster in `dir`, tuned for tests (no fsync).
-fn spawn(dir: &std::path::Path, port: u16) -> Child {
+fn spawn(dir: &std::path::Path, port: u16, args: &[String]) -> Child {
     as_service_user(
         Command::new(bin("postgres"))
             .arg("-D")
@@ -94,6 +125,7 @@ fn spawn(dir: &std::path::Path, port: u16) -> Child {
             .arg("-k")
             .arg(dir)
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     )
