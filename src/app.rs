@@ -130,7 +130,14 @@ pub async fn run_on(
         Some(transport) => {
             tracing::info!(?transport, "outbox worker started");
             let policy = outbox::RetryPolicy::from_config(&config.outbox);
-            tasks.spawn(outbox::run(store.clone(), transport, policy, pipeline.metrics.clone(), shutdown.clone()));
+            tasks.spawn(outbox::run(
+                store.clone(),
+                transport,
+                policy,
+                pipeline.metrics.clone(),
+                pipeline.health.clone(),
+                shutdown.clone(),
+            ));
         }
         None => tracing::warn!("no [smtp] and no outbox.file_dir: mails wait in the outbox"),
     }

@@ -9,6 +9,7 @@ mod cursor;
 mod ingest;
 mod models;
 mod outbox;
+mod outbox_queue;
 mod query;
 mod responder;
 mod rows;
@@ -22,6 +23,7 @@ pub use cursor::MailboxCursor;
 pub use ingest::IngestOutcome;
 pub use models::{Correction, StoredModel};
 pub use outbox::{Due, OutboxRow};
+pub use outbox_queue::{QueuedMail, Requeue};
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
 pub use responder::{Entry, Joining, Opened, Reply, Responder, Response, Silent, TicketState, Turn};
 

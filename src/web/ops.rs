@@ -23,6 +23,7 @@ pub(super) async fn readyz(State(state): State<WebState>) -> Response {
         "ready": ready,
         "store": if store { "ok" } else { "unreachable" },
         "mailboxes": mailboxes,
+        "outbox": state.health.outbox(),
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
