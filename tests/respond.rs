@@ -53,15 +53,16 @@ async fn it_desk(tls: &str) -> ItDesk {
     let sink = SmtpSink::start();
     let port = if tls == "implicit" { sink.tls_port } else { sink.port };
     let section = smtp_section(&sink, tls, port);
-    it_desk_with(sink, &section).await
+    it_desk_with(sink, &section, None).await
 }
 
-/// The IT desk sending through `sink` as `smtp_and_outbox` says; the config is
-/// also written to `loket.toml` in the store's folder, for the binary.
-async fn it_desk_with(sink: SmtpSink, smtp_and_outbox: &str) -> ItDesk {
+/// The IT desk sending through `sink` as `smtp_and_outbox` says, with its store
+/// at `store_url` (else SQLite); the config is also written to `loket.toml` in
+/// the store's folder, for the binary.
+async fn it_desk_with(sink: SmtpSink, smtp_and_outbox: &str, store_url: Option<String>) -> ItDesk {
     let dovecot = Dovecot::start(&["it"]);
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
+    let url = store_url.unwrap_or_else(|| support::sqlite_url(dir.path()));
     let mailboxes = [TestMailbox::new("it-old", "it", "it")];
     let text = support::config_text(&url, dovecot.port, &mailboxes, smtp_and_outbox);
     std::fs::write(dir.path().join("loket.toml"), &text).unwrap();
@@ -402,7 +403,7 @@ fn requests(prefix: &str, senders: &[&str]) -> Vec<Vec<u8>> {
 async fn a_rotated_smtp_password_pauses_the_queue_and_every_mail_goes_out_once_when_it_is_fixed() {
     let sink = SmtpSink::with_login("desk", "summer-2026");
     let section = smtp_login_section(&sink, "summer-2026", "");
-    let ItDesk { dovecot, sink, store, config, store_dir: _store_dir } = it_desk_with(sink, &section).await;
+    let ItDesk { dovecot, sink, store, config, store_dir: _store_dir } = it_desk_with(sink, &section, None).await;
     // The administrator rotates the desk's password on the server; loket still has the old one.
     sink.set_password("winter-2026");
     let senders = ["Anna <anna@example.org>", "Bram <bram@example.org>", "Chris <chris@example.org>"];
@@ -453,9 +454,12 @@ async fn a_rotated_smtp_password_pauses_the_queue_and_every_mail_goes_out_once_w
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_recipient_gives_up_only_that_mail_and_outbox_retry_sends_it_again() {
+    // On PostgreSQL: the SQLite side of the outbox is what every other test here uses.
+    let postgres = support::postgres::Postgres::start();
+    let url = postgres.database("outbox").await;
     let sink = SmtpSink::with_login("desk", "summer-2026");
     let section = smtp_login_section(&sink, "summer-2026", "");
-    let ItDesk { dovecot, sink, store, config, store_dir } = it_desk_with(sink, &section).await;
+    let ItDesk { dovecot, sink, store, config, store_dir } = it_desk_with(sink, &section, Some(url)).await;
     sink.refuse("anna@example.org");
     imap::append_all(
         dovecot.port,
@@ -507,7 +511,8 @@ async fn a_refused_recipient_gives_up_only_that_mail_and_outbox_retry_sends_it_a
 async fn a_forward_of_an_original_larger_than_the_limit_links_to_the_ticket_instead_of_attaching_it() {
     let sink = SmtpSink::start();
     let section = format!("{}max_attachment_bytes = 4096\n", smtp_section(&sink, "starttls", sink.port));
-    let ItDesk { dovecot, sink, store: _store, config, store_dir: _store_dir } = it_desk_with(sink, &section).await;
+    let ItDesk { dovecot, sink, store: _store, config, store_dir: _store_dir } =
+        it_desk_with(sink, &section, None).await;
     let long = "My screen flickers. ".repeat(400);
     let large = request("Anna <anna@example.org>", "it@example.org", "Large", &long, "large-1@example.org");
     let small =
