@@ -166,9 +166,10 @@ pub async fn run_on(
         Some(transport) => {
             tracing::info!(?transport, "outbox worker started");
             let policy = outbox::RetryPolicy::from_config(&config.outbox);
-            let (store, metrics, stop) = (store.clone(), pipeline.metrics.clone(), shutdown.clone());
+            let (store, metrics, health, stop) =
+                (store.clone(), pipeline.metrics.clone(), pipeline.health.clone(), shutdown.clone());
             supervisor.spawn(&mut tasks, Task::Outbox, move || {
-                outbox::run(store.clone(), transport.clone(), policy, metrics.clone(), stop.clone())
+                outbox::run(store.clone(), transport.clone(), policy, metrics.clone(), health.clone(), stop.clone())
             });
         }
         None => tracing::warn!("no [smtp] and no outbox.file_dir: mails wait in the outbox"),

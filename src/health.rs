@@ -1,6 +1,8 @@
-//! Health: what `/readyz` and `/metrics` report about the watched mailboxes
-//! and the daemon's tasks. Sources say when they connect and when they lose the
-//! connection; the supervisor says when a task fails and when it runs again.
+//! Health: what `/readyz` and `/metrics` report about the watched mailboxes,
+//! the daemon's tasks and the outbox. Sources say when they connect and when
+//! they lose the connection; the supervisor says when a task fails and when it
+//! runs again; the outbox says when it pauses because the mail server takes no
+//! mail, and when it resumes.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -26,11 +28,22 @@ pub struct TaskHealth {
     pub since_ms: i64,
 }
 
+/// The outbox's state: sending, or paused with the server's reason.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct OutboxHealth {
+    pub paused: bool,
+    /// `connection`, `tls`, `authentication`, `sender` or `refused`, while paused.
+    pub reason: Option<String>,
+    pub error: Option<String>,
+    pub since_ms: Option<i64>,
+}
+
 /// Shared by the sources (which write) and the web server (which reads).
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     mailboxes: Arc<RwLock<BTreeMap<String, MailboxHealth>>>,
     tasks: Arc<RwLock<BTreeMap<String, TaskHealth>>>,
+    outbox: Arc<RwLock<OutboxHealth>>,
 }
 
 impl Health {
@@ -65,6 +78,24 @@ impl Health {
             name,
             MailboxHealth { connected: false, error: Some(error.to_owned()), since_ms: crate::clock::now_ms() },
         );
+    }
+
+    pub fn outbox_paused(&self, reason: &str, error: &str) {
+        let mut outbox = self.outbox.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *outbox = OutboxHealth {
+            paused: true,
+            reason: Some(reason.to_owned()),
+            error: Some(error.to_owned()),
+            since_ms: outbox.since_ms.or(Some(crate::clock::now_ms())),
+        };
+    }
+
+    pub fn outbox_sending(&self) {
+        *self.outbox.write().unwrap_or_else(std::sync::PoisonError::into_inner) = OutboxHealth::default();
+    }
+
+    pub fn outbox(&self) -> OutboxHealth {
+        self.outbox.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, MailboxHealth> {

@@ -32,6 +32,11 @@ struct TicketLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MailboxLabels {
     mailbox: String,
 }
@@ -56,6 +61,7 @@ pub struct Metrics {
     mailbox_up: Family<MailboxLabels, Gauge>,
     model_examples: Gauge,
     task_restarts: Family<TaskLabels, Counter>,
+    outbox_paused: Family<ReasonLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -102,6 +108,15 @@ impl Metrics {
             "Times a task (a mailbox's, the outbox worker, the model watcher) failed and was restarted",
             task_restarts.clone(),
         );
+        let outbox_paused = Family::<ReasonLabels, Gauge>::default();
+        registry.register(
+            "outbox_paused",
+            "1 while the outbox is paused because the mail server takes no mail, by reason",
+            outbox_paused.clone(),
+        );
+        for reason in crate::outbox::PauseReason::ALL {
+            outbox_paused.get_or_create(&ReasonLabels { reason: reason.as_str().to_owned() }).set(0);
+        }
         Self {
             registry: Arc::new(registry),
             ingested,
@@ -115,6 +130,7 @@ impl Metrics {
             mailbox_up,
             model_examples,
             task_restarts,
+            outbox_paused,
         }
     }
 
@@ -138,6 +154,14 @@ impl Metrics {
         self.sent.get_or_create(&KindLabels { kind: kind.to_owned() }).inc();
         if kind == crate::outbound::OutKind::Ack.as_str() {
             self.ack_latency.observe(waited_ms.max(0) as f64 / 1000.0);
+        }
+    }
+
+    /// The outbox paused for `reason`, or (`None`) sends again.
+    pub fn outbox_paused(&self, reason: Option<&str>) {
+        for known in crate::outbox::PauseReason::ALL {
+            let on = reason == Some(known.as_str());
+            self.outbox_paused.get_or_create(&ReasonLabels { reason: known.as_str().to_owned() }).set(i64::from(on));
         }
     }
 

@@ -40,6 +40,7 @@ impl Fixture {
             renderer: &self.renderer,
             signer: &self.signer,
             date: date(),
+            max_attachment: 20 * 1024 * 1024,
         }
     }
 

@@ -1,8 +1,9 @@
-//! The command line: `run`, `migrate`, `check`, `tickets`, `quarantine`, `demo`,
+//! The command line: `run`, `migrate`, `check`, `tickets`, `quarantine`, `outbox`, `demo`,
 //! `classify`, `eval`, `train`.
 //! This is the binary's edge, where errors become messages for people.
 
 mod demo;
+mod outbox;
 mod routing;
 mod terminal;
 mod tickets;
@@ -46,6 +47,9 @@ pub enum Command {
     /// List or export quarantined messages.
     #[command(subcommand)]
     Quarantine(tickets::QuarantineCommand),
+    /// List the mails waiting to go out or given up, or send given-up mail again.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
     /// Run the embedded default with no server: sample Maildirs in, SQLite, mails
     /// written as files, and the status page on localhost.
     Demo {
@@ -99,6 +103,7 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
         Command::Check => check(&config).await,
         Command::Tickets(command) => tickets::tickets(command, &config).await,
         Command::Quarantine(command) => tickets::quarantine(command, &config).await,
+        Command::Outbox(command) => outbox::outbox(command, &config).await,
         Command::Classify(args) => routing::classify(args, config).await,
         Command::Eval(args) => routing::evaluate(args, config).await,
         Command::Train => routing::train(config).await,

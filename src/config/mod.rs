@@ -286,17 +286,29 @@ impl Default for AckConfig {
 pub struct OutboxConfig {
     /// Write outgoing mail as `.eml` files into this folder instead of sending it by SMTP.
     pub file_dir: Option<PathBuf>,
-    /// Delivery attempts before a mail is given up.
-    #[serde(default = "defaults::max_attempts")]
-    pub max_attempts: u32,
     /// Seconds before the first retry; each further retry waits twice as long (an hour at most).
     #[serde(default = "defaults::retry_base_secs")]
     pub retry_base_secs: u64,
+    /// Hours a mail that keeps failing for its own sake (4xx, no answer) is retried before it is given up.
+    #[serde(default = "defaults::retry_for_hours")]
+    pub retry_for_hours: u64,
+    /// Days a given-up mail keeps its body, so that `loket outbox retry` can send it again.
+    #[serde(default = "defaults::keep_failed_days")]
+    pub keep_failed_days: u64,
+    /// A forwarded original larger than this is linked to instead of attached.
+    #[serde(default = "defaults::max_attachment_bytes")]
+    pub max_attachment_bytes: u64,
 }
 
 impl Default for OutboxConfig {
     fn default() -> Self {
-        Self { file_dir: None, max_attempts: defaults::max_attempts(), retry_base_secs: defaults::retry_base_secs() }
+        Self {
+            file_dir: None,
+            retry_base_secs: defaults::retry_base_secs(),
+            retry_for_hours: defaults::retry_for_hours(),
+            keep_failed_days: defaults::keep_failed_days(),
+            max_attachment_bytes: defaults::max_attachment_bytes(),
+        }
     }
 }
 
@@ -521,8 +533,14 @@ mod defaults {
     pub fn language() -> String {
         "en".into()
     }
-    pub fn max_attempts() -> u32 {
-        12
+    pub fn retry_for_hours() -> u64 {
+        5 * 24
+    }
+    pub fn keep_failed_days() -> u64 {
+        14
+    }
+    pub fn max_attachment_bytes() -> u64 {
+        20 * 1024 * 1024
     }
     pub fn retry_base_secs() -> u64 {
         30

@@ -16,6 +16,7 @@ pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
     check_routing(config)?;
     super::trust::check(config)?;
     check_ingest(config)?;
+    check_outbox(config)?;
     if !matches!(config.ack.default_language.as_str(), "en" | "nl") {
         return Err(ConfigError::invalid("ack.default_language", "must be `en` or `nl`"));
     }
@@ -260,6 +261,23 @@ fn check_ingest(config: &Config) -> Result<(), ConfigError> {
     }
     if ingest.max_store_attempts == 0 {
         return Err(ConfigError::invalid("ingest.max_store_attempts", "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn check_outbox(config: &Config) -> Result<(), ConfigError> {
+    let outbox = &config.outbox;
+    if outbox.retry_base_secs == 0 {
+        return Err(ConfigError::invalid("outbox.retry_base_secs", "must be at least 1"));
+    }
+    if outbox.retry_for_hours == 0 {
+        return Err(ConfigError::invalid("outbox.retry_for_hours", "must be at least 1"));
+    }
+    if outbox.keep_failed_days == 0 {
+        return Err(ConfigError::invalid("outbox.keep_failed_days", "must be at least 1"));
+    }
+    if outbox.max_attachment_bytes < 1024 {
+        return Err(ConfigError::invalid("outbox.max_attachment_bytes", "must be at least 1024"));
     }
     Ok(())
 }

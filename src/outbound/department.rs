@@ -51,28 +51,20 @@ impl Composer<'_> {
             text: facts.text.to_owned(),
             warning: facts.warning.map(str::to_owned),
         };
-        let text = renderer.render(&format!("{}.txt", kind.as_str()), &view)?;
+        let mut text = renderer.render(&format!("{}.txt", kind.as_str()), &view)?;
         let message_id = signer.message_id(facts.reference, kind.id_kind(), desk.domain());
-        // RFC 2046 allows only 7bit, 8bit and binary for message/rfc822, so the original
-        // goes in unchanged when 8bit can carry it (no NUL, no line over 998 bytes);
-        // otherwise it travels as base64-encoded data.
-        let (content_type, body) = if fits_8bit(facts.raw) {
-            let encoding = if facts.raw.is_ascii() {
-                ContentTransferEncoding::SevenBit
-            } else {
-                ContentTransferEncoding::EightBit
-            };
-            ("message/rfc822", Body::dangerous_pre_encoded(crlf(facts.raw), encoding))
+        let original = if facts.raw.len() > self.max_attachment {
+            // Relays refuse large mails for good; the department reads the original on the ticket.
+            text = format!(
+                "The original message ({}) is larger than the {} a forward may carry, so it is not attached.\nRead it on the ticket: {}\n\n{text}",
+                mib(facts.raw.len()),
+                mib(self.max_attachment),
+                view.link
+            );
+            None
         } else {
-            (
-                "application/octet-stream",
-                Body::new_with_encoding(facts.raw.to_vec(), ContentTransferEncoding::Base64).unwrap_or_else(Body::new),
-            )
+            Some(original_part(facts.raw)?)
         };
-        let original = SinglePart::builder()
-            .header(ContentType::parse(content_type).map_err(|e| OutboundError::Build(e.to_string()))?)
-            .header(ContentDisposition::attachment("original.eml"))
-            .body(body);
         let from_name = format!("{} via {}", facts.requester.display(), desk.name);
         let subject = match kind {
             OutKind::Update => reply_subject(facts.reference, facts.subject),
@@ -81,7 +73,10 @@ impl Composer<'_> {
         let message = automatic(desk, &from_name, subject, &message_id, date, "auto-generated")?
             .reply_to(desk.mailbox(desk.name)?)
             .to(LettreMailbox::new(None, queue))
-            .multipart(MultiPart::mixed().singlepart(SinglePart::plain(text)).singlepart(original))
+            .multipart(match original {
+                Some(original) => MultiPart::mixed().singlepart(SinglePart::plain(text)).singlepart(original),
+                None => MultiPart::mixed().singlepart(SinglePart::plain(text)),
+            })
             .map_err(|e| OutboundError::Build(e.to_string()))?;
         Ok(outgoing(kind, desk, facts.queue.as_str(), message_id, &message))
     }
@@ -110,4 +105,28 @@ impl Composer<'_> {
         .map_err(|e| OutboundError::Build(e.to_string()))?;
         Ok(outgoing(OutKind::Notice, desk, problem.to, message_id, &message))
     }
+}
+
+/// The original as an attachment. RFC 2046 allows only 7bit, 8bit and binary for
+/// message/rfc822, so it goes in unchanged when 8bit can carry it (no NUL, no line
+/// over 998 bytes); otherwise it travels as base64-encoded data.
+fn original_part(raw: &[u8]) -> Result<SinglePart, OutboundError> {
+    let (content_type, body) = if fits_8bit(raw) {
+        let encoding =
+            if raw.is_ascii() { ContentTransferEncoding::SevenBit } else { ContentTransferEncoding::EightBit };
+        ("message/rfc822", Body::dangerous_pre_encoded(crlf(raw), encoding))
+    } else {
+        (
+            "application/octet-stream",
+            Body::new_with_encoding(raw.to_vec(), ContentTransferEncoding::Base64).unwrap_or_else(Body::new),
+        )
+    };
+    Ok(SinglePart::builder()
+        .header(ContentType::parse(content_type).map_err(|e| OutboundError::Build(e.to_string()))?)
+        .header(ContentDisposition::attachment("original.eml"))
+        .body(body))
+}
+
+fn mib(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

@@ -113,6 +113,8 @@ pub struct Composer<'a> {
     pub renderer: &'a Renderer,
     pub signer: &'a Signer,
     pub date: SystemTime,
+    /// A forwarded original larger than this is linked to instead of attached.
+    pub max_attachment: usize,
 }
 
 /// The desk as the mails present it.

@@ -1,29 +1,42 @@
 //! The outbox worker: claims queued mails, sends them, marks them sent, retries
-//! passing failures with backoff and gives up on permanent ones (recorded on the
-//! ticket). A crash after the server took a mail but before it was marked sent
-//! sends it once more, with the same Message-ID.
+//! a mail's own passing failures with backoff for `outbox.retry_for_hours`, and
+//! gives up on its permanent ones (recorded on the ticket; the body is kept for
+//! `outbox.keep_failed_days` so that `loket outbox retry` can send it again).
+//! When the server takes no mail at all (no connection, TLS, login, sender
+//! refused) the whole queue pauses without charging any mail, and resumes by
+//! itself once a probe goes through. A crash after the server took a mail but
+//! before it was marked sent sends it once more, with the same Message-ID.
 
+mod pause;
+mod smtp;
 mod transport;
 
 use std::time::Duration;
 
+use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
-pub use transport::{SendError, Transport, TransportError};
+pub use pause::Refusal;
+pub use transport::{PauseReason, SendError, Transport, TransportError};
 
 use crate::clock::now_ms;
+use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{Due, Store, StoreError};
 
 /// Mails claimed per step.
 const CLAIM: i64 = 16;
+/// How often given-up mails past `outbox.keep_failed_days` lose their body.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// What one step did; the loop decides how long to wait.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Delivery {
     pub sent: usize,
     pub retried: usize,
     pub given_up: usize,
+    /// Set when the server refused the session: the step stopped and handed its mails back.
+    pub paused: Option<Refusal>,
 }
 
 impl Delivery {
@@ -35,13 +48,20 @@ impl Delivery {
 /// How hard delivery is tried.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
-    pub max_attempts: u32,
     pub base: Duration,
+    /// A mail failing for its own sake is given up once it has failed for this long.
+    pub retry_for: Duration,
+    /// A given-up mail's body is kept this long.
+    pub keep_failed: Duration,
 }
 
 impl RetryPolicy {
     pub fn from_config(config: &crate::config::OutboxConfig) -> Self {
-        Self { max_attempts: config.max_attempts.max(1), base: Duration::from_secs(config.retry_base_secs.max(1)) }
+        Self {
+            base: Duration::from_secs(config.retry_base_secs.max(1)),
+            retry_for: Duration::from_secs(config.retry_for_hours.saturating_mul(3600)),
+            keep_failed: Duration::from_secs(config.keep_failed_days.saturating_mul(86_400)),
+        }
     }
 
     /// The wait before attempt `attempts + 1`: the base, doubling, an hour at most.
@@ -49,48 +69,80 @@ impl RetryPolicy {
         let exponent = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
         self.base.saturating_mul(1 << exponent).min(Duration::from_secs(3600))
     }
+
+    /// True when a mail failing since `failing_since` has been retried long enough.
+    pub fn exhausted(&self, failing_since: Option<i64>, now: i64) -> bool {
+        let limit = i64::try_from(self.retry_for.as_millis()).unwrap_or(i64::MAX);
+        failing_since.is_some_and(|since| now.saturating_sub(since) >= limit)
+    }
 }
 
-/// Claims and delivers one handful of due mails.
+/// Between half and all of `wait`, so that many mails (or instances) do not retry in step.
+pub fn jitter(wait: Duration) -> Duration {
+    let half = wait / 2;
+    half + half.mul_f64(rand::rng().random_range(0.0..=1.0))
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Claims up to `limit` due mails and delivers them, stopping at the first
+/// refusal of the whole session.
 pub async fn step(
     store: &Store,
     transport: &Transport,
     worker: &str,
+    limit: i64,
     policy: RetryPolicy,
     metrics: &Metrics,
 ) -> Result<Delivery, StoreError> {
     let mut delivery = Delivery::default();
-    for due in store.claim_due(worker, CLAIM, now_ms()).await? {
-        let result = transport.send(&due.sender, &due.recipient, &due.body).await;
-        match &result {
-            Ok(()) => metrics.sent(&due.kind, now_ms() - due.created_at),
-            Err(_) => metrics.failed(&due.kind),
-        }
-        match result {
+    let claimed = store.claim_due(worker, limit, now_ms()).await?;
+    for (index, due) in claimed.iter().enumerate() {
+        match transport.send(&due.sender, &due.recipient, &due.body).await {
             Ok(()) => {
-                store.mark_sent(&due, now_ms()).await?;
+                metrics.sent(&due.kind, now_ms() - due.created_at);
+                if !store.mark_sent(due, now_ms()).await? {
+                    tracing::warn!(mail = %due.id, "mail sent after its claim had passed to another worker");
+                }
                 delivery.sent += 1;
             }
+            Err(SendError::Server { reason, error }) => {
+                store.release(&claimed[index..], &due.id, &error, now_ms()).await?;
+                delivery.paused = Some(Refusal { reason, error });
+                return Ok(delivery);
+            }
             Err(SendError::Permanent(error)) => {
+                metrics.failed(&due.kind);
                 tracing::warn!(recipient = %due.recipient, %error, "mail refused for good");
-                store.give_up(&due, &error, now_ms()).await?;
+                give_up(store, due, &error).await?;
                 delivery.given_up += 1;
             }
-            Err(SendError::Transient(error)) if due.attempts + 1 >= i64::from(policy.max_attempts) => {
-                tracing::warn!(recipient = %due.recipient, %error, attempts = due.attempts + 1, "mail given up");
-                store.give_up(&due, &format!("{error} (after {} attempts)", due.attempts + 1), now_ms()).await?;
+            Err(SendError::Transient(error)) if policy.exhausted(due.failing_since, now_ms()) => {
+                metrics.failed(&due.kind);
+                let hours = policy.retry_for.as_secs() / 3600;
+                tracing::warn!(recipient = %due.recipient, %error, hours, "mail given up after retrying");
+                give_up(store, due, &format!("{error} (retried for {hours} hours)")).await?;
                 delivery.given_up += 1;
             }
             Err(SendError::Transient(error)) => {
-                let wait = policy.backoff(due.attempts);
+                metrics.failed(&due.kind);
+                let wait = jitter(policy.backoff(due.attempts));
                 tracing::info!(recipient = %due.recipient, %error, retry_in_secs = wait.as_secs(), "mail will be retried");
-                let next = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
-                store.retry_later(&due, &error, next).await?;
+                store.retry_later(due, &error, now_ms() + millis(wait), now_ms()).await?;
                 delivery.retried += 1;
             }
         }
     }
     Ok(delivery)
+}
+
+async fn give_up(store: &Store, due: &Due, error: &str) -> Result<(), StoreError> {
+    if !store.give_up(due, error, now_ms()).await? {
+        tracing::warn!(mail = %due.id, "mail not given up: another worker holds it now");
+    }
+    Ok(())
 }
 
 /// Delivers until shutdown; the mail in hand is finished first.
@@ -99,13 +151,28 @@ pub async fn run(
     transport: Transport,
     policy: RetryPolicy,
     metrics: Metrics,
+    health: Health,
     shutdown: CancellationToken,
 ) {
     let worker = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
+    let mut pause = pause::Pause::new(metrics.clone(), health, policy.base);
+    let mut swept: Option<tokio::time::Instant> = None;
     loop {
-        let wait = match step(&store, &transport, &worker, policy, &metrics).await {
-            Ok(delivery) if delivery.total() > 0 => continue,
-            Ok(_) => Duration::from_millis(500),
+        if swept.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+            sweep(&store, policy).await;
+            swept = Some(tokio::time::Instant::now());
+        }
+        // While paused, one mail at a time probes whether the server takes mail again.
+        let limit = if pause.active() { 1 } else { CLAIM };
+        let wait = match step(&store, &transport, &worker, limit, policy, &metrics).await {
+            Ok(Delivery { paused: Some(refusal), .. }) => pause.refused(refusal),
+            Ok(delivery) => {
+                pause.lifted();
+                if delivery.total() > 0 {
+                    continue;
+                }
+                Duration::from_millis(500)
+            }
             Err(error) => {
                 tracing::warn!(%error, "outbox step failed");
                 Duration::from_secs(5)
@@ -119,26 +186,62 @@ pub async fn run(
     tracing::info!("outbox stopped");
 }
 
-/// Delivers everything due now, for one-shot tools like the demo.
+/// Wipes the bodies of mails given up longer ago than they are kept.
+async fn sweep(store: &Store, policy: RetryPolicy) {
+    match store.wipe_failed_bodies(now_ms() - millis(policy.keep_failed)).await {
+        Ok(0) => {}
+        Ok(wiped) => tracing::info!(wiped, "bodies of long given-up mails wiped"),
+        Err(error) => tracing::warn!(%error, "given-up mails could not be swept"),
+    }
+}
+
+/// Delivers everything due now, for one-shot tools like the demo; stops when the
+/// server takes no mail.
 pub async fn drain(store: &Store, transport: &Transport, policy: RetryPolicy) -> Result<Delivery, StoreError> {
     let mut total = Delivery::default();
     loop {
-        let delivery = step(store, transport, "drain", policy, &Metrics::default()).await?;
-        if delivery.total() == 0 {
-            return Ok(total);
-        }
+        let delivery = step(store, transport, "drain", CLAIM, policy, &Metrics::default()).await?;
         total.sent += delivery.sent;
         total.retried += delivery.retried;
         total.given_up += delivery.given_up;
+        if delivery.total() == 0 || delivery.paused.is_some() {
+            total.paused = delivery.paused;
+            return Ok(total);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use super::RetryPolicy;
+
+    const POLICY: RetryPolicy = RetryPolicy {
+        base: Duration::from_secs(30),
+        retry_for: Duration::from_secs(5 * 24 * 3600),
+        keep_failed: Duration::from_secs(14 * 24 * 3600),
+    };
+
     #[test]
     fn backoff_doubles_from_thirty_seconds_to_an_hour() {
-        let policy = super::RetryPolicy { max_attempts: 12, base: std::time::Duration::from_secs(30) };
-        let waits: Vec<u64> = (0..9).map(|a| policy.backoff(a).as_secs()).collect();
+        let waits: Vec<u64> = (0..9).map(|a| POLICY.backoff(a).as_secs()).collect();
         assert_eq!(waits, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_the_whole_wait() {
+        for _ in 0..100 {
+            let wait = super::jitter(Duration::from_secs(60));
+            assert!(wait >= Duration::from_secs(30) && wait <= Duration::from_secs(60), "{wait:?}");
+        }
+    }
+
+    #[test]
+    fn a_failing_mail_is_given_up_after_five_days_of_failures_not_after_a_count() {
+        let day = 24 * 3600 * 1000;
+        assert!(!POLICY.exhausted(None, 100 * day), "a first failure is always retried");
+        assert!(!POLICY.exhausted(Some(0), 5 * day - 1));
+        assert!(POLICY.exhausted(Some(0), 5 * day));
     }
 }

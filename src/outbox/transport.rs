@@ -1,16 +1,14 @@
-//! Transports: SMTP through lettre (pooled, rustls), or `.eml` files in a folder
-//! for the no-server mode.
+//! Transports: SMTP (rustls, one kept session, see [`super::smtp`]), or `.eml`
+//! files in a folder for the no-server mode.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::address::Envelope;
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use secrecy::ExposeSecret;
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncTransport, Tokio1Executor};
 
+use super::smtp::{Encryption, Smtp};
 use crate::config::{Config, SmtpConfig, TlsMode};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,25 +17,56 @@ pub enum TransportError {
     Setup(String),
 }
 
-/// Why a mail did not go out, shaped for the retry decision.
+/// Why the server takes no mail at all just now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PauseReason {
+    /// No connection, or no greeting in time.
+    Connection,
+    /// The TLS handshake failed, or STARTTLS is not offered.
+    Tls,
+    /// The login was refused (a rotated password, a locked account).
+    Authentication,
+    /// The desk's address may not send through this server (MAIL FROM refused, send-as rights).
+    Sender,
+    /// The server refused the session itself (554 greeting, EHLO refused).
+    Refused,
+}
+
+impl PauseReason {
+    pub const ALL: [Self; 5] = [Self::Connection, Self::Tls, Self::Authentication, Self::Sender, Self::Refused];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connection => "connection",
+            Self::Tls => "tls",
+            Self::Authentication => "authentication",
+            Self::Sender => "sender",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// Why a mail did not go out, shaped for the decision that follows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendError {
-    /// Worth another try later (connection refused, 4xx, time-out).
+    /// The server or the account takes no mail now: the queue pauses, no mail is charged.
+    Server { reason: PauseReason, error: String },
+    /// Worth another try later for this mail (a 4xx for its recipient or content, no answer).
     Transient(String),
-    /// Will never work (5xx, a malformed address).
+    /// This mail will never be taken (its recipient or content refused with 5xx).
     Permanent(String),
 }
 
 #[derive(Clone)]
 pub enum Transport {
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, timeout: Duration },
+    Smtp(Smtp),
     File { transport: AsyncFileTransport<Tokio1Executor>, dir: PathBuf },
 }
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Smtp { .. } => f.write_str("Transport::Smtp"),
+            Self::Smtp(smtp) => write!(f, "Transport::Smtp({}:{})", smtp.host, smtp.port),
             Self::File { dir, .. } => write!(f, "Transport::File({})", dir.display()),
         }
     }
@@ -54,7 +83,7 @@ impl Transport {
         config.smtp.as_ref().map(smtp).transpose()
     }
 
-    /// Sends one composed mail under the transport's timeout.
+    /// Sends one composed mail.
     pub async fn send(&self, sender: &str, recipient: &str, bytes: &[u8]) -> Result<(), SendError> {
         let envelope = Envelope::new(
             Some(sender.parse().map_err(|_| SendError::Permanent(format!("bad sender address {sender}")))?),
@@ -72,15 +101,7 @@ impl Transport {
                 }
                 Ok(())
             }
-            Self::Smtp { transport, timeout } => {
-                // lettre's own timeout covers connecting only; the whole exchange gets one here.
-                match tokio::time::timeout(*timeout, transport.send_raw(&envelope, bytes)).await {
-                    Err(_) => Err(SendError::Transient(format!("no answer within {} s", timeout.as_secs()))),
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err(e)) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-                    Ok(Err(e)) => Err(SendError::Transient(e.to_string())),
-                }
-            }
+            Self::Smtp(smtp) => smtp.send(&envelope, bytes).await,
         }
     }
 }
@@ -93,21 +114,24 @@ fn smtp(config: &SmtpConfig) -> Result<Transport, TransportError> {
         TlsMode::Starttls => 587,
         TlsMode::None => 25,
     });
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host).port(port);
-    if config.tls != TlsMode::None {
+    let encryption = if config.tls == TlsMode::None {
+        Encryption::None
+    } else {
         let mut tls = TlsParameters::builder(config.host.clone());
         if let Some(path) = &config.ca_file {
             let pem = std::fs::read(path).map_err(|e| setup(format!("cannot read {}: {e}", path.display())))?;
             tls = tls.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| setup(e.to_string()))?);
         }
         let tls = tls.build_rustls().map_err(|e| setup(e.to_string()))?;
-        builder = builder.tls(if config.tls == TlsMode::Implicit { Tls::Wrapper(tls) } else { Tls::Required(tls) });
-    }
-    if let Some(user) = &config.username {
-        let password = config.password.as_ref().map(|p| p.expose_secret().to_owned()).unwrap_or_default();
-        builder = builder.credentials(Credentials::new(user.clone(), password));
-    }
-    let timeout = Duration::from_secs(config.timeout_secs);
-    let transport = builder.timeout(Some(timeout)).pool_config(PoolConfig::new().max_size(4)).build();
-    Ok(Transport::Smtp { transport, timeout })
+        if config.tls == TlsMode::Implicit { Encryption::Implicit(tls) } else { Encryption::Starttls(tls) }
+    };
+    Ok(Transport::Smtp(Smtp::new(
+        config.host.clone(),
+        port,
+        encryption,
+        config.username.clone(),
+        config.password.clone(),
+        config.password_file.clone(),
+        Duration::from_secs(config.timeout_secs),
+    )))
 }

@@ -41,7 +41,13 @@ impl Respond {
 
     /// Composes mails dated now.
     fn composer(&self) -> Composer<'_> {
-        Composer { desk: self.desk(), renderer: &self.renderer, signer: &self.signer, date: SystemTime::now() }
+        Composer {
+            desk: self.desk(),
+            renderer: &self.renderer,
+            signer: &self.signer,
+            date: SystemTime::now(),
+            max_attachment: usize::try_from(self.config.outbox.max_attachment_bytes).unwrap_or(usize::MAX),
+        }
     }
 }
 

@@ -18,6 +18,7 @@ mod files;
 mod ingest;
 mod models;
 mod outbox;
+mod outbox_queue;
 mod query;
 mod responder;
 mod rows;
@@ -32,6 +33,7 @@ pub use cursor::MailboxCursor;
 pub use ingest::IngestOutcome;
 pub use models::{Correction, StoredModel};
 pub use outbox::{Due, OutboxRow};
+pub use outbox_queue::{QueuedMail, Requeue};
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
 pub use responder::{Entry, Joining, Opened, RecentAcks, Reply, Responder, Response, Silent, TicketState, Turn};
 

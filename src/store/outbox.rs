@@ -1,5 +1,6 @@
 //! The outbox: mails queued in the ingest transaction, claimed by workers,
-//! marked sent, retried or given up.
+//! marked sent, retried, handed back while the server refuses everything, or
+//! given up.
 
 use serde::Serialize;
 use sqlx::FromRow;
@@ -20,6 +21,10 @@ pub struct Due {
     pub attempts: i64,
     /// When it was queued: with the ticket, so the time from arrival.
     pub created_at: i64,
+    /// Since when this mail fails for its own sake, if it does.
+    pub failing_since: Option<i64>,
+    /// The worker that claimed it; only that worker may record the outcome.
+    pub lease_owner: String,
 }
 
 /// An outbox row as `tickets show` presents it.
@@ -58,70 +63,128 @@ impl Store {
                 "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (
                     SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
                       AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4)
-                 RETURNING id, ticket_id, kind, recipient, sender, message_id, body, attempts, created_at"
+                 RETURNING id, ticket_id, kind, recipient, sender, message_id, body, attempts, created_at,
+                   failing_since, lease_owner"
             }
             Backend::Postgres => {
                 "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (
                     SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
                       AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4
                       FOR UPDATE SKIP LOCKED)
-                 RETURNING id, ticket_id, kind, recipient, sender, message_id, body, attempts, created_at"
+                 RETURNING id, ticket_id, kind, recipient, sender, message_id, body, attempts, created_at,
+                   failing_since, lease_owner"
             }
         };
         Ok(sqlx::query_as(sql).bind(worker).bind(now + LEASE_MS).bind(now).bind(limit).fetch_all(&self.write).await?)
     }
 
-    /// Marks a mail sent and notes it on the ticket's timeline. The composed bytes are
-    /// dropped then: they hold the tracking link, which the store does not keep once the
-    /// mail no longer needs sending.
-    pub async fn mark_sent(&self, due: &Due, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
-        sqlx::query(
+    /// Marks a mail sent, then notes it on the ticket's timeline. Only a mail this
+    /// worker still holds is marked: one whose lease ran out may be another's now.
+    /// The state is committed on its own first, so that a timeline that cannot be
+    /// written never makes the mail go out again. The composed bytes are dropped:
+    /// they hold the tracking link, which the store does not keep once the mail no
+    /// longer needs sending. False when the mail was no longer this worker's.
+    pub async fn mark_sent(&self, due: &Due, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
             "UPDATE outbox SET state = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL,
-                lease_owner = NULL, lease_until = NULL, body = $3 WHERE id = $2",
+                lease_owner = NULL, lease_until = NULL, body = $3
+             WHERE id = $2 AND lease_owner = $4 AND state = 'pending'",
         )
         .bind(now)
         .bind(&due.id)
         .bind(Vec::<u8>::new())
-        .execute(&mut *tx)
-        .await?;
-        let what = OutKind::from_stored(&due.kind).noun();
-        insert_event(&mut tx, &due.ticket_id, now, "sent", &format!("{what} sent to {}", due.recipient)).await?;
-        tx.commit().await?;
-        Ok(())
+        .bind(&due.lease_owner)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        if done == 1 {
+            let what = OutKind::from_stored(&due.kind).noun();
+            self.note(due, now, "sent", &format!("{what} sent to {}", due.recipient)).await;
+        }
+        Ok(done == 1)
     }
 
-    /// Schedules another attempt at `next_at` after a passing failure.
-    pub async fn retry_later(&self, due: &Due, error: &str, next_at: i64) -> Result<(), StoreError> {
-        sqlx::query(
+    /// Schedules another attempt at `next_at` after a failure of this mail's own.
+    /// The first such failure starts the time the mail is retried for.
+    pub async fn retry_later(&self, due: &Due, error: &str, next_at: i64, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2,
-                lease_owner = NULL, lease_until = NULL WHERE id = $3",
+                failing_since = COALESCE(failing_since, $5), lease_owner = NULL, lease_until = NULL
+             WHERE id = $3 AND lease_owner = $4 AND state = 'pending'",
         )
         .bind(error)
         .bind(next_at)
         .bind(&due.id)
+        .bind(&due.lease_owner)
+        .bind(now)
         .execute(&self.write)
-        .await?;
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Hands claimed mails back untried while the server refuses every mail: no
+    /// attempt is counted. The one that met the refusal (`tried`) notes why and goes
+    /// behind the others due, so that the next probe tries another mail.
+    pub async fn release(&self, claimed: &[Due], tried: &str, error: &str, now: i64) -> Result<(), StoreError> {
+        for due in claimed {
+            let query = if due.id == tried {
+                sqlx::query(
+                    "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, last_error = $3, next_attempt_at = $4
+                     WHERE id = $1 AND lease_owner = $2 AND state = 'pending'",
+                )
+                .bind(&due.id)
+                .bind(&due.lease_owner)
+                .bind(error)
+                .bind(now)
+            } else {
+                sqlx::query(
+                    "UPDATE outbox SET lease_owner = NULL, lease_until = NULL
+                     WHERE id = $1 AND lease_owner = $2 AND state = 'pending'",
+                )
+                .bind(&due.id)
+                .bind(&due.lease_owner)
+            };
+            query.execute(&self.write).await?;
+        }
         Ok(())
     }
 
-    /// Gives a mail up for good and says so on the ticket's timeline.
-    pub async fn give_up(&self, due: &Due, error: &str, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $1,
-                lease_owner = NULL, lease_until = NULL, body = $3 WHERE id = $2",
+    /// Gives a mail up, then says so on the ticket's timeline. Its body stays until
+    /// `outbox.keep_failed_days` have passed, for `loket outbox retry`.
+    pub async fn give_up(&self, due: &Due, error: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $1, failed_at = $3,
+                lease_owner = NULL, lease_until = NULL
+             WHERE id = $2 AND lease_owner = $4 AND state = 'pending'",
         )
         .bind(error)
         .bind(&due.id)
-        .bind(Vec::<u8>::new())
-        .execute(&mut *tx)
-        .await?;
-        let what = OutKind::from_stored(&due.kind).noun();
-        insert_event(&mut tx, &due.ticket_id, now, "failed", &format!("{what} to {} failed: {error}", due.recipient))
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        .bind(now)
+        .bind(&due.lease_owner)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        if done == 1 {
+            let what = OutKind::from_stored(&due.kind).noun();
+            self.note(due, now, "failed", &format!("{what} to {} failed: {error}", due.recipient)).await;
+        }
+        Ok(done == 1)
+    }
+
+    /// A timeline entry about a mail; the mail's state is already committed, so a
+    /// failure here is logged and goes no further.
+    async fn note(&self, due: &Due, now: i64, kind: &str, detail: &str) {
+        let result: Result<(), StoreError> = async {
+            let mut tx = self.write.begin().await?;
+            insert_event(&mut tx, &due.ticket_id, now, kind, detail).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(mail = %due.id, %error, "the ticket's timeline could not note the mail");
+        }
     }
 
     /// Mails waiting to be sent.

@@ -31,6 +31,7 @@ pub(super) async fn readyz(State(state): State<WebState>) -> Response {
         "store": if store { "ok" } else { "unreachable" },
         "mailboxes": mailboxes,
         "tasks": tasks,
+        "outbox": state.health.outbox(),
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()

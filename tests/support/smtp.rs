@@ -1,5 +1,6 @@
 //! A private SMTP server (aiosmtpd) that stores what it receives, with STARTTLS
-//! and implicit TLS from the test CA.
+//! and implicit TLS from the test CA; optionally with a login whose password the
+//! test changes while the server runs, and with recipients it refuses.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,6 +15,8 @@ pub struct SmtpSink {
     pub ca_file: PathBuf,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// The user that must log in, when a login is required.
+    user: Option<String>,
 }
 
 /// Debian's python3-aiosmtpd lives with the system interpreter.
@@ -23,12 +26,45 @@ fn python() -> &'static str {
 
 impl SmtpSink {
     pub fn start() -> Self {
+        Self::create(None)
+    }
+
+    /// A server that takes mail only after a login as `user` with `password`.
+    pub fn with_login(user: &str, password: &str) -> Self {
+        Self::create(Some((user, password)))
+    }
+
+    fn create(login: Option<(&str, &str)>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("mail")).expect("mail dir");
         let ca = TestCa::create(dir.path());
-        let mut this = Self { port: free_port(), tls_port: free_port(), ca_file: ca.ca_file.clone(), dir, child: None };
+        let user = login.map(|(user, _)| user.to_owned());
+        let mut this =
+            Self { port: free_port(), tls_port: free_port(), ca_file: ca.ca_file.clone(), dir, child: None, user };
+        if let Some((_, password)) = login {
+            this.set_password(password);
+        }
         this.resume();
         this
+    }
+
+    /// From now on, logins need this password (as when an administrator rotates it).
+    pub fn set_password(&self, password: &str) {
+        std::fs::write(self.dir.path().join("password"), password).expect("password file");
+    }
+
+    /// Refuses mail to `address` at RCPT with 550 from now on.
+    pub fn refuse(&self, address: &str) {
+        let path = self.dir.path().join("mail/refused.txt");
+        let mut list = std::fs::read_to_string(&path).unwrap_or_default();
+        list.push_str(address);
+        list.push('\n');
+        std::fs::write(path, list).expect("refused list");
+    }
+
+    /// Takes mail to every address again.
+    pub fn refuse_nobody(&self) {
+        let _ = std::fs::remove_file(self.dir.path().join("mail/refused.txt"));
     }
 
     /// Stops the server: connections are refused until [`SmtpSink::resume`].
@@ -42,8 +78,12 @@ impl SmtpSink {
     pub fn resume(&mut self) {
         let root = self.dir.path();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
-        let child = Command::new(python())
-            .arg(script)
+        let mut command = Command::new(python());
+        command.arg(script);
+        if let Some(user) = &self.user {
+            command.args(["--user", user]).arg("--password-file").arg(root.join("password"));
+        }
+        let child = command
             .args(["--port", &self.port.to_string(), "--tls-port", &self.tls_port.to_string()])
             .arg("--cert")
             .arg(root.join("cert.pem"))

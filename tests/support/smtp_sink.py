@@ -3,6 +3,10 @@
 Each message becomes NAME.eml with NAME.json beside it (envelope sender,
 recipients, whether TLS was on). Listens on loopback with STARTTLS on one port
 and implicit TLS on another, both with the test CA's certificate.
+
+With --password-file, a login is required: the user named by --user with the
+password the file holds when the client logs in (tests change it while the
+server runs). Addresses listed in the folder's refused.txt are refused at RCPT.
 """
 import argparse
 import asyncio
@@ -13,6 +17,7 @@ import time
 import uuid
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Sink:
@@ -23,6 +28,13 @@ class Sink:
         # Addresses at nowhere.example.org do not exist: a permanent refusal.
         if address.lower().endswith("@nowhere.example.org"):
             return "550 5.1.1 no such user here"
+        try:
+            with open(os.path.join(self.folder, "refused.txt")) as f:
+                refused = {line.strip().lower() for line in f if line.strip()}
+        except FileNotFoundError:
+            refused = set()
+        if address.lower() in refused:
+            return "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -42,6 +54,22 @@ class Sink:
         return "250 OK stored"
 
 
+class Login:
+    """Checks a login against the password the file holds now."""
+
+    def __init__(self, user, password_file):
+        self.user = user
+        self.password_file = password_file
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        with open(self.password_file, "rb") as f:
+            password = f.read().strip()
+        ok = auth_data.login == self.user.encode() and auth_data.password == password
+        return AuthResult(success=ok, handled=False)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -49,14 +77,19 @@ def main():
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--dir", required=True)
+    parser.add_argument("--user")
+    parser.add_argument("--password-file")
     args = parser.parse_args()
+    auth = {}
+    if args.password_file:
+        auth = {"authenticator": Login(args.user, args.password_file), "auth_required": True}
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(args.cert, args.key)
     starttls = Controller(Sink(args.dir), hostname="127.0.0.1", port=args.port,
-                          tls_context=context, require_starttls=True)
+                          tls_context=context, require_starttls=True, **auth)
     implicit = Controller(Sink(args.dir), hostname="127.0.0.1", port=args.tls_port,
-                          ssl_context=context)
+                          ssl_context=context, **auth)
     starttls.start()
     implicit.start()
     print("ready", flush=True)

@@ -1,0 +1,101 @@
+//! The outbox as the operator sees it: `loket outbox list` and `loket outbox
+//! retry`, and the wiping of given-up mails' bodies after `outbox.keep_failed_days`.
+
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::{Store, StoreError, ingest::insert_event};
+use crate::outbound::OutKind;
+
+/// A mail still in the queue, or given up.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct QueuedMail {
+    pub id: String,
+    pub kind: String,
+    pub recipient: String,
+    /// The ticket's reference.
+    pub reference: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub failed_at: Option<i64>,
+    /// Zero once the mail was sent, or given up longer than the body is kept.
+    pub body_bytes: i64,
+}
+
+/// What `loket outbox retry` did with one mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requeue {
+    /// Back in the queue, due now.
+    Queued,
+    NotFound,
+    /// Only given-up mail is put back; this one is `pending`, `sent` or `bounced`.
+    NotGivenUp(String),
+    /// Given up longer ago than its body is kept: there is nothing left to send.
+    BodyWiped,
+}
+
+const QUEUE: &str = "SELECT o.id, o.kind, o.recipient, t.reference, o.state, o.attempts, o.next_attempt_at,
+        o.last_error, o.created_at, o.failed_at, CAST(length(o.body) AS BIGINT) AS body_bytes
+     FROM outbox o JOIN tickets t ON t.id = o.ticket_id
+     WHERE o.state IN ('pending', 'failed') ORDER BY o.created_at, o.id LIMIT $1";
+
+const QUEUE_FAILED: &str = "SELECT o.id, o.kind, o.recipient, t.reference, o.state, o.attempts, o.next_attempt_at,
+        o.last_error, o.created_at, o.failed_at, CAST(length(o.body) AS BIGINT) AS body_bytes
+     FROM outbox o JOIN tickets t ON t.id = o.ticket_id
+     WHERE o.state = 'failed' ORDER BY o.created_at, o.id LIMIT $1";
+
+impl Store {
+    /// Pending and given-up mails (or only the given-up ones), oldest first.
+    pub async fn outbox_queue(&self, only_failed: bool, limit: i64) -> Result<Vec<QueuedMail>, StoreError> {
+        let sql = if only_failed { QUEUE_FAILED } else { QUEUE };
+        Ok(sqlx::query_as(sql).bind(limit).fetch_all(&self.read).await?)
+    }
+
+    /// Puts a given-up mail back in the queue, due now, while its body is kept.
+    pub async fn requeue(&self, id: &str, now: i64) -> Result<Requeue, StoreError> {
+        let queued: Option<(String, String, String)> = sqlx::query_as(
+            "UPDATE outbox SET state = 'pending', next_attempt_at = $2, failing_since = NULL, failed_at = NULL,
+                lease_owner = NULL, lease_until = NULL
+             WHERE id = $1 AND state = 'failed' AND length(body) > 0
+             RETURNING ticket_id, kind, recipient",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.write)
+        .await?;
+        if let Some((ticket_id, kind, recipient)) = queued {
+            let what = OutKind::from_stored(&kind).noun();
+            let mut tx = self.write.begin().await?;
+            insert_event(&mut tx, &ticket_id, now, "requeued", &format!("{what} to {recipient} queued again")).await?;
+            tx.commit().await?;
+            return Ok(Requeue::Queued);
+        }
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT state FROM outbox WHERE id = $1").bind(id).fetch_optional(&self.read).await?;
+        Ok(match found {
+            None => Requeue::NotFound,
+            Some(state) if state == "failed" => Requeue::BodyWiped,
+            Some(state) => Requeue::NotGivenUp(state),
+        })
+    }
+
+    /// The ids of every given-up mail.
+    pub async fn given_up_ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM outbox WHERE state = 'failed' ORDER BY created_at, id")
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// Wipes the bodies of mails given up before `before`; returns how many.
+    pub async fn wipe_failed_bodies(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("UPDATE outbox SET body = $2 WHERE state = 'failed' AND failed_at < $1 AND length(body) > 0")
+            .bind(before)
+            .bind(Vec::<u8>::new())
+            .execute(&self.write)
+            .await?
+            .rows_affected())
+    }
+}
