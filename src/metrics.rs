@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::health::Health;
+use crate::health::{Health, Problem};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -36,6 +36,12 @@ struct MailboxLabels {
     mailbox: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProblemLabels {
+    mailbox: String,
+    problem: String,
+}
+
 /// The process's metrics; cheap to clone, shared by every task.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -50,6 +56,8 @@ pub struct Metrics {
     quarantine: Gauge,
     mailbox_up: Family<MailboxLabels, Gauge>,
     model_examples: Gauge,
+    problems: Family<ProblemLabels, Counter>,
+    warnings: Family<ProblemLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -90,6 +98,14 @@ impl Metrics {
         registry.register("mailbox_connected", "1 when the mailbox's source is connected", mailbox_up.clone());
         let model_examples = Gauge::default();
         registry.register("model_examples", "Examples the routing model in use was trained on", model_examples.clone());
+        let problems = Family::<ProblemLabels, Counter>::default();
+        registry.register(
+            "mailbox_problems",
+            "Problems a mailbox worked around (each reported once when it begins), by kind",
+            problems.clone(),
+        );
+        let warnings = Family::<ProblemLabels, Gauge>::default();
+        registry.register("mailbox_warning", "1 while a mailbox works around a problem of this kind", warnings.clone());
         Self {
             registry: Arc::new(registry),
             ingested,
@@ -102,7 +118,16 @@ impl Metrics {
             quarantine,
             mailbox_up,
             model_examples,
+            problems,
+            warnings,
         }
+    }
+
+    /// A mailbox began to work around a problem.
+    pub fn problem(&self, mailbox: &str, problem: Problem) {
+        self.problems
+            .get_or_create(&ProblemLabels { mailbox: mailbox.to_owned(), problem: problem.as_str().to_owned() })
+            .inc();
     }
 
     /// The routing model in use was trained on `examples` examples.
@@ -138,7 +163,12 @@ impl Metrics {
         self.outbox_failed.set(counts.outbox_failed);
         self.quarantine.set(counts.quarantine);
         self.mailbox_up.clear();
+        self.warnings.clear();
         for (mailbox, state) in health.snapshot() {
+            for problem in state.warnings.keys() {
+                let labels = ProblemLabels { mailbox: mailbox.clone(), problem: problem.as_str().to_owned() };
+                self.warnings.get_or_create(&labels).set(1);
+            }
             self.mailbox_up.get_or_create(&MailboxLabels { mailbox }).set(i64::from(state.connected));
         }
         let mut text = String::new();

@@ -45,7 +45,7 @@ async fn maildir_messages_become_tickets_once_and_move_to_cur() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(cur.len(), 3);
-    assert!(cur.iter().all(|name| name.ends_with(":2,S")), "{cur:?}");
+    assert!(cur.iter().all(|name| name.ends_with(":2,LS")), "{cur:?}");
 
     // The same message delivered again is recognised.
     std::fs::write(maildir.join("new/4.M4.host"), &first).unwrap();
