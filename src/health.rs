@@ -31,6 +31,8 @@ pub enum Problem {
     SlowFetch,
     /// A Maildir file cannot be read: it is quarantined and left in place.
     UnreadableFile,
+    /// The server hands out UIDs at or below ones already read, under the same UIDVALIDITY.
+    UidsReused,
 }
 
 impl Problem {
@@ -41,6 +43,7 @@ impl Problem {
             Self::WithheldMessage => "withheld_message",
             Self::SlowFetch => "slow_fetch",
             Self::UnreadableFile => "unreadable_file",
+            Self::UidsReused => "uids_reused",
         }
     }
 }

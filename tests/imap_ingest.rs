@@ -423,3 +423,27 @@ async fn in_flag_mode_flagged_mail_is_not_fetched_again_after_a_restart() {
     assert!(metrics.body.contains(r#"outcome="created"} 1"#), "{}", metrics.body);
     assert!(!metrics.body.contains(r#"outcome="duplicate""#), "flagged mail was fetched again: {}", metrics.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_mail_below_the_cursor_after_the_server_reused_uids_still_becomes_a_ticket() {
+    let dovecot = Dovecot::start(&["it"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let config = support::config(&url, dovecot.port, &[TestMailbox::new("it-old", "it", "it")], "");
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("before", "it@example.org", 2)).await;
+    let daemon = Daemon::start(&config);
+    let store = store(&url).await;
+    wait_for_tickets(&store, 2).await;
+    daemon.stop().await;
+
+    // As after a restore from backup: the server's UIDs start below what was read.
+    let raw = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE mailboxes SET last_uid = 100").execute(&raw).await.unwrap();
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("after", "it@example.org", 1)).await;
+    let daemon = Daemon::start(&config);
+    wait_for_tickets(&store, 3).await;
+    let ready = http::get(&format!("{}/readyz", config.desk.base_url)).await;
+    daemon.stop().await;
+    assert_eq!(store.count_tickets().await.unwrap(), 3);
+    assert!(ready.body.contains("uids_reused") && ready.body.contains("reuses UIDs"), "{}", ready.body);
+}

@@ -44,14 +44,28 @@ pub(super) async fn poll(
         memory.withheld.clear();
         memory.withheld_validity = uidvalidity;
     }
-    let mut query = format!("UID {}:*", cursor.last_uid.saturating_add(1));
+    // A server restored from a backup may hand out UIDs again without changing
+    // UIDVALIDITY: new mail would sit below the cursor, so search the whole folder
+    // (the keys absorb what is stored) until UIDNEXT is above the cursor again.
+    let mut after = cursor.last_uid;
+    if selected.uid_next.is_some_and(|next| next <= cursor.last_uid) {
+        let text = format!(
+            "the server's next UID ({uid_next}) is not above UID {after} already read under the same \
+             UIDVALIDITY {uidvalidity}: it reuses UIDs; the whole folder is searched until it stops"
+        );
+        report(pipeline, mailbox, Problem::UidsReused, &text);
+        after = 0;
+    } else {
+        resolved(pipeline, mailbox, Problem::UidsReused);
+    }
+    let mut query = format!("UID {}:*", after.saturating_add(1));
     if let Some(filter) = action.search_filter() {
         query = format!("{query} {filter}");
     }
     let found = timed(mailbox, "UID SEARCH", session.uid_search(&query)).await?;
     drain_unsolicited(session);
     // `n:*` also matches the highest UID when it is below n, so filter again.
-    let mut uids: Vec<u32> = found.into_iter().filter(|uid| *uid > cursor.last_uid).collect();
+    let mut uids: Vec<u32> = found.into_iter().filter(|uid| *uid > after).collect();
     uids.sort_unstable();
 
     let follows = action.cursor_follows();
