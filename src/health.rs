@@ -15,6 +15,40 @@ pub struct MailboxHealth {
     /// Why the last connection failed or ended, when it did.
     pub error: Option<String>,
     pub since_ms: i64,
+    /// Problems the mailbox works around while new mail still flows: what is wrong, and why.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub warnings: BTreeMap<Problem, String>,
+}
+
+/// A problem a source works around without stopping: shown in `/readyz` and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Problem {
+    /// The processed folder cannot be created or selected: mail stays where it is.
+    ProcessedFolder,
+    /// Moving or flagging stored mail keeps failing: the cursor goes on without it.
+    AfterCommit,
+    /// The server does not return a message's body.
+    WithheldMessage,
+    /// The fetch of a group timed out: groups are made smaller.
+    SlowFetch,
+    /// A Maildir file cannot be read: it is quarantined and left in place.
+    UnreadableFile,
+    /// The server hands out UIDs at or below ones already read, under the same UIDVALIDITY.
+    UidsReused,
+}
+
+impl Problem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ProcessedFolder => "processed_folder",
+            Self::AfterCommit => "after_commit",
+            Self::WithheldMessage => "withheld_message",
+            Self::SlowFetch => "slow_fetch",
+            Self::UnreadableFile => "unreadable_file",
+            Self::UidsReused => "uids_reused",
+        }
+    }
 }
 
 /// One supervised task (a mailbox's, the outbox worker, the model watcher).
@@ -51,14 +85,20 @@ impl Health {
     pub fn new<'a>(mailboxes: impl IntoIterator<Item = &'a str>) -> Self {
         let health = Self::default();
         for name in mailboxes {
-            health.set(name, MailboxHealth { connected: false, error: None, since_ms: crate::clock::now_ms() });
+            health.update(name, |h| h.since_ms = crate::clock::now_ms());
         }
         health
     }
 
-    fn set(&self, name: &str, state: MailboxHealth) {
+    fn update<T>(&self, name: &str, change: impl FnOnce(&mut MailboxHealth) -> T) -> T {
         let mut map = self.mailboxes.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.insert(name.to_owned(), state);
+        let entry = map.entry(name.to_owned()).or_insert_with(|| MailboxHealth {
+            connected: false,
+            error: None,
+            since_ms: crate::clock::now_ms(),
+            warnings: BTreeMap::new(),
+        });
+        change(entry)
     }
 
     pub fn connected(&self, name: &str) {
@@ -69,15 +109,37 @@ impl Health {
             .get(name)
             .is_some_and(|h| h.connected);
         if !already {
-            self.set(name, MailboxHealth { connected: true, error: None, since_ms: crate::clock::now_ms() });
+            self.update(name, |h| {
+                h.connected = true;
+                h.error = None;
+                h.since_ms = crate::clock::now_ms();
+            });
         }
     }
 
     pub fn disconnected(&self, name: &str, error: &str) {
-        self.set(
-            name,
-            MailboxHealth { connected: false, error: Some(error.to_owned()), since_ms: crate::clock::now_ms() },
-        );
+        self.update(name, |h| {
+            h.connected = false;
+            h.error = Some(error.to_owned());
+            h.since_ms = crate::clock::now_ms();
+        });
+    }
+
+    /// Records a problem the mailbox works around. True when it is new or its
+    /// text changed: the caller logs it then, and only then.
+    pub fn warn(&self, name: &str, problem: Problem, text: &str) -> bool {
+        self.update(name, |h| match h.warnings.get(&problem) {
+            Some(known) if known == text => false,
+            _ => {
+                h.warnings.insert(problem, text.to_owned());
+                true
+            }
+        })
+    }
+
+    /// The problem is gone. True when it had been reported.
+    pub fn resolved(&self, name: &str, problem: Problem) -> bool {
+        self.update(name, |h| h.warnings.remove(&problem).is_some())
     }
 
     pub fn outbox_paused(&self, reason: &str, error: &str) {
@@ -138,7 +200,7 @@ impl Health {
 
 #[cfg(test)]
 mod tests {
-    use super::Health;
+    use super::{Health, Problem};
 
     #[test]
     fn mailboxes_start_unconnected_and_follow_what_sources_report() {
@@ -161,5 +223,19 @@ mod tests {
         let outbox = &health.tasks()["outbox"];
         assert!(outbox.running);
         assert_eq!((outbox.restarts, outbox.error.as_deref()), (1, Some("panicked: boom")));
+    }
+
+    #[test]
+    fn a_warning_is_new_once_survives_reconnects_and_clears() {
+        let health = Health::new(["it"]);
+        assert!(health.warn("it", Problem::ProcessedFolder, "cannot be created"));
+        assert!(!health.warn("it", Problem::ProcessedFolder, "cannot be created"));
+        health.disconnected("it", "gone");
+        health.connected("it");
+        assert_eq!(health.snapshot()["it"].warnings[&Problem::ProcessedFolder], "cannot be created");
+        let json = serde_json::to_value(health.snapshot()).unwrap();
+        assert_eq!(json["it"]["warnings"]["processed_folder"], "cannot be created");
+        assert!(health.resolved("it", Problem::ProcessedFolder));
+        assert!(!health.resolved("it", Problem::ProcessedFolder));
     }
 }

@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::health::Health;
+use crate::health::{Health, Problem};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -46,6 +46,12 @@ struct TaskLabels {
     task: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProblemLabels {
+    mailbox: String,
+    problem: String,
+}
+
 /// The process's metrics; cheap to clone, shared by every task.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -62,6 +68,8 @@ pub struct Metrics {
     model_examples: Gauge,
     task_restarts: Family<TaskLabels, Counter>,
     outbox_paused: Family<ReasonLabels, Gauge>,
+    problems: Family<ProblemLabels, Counter>,
+    warnings: Family<ProblemLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -117,6 +125,14 @@ impl Metrics {
         for reason in crate::outbox::PauseReason::ALL {
             outbox_paused.get_or_create(&ReasonLabels { reason: reason.as_str().to_owned() }).set(0);
         }
+        let problems = Family::<ProblemLabels, Counter>::default();
+        registry.register(
+            "mailbox_problems",
+            "Problems a mailbox worked around (each reported once when it begins), by kind",
+            problems.clone(),
+        );
+        let warnings = Family::<ProblemLabels, Gauge>::default();
+        registry.register("mailbox_warning", "1 while a mailbox works around a problem of this kind", warnings.clone());
         Self {
             registry: Arc::new(registry),
             ingested,
@@ -131,12 +147,21 @@ impl Metrics {
             model_examples,
             task_restarts,
             outbox_paused,
+            problems,
+            warnings,
         }
     }
 
     /// The task `task` failed and will be restarted.
     pub fn task_restarted(&self, task: &str) {
         self.task_restarts.get_or_create(&TaskLabels { task: task.to_owned() }).inc();
+    }
+
+    /// A mailbox began to work around a problem.
+    pub fn problem(&self, mailbox: &str, problem: Problem) {
+        self.problems
+            .get_or_create(&ProblemLabels { mailbox: mailbox.to_owned(), problem: problem.as_str().to_owned() })
+            .inc();
     }
 
     /// The routing model in use was trained on `examples` examples.
@@ -180,7 +205,12 @@ impl Metrics {
         self.outbox_failed.set(counts.outbox_failed);
         self.quarantine.set(counts.quarantine);
         self.mailbox_up.clear();
+        self.warnings.clear();
         for (mailbox, state) in health.snapshot() {
+            for problem in state.warnings.keys() {
+                let labels = ProblemLabels { mailbox: mailbox.clone(), problem: problem.as_str().to_owned() };
+                self.warnings.get_or_create(&labels).set(1);
+            }
             self.mailbox_up.get_or_create(&MailboxLabels { mailbox }).set(i64::from(state.connected));
         }
         let mut text = String::new();

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use loket::config::Config;
 use loket::store::Store;
-use support::dovecot::Dovecot;
-use support::{TestMailbox, eventually, imap, request};
+use support::dovecot::{self, Dovecot};
+use support::{TestMailbox, eventually, http, imap, request};
 use tokio_util::sync::CancellationToken;
 
 struct Daemon {
@@ -320,4 +320,130 @@ async fn a_server_that_never_answers_times_out_with_a_clear_error() {
     assert!(error.to_string().contains("did not answer the greeting in time"), "{error}");
     assert!(started.elapsed() < Duration::from_secs(10));
     holder.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_move_or_uidplus_copies_each_message_to_processed_exactly_once() {
+    let options = dovecot::Options { capability: Some(dovecot::WITHOUT_MOVE_AND_UIDPLUS) };
+    let dovecot = Dovecot::start_with(&["it"], options);
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let mailboxes =
+        [TestMailbox { extra: "processed_folder = \"Processed\"", ..TestMailbox::new("it-old", "it", "it") }];
+    let config = support::config(&url, dovecot.port, &mailboxes, "");
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("first", "it@example.org", 5)).await;
+
+    let daemon = Daemon::start(&config);
+    let store = store(&url).await;
+    wait_for_tickets(&store, 5).await;
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("later", "it@example.org", 2)).await;
+    wait_for_tickets(&store, 7).await;
+    // Several more polls (one a second) with nothing new.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    daemon.stop().await;
+    // A restart reads from the stored cursor and copies nothing again.
+    let daemon = Daemon::start(&config);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    daemon.stop().await;
+
+    assert_eq!(store.count_tickets().await.unwrap(), 7);
+    assert_eq!(store.count_messages().await.unwrap(), 7);
+    assert_eq!(imap::count(dovecot.port, "it", "Processed").await, 7);
+    // The originals wait, marked deleted, for the next expunge by any client.
+    let left = imap::flags(dovecot.port, "it", "INBOX").await;
+    assert_eq!(left.len(), 7);
+    assert!(left.iter().all(|f| f.contains("Deleted")), "{left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_processed_folder_that_cannot_be_created_is_reported_and_new_mail_still_becomes_tickets() {
+    let dovecot = Dovecot::start(&["it"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    // Dovecot refuses '/' in a folder name under its '.' hierarchy separator.
+    let mailboxes =
+        [TestMailbox { extra: "processed_folder = \"Archive/Processed\"", ..TestMailbox::new("it-old", "it", "it") }];
+    let config = support::config(&url, dovecot.port, &mailboxes, "");
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("first", "it@example.org", 2)).await;
+
+    let daemon = Daemon::start(&config);
+    let store = store(&url).await;
+    wait_for_tickets(&store, 2).await;
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("later", "it@example.org", 1)).await;
+    wait_for_tickets(&store, 3).await;
+    let base = &config.desk.base_url;
+    let ready = http::get(&format!("{base}/readyz")).await;
+    let metrics = http::get(&format!("{base}/metrics")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    daemon.stop().await;
+
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let body: serde_json::Value = serde_json::from_str(&ready.body).unwrap();
+    let warning = body["mailboxes"]["it-old"]["warnings"]["processed_folder"].as_str().unwrap_or_default();
+    assert!(warning.contains("Archive/Processed") && warning.contains("cannot be created"), "{}", ready.body);
+    assert!(
+        metrics.body.contains(r#"loket_mailbox_warning{mailbox="it-old",problem="processed_folder"} 1"#),
+        "{}",
+        metrics.body
+    );
+    assert_eq!(store.count_tickets().await.unwrap(), 3);
+    assert_eq!(store.count_messages().await.unwrap(), 3);
+    // The mail stays where it was, taken in once.
+    assert_eq!(imap::count(dovecot.port, "it", "INBOX").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flag_mode_flagged_mail_is_not_fetched_again_after_a_restart() {
+    let dovecot = Dovecot::start(&["it"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let mailboxes = [TestMailbox { extra: "processed_flag = \"$Loket\"", ..TestMailbox::new("it-old", "it", "it") }];
+    let config = support::config(&url, dovecot.port, &mailboxes, "");
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("it", "it@example.org", 3)).await;
+    let daemon = Daemon::start(&config);
+    let store = store(&url).await;
+    wait_for_tickets(&store, 3).await;
+    eventually("every message flagged", Duration::from_secs(20), || async {
+        imap::flags(dovecot.port, "it", "INBOX").await.iter().all(|f| f.contains("$Loket"))
+    })
+    .await;
+    daemon.stop().await;
+
+    // Forget the cursor, as after a changed UIDVALIDITY: the search alone must skip the flagged mail.
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE mailboxes SET last_uid = 0").execute(&raw).await.unwrap();
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("new", "it@example.org", 1)).await;
+    let daemon = Daemon::start(&config);
+    wait_for_tickets(&store, 4).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let metrics = http::get(&format!("{}/metrics", config.desk.base_url)).await;
+    daemon.stop().await;
+    assert_eq!(store.count_messages().await.unwrap(), 4);
+    assert!(metrics.body.contains(r#"outcome="created"} 1"#), "{}", metrics.body);
+    assert!(!metrics.body.contains(r#"outcome="duplicate""#), "flagged mail was fetched again: {}", metrics.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_mail_below_the_cursor_after_the_server_reused_uids_still_becomes_a_ticket() {
+    let dovecot = Dovecot::start(&["it"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let config = support::config(&url, dovecot.port, &[TestMailbox::new("it-old", "it", "it")], "");
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("before", "it@example.org", 2)).await;
+    let daemon = Daemon::start(&config);
+    let store = store(&url).await;
+    wait_for_tickets(&store, 2).await;
+    daemon.stop().await;
+
+    // As after a restore from backup: the server's UIDs start below what was read.
+    let raw = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE mailboxes SET last_uid = 100").execute(&raw).await.unwrap();
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("after", "it@example.org", 1)).await;
+    let daemon = Daemon::start(&config);
+    wait_for_tickets(&store, 3).await;
+    let ready = http::get(&format!("{}/readyz", config.desk.base_url)).await;
+    daemon.stop().await;
+    assert_eq!(store.count_tickets().await.unwrap(), 3);
+    assert!(ready.body.contains("uids_reused") && ready.body.contains("reuses UIDs"), "{}", ready.body);
 }

@@ -227,7 +227,7 @@ pub struct IngestConfig {
     /// Messages fetched in one IMAP round trip.
     #[serde(default = "defaults::batch_size")]
     pub batch_size: u32,
-    /// Bytes fetched in one IMAP round trip, at most (one message may exceed it).
+    /// Bytes fetched in one IMAP round trip or read for one Maildir group, at most (one message may exceed it).
     #[serde(default = "defaults::batch_bytes")]
     pub batch_bytes: u64,
     /// A message that fails to be stored this many times (counted across

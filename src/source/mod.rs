@@ -4,6 +4,7 @@
 
 pub mod imap;
 pub mod maildir;
+mod memory;
 mod tls;
 
 use std::time::Duration;
@@ -67,16 +68,16 @@ impl PollOutcome {
 
 /// Watches one mailbox until shutdown, reconnecting with exponential backoff.
 pub async fn watch(pipeline: Pipeline, mailbox: MailboxConfig, shutdown: CancellationToken) {
-    let mut backoff = Backoff::default();
+    let mut memory = memory::Memory::default();
     while !shutdown.is_cancelled() {
         let result = if mailbox.maildir.is_some() {
-            maildir::watch(&pipeline, &mailbox, &shutdown, &mut backoff).await
+            maildir::watch(&pipeline, &mailbox, &shutdown, &mut memory).await
         } else {
-            imap::watch(&pipeline, &mailbox, &shutdown, &mut backoff).await
+            imap::watch(&pipeline, &mailbox, &shutdown, &mut memory).await
         };
         let Err(error) = result else { break };
         pipeline.health.disconnected(mailbox.name.as_str(), &error.to_string());
-        let delay = backoff.next_delay();
+        let delay = memory.backoff.next_delay();
         tracing::warn!(mailbox = %mailbox.name, %error, retry_in_secs = delay.as_secs(), "mailbox failed; the others go on");
         tokio::select! {
             _ = shutdown.cancelled() => break,

@@ -11,6 +11,17 @@ use super::{free_port, hand_over, is_root, service_user, wait_until};
 
 pub const PASSWORD: &str = "secret";
 
+/// The capabilities of a server from before RFC 4315 and RFC 6851: no MOVE, no UIDPLUS.
+pub const WITHOUT_MOVE_AND_UIDPLUS: &str =
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ NAMESPACE CHILDREN";
+
+/// How the private server differs from the default.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options {
+    /// The whole CAPABILITY answer after login, for a server with less.
+    pub capability: Option<&'static str>,
+}
+
 pub struct Dovecot {
     pub port: u16,
     pub tls_port: u16,
@@ -30,6 +41,11 @@ fn binary() -> String {
 impl Dovecot {
     /// Starts Dovecot with the given users, all with [`PASSWORD`].
     pub fn start(users: &[&str]) -> Self {
+        Self::start_with(users, Options::default())
+    }
+
+    /// Starts Dovecot with the given users and options.
+    pub fn start_with(users: &[&str], options: Options) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
         hand_over(root);
@@ -46,8 +62,9 @@ impl Dovecot {
         let port = free_port();
         let tls_port = free_port();
         let r = root.display();
+        let capability = options.capability.map(|c| format!("imap_capability = {c}\n")).unwrap_or_default();
         let config = format!(
-            r#"
+            r#"{capability}
 base_dir = {r}/run
 state_dir = {r}/state
 log_path = {r}/dovecot.log

@@ -1,144 +1,23 @@
-//! One poll of one folder: the exactly-once part of the IMAP source.
+//! Fetching message bytes: sizes first, then bodies in groups bounded by bytes,
+//! under a timeout that measures progress rather than the whole group.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use async_imap::types::Fetch;
 use futures::TryStreamExt;
-use tokio_util::sync::CancellationToken;
 
 use super::{ImapSession, timed, uidset};
-use crate::clock::now_ms;
 use crate::config::MailboxConfig;
-use crate::pipeline::Pipeline;
-use crate::plan::{ImapPosition, Incoming};
-use crate::source::{PollOutcome, SourceError};
+use crate::source::SourceError;
 
-/// Messages stored in one group commit, at most: the unit of work a shutdown
-/// waits for.
-const GROUP: usize = 100;
-
-/// Stored messages moved or flagged on the server in one command, at most.
-const ACK_BATCH: usize = 1000;
-
-struct Fetched {
-    raw: Vec<u8>,
-    size: u64,
-    truncated: bool,
+pub(super) struct Fetched {
+    pub raw: Vec<u8>,
+    pub size: u64,
+    pub truncated: bool,
 }
 
-/// Takes in everything above the stored cursor. Stops early (between messages)
-/// when shutdown comes; the message in hand is always finished.
-pub(super) async fn poll(
-    pipeline: &Pipeline,
-    mailbox: &MailboxConfig,
-    session: &mut ImapSession,
-    can_move: bool,
-    shutdown: &CancellationToken,
-) -> Result<PollOutcome, SourceError> {
-    let selected = timed(mailbox, "SELECT", session.select(&mailbox.folder)).await?;
-    let uidvalidity = selected
-        .uid_validity
-        .ok_or_else(|| SourceError::Protocol(format!("the server reports no UIDVALIDITY for {}", mailbox.folder)))?;
-    let uid_next = selected.uid_next.unwrap_or(1);
-    let cursor = pipeline.store.open_cursor(mailbox.name.as_str(), uidvalidity, uid_next).await?;
-    if cursor.fresh {
-        tracing::info!(mailbox = %mailbox.name, uidvalidity, backlog_up_to = cursor.backlog_uid, "first read of this folder");
-    }
-    let query = format!("UID {}:*", cursor.last_uid.saturating_add(1));
-    let found = timed(mailbox, "UID SEARCH", session.uid_search(&query)).await?;
-    drain_unsolicited(session);
-    // `n:*` also matches the highest UID when it is below n, so filter again.
-    let mut uids: Vec<u32> = found.into_iter().filter(|uid| *uid > cursor.last_uid).collect();
-    uids.sort_unstable();
-
-    let acts_after_commit = mailbox.processed_folder.is_some() || mailbox.processed_flag.is_some();
-    let mut acks = Acknowledger { uidvalidity, can_move, pending: Vec::new(), last: None };
-    let mut outcome = PollOutcome::default();
-    let batch_size = pipeline.config.ingest.batch_size as usize;
-    for chunk in uids.chunks(batch_size) {
-        let sizes = fetch_sizes(mailbox, session, chunk).await?;
-        for batch in split_by_bytes(chunk, &sizes, pipeline.config.ingest.batch_bytes) {
-            let mut fetched = fetch_batch(pipeline, mailbox, session, &batch, &sizes).await?;
-            let got = fetched.len();
-            // A message the server did not send is never skipped: take what came
-            // before the gap, then reconnect and search again from the cursor.
-            let mut incoming = Vec::with_capacity(batch.len());
-            for uid in &batch {
-                let Some(message) = fetched.remove(uid) else { break };
-                incoming.push(Incoming {
-                    mailbox: mailbox.name.clone(),
-                    source_key: format!("{uidvalidity}/{uid}"),
-                    imap: Some(ImapPosition { uidvalidity, uid: *uid, advance_cursor: !acts_after_commit }),
-                    raw: message.raw,
-                    truncated: message.truncated,
-                    size: message.size,
-                    backlog: *uid <= cursor.backlog_uid,
-                    received_at_ms: now_ms(),
-                });
-            }
-            let short = incoming.len() < batch.len();
-            for group in incoming.chunks(GROUP) {
-                for result in pipeline.ingest_all(mailbox, group).await? {
-                    outcome.count(&result);
-                }
-                if acts_after_commit {
-                    acks.stored(group);
-                    if acks.pending.len() >= ACK_BATCH || shutdown.is_cancelled() || short {
-                        acks.flush(pipeline, mailbox, session).await?;
-                    }
-                }
-                if shutdown.is_cancelled() {
-                    return Ok(outcome);
-                }
-            }
-            if short {
-                return Err(SourceError::ShortBatch { expected: batch.len(), got });
-            }
-        }
-    }
-    acks.flush(pipeline, mailbox, session).await?;
-    Ok(outcome)
-}
-
-/// Moves or flags stored messages on the server in sets of up to [`ACK_BATCH`]
-/// (one MOVE per message set is far cheaper for the server than many small ones),
-/// then advances the cursor past them. Until then the cursor stays put, so a crash
-/// means those messages are fetched again, found stored, and moved after all.
-struct Acknowledger {
-    uidvalidity: u32,
-    can_move: bool,
-    pending: Vec<u32>,
-    last: Option<u32>,
-}
-
-impl Acknowledger {
-    fn stored(&mut self, group: &[Incoming]) {
-        for incoming in group {
-            let Some(position) = incoming.imap else { continue };
-            self.last = Some(position.uid);
-            // An oversized message was stored with its header only: the whole
-            // message stays where it is, for a person to deal with.
-            if !incoming.truncated {
-                self.pending.push(position.uid);
-            }
-        }
-    }
-
-    async fn flush(
-        &mut self,
-        pipeline: &Pipeline,
-        mailbox: &MailboxConfig,
-        session: &mut ImapSession,
-    ) -> Result<(), SourceError> {
-        commit_on_server(mailbox, session, self.can_move, &self.pending).await?;
-        self.pending.clear();
-        if let Some(last) = self.last.take() {
-            pipeline.store.advance_cursor(mailbox.name.as_str(), self.uidvalidity, last).await?;
-        }
-        Ok(())
-    }
-}
-
-async fn fetch_sizes(
+pub(super) async fn fetch_sizes(
     mailbox: &MailboxConfig,
     session: &mut ImapSession,
     uids: &[u32],
@@ -150,12 +29,13 @@ async fn fetch_sizes(
     })
     .await?;
     drain_unsolicited(session);
-    Ok(fetches.iter().filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0))))).collect())
+    // An unsolicited FETCH of flags carries no size: it must not hide the real one.
+    Ok(fetches.iter().filter_map(|f| Some((f.uid?, u64::from(f.size?)))).collect())
 }
 
 /// Splits a chunk so that no fetch carries more than `limit` bytes (a single
 /// message over the limit still goes alone). Oversized messages cost only their header.
-fn split_by_bytes(uids: &[u32], sizes: &BTreeMap<u32, u64>, limit: u64) -> Vec<Vec<u32>> {
+pub(super) fn split_by_bytes(uids: &[u32], sizes: &BTreeMap<u32, u64>, limit: u64) -> Vec<Vec<u32>> {
     let mut batches = Vec::new();
     let mut current = Vec::new();
     let mut bytes = 0u64;
@@ -174,84 +54,84 @@ fn split_by_bytes(uids: &[u32], sizes: &BTreeMap<u32, u64>, limit: u64) -> Vec<V
     batches
 }
 
-async fn fetch_batch(
-    pipeline: &Pipeline,
+/// Fetches the messages of `batch` whole, or only the header of those over
+/// `max_message_bytes`. A set the server refuses (NO) is split in halves until
+/// the refused message stands alone; that one is then simply missing from the
+/// result, as is any message the server leaves out.
+pub(super) async fn fetch_batch(
     mailbox: &MailboxConfig,
     session: &mut ImapSession,
     batch: &[u32],
     sizes: &BTreeMap<u32, u64>,
+    max_message_bytes: u64,
 ) -> Result<BTreeMap<u32, Fetched>, SourceError> {
-    let limit = pipeline.config.ingest.max_message_bytes;
     let (whole, headers_only): (Vec<u32>, Vec<u32>) =
-        batch.iter().partition(|uid| sizes.get(uid).copied().unwrap_or(0) <= limit);
+        batch.iter().partition(|uid| sizes.get(uid).copied().unwrap_or(0) <= max_message_bytes);
     let mut out = BTreeMap::new();
     for (uids, query, truncated) in
         [(whole, "(UID BODY.PEEK[])", false), (headers_only, "(UID BODY.PEEK[HEADER])", true)]
     {
-        if uids.is_empty() {
-            continue;
-        }
-        let set = uidset::format(&uids);
-        let fetches = timed(mailbox, "UID FETCH (BODY.PEEK[])", async {
-            let stream = session.uid_fetch(&set, query).await?;
-            stream.try_collect::<Vec<_>>().await
-        })
-        .await?;
-        drain_unsolicited(session);
-        for fetch in &fetches {
-            let Some(uid) = fetch.uid else { continue };
-            let raw = if truncated { fetch.header() } else { fetch.body() };
-            if let Some(raw) = raw {
-                let size = sizes.get(&uid).copied().unwrap_or(raw.len() as u64);
-                out.insert(uid, Fetched { raw: raw.to_vec(), size, truncated });
+        let mut work = vec![uids];
+        while let Some(uids) = work.pop() {
+            if uids.is_empty() {
+                continue;
+            }
+            let fetches = match fetch_with_progress(mailbox, session, &uidset::format(&uids), query).await {
+                Ok(fetches) => fetches,
+                Err(SourceError::Imap(async_imap::error::Error::No(reason))) => {
+                    drain_unsolicited(session);
+                    if uids.len() > 1 {
+                        let (left, right) = uids.split_at(uids.len() / 2);
+                        work.push(right.to_vec());
+                        work.push(left.to_vec());
+                    } else {
+                        tracing::debug!(mailbox = %mailbox.name, uid = uids[0], %reason, "the server refused to send a message");
+                    }
+                    continue;
+                }
+                Err(other) => return Err(other),
+            };
+            drain_unsolicited(session);
+            for fetch in &fetches {
+                let Some(uid) = fetch.uid else { continue };
+                let raw = if truncated { fetch.header() } else { fetch.body() };
+                if let Some(raw) = raw {
+                    let size = sizes.get(&uid).copied().unwrap_or(raw.len() as u64);
+                    out.insert(uid, Fetched { raw: raw.to_vec(), size, truncated });
+                }
             }
         }
     }
     Ok(out)
 }
 
-/// After the commit: move the stored messages to the processed folder, or flag them.
-async fn commit_on_server(
+/// A FETCH whose timeout is renewed by every message that arrives: a group
+/// larger than one command timeout's worth of bytes still completes, while a
+/// server that stops sending is noticed within one timeout.
+async fn fetch_with_progress(
     mailbox: &MailboxConfig,
     session: &mut ImapSession,
-    can_move: bool,
-    uids: &[u32],
-) -> Result<(), SourceError> {
-    if uids.is_empty() {
-        return Ok(());
-    }
-    let set = uidset::format(uids);
-    if let Some(folder) = &mailbox.processed_folder {
-        if can_move {
-            timed(mailbox, "UID MOVE", session.uid_mv(&set, folder)).await?;
-        } else {
-            timed(mailbox, "UID COPY", session.uid_copy(&set, folder)).await?;
-            timed(mailbox, "UID STORE", async {
-                let stream = session.uid_store(&set, "+FLAGS.SILENT (\\Deleted)").await?;
-                stream.try_collect::<Vec<_>>().await
-            })
-            .await?;
-            timed(mailbox, "UID EXPUNGE", async {
-                let stream = session.uid_expunge(&set).await?;
-                stream.try_collect::<Vec<_>>().await
-            })
-            .await?;
+    set: &str,
+    query: &str,
+) -> Result<Vec<Fetch>, SourceError> {
+    const WHAT: &str = "UID FETCH (BODY.PEEK[])";
+    let limit = Duration::from_secs(mailbox.command_timeout_secs);
+    let mut stream =
+        tokio::time::timeout(limit, session.uid_fetch(set, query)).await.map_err(|_| SourceError::Timeout(WHAT))??;
+    let mut fetches = Vec::new();
+    loop {
+        match tokio::time::timeout(limit, stream.try_next()).await {
+            Err(_) => return Err(SourceError::Timeout(WHAT)),
+            Ok(Ok(Some(fetch))) => fetches.push(fetch),
+            Ok(Ok(None)) => return Ok(fetches),
+            Ok(Err(error)) => return Err(error.into()),
         }
-    } else if let Some(flag) = &mailbox.processed_flag {
-        let query = format!("+FLAGS.SILENT ({flag})");
-        timed(mailbox, "UID STORE", async {
-            let stream = session.uid_store(&set, &query).await?;
-            stream.try_collect::<Vec<_>>().await
-        })
-        .await?;
     }
-    drain_unsolicited(session);
-    Ok(())
 }
 
 /// Unsolicited responses (EXISTS, EXPUNGE, FETCH of flags) queue up in a channel;
 /// loket re-reads state from the cursor, so they are only discarded.
-fn drain_unsolicited(session: &mut ImapSession) {
+pub(super) fn drain_unsolicited(session: &mut ImapSession) {
     while session.unsolicited_responses.try_recv().is_ok() {}
 }
 

@@ -8,9 +8,17 @@
 //! only after that is the cursor advanced past it (without a move or flag, the
 //! ingest transaction itself advances the cursor). A crash anywhere in between
 //! means a re-fetch that the duplicate keys absorb, and the move still happens.
+//!
+//! Servers differ: without MOVE the message is copied (and expunged by UID with
+//! UIDPLUS, or left marked deleted without it, copied once); a processed folder
+//! that cannot be created, a flag the folder does not keep, a move that keeps
+//! failing and a message the server never sends are each reported in `/readyz`
+//! and worked around, so new mail always goes on becoming tickets.
 
+mod after_commit;
 mod connect;
 mod fetch;
+mod poll;
 mod uidset;
 
 use std::time::Duration;
@@ -18,9 +26,11 @@ use std::time::Duration;
 use async_imap::extensions::idle::IdleResponse;
 use tokio_util::sync::CancellationToken;
 
+use after_commit::AfterCommit;
 pub use connect::{ImapSession, connect};
 
-use super::{Backoff, SourceError};
+use super::SourceError;
+use super::memory::Memory;
 use crate::config::MailboxConfig;
 use crate::pipeline::Pipeline;
 
@@ -29,17 +39,18 @@ pub(super) async fn watch(
     pipeline: &Pipeline,
     mailbox: &MailboxConfig,
     shutdown: &CancellationToken,
-    backoff: &mut Backoff,
+    memory: &mut Memory,
 ) -> Result<(), SourceError> {
     let mut session = connect(mailbox).await?;
     let capabilities = timed(mailbox, "CAPABILITY", session.capabilities()).await?;
     let can_idle = mailbox.idle && capabilities.has_str("IDLE");
     let can_move = capabilities.has_str("MOVE");
-    prepare_processed_folder(&mut session, mailbox).await;
-    tracing::info!(mailbox = %mailbox.name, folder = %mailbox.folder, idle = can_idle, "watching");
+    let has_uidplus = capabilities.has_str("UIDPLUS");
+    let action = AfterCommit::prepare(pipeline, mailbox, &mut session, can_move, has_uidplus).await?;
+    tracing::info!(mailbox = %mailbox.name, folder = %mailbox.folder, idle = can_idle, after_commit = ?action, "watching");
     loop {
-        let outcome = fetch::poll(pipeline, mailbox, &mut session, can_move, shutdown).await?;
-        backoff.reset();
+        let outcome = poll::poll(pipeline, mailbox, &mut session, &action, memory, shutdown).await?;
+        memory.backoff.reset();
         pipeline.health.connected(mailbox.name.as_str());
         if outcome.total() > 0 {
             tracing::info!(mailbox = %mailbox.name, created = outcome.created, duplicates = outcome.duplicates,
@@ -98,13 +109,6 @@ async fn idle(
         return Ok(None);
     }
     Ok(Some(session))
-}
-
-async fn prepare_processed_folder(session: &mut ImapSession, mailbox: &MailboxConfig) {
-    if let Some(folder) = &mailbox.processed_folder {
-        // Fails harmlessly when the folder exists already.
-        let _ = timed(mailbox, "CREATE", session.create(folder)).await;
-    }
 }
 
 /// Runs one IMAP command under the mailbox's command timeout.
