@@ -4,9 +4,11 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use loket::desk::Silent;
 use loket::domain::MailboxName;
+use loket::pipeline::store_group;
 use loket::plan::{ImapPosition, Incoming, Rules, plan_parsed};
-use loket::store::{Silent, Store};
+use loket::store::Store;
 
 const CONFIG: &str = r#"
 [desk]
@@ -65,7 +67,7 @@ fn store_ingest(c: &mut Criterion) {
         b.iter(|| {
             let incoming = make(next.fetch_add(1, Ordering::Relaxed));
             let plan = plan_parsed(&rules, mailbox, &incoming, loket::intake::parse(&incoming.raw));
-            runtime.block_on(store.ingest(&incoming, &plan, "SD", &Silent, 0)).expect("ingest")
+            runtime.block_on(store_group(&store, &[(&incoming, &plan)], "SD", &Silent, 0)).expect("ingest")
         })
     });
     group.throughput(Throughput::Elements(100));
@@ -75,7 +77,7 @@ fn store_ingest(c: &mut Criterion) {
             let plans: Vec<_> =
                 incoming.iter().map(|i| plan_parsed(&rules, mailbox, i, loket::intake::parse(&i.raw))).collect();
             let items: Vec<_> = incoming.iter().zip(plans.iter()).collect();
-            runtime.block_on(store.ingest_all(&items, "SD", &Silent, 0)).expect("ingest")
+            runtime.block_on(store_group(&store, &items, "SD", &Silent, 0)).expect("ingest")
         })
     });
     group.finish();

@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::classify::Routing;
 use crate::config::Config;
+use crate::desk::Respond;
 use crate::learn::{self, LearnError};
 use crate::outbox::{self, Transport, TransportError};
 use crate::pipeline::Pipeline;
 use crate::render::{RenderError, Renderer};
-use crate::respond::Respond;
 use crate::sign::Signer;
 use crate::source;
 use crate::store::{Store, StoreError};

@@ -1,31 +1,8 @@
 //! The employee's language, Dutch or English, from the words of their message.
 
-use serde::Serialize;
 use whatlang::{Detector, Lang};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    En,
-    Nl,
-}
-
-impl Language {
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::En => "en",
-            Self::Nl => "nl",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<Self> {
-        match code {
-            "en" => Some(Self::En),
-            "nl" => Some(Self::Nl),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::Language;
 
 /// How sure the detector must be before its answer beats the configured default.
 const MIN_CONFIDENCE: f64 = 0.5;

@@ -177,7 +177,7 @@ impl Metrics {
     /// message arrived is recorded.
     pub fn sent(&self, kind: &str, waited_ms: i64) {
         self.sent.get_or_create(&KindLabels { kind: kind.to_owned() }).inc();
-        if kind == crate::outbound::OutKind::Ack.as_str() {
+        if kind == crate::domain::MailKind::Ack.as_str() {
             self.ack_latency.observe(waited_ms.max(0) as f64 / 1000.0);
         }
     }

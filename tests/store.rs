@@ -3,9 +3,11 @@
 mod support;
 
 use loket::config::Config;
+use loket::desk::Silent;
 use loket::domain::MailboxName;
+use loket::pipeline::{IngestOutcome, store_group};
 use loket::plan::{ImapPosition, Incoming, Plan, Rules, plan_parsed};
-use loket::store::{IngestOutcome, Silent, Store};
+use loket::store::Store;
 
 fn config() -> Config {
     loket::config::load_str(
@@ -64,7 +66,7 @@ fn plan(config: &Config, incoming: &Incoming) -> Plan {
 }
 
 async fn ingest(store: &Store, config: &Config, incoming: &Incoming) -> IngestOutcome {
-    store.ingest(incoming, &plan(config, incoming), "SD", &Silent, 1_000).await.unwrap()
+    store_group(store, &[(incoming, &plan(config, incoming))], "SD", &Silent, 1_000).await.unwrap().remove(0)
 }
 
 const WITH_ATTACHMENT: &[u8] = b"From: Tom <tom@example.org>\r\nTo: hr@example.org\r\nSubject: Contract\r\nMessage-ID: <c1@test>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSigned contract attached.\r\n--b\r\nContent-Type: application/pdf; name=contract.pdf\r\nContent-Disposition: attachment; filename=contract.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n";
@@ -154,7 +156,7 @@ async fn suite(store: Store) {
     ];
     let plans: Vec<Plan> = group.iter().map(|i| plan(&config, i)).collect();
     let items: Vec<(&Incoming, &Plan)> = group.iter().zip(plans.iter()).collect();
-    let outcomes = store.ingest_all(&items, "SD", &Silent, 2_000).await.unwrap();
+    let outcomes = store_group(&store, &items, "SD", &Silent, 2_000).await.unwrap();
     use loket::domain::TicketRef;
     assert_eq!(
         outcomes,

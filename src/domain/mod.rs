@@ -2,12 +2,20 @@
 //! and carried through the pipeline without further checks.
 
 mod address;
+mod event;
 mod ids;
+mod language;
+mod mail;
 mod status;
+mod ticket;
 
 pub use address::{EmailAddress, Mailbox};
+pub use event::{Entry, EventKind};
 pub use ids::{DepartmentId, MailboxName, TicketRef};
+pub use language::Language;
+pub use mail::{MailKind, Outgoing};
 pub use status::Status;
+pub use ticket::TicketState;
 
 use thiserror::Error;
 

@@ -6,7 +6,7 @@ use lettre::message::header::{ContentDisposition, ContentTransferEncoding, Conte
 use lettre::message::{Body, Mailbox as LettreMailbox, MultiPart, SinglePart};
 
 use super::{
-    Composer, OutKind, OutboundError, Outgoing, TicketFacts, automatic, crlf, fits_8bit, outgoing, parse_address,
+    Composer, MailKind, OutboundError, Outgoing, TicketFacts, automatic, crlf, fits_8bit, outgoing, parse_address,
     reply_subject, tagged_subject,
 };
 use crate::domain::TicketRef;
@@ -27,15 +27,15 @@ pub struct CommandProblem<'a> {
 impl Composer<'_> {
     /// The normalised ticket to the department's queue, with the original attached.
     pub fn forward(&self, facts: &TicketFacts<'_>) -> Result<Outgoing, OutboundError> {
-        self.to_department(facts, OutKind::Forward)
+        self.to_department(facts, MailKind::Forward)
     }
 
     /// The employee's follow-up to the department's queue, with the follow-up attached.
     pub fn update(&self, facts: &TicketFacts<'_>) -> Result<Outgoing, OutboundError> {
-        self.to_department(facts, OutKind::Update)
+        self.to_department(facts, MailKind::Update)
     }
 
-    fn to_department(&self, facts: &TicketFacts<'_>, kind: OutKind) -> Result<Outgoing, OutboundError> {
+    fn to_department(&self, facts: &TicketFacts<'_>, kind: MailKind) -> Result<Outgoing, OutboundError> {
         let (desk, renderer, signer, date) = (&self.desk, self.renderer, self.signer, self.date);
         let queue = parse_address(facts.queue.as_str())?;
         let view = ForwardView {
@@ -67,7 +67,7 @@ impl Composer<'_> {
         };
         let from_name = format!("{} via {}", facts.requester.display(), desk.name);
         let subject = match kind {
-            OutKind::Update => reply_subject(facts.reference, facts.subject),
+            MailKind::Update => reply_subject(facts.reference, facts.subject),
             _ => tagged_subject(facts.reference, facts.subject),
         };
         let message = automatic(desk, &from_name, subject, &message_id, date, "auto-generated")?
@@ -91,7 +91,7 @@ impl Composer<'_> {
             desk: desk.name.to_owned(),
         };
         let text = renderer.render("notice.txt", &view)?;
-        let message_id = signer.message_id(problem.reference, OutKind::Notice.id_kind(), desk.domain());
+        let message_id = signer.message_id(problem.reference, MailKind::Notice.id_kind(), desk.domain());
         let message = automatic(
             desk,
             desk.name,
@@ -103,7 +103,7 @@ impl Composer<'_> {
         .to(LettreMailbox::new(None, parse_address(problem.to)?))
         .singlepart(SinglePart::plain(text))
         .map_err(|e| OutboundError::Build(e.to_string()))?;
-        Ok(outgoing(OutKind::Notice, desk, problem.to, message_id, &message))
+        Ok(outgoing(MailKind::Notice, desk, problem.to, message_id, &message))
     }
 }
 

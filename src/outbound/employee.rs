@@ -6,7 +6,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox as LettreMailbox, MultiPart};
 
 use super::{
-    Composer, Desk, OutKind, OutboundError, Outgoing, TicketFacts, angle, automatic, outgoing, parse_address,
+    Composer, Desk, MailKind, OutboundError, Outgoing, TicketFacts, angle, automatic, outgoing, parse_address,
     reply_subject, tagged_subject,
 };
 use crate::domain::{Mailbox, TicketRef};
@@ -40,7 +40,7 @@ fn greeting_name(requester: &Mailbox) -> String {
 /// What a mail in the ticket's thread carries: its kind (which names its
 /// templates), the template values and any attachments.
 struct Letter<'a> {
-    kind: OutKind,
+    kind: MailKind,
     view: RelayView,
     attachments: &'a [AttachmentData],
 }
@@ -71,7 +71,7 @@ impl Composer<'_> {
         let language = facts.language.code();
         let text = renderer.render(&format!("ack.{language}.txt"), &view)?;
         let html = renderer.render(&format!("ack.{language}.html"), &view)?;
-        let message_id = signer.message_id(facts.reference, OutKind::Ack.id_kind(), desk.domain());
+        let message_id = signer.message_id(facts.reference, MailKind::Ack.id_kind(), desk.domain());
         let subject = tagged_subject(facts.reference, facts.subject);
         let mut builder =
             automatic(desk, desk.name, subject, &message_id, date, "auto-replied")?.to(recipient(facts.requester)?);
@@ -83,7 +83,7 @@ impl Composer<'_> {
         let message = builder
             .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|e| OutboundError::Build(e.to_string()))?;
-        Ok(outgoing(OutKind::Ack, desk, &facts.requester.address, message_id, &message))
+        Ok(outgoing(MailKind::Ack, desk, &facts.requester.address, message_id, &message))
     }
 
     /// A mail to the employee in the ticket's thread, from its templates in both forms.
@@ -92,7 +92,7 @@ impl Composer<'_> {
         let Letter { kind, view, attachments } = letter;
         let view = &view;
         // A relayed answer was written by a person; the rerouting notice was not.
-        let auto_submitted = if kind == OutKind::Relay { "no" } else { "auto-generated" };
+        let auto_submitted = if kind == MailKind::Relay { "no" } else { "auto-generated" };
         let language = about.language.code();
         let template = kind.as_str();
         let text = renderer.render(&format!("{template}.{language}.txt"), view)?;
@@ -129,13 +129,13 @@ impl Composer<'_> {
         text: &str,
         attachments: &[AttachmentData],
     ) -> Result<Outgoing, OutboundError> {
-        let letter = Letter { kind: OutKind::Relay, view: view(&self.desk, about, text), attachments };
+        let letter = Letter { kind: MailKind::Relay, view: view(&self.desk, about, text), attachments };
         self.in_thread(about, letter)
     }
 
     /// Tells the employee that `about.department` handles the request from now on.
     pub fn moved(&self, about: &Conversation<'_>) -> Result<Outgoing, OutboundError> {
-        let letter = Letter { kind: OutKind::Moved, view: view(&self.desk, about, ""), attachments: &[] };
+        let letter = Letter { kind: MailKind::Moved, view: view(&self.desk, about, ""), attachments: &[] };
         self.in_thread(about, letter)
     }
 }

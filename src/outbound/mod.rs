@@ -10,11 +10,11 @@ mod employee;
 pub use department::CommandProblem;
 pub use employee::Conversation;
 
+pub use crate::domain::{MailKind, Outgoing};
 use std::time::SystemTime;
 
 use lettre::message::Mailbox as LettreMailbox;
 use lettre::message::header::{HeaderName, HeaderValue};
-use serde::Serialize;
 
 use crate::domain::{EmailAddress, Mailbox, TicketRef};
 use crate::intake::{LOOP_HEADER, one_line};
@@ -30,79 +30,6 @@ pub enum OutboundError {
     Render(#[from] RenderError),
     #[error("the mail cannot be built: {0}")]
     Build(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutKind {
-    /// The acknowledgement to the employee.
-    Ack,
-    /// The normalised ticket to the department's queue.
-    Forward,
-    /// A department's answer, relayed to the employee from the desk.
-    Relay,
-    /// The employee's follow-up, forwarded to the department.
-    Update,
-    /// The employee is told that another department took the ticket over.
-    Moved,
-    /// A department member is told why their mail's commands were not carried out.
-    Notice,
-}
-
-impl OutKind {
-    const ALL: [Self; 6] = [Self::Ack, Self::Forward, Self::Relay, Self::Update, Self::Moved, Self::Notice];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ack => "ack",
-            Self::Forward => "forward",
-            Self::Relay => "relay",
-            Self::Update => "update",
-            Self::Moved => "moved",
-            Self::Notice => "notice",
-        }
-    }
-
-    /// The kind in the signed Message-ID; a reply to it tells which side wrote.
-    pub fn id_kind(self) -> &'static str {
-        match self {
-            Self::Ack => "ack",
-            Self::Forward => "fwd",
-            Self::Relay => "ans",
-            Self::Update => "upd",
-            Self::Moved => "moved",
-            Self::Notice => "cmd",
-        }
-    }
-
-    /// The kind as stored by [`OutKind::as_str`]; anything unknown reads as a forward.
-    pub fn from_stored(kind: &str) -> Self {
-        Self::ALL.into_iter().find(|k| k.as_str() == kind).unwrap_or(Self::Forward)
-    }
-
-    /// What the timeline calls a mail of this kind.
-    pub fn noun(self) -> &'static str {
-        match self {
-            Self::Ack => "acknowledgement",
-            Self::Forward => "forward",
-            Self::Relay => "answer",
-            Self::Update => "update",
-            Self::Moved => "rerouting notice",
-            Self::Notice => "command reply",
-        }
-    }
-}
-
-/// A composed mail, ready for the outbox.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub kind: OutKind,
-    /// The envelope sender (the desk's address).
-    pub sender: String,
-    pub recipient: String,
-    /// Without angle brackets.
-    pub message_id: String,
-    pub bytes: Vec<u8>,
 }
 
 /// Composes loket's mails: the desk as they present it, the templates, the
@@ -245,7 +172,7 @@ fn parse_address(address: &str) -> Result<lettre::Address, OutboundError> {
 
 /// The outbox entry for a built message.
 fn outgoing(
-    kind: OutKind,
+    kind: MailKind,
     desk: &Desk<'_>,
     recipient: &str,
     message_id: String,
@@ -275,8 +202,8 @@ mod tests {
 
     #[test]
     fn every_kind_reads_back_as_itself() {
-        for kind in OutKind::ALL {
-            assert_eq!(OutKind::from_stored(kind.as_str()), kind);
+        for kind in MailKind::ALL {
+            assert_eq!(MailKind::from_stored(kind.as_str()), kind);
         }
     }
 }

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashSet};
 use super::Backoff;
 use crate::config::MailboxConfig;
 use crate::health::Problem;
+use crate::pipeline::IngestOutcome;
 use crate::pipeline::Pipeline;
-use crate::plan::{Incoming, Plan};
-use crate::store::{IngestOutcome, Silent, StoreError};
+use crate::plan::Incoming;
+use crate::store::StoreError;
 
 /// Failed attempts in a row after which a move or flag of stored mail is given up:
 /// the cursor goes past those messages and they stay where they are.
@@ -52,11 +53,5 @@ pub fn resolved(pipeline: &Pipeline, mailbox: &MailboxConfig, problem: Problem) 
 /// Stores a quarantine record for a message the source could not read whole,
 /// with the reason. A repeat (same key or same bytes) stores nothing.
 pub async fn quarantine(pipeline: &Pipeline, incoming: &Incoming, reason: String) -> Result<IngestOutcome, StoreError> {
-    let plan = Plan::Quarantine { reason };
-    let outcome = pipeline
-        .store
-        .ingest(incoming, &plan, &pipeline.config.desk.ticket_prefix, &Silent, crate::clock::now_ms())
-        .await?;
-    pipeline.metrics.ingested(incoming.mailbox.as_str(), outcome.label());
-    Ok(outcome)
+    pipeline.quarantine(incoming, reason).await
 }

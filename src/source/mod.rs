@@ -54,8 +54,8 @@ impl PollOutcome {
         self.created + self.joined + self.bounced + self.duplicates + self.quarantined
     }
 
-    fn count(&mut self, outcome: &crate::store::IngestOutcome) {
-        use crate::store::IngestOutcome::*;
+    fn count(&mut self, outcome: &crate::pipeline::IngestOutcome) {
+        use crate::pipeline::IngestOutcome::*;
         match outcome {
             Created(_) => self.created += 1,
             Joined(_) => self.joined += 1,

@@ -1,277 +1,129 @@
-//! The ingest transaction: whole messages, all or nothing.
+//! The ingest transaction: what the desk needs to look up, and the writes of
+//! what it decided, all in one transaction. The store decides nothing here: the
+//! ingest step (`pipeline`) looks the state up, asks the desk, and hands back
+//! rows, mails and timeline entries to write.
 //!
-//! The raw bytes, the parsed message, its ticket, attachments, timeline events
-//! and (when the source has nothing left to do on the server) the mailbox cursor
-//! are written in one transaction. Several messages may share it (a group
-//! commit); each is still stored completely or not at all. The unique keys
-//! `(mailbox, source_key)` and `(Message-ID, sha256)` turn a repeat into a no-op
-//! that still advances the cursor, so a crash at any point is safe to replay.
+//! The unique keys `(mailbox, source_key)` and `(Message-ID, sha256)` turn a
+//! repeated message into a no-op (`insert_messages` returns only the rows it
+//! inserted), so a crash at any point is safe to replay.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
-use super::responder::{Entry, Joining, Opened, RecentAcks, Reply, Responder, Response, TicketState, Turn};
 use super::rows::{self, Value};
 use super::{Backend, Store, StoreError};
-use crate::classify::Decision;
-use crate::domain::{Mailbox, TicketRef};
-use crate::guard::Verdict;
-use crate::intake::Normalised;
-use crate::language::Language;
-use crate::outbound::{OutKind, Outgoing};
-use crate::plan::{Incoming, Plan, Trust};
-use crate::thread::{Hint, Role};
+use crate::domain::{Entry, EventKind, Language, MailKind, Outgoing, Status, TicketRef, TicketState};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IngestOutcome {
-    Created(TicketRef),
-    /// A message that continues a ticket: a follow-up or a department's answer.
-    Joined(TicketRef),
-    /// A delivery failure of one of loket's own mails, stored on that mail's ticket.
-    Bounced(TicketRef),
-    Duplicate,
-    Quarantined,
-}
-
-impl IngestOutcome {
-    /// The outcome's name in metrics.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Created(_) => "created",
-            Self::Joined(_) => "joined",
-            Self::Bounced(_) => "bounced",
-            Self::Duplicate => "duplicate",
-            Self::Quarantined => "quarantined",
-        }
-    }
-}
-
-/// One of loket's sent mails that a bounce quotes.
-#[derive(Debug, Clone)]
-struct Bounced {
-    reference: String,
-    outbox_id: String,
-    kind: String,
-    recipient: String,
-}
-
-/// How far back a ticket's messages are compared to recognise a loop.
+/// How far back a ticket's messages are given to the desk to recognise a loop.
 const LOOP_WINDOW_MS: i64 = 10 * 60 * 1000;
 
-pub(super) fn new_id() -> String {
+/// A new row id: time-ordered, unique across instances.
+pub fn new_id() -> String {
     Uuid::now_v7().to_string()
 }
 
-/// A message planned to open a ticket, with the ids it will be stored under.
-struct Candidate<'a> {
-    index: usize,
-    incoming: &'a Incoming,
-    message: &'a Normalised,
-    verdict: &'a Verdict,
-    decision: &'a Decision,
-    language: Language,
-    trust: &'a Trust,
-    hint: Option<&'a Hint>,
-    /// Set when the message continues a stored ticket.
-    joined: Option<(TicketState, Role)>,
-    message_row: String,
-    ticket_id: String,
-    to: String,
-    cc: String,
-    reply_to: Option<String>,
-    in_reply_to: String,
-    references: String,
-    /// Set when this message is a bounce of one of loket's own mails.
-    bounced: Option<Bounced>,
-    /// Set when the same message (Message-ID and sender) is already on a ticket:
-    /// it was also sent to another old address, or delivered twice.
-    copy_of: Option<String>,
+/// A message to store, as its row.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub row_id: &'a str,
+    pub ticket_id: &'a str,
+    pub mailbox: &'a str,
+    pub source_key: &'a str,
+    pub uidvalidity: Option<i64>,
+    pub uid: Option<i64>,
+    pub message_id: Option<&'a str>,
+    pub sha256: &'a str,
+    pub in_reply_to: &'a str,
+    pub references: &'a str,
+    pub from_address: &'a str,
+    pub from_name: Option<&'a str>,
+    pub reply_to: Option<&'a str>,
+    /// JSON lists of the addressees.
+    pub to: &'a str,
+    pub cc: &'a str,
+    pub subject: &'a str,
+    pub sent_at: Option<i64>,
+    pub text: &'a str,
+    pub html: Option<&'a str>,
+    /// Why it is automatic mail, when it is.
+    pub automatic: Option<&'a str>,
+    pub raw: &'a [u8],
+    /// `requester`, `staff`, `unverified`; `None` for copies and bounces.
+    pub author_role: Option<&'a str>,
+}
+
+/// A ticket to open, as its row.
+#[derive(Debug, Clone)]
+pub struct NewTicket<'a> {
+    pub id: &'a str,
+    pub reference: &'a TicketRef,
+    pub requester_address: &'a str,
+    pub requester_name: Option<&'a str>,
+    pub subject: &'a str,
+    pub department: &'a str,
+    pub category: Option<&'a str>,
+    pub decided_by: &'a str,
+    pub confidence: Option<f64>,
+    pub reason: &'a str,
+    pub origin_mailbox: &'a str,
+    /// The kind of automatic mail that opened it, when it was.
+    pub automatic: Option<&'a str>,
+    pub opening_message_id: Option<&'a str>,
+    pub language: &'a str,
+}
+
+/// An attachment's description (the bytes stay in the raw message).
+#[derive(Debug, Clone)]
+pub struct NewAttachment<'a> {
+    pub message_row: &'a str,
+    pub position: usize,
+    pub filename: Option<&'a str>,
+    pub content_type: &'a str,
+    pub size: u64,
+}
+
+/// A message that could not be taken in, with why.
+#[derive(Debug, Clone)]
+pub struct Quarantined<'a> {
+    pub mailbox: &'a str,
+    pub source_key: &'a str,
+    pub reason: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+    pub truncated: bool,
+    pub raw: &'a [u8],
+}
+
+/// One of loket's sent mails that a delivery report quotes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BouncedMail {
+    pub reference: String,
+    pub ticket_id: String,
+    pub outbox_id: String,
+    pub kind: MailKind,
+    pub recipient: String,
+}
+
+/// What a message changes on the ticket it joined.
+#[derive(Debug, Clone, Copy)]
+pub struct TicketChange<'a> {
+    pub status: Status,
+    pub department: &'a str,
+    /// An address to remember as the ticket's staff.
+    pub staff: Option<&'a str>,
+}
+
+/// The one write transaction of a group of messages.
+pub struct IngestTx {
+    tx: Transaction<'static, Any>,
+    backend: Backend,
 }
 
 impl Store {
-    /// Stores one planned message in one transaction. `ticket_prefix` forms new references.
-    pub async fn ingest(
-        &self,
-        incoming: &Incoming,
-        plan: &Plan,
-        ticket_prefix: &str,
-        responder: &dyn Responder,
-        now: i64,
-    ) -> Result<IngestOutcome, StoreError> {
-        let mut outcomes = self.ingest_all(&[(incoming, plan)], ticket_prefix, responder, now).await?;
-        Ok(outcomes.remove(0))
-    }
-
-    /// Stores several whole messages, in source order, in one transaction (a group
-    /// commit), and moves the cursor once, to the last of them. A failure stores none
-    /// of the group, so the source acknowledges none and fetches them again.
-    pub async fn ingest_all(
-        &self,
-        items: &[(&Incoming, &Plan)],
-        ticket_prefix: &str,
-        responder: &dyn Responder,
-        now: i64,
-    ) -> Result<Vec<IngestOutcome>, StoreError> {
-        let mut outcomes = vec![IngestOutcome::Duplicate; items.len()];
-        let mut quarantined = Vec::new();
-        let mut candidates = Vec::new();
-        for (index, (incoming, plan)) in items.iter().enumerate() {
-            match plan {
-                Plan::Quarantine { reason } => {
-                    outcomes[index] = IngestOutcome::Quarantined;
-                    quarantined.push((*incoming, reason.as_str(), crate::intake::sha256_hex(&incoming.raw)));
-                }
-                Plan::Ticket { message, verdict, decision, language, thread, trust } => candidates.push(Candidate {
-                    index,
-                    incoming,
-                    message,
-                    verdict,
-                    decision,
-                    language: *language,
-                    trust,
-                    hint: thread.as_ref(),
-                    joined: None,
-                    bounced: None,
-                    copy_of: None,
-                    message_row: new_id(),
-                    ticket_id: new_id(),
-                    to: serde_json::to_string(&message.to).unwrap_or_else(|_| "[]".into()),
-                    cc: serde_json::to_string(&message.cc).unwrap_or_else(|_| "[]".into()),
-                    reply_to: message.reply_to.as_ref().map(Mailbox::to_string),
-                    in_reply_to: message.in_reply_to.join(" "),
-                    references: message.references.join(" "),
-                }),
-            }
-        }
-
-        let mut tx = self.write.begin().await?;
-        insert_quarantine(self.backend, &mut tx, &quarantined, now).await?;
-        lock_copy_keys(self.backend, &mut tx, &candidates).await?;
-        // Copies earlier in this group that open a ticket: (Message-ID, sender) to ticket id.
-        let mut opened_here: HashMap<(&str, &str), String> = HashMap::new();
-        for candidate in &mut candidates {
-            let copy_key =
-                candidate.message.message_id.as_deref().map(|id| (id, candidate.message.from.address.as_str()));
-            if let Some(bounced) = find_bounced(&mut tx, candidate).await? {
-                candidate.ticket_id = bounced_ticket(&mut tx, &bounced).await?;
-                candidate.bounced = Some(bounced);
-            } else if let Some((ticket_id, reference)) = find_copy(&mut tx, candidate.message).await? {
-                candidate.ticket_id = ticket_id;
-                candidate.copy_of = Some(reference);
-            } else if let Some(ticket_id) = copy_key.and_then(|key| opened_here.get(&key)) {
-                candidate.ticket_id = ticket_id.clone();
-                candidate.copy_of = Some(String::new());
-            } else if let Some(hint) = candidate.hint
-                && let Some(ticket) = load_ticket(self.backend, &mut tx, &hint.reference, now).await?
-                && let Some(role) = responder.join(&Joining {
-                    ticket: &ticket,
-                    hint,
-                    message: candidate.message,
-                    trust: candidate.trust,
-                })
-            {
-                candidate.ticket_id = ticket.id.clone();
-                candidate.joined = Some((ticket, role));
-            } else if let Some(key) = copy_key {
-                opened_here.insert(key, candidate.ticket_id.clone());
-            }
-        }
-        let inserted = insert_messages(self.backend, &mut tx, &candidates, now).await?;
-        for candidate in candidates.iter().filter(|c| inserted.contains(&c.message_row)) {
-            if candidate.copy_of.is_some() {
-                let detail = format!(
-                    "the same message arrived again, in mailbox {}; kept, nothing sent",
-                    candidate.incoming.mailbox
-                );
-                let entry = Entry::new("copy", detail);
-                insert_entries(
-                    self.backend,
-                    &mut tx,
-                    &[(&candidate.ticket_id, Some(&candidate.message_row), &entry)],
-                    now,
-                )
-                .await?;
-            }
-            if let Some(bounced) = &candidate.bounced {
-                record_bounce(&mut tx, candidate, bounced, now).await?;
-                outcomes[candidate.index] =
-                    IngestOutcome::Bounced(TicketRef::parse(&bounced.reference).map_err(|e| StoreError::Corrupt(e.0))?);
-            }
-        }
-        let mut conversed: HashSet<String> = HashSet::new();
-        for candidate in candidates.iter().filter(|c| inserted.contains(&c.message_row)) {
-            if let Some((ticket, role)) = &candidate.joined {
-                // Read again only when an earlier message of this group changed it.
-                let reloaded;
-                let ticket = if conversed.insert(ticket.id.clone()) {
-                    ticket
-                } else {
-                    reloaded = load_ticket(self.backend, &mut tx, &ticket.reference, now)
-                        .await?
-                        .unwrap_or_else(|| ticket.clone());
-                    &reloaded
-                };
-                let turn = Turn {
-                    ticket,
-                    role: *role,
-                    incoming: candidate.incoming,
-                    message: candidate.message,
-                    verdict: candidate.verdict,
-                    trust: candidate.trust,
-                };
-                let reply = responder.converse(&turn);
-                apply_reply(self.backend, &mut tx, ticket, &candidate.message_row, &reply, now).await?;
-                outcomes[candidate.index] = IngestOutcome::Joined(ticket.reference.clone());
-            }
-        }
-        let new: Vec<&Candidate<'_>> = candidates
-            .iter()
-            .filter(|c| {
-                c.bounced.is_none() && c.joined.is_none() && c.copy_of.is_none() && inserted.contains(&c.message_row)
-            })
-            .collect();
-        if !new.is_empty() {
-            let count = i64::try_from(new.len()).unwrap_or(i64::MAX);
-            let last: i64 =
-                sqlx::query_scalar("UPDATE counters SET value = value + $1 WHERE name = 'ticket' RETURNING value")
-                    .bind(count)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let references: Vec<TicketRef> =
-                (last - count + 1..=last).map(|n| TicketRef::new(ticket_prefix, n)).collect();
-            insert_tickets(self.backend, &mut tx, &new, &references, now).await?;
-            insert_attachments(self.backend, &mut tx, &new).await?;
-            let responses = respond(&mut tx, &new, &references, responder, now).await?;
-            let mails: Vec<(&str, &Outgoing)> = new
-                .iter()
-                .zip(&responses)
-                .flat_map(|(c, r)| r.mails.iter().map(move |m| (c.ticket_id.as_str(), m)))
-                .collect();
-            insert_outbox(self.backend, &mut tx, &mails, now).await?;
-            let entries: Vec<(&Candidate<'_>, Entry)> = new
-                .iter()
-                .zip(&responses)
-                .flat_map(|(c, response)| opening_entries(c, response).into_iter().map(move |e| (*c, e)))
-                .collect();
-            let entries: Vec<(&str, Option<&str>, &Entry)> =
-                entries.iter().map(|(c, e)| (c.ticket_id.as_str(), Some(c.message_row.as_str()), e)).collect();
-            insert_entries(self.backend, &mut tx, &entries, now).await?;
-            for (candidate, reference) in new.iter().zip(references) {
-                outcomes[candidate.index] = IngestOutcome::Created(reference);
-            }
-        }
-        if let Some((incoming, _)) = items.iter().rev().find(|(i, _)| i.imap.is_some_and(|p| p.advance_cursor))
-            && let Some(position) = incoming.imap
-        {
-            advance(&mut *tx, incoming.mailbox.as_str(), position.uidvalidity, position.uid, now).await?;
-        }
-        tx.commit().await?;
-        for (incoming, reason, _) in &quarantined {
-            tracing::warn!(mailbox = %incoming.mailbox, key = %incoming.source_key, reason, "message quarantined");
-        }
-        Ok(outcomes)
+    pub async fn begin_ingest(&self) -> Result<IngestTx, StoreError> {
+        Ok(IngestTx { tx: self.write.begin().await?, backend: self.backend })
     }
 
     /// Moves a mailbox cursor forward to `uid` (never backwards), once the source has
@@ -281,423 +133,439 @@ impl Store {
     }
 }
 
-fn size(value: usize) -> i64 {
+fn size(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// Inserts the messages; returns the row ids of those that were not already stored.
-async fn insert_messages(
-    backend: Backend,
-    tx: &mut Transaction<'_, Any>,
-    candidates: &[Candidate<'_>],
-    now: i64,
-) -> Result<HashSet<String>, StoreError> {
-    let rows: Vec<Vec<Value<'_>>> = candidates
-        .iter()
-        .map(|c| {
-            let m = c.message;
-            vec![
-                Value::Text(&c.message_row),
-                Value::Text(&c.ticket_id),
-                Value::Text("in"),
-                Value::Text(c.incoming.mailbox.as_str()),
-                Value::Text(&c.incoming.source_key),
-                Value::MaybeInt(c.incoming.imap.map(|p| i64::from(p.uidvalidity))),
-                Value::MaybeInt(c.incoming.imap.map(|p| i64::from(p.uid))),
-                Value::MaybeText(m.message_id.as_deref()),
-                Value::Text(m.message_id.as_deref().unwrap_or("")),
-                Value::Text(&m.sha256),
-                Value::Text(&c.in_reply_to),
-                Value::Text(&c.references),
-                Value::Text(&m.from.address),
-                Value::MaybeText(m.from.name.as_deref()),
-                Value::MaybeText(c.reply_to.as_deref()),
-                Value::Text(&c.to),
-                Value::Text(&c.cc),
-                Value::Text(&m.subject),
-                Value::MaybeInt(m.date_ms),
-                Value::Int(now),
-                Value::Text(&m.text),
-                Value::MaybeText(m.html.as_deref()),
-                Value::MaybeText(match c.verdict {
-                    Verdict::Automatic { reason, .. } => Some(reason.as_str()),
-                    Verdict::Person => None,
-                }),
-                Value::Int(size(c.incoming.raw.len())),
-                Value::Bytes(&c.incoming.raw),
-                Value::MaybeText(match (&c.joined, &c.bounced, &c.copy_of) {
-                    (Some((_, role)), _, _) => Some(role.as_str()),
-                    (None, None, None) => Some(Role::Requester.as_str()),
-                    _ => None,
-                }),
-            ]
-        })
-        .collect();
-    let returned = rows::insert(
-        backend,
-        tx,
-        "INSERT INTO messages (id, ticket_id, direction, mailbox, source_key, uidvalidity, uid, message_id, dedupe_id, sha256,
-            in_reply_to, references_ids, from_address, from_name, reply_to, to_list, cc_list, subject, sent_at,
-            received_at, text_body, html_body, automatic, size, raw, author_role)",
-        " ON CONFLICT DO NOTHING RETURNING id",
-        &rows,
-    )
-    .await?;
-    returned.iter().map(|row| row.try_get::<String, _>(0).map_err(StoreError::from)).collect()
-}
+impl IngestTx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
 
-async fn insert_tickets(
-    backend: Backend,
-    tx: &mut Transaction<'_, Any>,
-    new: &[&Candidate<'_>],
-    references: &[TicketRef],
-    now: i64,
-) -> Result<(), StoreError> {
-    let rows: Vec<Vec<Value<'_>>> = new
-        .iter()
-        .zip(references)
-        .map(|(c, reference)| {
-            let requester = c.message.requester();
-            vec![
-                Value::Text(&c.ticket_id),
-                Value::Text(reference.as_str()),
-                Value::Text(&requester.address),
-                Value::MaybeText(requester.name.as_deref()),
-                Value::Text(&c.message.subject),
-                Value::Text(c.decision.department.as_str()),
-                Value::MaybeText(c.decision.category.as_deref()),
-                Value::Text("new"),
-                Value::Text(c.decision.decided_by.as_str()),
-                Value::MaybeFloat(c.decision.confidence),
-                Value::Text(&c.decision.reason),
-                Value::Text(c.incoming.mailbox.as_str()),
-                Value::MaybeText(match c.verdict {
-                    Verdict::Automatic { kind, .. } => Some(kind.as_str()),
-                    Verdict::Person => None,
-                }),
-                Value::MaybeText(c.message.message_id.as_deref()),
-                Value::Text(c.language.code()),
-                Value::Int(now),
-                Value::Int(now),
-            ]
-        })
-        .collect();
-    rows::insert(
-        backend,
-        tx,
-        "INSERT INTO tickets (id, reference, requester_address, requester_name, subject, department, category,
-            status, decided_by, route_confidence, route_reason, origin_mailbox, automatic, opening_message_id,
-            language, created_at, updated_at)",
-        "",
-        &rows,
-    )
-    .await?;
-    Ok(())
-}
-
-async fn insert_attachments(
-    backend: Backend,
-    tx: &mut Transaction<'_, Any>,
-    new: &[&Candidate<'_>],
-) -> Result<(), StoreError> {
-    let ids: Vec<Vec<String>> = new.iter().map(|c| c.message.attachments.iter().map(|_| new_id()).collect()).collect();
-    let rows: Vec<Vec<Value<'_>>> = new
-        .iter()
-        .zip(&ids)
-        .flat_map(|(c, ids)| {
-            c.message.attachments.iter().zip(ids).enumerate().map(|(position, (a, id))| {
+    pub async fn quarantine(&mut self, items: &[Quarantined<'_>], now: i64) -> Result<(), StoreError> {
+        let ids: Vec<String> = items.iter().map(|_| new_id()).collect();
+        let rows: Vec<Vec<Value<'_>>> = items
+            .iter()
+            .zip(&ids)
+            .map(|(q, id)| {
                 vec![
                     Value::Text(id),
-                    Value::Text(&c.message_row),
-                    Value::Int(size(position)),
-                    Value::MaybeText(a.name.as_deref()),
-                    Value::Text(&a.content_type),
-                    Value::Int(i64::try_from(a.size).unwrap_or(i64::MAX)),
+                    Value::Text(q.mailbox),
+                    Value::Text(q.source_key),
+                    Value::Text(q.reason),
+                    Value::Text(q.sha256),
+                    Value::Int(size(q.size)),
+                    Value::Int(i64::from(q.truncated)),
+                    Value::Bytes(q.raw),
+                    Value::Int(now),
                 ]
             })
-        })
-        .collect();
-    rows::insert(
-        backend,
-        tx,
-        "INSERT INTO attachments (id, message_id, position, filename, content_type, size)",
-        "",
-        &rows,
-    )
-    .await?;
-    Ok(())
-}
-
-/// The timeline a new ticket starts with.
-fn opening_entries(c: &Candidate<'_>, response: &Response) -> Vec<Entry> {
-    let mut entries = vec![
-        Entry::new("received", format!("received in mailbox {}", c.incoming.mailbox)),
-        Entry::new("routed", format!("routed to {}: {}", c.decision.department, c.decision.reason))
-            .public(c.decision.department.as_str()),
-    ];
-    if let Verdict::Automatic { reason, .. } = c.verdict {
-        entries.push(Entry::new("automatic", format!("automatic mail, no reply will be sent: {reason}")));
+            .collect();
+        rows::insert(
+            self.backend,
+            &mut self.tx,
+            "INSERT INTO quarantine (id, mailbox, source_key, reason, sha256, size, truncated, raw, at)",
+            " ON CONFLICT DO NOTHING",
+            &rows,
+        )
+        .await?;
+        Ok(())
     }
-    entries.extend(queued(&response.mails));
-    entries.extend(response.entries.iter().cloned());
-    entries.extend(response.withheld.iter().map(|reason| Entry::new("withheld", reason.clone())));
-    entries
-}
 
-/// One "queued" entry per mail.
-pub(super) fn queued(mails: &[Outgoing]) -> impl Iterator<Item = Entry> + '_ {
-    mails.iter().map(|mail| Entry::new("queued", format!("{} to {} queued", mail.kind.noun(), mail.recipient)))
-}
-
-/// Adds entries to the timelines of tickets: (ticket id, message row, entry).
-async fn insert_entries(
-    backend: Backend,
-    tx: &mut Transaction<'_, Any>,
-    entries: &[(&str, Option<&str>, &Entry)],
-    now: i64,
-) -> Result<(), StoreError> {
-    let ids: Vec<String> = entries.iter().map(|_| new_id()).collect();
-    let rows: Vec<Vec<Value<'_>>> = entries
-        .iter()
-        .zip(&ids)
-        .map(|((ticket_id, message_row, entry), id)| {
-            vec![
-                Value::Text(id),
-                Value::Text(ticket_id),
-                Value::Int(now),
-                Value::Text(entry.kind),
-                Value::Text(&entry.detail),
-                Value::MaybeText(*message_row),
-                Value::MaybeText(entry.public.as_deref()),
-            ]
-        })
-        .collect();
-    rows::insert(
-        backend,
-        tx,
-        "INSERT INTO events (id, ticket_id, at, kind, detail, message_id, public_text)",
-        "",
-        &rows,
-    )
-    .await?;
-    Ok(())
-}
-
-/// The stored ticket with this reference, with what a conversation needs of it.
-/// On PostgreSQL the ticket's row stays locked until the transaction ends, so a
-/// concurrent command or reply waits and then sees this one's change instead of
-/// writing back what it read before (SQLite has one writer, which does the same).
-async fn load_ticket(
-    backend: Backend,
-    tx: &mut Transaction<'_, Any>,
-    reference: &TicketRef,
-    now: i64,
-) -> Result<Option<TicketState>, StoreError> {
-    type TicketRow = (String, String, String, Option<String>, String, String, String, Option<String>, String, i64);
-    let select = match backend {
-        Backend::Sqlite => {
-            "SELECT id, reference, requester_address, requester_name, subject, department, status, language,
-                origin_mailbox, created_at FROM tickets WHERE reference = $1"
+    /// On PostgreSQL, two mailbox tasks (or instances) may take in copies of one
+    /// mail at the same moment: each waits here for the other's transaction, so
+    /// the second finds the first's ticket instead of opening its own. Keys are
+    /// locked in order, so two groups never wait for each other in a circle.
+    /// SQLite has one writer, which does the same.
+    pub async fn lock_copy_keys(&mut self, keys: &[String]) -> Result<(), StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
         }
-        Backend::Postgres => {
-            "SELECT id, reference, requester_address, requester_name, subject, department, status, language,
-                origin_mailbox, created_at FROM tickets WHERE reference = $1 FOR UPDATE"
+        let mut keys: Vec<&String> = keys.iter().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .execute(&mut *self.tx)
+                .await?;
         }
-    };
-    let row: Option<TicketRow> = sqlx::query_as(select).bind(reference.as_str()).fetch_optional(&mut **tx).await?;
-    let Some((id, reference, requester_address, requester_name, subject, department, status, language, origin, at)) =
-        row
-    else {
-        return Ok(None);
-    };
-    let opening: Option<(String, Option<String>, String, Vec<u8>)> = sqlx::query_as(
-        "SELECT from_address, message_id, text_body, raw FROM messages WHERE ticket_id = $1
-         ORDER BY received_at, id LIMIT 1",
-    )
-    .bind(&id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let (opening_from, opening_message_id, opening_text, opening_raw) = opening.unwrap_or_default();
-    let staff: Vec<String> =
-        sqlx::query_scalar("SELECT address FROM participants WHERE ticket_id = $1 AND role = 'staff' ORDER BY address")
-            .bind(&id)
-            .fetch_all(&mut **tx)
+        Ok(())
+    }
+
+    /// The sent mail one of `quoted` Message-IDs names, when it is one of loket's.
+    pub async fn bounced_mail(&mut self, quoted: &[String]) -> Result<Option<BouncedMail>, StoreError> {
+        for id in quoted {
+            let row: Option<(String, String, String, String, String)> = sqlx::query_as(
+                "SELECT t.reference, t.id, o.id, o.kind, o.recipient FROM outbox o JOIN tickets t ON t.id = o.ticket_id
+                 WHERE o.message_id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
             .await?;
-    let recent_mails: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE ticket_id = $1 AND kind IN ('relay', 'update', 'moved', 'notice')
-         AND created_at > $2",
-    )
-    .bind(&id)
-    .bind(now - 3_600_000)
-    .fetch_one(&mut **tx)
-    .await?;
-    let recent_messages: Vec<(String, String)> = sqlx::query_as(
-        "SELECT from_address, SUBSTR(text_body, 1, 2000) FROM messages
-         WHERE ticket_id = $1 AND direction = 'in' AND received_at > $2 ORDER BY received_at DESC, id DESC LIMIT 10",
-    )
-    .bind(&id)
-    .bind(now - LOOP_WINDOW_MS)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(Some(TicketState {
-        id,
-        reference: TicketRef::parse(&reference).map_err(|e| StoreError::Corrupt(e.0))?,
-        requester_address,
-        requester_name,
-        opening_from,
-        subject,
-        department,
-        status: crate::domain::Status::from_stored(&status),
-        language: language.as_deref().and_then(Language::from_code).unwrap_or(Language::En),
-        origin_mailbox: origin,
-        opening_message_id,
-        opening_text,
-        opening_raw,
-        received_at: at,
-        staff,
-        recent_mails,
-        recent_messages,
-    }))
-}
-
-/// Applies what a message joining a ticket does: the ticket's new status or
-/// department, its staff, the mails it queues and its timeline.
-async fn apply_reply(
-    backend: Backend,
-    tx: &mut Transaction<'_, Any>,
-    ticket: &TicketState,
-    message_row: &str,
-    reply: &Reply,
-    now: i64,
-) -> Result<(), StoreError> {
-    let status = reply.status.unwrap_or(ticket.status);
-    let department = reply.department.as_deref().unwrap_or(&ticket.department);
-    sqlx::query("UPDATE tickets SET status = $1, department = $2, updated_at = $3 WHERE id = $4")
-        .bind(status.as_str())
-        .bind(department)
-        .bind(now)
-        .bind(&ticket.id)
-        .execute(&mut **tx)
-        .await?;
-    if let Some(address) = &reply.staff {
-        sqlx::query(
-            "INSERT INTO participants (ticket_id, address, role, added_at) VALUES ($1, $2, 'staff', $3)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&ticket.id)
-        .bind(address.to_ascii_lowercase())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    }
-    let mails: Vec<(&str, &Outgoing)> = reply.mails.iter().map(|m| (ticket.id.as_str(), m)).collect();
-    insert_outbox(backend, tx, &mails, now).await?;
-    let queued: Vec<Entry> = queued(&reply.mails).collect();
-    let entries: Vec<(&str, Option<&str>, &Entry)> =
-        reply.entries.iter().chain(&queued).map(|e| (ticket.id.as_str(), Some(message_row), e)).collect();
-    insert_entries(backend, tx, &entries, now).await
-}
-
-/// Asks the responder what each new ticket sends, counting the automatic mails its
-/// requester already had this hour (in the store and earlier in this group).
-/// The sent mail a delivery report quotes, when it is one of loket's.
-async fn find_bounced(tx: &mut Transaction<'_, Any>, candidate: &Candidate<'_>) -> Result<Option<Bounced>, StoreError> {
-    if !matches!(candidate.verdict, Verdict::Automatic { kind: crate::guard::AutoKind::Bounce, .. }) {
-        return Ok(None);
-    }
-    for quoted in &candidate.message.markers.quoted_message_ids {
-        let row: Option<(String, String, String, String)> = sqlx::query_as(
-            "SELECT t.reference, o.id, o.kind, o.recipient FROM outbox o JOIN tickets t ON t.id = o.ticket_id
-             WHERE o.message_id = $1",
-        )
-        .bind(quoted)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if let Some((reference, outbox_id, kind, recipient)) = row {
-            return Ok(Some(Bounced { reference, outbox_id, kind, recipient }));
+            if let Some((reference, ticket_id, outbox_id, kind, recipient)) = row {
+                let kind = MailKind::from_stored(&kind);
+                return Ok(Some(BouncedMail { reference, ticket_id, outbox_id, kind, recipient }));
+            }
         }
+        Ok(None)
     }
-    Ok(None)
-}
 
-/// The ticket (id, reference) that already holds this message: the same
-/// Message-ID from the same sender.
-/// On PostgreSQL, two mailbox tasks (or instances) may take in copies of one mail
-/// at the same moment: each waits here for the other's transaction, so the second
-/// finds the first's ticket instead of opening its own. Keys are locked in order,
-/// so two groups never wait for each other in a circle.
-async fn lock_copy_keys(
-    backend: Backend,
-    tx: &mut Transaction<'_, Any>,
-    candidates: &[Candidate<'_>],
-) -> Result<(), StoreError> {
-    if backend != Backend::Postgres {
-        return Ok(());
-    }
-    let mut keys: Vec<String> = candidates
-        .iter()
-        .filter_map(|c| c.message.message_id.as_deref().map(|id| format!("{id}\n{}", c.message.from.address)))
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    for key in keys {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-async fn find_copy(
-    tx: &mut Transaction<'_, Any>,
-    message: &Normalised,
-) -> Result<Option<(String, String)>, StoreError> {
-    let Some(message_id) = message.message_id.as_deref() else { return Ok(None) };
-    Ok(sqlx::query_as(
-        "SELECT t.id, t.reference FROM messages m JOIN tickets t ON t.id = m.ticket_id
-         WHERE m.message_id = $1 AND m.from_address = $2 ORDER BY m.received_at, m.id LIMIT 1",
-    )
-    .bind(message_id)
-    .bind(&message.from.address)
-    .fetch_optional(&mut **tx)
-    .await?)
-}
-
-async fn bounced_ticket(tx: &mut Transaction<'_, Any>, bounced: &Bounced) -> Result<String, StoreError> {
-    Ok(sqlx::query_scalar("SELECT ticket_id FROM outbox WHERE id = $1")
-        .bind(&bounced.outbox_id)
-        .fetch_one(&mut **tx)
+    /// The ticket (id and reference) of a stored message with this Message-ID and sender.
+    pub async fn copy_of(&mut self, message_id: &str, from: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT t.id, t.reference FROM messages m JOIN tickets t ON t.id = m.ticket_id
+             WHERE m.message_id = $1 AND m.from_address = $2 ORDER BY m.received_at, m.id LIMIT 1",
+        )
+        .bind(message_id)
+        .bind(from)
+        .fetch_optional(&mut *self.tx)
         .await?)
-}
+    }
 
-/// Marks the bounced mail and says on its ticket that it did not arrive.
-async fn record_bounce(
-    tx: &mut Transaction<'_, Any>,
-    candidate: &Candidate<'_>,
-    bounced: &Bounced,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE outbox SET state = 'bounced', last_error = $1 WHERE id = $2")
-        .bind(&candidate.message.subject)
-        .bind(&bounced.outbox_id)
-        .execute(&mut **tx)
+    /// The stored ticket with this reference, with what a conversation needs of it.
+    /// On PostgreSQL its row stays locked until the transaction ends, so a
+    /// concurrent command or reply waits and then sees this one's change instead of
+    /// writing back what it read before.
+    pub async fn ticket(&mut self, reference: &TicketRef, now: i64) -> Result<Option<TicketState>, StoreError> {
+        type TicketRow = (String, String, String, Option<String>, String, String, String, Option<String>, String, i64);
+        let select = match self.backend {
+            Backend::Sqlite => {
+                "SELECT id, reference, requester_address, requester_name, subject, department, status, language,
+                    origin_mailbox, created_at FROM tickets WHERE reference = $1"
+            }
+            Backend::Postgres => {
+                "SELECT id, reference, requester_address, requester_name, subject, department, status, language,
+                    origin_mailbox, created_at FROM tickets WHERE reference = $1 FOR UPDATE"
+            }
+        };
+        let row: Option<TicketRow> =
+            sqlx::query_as(select).bind(reference.as_str()).fetch_optional(&mut *self.tx).await?;
+        let Some((id, reference, requester_address, requester_name, subject, department, status, language, origin, at)) =
+            row
+        else {
+            return Ok(None);
+        };
+        let tx = &mut *self.tx;
+        let opening: Option<(String, Option<String>, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT from_address, message_id, text_body, raw FROM messages WHERE ticket_id = $1
+             ORDER BY received_at, id LIMIT 1",
+        )
+        .bind(&id)
+        .fetch_optional(&mut *tx)
         .await?;
-    let detail = format!(
-        "the {} to {} could not be delivered: {} (report from {})",
-        OutKind::from_stored(&bounced.kind).noun(),
-        bounced.recipient,
-        candidate.message.subject,
-        candidate.message.from.address
-    );
-    sqlx::query(
-        "INSERT INTO events (id, ticket_id, at, kind, detail, message_id) VALUES ($1, $2, $3, 'bounced', $4, $5)",
-    )
-    .bind(new_id())
-    .bind(&candidate.ticket_id)
-    .bind(now)
-    .bind(detail)
-    .bind(&candidate.message_row)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+        let (opening_from, opening_message_id, opening_text, opening_raw) = opening.unwrap_or_default();
+        let staff: Vec<String> = sqlx::query_scalar(
+            "SELECT address FROM participants WHERE ticket_id = $1 AND role = 'staff' ORDER BY address",
+        )
+        .bind(&id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let recent_mails: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE ticket_id = $1 AND kind IN ('relay', 'update', 'moved', 'notice')
+             AND created_at > $2",
+        )
+        .bind(&id)
+        .bind(now - 3_600_000)
+        .fetch_one(&mut *tx)
+        .await?;
+        let recent_messages: Vec<(String, String)> = sqlx::query_as(
+            "SELECT from_address, SUBSTR(text_body, 1, 2000) FROM messages
+             WHERE ticket_id = $1 AND direction = 'in' AND received_at > $2 ORDER BY received_at DESC, id DESC LIMIT 10",
+        )
+        .bind(&id)
+        .bind(now - LOOP_WINDOW_MS)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(Some(TicketState {
+            id,
+            reference: TicketRef::parse(&reference).map_err(|e| StoreError::Corrupt(e.0))?,
+            requester_address,
+            requester_name,
+            opening_from,
+            subject,
+            department,
+            status: Status::from_stored(&status),
+            language: language.as_deref().and_then(Language::from_code).unwrap_or(Language::En),
+            origin_mailbox: origin,
+            opening_message_id,
+            opening_text,
+            opening_raw,
+            received_at: at,
+            staff,
+            recent_mails,
+            recent_messages,
+        }))
+    }
+
+    /// Inserts the messages; returns the row ids of those that were not already stored.
+    pub async fn insert_messages(
+        &mut self,
+        messages: &[NewMessage<'_>],
+        now: i64,
+    ) -> Result<HashSet<String>, StoreError> {
+        let rows: Vec<Vec<Value<'_>>> = messages
+            .iter()
+            .map(|m| {
+                vec![
+                    Value::Text(m.row_id),
+                    Value::Text(m.ticket_id),
+                    Value::Text("in"),
+                    Value::Text(m.mailbox),
+                    Value::Text(m.source_key),
+                    Value::MaybeInt(m.uidvalidity),
+                    Value::MaybeInt(m.uid),
+                    Value::MaybeText(m.message_id),
+                    Value::Text(m.message_id.unwrap_or("")),
+                    Value::Text(m.sha256),
+                    Value::Text(m.in_reply_to),
+                    Value::Text(m.references),
+                    Value::Text(m.from_address),
+                    Value::MaybeText(m.from_name),
+                    Value::MaybeText(m.reply_to),
+                    Value::Text(m.to),
+                    Value::Text(m.cc),
+                    Value::Text(m.subject),
+                    Value::MaybeInt(m.sent_at),
+                    Value::Int(now),
+                    Value::Text(m.text),
+                    Value::MaybeText(m.html),
+                    Value::MaybeText(m.automatic),
+                    Value::Int(size(m.raw.len() as u64)),
+                    Value::Bytes(m.raw),
+                    Value::MaybeText(m.author_role),
+                ]
+            })
+            .collect();
+        let returned = rows::insert(
+            self.backend,
+            &mut self.tx,
+            "INSERT INTO messages (id, ticket_id, direction, mailbox, source_key, uidvalidity, uid, message_id, dedupe_id, sha256,
+                in_reply_to, references_ids, from_address, from_name, reply_to, to_list, cc_list, subject, sent_at,
+                received_at, text_body, html_body, automatic, size, raw, author_role)",
+            " ON CONFLICT DO NOTHING RETURNING id",
+            &rows,
+        )
+        .await?;
+        returned.iter().map(|row| row.try_get::<String, _>(0).map_err(StoreError::from)).collect()
+    }
+
+    /// Marks a sent mail as bounced, with the report's subject as its error.
+    pub async fn record_bounce(&mut self, outbox_id: &str, report: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET state = 'bounced', last_error = $1 WHERE id = $2")
+            .bind(report)
+            .bind(outbox_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The next `count` ticket references, gap-free.
+    pub async fn next_references(&mut self, prefix: &str, count: usize) -> Result<Vec<TicketRef>, StoreError> {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        let last: i64 =
+            sqlx::query_scalar("UPDATE counters SET value = value + $1 WHERE name = 'ticket' RETURNING value")
+                .bind(count)
+                .fetch_one(&mut *self.tx)
+                .await?;
+        Ok((last - count + 1..=last).map(|n| TicketRef::new(prefix, n)).collect())
+    }
+
+    pub async fn insert_tickets(&mut self, tickets: &[NewTicket<'_>], now: i64) -> Result<(), StoreError> {
+        let rows: Vec<Vec<Value<'_>>> = tickets
+            .iter()
+            .map(|t| {
+                vec![
+                    Value::Text(t.id),
+                    Value::Text(t.reference.as_str()),
+                    Value::Text(t.requester_address),
+                    Value::MaybeText(t.requester_name),
+                    Value::Text(t.subject),
+                    Value::Text(t.department),
+                    Value::MaybeText(t.category),
+                    Value::Text(Status::New.as_str()),
+                    Value::Text(t.decided_by),
+                    Value::MaybeFloat(t.confidence),
+                    Value::Text(t.reason),
+                    Value::Text(t.origin_mailbox),
+                    Value::MaybeText(t.automatic),
+                    Value::MaybeText(t.opening_message_id),
+                    Value::Text(t.language),
+                    Value::Int(now),
+                    Value::Int(now),
+                ]
+            })
+            .collect();
+        rows::insert(
+            self.backend,
+            &mut self.tx,
+            "INSERT INTO tickets (id, reference, requester_address, requester_name, subject, department, category,
+                status, decided_by, route_confidence, route_reason, origin_mailbox, automatic, opening_message_id,
+                language, created_at, updated_at)",
+            "",
+            &rows,
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_attachments(&mut self, attachments: &[NewAttachment<'_>]) -> Result<(), StoreError> {
+        let ids: Vec<String> = attachments.iter().map(|_| new_id()).collect();
+        let rows: Vec<Vec<Value<'_>>> = attachments
+            .iter()
+            .zip(&ids)
+            .map(|(a, id)| {
+                vec![
+                    Value::Text(id),
+                    Value::Text(a.message_row),
+                    Value::Int(size(a.position as u64)),
+                    Value::MaybeText(a.filename),
+                    Value::Text(a.content_type),
+                    Value::Int(size(a.size)),
+                ]
+            })
+            .collect();
+        rows::insert(
+            self.backend,
+            &mut self.tx,
+            "INSERT INTO attachments (id, message_id, position, filename, content_type, size)",
+            "",
+            &rows,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Acknowledgements since `since` to this recipient key (see `trust::rate_key`).
+    pub async fn acks_to(&mut self, key: &str, since: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE recipient_key = $1 AND kind = 'ack' AND created_at > $2",
+        )
+        .bind(key)
+        .bind(since)
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
+    /// Acknowledgements since `since` per recipient domain.
+    pub async fn acks_by_domain(&mut self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(Option<String>, i64)> = sqlx::query_as(
+            "SELECT recipient_domain, COUNT(*) FROM outbox WHERE kind = 'ack' AND created_at > $1 GROUP BY recipient_domain",
+        )
+        .bind(since)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows.into_iter().filter_map(|(domain, n)| domain.map(|d| (d, n))).collect())
+    }
+
+    /// Writes a ticket's new status and department, and remembers its staff.
+    pub async fn change_ticket(
+        &mut self,
+        ticket_id: &str,
+        change: TicketChange<'_>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tickets SET status = $1, department = $2, updated_at = $3 WHERE id = $4")
+            .bind(change.status.as_str())
+            .bind(change.department)
+            .bind(now)
+            .bind(ticket_id)
+            .execute(&mut *self.tx)
+            .await?;
+        if let Some(address) = change.staff {
+            sqlx::query(
+                "INSERT INTO participants (ticket_id, address, role, added_at) VALUES ($1, $2, 'staff', $3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(ticket_id)
+            .bind(address.to_ascii_lowercase())
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Queues composed mails: (ticket id, mail).
+    pub async fn queue(&mut self, mails: &[(&str, &Outgoing)], now: i64) -> Result<(), StoreError> {
+        let mails: Vec<(&str, String, String, String, String, &Outgoing)> = mails
+            .iter()
+            .map(|(ticket_id, m)| {
+                let key = crate::trust::rate_key(&m.recipient);
+                let domain = crate::trust::domain_of(&m.recipient);
+                (*ticket_id, new_id(), m.recipient.to_ascii_lowercase(), key, domain, *m)
+            })
+            .collect();
+        let rows: Vec<Vec<Value<'_>>> = mails
+            .iter()
+            .map(|(ticket_id, id, recipient, key, domain, mail)| {
+                vec![
+                    Value::Text(id),
+                    Value::Text(ticket_id),
+                    Value::Text(mail.kind.as_str()),
+                    Value::Text(recipient),
+                    Value::Text(key),
+                    Value::Text(domain),
+                    Value::Text(&mail.sender),
+                    Value::Text(&mail.message_id),
+                    Value::Bytes(&mail.bytes),
+                    Value::Text("pending"),
+                    Value::Int(now),
+                    Value::Int(now),
+                ]
+            })
+            .collect();
+        rows::insert(
+            self.backend,
+            &mut self.tx,
+            "INSERT INTO outbox (id, ticket_id, kind, recipient, recipient_key, recipient_domain, sender, message_id, body,
+                state, next_attempt_at, created_at)",
+            "",
+            &rows,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Adds entries to the timelines of tickets: (ticket id, message row, entry).
+    pub async fn record(&mut self, entries: &[(&str, Option<&str>, &Entry)], now: i64) -> Result<(), StoreError> {
+        let ids: Vec<String> = entries.iter().map(|_| new_id()).collect();
+        let rows: Vec<Vec<Value<'_>>> = entries
+            .iter()
+            .zip(&ids)
+            .map(|((ticket_id, message_row, entry), id)| {
+                vec![
+                    Value::Text(id),
+                    Value::Text(ticket_id),
+                    Value::Int(now),
+                    Value::Text(entry.kind.as_str()),
+                    Value::Text(&entry.detail),
+                    Value::MaybeText(*message_row),
+                    Value::MaybeText(entry.public.as_deref()),
+                ]
+            })
+            .collect();
+        rows::insert(
+            self.backend,
+            &mut self.tx,
+            "INSERT INTO events (id, ticket_id, at, kind, detail, message_id, public_text)",
+            "",
+            &rows,
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn advance_cursor(
+        &mut self,
+        mailbox: &str,
+        uidvalidity: u32,
+        uid: u32,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        advance(&mut *self.tx, mailbox, uidvalidity, uid, now).await
+    }
 }
 
 /// Adds one event to a ticket's timeline.
@@ -705,174 +573,17 @@ pub(super) async fn insert_event(
     tx: &mut Transaction<'_, Any>,
     ticket_id: &str,
     at: i64,
-    kind: &str,
+    kind: EventKind,
     detail: &str,
 ) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO events (id, ticket_id, at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
         .bind(new_id())
         .bind(ticket_id)
         .bind(at)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(detail)
         .execute(&mut **tx)
         .await?;
-    Ok(())
-}
-
-async fn respond(
-    tx: &mut Transaction<'_, Any>,
-    new: &[&Candidate<'_>],
-    references: &[TicketRef],
-    responder: &dyn Responder,
-    now: i64,
-) -> Result<Vec<Response>, StoreError> {
-    let hour_ago = now - 3_600_000;
-    let mut outside: Option<i64> = None;
-    // Acknowledgements queued earlier in this group: (recipient key, domain).
-    let mut queued_here: Vec<(String, String)> = Vec::new();
-    let mut responses = Vec::with_capacity(new.len());
-    for (c, reference) in new.iter().zip(references) {
-        let address = &c.message.requester().address;
-        let (key, domain) = (crate::trust::rate_key(address), crate::trust::domain_of(address));
-        let by_key: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE recipient_key = $1 AND kind = 'ack' AND created_at > $2",
-        )
-        .bind(&key)
-        .bind(hour_ago)
-        .fetch_one(&mut **tx)
-        .await?;
-        let is_outside = !responder.is_internal(address);
-        let mut recent = RecentAcks {
-            recipient: by_key + queued_here.iter().filter(|q| q.0 == key).count() as i64,
-            ..RecentAcks::default()
-        };
-        if is_outside {
-            let by_domain: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM outbox WHERE recipient_domain = $1 AND kind = 'ack' AND created_at > $2",
-            )
-            .bind(&domain)
-            .bind(hour_ago)
-            .fetch_one(&mut **tx)
-            .await?;
-            let all = match outside {
-                Some(all) => all,
-                None => *outside.insert(outside_acks(tx, responder, hour_ago).await?),
-            };
-            recent.domain = by_domain + queued_here.iter().filter(|q| q.1 == domain).count() as i64;
-            recent.outside = all + queued_here.iter().filter(|q| !responder.is_internal(&q.0)).count() as i64;
-        }
-        let opened = Opened {
-            reference,
-            incoming: c.incoming,
-            message: c.message,
-            verdict: c.verdict,
-            decision: c.decision,
-            language: c.language,
-            trust: c.trust,
-            recent,
-        };
-        let response = responder.respond(&opened);
-        for mail in response.mails.iter().filter(|m| m.kind == OutKind::Ack) {
-            queued_here.push((crate::trust::rate_key(&mail.recipient), crate::trust::domain_of(&mail.recipient)));
-        }
-        responses.push(response);
-    }
-    Ok(responses)
-}
-
-/// Acknowledgements to addresses outside the organisation's domains in the last hour.
-async fn outside_acks(tx: &mut Transaction<'_, Any>, responder: &dyn Responder, since: i64) -> Result<i64, StoreError> {
-    let per_domain: Vec<(Option<String>, i64)> = sqlx::query_as(
-        "SELECT recipient_domain, COUNT(*) FROM outbox WHERE kind = 'ack' AND created_at > $1 GROUP BY recipient_domain",
-    )
-    .bind(since)
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(per_domain
-        .iter()
-        .filter(|(domain, _)| domain.as_deref().is_some_and(|d| !responder.is_internal(&format!("postmaster@{d}"))))
-        .map(|(_, n)| n)
-        .sum())
-}
-
-/// Queues composed mails: (ticket id, mail).
-async fn insert_outbox(
-    backend: Backend,
-    tx: &mut Transaction<'_, Any>,
-    mails: &[(&str, &Outgoing)],
-    now: i64,
-) -> Result<(), StoreError> {
-    let mails: Vec<(&str, String, String, String, String, &Outgoing)> = mails
-        .iter()
-        .map(|(ticket_id, m)| {
-            let key = crate::trust::rate_key(&m.recipient);
-            let domain = crate::trust::domain_of(&m.recipient);
-            (*ticket_id, new_id(), m.recipient.to_ascii_lowercase(), key, domain, *m)
-        })
-        .collect();
-    let rows: Vec<Vec<Value<'_>>> = mails
-        .iter()
-        .map(|(ticket_id, id, recipient, key, domain, mail)| {
-            vec![
-                Value::Text(id),
-                Value::Text(ticket_id),
-                Value::Text(mail.kind.as_str()),
-                Value::Text(recipient),
-                Value::Text(key),
-                Value::Text(domain),
-                Value::Text(&mail.sender),
-                Value::Text(&mail.message_id),
-                Value::Bytes(&mail.bytes),
-                Value::Text("pending"),
-                Value::Int(now),
-                Value::Int(now),
-            ]
-        })
-        .collect();
-    rows::insert(
-        backend,
-        tx,
-        "INSERT INTO outbox (id, ticket_id, kind, recipient, recipient_key, recipient_domain, sender, message_id, body, state,
-            next_attempt_at, created_at)",
-        "",
-        &rows,
-    )
-    .await?;
-    Ok(())
-}
-
-async fn insert_quarantine(
-    backend: Backend,
-    tx: &mut Transaction<'_, Any>,
-    items: &[(&Incoming, &str, String)],
-    now: i64,
-) -> Result<(), StoreError> {
-    let ids: Vec<String> = items.iter().map(|_| new_id()).collect();
-    let rows: Vec<Vec<Value<'_>>> = items
-        .iter()
-        .zip(&ids)
-        .map(|((incoming, reason, sha256), id)| {
-            vec![
-                Value::Text(id),
-                Value::Text(incoming.mailbox.as_str()),
-                Value::Text(&incoming.source_key),
-                Value::Text(reason),
-                Value::Text(sha256),
-                Value::Int(i64::try_from(incoming.size).unwrap_or(i64::MAX)),
-                Value::Int(i64::from(incoming.truncated)),
-                Value::Bytes(&incoming.raw),
-                Value::Int(now),
-            ]
-        })
-        .collect();
-    rows::insert(
-        backend,
-        tx,
-        "INSERT INTO quarantine (id, mailbox, source_key, reason, sha256, size, truncated, raw, at)",
-        " ON CONFLICT DO NOTHING",
-        &rows,
-    )
-    .await?;
     Ok(())
 }
 

@@ -20,7 +20,6 @@ mod models;
 mod outbox;
 mod outbox_queue;
 mod query;
-mod responder;
 mod rows;
 
 use std::str::FromStr;
@@ -30,12 +29,11 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use cursor::MailboxCursor;
-pub use ingest::IngestOutcome;
+pub use ingest::{BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, TicketChange, new_id};
 pub use models::{Correction, StoredModel};
 pub use outbox::{Due, OutboxRow};
 pub use outbox_queue::{QueuedMail, Requeue};
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
-pub use responder::{Entry, Joining, Opened, RecentAcks, Reply, Responder, Response, Silent, TicketState, Turn};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::{Backend, Store, StoreError, ingest::insert_event};
-use crate::outbound::OutKind;
+use crate::domain::{EventKind, MailKind};
 
 /// A mail claimed for delivery.
 #[derive(Debug, Clone, FromRow)]
@@ -98,8 +98,8 @@ impl Store {
         .await?
         .rows_affected();
         if done == 1 {
-            let what = OutKind::from_stored(&due.kind).noun();
-            self.note(due, now, "sent", &format!("{what} sent to {}", due.recipient)).await;
+            let what = MailKind::from_stored(&due.kind).noun();
+            self.note(due, now, EventKind::Sent, &format!("{what} sent to {}", due.recipient)).await;
         }
         Ok(done == 1)
     }
@@ -166,15 +166,15 @@ impl Store {
         .await?
         .rows_affected();
         if done == 1 {
-            let what = OutKind::from_stored(&due.kind).noun();
-            self.note(due, now, "failed", &format!("{what} to {} failed: {error}", due.recipient)).await;
+            let what = MailKind::from_stored(&due.kind).noun();
+            self.note(due, now, EventKind::Failed, &format!("{what} to {} failed: {error}", due.recipient)).await;
         }
         Ok(done == 1)
     }
 
     /// A timeline entry about a mail; the mail's state is already committed, so a
     /// failure here is logged and goes no further.
-    async fn note(&self, due: &Due, now: i64, kind: &str, detail: &str) {
+    async fn note(&self, due: &Due, now: i64, kind: EventKind, detail: &str) {
         let result: Result<(), StoreError> = async {
             let mut tx = self.write.begin().await?;
             insert_event(&mut tx, &due.ticket_id, now, kind, detail).await?;

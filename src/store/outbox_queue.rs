@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::{Store, StoreError, ingest::insert_event};
-use crate::outbound::OutKind;
+use crate::domain::{EventKind, MailKind};
 
 /// A mail still in the queue, or given up.
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -67,9 +67,10 @@ impl Store {
         .fetch_optional(&self.write)
         .await?;
         if let Some((ticket_id, kind, recipient)) = queued {
-            let what = OutKind::from_stored(&kind).noun();
+            let what = MailKind::from_stored(&kind).noun();
             let mut tx = self.write.begin().await?;
-            insert_event(&mut tx, &ticket_id, now, "requeued", &format!("{what} to {recipient} queued again")).await?;
+            insert_event(&mut tx, &ticket_id, now, EventKind::Requeued, &format!("{what} to {recipient} queued again"))
+                .await?;
             tx.commit().await?;
             return Ok(Requeue::Queued);
         }

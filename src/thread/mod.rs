@@ -12,20 +12,17 @@ pub use commands::{Answer, Command, parse_answer};
 
 use serde::Serialize;
 
-use crate::domain::TicketRef;
+use crate::domain::{MailKind, TicketRef};
 use crate::intake::Normalised;
 use crate::sign::{Signed, Signer};
 use crate::trust::{Dmarc, Staff};
-
-/// The kinds of signed mail that went to the employee: a reply to one comes from their side.
-const EMPLOYEE_SIDE: &[&str] = &["ack", "ans", "moved"];
 
 /// How a message names a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum Clue {
     /// It answers a mail of loket's whose Message-ID verified.
-    Signed { kind: String },
+    Signed { kind: MailKind },
     /// Only its subject carries the reference.
     Subject,
 }
@@ -111,7 +108,10 @@ pub struct Proof {
 /// recent first), else a `[PREFIX-n]` reference in its subject.
 pub fn hint(message: &Normalised, signer: &Signer, prefix: &str) -> Option<Hint> {
     let replied = message.in_reply_to.iter().chain(message.references.iter().rev());
-    if let Some(Signed { reference, kind }) = replied.filter_map(|id| signer.verify(id)).next() {
+    let signed = replied
+        .filter_map(|id| signer.verify(id))
+        .find_map(|Signed { reference, kind }| MailKind::from_signed(&kind).map(|kind| (reference, kind)));
+    if let Some((reference, kind)) = signed {
         return Some(Hint { reference, clue: Clue::Signed { kind } });
     }
     subject_reference(&message.subject, prefix).map(|reference| Hint { reference, clue: Clue::Subject })
@@ -149,7 +149,7 @@ pub fn subject_reference(subject: &str, prefix: &str) -> Option<TicketRef> {
 pub fn role(hint: &Hint, sender: &str, participants: &Participants<'_>, proof: Proof) -> Option<Role> {
     let is = |address: &str| address.eq_ignore_ascii_case(sender);
     let is_staff = participants.staff.is_some_and(|s| s.includes(sender));
-    let to_department = matches!(&hint.clue, Clue::Signed { kind } if !EMPLOYEE_SIDE.contains(&kind.as_str()));
+    let to_department = matches!(hint.clue, Clue::Signed { kind } if !kind.to_employee());
     let named = participants.requester.iter().any(|a| is(a)) || is_staff || matches!(hint.clue, Clue::Signed { .. });
     if !named {
         return None;
@@ -197,7 +197,7 @@ mod tests {
         let hint =
             super::hint(&message("Re: hello", std::slice::from_ref(&fwd), std::slice::from_ref(&ack)), &signer, "SD")
                 .unwrap();
-        assert_eq!(hint, Hint { reference: TicketRef::new("SD", 8), clue: Clue::Signed { kind: "fwd".into() } });
+        assert_eq!(hint, Hint { reference: TicketRef::new("SD", 8), clue: Clue::Signed { kind: MailKind::Forward } });
         // Without In-Reply-To, the newest signed reference counts.
         let other = signer.message_id(&TicketRef::new("SD", 9), "ans", "desk.example.org");
         let hint = super::hint(&message("Re: hello", &[], &[ack, "x@y".into(), other]), &signer, "SD").unwrap();
@@ -225,7 +225,8 @@ mod tests {
     const UNCHECKED: Proof = Proof { server_checks: false, dmarc: Dmarc::Unknown };
 
     fn signed(kind: &str) -> Hint {
-        Hint { reference: TicketRef::new("SD", 1), clue: Clue::Signed { kind: kind.into() } }
+        let kind = MailKind::from_signed(kind).expect("a kind loket signs");
+        Hint { reference: TicketRef::new("SD", 1), clue: Clue::Signed { kind } }
     }
 
     #[test]

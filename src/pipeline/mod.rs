@@ -1,16 +1,23 @@
-//! The path of one message from a source to the store: plan it, then store it.
-//! Sources call [`Pipeline::ingest`] and commit on their side only after it returns.
+//! The path of one message from a source to the store: plan it (pure, in the
+//! bounded pool), then the ingest step (`group`): look up what the desk needs,
+//! ask the desk, write what it decided, all in one transaction. Sources call
+//! [`Pipeline::ingest_all`] and commit on their side only after it returns.
+
+mod group;
+
+pub use group::{IngestOutcome, store_group};
 
 use std::sync::Arc;
 
 use crate::classify::Routing;
 use crate::clock::now_ms;
 use crate::config::{Config, MailboxConfig};
+use crate::desk::Responder;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::plan::{self, Incoming, Plan, Pool, Rules};
 use crate::sign::Signer;
-use crate::store::{IngestOutcome, Responder, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -68,7 +75,7 @@ impl Pipeline {
             futures::future::join_all(incoming.iter().map(|i| plan::plan(&self.rules, &self.pool, mailbox, i))).await;
         let items: Vec<(&Incoming, &Plan)> = incoming.iter().zip(plans.iter()).collect();
         let prefix = &self.config.desk.ticket_prefix;
-        let outcomes = match self.store.ingest_all(&items, prefix, self.responder.as_ref(), now_ms()).await {
+        let outcomes = match store_group(&self.store, &items, prefix, self.responder.as_ref(), now_ms()).await {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 tracing::warn!(mailbox = %mailbox.name, %error, count = items.len(), "messages could not be stored together; storing them one by one");
@@ -98,11 +105,10 @@ impl Pipeline {
         mailbox: &MailboxConfig,
         items: &[(&Incoming, &Plan)],
     ) -> Result<Vec<IngestOutcome>, StoreError> {
-        let prefix = &self.config.desk.ticket_prefix;
         let mut outcomes = Vec::with_capacity(items.len());
         for (incoming, plan) in items {
             let key = incoming.source_key.as_str();
-            let error = match self.store.ingest(incoming, plan, prefix, self.responder.as_ref(), now_ms()).await {
+            let error = match self.store_one(incoming, plan).await {
                 Ok(outcome) => {
                     outcomes.push(outcome);
                     continue;
@@ -122,9 +128,23 @@ impl Pipeline {
             let reason = Plan::Quarantine {
                 reason: format!("storing the message failed {attempts} times (ingest.max_store_attempts): {error}"),
             };
-            outcomes.push(self.store.ingest(incoming, &reason, prefix, self.responder.as_ref(), now_ms()).await?);
+            outcomes.push(self.store_one(incoming, &reason).await?);
             self.store.forget_ingest_failure(mailbox.name.as_str(), key).await?;
         }
         Ok(outcomes)
+    }
+
+    async fn store_one(&self, incoming: &Incoming, plan: &Plan) -> Result<IngestOutcome, StoreError> {
+        let prefix = &self.config.desk.ticket_prefix;
+        let outcomes = store_group(&self.store, &[(incoming, plan)], prefix, self.responder.as_ref(), now_ms()).await?;
+        Ok(outcomes.into_iter().next().unwrap_or(IngestOutcome::Duplicate))
+    }
+
+    /// Stores a quarantine record for a message a source could not read whole,
+    /// with the reason. A repeat (same key or same bytes) stores nothing.
+    pub async fn quarantine(&self, incoming: &Incoming, reason: String) -> Result<IngestOutcome, StoreError> {
+        let outcome = self.store_one(incoming, &Plan::Quarantine { reason }).await?;
+        self.metrics.ingested(incoming.mailbox.as_str(), outcome.label());
+        Ok(outcome)
     }
 }

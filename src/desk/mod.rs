@@ -1,9 +1,18 @@
-//! Respond: which mails a new ticket sends, and why not when it sends none.
-//! Automatic mail gets neither an acknowledgement nor a forward (RFC 3834);
-//! backlog, a switched-off `[ack]` and the per-recipient cap withhold only the
-//! acknowledgement. `conversation` answers messages that continue a ticket.
+//! The desk: the service desk's rules, as pure decisions. Given a planned
+//! message and the state it needs (the ticket it names, the acknowledgements its
+//! sender already had), it says who wrote it, which mails it causes and what the
+//! timeline records; it does no I/O, so every rule is tested in milliseconds
+//! (`tests` below and the scenarios in `tests/desk.rs`).
+//!
+//! A new ticket: automatic mail gets neither an acknowledgement nor a forward
+//! (RFC 3834); backlog, a switched-off `[ack]`, a forged sender and the caps
+//! withhold only the acknowledgement. `conversation` answers messages that
+//! continue a ticket.
 
 mod conversation;
+mod turns;
+
+pub use turns::{Joining, Opened, RecentAcks, Reply, Responder, Response, Silent, Turn, participants};
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -11,12 +20,12 @@ use std::time::SystemTime;
 use crate::classify::{DecidedBy, Decision};
 use crate::clock;
 use crate::config::Config;
+use crate::domain::{Entry, EventKind, MailKind, Mailbox, Outgoing};
 use crate::guard::Verdict;
 use crate::language::Language;
 use crate::outbound::{Composer, Desk, TicketFacts};
 use crate::render::Renderer;
 use crate::sign::Signer;
-use crate::store::{Entry, Joining, Opened, Reply, Responder, Response, Turn};
 use crate::thread::{Proof, Role};
 use crate::trust::Domains;
 
@@ -143,8 +152,7 @@ impl Responder for Respond {
         );
         let facts = TicketFacts { warning, ..facts };
         if let Some(ignored) = &opened.trust.ignored_reply_to {
-            response.entries.push(Entry::new(
-                "trust",
+            response.entries.push(Entry::new(EventKind::Trust,
                 format!(
                     "Reply-To {ignored} set aside: it is outside the sender's and the organisation's domains; mail to the employee goes to {}",
                     opened.message.from.address
@@ -204,10 +212,46 @@ impl Responder for Respond {
     fn join(&self, joining: &Joining<'_>) -> Option<Role> {
         let staff = self.config.staff(&joining.ticket.department);
         let proof = Proof { server_checks: self.config.trust.authserv_id.is_some(), dmarc: joining.trust.dmarc };
-        crate::thread::role(joining.hint, &joining.message.from.address, &joining.ticket.participants(staff), proof)
+        crate::thread::role(joining.hint, &joining.message.from.address, &participants(joining.ticket, staff), proof)
     }
 
     fn converse(&self, turn: &Turn<'_>) -> Reply {
         self.conversation(turn)
     }
+}
+
+/// The timeline of a new ticket: where it arrived, where it went, what it sent
+/// and what it did not send, and why.
+pub fn opening_entries(opened: &Opened<'_>, response: &Response) -> Vec<Entry> {
+    let decision = opened.decision;
+    let mut entries = vec![
+        Entry::new(EventKind::Received, format!("received in mailbox {}", opened.incoming.mailbox)),
+        Entry::new(EventKind::Routed, format!("routed to {}: {}", decision.department, decision.reason))
+            .public(decision.department.as_str()),
+    ];
+    if let Verdict::Automatic { reason, .. } = opened.verdict {
+        entries.push(Entry::new(EventKind::Automatic, format!("automatic mail, no reply will be sent: {reason}")));
+    }
+    entries.extend(queued(&response.mails));
+    entries.extend(response.entries.iter().cloned());
+    entries.extend(response.withheld.iter().map(|reason| Entry::new(EventKind::Withheld, reason.clone())));
+    entries
+}
+
+/// One "queued" entry per mail.
+pub fn queued(mails: &[Outgoing]) -> impl Iterator<Item = Entry> + '_ {
+    mails.iter().map(|mail| Entry::new(EventKind::Queued, format!("{} to {} queued", mail.kind.noun(), mail.recipient)))
+}
+
+/// The same message arrived again, in `mailbox`.
+pub fn copy_entry(mailbox: &str) -> Entry {
+    Entry::new(EventKind::Copy, format!("the same message arrived again, in mailbox {mailbox}; kept, nothing sent"))
+}
+
+/// A delivery report about one of the ticket's mails.
+pub fn bounce_entry(kind: MailKind, recipient: &str, report: &str, from: &Mailbox) -> Entry {
+    Entry::new(
+        EventKind::Bounced,
+        format!("the {} to {recipient} could not be delivered: {report} (report from {})", kind.noun(), from.address),
+    )
 }

@@ -1,14 +1,13 @@
-//! What the store asks of the responder inside the ingest transaction: the mails
-//! a new ticket sends, whether a message that names a ticket may join it, and what
-//! a message joining a ticket does. The answers are composed there, so mails are
-//! queued exactly when what caused them is stored.
+//! What the desk is asked and what it answers: the mails a new ticket sends,
+//! whether a message that names a ticket may join it, and what a message joining
+//! a ticket does. The ingest step writes the answers in the same transaction as
+//! the message, so mails are queued exactly when what caused them is stored.
 
 use crate::classify::Decision;
-use crate::domain::{Status, TicketRef};
+use crate::domain::{Entry, EventKind, Outgoing, Status, TicketRef, TicketState};
 use crate::guard::Verdict;
 use crate::intake::Normalised;
 use crate::language::Language;
-use crate::outbound::Outgoing;
 use crate::plan::{Incoming, Trust};
 use crate::thread::{self, Hint, Participants, Proof, Role};
 use crate::trust::Staff;
@@ -48,40 +47,6 @@ pub struct Response {
     pub entries: Vec<Entry>,
 }
 
-/// A stored ticket, as a message joining it finds it.
-#[derive(Debug, Clone)]
-pub struct TicketState {
-    pub id: String,
-    pub reference: TicketRef,
-    pub requester_address: String,
-    pub requester_name: Option<String>,
-    /// The From address of the message that opened the ticket.
-    pub opening_from: String,
-    pub subject: String,
-    pub department: String,
-    pub status: Status,
-    pub language: Language,
-    pub origin_mailbox: String,
-    pub opening_message_id: Option<String>,
-    pub opening_text: String,
-    pub opening_raw: Vec<u8>,
-    pub received_at: i64,
-    /// Addresses that answered as staff before.
-    pub staff: Vec<String>,
-    /// Mails the ticket's conversation queued in the last hour.
-    pub recent_mails: i64,
-    /// The latest messages on the ticket (newest first, at most a handful from the
-    /// last ten minutes): sender and text, to recognise a loop.
-    pub recent_messages: Vec<(String, String)>,
-}
-
-impl TicketState {
-    /// Who may write on this ticket, given its department's staff.
-    pub fn participants<'a>(&'a self, staff: Option<Staff<'a>>) -> Participants<'a> {
-        Participants { requester: vec![&self.requester_address, &self.opening_from], staff }
-    }
-}
-
 /// A message that names a ticket, before it is let in.
 #[derive(Debug)]
 pub struct Joining<'a> {
@@ -100,27 +65,6 @@ pub struct Turn<'a> {
     pub message: &'a Normalised,
     pub verdict: &'a Verdict,
     pub trust: &'a Trust,
-}
-
-/// One entry for a ticket's timeline. `public` is what the status page may show
-/// with it (text the employee wrote or received, or a department id); `None` for
-/// entries the page shows by their kind alone, or not at all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub kind: &'static str,
-    pub detail: String,
-    pub public: Option<String>,
-}
-
-impl Entry {
-    pub fn new(kind: &'static str, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into(), public: None }
-    }
-
-    pub fn public(mut self, text: impl Into<String>) -> Self {
-        self.public = Some(text.into());
-        self
-    }
 }
 
 /// What a message joining a ticket does: mails to queue, timeline entries, and
@@ -149,14 +93,14 @@ pub trait Responder: Sync {
     /// As whom the message joins the ticket it names, or `None` to open a new one.
     fn join(&self, joining: &Joining<'_>) -> Option<Role> {
         let proof = Proof { server_checks: false, dmarc: joining.trust.dmarc };
-        thread::role(joining.hint, &joining.message.from.address, &joining.ticket.participants(None), proof)
+        thread::role(joining.hint, &joining.message.from.address, &participants(joining.ticket, None), proof)
     }
 
     /// What a message that joined a ticket does.
     fn converse(&self, turn: &Turn<'_>) -> Reply {
         Reply {
             entries: vec![Entry::new(
-                "message",
+                EventKind::Message,
                 format!("message from {} ({})", turn.message.from, turn.role.as_str()),
             )],
             ..Reply::default()
@@ -171,4 +115,9 @@ impl Responder for Silent {
     fn respond(&self, _: &Opened<'_>) -> Response {
         Response::default()
     }
+}
+
+/// Who may write on a ticket, given its department's staff.
+pub fn participants<'a>(ticket: &'a TicketState, staff: Option<Staff<'a>>) -> Participants<'a> {
+    Participants { requester: vec![&ticket.requester_address, &ticket.opening_from], staff }
 }

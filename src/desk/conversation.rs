@@ -3,13 +3,14 @@
 //! desk, after the commands at its top are carried out.
 
 use super::Respond;
+use super::{Reply, Turn};
 use crate::clock;
+use crate::domain::{Entry, EventKind, TicketState};
 use crate::domain::{Mailbox, Status};
 use crate::guard::Verdict;
 use crate::intake;
 use crate::outbound::{self, CommandProblem, Conversation, TicketFacts};
 use crate::quote;
-use crate::store::{Entry, Reply, TicketState, Turn};
 use crate::thread::{Command, Role, parse_answer};
 
 impl Respond {
@@ -17,7 +18,7 @@ impl Respond {
         if let Verdict::Automatic { reason, .. } = turn.verdict {
             let detail =
                 format!("automatic mail from {} kept on the ticket, nothing sent: {reason}", turn.message.from);
-            return Reply { entries: vec![Entry::new("automatic", detail)], ..Reply::default() };
+            return Reply { entries: vec![Entry::new(EventKind::Automatic, detail)], ..Reply::default() };
         }
         let from = &turn.message.from;
         let mut reply = match turn.role {
@@ -26,13 +27,13 @@ impl Respond {
                     "mail from {from} kept on the ticket as unverified, nothing relayed or carried out: {}",
                     doubt.explain()
                 );
-                return Reply { entries: vec![Entry::new("unverified", detail)], ..Reply::default() };
+                return Reply { entries: vec![Entry::new(EventKind::Unverified, detail)], ..Reply::default() };
             }
             _ if self.repeats(turn) => {
                 let detail = format!(
                     "mail from {from} kept, nothing sent: it repeats the same text again within minutes, a mail loop (conversation.loop_repeats)"
                 );
-                return Reply { entries: vec![Entry::new("loop", detail)], ..Reply::default() };
+                return Reply { entries: vec![Entry::new(EventKind::Loop, detail)], ..Reply::default() };
             }
             Role::Requester => self.follow_up(turn),
             Role::Staff => self.answer(turn),
@@ -42,8 +43,7 @@ impl Respond {
         if wanted > 0 && turn.ticket.recent_mails + wanted > cap {
             let nouns: Vec<&str> = reply.mails.iter().map(|m| m.kind.noun()).collect();
             reply.mails.clear();
-            reply.entries.push(Entry::new(
-                "withheld",
+            reply.entries.push(Entry::new(EventKind::Withheld,
                 format!(
                     "not sent ({}): the ticket already sent {} mails in the last hour (conversation.max_mails_per_ticket_per_hour)",
                     nouns.join(", "),
@@ -148,15 +148,19 @@ impl Respond {
         let ticket = turn.ticket;
         let mut reply = Reply::default();
         let text = quote::new_text(&turn.message.text);
-        reply.entries.push(Entry::new("followup", format!("follow-up from {}", turn.message.from)).public(&text));
+        reply
+            .entries
+            .push(Entry::new(EventKind::Followup, format!("follow-up from {}", turn.message.from)).public(&text));
         if ticket.status == Status::Resolved {
             reply.status = Some(Status::InProgress);
-            reply.entries.push(Entry::new("reopened", "reopened: the employee wrote again"));
+            reply.entries.push(Entry::new(EventKind::Reopened, "reopened: the employee wrote again"));
         }
         let shown = if text.is_empty() { turn.message.text.as_str() } else { text.as_str() };
         match self.to_department(turn, &ticket.department, shown, &turn.incoming.raw, "", true) {
             Ok(mail) => reply.mails.push(mail),
-            Err(error) => reply.entries.push(Entry::new("withheld", format!("no update to the department: {error}"))),
+            Err(error) => {
+                reply.entries.push(Entry::new(EventKind::Withheld, format!("no update to the department: {error}")))
+            }
         }
         reply
     }
@@ -186,12 +190,12 @@ impl Respond {
                 departments: &departments,
             };
             reply.entries.push(Entry::new(
-                "rejected",
+                EventKind::Rejected,
                 format!("mail from {from} not carried out: {}", parsed.rejected.join("; ")),
             ));
             match self.composer().notice(&problem) {
                 Ok(mail) => reply.mails.push(mail),
-                Err(error) => reply.entries.push(Entry::new("withheld", format!("no command reply: {error}"))),
+                Err(error) => reply.entries.push(Entry::new(EventKind::Withheld, format!("no command reply: {error}"))),
             }
             return reply;
         }
@@ -206,12 +210,14 @@ impl Respond {
             self.reroute(turn, target, &parsed.text, &requester, &token, &mut reply);
         }
         if parsed.has(&Command::Note) {
-            reply.entries.push(Entry::new("note", format!("internal note from {from}: {}", parsed.text)));
+            reply.entries.push(Entry::new(EventKind::Note, format!("internal note from {from}: {}", parsed.text)));
         } else if route.is_some() {
             // The text under #route is a note for the new department, sent with the forward.
         } else if parsed.text.is_empty() {
             if parsed.commands.is_empty() {
-                reply.entries.push(Entry::new("note", format!("an empty answer from {from}: nothing relayed")));
+                reply
+                    .entries
+                    .push(Entry::new(EventKind::Note, format!("an empty answer from {from}: nothing relayed")));
             }
         } else {
             let about = self.conversation_facts(ticket, &requester, &token, &ticket.department);
@@ -220,23 +226,25 @@ impl Respond {
                 Ok(mail) => {
                     reply.mails.push(mail);
                     reply.entries.push(
-                        Entry::new("answered", format!("answer from {from} relayed to the employee"))
+                        Entry::new(EventKind::Answered, format!("answer from {from} relayed to the employee"))
                             .public(&parsed.text),
                     );
                     if reply.status.is_none() {
                         reply.status = Some(Status::InProgress);
                     }
                 }
-                Err(error) => reply.entries.push(Entry::new("withheld", format!("answer not relayed: {error}"))),
+                Err(error) => {
+                    reply.entries.push(Entry::new(EventKind::Withheld, format!("answer not relayed: {error}")))
+                }
             }
         }
         // After the answer, so that the timeline reads "answered, resolved".
         if parsed.has(&Command::Resolve) {
             reply.status = Some(Status::Resolved);
-            reply.entries.push(Entry::new("resolved", format!("resolved by {from}")));
+            reply.entries.push(Entry::new(EventKind::Resolved, format!("resolved by {from}")));
         } else if parsed.has(&Command::Reopen) {
             reply.status = Some(Status::InProgress);
-            reply.entries.push(Entry::new("reopened", format!("reopened by {from}")));
+            reply.entries.push(Entry::new(EventKind::Reopened, format!("reopened by {from}")));
         }
         reply
     }
@@ -249,7 +257,8 @@ impl Respond {
         reply.department = Some(target.to_owned());
         reply.status = Some(Status::New);
         reply.entries.push(
-            Entry::new("rerouted", format!("rerouted from {} to {target} by {from}", ticket.department)).public(target),
+            Entry::new(EventKind::Rerouted, format!("rerouted from {} to {target} by {from}", ticket.department))
+                .public(target),
         );
         let reason = if note.is_empty() {
             format!("passed on by {old} ({})", from.address)
@@ -258,12 +267,14 @@ impl Respond {
         };
         match self.to_department(turn, target, &ticket.opening_text, &ticket.opening_raw, &reason, false) {
             Ok(mail) => reply.mails.push(mail),
-            Err(error) => reply.entries.push(Entry::new("withheld", format!("no forward to {target}: {error}"))),
+            Err(error) => {
+                reply.entries.push(Entry::new(EventKind::Withheld, format!("no forward to {target}: {error}")))
+            }
         }
         let about = self.conversation_facts(ticket, requester, token, target);
         match self.composer().moved(&about) {
             Ok(mail) => reply.mails.push(mail),
-            Err(error) => reply.entries.push(Entry::new("withheld", format!("no rerouting notice: {error}"))),
+            Err(error) => reply.entries.push(Entry::new(EventKind::Withheld, format!("no rerouting notice: {error}"))),
         }
     }
 }

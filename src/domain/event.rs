@@ -1,0 +1,142 @@
+//! A ticket's timeline: the kinds of event, each with its one spelling in the
+//! store, and one entry as the desk writes it.
+
+use serde::Serialize;
+
+/// What happened on a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The message arrived in a mailbox.
+    Received,
+    /// The department was chosen.
+    Routed,
+    /// Automatic mail (auto-reply, bounce, list, loop) kept without an answer.
+    Automatic,
+    /// A mail was queued.
+    Queued,
+    /// A mail was not sent, with the reason.
+    Withheld,
+    /// The same message arrived again (another old address, or delivered twice).
+    Copy,
+    /// A mail loket sent could not be delivered.
+    Bounced,
+    /// The employee wrote again.
+    Followup,
+    Reopened,
+    /// A department's answer went to the employee.
+    Answered,
+    Resolved,
+    /// Another department took the ticket over.
+    Rerouted,
+    /// An internal note.
+    Note,
+    /// Commands that were not carried out.
+    Rejected,
+    /// A mail that named the ticket without proving who wrote it.
+    Unverified,
+    /// A mail loop was recognised and stopped.
+    Loop,
+    /// What was believed of a sender, and what not.
+    Trust,
+    /// A message joined the ticket (for tools that only store).
+    Message,
+    /// A queued mail went out.
+    Sent,
+    /// A queued mail was given up.
+    Failed,
+    /// A given-up mail was put back in the queue.
+    Requeued,
+}
+
+impl EventKind {
+    pub const ALL: [Self; 21] = [
+        Self::Received,
+        Self::Routed,
+        Self::Automatic,
+        Self::Queued,
+        Self::Withheld,
+        Self::Copy,
+        Self::Bounced,
+        Self::Followup,
+        Self::Reopened,
+        Self::Answered,
+        Self::Resolved,
+        Self::Rerouted,
+        Self::Note,
+        Self::Rejected,
+        Self::Unverified,
+        Self::Loop,
+        Self::Trust,
+        Self::Message,
+        Self::Sent,
+        Self::Failed,
+        Self::Requeued,
+    ];
+
+    /// The spelling in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Routed => "routed",
+            Self::Automatic => "automatic",
+            Self::Queued => "queued",
+            Self::Withheld => "withheld",
+            Self::Copy => "copy",
+            Self::Bounced => "bounced",
+            Self::Followup => "followup",
+            Self::Reopened => "reopened",
+            Self::Answered => "answered",
+            Self::Resolved => "resolved",
+            Self::Rerouted => "rerouted",
+            Self::Note => "note",
+            Self::Rejected => "rejected",
+            Self::Unverified => "unverified",
+            Self::Loop => "loop",
+            Self::Trust => "trust",
+            Self::Message => "message",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Requeued => "requeued",
+        }
+    }
+
+    pub fn from_stored(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+}
+
+/// One entry for a ticket's timeline. `detail` is the operator's note; `public`
+/// is what the status page may show with it (text the employee wrote or
+/// received, or a department id); `None` for entries the page shows by their
+/// kind alone, or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: EventKind,
+    pub detail: String,
+    pub public: Option<String>,
+}
+
+impl Entry {
+    pub fn new(kind: EventKind, detail: impl Into<String>) -> Self {
+        Self { kind, detail: detail.into(), public: None }
+    }
+
+    pub fn public(mut self, text: impl Into<String>) -> Self {
+        self.public = Some(text.into());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventKind;
+
+    #[test]
+    fn every_kind_reads_back_as_itself() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::from_stored(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventKind::from_stored("nonsense"), None);
+    }
+}

@@ -1,0 +1,88 @@
+//! The mails loket sends: their kinds, each with its one spelling in the store
+//! and in signed Message-IDs, and a composed mail ready for the outbox.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailKind {
+    /// The acknowledgement to the employee.
+    Ack,
+    /// The normalised ticket to the department's queue.
+    Forward,
+    /// A department's answer, relayed to the employee from the desk.
+    Relay,
+    /// The employee's follow-up, forwarded to the department.
+    Update,
+    /// The employee is told that another department took the ticket over.
+    Moved,
+    /// A department member is told why their mail's commands were not carried out.
+    Notice,
+}
+
+impl MailKind {
+    pub const ALL: [Self; 6] = [Self::Ack, Self::Forward, Self::Relay, Self::Update, Self::Moved, Self::Notice];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ack => "ack",
+            Self::Forward => "forward",
+            Self::Relay => "relay",
+            Self::Update => "update",
+            Self::Moved => "moved",
+            Self::Notice => "notice",
+        }
+    }
+
+    /// The kind in the signed Message-ID; a reply to it tells which side wrote.
+    pub fn id_kind(self) -> &'static str {
+        match self {
+            Self::Ack => "ack",
+            Self::Forward => "fwd",
+            Self::Relay => "ans",
+            Self::Update => "upd",
+            Self::Moved => "moved",
+            Self::Notice => "cmd",
+        }
+    }
+
+    /// The kind as stored by [`MailKind::as_str`]; anything unknown reads as a forward.
+    pub fn from_stored(kind: &str) -> Self {
+        Self::ALL.into_iter().find(|k| k.as_str() == kind).unwrap_or(Self::Forward)
+    }
+
+    /// The kind a signed Message-ID names, when it is one of loket's.
+    pub fn from_signed(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.id_kind() == kind)
+    }
+
+    /// True for the mails that go to the employee: a reply to one comes from the
+    /// employee's side, whoever writes it.
+    pub fn to_employee(self) -> bool {
+        matches!(self, Self::Ack | Self::Relay | Self::Moved)
+    }
+
+    /// What the timeline calls a mail of this kind.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Ack => "acknowledgement",
+            Self::Forward => "forward",
+            Self::Relay => "answer",
+            Self::Update => "update",
+            Self::Moved => "rerouting notice",
+            Self::Notice => "command reply",
+        }
+    }
+}
+
+/// A composed mail, ready for the outbox.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub kind: MailKind,
+    /// The envelope sender (the desk's address).
+    pub sender: String,
+    pub recipient: String,
+    /// Without angle brackets.
+    pub message_id: String,
+    pub bytes: Vec<u8>,
+}
