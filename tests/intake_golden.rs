@@ -5,6 +5,11 @@
 //! `LOKET_BLESS=1` rewrites the expected files after a deliberate change.
 //! Every fixture is also read with its line endings switched (LF and CRLF) and
 //! must normalise the same.
+//!
+//! The fuzzing harness (`fuzz/`) lives in this binary too: mutated fixtures fed
+//! to every pure stage.
+
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 
