@@ -76,9 +76,11 @@ fn check_thread(message: &Normalised) {
             "a signed clue without a signed id"
         ),
     }
-    let staff = vec![message.from.address.clone()];
-    let participants = Participants { requester: vec![message.from.address.as_str()], queue: None, staff: &staff };
-    assert!(thread::role(&hint, &message.from.address, &participants).is_some());
+    let members = vec![message.from.address.clone()];
+    let staff = loket::trust::Staff { queue: "it-queue@example.org", members: &members };
+    let participants = Participants { requester: vec![message.from.address.as_str()], staff: Some(staff) };
+    let proof = thread::Proof { server_checks: false, dmarc: loket::trust::Dmarc::Unknown };
+    assert!(thread::role(&hint, &message.from.address, &participants, proof).is_some());
     let answer = thread::parse_answer(&message.text);
     assert!(answer.text.len() <= message.text.len());
 }
@@ -121,6 +123,11 @@ fn check_text(subject: &str, body: &str) {
     let chars = subject.chars().count() + own.chars().count();
     assert!(features.weights.len() <= 3 * chars + 1, "{} features from {chars} characters", features.weights.len());
     assert!(features.weights.values().all(|w| w.is_finite() && *w > 0.0));
+    // What the features keep is linear in the text: every word is cut to
+    // MAX_WORD_CHARS before its n-grams are taken.
+    let retained: usize = features.words.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let per_char = 8 * (text::MAX_WORD_CHARS + 8);
+    assert!(retained <= per_char * (subject.len() + own.len()) + 4096, "{retained} bytes kept for {chars} characters");
     let answer = thread::parse_answer(body);
     assert!(answer.text.len() <= body.len());
     assert!(answer.commands.len() + answer.rejected.len() <= body.lines().count() + 1);
