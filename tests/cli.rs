@@ -301,3 +301,156 @@ async fn a_postgres_store_is_reached_over_verified_tls_with_the_operators_ca_fil
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output).trim(), "store is up to date");
 }
+
+fn loket_env(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_loket"));
+    command.args(args).current_dir(dir).env("LOKET_LOG", "warn").env_remove("LOKET_CONFIG");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run loket")
+}
+
+#[test]
+fn a_wrong_config_exits_78_and_a_store_that_cannot_be_reached_69() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = support::config_text("sqlite://loket.db", 143, &[TestMailbox::new("hr-old", "hrr", "hr")], "");
+    std::fs::write(dir.path().join("bad.toml"), text).unwrap();
+    let output = loket(&["run", "--config", "bad.toml"], dir.path());
+    assert_eq!(output.status.code(), Some(78), "{}", stderr(&output));
+    assert_eq!(loket(&["check", "--config", "missing.toml"], dir.path()).status.code(), Some(78));
+
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", 143, &[], "")).unwrap();
+    let url = format!("postgres://loket:x@127.0.0.1:{}/loket", support::free_port());
+    let output = loket_env(&["tickets", "list", "--config", "loket.toml"], dir.path(), &[("LOKET_STORE__URL", &url)]);
+    assert_eq!(output.status.code(), Some(69), "{}", stderr(&output));
+
+    let help = stdout(&loket(&["--help"], dir.path()));
+    assert!(help.contains("78") && help.contains("69"), "the exit codes are in --help: {help}");
+}
+
+#[test]
+fn check_fails_on_a_broken_template_and_an_smtp_server_that_does_not_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    // A server that accepts the connection and never greets.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let smtp = format!("[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 2\n");
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://loket.db", 143, &[], &smtp)).unwrap();
+    let started = std::time::Instant::now();
+    let output = loket(&["check", "--config", "loket.toml"], dir.path());
+    let printed = stdout(&output);
+    assert_eq!(output.status.code(), Some(69), "{printed}{}", stderr(&output));
+    assert!(printed.contains("outgoing mail: FAILED: smtp 127.0.0.1: no greeting or answer within 2 s"), "{printed}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(printed.contains("store: ok") && printed.contains("templates: ok"), "{printed}");
+    assert!(!dir.path().join("loket.db").exists(), "check creates no store");
+
+    // Nothing listens on the port any more: refused at once.
+    drop(silent);
+    let output = loket(&["check", "--config", "loket.toml"], dir.path());
+    assert_eq!(output.status.code(), Some(69));
+    assert!(stdout(&output).contains("outgoing mail: FAILED: smtp 127.0.0.1:"), "{}", stdout(&output));
+
+    // A template that does not compile is a config error.
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    std::fs::write(dir.path().join("templates/ack.en.txt.hbs"), "Hello {{#if name}}").unwrap();
+    let extra = "[outbox]\nfile_dir = \"out\"\n[templates]\ndir = \"templates\"\n";
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://loket.db", 143, &[], extra)).unwrap();
+    let output = loket(&["check", "--config", "loket.toml"], dir.path());
+    let printed = stdout(&output);
+    assert_eq!(output.status.code(), Some(78), "{printed}");
+    assert!(printed.contains("templates: FAILED: template ack.en.txt"), "{printed}");
+    assert!(printed.contains("outgoing mail: ok (written as files to"), "{printed}");
+}
+
+#[test]
+fn relative_paths_in_the_config_lie_beside_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("etc")).unwrap();
+    std::fs::write(dir.path().join("etc/loket.toml"), support::config_text("sqlite://data/loket.db", 143, &[], ""))
+        .unwrap();
+    let output = loket(&["migrate", "--config", "etc/loket.toml"], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(dir.path().join("etc/data/loket.db").exists());
+    assert!(!dir.path().join("data").exists());
+}
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/loket.service")).unwrap();
+    for needed in [
+        "Type=notify",
+        "WatchdogSec=",
+        "DynamicUser=yes",
+        "StateDirectory=loket",
+        "LoadCredential=",
+        "RestartPreventExitStatus=78",
+        "ProtectSystem=strict",
+    ] {
+        assert!(unit.contains(needed), "the unit has {needed}");
+    }
+    let analyze = Command::new("systemd-analyze").arg("--version").output();
+    if !analyze.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: systemd-analyze is not installed, so the unit cannot be verified here");
+        return;
+    }
+    // The unit as installed, with the binary and credentials where this test has them.
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    for name in ["smtp-password", "imap-password", "desk-secret"] {
+        std::fs::write(credentials.join(name), "x").unwrap();
+    }
+    let unit = unit
+        .replace("/usr/bin/loket", env!("CARGO_BIN_EXE_loket"))
+        .replace("/etc/loket/credentials", &credentials.display().to_string());
+    let path = dir.path().join("loket.service");
+    std::fs::write(&path, unit).unwrap();
+    let output = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    let complaints = stderr(&output);
+    assert!(output.status.success(), "{complaints}");
+    assert!(!complaints.contains("loket.service"), "systemd-analyze finds fault with the unit: {complaints}");
+}
+
+#[test]
+fn run_tells_systemd_when_it_is_ready_and_that_it_lives_and_logs_without_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[outbox]\nfile_dir = \"out\"\n";
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://loket.db", 143, &[], extra)).unwrap();
+    let socket_path = dir.path().join("notify");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let mut daemon = Running(
+        Command::new(env!("CARGO_BIN_EXE_loket"))
+            .args(["run", "--config", "loket.toml"])
+            .current_dir(dir.path())
+            .env("LOKET_LOG", "info")
+            .env_remove("LOKET_CONFIG")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "400000")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 256];
+    while !(seen.iter().any(|s| s == "READY=1") && seen.iter().filter(|s| *s == "WATCHDOG=1").count() >= 2) {
+        let n = socket.recv(&mut buffer).expect("a notification within 30 s");
+        seen.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+    }
+    support::stop(&mut daemon.0, "TERM");
+    let status = daemon.0.wait().unwrap();
+    assert!(status.success());
+    let n = socket.recv(&mut buffer).unwrap();
+    let mut last = String::from_utf8_lossy(&buffer[..n]).into_owned();
+    while last == "WATCHDOG=1" {
+        let n = socket.recv(&mut buffer).unwrap();
+        last = String::from_utf8_lossy(&buffer[..n]).into_owned();
+    }
+    assert_eq!(last, "STOPPING=1");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut daemon.0.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(log.contains("loket running"), "{log}");
+    assert!(!log.contains('\x1b'), "no colour codes in a log that is not a terminal: {log}");
+}

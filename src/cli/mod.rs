@@ -2,13 +2,14 @@
 //! `classify`, `eval`, `train`.
 //! This is the binary's edge, where errors become messages for people.
 
+mod check;
 mod demo;
+pub mod exit;
 mod outbox;
 mod routing;
 mod terminal;
 mod tickets;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -21,7 +22,14 @@ use crate::telemetry::LogFormat;
 pub use terminal::inert;
 
 #[derive(Debug, Parser)]
-#[command(name = "loket", version, about = "One front desk for every department mailbox")]
+#[command(
+    name = "loket",
+    version,
+    about = "One front desk for every department mailbox",
+    after_help = "Exit codes: 0 done; 1 failed; 69 a server (store, mailbox, SMTP) cannot be reached or a \
+                  listen address is taken; 78 the config, or a template or file it names, is wrong \
+                  (restarting will not help)."
+)]
 pub struct Cli {
     /// The config file.
     #[arg(long, global = true, env = "LOKET_CONFIG", default_value = "loket.toml")]
@@ -39,7 +47,8 @@ pub enum Command {
     Run,
     /// Apply the store's migrations and exit.
     Migrate,
-    /// Validate the config and try every mailbox login.
+    /// Try everything `run` needs: the config, the store, the templates, the listen
+    /// addresses, every mailbox and the SMTP server (connect, TLS, login).
     Check,
     /// List or show tickets.
     #[command(subcommand)]
@@ -100,7 +109,7 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
             println!("store is up to date");
             Ok(())
         }
-        Command::Check => check(&config).await,
+        Command::Check => check::run(&config).await,
         Command::Tickets(command) => tickets::tickets(command, &config).await,
         Command::Quarantine(command) => tickets::quarantine(command, &config).await,
         Command::Outbox(command) => outbox::outbox(command, &config).await,
@@ -109,27 +118,4 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
         Command::Train => routing::train(config).await,
         Command::Demo { .. } | Command::ExampleConfig => Ok(()),
     }
-}
-
-/// One line per mailbox: ok, or why not. Fails when any mailbox fails.
-async fn check(config: &Config) -> Result<()> {
-    let mut out = terminal::stdout();
-    writeln!(out, "config ok: {} departments, {} mailboxes", config.departments.len(), config.mailboxes.len())?;
-    let mut failures = 0;
-    for mailbox in &config.mailboxes {
-        let result = match &mailbox.maildir {
-            Some(path) if path.join("new").is_dir() => Ok(format!("maildir {}", path.display())),
-            Some(path) => Err(format!("maildir {} has no new/ folder", path.display())),
-            None => crate::source::imap::check(mailbox).await.map_err(|e| e.to_string()),
-        };
-        match result {
-            Ok(line) => writeln!(out, "{}: ok ({line})", mailbox.name)?,
-            Err(reason) => {
-                failures += 1;
-                writeln!(out, "{}: FAILED: {reason}", mailbox.name)?;
-            }
-        }
-    }
-    anyhow::ensure!(failures == 0, "{failures} of {} mailboxes failed", config.mailboxes.len());
-    Ok(())
 }
