@@ -454,3 +454,107 @@ fn run_tells_systemd_when_it_is_ready_and_that_it_lives_and_logs_without_colour(
     assert!(log.contains("loket running"), "{log}");
     assert!(!log.contains('\x1b'), "no colour codes in a log that is not a terminal: {log}");
 }
+
+/// A config watching one Maildir, and a store holding `mails` quarantined as if by a
+/// fault that has since been fixed.
+async fn quarantined(dir: &Path, mails: &[(&str, Vec<u8>)]) -> std::sync::Arc<loket::config::Config> {
+    let maildir = dir.join("it");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let extra = format!(
+        "[outbox]\nfile_dir = \"out\"\n[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\n",
+        maildir.display()
+    );
+    let text = support::config_text(&support::sqlite_url(dir), 143, &[], &extra);
+    std::fs::write(dir.join("loket.toml"), &text).unwrap();
+    let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
+    let store = loket::app::open_store(&config).await.unwrap();
+    let signer = loket::app::signer(&config, &store).await.unwrap();
+    let respond = loket::respond::Respond::new(config.clone(), loket::render::Renderer::load(None).unwrap(), signer);
+    for (key, raw) in mails {
+        let incoming = loket::plan::Incoming {
+            mailbox: config.mailboxes[0].name.clone(),
+            source_key: (*key).to_owned(),
+            imap: None,
+            raw: raw.clone(),
+            truncated: false,
+            size: raw.len() as u64,
+            backlog: false,
+            received_at_ms: loket::clock::now_ms(),
+        };
+        let plan = loket::plan::Plan::Quarantine { reason: "a fault since fixed".into() };
+        store.ingest(&incoming, &plan, "SD", &respond, loket::clock::now_ms()).await.unwrap();
+    }
+    store.close().await;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantined_mail_is_taken_in_again_once_and_can_be_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let vpn = request("Anna <anna@example.org>", "it@example.org", "VPN down", "The VPN drops.", "q1@t");
+    let printer = request("Bob <bob2@example.org>", "it@example.org", "Printer", "Out of toner.", "q2@t");
+    quarantined(dir.path(), &[("1.M1.host", vpn.clone()), ("2.M2.host", printer.clone())]).await;
+    let list = stdout(&loket(&["quarantine", "list", "--json", "--config", "loket.toml"], dir.path()));
+    let ids: Vec<String> = list
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().into())
+        .collect();
+    assert_eq!(ids.len(), 2, "{list}");
+
+    let output = loket(&["quarantine", "delete", &ids[0], "--config", "loket.toml"], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = loket(&["quarantine", "delete", &ids[0], "--config", "loket.toml"], dir.path());
+    assert!(!output.status.success(), "a deleted entry is gone");
+
+    let output = loket(&["quarantine", "reingest", "--all", "--config", "loket.toml"], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    assert!(printed.starts_with(&format!("{}: ticket SD-", ids[1])) && printed.contains(" opened"), "{printed}");
+    let listed = stdout(&loket(&["quarantine", "list", "--config", "loket.toml"], dir.path()));
+    assert_eq!(listed.trim(), "quarantine is empty");
+
+    // Both quarantined again (for the one taken in: a crash before its entry was
+    // removed): the one taken in is found stored already, the other opens a ticket.
+    quarantined(dir.path(), &[("1.M1.host", vpn), ("2.M2.host", printer)]).await;
+    let output = loket(&["quarantine", "reingest", "--all", "--config", "loket.toml"], dir.path());
+    let printed = stdout(&output);
+    assert_eq!(printed.matches("already taken in").count(), 1, "{printed}");
+    assert_eq!(printed.matches(" opened").count(), 1, "{printed}");
+    let tickets = stdout(&loket(&["tickets", "list", "--json", "--config", "loket.toml"], dir.path()));
+    assert_eq!(tickets.lines().count(), 2, "{tickets}");
+    assert_eq!((tickets.matches("VPN down").count(), tickets.matches("Printer").count()), (1, 1), "{tickets}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_list_filters_by_status_department_mailbox_and_date_and_keeps_its_columns_in_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = request("Anna <anna@example.org>", "it@example.org", "VPN", "The VPN drops.", "f1@t");
+    let b = request("Bob <bob2@example.org>", "it@example.org", "Printer", "Out of toner.", "f2@t");
+    let config = quarantined(dir.path(), &[("1.M1.host", a), ("2.M2.host", b)]).await;
+    assert!(loket(&["quarantine", "reingest", "--all", "--config", "loket.toml"], dir.path()).status.success());
+    // One ticket is in progress, as after a department's answer.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(config.store.url.expose()).await.unwrap();
+    sqlx::query("UPDATE tickets SET status = 'in_progress' WHERE reference = 'SD-00001'").execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let list = |args: &[&str]| {
+        let mut all = vec!["tickets", "list", "--config", "loket.toml"];
+        all.extend_from_slice(args);
+        stdout(&loket(&all, dir.path()))
+    };
+    let table = list(&[]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    let column = |line: &str| line.find("anna@").or_else(|| line.find("bob2@")).or_else(|| line.find("REQUESTER"));
+    assert_eq!(column(lines[0]), column(lines[1]), "{table}");
+    assert_eq!(column(lines[1]), column(lines[2]), "{table}");
+    assert!(list(&["--status", "in-progress"]).contains("SD-00001"));
+    assert!(!list(&["--status", "new"]).contains("SD-00001"));
+    assert_eq!(list(&["--department", "hr"]).trim(), "no tickets yet");
+    assert_eq!(list(&["--mailbox", "it-old", "--limit", "1"]).lines().count(), 2);
+    assert_eq!(list(&["--since", "1d"]).lines().count(), 3);
+    assert_eq!(list(&["--since", "2099-01-01"]).trim(), "no tickets yet");
+}

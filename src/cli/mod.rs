@@ -6,6 +6,7 @@ mod check;
 mod demo;
 pub mod exit;
 mod outbox;
+mod quarantine;
 mod routing;
 mod terminal;
 mod tickets;
@@ -53,7 +54,7 @@ pub enum Command {
     /// List or show tickets.
     #[command(subcommand)]
     Tickets(tickets::TicketsCommand),
-    /// List or export quarantined messages.
+    /// List, export, take in again or delete quarantined messages.
     #[command(subcommand)]
     Quarantine(tickets::QuarantineCommand),
     /// List the mails waiting to go out or given up, or send given-up mail again.
@@ -111,7 +112,7 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
         }
         Command::Check => check::run(&config).await,
         Command::Tickets(command) => tickets::tickets(command, &config).await,
-        Command::Quarantine(command) => tickets::quarantine(command, &config).await,
+        Command::Quarantine(command) => tickets::quarantine(command, config.clone()).await,
         Command::Outbox(command) => outbox::outbox(command, &config).await,
         Command::Classify(args) => routing::classify(args, config).await,
         Command::Eval(args) => routing::evaluate(args, config).await,

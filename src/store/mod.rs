@@ -15,10 +15,12 @@
 mod cursor;
 mod failures;
 mod files;
+mod filter;
 mod ingest;
 mod models;
 mod outbox;
 mod outbox_queue;
+mod quarantine;
 mod query;
 mod responder;
 mod rows;
@@ -30,10 +32,12 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use cursor::MailboxCursor;
+pub use filter::TicketFilter;
 pub use ingest::IngestOutcome;
 pub use models::{Correction, StoredModel};
 pub use outbox::{Due, OutboxRow};
 pub use outbox_queue::{QueuedMail, Requeue};
+pub use quarantine::QuarantineEntry;
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
 pub use responder::{Entry, Joining, Opened, RecentAcks, Reply, Responder, Response, Silent, TicketState, Turn};
 
