@@ -558,3 +558,80 @@ async fn tickets_list_filters_by_status_department_mailbox_and_date_and_keeps_it
     assert_eq!(list(&["--since", "1d"]).lines().count(), 3);
     assert_eq!(list(&["--since", "2099-01-01"]).trim(), "no tickets yet");
 }
+
+/// Two people's requests taken in from a Maildir into the store at `url`.
+async fn two_people(dir: &Path, url: &str) {
+    let maildir = dir.join("it");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let anna = "My sick leave note: Zebrafink-Geheim-4711.";
+    std::fs::write(
+        maildir.join("new/1.M1.host"),
+        request("Anna <Anna@Example.org>", "it@example.org", "Sick leave", anna, "p1@t"),
+    )
+    .unwrap();
+    std::fs::write(
+        maildir.join("new/2.M2.host"),
+        request("Bob <bob2@example.org>", "it@example.org", "Printer", "Toner.", "p2@t"),
+    )
+    .unwrap();
+    let extra = format!(
+        "[outbox]\nfile_dir = \"out\"\n[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\n",
+        maildir.display()
+    );
+    let text = support::config_text(url, 143, &[], &extra);
+    std::fs::write(dir.join("loket.toml"), &text).unwrap();
+    let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
+    let store = loket::app::open_store(&config).await.unwrap();
+    let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
+    let never = tokio_util::sync::CancellationToken::new();
+    let outcome = loket::source::maildir::poll(&pipeline, &config.mailboxes[0], &never).await.unwrap();
+    assert_eq!(outcome.created, 2);
+    store.close().await;
+}
+
+fn forget_and_export(dir: &Path) {
+    let export = loket(&["export", "anna@example.org", "--config", "loket.toml"], dir);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let data: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    let tickets = data["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), 1, "{data}");
+    assert_eq!(tickets[0]["subject"], "Sick leave");
+    assert!(tickets[0]["messages"][0]["text_body"].as_str().unwrap().contains("Zebrafink-Geheim-4711"));
+    assert!(!stdout(&export).contains("Printer") && !stdout(&export).contains("bob2@"), "only Anna's data");
+
+    let dry = loket(&["forget", "anna@example.org", "--dry-run", "--config", "loket.toml"], dir);
+    assert!(stdout(&dry).contains("would erase") && stdout(&dry).contains("1 tickets they opened"), "{}", stdout(&dry));
+    assert_eq!(stdout(&loket(&["tickets", "list", "--json", "--config", "loket.toml"], dir)).lines().count(), 2);
+
+    let forget = loket(&["forget", "ANNA@example.org", "--config", "loket.toml"], dir);
+    assert!(forget.status.success(), "{}", stderr(&forget));
+    assert!(stdout(&forget).contains("erased"), "{}", stdout(&forget));
+    let left = stdout(&loket(&["tickets", "list", "--json", "--config", "loket.toml"], dir));
+    assert_eq!(left.lines().count(), 1, "{left}");
+    assert!(left.contains("Printer"));
+    let export = stdout(&loket(&["export", "anna@example.org", "--config", "loket.toml"], dir));
+    assert!(!export.contains("Zebrafink"), "{export}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_erases_one_person_from_a_sqlite_store_down_to_the_files_bytes_and_export_hands_over_only_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    two_people(dir.path(), &support::sqlite_url(dir.path())).await;
+    forget_and_export(dir.path());
+    for file in ["loket.db", "loket.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
+            assert!(!bytes.windows(21).any(|w| w == b"Zebrafink-Geheim-4711"), "{file} still holds the text");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_and_export_work_the_same_on_postgres() {
+    let postgres = support::postgres::Postgres::start();
+    let url = postgres.database("privacy").await;
+    let dir = tempfile::tempdir().unwrap();
+    two_people(dir.path(), &url).await;
+    forget_and_export(dir.path());
+}

@@ -6,6 +6,7 @@ mod check;
 mod demo;
 pub mod exit;
 mod outbox;
+mod privacy;
 mod quarantine;
 mod routing;
 mod terminal;
@@ -73,6 +74,15 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Erase everything about one person (their tickets, their messages, mails to
+    /// them, their participant records); `--dry-run` lists it first.
+    Forget {
+        address: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Everything loket holds about one person, as JSON on standard output.
+    Export { address: String },
     /// Print the documented example config.
     ExampleConfig,
     /// Show which department a message would go to and why; touches nothing.
@@ -117,6 +127,8 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
         Command::Classify(args) => routing::classify(args, config).await,
         Command::Eval(args) => routing::evaluate(args, config).await,
         Command::Train => routing::train(config).await,
+        Command::Forget { address, dry_run } => privacy::forget(&address, dry_run, &config).await,
+        Command::Export { address } => privacy::export(&address, &config).await,
         Command::Demo { .. } | Command::ExampleConfig => Ok(()),
     }
 }
