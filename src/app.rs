@@ -139,6 +139,8 @@ pub async fn run_on(
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
     let transport = Transport::from_config(&config)?;
+    // Alive from the start, also while a database that is down is waited for.
+    tokio::spawn(crate::notify::watchdog(shutdown.clone()));
     let Some(store) = wait_for_store(&config, &shutdown).await? else { return Ok(()) };
     let pipeline = pipeline(config.clone(), store.clone()).await?;
     let mut tasks = JoinSet::new();
@@ -175,7 +177,9 @@ pub async fn run_on(
         None => tracing::warn!("no [smtp] and no outbox.file_dir: mails wait in the outbox"),
     }
     tracing::info!(mailboxes = config.mailboxes.len(), store = %store_kind(&config.store.url), "loket running");
+    crate::notify::notify("READY=1");
     shutdown.cancelled().await;
+    crate::notify::notify("STOPPING=1");
     crate::shutdown::finish(tasks, Duration::from_secs(config.daemon.shutdown_timeout_secs)).await;
     if tokio::time::timeout(Duration::from_secs(5), store.close()).await.is_err() {
         tracing::warn!("the store's connections did not close in time");

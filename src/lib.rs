@@ -36,6 +36,7 @@ pub mod intake;
 pub mod language;
 pub mod learn;
 pub mod metrics;
+pub mod notify;
 pub mod outbound;
 pub mod outbox;
 pub mod pipeline;

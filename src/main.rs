@@ -16,7 +16,7 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", loket::cli::inert(&format!("{error:#}")));
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(loket::cli::exit::code(&error))
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Logs: human-readable by default, JSON lines with `--log-format json`.
+//! Logs: human-readable by default, JSON lines with `--log-format json`; colour
+//! only when standard error is a terminal (and `NO_COLOR` is unset).
 //! The level comes from `LOKET_LOG` (or `RUST_LOG`), `info` when neither is set.
 //!
 //! Some libraries log protocol lines that carry credentials: async-imap traces
@@ -33,7 +34,9 @@ pub fn init(format: LogFormat) {
         .ok()
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn"));
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: a file or the journal gets plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(colour);
     let layer = match format {
         LogFormat::Text => layer.boxed(),
         LogFormat::Json => layer.json().boxed(),

@@ -301,3 +301,339 @@ async fn a_postgres_store_is_reached_over_verified_tls_with_the_operators_ca_fil
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output).trim(), "store is up to date");
 }
+
+fn loket_env(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_loket"));
+    command.args(args).current_dir(dir).env("LOKET_LOG", "warn").env_remove("LOKET_CONFIG");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run loket")
+}
+
+#[test]
+fn a_wrong_config_exits_78_and_a_store_that_cannot_be_reached_69() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = support::config_text("sqlite://loket.db", 143, &[TestMailbox::new("hr-old", "hrr", "hr")], "");
+    std::fs::write(dir.path().join("bad.toml"), text).unwrap();
+    let output = loket(&["run", "--config", "bad.toml"], dir.path());
+    assert_eq!(output.status.code(), Some(78), "{}", stderr(&output));
+    assert_eq!(loket(&["check", "--config", "missing.toml"], dir.path()).status.code(), Some(78));
+
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", 143, &[], "")).unwrap();
+    let url = format!("postgres://loket:x@127.0.0.1:{}/loket", support::free_port());
+    let output = loket_env(&["tickets", "list", "--config", "loket.toml"], dir.path(), &[("LOKET_STORE__URL", &url)]);
+    assert_eq!(output.status.code(), Some(69), "{}", stderr(&output));
+
+    let help = stdout(&loket(&["--help"], dir.path()));
+    assert!(help.contains("78") && help.contains("69"), "the exit codes are in --help: {help}");
+}
+
+#[test]
+fn check_fails_on_a_broken_template_and_an_smtp_server_that_does_not_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    // A server that accepts the connection and never greets.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let smtp = format!("[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 2\n");
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://loket.db", 143, &[], &smtp)).unwrap();
+    let started = std::time::Instant::now();
+    let output = loket(&["check", "--config", "loket.toml"], dir.path());
+    let printed = stdout(&output);
+    assert_eq!(output.status.code(), Some(69), "{printed}{}", stderr(&output));
+    assert!(printed.contains("outgoing mail: FAILED: smtp 127.0.0.1: no greeting or answer within 2 s"), "{printed}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(printed.contains("store: ok") && printed.contains("templates: ok"), "{printed}");
+    assert!(!dir.path().join("loket.db").exists(), "check creates no store");
+
+    // Nothing listens on the port any more: refused at once.
+    drop(silent);
+    let output = loket(&["check", "--config", "loket.toml"], dir.path());
+    assert_eq!(output.status.code(), Some(69));
+    assert!(stdout(&output).contains("outgoing mail: FAILED: smtp 127.0.0.1:"), "{}", stdout(&output));
+
+    // A template that does not compile is a config error.
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    std::fs::write(dir.path().join("templates/ack.en.txt.hbs"), "Hello {{#if name}}").unwrap();
+    let extra = "[outbox]\nfile_dir = \"out\"\n[templates]\ndir = \"templates\"\n";
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://loket.db", 143, &[], extra)).unwrap();
+    let output = loket(&["check", "--config", "loket.toml"], dir.path());
+    let printed = stdout(&output);
+    assert_eq!(output.status.code(), Some(78), "{printed}");
+    assert!(printed.contains("templates: FAILED: template ack.en.txt"), "{printed}");
+    assert!(printed.contains("outgoing mail: ok (written as files to"), "{printed}");
+}
+
+#[test]
+fn relative_paths_in_the_config_lie_beside_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("etc")).unwrap();
+    std::fs::write(dir.path().join("etc/loket.toml"), support::config_text("sqlite://data/loket.db", 143, &[], ""))
+        .unwrap();
+    let output = loket(&["migrate", "--config", "etc/loket.toml"], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(dir.path().join("etc/data/loket.db").exists());
+    assert!(!dir.path().join("data").exists());
+}
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/loket.service")).unwrap();
+    for needed in [
+        "Type=notify",
+        "WatchdogSec=",
+        "DynamicUser=yes",
+        "StateDirectory=loket",
+        "LoadCredential=",
+        "RestartPreventExitStatus=78",
+        "ProtectSystem=strict",
+    ] {
+        assert!(unit.contains(needed), "the unit has {needed}");
+    }
+    let analyze = Command::new("systemd-analyze").arg("--version").output();
+    if !analyze.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: systemd-analyze is not installed, so the unit cannot be verified here");
+        return;
+    }
+    // The unit as installed, with the binary and credentials where this test has them.
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    for name in ["smtp-password", "imap-password", "desk-secret"] {
+        std::fs::write(credentials.join(name), "x").unwrap();
+    }
+    let unit = unit
+        .replace("/usr/bin/loket", env!("CARGO_BIN_EXE_loket"))
+        .replace("/etc/loket/credentials", &credentials.display().to_string());
+    let path = dir.path().join("loket.service");
+    std::fs::write(&path, unit).unwrap();
+    let output = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    let complaints = stderr(&output);
+    assert!(output.status.success(), "{complaints}");
+    assert!(!complaints.contains("loket.service"), "systemd-analyze finds fault with the unit: {complaints}");
+}
+
+#[test]
+fn run_tells_systemd_when_it_is_ready_and_that_it_lives_and_logs_without_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[outbox]\nfile_dir = \"out\"\n";
+    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://loket.db", 143, &[], extra)).unwrap();
+    let socket_path = dir.path().join("notify");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let mut daemon = Running(
+        Command::new(env!("CARGO_BIN_EXE_loket"))
+            .args(["run", "--config", "loket.toml"])
+            .current_dir(dir.path())
+            .env("LOKET_LOG", "info")
+            .env_remove("LOKET_CONFIG")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "400000")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 256];
+    while !(seen.iter().any(|s| s == "READY=1") && seen.iter().filter(|s| *s == "WATCHDOG=1").count() >= 2) {
+        let n = socket.recv(&mut buffer).expect("a notification within 30 s");
+        seen.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+    }
+    support::stop(&mut daemon.0, "TERM");
+    let status = daemon.0.wait().unwrap();
+    assert!(status.success());
+    let n = socket.recv(&mut buffer).unwrap();
+    let mut last = String::from_utf8_lossy(&buffer[..n]).into_owned();
+    while last == "WATCHDOG=1" {
+        let n = socket.recv(&mut buffer).unwrap();
+        last = String::from_utf8_lossy(&buffer[..n]).into_owned();
+    }
+    assert_eq!(last, "STOPPING=1");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut daemon.0.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(log.contains("loket running"), "{log}");
+    assert!(!log.contains('\x1b'), "no colour codes in a log that is not a terminal: {log}");
+}
+
+/// A config watching one Maildir, and a store holding `mails` quarantined as if by a
+/// fault that has since been fixed.
+async fn quarantined(dir: &Path, mails: &[(&str, Vec<u8>)]) -> std::sync::Arc<loket::config::Config> {
+    let maildir = dir.join("it");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let extra = format!(
+        "[outbox]\nfile_dir = \"out\"\n[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\n",
+        maildir.display()
+    );
+    let text = support::config_text(&support::sqlite_url(dir), 143, &[], &extra);
+    std::fs::write(dir.join("loket.toml"), &text).unwrap();
+    let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
+    let store = loket::app::open_store(&config).await.unwrap();
+    let signer = loket::app::signer(&config, &store).await.unwrap();
+    let respond = loket::desk::Respond::new(config.clone(), loket::render::Renderer::load(None).unwrap(), signer);
+    for (key, raw) in mails {
+        let incoming = loket::plan::Incoming {
+            mailbox: config.mailboxes[0].name.clone(),
+            source_key: (*key).to_owned(),
+            imap: None,
+            raw: raw.clone(),
+            truncated: false,
+            size: raw.len() as u64,
+            backlog: false,
+            received_at_ms: loket::clock::now_ms(),
+        };
+        let plan = loket::plan::Plan::Quarantine { reason: "a fault since fixed".into() };
+        loket::pipeline::store_group(&store, &[(&incoming, &plan)], "SD", &respond, loket::clock::now_ms())
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantined_mail_is_taken_in_again_once_and_can_be_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let vpn = request("Anna <anna@example.org>", "it@example.org", "VPN down", "The VPN drops.", "q1@t");
+    let printer = request("Bob <bob2@example.org>", "it@example.org", "Printer", "Out of toner.", "q2@t");
+    quarantined(dir.path(), &[("1.M1.host", vpn.clone()), ("2.M2.host", printer.clone())]).await;
+    let list = stdout(&loket(&["quarantine", "list", "--json", "--config", "loket.toml"], dir.path()));
+    let ids: Vec<String> = list
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().into())
+        .collect();
+    assert_eq!(ids.len(), 2, "{list}");
+
+    let output = loket(&["quarantine", "delete", &ids[0], "--config", "loket.toml"], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = loket(&["quarantine", "delete", &ids[0], "--config", "loket.toml"], dir.path());
+    assert!(!output.status.success(), "a deleted entry is gone");
+
+    let output = loket(&["quarantine", "reingest", "--all", "--config", "loket.toml"], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    assert!(printed.starts_with(&format!("{}: ticket SD-", ids[1])) && printed.contains(" opened"), "{printed}");
+    let listed = stdout(&loket(&["quarantine", "list", "--config", "loket.toml"], dir.path()));
+    assert_eq!(listed.trim(), "quarantine is empty");
+
+    // Both quarantined again (for the one taken in: a crash before its entry was
+    // removed): the one taken in is found stored already, the other opens a ticket.
+    quarantined(dir.path(), &[("1.M1.host", vpn), ("2.M2.host", printer)]).await;
+    let output = loket(&["quarantine", "reingest", "--all", "--config", "loket.toml"], dir.path());
+    let printed = stdout(&output);
+    assert_eq!(printed.matches("already taken in").count(), 1, "{printed}");
+    assert_eq!(printed.matches(" opened").count(), 1, "{printed}");
+    let tickets = stdout(&loket(&["tickets", "list", "--json", "--config", "loket.toml"], dir.path()));
+    assert_eq!(tickets.lines().count(), 2, "{tickets}");
+    assert_eq!((tickets.matches("VPN down").count(), tickets.matches("Printer").count()), (1, 1), "{tickets}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_list_filters_by_status_department_mailbox_and_date_and_keeps_its_columns_in_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = request("Anna <anna@example.org>", "it@example.org", "VPN", "The VPN drops.", "f1@t");
+    let b = request("Bob <bob2@example.org>", "it@example.org", "Printer", "Out of toner.", "f2@t");
+    let config = quarantined(dir.path(), &[("1.M1.host", a), ("2.M2.host", b)]).await;
+    assert!(loket(&["quarantine", "reingest", "--all", "--config", "loket.toml"], dir.path()).status.success());
+    // One ticket is in progress, as after a department's answer.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(config.store.url.expose()).await.unwrap();
+    sqlx::query("UPDATE tickets SET status = 'in_progress' WHERE reference = 'SD-00001'").execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let list = |args: &[&str]| {
+        let mut all = vec!["tickets", "list", "--config", "loket.toml"];
+        all.extend_from_slice(args);
+        stdout(&loket(&all, dir.path()))
+    };
+    let table = list(&[]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    let column = |line: &str| line.find("anna@").or_else(|| line.find("bob2@")).or_else(|| line.find("REQUESTER"));
+    assert_eq!(column(lines[0]), column(lines[1]), "{table}");
+    assert_eq!(column(lines[1]), column(lines[2]), "{table}");
+    assert!(list(&["--status", "in-progress"]).contains("SD-00001"));
+    assert!(!list(&["--status", "new"]).contains("SD-00001"));
+    assert_eq!(list(&["--department", "hr"]).trim(), "no tickets yet");
+    assert_eq!(list(&["--mailbox", "it-old", "--limit", "1"]).lines().count(), 2);
+    assert_eq!(list(&["--since", "1d"]).lines().count(), 3);
+    assert_eq!(list(&["--since", "2099-01-01"]).trim(), "no tickets yet");
+}
+
+/// Two people's requests taken in from a Maildir into the store at `url`.
+async fn two_people(dir: &Path, url: &str) {
+    let maildir = dir.join("it");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let anna = "My sick leave note: Zebrafink-Geheim-4711.";
+    std::fs::write(
+        maildir.join("new/1.M1.host"),
+        request("Anna <Anna@Example.org>", "it@example.org", "Sick leave", anna, "p1@t"),
+    )
+    .unwrap();
+    std::fs::write(
+        maildir.join("new/2.M2.host"),
+        request("Bob <bob2@example.org>", "it@example.org", "Printer", "Toner.", "p2@t"),
+    )
+    .unwrap();
+    let extra = format!(
+        "[outbox]\nfile_dir = \"out\"\n[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\n",
+        maildir.display()
+    );
+    let text = support::config_text(url, 143, &[], &extra);
+    std::fs::write(dir.join("loket.toml"), &text).unwrap();
+    let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
+    let store = loket::app::open_store(&config).await.unwrap();
+    let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
+    let never = tokio_util::sync::CancellationToken::new();
+    let outcome = loket::source::maildir::poll(&pipeline, &config.mailboxes[0], &never).await.unwrap();
+    assert_eq!(outcome.created, 2);
+    store.close().await;
+}
+
+fn forget_and_export(dir: &Path) {
+    let export = loket(&["export", "anna@example.org", "--config", "loket.toml"], dir);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let data: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    let tickets = data["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), 1, "{data}");
+    assert_eq!(tickets[0]["subject"], "Sick leave");
+    assert!(tickets[0]["messages"][0]["text_body"].as_str().unwrap().contains("Zebrafink-Geheim-4711"));
+    assert!(!stdout(&export).contains("Printer") && !stdout(&export).contains("bob2@"), "only Anna's data");
+
+    let dry = loket(&["forget", "anna@example.org", "--dry-run", "--config", "loket.toml"], dir);
+    assert!(stdout(&dry).contains("would erase") && stdout(&dry).contains("1 tickets they opened"), "{}", stdout(&dry));
+    assert_eq!(stdout(&loket(&["tickets", "list", "--json", "--config", "loket.toml"], dir)).lines().count(), 2);
+
+    let forget = loket(&["forget", "ANNA@example.org", "--config", "loket.toml"], dir);
+    assert!(forget.status.success(), "{}", stderr(&forget));
+    assert!(stdout(&forget).contains("erased"), "{}", stdout(&forget));
+    let left = stdout(&loket(&["tickets", "list", "--json", "--config", "loket.toml"], dir));
+    assert_eq!(left.lines().count(), 1, "{left}");
+    assert!(left.contains("Printer"));
+    let export = stdout(&loket(&["export", "anna@example.org", "--config", "loket.toml"], dir));
+    assert!(!export.contains("Zebrafink"), "{export}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_erases_one_person_from_a_sqlite_store_down_to_the_files_bytes_and_export_hands_over_only_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    two_people(dir.path(), &support::sqlite_url(dir.path())).await;
+    forget_and_export(dir.path());
+    for file in ["loket.db", "loket.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
+            assert!(!bytes.windows(21).any(|w| w == b"Zebrafink-Geheim-4711"), "{file} still holds the text");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_and_export_work_the_same_on_postgres() {
+    let postgres = support::postgres::Postgres::start();
+    let url = postgres.database("privacy").await;
+    let dir = tempfile::tempdir().unwrap();
+    two_people(dir.path(), &url).await;
+    forget_and_export(dir.path());
+}

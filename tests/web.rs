@@ -163,3 +163,48 @@ async fn a_mailbox_task_that_panics_shows_in_readiness_is_restarted_and_takes_in
     shutdown.cancel();
     daemon.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_mailbox_of_three_leaves_loket_ready_and_says_it_is_degraded() {
+    support::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let mut text = format!(
+        "[store]\nurl = \"{}\"\n[desk]\nname = \"D\"\naddress = \"d@example.org\"\nbase_url = \"http://127.0.0.1:{port}\"\n\
+         [web]\nlisten = \"127.0.0.1:{port}\"\n[outbox]\nfile_dir = \"{}\"\n\
+         [[departments]]\nid = \"it\"\nname = \"IT\"\nqueue_address = \"q@example.org\"\n",
+        support::sqlite_url(dir.path()),
+        dir.path().join("outbox").display(),
+    );
+    for name in ["a", "b", "c"] {
+        if name != "c" {
+            for sub in ["new", "cur", "tmp"] {
+                std::fs::create_dir_all(dir.path().join(name).join(sub)).unwrap();
+            }
+        }
+        text.push_str(&format!(
+            "[[mailboxes]]\nname = \"{name}\"\ndepartment = \"it\"\nmaildir = \"{}\"\npoll_interval_secs = 1\n",
+            dir.path().join(name).display()
+        ));
+    }
+    let config = loket::config::load_str(&text).unwrap();
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(loket::app::run(Arc::new(config), shutdown.clone()));
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    support::eventually("the web server", Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+    })
+    .await;
+    support::eventually("mailbox c's failure reported", Duration::from_secs(30), || async {
+        let ready = http::get(&url).await;
+        ready.body.contains("No such file") && ready.body.contains(r#""a":{"connected":true"#)
+    })
+    .await;
+    let ready = http::get(&url).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let body: serde_json::Value = serde_json::from_str(&ready.body).unwrap();
+    assert_eq!((body["ready"].as_bool(), body["degraded"].as_bool()), (Some(true), Some(true)), "{body}");
+    assert_eq!(body["mailboxes"]["c"]["connected"], false);
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+}

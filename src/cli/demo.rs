@@ -70,7 +70,9 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
     }
     println!("\n{} tickets in {}", tickets.len(), config.store.url);
     println!("{} mails (acknowledgements, forwards and answers) written to {}", sent, dir.join("outbox").display());
-    std::fs::write(dir.join("loket.toml"), text).context("writing the demo config")?;
+    // Paths in a config file are relative to its folder: the demo folder itself.
+    let saved = DEMO_CONFIG.replace("loket-demo/", "").replace("127.0.0.1:8080", &listen.to_string());
+    std::fs::write(dir.join("loket.toml"), saved).context("writing the demo config")?;
     let Some(first) = tickets.last() else { return Ok(()) };
     println!("see one whole: loket tickets show {} --config {}", first.reference, dir.join("loket.toml").display());
     let reference = crate::domain::TicketRef::parse(&first.reference).map_err(|e| anyhow::anyhow!(e.0))?;

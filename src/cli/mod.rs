@@ -2,13 +2,16 @@
 //! `classify`, `eval`, `train`.
 //! This is the binary's edge, where errors become messages for people.
 
+mod check;
 mod demo;
+pub mod exit;
 mod outbox;
+mod privacy;
+mod quarantine;
 mod routing;
 mod terminal;
 mod tickets;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -21,7 +24,14 @@ use crate::telemetry::LogFormat;
 pub use terminal::inert;
 
 #[derive(Debug, Parser)]
-#[command(name = "loket", version, about = "One front desk for every department mailbox")]
+#[command(
+    name = "loket",
+    version,
+    about = "One front desk for every department mailbox",
+    after_help = "Exit codes: 0 done; 1 failed; 69 a server (store, mailbox, SMTP) cannot be reached or a \
+                  listen address is taken; 78 the config, or a template or file it names, is wrong \
+                  (restarting will not help)."
+)]
 pub struct Cli {
     /// The config file.
     #[arg(long, global = true, env = "LOKET_CONFIG", default_value = "loket.toml")]
@@ -39,12 +49,13 @@ pub enum Command {
     Run,
     /// Apply the store's migrations and exit.
     Migrate,
-    /// Validate the config and try every mailbox login.
+    /// Try everything `run` needs: the config, the store, the templates, the listen
+    /// addresses, every mailbox and the SMTP server (connect, TLS, login).
     Check,
     /// List or show tickets.
     #[command(subcommand)]
     Tickets(tickets::TicketsCommand),
-    /// List or export quarantined messages.
+    /// List, export, take in again or delete quarantined messages.
     #[command(subcommand)]
     Quarantine(tickets::QuarantineCommand),
     /// List the mails waiting to go out or given up, or send given-up mail again.
@@ -63,6 +74,15 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Erase everything about one person (their tickets, their messages, mails to
+    /// them, their participant records); `--dry-run` lists it first.
+    Forget {
+        address: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Everything loket holds about one person, as JSON on standard output.
+    Export { address: String },
     /// Print the documented example config.
     ExampleConfig,
     /// Show which department a message would go to and why; touches nothing.
@@ -100,36 +120,15 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
             println!("store is up to date");
             Ok(())
         }
-        Command::Check => check(&config).await,
+        Command::Check => check::run(&config).await,
         Command::Tickets(command) => tickets::tickets(command, &config).await,
-        Command::Quarantine(command) => tickets::quarantine(command, &config).await,
+        Command::Quarantine(command) => tickets::quarantine(command, config.clone()).await,
         Command::Outbox(command) => outbox::outbox(command, &config).await,
         Command::Classify(args) => routing::classify(args, config).await,
         Command::Eval(args) => routing::evaluate(args, config).await,
         Command::Train => routing::train(config).await,
+        Command::Forget { address, dry_run } => privacy::forget(&address, dry_run, &config).await,
+        Command::Export { address } => privacy::export(&address, &config).await,
         Command::Demo { .. } | Command::ExampleConfig => Ok(()),
     }
-}
-
-/// One line per mailbox: ok, or why not. Fails when any mailbox fails.
-async fn check(config: &Config) -> Result<()> {
-    let mut out = terminal::stdout();
-    writeln!(out, "config ok: {} departments, {} mailboxes", config.departments.len(), config.mailboxes.len())?;
-    let mut failures = 0;
-    for mailbox in &config.mailboxes {
-        let result = match &mailbox.maildir {
-            Some(path) if path.join("new").is_dir() => Ok(format!("maildir {}", path.display())),
-            Some(path) => Err(format!("maildir {} has no new/ folder", path.display())),
-            None => crate::source::imap::check(mailbox).await.map_err(|e| e.to_string()),
-        };
-        match result {
-            Ok(line) => writeln!(out, "{}: ok ({line})", mailbox.name)?,
-            Err(reason) => {
-                failures += 1;
-                writeln!(out, "{}: FAILED: {reason}", mailbox.name)?;
-            }
-        }
-    }
-    anyhow::ensure!(failures == 0, "{failures} of {} mailboxes failed", config.mailboxes.len());
-    Ok(())
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::clock;
 use crate::config::Config;
-use crate::store::{Store, TicketDetail, TicketSummary};
+use crate::store::{Store, TicketDetail, TicketFilter, TicketSummary};
 
 #[derive(Debug, Subcommand)]
 pub enum TicketsCommand {
@@ -20,6 +20,18 @@ pub enum TicketsCommand {
         /// At most this many tickets.
         #[arg(long, default_value_t = 1000)]
         limit: i64,
+        /// Only tickets with this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// Only tickets of this department (its id).
+        #[arg(long)]
+        department: Option<String>,
+        /// Only tickets that came in through this mailbox (its name).
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// Only tickets opened since this day (YYYY-MM-DD) or for this many days (7d).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<i64>,
     },
     /// The whole ticket: messages, attachments and timeline.
     Show {
@@ -40,6 +52,47 @@ pub enum QuarantineCommand {
     },
     /// Write the raw bytes of a quarantined message to standard output.
     Export { id: String },
+    /// Take a quarantined message (or every one) in again, once the cause is fixed;
+    /// it becomes a ticket once, however often this runs.
+    Reingest {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Remove a quarantined message and its raw bytes.
+    Delete { id: String },
+}
+
+/// A ticket's status, as `--status` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusArg {
+    New,
+    InProgress,
+    Resolved,
+}
+
+impl StatusArg {
+    fn status(self) -> crate::domain::Status {
+        match self {
+            Self::New => crate::domain::Status::New,
+            Self::InProgress => crate::domain::Status::InProgress,
+            Self::Resolved => crate::domain::Status::Resolved,
+        }
+    }
+}
+
+/// `2026-11-01` (midnight, local time) or `7d` (seven days back from now), as milliseconds.
+fn parse_since(text: &str) -> Result<i64, String> {
+    if let Some(days) = text.strip_suffix('d') {
+        let days: i64 = days.parse().map_err(|_| format!("`{text}`: a number of days like 7d"))?;
+        return Ok(clock::now_ms() - days * 86_400_000);
+    }
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| format!("`{text}`: YYYY-MM-DD or 7d"))?;
+    day.and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(chrono::Local).earliest())
+        .map(|t| t.timestamp_millis())
+        .ok_or_else(|| format!("`{text}`: not a day in this time zone"))
 }
 
 async fn open(config: &Config) -> Result<Store> {
@@ -50,8 +103,15 @@ pub async fn tickets(command: TicketsCommand, config: &Config) -> Result<()> {
     let store = open(config).await?;
     let mut out = super::terminal::stdout();
     match command {
-        TicketsCommand::List { json, limit } => {
-            let tickets = store.list_tickets(limit).await?;
+        TicketsCommand::List { json, limit, status, department, mailbox, since } => {
+            let filter = TicketFilter {
+                status: status.map(|s| s.status().as_str().to_owned()),
+                department,
+                mailbox,
+                since_ms: since,
+                limit,
+            };
+            let tickets = store.find_tickets(&filter).await?;
             if json {
                 for ticket in &tickets {
                     writeln!(out, "{}", summary_json(ticket))?;
@@ -85,7 +145,7 @@ fn print_table(out: &mut impl Write, tickets: &[TicketSummary]) -> std::io::Resu
     }
     writeln!(
         out,
-        "{:<10} {:<10} {:<8} {:<32} {:<16} SUBJECT",
+        "{:<10} {:<10} {:<11} {:<32} {:<16} SUBJECT",
         "REFERENCE", "DEPARTMENT", "STATUS", "REQUESTER", "RECEIVED"
     )?;
     for t in tickets {
@@ -95,7 +155,7 @@ fn print_table(out: &mut impl Write, tickets: &[TicketSummary]) -> std::io::Resu
         };
         writeln!(
             out,
-            "{:<10} {:<10} {:<8} {:<32} {:<16} {}",
+            "{:<10} {:<10} {:<11} {:<32} {:<16} {}",
             t.reference,
             t.department,
             t.status,
@@ -176,8 +236,8 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-pub async fn quarantine(command: QuarantineCommand, config: &Config) -> Result<()> {
-    let store = open(config).await?;
+pub async fn quarantine(command: QuarantineCommand, config: std::sync::Arc<Config>) -> Result<()> {
+    let store = open(&config).await?;
     match command {
         QuarantineCommand::List { json, limit } => {
             let mut out = super::terminal::stdout();
@@ -208,6 +268,14 @@ pub async fn quarantine(command: QuarantineCommand, config: &Config) -> Result<(
             let raw = store.quarantine_raw(&id).await?;
             std::io::stdout().lock().write_all(&raw)?;
         }
+        QuarantineCommand::Reingest { id, all } => {
+            let which = match id {
+                Some(id) if !all => super::quarantine::Which::One(id),
+                _ => super::quarantine::Which::All,
+            };
+            super::quarantine::reingest(which, config.clone(), store.clone()).await?;
+        }
+        QuarantineCommand::Delete { id } => super::quarantine::delete(&id, &store).await?,
     }
     Ok(())
 }

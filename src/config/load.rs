@@ -3,7 +3,7 @@ use std::path::Path;
 
 use config::{Environment, File, FileFormat};
 
-use super::{Config, ConfigError, validate};
+use super::{Config, ConfigError, paths, validate};
 
 /// The documented example config, as shipped in `config/default.toml`.
 pub const EXAMPLE: &str = include_str!("../../config/default.toml");
@@ -14,15 +14,23 @@ const NOT_CONFIG_KEYS: &[&str] = &["LOKET_CONFIG", "LOKET_LOG", "LOKET_LOG_FORMA
 /// Reads `path`, lays the `LOKET_*` environment over it and checks the result.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-    load_with_env(&text, &path.display().to_string(), std::env::vars())
+    let base = path.parent().unwrap_or(Path::new(""));
+    load_with_env(&text, &path.display().to_string(), base, std::env::vars())
 }
 
 /// Like [`load`] for config text held in memory; the environment still applies.
 pub fn load_str(text: &str) -> Result<Config, ConfigError> {
-    load_with_env(text, "config", std::env::vars())
+    load_with_env(text, "config", Path::new(""), std::env::vars())
 }
 
-fn load_with_env(text: &str, origin: &str, env: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+/// Relative paths resolve against `base` (the config file's folder; empty: the
+/// working directory).
+fn load_with_env(
+    text: &str,
+    origin: &str,
+    base: &Path,
+    env: impl Iterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
     let overrides: HashMap<String, String> =
         env.filter(|(key, _)| key.starts_with("LOKET_") && !NOT_CONFIG_KEYS.contains(&key.as_str())).collect();
     let raw = config::Config::builder()
@@ -37,6 +45,7 @@ fn load_with_env(text: &str, origin: &str, env: impl Iterator<Item = (String, St
         .build()
         .map_err(|e| ConfigError::Parse(format!("{origin}: {e}")))?;
     let mut config: Config = raw.try_deserialize().map_err(|e| ConfigError::Parse(format!("{origin}: {e}")))?;
+    paths::resolve(&mut config, base);
     validate::check(&mut config)?;
     Ok(config)
 }
@@ -52,7 +61,7 @@ mod tests {
 
     #[test]
     fn the_shipped_example_is_a_valid_config() {
-        let config = load_with_env(EXAMPLE, "example", env(&[("IT_IMAP_PASSWORD", "x")])).unwrap();
+        let config = load_with_env(EXAMPLE, "example", Path::new(""), env(&[("IT_IMAP_PASSWORD", "x")])).unwrap();
         assert_eq!(config.departments.len(), 3);
         assert!(config.mailboxes.len() >= 3);
     }
@@ -62,6 +71,7 @@ mod tests {
         let config = load_with_env(
             EXAMPLE,
             "example",
+            Path::new(""),
             env(&[
                 ("LOKET_STORE__URL", "postgres://db.example.org/loket?sslmode=verify-full"),
                 ("LOKET_SMTP__PASSWORD", "12345"),
@@ -80,6 +90,7 @@ mod tests {
         let config = load_with_env(
             EXAMPLE,
             "example",
+            Path::new(""),
             env(&[
                 ("LOKET_SMTP__PASSWORD", "hunter2-secret"),
                 ("IT_IMAP_PASSWORD", "imap-secret-77"),

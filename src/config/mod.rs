@@ -6,6 +6,7 @@
 //! exist, combinations that are unsafe. Every error names the key.
 
 mod load;
+mod paths;
 mod store_url;
 mod trust;
 mod validate;

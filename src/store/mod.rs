@@ -15,10 +15,13 @@
 mod cursor;
 mod failures;
 mod files;
+mod filter;
 mod ingest;
 mod models;
 mod outbox;
 mod outbox_queue;
+mod privacy;
+mod quarantine;
 mod query;
 mod rows;
 
@@ -29,10 +32,13 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use cursor::MailboxCursor;
+pub use filter::TicketFilter;
 pub use ingest::{BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, TicketChange, new_id};
 pub use models::{Correction, StoredModel};
 pub use outbox::{Due, OutboxRow};
 pub use outbox_queue::{QueuedMail, Requeue};
+pub use privacy::PersonData;
+pub use quarantine::QuarantineEntry;
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

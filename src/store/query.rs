@@ -91,7 +91,8 @@ pub struct QuarantineRow {
     pub at: i64,
 }
 
-const SUMMARY_COLUMNS: &str = "reference, department, status, requester_address AS requester, requester_name, subject,
+pub(super) const SUMMARY_COLUMNS: &str =
+    "reference, department, status, requester_address AS requester, requester_name, subject,
     origin_mailbox AS mailbox, opening_message_id AS message_id, automatic, decided_by, route_reason, created_at";
 
 impl Store {

@@ -18,16 +18,25 @@ pub(super) async fn healthz() -> &'static str {
 /// How long readiness waits for the store to answer.
 const STORE_PING_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Ready when the store answers, every mailbox is connected and every task
-/// (the outbox worker, the model watcher, each mailbox's) runs; 503 otherwise,
-/// with what is not ready. A task shows how often it failed and why it last did.
+/// Ready when loket can do its job: the store answers, the outbox worker and the
+/// model watcher run, and at least one mailbox is taken in (when any is
+/// configured). One mailbox that fails while others work leaves loket ready and
+/// `degraded`, with the reason under `mailboxes` and `tasks`: a load balancer
+/// in front of the status page must not take it offline for one old mailbox.
+/// 503 otherwise, with what is not ready.
 pub(super) async fn readyz(State(state): State<WebState>) -> Response {
     let store = matches!(tokio::time::timeout(STORE_PING_TIMEOUT, state.store.ping()).await, Ok(true));
     let mailboxes = state.health.snapshot();
     let tasks = state.health.tasks();
-    let ready = store && mailboxes.values().all(|m| m.connected) && tasks.values().all(|t| t.running);
+    let task_runs = |name: &str| tasks.get(name).is_none_or(|t| t.running);
+    let working = |name: &str, connected: bool| connected && task_runs(&format!("mailbox:{name}"));
+    let some_mailbox = mailboxes.is_empty() || mailboxes.iter().any(|(name, m)| working(name, m.connected));
+    let other_tasks = tasks.iter().filter(|(name, _)| !name.starts_with("mailbox:")).all(|(_, t)| t.running);
+    let ready = store && some_mailbox && other_tasks;
+    let degraded = ready && !mailboxes.iter().all(|(name, m)| working(name, m.connected));
     let body = json!({
         "ready": ready,
+        "degraded": degraded,
         "store": if store { "ok" } else { "unreachable" },
         "mailboxes": mailboxes,
         "tasks": tasks,

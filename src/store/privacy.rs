@@ -1,0 +1,123 @@
+//! A person's data: everything the store holds about one address, handed over
+//! (`loket export`) or erased (`loket forget`).
+//!
+//! A person's data is: the tickets they opened (with every message, attachment,
+//! timeline event and mail of those tickets), the messages they wrote on other
+//! tickets, the mails sent to them, and their participant records. Addresses
+//! compare without case.
+
+use serde::Serialize;
+
+use super::{Backend, Store, StoreError, TicketDetail};
+
+/// What `forget` removes (or, in a dry run, would remove).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct PersonData {
+    /// References of the tickets they opened.
+    pub tickets: Vec<String>,
+    /// Their messages on other people's tickets.
+    pub other_messages: i64,
+    /// Mails to them (acknowledgements, answers) outside their own tickets.
+    pub mails_to_them: i64,
+    pub participant_records: i64,
+}
+
+const OWN_TICKETS: &str = "SELECT id FROM tickets WHERE LOWER(requester_address) = $1";
+
+impl Store {
+    /// What the store holds about `address`.
+    pub async fn person_data(&self, address: &str) -> Result<PersonData, StoreError> {
+        let address = address.to_lowercase();
+        let tickets = sqlx::query_scalar(
+            "SELECT reference FROM tickets WHERE LOWER(requester_address) = $1 ORDER BY created_at, reference",
+        )
+        .bind(&address)
+        .fetch_all(&self.read)
+        .await?;
+        let count = |sql: &'static str| {
+            let address = address.clone();
+            async move { sqlx::query_scalar::<_, i64>(sql).bind(address).fetch_one(&self.read).await }
+        };
+        Ok(PersonData {
+            tickets,
+            other_messages: count(
+                "SELECT COUNT(*) FROM messages WHERE LOWER(from_address) = $1
+                 AND (ticket_id IS NULL OR ticket_id NOT IN (SELECT id FROM tickets WHERE LOWER(requester_address) = $1))",
+            )
+            .await?,
+            mails_to_them: count(
+                "SELECT COUNT(*) FROM outbox WHERE LOWER(recipient) = $1
+                 AND ticket_id NOT IN (SELECT id FROM tickets WHERE LOWER(requester_address) = $1)",
+            )
+            .await?,
+            participant_records: count("SELECT COUNT(*) FROM participants WHERE LOWER(address) = $1").await?,
+        })
+    }
+
+    /// Everything about `address`: their tickets whole, and their messages on others'.
+    pub async fn export_person(&self, address: &str) -> Result<serde_json::Value, StoreError> {
+        let data = self.person_data(address).await?;
+        let mut tickets: Vec<TicketDetail> = Vec::new();
+        for reference in &data.tickets {
+            tickets.push(self.ticket(reference).await?);
+        }
+        type Row = (Option<String>, String, String, i64, String);
+        let others: Vec<Row> = sqlx::query_as(
+            "SELECT message_id, subject, from_address, received_at, text_body FROM messages
+             WHERE LOWER(from_address) = $1
+             AND (ticket_id IS NULL OR ticket_id NOT IN (SELECT id FROM tickets WHERE LOWER(requester_address) = $1))
+             ORDER BY received_at, id",
+        )
+        .bind(address.to_lowercase())
+        .fetch_all(&self.read)
+        .await?;
+        let others: Vec<serde_json::Value> = others
+            .into_iter()
+            .map(|(message_id, subject, from, at, text)| {
+                serde_json::json!({"message_id": message_id, "subject": subject, "from": from,
+                    "received": crate::clock::rfc3339(at), "text": text})
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "address": address,
+            "exported": crate::clock::rfc3339(crate::clock::now_ms()),
+            "tickets": tickets,
+            "messages_on_other_tickets": others,
+        }))
+    }
+
+    /// Erases everything about `address` in one transaction, then (SQLite) rewrites
+    /// the file so that the removed text is gone from its bytes too.
+    pub async fn forget_person(&self, address: &str) -> Result<PersonData, StoreError> {
+        let data = self.person_data(address).await?;
+        let address = address.to_lowercase();
+        let own = |table: &str| format!("DELETE FROM {table} WHERE ticket_id IN ({OWN_TICKETS})");
+        let statements = [
+            format!(
+                "DELETE FROM attachments WHERE message_id IN (SELECT id FROM messages WHERE ticket_id IN ({OWN_TICKETS}) OR LOWER(from_address) = $1)"
+            ),
+            format!("DELETE FROM messages WHERE ticket_id IN ({OWN_TICKETS}) OR LOWER(from_address) = $1"),
+            own("events"),
+            format!("DELETE FROM outbox WHERE ticket_id IN ({OWN_TICKETS}) OR LOWER(recipient) = $1"),
+            format!("DELETE FROM participants WHERE ticket_id IN ({OWN_TICKETS}) OR LOWER(address) = $1"),
+            "DELETE FROM tickets WHERE LOWER(requester_address) = $1".to_owned(),
+        ];
+        let mut tx = self.write.begin().await?;
+        for sql in statements {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&address).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        self.compact().await?;
+        Ok(data)
+    }
+
+    /// SQLite keeps deleted rows' bytes in free pages and the WAL: rewrite the
+    /// file and empty the WAL. PostgreSQL's deleted rows are reclaimed by its vacuum.
+    pub async fn compact(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("VACUUM").execute(&self.write).await?;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.write).await?;
+        }
+        Ok(())
+    }
+}
