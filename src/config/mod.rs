@@ -7,8 +7,8 @@
 
 mod load;
 mod validate;
+mod web;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use secrecy::SecretString;
@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::domain::{DepartmentId, EmailAddress, MailboxName};
 
 pub use load::{EXAMPLE, load, load_str};
+pub use web::WebConfig;
 
 /// Why the config was refused. `key` is the dotted path of the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -136,20 +137,6 @@ pub struct SmtpConfig {
     pub ca_file: Option<PathBuf>,
     #[serde(default = "defaults::smtp_timeout_secs")]
     pub timeout_secs: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebConfig {
-    #[serde(default = "defaults::web_listen")]
-    pub listen: SocketAddr,
-    pub metrics_listen: Option<SocketAddr>,
-}
-
-impl Default for WebConfig {
-    fn default() -> Self {
-        Self { listen: defaults::web_listen(), metrics_listen: None }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -509,6 +509,8 @@ async fn load_ticket(
             .bind(&id)
             .fetch_all(&mut **tx)
             .await?;
+    let link_generation: i64 =
+        sqlx::query_scalar("SELECT link_generation FROM tickets WHERE id = $1").bind(&id).fetch_one(&mut **tx).await?;
     Ok(Some(TicketState {
         id,
         reference: TicketRef::parse(&reference).map_err(|e| StoreError::Corrupt(e.0))?,
@@ -525,6 +527,7 @@ async fn load_ticket(
         opening_raw,
         received_at: at,
         staff,
+        link_generation,
     }))
 }
 

@@ -8,6 +8,7 @@
 mod cursor;
 mod failures;
 mod ingest;
+mod links;
 mod models;
 mod outbox;
 mod query;

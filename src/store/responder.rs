@@ -53,6 +53,8 @@ pub struct TicketState {
     pub received_at: i64,
     /// Addresses that answered as staff before.
     pub staff: Vec<String>,
+    /// Mixed into the tracking token of the link its mails carry.
+    pub link_generation: i64,
 }
 
 impl TicketState {
