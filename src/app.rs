@@ -89,16 +89,16 @@ pub async fn pipeline(config: Arc<Config>, store: Store) -> Result<Pipeline, App
     Ok(Pipeline::new(config, store, signer, routing, Arc::new(responder)))
 }
 
-/// Starts the web server (and the metrics server, when it has its own address)
-/// on listeners bound beforehand.
+/// Starts the employees' and the operators' web servers on listeners bound beforehand.
 pub fn spawn_web(
     tasks: &mut JoinSet<()>,
     pipeline: &Pipeline,
     signer: Signer,
-    listeners: (tokio::net::TcpListener, Option<tokio::net::TcpListener>),
+    listeners: web::Listeners,
     shutdown: &CancellationToken,
 ) -> Result<(), AppError> {
     let config = pipeline.config.clone();
+    let limits = web::Limits::from_config(&config.web);
     let state = WebState {
         renderer: Arc::new(Renderer::load(config.templates.dir.as_deref())?),
         config,
@@ -107,19 +107,15 @@ pub fn spawn_web(
         health: pipeline.health.clone(),
         metrics: pipeline.metrics.clone(),
     };
-    let (main, metrics) = listeners;
-    let router = web::router(state.clone(), metrics.is_none());
-    let stop = shutdown.clone();
-    tasks.spawn(async move {
-        if let Err(error) = web::serve(main, router, stop).await {
-            tracing::error!(%error, "web server failed");
-        }
-    });
-    if let Some(listener) = metrics {
+    let servers = [
+        ("web server", listeners.public, web::public_router(state.clone())),
+        ("operations server", listeners.ops, web::ops_router(state)),
+    ];
+    for (name, listener, router) in servers {
         let stop = shutdown.clone();
         tasks.spawn(async move {
-            if let Err(error) = web::serve(listener, web::metrics_router(state), stop).await {
-                tracing::error!(%error, "metrics server failed");
+            if let Err(error) = web::serve(listener, router, limits, stop).await {
+                tracing::error!(%error, "{name} failed");
             }
         });
     }
@@ -135,7 +131,7 @@ pub async fn run(config: Arc<Config>, shutdown: CancellationToken) -> Result<(),
 /// [`run`] on web listeners bound beforehand.
 pub async fn run_on(
     config: Arc<Config>,
-    listeners: (tokio::net::TcpListener, Option<tokio::net::TcpListener>),
+    listeners: web::Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
     let transport = Transport::from_config(&config)?;

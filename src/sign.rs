@@ -1,7 +1,8 @@
 //! What loket signs and what it hands out: Message-IDs it can recognise later
 //! (keyed with the desk's secret, so a forged one is refused) and tracking tokens
-//! (derived from the ticket's reference with the same secret, so every mail to the
-//! employee can carry the link while the store keeps no copy of it).
+//! (derived from the ticket's reference and its link generation with the same
+//! secret, so every mail to the employee can carry the link while the store keeps
+//! no copy of it; raising a ticket's generation takes its old link back).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -25,6 +26,9 @@ impl std::fmt::Debug for Signer {
 const PREFIX: &str = "loket";
 const SIGNATURE_HEX: usize = 20;
 const TOKEN_HEX: usize = 48;
+
+/// The link generation of a new ticket; `loket tickets revoke-link` raises it.
+pub const FIRST_LINK: i64 = 0;
 
 /// A Message-ID of loket's that verified: the ticket it belongs to and the kind of
 /// mail it was (`ack`, `fwd`, …).
@@ -57,15 +61,23 @@ impl Signer {
         self.mac(payload, SIGNATURE_HEX)
     }
 
-    /// The tracking token of a ticket: 192 bits of HMAC over its reference, so it
-    /// cannot be guessed from the reference and needs no storing.
-    pub fn tracking_token(&self, reference: &TicketRef) -> String {
-        self.mac(&format!("track\0{reference}"), TOKEN_HEX)
+    /// The tracking token of a ticket's link in its `generation`: 192 bits of HMAC
+    /// over the reference and the generation, so it cannot be guessed from the
+    /// reference, needs no storing, and a new generation makes the old link fail.
+    /// The first generation's payload is the reference alone, as before
+    /// generations existed, so links already mailed keep working.
+    pub fn tracking_token(&self, reference: &TicketRef, generation: i64) -> String {
+        let payload = match generation {
+            FIRST_LINK => format!("track\0{reference}"),
+            later => format!("track\0{reference}\0{later}"),
+        };
+        self.mac(&payload, TOKEN_HEX)
     }
 
-    /// True when `token` is the tracking token of `reference`, compared in constant time.
-    pub fn token_matches(&self, reference: &TicketRef, token: &str) -> bool {
-        same_secret(&self.tracking_token(reference), token)
+    /// True when `token` is the tracking token of `reference` in `generation`,
+    /// compared in constant time.
+    pub fn token_matches(&self, reference: &TicketRef, generation: i64, token: &str) -> bool {
+        same_secret(&self.tracking_token(reference, generation), token)
     }
 
     /// A new Message-ID (without angle brackets) for a mail about `reference`:
@@ -137,14 +149,26 @@ mod tests {
     fn tracking_tokens_differ_per_ticket_and_per_secret_and_verify_only_their_own() {
         let signer = Signer::new(b"secret");
         let (a, b) = (TicketRef::new("SD", 1), TicketRef::new("SD", 2));
-        let token = signer.tracking_token(&a);
+        let token = signer.tracking_token(&a, FIRST_LINK);
         assert_eq!(token.len(), 48);
         assert!(token.bytes().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(token, signer.tracking_token(&b));
-        assert_ne!(token, Signer::new(b"other").tracking_token(&a));
-        assert!(signer.token_matches(&a, &token));
-        assert!(!signer.token_matches(&b, &token));
-        assert!(!signer.token_matches(&a, &token[..47]));
-        assert!(!signer.token_matches(&a, ""));
+        assert_ne!(token, signer.tracking_token(&b, FIRST_LINK));
+        assert_ne!(token, Signer::new(b"other").tracking_token(&a, FIRST_LINK));
+        assert!(signer.token_matches(&a, FIRST_LINK, &token));
+        assert!(!signer.token_matches(&b, FIRST_LINK, &token));
+        assert!(!signer.token_matches(&a, FIRST_LINK, &token[..47]));
+        assert!(!signer.token_matches(&a, FIRST_LINK, ""));
+    }
+
+    #[test]
+    fn a_new_link_generation_refuses_the_old_token_and_leaves_other_tickets_alone() {
+        let signer = Signer::new(b"secret");
+        let (a, b) = (TicketRef::new("SD", 1), TicketRef::new("SD", 2));
+        let (old, new) = (signer.tracking_token(&a, FIRST_LINK), signer.tracking_token(&a, 1));
+        assert_ne!(old, new);
+        assert!(!signer.token_matches(&a, 1, &old), "the revoked link no longer opens the page");
+        assert!(signer.token_matches(&a, 1, &new));
+        assert!(signer.token_matches(&b, FIRST_LINK, &signer.tracking_token(&b, FIRST_LINK)));
+        assert_eq!(old, signer.mac("track\0SD-00001", TOKEN_HEX), "links mailed before generations still work");
     }
 }

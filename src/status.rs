@@ -31,6 +31,8 @@ pub struct PublicTicket {
     /// Who chose the department when the ticket opened, and the model's confidence.
     pub decided_by: DecidedBy,
     pub confidence: Option<f64>,
+    /// Mixed into the token of the ticket's tracking link.
+    pub link_generation: i64,
     pub events: Vec<PublicEvent>,
 }
 
@@ -191,6 +193,16 @@ pub fn view(ticket: &PublicTicket, department_name: impl Fn(&str) -> String, des
     }
 }
 
+/// Whether the ticket's link has stopped working: it is resolved, and was
+/// resolved `lifetime_ms` or longer before `now`. Reopening brings the link back.
+pub fn link_expired(ticket: &PublicTicket, now: i64, lifetime_ms: i64) -> bool {
+    if ticket.status != Status::Resolved {
+        return false;
+    }
+    let resolved_at = ticket.events.iter().filter(|e| e.kind == "resolved").map(|e| e.at).max();
+    resolved_at.is_some_and(|at| now.saturating_sub(at) >= lifetime_ms)
+}
+
 /// Sample values, for checking the page's template at start-up.
 pub fn sample() -> StatusView {
     let event = |at, kind: &str, text: Option<&str>| PublicEvent {
@@ -206,6 +218,7 @@ pub fn sample() -> StatusView {
         language: Language::En,
         decided_by: DecidedBy::Model,
         confidence: Some(0.92),
+        link_generation: 0,
         events: vec![
             event(0, "received", None),
             event(0, "routed", Some("it")),
@@ -233,6 +246,7 @@ mod tests {
             language,
             decided_by: DecidedBy::Model,
             confidence: Some(0.915),
+            link_generation: 0,
             events: vec![
                 event("received", None),
                 event("routed", Some("it")),
@@ -263,6 +277,18 @@ mod tests {
         assert_eq!((view.status, view.status_label), ("resolved", "Resolved"));
         assert_eq!(view.department, "Dept facility");
         assert_eq!(view.routed, "passed on by a department", "the last word was a department's #route");
+    }
+
+    #[test]
+    fn a_link_stops_working_its_lifetime_after_the_ticket_was_resolved_and_not_before() {
+        const DAY: i64 = 86_400_000;
+        let mut ticket = ticket(Language::En);
+        let resolved = 1_700_000_000_000;
+        assert!(!link_expired(&ticket, resolved + 89 * DAY, 90 * DAY));
+        assert!(link_expired(&ticket, resolved + 90 * DAY, 90 * DAY));
+        assert!(link_expired(&ticket, resolved, 0), "a lifetime of 0 days ends the link at once");
+        ticket.status = Status::InProgress;
+        assert!(!link_expired(&ticket, resolved + 400 * DAY, 90 * DAY), "an open ticket's link never expires");
     }
 
     #[test]

@@ -129,8 +129,8 @@ async fn conversation(desk: Desk, screenshot: &str) {
     let shot = browser::screenshot(&link, screenshot);
     assert!(std::fs::metadata(&shot).unwrap().len() > 5_000, "a real screenshot at {}", shot.display());
 
-    // Health and metrics on the same server.
-    let base = &desk.config.desk.base_url;
+    // Health and metrics on the operators' listener.
+    let base = format!("http://{}", desk.config.web.ops_address());
     assert_eq!(http::get(&format!("{base}/healthz")).await.status, 200);
     let ready = http::get(&format!("{base}/readyz")).await;
     assert_eq!(ready.status, 200, "{}", ready.body);
@@ -346,7 +346,7 @@ async fn a_phone_request_mailed_to_facility_reaches_it_and_a_correction_teaches_
         (corrections[0].department.as_str(), corrections[0].subject.as_str()),
         ("facility", "Mijn telefoon is kapot")
     );
-    let base = &desk.config.desk.base_url;
+    let base = format!("http://{}", desk.config.web.ops_address());
     let before = metric(&http::get(&format!("{base}/metrics")).await.body, "loket_model_examples");
     let trained = loket(&desk, &["train"]);
     assert!(trained.contains(", 1 corrections"), "{trained}");

@@ -371,7 +371,7 @@ async fn a_processed_folder_that_cannot_be_created_is_reported_and_new_mail_stil
     wait_for_tickets(&store, 2).await;
     imap::append_all(dovecot.port, "it", "INBOX", &messages("later", "it@example.org", 1)).await;
     wait_for_tickets(&store, 3).await;
-    let base = &config.desk.base_url;
+    let base = format!("http://{}", config.web.ops_address());
     let ready = http::get(&format!("{base}/readyz")).await;
     let metrics = http::get(&format!("{base}/metrics")).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -417,7 +417,7 @@ async fn in_flag_mode_flagged_mail_is_not_fetched_again_after_a_restart() {
     let daemon = Daemon::start(&config);
     wait_for_tickets(&store, 4).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let metrics = http::get(&format!("{}/metrics", config.desk.base_url)).await;
+    let metrics = http::get(&format!("http://{}/metrics", config.web.ops_address())).await;
     daemon.stop().await;
     assert_eq!(store.count_messages().await.unwrap(), 4);
     assert!(metrics.body.contains(r#"outcome="created"} 1"#), "{}", metrics.body);
@@ -442,7 +442,7 @@ async fn new_mail_below_the_cursor_after_the_server_reused_uids_still_becomes_a_
     imap::append_all(dovecot.port, "it", "INBOX", &messages("after", "it@example.org", 1)).await;
     let daemon = Daemon::start(&config);
     wait_for_tickets(&store, 3).await;
-    let ready = http::get(&format!("{}/readyz", config.desk.base_url)).await;
+    let ready = http::get(&format!("http://{}/readyz", config.web.ops_address())).await;
     daemon.stop().await;
     assert_eq!(store.count_tickets().await.unwrap(), 3);
     assert!(ready.body.contains("uids_reused") && ready.body.contains("reuses UIDs"), "{}", ready.body);

@@ -160,8 +160,8 @@ async fn every_human_request_gets_one_ack_and_one_forward_and_automatic_mail_get
                 assert!(token.len() >= 32, "at least 128 bits: {token}");
                 let signer = loket::sign::Signer::new(store.signing_secret().await.unwrap().as_bytes());
                 let reference = loket::domain::TicketRef::parse(reference).unwrap();
-                assert!(signer.token_matches(&reference, token));
-                assert!(!signer.token_matches(&reference, "0123456789abcdef0123456789abcdef"));
+                assert!(signer.token_matches(&reference, loket::sign::FIRST_LINK, token));
+                assert!(!signer.token_matches(&reference, loket::sign::FIRST_LINK, "0123456789abcdef0123456789abcdef"));
                 assert!(!store.outbox_bodies_contain(token.as_bytes()).await.unwrap());
                 assert!(text.contains("IT"));
                 assert_eq!(parsed.in_reply_to().as_text(), Some("nl-1@example.org"));
@@ -412,9 +412,9 @@ async fn a_rotated_smtp_password_pauses_the_queue_and_every_mail_goes_out_once_w
     support::init_tracing();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
-    let ready = format!("http://{}/readyz", config.web.listen);
+    let ready = format!("http://{}/readyz", config.web.ops_address());
     eventually("the outbox paused for the login", Duration::from_secs(30), || async {
-        let listening = tokio::net::TcpStream::connect(config.web.listen).await.is_ok();
+        let listening = tokio::net::TcpStream::connect(config.web.ops_address()).await.is_ok();
         listening && support::http::get(&ready).await.body.contains("\"reason\":\"authentication\"")
     })
     .await;
@@ -429,7 +429,7 @@ async fn a_rotated_smtp_password_pauses_the_queue_and_every_mail_goes_out_once_w
     let queue = store.outbox_queue(false, 100).await.unwrap();
     assert!(queue.iter().all(|m| m.attempts == 0), "no attempt charged: {queue:?}");
     assert!(queue.iter().any(|m| m.last_error.as_deref().is_some_and(|e| e.contains("535"))), "{queue:?}");
-    let metrics = support::http::get(&format!("http://{}/metrics", config.web.listen)).await.body;
+    let metrics = support::http::get(&format!("http://{}/metrics", config.web.ops_address())).await.body;
     assert!(metrics.contains("loket_outbox_paused{reason=\"authentication\"} 1"), "{metrics}");
 
     // The password is set back; the queue resumes by itself.

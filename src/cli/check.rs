@@ -94,12 +94,9 @@ fn templates(config: &Config) -> Line {
 }
 
 async fn listen(config: &Config) -> Line {
-    let (web, metrics) = crate::web::bind(config).await.map_err(|e| (Kind::Unavailable, e.to_string()))?;
-    drop((web, metrics));
-    Ok(match config.web.metrics_listen {
-        Some(metrics) => format!("{}, metrics on {metrics}", config.web.listen),
-        None => config.web.listen.to_string(),
-    })
+    let listeners = crate::web::bind(config).await.map_err(|e| (Kind::Unavailable, e.to_string()))?;
+    drop(listeners);
+    Ok(format!("{}, operators' pages on {}", config.web.listen, config.web.ops_address()))
 }
 
 async fn outgoing(config: &Config) -> Line {

@@ -39,6 +39,9 @@ pub enum TicketsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Take a ticket's tracking link back: the old link stops working at once,
+    /// other tickets keep theirs, and the next mail to the employee carries a new one.
+    RevokeLink { reference: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +131,14 @@ pub async fn tickets(command: TicketsCommand, config: &Config) -> Result<()> {
             } else {
                 print_ticket(&mut out, &ticket)?;
             }
+        }
+        TicketsCommand::RevokeLink { reference } => {
+            let reference = crate::domain::TicketRef::parse(&reference)?;
+            store.revoke_link(reference.as_str(), clock::now_ms()).await?;
+            writeln!(
+                out,
+                "{reference}: the old tracking link no longer opens the status page; the next mail to the employee carries a new one"
+            )?;
         }
     }
     Ok(())

@@ -10,8 +10,8 @@ mod paths;
 mod store_url;
 mod trust;
 mod validate;
+mod web;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use secrecy::SecretString;
@@ -22,6 +22,7 @@ use crate::domain::{DepartmentId, EmailAddress, MailboxName};
 pub use load::{EXAMPLE, load, load_str};
 pub use store_url::{StoreUrl, redacted};
 pub use trust::{ConversationConfig, TrustConfig};
+pub use web::WebConfig;
 
 /// Why the config was refused. `key` is the dotted path of the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -200,20 +201,6 @@ pub struct SmtpConfig {
     pub ca_file: Option<PathBuf>,
     #[serde(default = "defaults::smtp_timeout_secs")]
     pub timeout_secs: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebConfig {
-    #[serde(default = "defaults::web_listen")]
-    pub listen: SocketAddr,
-    pub metrics_listen: Option<SocketAddr>,
-}
-
-impl Default for WebConfig {
-    fn default() -> Self {
-        Self { listen: defaults::web_listen(), metrics_listen: None }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -17,6 +17,7 @@ pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
     super::trust::check(config)?;
     check_ingest(config)?;
     check_outbox(config)?;
+    super::web::check(&config.web)?;
     if !matches!(config.ack.default_language.as_str(), "en" | "nl") {
         return Err(ConfigError::invalid("ack.default_language", "must be `en` or `nl`"));
     }
@@ -103,9 +104,7 @@ fn check_desk(config: &mut Config) -> Result<(), ConfigError> {
     if desk.name.trim().is_empty() {
         return Err(ConfigError::invalid("desk.name", "is empty"));
     }
-    if !(desk.base_url.starts_with("https://") || desk.base_url.starts_with("http://")) {
-        return Err(ConfigError::invalid("desk.base_url", "must start with https:// (or http:// for a local test)"));
-    }
+    super::web::check_base_url(&desk.base_url)?;
     desk.base_url = desk.base_url.trim_end_matches('/').to_owned();
     let prefix = &desk.ticket_prefix;
     if prefix.is_empty() || prefix.len() > 16 || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {

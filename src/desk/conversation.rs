@@ -92,7 +92,7 @@ impl Respond {
         let ticket = turn.ticket;
         let config =
             self.config.department_by_id(department).ok_or(format!("department {department} is not configured"))?;
-        let token = self.signer.tracking_token(&ticket.reference);
+        let token = self.signer.tracking_token(&ticket.reference, ticket.link_generation);
         let requester = Self::requester(ticket);
         let sent_to = if update {
             self.config.mailbox_address(turn.incoming.mailbox.as_str())
@@ -201,7 +201,7 @@ impl Respond {
         }
         reply.staff = Some(from.address.clone());
         let requester = Self::requester(ticket);
-        let token = self.signer.tracking_token(&ticket.reference);
+        let token = self.signer.tracking_token(&ticket.reference, ticket.link_generation);
         let route = parsed.commands.iter().find_map(|c| match c {
             Command::Route(target) => Some(target.clone()),
             _ => None,

@@ -124,7 +124,7 @@ impl Responder for Respond {
         };
         let sent_to = config.mailbox_address(opened.incoming.mailbox.as_str());
         let received = clock::display(opened.incoming.received_at_ms);
-        let token = self.signer.tracking_token(opened.reference);
+        let token = self.signer.tracking_token(opened.reference, crate::sign::FIRST_LINK);
         let decided_by = decided(opened.decision);
         let why = why(config, opened.decision, opened.language);
         let facts = TicketFacts {

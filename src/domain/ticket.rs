@@ -22,6 +22,8 @@ pub struct TicketState {
     pub received_at: i64,
     /// Addresses that answered as staff before.
     pub staff: Vec<String>,
+    /// Mixed into the tracking token of the link its mails carry.
+    pub link_generation: i64,
     /// Mails the ticket's conversation queued in the last hour.
     pub recent_mails: i64,
     /// The latest messages on the ticket (newest first, at most a handful from the

@@ -262,6 +262,10 @@ impl IngestTx {
         .bind(&id)
         .fetch_all(&mut *tx)
         .await?;
+        let link_generation: i64 = sqlx::query_scalar("SELECT link_generation FROM tickets WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
         let recent_mails: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE ticket_id = $1 AND kind IN ('relay', 'update', 'moved', 'notice')
              AND created_at > $2",
@@ -294,6 +298,7 @@ impl IngestTx {
             opening_raw,
             received_at: at,
             staff,
+            link_generation,
             recent_mails,
             recent_messages,
         }))

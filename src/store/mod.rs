@@ -17,6 +17,7 @@ mod failures;
 mod files;
 mod filter;
 mod ingest;
+mod links;
 mod models;
 mod outbox;
 mod outbox_queue;

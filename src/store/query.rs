@@ -147,15 +147,16 @@ impl Store {
     /// What the status page may show of a ticket. With `timeline` false only the
     /// ticket is looked up (the status page does that when the token is wrong).
     pub async fn public_ticket(&self, reference: &str, timeline: bool) -> Result<Option<PublicTicket>, StoreError> {
-        type Row = (String, String, String, String, String, Option<String>, String, Option<f64>);
+        type Row = (String, String, String, String, String, Option<String>, String, Option<f64>, i64);
         let row: Option<Row> = sqlx::query_as(
-            "SELECT id, reference, subject, department, status, language, decided_by, route_confidence
+            "SELECT id, reference, subject, department, status, language, decided_by, route_confidence, link_generation
              FROM tickets WHERE reference = $1",
         )
         .bind(reference)
         .fetch_optional(&self.read)
         .await?;
-        let Some((id, reference, subject, department, status, language, decided_by, confidence)) = row else {
+        let Some((id, reference, subject, department, status, language, decided_by, confidence, link_generation)) = row
+        else {
             return Ok(None);
         };
         let events: Vec<(i64, String, Option<String>)> = if timeline {
@@ -174,6 +175,7 @@ impl Store {
             language: language.as_deref().and_then(Language::from_code).unwrap_or(Language::En),
             decided_by: crate::classify::DecidedBy::from_stored(&decided_by),
             confidence,
+            link_generation,
             events: events.into_iter().map(|(at, kind, public_text)| PublicEvent { at, kind, public_text }).collect(),
         }))
     }

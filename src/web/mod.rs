@@ -1,23 +1,31 @@
-//! Web: the employee's status page (`/t/{reference}?k={token}`), `/healthz`,
-//! `/readyz` and `/metrics` (on its own address when `web.metrics_listen` is set).
+//! Web: two listeners. The employees' one (`web.listen`) serves the status page
+//! (`/t/{reference}?k={token}`) and nothing else, and its errors say nothing
+//! internal; the operators' one (`web.ops_listen`, on loopback by default) serves
+//! `/healthz`, `/readyz` and `/metrics`. Both hold against idle and slow clients
+//! (see [`serve`]).
 
 mod ops;
 mod page;
+mod serve;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
-use crate::config::Config;
+use crate::config::{Config, WebConfig};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::render::Renderer;
 use crate::sign::Signer;
 use crate::store::Store;
+
+pub use serve::{Limits, serve};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -38,39 +46,56 @@ pub struct WebState {
     pub metrics: Metrics,
 }
 
-/// The status page and health checks; `/metrics` too when `with_metrics`.
-pub fn router(state: WebState, with_metrics: bool) -> Router {
+/// The listeners, bound before anything else starts.
+#[derive(Debug)]
+pub struct Listeners {
+    /// `web.listen`: the employees' status page.
+    pub public: TcpListener,
+    /// `web.ops_listen`: health, readiness and metrics.
+    pub ops: TcpListener,
+}
+
+/// The employees' listener: the status page and its stylesheet. Every other
+/// path is the status page's 404, and every error answers with a fixed page.
+pub fn public_router(state: WebState) -> Router {
+    let web = &state.config.web;
     let router = Router::new()
         .route("/t/{reference}", get(page::status))
         .route("/static/status.css", get(page::stylesheet))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
         .fallback(page::not_found);
-    let router = if with_metrics { router.route("/metrics", get(ops::metrics)) } else { router };
-    router.layer(axum::middleware::map_response(page::security_headers)).with_state(state)
+    limited(router, web)
+        .layer(axum::middleware::map_response(page::fixed_errors))
+        .layer(axum::middleware::map_response(page::security_headers))
+        .with_state(state)
 }
 
-/// The metrics alone, for `web.metrics_listen`.
-pub fn metrics_router(state: WebState) -> Router {
-    Router::new().route("/metrics", get(ops::metrics)).with_state(state)
+/// The operators' listener: liveness, readiness and metrics.
+pub fn ops_router(state: WebState) -> Router {
+    let web = &state.config.web;
+    let router = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    limited(router, web).layer(axum::middleware::map_response(page::security_headers)).with_state(state)
+}
+
+/// A request's body beyond `web.max_body_bytes` is refused with 413; a request
+/// not answered within `web.request_timeout_secs` gets 503.
+fn limited(router: Router<WebState>, web: &WebConfig) -> Router<WebState> {
+    router
+        .layer(RequestBodyLimitLayer::new(web.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, web.request_timeout()))
 }
 
 /// Binds the configured addresses now, so that a taken port stops loket at start.
-pub async fn bind(config: &Config) -> Result<(TcpListener, Option<TcpListener>), WebError> {
+pub async fn bind(config: &Config) -> Result<Listeners, WebError> {
     let listen = |key: &'static str, address: SocketAddr| async move {
         TcpListener::bind(address).await.map_err(|source| WebError::Bind { key, address, source })
     };
-    let main = listen("web.listen", config.web.listen).await?;
-    let metrics = match config.web.metrics_listen {
-        Some(address) => Some(listen("web.metrics_listen", address).await?),
-        None => None,
-    };
-    Ok((main, metrics))
-}
-
-/// Serves until shutdown.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> Result<(), WebError> {
-    let address = listener.local_addr().map_err(WebError::Serve)?;
-    tracing::info!(%address, "web server listening");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await.map_err(WebError::Serve)
+    let public = listen("web.listen", config.web.listen).await?;
+    let ops = listen(config.web.ops_key(), config.web.ops_address()).await?;
+    if config.web.ops_listen.is_none() && config.web.metrics_listen.is_some() {
+        tracing::warn!("web.metrics_listen is the former name of web.ops_listen: rename it");
+    }
+    Ok(Listeners { public, ops })
 }

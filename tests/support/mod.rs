@@ -121,7 +121,11 @@ pub fn config_text(store_url: &str, port: u16, mailboxes: &[TestMailbox<'_>], ex
     let smtp = if extra.contains("[smtp]") { "" } else { "[smtp]\nhost = \"127.0.0.1\"\nport = 2525\ntls = \"none\"" };
     // Every daemon a test starts serves its web pages on a port of its own.
     let web_port = free_port();
-    let web = if extra.contains("[web]") { String::new() } else { format!("[web]\nlisten = \"127.0.0.1:{web_port}\"") };
+    let web = if extra.contains("[web]") {
+        String::new()
+    } else {
+        format!("[web]\nlisten = \"127.0.0.1:{web_port}\"\nops_listen = \"127.0.0.1:{}\"", free_port())
+    };
     let mut text = format!(
         r#"
 [store]
