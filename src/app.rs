@@ -138,9 +138,12 @@ pub async fn run_on(
     listeners: (tokio::net::TcpListener, Option<tokio::net::TcpListener>),
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
-    let transport = Transport::from_config(&config)?;
+    let mut transport = Transport::from_config(&config)?;
     let Some(store) = wait_for_store(&config, &shutdown).await? else { return Ok(()) };
     let pipeline = pipeline(config.clone(), store.clone()).await?;
+    if let Some(transport) = transport.as_mut() {
+        transport.share_tokens(&pipeline.oauth);
+    }
     let mut tasks = JoinSet::new();
     spawn_web(&mut tasks, &pipeline, pipeline.signer().clone(), listeners, &shutdown)?;
     let supervisor = Supervisor::new(pipeline.health.clone(), pipeline.metrics.clone(), shutdown.clone());

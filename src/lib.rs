@@ -35,6 +35,7 @@ pub mod intake;
 pub mod language;
 pub mod learn;
 pub mod metrics;
+pub mod oauth;
 pub mod outbound;
 pub mod outbox;
 pub mod pipeline;

@@ -274,11 +274,15 @@ async fn implicit_tls_and_starttls_work_with_a_trusted_ca_and_fail_without() {
     };
     for (tls, port) in [("implicit", dovecot.tls_port), ("starttls", dovecot.port)] {
         let config = loket::config::load_str(&base(tls, port, true)).unwrap();
-        let line = loket::source::imap::check(&config.mailboxes[0]).await.unwrap_or_else(|e| panic!("{tls}: {e}"));
+        let line = loket::source::imap::check(&config.mailboxes[0], &loket::oauth::Tokens::new(&config, None))
+            .await
+            .unwrap_or_else(|e| panic!("{tls}: {e}"));
         assert!(line.contains("IDLE supported"), "{line}");
 
         let untrusted = loket::config::load_str(&base(tls, port, false)).unwrap();
-        let error = loket::source::imap::check(&untrusted.mailboxes[0]).await.unwrap_err();
+        let error = loket::source::imap::check(&untrusted.mailboxes[0], &loket::oauth::Tokens::new(&untrusted, None))
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("TLS"), "{tls}: {error}");
     }
 }
@@ -316,7 +320,8 @@ async fn a_server_that_never_answers_times_out_with_a_clear_error() {
         .replace("command_timeout_secs = 10", "command_timeout_secs = 1");
     let config = loket::config::load_str(&text).unwrap();
     let started = std::time::Instant::now();
-    let error = loket::source::imap::check(&config.mailboxes[0]).await.unwrap_err();
+    let error =
+        loket::source::imap::check(&config.mailboxes[0], &loket::oauth::Tokens::new(&config, None)).await.unwrap_err();
     assert!(error.to_string().contains("did not answer the greeting in time"), "{error}");
     assert!(started.elapsed() < Duration::from_secs(10));
     holder.abort();

@@ -3,6 +3,7 @@
 //! This is the binary's edge, where errors become messages for people.
 
 mod demo;
+mod oauth;
 mod outbox;
 mod routing;
 mod terminal;
@@ -50,6 +51,9 @@ pub enum Command {
     /// List the mails waiting to go out or given up, or send given-up mail again.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// Test an OAuth client: obtain a token without showing it.
+    #[command(subcommand)]
+    Oauth(oauth::OAuthCommand),
     /// Run the embedded default with no server: sample Maildirs in, SQLite, mails
     /// written as files, and the status page on localhost.
     Demo {
@@ -104,6 +108,7 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
         Command::Tickets(command) => tickets::tickets(command, &config).await,
         Command::Quarantine(command) => tickets::quarantine(command, &config).await,
         Command::Outbox(command) => outbox::outbox(command, &config).await,
+        Command::Oauth(command) => oauth::oauth(command, &config).await,
         Command::Classify(args) => routing::classify(args, config).await,
         Command::Eval(args) => routing::evaluate(args, config).await,
         Command::Train => routing::train(config).await,
@@ -116,11 +121,12 @@ async fn check(config: &Config) -> Result<()> {
     let mut out = terminal::stdout();
     writeln!(out, "config ok: {} departments, {} mailboxes", config.departments.len(), config.mailboxes.len())?;
     let mut failures = 0;
+    let tokens = oauth::tokens(config).await;
     for mailbox in &config.mailboxes {
         let result = match &mailbox.maildir {
             Some(path) if path.join("new").is_dir() => Ok(format!("maildir {}", path.display())),
             Some(path) => Err(format!("maildir {} has no new/ folder", path.display())),
-            None => crate::source::imap::check(mailbox).await.map_err(|e| e.to_string()),
+            None => crate::source::imap::check(mailbox, &tokens).await.map_err(|e| e.to_string()),
         };
         match result {
             Ok(line) => writeln!(out, "{}: ok ({line})", mailbox.name)?,

@@ -17,6 +17,7 @@ mod failures;
 mod files;
 mod ingest;
 mod models;
+mod oauth;
 mod outbox;
 mod outbox_queue;
 mod query;
