@@ -197,3 +197,40 @@ fn loopback_url(url: &str) -> bool {
     };
     super::validate::is_loopback(host)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::load_str;
+
+    const BASE: &str = "[desk]\nname = \"D\"\naddress = \"d@example.org\"\nbase_url = \"https://d.example.org\"\n\n[[departments]]\nid = \"it\"\nname = \"IT\"\nqueue_address = \"q@example.org\"\n";
+    const MAILBOX: &str = "[[mailboxes]]\nname = \"hr-old\"\nhost = \"imap.example.org\"\nusername = \"hr@example.org\"\nauth = \"xoauth2\"\n";
+
+    fn error_of(extra: &str) -> String {
+        load_str(&format!("{BASE}{extra}")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn oauth_settings_are_checked_with_their_keys() {
+        let client = "[[oauth]]\nname = \"m365\"\ngrant = \"client_credentials\"\ntoken_url = \"https://login.example.org/token\"\nclient_id = \"app\"\n";
+        let error = error_of(&format!("{MAILBOX}{client}client_secret = \"s\"\n"));
+        assert!(error.contains("mailboxes[0].oauth"), "{error}");
+        let error = error_of(&format!("{MAILBOX}oauth = \"nope\"\n{client}client_secret = \"s\"\n"));
+        assert!(error.contains("mailboxes[0].oauth") && error.contains("nope"), "{error}");
+        let error = error_of(&format!("{MAILBOX}oauth = \"m365\"\n{client}"));
+        assert!(error.contains("oauth[0].client_secret"), "{error}");
+        let error = error_of(&format!("{client}client_secret = \"s\"\nclient_secret_env = \"X\"\n"));
+        assert!(error.contains("oauth[0].client_secret"), "{error}");
+        let error = error_of("[[oauth]]\nname = \"g\"\ngrant = \"jwt_bearer\"\n");
+        assert!(error.contains("oauth[0].key_file"), "{error}");
+        let error = error_of(
+            "[[oauth]]\nname = \"g\"\ngrant = \"refresh_token\"\ntoken_url = \"http://idp.example.org/t\"\nclient_id = \"a\"\n",
+        );
+        assert!(error.contains("oauth[0].token_url"), "{error}");
+        let error = error_of("[[oauth]]\nname = \"g\"\ngrant = \"password\"\n");
+        assert!(error.contains("grant"), "{error}");
+
+        let config =
+            load_str(&format!("{BASE}{MAILBOX}oauth = \"m365\"\n{client}client_secret = \"s3cr3t-value\"\n")).unwrap();
+        assert!(!format!("{config:?}").contains("s3cr3t-value"), "the secret never shows in Debug");
+    }
+}
