@@ -134,11 +134,14 @@ pub async fn run_on(
     listeners: web::Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
-    let transport = Transport::from_config(&config)?;
+    let mut transport = Transport::from_config(&config)?;
     // Alive from the start, also while a database that is down is waited for.
     tokio::spawn(crate::notify::watchdog(shutdown.clone()));
     let Some(store) = wait_for_store(&config, &shutdown).await? else { return Ok(()) };
     let pipeline = pipeline(config.clone(), store.clone()).await?;
+    if let Some(transport) = transport.as_mut() {
+        transport.share_tokens(&pipeline.oauth);
+    }
     let mut tasks = JoinSet::new();
     spawn_web(&mut tasks, &pipeline, pipeline.signer().clone(), listeners, &shutdown)?;
     let supervisor = Supervisor::new(pipeline.health.clone(), pipeline.metrics.clone(), shutdown.clone());

@@ -37,6 +37,7 @@ pub mod language;
 pub mod learn;
 pub mod metrics;
 pub mod notify;
+pub mod oauth;
 pub mod outbound;
 pub mod outbox;
 pub mod pipeline;

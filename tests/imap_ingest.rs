@@ -274,11 +274,15 @@ async fn implicit_tls_and_starttls_work_with_a_trusted_ca_and_fail_without() {
     };
     for (tls, port) in [("implicit", dovecot.tls_port), ("starttls", dovecot.port)] {
         let config = loket::config::load_str(&base(tls, port, true)).unwrap();
-        let line = loket::source::imap::check(&config.mailboxes[0]).await.unwrap_or_else(|e| panic!("{tls}: {e}"));
+        let line = loket::source::imap::check(&config.mailboxes[0], &loket::oauth::Tokens::new(&config, None))
+            .await
+            .unwrap_or_else(|e| panic!("{tls}: {e}"));
         assert!(line.contains("IDLE supported"), "{line}");
 
         let untrusted = loket::config::load_str(&base(tls, port, false)).unwrap();
-        let error = loket::source::imap::check(&untrusted.mailboxes[0]).await.unwrap_err();
+        let error = loket::source::imap::check(&untrusted.mailboxes[0], &loket::oauth::Tokens::new(&untrusted, None))
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("TLS"), "{tls}: {error}");
     }
 }
@@ -316,7 +320,8 @@ async fn a_server_that_never_answers_times_out_with_a_clear_error() {
         .replace("command_timeout_secs = 10", "command_timeout_secs = 1");
     let config = loket::config::load_str(&text).unwrap();
     let started = std::time::Instant::now();
-    let error = loket::source::imap::check(&config.mailboxes[0]).await.unwrap_err();
+    let error =
+        loket::source::imap::check(&config.mailboxes[0], &loket::oauth::Tokens::new(&config, None)).await.unwrap_err();
     assert!(error.to_string().contains("did not answer the greeting in time"), "{error}");
     assert!(started.elapsed() < Duration::from_secs(10));
     holder.abort();
@@ -446,4 +451,114 @@ async fn new_mail_below_the_cursor_after_the_server_reused_uids_still_becomes_a_
     daemon.stop().await;
     assert_eq!(store.count_tickets().await.unwrap(), 3);
     assert!(ready.body.contains("uids_reused") && ready.body.contains("reuses UIDs"), "{}", ready.body);
+}
+
+fn oauth_client(name: &str, server: &support::oauth::TokenServer, id: &str, secret: &str, extra: &str) -> String {
+    format!(
+        "[[oauth]]\nname = \"{name}\"\ngrant = \"client_credentials\"\ntoken_url = \"{}\"\nclient_id = \"{id}\"\nclient_secret = \"{secret}\"\nscope = \"https://outlook.office365.com/.default\"\n{extra}\n",
+        server.token_url()
+    )
+}
+
+/// One mailbox signs in with XOAUTH2, another with OAUTHBEARER, a third with its
+/// password; their mail becomes tickets. When the provider revokes the tokens and
+/// the server drops every session, each OAuth mailbox asks for one new token and
+/// goes on: no storm of token requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailboxes_sign_in_with_oauth_tokens_and_a_revoked_token_is_replaced_once() {
+    let server = support::oauth::TokenServer::start(
+        &[("hr-app", "hr-secret", "hr"), ("it-app", "it-secret", "it")],
+        Duration::from_secs(600),
+    )
+    .await;
+    let dovecot = Dovecot::with_oauth(&["it", "hr", "facility"], &server.introspection_url());
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let mailboxes = [
+        TestMailbox { extra: "auth = \"xoauth2\"\noauth = \"hr-idp\"", ..TestMailbox::new("hr-old", "hr", "hr") },
+        TestMailbox { extra: "auth = \"oauthbearer\"\noauth = \"it-idp\"", ..TestMailbox::new("it-old", "it", "it") },
+        TestMailbox::new("facility-old", "facility", "facility"),
+    ];
+    let clients = format!(
+        "{}{}",
+        oauth_client("hr-idp", &server, "hr-app", "hr-secret", ""),
+        oauth_client("it-idp", &server, "it-app", "it-secret", "")
+    );
+    let config = support::config(&url, dovecot.port, &mailboxes, &clients);
+    let tokens = loket::oauth::Tokens::new(&config, None);
+    let line = loket::source::imap::check(&config.mailboxes[0], &tokens).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(line.contains("token from `hr-idp` obtained, signed in with XOAUTH2"), "{line}");
+    let line = loket::source::imap::check(&config.mailboxes[1], &tokens).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(line.contains("signed in with OAUTHBEARER"), "{line}");
+    let before = server.requests("client_credentials");
+    assert_eq!(before, 2, "one token per client, reused by the second sign-in");
+
+    for (user, address) in [("it", "it@example.org"), ("hr", "hr@example.org"), ("facility", "facility@example.org")] {
+        imap::append_all(dovecot.port, user, "INBOX", &messages(user, address, 2)).await;
+    }
+    let daemon = Daemon::start(&config);
+    let store = store(&url).await;
+    wait_for_tickets(&store, 6).await;
+    assert_eq!(server.requests("client_credentials"), before + 2, "the daemon fetched one token per client");
+
+    server.revoke_all();
+    dovecot.kick("hr");
+    dovecot.kick("it");
+    for (user, address) in [("it", "it@example.org"), ("hr", "hr@example.org")] {
+        imap::append_all(dovecot.port, user, "INBOX", &messages(&format!("{user}-late"), address, 1)).await;
+    }
+    wait_for_tickets(&store, 8).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    daemon.stop().await;
+    assert_eq!(
+        server.requests("client_credentials"),
+        before + 4,
+        "each client asked once more after its token was refused"
+    );
+    assert_eq!(store.count_tickets().await.unwrap(), 8);
+}
+
+/// A client with a wrong secret fails with the provider's error named; a rotated
+/// refresh token is saved in the store and used after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_is_named_and_a_rotated_refresh_token_is_kept_across_a_restart() {
+    let server = support::oauth::TokenServer::start(&[("hr-app", "hr-secret", "hr")], Duration::from_secs(600)).await;
+    let dovecot = Dovecot::with_oauth(&["hr"], &server.introspection_url());
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let mailbox =
+        [TestMailbox { extra: "auth = \"xoauth2\"\noauth = \"hr-idp\"", ..TestMailbox::new("hr-old", "hr", "hr") }];
+
+    let wrong = support::config(&url, dovecot.port, &mailbox, &oauth_client("hr-idp", &server, "hr-app", "nope", ""));
+    let error = loket::source::imap::check(&wrong.mailboxes[0], &loket::oauth::Tokens::new(&wrong, None))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("hr-idp") && error.contains("invalid_client") && error.contains("Invalid client secret"),
+        "{error}"
+    );
+    assert!(!error.contains("nope"), "the secret is not shown: {error}");
+
+    let refresh = format!(
+        "[[oauth]]\nname = \"hr-idp\"\ngrant = \"refresh_token\"\ntoken_url = \"{}\"\nclient_id = \"hr-app\"\nrefresh_token = \"rt-0\"\n",
+        server.token_url()
+    );
+    let config = support::config(&url, dovecot.port, &mailbox, &refresh);
+    imap::append_all(dovecot.port, "hr", "INBOX", &messages("hr", "hr@example.org", 1)).await;
+    let daemon = Daemon::start(&config);
+    let store = store(&url).await;
+    wait_for_tickets(&store, 1).await;
+    daemon.stop().await;
+    let rotated = server.current_refresh_token();
+    assert_ne!(rotated, "rt-0");
+    assert_eq!(store.oauth_refresh_token("hr-idp").await.unwrap().as_deref(), Some(rotated.as_str()));
+
+    // The configured rt-0 is no longer valid: only the saved one lets loket back in.
+    imap::append_all(dovecot.port, "hr", "INBOX", &messages("hr-again", "hr@example.org", 1)).await;
+    let daemon = Daemon::start(&config);
+    wait_for_tickets(&store, 2).await;
+    daemon.stop().await;
+    assert_eq!(server.requests("refresh_token"), 2);
+    assert_eq!(store.oauth_refresh_token("hr-idp").await.unwrap(), Some(server.current_refresh_token()));
 }

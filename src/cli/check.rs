@@ -32,11 +32,12 @@ pub async fn run(config: &Config) -> Result<()> {
         ("templates".into(), templates(config)),
         ("listen".into(), listen(config).await),
     ];
+    let tokens = super::oauth::tokens(config).await;
     for mailbox in &config.mailboxes {
         let result = match &mailbox.maildir {
             Some(path) if path.join("new").is_dir() => Ok(format!("maildir {}", path.display())),
             Some(path) => Err((Kind::Unavailable, format!("maildir {} has no new/ folder", path.display()))),
-            None => crate::source::imap::check(mailbox).await.map_err(|e| (Kind::Unavailable, e.to_string())),
+            None => crate::source::imap::check(mailbox, &tokens).await.map_err(|e| (Kind::Unavailable, e.to_string())),
         };
         lines.push((mailbox.name.to_string(), result));
     }

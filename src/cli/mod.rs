@@ -5,6 +5,7 @@
 mod check;
 mod demo;
 pub mod exit;
+mod oauth;
 mod outbox;
 mod privacy;
 mod quarantine;
@@ -61,6 +62,9 @@ pub enum Command {
     /// List the mails waiting to go out or given up, or send given-up mail again.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// Test an OAuth client: obtain a token without showing it.
+    #[command(subcommand)]
+    Oauth(oauth::OAuthCommand),
     /// Run the embedded default with no server: sample Maildirs in, SQLite, mails
     /// written as files, and the status page on localhost.
     Demo {
@@ -124,6 +128,7 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
         Command::Tickets(command) => tickets::tickets(command, &config).await,
         Command::Quarantine(command) => tickets::quarantine(command, config.clone()).await,
         Command::Outbox(command) => outbox::outbox(command, &config).await,
+        Command::Oauth(command) => oauth::oauth(command, &config).await,
         Command::Classify(args) => routing::classify(args, config).await,
         Command::Eval(args) => routing::evaluate(args, config).await,
         Command::Train => routing::train(config).await,

@@ -6,6 +6,7 @@
 //! exist, combinations that are unsafe. Every error names the key.
 
 mod load;
+mod oauth;
 mod paths;
 mod store_url;
 mod trust;
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use crate::domain::{DepartmentId, EmailAddress, MailboxName};
 
 pub use load::{EXAMPLE, load, load_str};
+pub use oauth::{AuthMethod, Grant, OAuthConfig};
 pub use store_url::{StoreUrl, redacted};
 pub use trust::{ConversationConfig, TrustConfig};
 pub use web::WebConfig;
@@ -70,6 +72,9 @@ pub struct Config {
     pub conversation: ConversationConfig,
     #[serde(default)]
     pub daemon: DaemonConfig,
+    /// OAuth clients that mailboxes and `[smtp]` sign in with.
+    #[serde(default)]
+    pub oauth: Vec<OAuthConfig>,
 }
 
 impl Config {
@@ -199,6 +204,10 @@ pub struct SmtpConfig {
     pub password: Option<SecretString>,
     pub password_file: Option<PathBuf>,
     pub ca_file: Option<PathBuf>,
+    /// `password`, or `xoauth2` / `oauthbearer` with the `[[oauth]]` client named by `oauth`.
+    #[serde(default)]
+    pub auth: AuthMethod,
+    pub oauth: Option<String>,
     #[serde(default = "defaults::smtp_timeout_secs")]
     pub timeout_secs: u64,
 }
@@ -428,6 +437,10 @@ pub struct MailboxConfig {
     pub password_file: Option<PathBuf>,
     /// Environment variable holding the password.
     pub password_env: Option<String>,
+    /// `password`, or `xoauth2` / `oauthbearer` with the `[[oauth]]` client named by `oauth`.
+    #[serde(default)]
+    pub auth: AuthMethod,
+    pub oauth: Option<String>,
     #[serde(default = "defaults::folder")]
     pub folder: String,
     pub processed_folder: Option<String>,

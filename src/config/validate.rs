@@ -15,6 +15,7 @@ pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
     check_departments(config)?;
     check_routing(config)?;
     super::trust::check(config)?;
+    super::oauth::check(config)?;
     check_ingest(config)?;
     check_outbox(config)?;
     super::web::check(&config.web)?;
@@ -126,7 +127,7 @@ fn check_desk(config: &mut Config) -> Result<(), ConfigError> {
 
 /// The one secret set inline (`key`), in a file (`key_file`) or in an environment
 /// variable (`key_env`); setting more than one is refused.
-fn one_secret(
+pub(super) fn one_secret(
     key: &str,
     inline: Option<SecretString>,
     file: Option<&std::path::Path>,
@@ -345,7 +346,7 @@ fn check_mailbox(key: &str, mailbox: &mut MailboxConfig, departments: &[String])
         })?;
         mailbox.password = Some(SecretString::from(value));
     }
-    if mailbox.password.is_none() {
+    if mailbox.password.is_none() && !mailbox.auth.uses_oauth() {
         return Err(ConfigError::invalid(
             format!("{key}.password"),
             "an IMAP mailbox needs `password`, `password_file` or `password_env`",

@@ -9,6 +9,7 @@
 
 mod pause;
 mod smtp;
+mod smtp_oauth;
 mod transport;
 
 use std::time::Duration;

@@ -21,7 +21,10 @@ use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter,
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
+use super::smtp_oauth::OAuthLogin;
 use super::{PauseReason, SendError};
+use crate::config::AuthMethod;
+use crate::oauth::Tokens;
 
 /// A kept session older than this is closed rather than tested.
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
@@ -47,6 +50,8 @@ pub struct Smtp {
     pub password_file: Option<PathBuf>,
     pub timeout: Duration,
     pub hello: ClientId,
+    /// Signing in with a bearer token instead of the password.
+    oauth: Option<OAuthLogin>,
     kept: Arc<Mutex<Option<(AsyncSmtpConnection, Instant)>>>,
 }
 
@@ -69,7 +74,21 @@ impl Smtp {
             password_file,
             timeout,
             hello: ClientId::default(),
+            oauth: None,
             kept: Arc::default(),
+        }
+    }
+
+    /// Signs in with `method` and a token from the `[[oauth]]` client `client`.
+    pub fn with_oauth(mut self, method: AuthMethod, client: String, tokens: Tokens) -> Self {
+        self.oauth = Some(OAuthLogin { method, client, tokens });
+        self
+    }
+
+    /// Takes tokens from `tokens` (shared with the mailboxes, and keeping rotated refresh tokens).
+    pub fn share_tokens(&mut self, tokens: Tokens) {
+        if let Some(oauth) = &mut self.oauth {
+            oauth.tokens = tokens;
         }
     }
 
@@ -126,7 +145,9 @@ impl Smtp {
                 error: format!("STARTTLS: {e}"),
             })?;
         }
-        if let Some(user) = &self.username {
+        if let (Some(user), Some(oauth)) = (&self.username, &self.oauth) {
+            oauth.sign_in(&mut session, user, &self.host, self.port).await?;
+        } else if let Some(user) = &self.username {
             let credentials = Credentials::new(user.clone(), self.password()?);
             session.auth(DEFAULT_MECHANISMS, &credentials).await.map_err(|e| SendError::Server {
                 reason: if e.status().is_some() || e.is_client() { PauseReason::Authentication } else { reason(&e) },

@@ -80,7 +80,14 @@ impl Transport {
             std::fs::create_dir_all(dir).map_err(|e| TransportError::Setup(format!("{}: {e}", dir.display())))?;
             return Ok(Some(Self::File { transport: AsyncFileTransport::new(dir), dir: dir.clone() }));
         }
-        config.smtp.as_ref().map(smtp).transpose()
+        config.smtp.as_ref().map(|smtp_config| smtp(smtp_config, config)).transpose()
+    }
+
+    /// Shares the daemon's token source (which keeps rotated refresh tokens in the store).
+    pub fn share_tokens(&mut self, tokens: &crate::oauth::Tokens) {
+        if let Self::Smtp(smtp) = self {
+            smtp.share_tokens(tokens.clone());
+        }
     }
 
     /// Sends one composed mail.
@@ -106,7 +113,7 @@ impl Transport {
     }
 }
 
-fn smtp(config: &SmtpConfig) -> Result<Transport, TransportError> {
+fn smtp(config: &SmtpConfig, whole: &Config) -> Result<Transport, TransportError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let setup = |e: String| TransportError::Setup(e);
     let port = config.port.unwrap_or(match config.tls {
@@ -125,7 +132,7 @@ fn smtp(config: &SmtpConfig) -> Result<Transport, TransportError> {
         let tls = tls.build_rustls().map_err(|e| setup(e.to_string()))?;
         if config.tls == TlsMode::Implicit { Encryption::Implicit(tls) } else { Encryption::Starttls(tls) }
     };
-    Ok(Transport::Smtp(Smtp::new(
+    let smtp = Smtp::new(
         config.host.clone(),
         port,
         encryption,
@@ -133,5 +140,9 @@ fn smtp(config: &SmtpConfig) -> Result<Transport, TransportError> {
         config.password.clone(),
         config.password_file.clone(),
         Duration::from_secs(config.timeout_secs),
-    )))
+    );
+    Ok(Transport::Smtp(match (&config.oauth, config.auth.uses_oauth()) {
+        (Some(client), true) => smtp.with_oauth(config.auth, client.clone(), crate::oauth::Tokens::new(whole, None)),
+        _ => smtp,
+    }))
 }

@@ -25,6 +25,8 @@ pub struct Pipeline {
     pub store: Store,
     pub health: Health,
     pub metrics: Metrics,
+    /// Access tokens for the mailboxes that sign in with OAuth.
+    pub oauth: crate::oauth::Tokens,
     rules: Arc<Rules>,
     pool: Pool,
     responder: Arc<dyn Responder + Send + Sync>,
@@ -46,7 +48,8 @@ impl Pipeline {
     ) -> Self {
         let rules = Arc::new(Rules::from_config(&config, signer, routing));
         let health = Health::new(config.mailboxes.iter().map(|m| m.name.as_str()));
-        Self { config, store, health, metrics: Metrics::new(), rules, pool: Pool::per_core(), responder }
+        let oauth = crate::oauth::Tokens::new(&config, Some(store.clone()));
+        Self { config, store, health, metrics: Metrics::new(), oauth, rules, pool: Pool::per_core(), responder }
     }
 
     /// The signer of loket's Message-IDs and tracking tokens.

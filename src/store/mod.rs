@@ -19,6 +19,7 @@ mod filter;
 mod ingest;
 mod links;
 mod models;
+mod oauth;
 mod outbox;
 mod outbox_queue;
 mod privacy;

@@ -44,8 +44,19 @@ impl Dovecot {
         Self::start_with(users, Options::default())
     }
 
+    /// Like [`Dovecot::start`], and the users may also sign in with XOAUTH2 or
+    /// OAUTHBEARER with a token that the introspection endpoint at `url` (RFC 7662)
+    /// says is active and theirs.
+    pub fn with_oauth(users: &[&str], introspection_url: &str) -> Self {
+        Self::create(users, Options::default(), Some(introspection_url))
+    }
+
     /// Starts Dovecot with the given users and options.
     pub fn start_with(users: &[&str], options: Options) -> Self {
+        Self::create(users, options, None)
+    }
+
+    fn create(users: &[&str], options: Options, introspection_url: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
         hand_over(root);
@@ -77,13 +88,14 @@ ssl = yes
 ssl_cert = <{cert}
 ssl_key = <{key}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth_mechanisms}
 mail_location = maildir:~/Maildir
 mail_fsync = never
 passdb {{
   driver = passwd-file
   args = {r}/passwd
 }}
+{oauth_passdb}
 userdb {{
   driver = static
   args = uid={user} gid={group} home={r}/home/%u
@@ -107,10 +119,25 @@ protocol imap {{
   mail_max_userip_connections = 200
 }}
 "#,
+            oauth_mechanisms = if introspection_url.is_some() { " xoauth2 oauthbearer" } else { "" },
+            oauth_passdb = if introspection_url.is_some() {
+                format!(
+                    "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {r}/oauth2.conf\n}}"
+                )
+            } else {
+                String::new()
+            },
             cert = ca.cert_file.display(),
             key = ca.key_file.display(),
             group = if is_root() { "nogroup".to_owned() } else { user.clone() },
         );
+        if let Some(url) = introspection_url {
+            let oauth = format!(
+                "introspection_mode = post\nintrospection_url = {url}\nusername_attribute = username\n\
+                 active_attribute = active\nactive_value = true\nforce_introspection = yes\n"
+            );
+            std::fs::write(root.join("oauth2.conf"), oauth).expect("oauth2.conf");
+        }
         let config_path = root.join("dovecot.conf");
         std::fs::write(&config_path, config).expect("dovecot.conf");
         let child = spawn(&config_path);
@@ -135,6 +162,19 @@ protocol imap {{
         });
         self.child = spawn(&self.dir.path().join("dovecot.conf"));
         self.wait_for_listeners();
+    }
+
+    /// Ends every session of `user`, as a server does when it stops trusting a login.
+    pub fn kick(&self, user: &str) {
+        let doveadm = binary().replace("sbin/dovecot", "bin/doveadm");
+        let status = Command::new(doveadm)
+            .arg("-c")
+            .arg(self.dir.path().join("dovecot.conf"))
+            .args(["kick", user])
+            .stdout(Stdio::null())
+            .status()
+            .expect("doveadm");
+        assert!(status.success(), "doveadm kick {user}");
     }
 
     pub fn log(&self) -> String {

@@ -8,6 +8,7 @@ pub mod desk;
 pub mod dovecot;
 pub mod http;
 pub mod imap;
+pub mod oauth;
 pub mod postgres;
 pub mod smtp;
 pub mod tls;

@@ -17,6 +17,8 @@ pub struct SmtpSink {
     child: Option<Child>,
     /// The user that must log in, when a login is required.
     user: Option<String>,
+    /// The introspection endpoint that checks XOAUTH2 tokens, when those are required.
+    introspect: Option<String>,
 }
 
 /// Debian's python3-aiosmtpd lives with the system interpreter.
@@ -34,17 +36,38 @@ impl SmtpSink {
         Self::create(Some((user, password)))
     }
 
+    /// A server that takes mail only after AUTH XOAUTH2 with a token that the
+    /// introspection endpoint at `url` calls active.
+    pub fn with_oauth(url: &str) -> Self {
+        let mut this = Self::prepare(None);
+        this.introspect = Some(url.to_owned());
+        this.resume();
+        this
+    }
+
     fn create(login: Option<(&str, &str)>) -> Self {
+        let mut this = Self::prepare(login);
+        this.resume();
+        this
+    }
+
+    fn prepare(login: Option<(&str, &str)>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("mail")).expect("mail dir");
         let ca = TestCa::create(dir.path());
         let user = login.map(|(user, _)| user.to_owned());
-        let mut this =
-            Self { port: free_port(), tls_port: free_port(), ca_file: ca.ca_file.clone(), dir, child: None, user };
+        let this = Self {
+            port: free_port(),
+            tls_port: free_port(),
+            ca_file: ca.ca_file.clone(),
+            dir,
+            child: None,
+            user,
+            introspect: None,
+        };
         if let Some((_, password)) = login {
             this.set_password(password);
         }
-        this.resume();
         this
     }
 
@@ -82,6 +105,9 @@ impl SmtpSink {
         command.arg(script);
         if let Some(user) = &self.user {
             command.args(["--user", user]).arg("--password-file").arg(root.join("password"));
+        }
+        if let Some(url) = &self.introspect {
+            command.args(["--introspect", url]);
         }
         let child = command
             .args(["--port", &self.port.to_string(), "--tls-port", &self.tls_port.to_string()])

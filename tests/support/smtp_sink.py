@@ -10,6 +10,9 @@ server runs). Addresses listed in the folder's refused.txt are refused at RCPT.
 """
 import argparse
 import asyncio
+import base64
+import urllib.parse
+import urllib.request
 import json
 import os
 import ssl
@@ -70,6 +73,27 @@ class Login:
         return AuthResult(success=ok, handled=False)
 
 
+class OAuthSink(Sink):
+    """Takes AUTH XOAUTH2 with a token the introspection endpoint calls active."""
+
+    def __init__(self, folder, introspect):
+        super().__init__(folder)
+        self.introspect = introspect
+
+    async def auth_XOAUTH2(self, server, args):
+        if len(args) < 2:
+            return AuthResult(success=False, handled=False)
+        fields = base64.b64decode(args[1]).decode().split("\x01")
+        token = next((f[len("auth=Bearer "):] for f in fields if f.startswith("auth=Bearer ")), "")
+        data = urllib.parse.urlencode({"token": token}).encode()
+        answer = json.load(urllib.request.urlopen(self.introspect, data, timeout=10))
+        return AuthResult(success=answer.get("active") is True, handled=False)
+
+
+def deny(server, session, envelope, mechanism, auth_data):
+    return AuthResult(success=False, handled=False)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -79,16 +103,21 @@ def main():
     parser.add_argument("--dir", required=True)
     parser.add_argument("--user")
     parser.add_argument("--password-file")
+    parser.add_argument("--introspect")
     args = parser.parse_args()
     auth = {}
-    if args.password_file:
+    sink = lambda: Sink(args.dir)
+    if args.introspect:
+        auth = {"authenticator": deny, "auth_required": True, "auth_exclude_mechanism": ["LOGIN", "PLAIN"]}
+        sink = lambda: OAuthSink(args.dir, args.introspect)
+    elif args.password_file:
         auth = {"authenticator": Login(args.user, args.password_file), "auth_required": True}
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(args.cert, args.key)
-    starttls = Controller(Sink(args.dir), hostname="127.0.0.1", port=args.port,
+    starttls = Controller(sink(), hostname="127.0.0.1", port=args.port,
                           tls_context=context, require_starttls=True, **auth)
-    implicit = Controller(Sink(args.dir), hostname="127.0.0.1", port=args.tls_port,
+    implicit = Controller(sink(), hostname="127.0.0.1", port=args.tls_port,
                           ssl_context=context, **auth)
     starttls.start()
     implicit.start()

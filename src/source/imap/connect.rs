@@ -1,4 +1,5 @@
-//! Opening an IMAP session: TCP, TLS (implicit or STARTTLS), greeting, login.
+//! Opening an IMAP session: TCP, TLS (implicit or STARTTLS), greeting, login
+//! (LOGIN with a password, or AUTHENTICATE XOAUTH2 / OAUTHBEARER with a token).
 //! The socket sits behind read and write timeouts so that no command can hang
 //! forever; they are longer than an IDLE wait, which has its own limit. TCP
 //! keepalive probes the connection while loket waits in IDLE, so a server or a
@@ -15,7 +16,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_io_timeout::TimeoutStream;
 
-use crate::config::{MailboxConfig, TlsMode};
+use crate::config::{AuthMethod, MailboxConfig, TlsMode};
+use crate::oauth::Tokens;
 use crate::source::{SourceError, tls};
 
 /// Any byte stream an IMAP session can run over.
@@ -33,7 +35,7 @@ const KEEPALIVE: socket2::TcpKeepalive = socket2::TcpKeepalive::new()
     .with_interval(Duration::from_secs(15))
     .with_retries(4);
 
-pub async fn connect(mailbox: &MailboxConfig) -> Result<ImapSession, SourceError> {
+pub async fn connect(mailbox: &MailboxConfig, tokens: &Tokens) -> Result<ImapSession, SourceError> {
     let host = mailbox.host.clone().unwrap_or_default();
     let port = mailbox.imap_port();
     let command_timeout = Duration::from_secs(mailbox.command_timeout_secs);
@@ -69,7 +71,10 @@ pub async fn connect(mailbox: &MailboxConfig) -> Result<ImapSession, SourceError
     if mailbox.tls != TlsMode::Starttls {
         read_greeting(&mut client, command_timeout).await?;
     }
-    login(client, mailbox, command_timeout).await
+    match mailbox.auth {
+        AuthMethod::Password => login(client, mailbox, command_timeout).await,
+        method => authenticate(client, mailbox, tokens, method, command_timeout).await,
+    }
 }
 
 async fn start_tls(
@@ -108,5 +113,72 @@ async fn login(
         Err(_) => Err(SourceError::Timeout("LOGIN")),
         Ok(Err((error, _))) => Err(SourceError::Login { user, reason: error.to_string() }),
         Ok(Ok(session)) => Ok(session),
+    }
+}
+
+/// Signs in with a bearer token. A token the server refuses is dropped and a fresh
+/// one is tried once on the same connection (the provider may have revoked it
+/// early); a second refusal is the account's problem and ends the attempt.
+async fn authenticate(
+    mut client: Client<Box<dyn Stream>>,
+    mailbox: &MailboxConfig,
+    tokens: &Tokens,
+    method: AuthMethod,
+    timeout: Duration,
+) -> Result<ImapSession, SourceError> {
+    let user = mailbox.username.clone().unwrap_or_default();
+    let oauth = mailbox.oauth.as_deref().unwrap_or_default();
+    let host = mailbox.host.as_deref().unwrap_or_default();
+    let refused = |reason: String| SourceError::Login { user: user.clone(), reason };
+    for attempt in 0..2 {
+        let token = tokens.token(oauth, &user).await.map_err(|e| refused(e.to_string()))?;
+        let sasl = Sasl::new(method, crate::oauth::initial_response(method, &user, host, mailbox.imap_port(), &token));
+        let detail = sasl.detail.clone();
+        match tokio::time::timeout(timeout, client.authenticate(method.mechanism(), sasl)).await {
+            Err(_) => return Err(SourceError::Timeout("AUTHENTICATE")),
+            Ok(Ok(session)) => return Ok(session),
+            Ok(Err((async_imap::error::Error::No(text), back))) => {
+                let detail = detail.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+                let reason = format!(
+                    "the server refused the token: {text}{}",
+                    detail.map(|d| format!(" ({d})")).unwrap_or_default()
+                );
+                if attempt == 1 {
+                    return Err(refused(reason));
+                }
+                tracing::warn!(mailbox = %mailbox.name, %reason, "sign-in refused; trying once more with a new token");
+                tokens.refused(oauth, &user, &token).await;
+                client = back;
+            }
+            Ok(Err((error, _))) => return Err(refused(error.to_string())),
+        }
+    }
+    Err(refused("the server refused the token".into()))
+}
+
+/// The SASL exchange: the initial response, then the end of the exchange after
+/// the server's error challenge, whose text (a JSON status, no secret) is kept for the error.
+struct Sasl {
+    initial: Option<Vec<u8>>,
+    method: AuthMethod,
+    detail: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Sasl {
+    fn new(method: AuthMethod, initial: Vec<u8>) -> Self {
+        Self { initial: Some(initial), method, detail: Default::default() }
+    }
+}
+
+impl async_imap::Authenticator for Sasl {
+    type Response = Vec<u8>;
+
+    fn process(&mut self, challenge: &[u8]) -> Vec<u8> {
+        if let Some(initial) = self.initial.take() {
+            return initial;
+        }
+        let text: String = String::from_utf8_lossy(challenge).chars().filter(|c| !c.is_control()).take(200).collect();
+        *self.detail.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(text);
+        crate::oauth::after_error(self.method).to_vec()
     }
 }

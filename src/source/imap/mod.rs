@@ -41,7 +41,7 @@ pub(super) async fn watch(
     shutdown: &CancellationToken,
     memory: &mut Memory,
 ) -> Result<(), SourceError> {
-    let mut session = connect(mailbox).await?;
+    let mut session = connect(mailbox, &pipeline.oauth).await?;
     let capabilities = timed(mailbox, "CAPABILITY", session.capabilities()).await?;
     let can_idle = mailbox.idle && capabilities.has_str("IDLE");
     let can_move = capabilities.has_str("MOVE");
@@ -124,13 +124,22 @@ pub(crate) async fn timed<T>(
 }
 
 /// Logs in and selects the folder, for `loket check`: one line on what was found.
-pub async fn check(mailbox: &MailboxConfig) -> Result<String, SourceError> {
-    let mut session = connect(mailbox).await?;
+/// A mailbox that signs in with OAuth gets its token from `tokens`.
+pub async fn check(mailbox: &MailboxConfig, tokens: &crate::oauth::Tokens) -> Result<String, SourceError> {
+    let mut session = connect(mailbox, tokens).await?;
     let capabilities = timed(mailbox, "CAPABILITY", session.capabilities()).await?;
     let selected = timed(mailbox, "SELECT", session.select(&mailbox.folder)).await?;
     let _ = timed(mailbox, "LOGOUT", session.logout()).await;
+    let signed_in = match mailbox.auth {
+        crate::config::AuthMethod::Password => String::new(),
+        method => format!(
+            "token from `{}` obtained, signed in with {}; ",
+            mailbox.oauth.as_deref().unwrap_or_default(),
+            method.mechanism()
+        ),
+    };
     Ok(format!(
-        "{} messages in {}, {}",
+        "{signed_in}{} messages in {}, {}",
         selected.exists,
         mailbox.folder,
         if capabilities.has_str("IDLE") { "IDLE supported" } else { "no IDLE: polling" }
