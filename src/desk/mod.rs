@@ -2,7 +2,7 @@
 //! message and the state it needs (the ticket it names, the acknowledgements its
 //! sender already had), it says who wrote it, which mails it causes and what the
 //! timeline records; it does no I/O, so every rule is tested in milliseconds
-//! (`tests` below and the scenarios in `tests/desk.rs`).
+//! (the scenarios in `desk/scenarios.rs`).
 //!
 //! A new ticket: automatic mail gets neither an acknowledgement nor a forward
 //! (RFC 3834); backlog, a switched-off `[ack]`, a forged sender and the caps
@@ -10,6 +10,8 @@
 //! continue a ticket.
 
 mod conversation;
+#[cfg(test)]
+mod scenarios;
 mod turns;
 
 pub use turns::{Joining, Opened, RecentAcks, Reply, Responder, Response, Silent, Turn, participants};
