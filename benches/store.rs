@@ -58,6 +58,7 @@ fn store_ingest(c: &mut Criterion) {
             truncated: false,
             backlog: false,
             received_at_ms: 0,
+            seen: false,
         }
     };
 

@@ -30,6 +30,8 @@ pub struct Incoming {
     /// It was already in the mailbox when loket first connected: backlog gets no
     /// acknowledgement unless `ack.backlog` asks for one.
     pub backlog: bool,
+    /// The mailbox already had it as read (IMAP `\Seen`, Maildir `S`).
+    pub seen: bool,
     pub received_at_ms: i64,
 }
 

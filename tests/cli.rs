@@ -482,6 +482,7 @@ async fn quarantined(dir: &Path, mails: &[(&str, Vec<u8>)]) -> std::sync::Arc<lo
             size: raw.len() as u64,
             backlog: false,
             received_at_ms: loket::clock::now_ms(),
+            seen: false,
         };
         let plan = loket::plan::Plan::Quarantine { reason: "a fault since fixed".into() };
         loket::pipeline::store_group(&store, &[(&incoming, &plan)], "SD", &respond, loket::clock::now_ms())

@@ -287,7 +287,8 @@ async fn the_same_mails_arriving_in_two_mailboxes_at_once_make_one_ticket_each_o
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("loket.toml");
     let mailboxes = [TestMailbox::new("it-old", "it", "it"), TestMailbox::new("facility-old", "facility", "facility")];
-    let extra = "[ack]\nbacklog = true\nmax_per_recipient_per_hour = 1000\n";
+    // Backlog acknowledged and forwarded, however old the samples are.
+    let extra = "[ack]\nbacklog = true\nmax_per_recipient_per_hour = 1000\n[ingest]\nbacklog_forward_days = 100000\n";
     std::fs::write(&config_path, support::config_text(&url, dovecot.port, &mailboxes, extra)).unwrap();
     // One mail to both old addresses: each copy carries its own delivery header.
     let copies = |user: &str| -> Vec<Vec<u8>> {

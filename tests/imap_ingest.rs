@@ -562,3 +562,51 @@ async fn a_wrong_secret_is_named_and_a_rotated_refresh_token_is_kept_across_a_re
     assert_eq!(server.requests("refresh_token"), 2);
     assert_eq!(store.oauth_refresh_token("hr-idp").await.unwrap(), Some(server.current_refresh_token()));
 }
+
+/// A first connection to a mailbox full of old mail: what was already read, or
+/// is older than `ingest.backlog_forward_days`, is history (a resolved ticket,
+/// nothing sent); unread recent mail is forwarded as new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlog_that_was_read_or_is_old_is_kept_as_history_and_recent_unread_mail_is_forwarded() {
+    let dovecot = Dovecot::start(&["hr"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(dir.path());
+    let config = support::config(&url, dovecot.port, &[TestMailbox::new("hr-old", "hr", "hr")], "");
+    let recent = request("Anna <anna@example.org>", "hr@example.org", "recent", "My contract ends.", "recent@t");
+    let read = request("Anna <anna@example.org>", "hr@example.org", "read", "My leave request.", "read@t");
+    let old = String::from_utf8(request("Anna <anna@example.org>", "hr@example.org", "old", "Payslip.", "old@t"))
+        .unwrap()
+        .lines()
+        .map(|l| if l.starts_with("Date:") { "Date: Mon, 02 Nov 2020 09:00:00 +0100\r" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .into_bytes();
+    let mut session = imap::login(dovecot.port, "hr").await;
+    session.append("INBOX", None, None, &recent).await.unwrap();
+    session.append("INBOX", Some("(\\Seen)"), None, &read).await.unwrap();
+    session.append("INBOX", None, None, &old).await.unwrap();
+    session.logout().await.unwrap();
+
+    let daemon = Daemon::start(&config);
+    let store = store(&url).await;
+    wait_for_tickets(&store, 3).await;
+    daemon.stop().await;
+    for ticket in store.list_tickets(10).await.unwrap() {
+        let detail = store.ticket(&ticket.reference).await.unwrap();
+        let history = detail.events.iter().find(|e| e.kind == "history");
+        match ticket.subject.as_str() {
+            "recent" => {
+                assert_eq!(ticket.status, "new");
+                assert!(history.is_none());
+                assert_eq!(detail.outbox.iter().map(|o| o.kind.as_str()).collect::<Vec<_>>(), ["forward"]);
+            }
+            "read" | "old" => {
+                assert_eq!(ticket.status, "resolved", "{}", ticket.subject);
+                let why = &history.expect("the timeline says it is history").detail;
+                assert!(why.contains(if ticket.subject == "read" { "already read" } else { "days old" }), "{why}");
+                assert!(detail.outbox.is_empty(), "nothing sent for {}", ticket.subject);
+            }
+            other => panic!("unexpected ticket {other}"),
+        }
+    }
+}

@@ -51,6 +51,7 @@ fn incoming(mailbox: &str, uid: u32, raw: &[u8]) -> Incoming {
         backlog: false,
         size: raw.len() as u64,
         received_at_ms: 1_000,
+        seen: false,
     }
 }
 

@@ -75,6 +75,7 @@ async fn reingest_one(
         size: entry.raw.len() as u64,
         backlog: false,
         received_at_ms: entry.at,
+        seen: false,
     };
     let outcomes = pipeline.ingest_all(mailbox, &[incoming]).await.map_err(|e| e.to_string())?;
     let line = match outcomes.first() {

@@ -231,6 +231,11 @@ pub struct IngestConfig {
     /// restarts) is quarantined with the error, so its mailbox goes on.
     #[serde(default = "defaults::max_store_attempts")]
     pub max_store_attempts: u32,
+    /// Backlog (mail already in a mailbox when loket first connects) is history
+    /// when it was read there or is older than this many days: stored as a
+    /// resolved ticket, with no acknowledgement and no forward.
+    #[serde(default = "defaults::backlog_forward_days")]
+    pub backlog_forward_days: u32,
 }
 
 impl Default for IngestConfig {
@@ -241,6 +246,7 @@ impl Default for IngestConfig {
             batch_size: defaults::batch_size(),
             batch_bytes: defaults::batch_bytes(),
             max_store_attempts: defaults::max_store_attempts(),
+            backlog_forward_days: defaults::backlog_forward_days(),
         }
     }
 }
@@ -527,6 +533,9 @@ mod defaults {
     }
     pub fn max_store_attempts() -> u32 {
         5
+    }
+    pub fn backlog_forward_days() -> u32 {
+        14
     }
     pub fn yes() -> bool {
         true

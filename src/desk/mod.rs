@@ -22,7 +22,7 @@ use std::time::SystemTime;
 use crate::classify::{DecidedBy, Decision};
 use crate::clock;
 use crate::config::Config;
-use crate::domain::{Entry, EventKind, MailKind, Mailbox, Outgoing};
+use crate::domain::{Entry, EventKind, MailKind, Mailbox, Outgoing, Status};
 use crate::guard::Verdict;
 use crate::language::Language;
 use crate::outbound::{Composer, Desk, TicketFacts};
@@ -115,6 +115,11 @@ fn why(config: &Config, decision: &Decision, language: Language) -> Option<Strin
 impl Responder for Respond {
     fn respond(&self, opened: &Opened<'_>) -> Response {
         let mut response = Response::default();
+        if let Some(why) = history(opened, self.config.ingest.backlog_forward_days) {
+            response.status = Some(Status::Resolved);
+            response.entries.push(Entry::new(EventKind::History, format!("kept as history, nothing sent: {why}")));
+            return response;
+        }
         if let Verdict::Automatic { reason, .. } = opened.verdict {
             response.withheld.push(format!("no acknowledgement and no forward: automatic mail ({reason})"));
             return response;
@@ -220,6 +225,22 @@ impl Responder for Respond {
     fn converse(&self, turn: &Turn<'_>) -> Reply {
         self.conversation(turn)
     }
+}
+
+/// Why backlog is history rather than work: it was read in the mailbox before
+/// loket came, or it is older than `forward_days`. `None` for anything else.
+fn history(opened: &Opened<'_>, forward_days: u32) -> Option<String> {
+    if !opened.incoming.backlog {
+        return None;
+    }
+    if opened.incoming.seen {
+        return Some("it was already read in the mailbox when loket first connected".into());
+    }
+    let sent = opened.message.date_ms?;
+    let age_days = (opened.incoming.received_at_ms - sent) / 86_400_000;
+    (age_days > i64::from(forward_days)).then(|| {
+        format!("it was {age_days} days old when loket first connected (ingest.backlog_forward_days = {forward_days})")
+    })
 }
 
 /// The timeline of a new ticket: where it arrived, where it went, what it sent

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::{Joining, Opened, RecentAcks, Reply, Responder, Respond, Response, Turn, participants};
+use super::{Joining, Opened, RecentAcks, Reply, Respond, Responder, Response, Turn, participants};
 use crate::classify::Routing;
 use crate::config::Config;
 use crate::domain::{EventKind, Language, MailKind, MailboxName, Status, TicketRef, TicketState};
@@ -79,6 +79,7 @@ fn arrive(desk: &Desk, raw: Vec<u8>, backlog: bool) -> (Incoming, Plan) {
         truncated: false,
         backlog,
         received_at_ms: 0,
+        seen: false,
     };
     let mailbox = desk.config.mailbox("it-old").expect("mailbox");
     let plan = plan_parsed(&desk.rules, mailbox, &incoming, crate::intake::parse(&incoming.raw));
@@ -91,7 +92,13 @@ fn open(desk: &Desk, raw: Vec<u8>, recent: RecentAcks) -> Response {
 }
 
 fn open_backlog(desk: &Desk, raw: Vec<u8>, recent: RecentAcks, backlog: bool) -> Response {
-    let (incoming, plan) = arrive(desk, raw, backlog);
+    open_as(desk, raw, recent, backlog, false)
+}
+
+fn open_as(desk: &Desk, raw: Vec<u8>, recent: RecentAcks, backlog: bool, seen: bool) -> Response {
+    let (mut incoming, plan) = arrive(desk, raw, backlog);
+    incoming.seen = seen;
+    incoming.received_at_ms = 1_796_000_000_000;
     let Plan::Ticket { message, verdict, decision, language, trust, .. } = &plan else { panic!("quarantined") };
     let reference = TicketRef::new("SD", 1);
     let opened = Opened {
@@ -158,7 +165,8 @@ fn has(reply: &Reply, kind: EventKind) -> bool {
 #[test]
 fn a_new_request_is_acknowledged_and_forwarded() {
     let d = desk();
-    let response = open(&d, mail("Anna <anna@example.org>", "", "Laptop", "My laptop is broken"), RecentAcks::default());
+    let response =
+        open(&d, mail("Anna <anna@example.org>", "", "Laptop", "My laptop is broken"), RecentAcks::default());
     assert_eq!(kinds(&response.mails), [MailKind::Ack, MailKind::Forward]);
     assert_eq!(response.mails[0].recipient, "anna@example.org");
     assert_eq!(response.mails[1].recipient, "it-queue@example.org");
@@ -172,6 +180,24 @@ fn automatic_mail_and_backlog_get_no_acknowledgement() {
     assert!(response.mails.is_empty(), "no acknowledgement and no forward for automatic mail");
     let old = open_backlog(&d, mail("Anna <anna@example.org>", "", "Laptop", "Broken"), RecentAcks::default(), true);
     assert_eq!(kinds(&old.mails), [MailKind::Forward], "backlog is forwarded without an acknowledgement");
+}
+
+#[test]
+fn backlog_that_was_read_or_is_old_is_history_and_sends_nothing() {
+    let d = desk();
+    let request = || mail("Anna <anna@example.org>", "", "Laptop", "Broken");
+    let read = open_as(&d, request(), RecentAcks::default(), true, true);
+    assert!(read.mails.is_empty());
+    assert_eq!(read.status, Some(Status::Resolved));
+    assert!(read.entries.iter().any(|e| e.kind == EventKind::History && e.detail.contains("already read")));
+    let old = mail("Anna <anna@example.org>", "Date: Mon, 02 Nov 2020 09:00:00 +0100\r\n", "Laptop", "Broken");
+    let old = open_as(&d, old, RecentAcks::default(), true, false);
+    assert!(old.mails.is_empty() && old.entries.iter().any(|e| e.detail.contains("backlog_forward_days")));
+    let recent = mail("Anna <anna@example.org>", "Date: Mon, 30 Nov 2026 09:00:00 +0100\r\n", "Laptop", "Broken");
+    let recent = open_as(&d, recent, RecentAcks::default(), true, false);
+    assert_eq!(kinds(&recent.mails), [MailKind::Forward], "unread recent backlog is forwarded as now");
+    let seen_but_new = open_as(&d, request(), RecentAcks::default(), false, true);
+    assert_eq!(kinds(&seen_but_new.mails), [MailKind::Ack, MailKind::Forward], "only backlog can be history");
 }
 
 #[test]
@@ -229,8 +255,11 @@ fn the_employee_writing_again_updates_the_department_and_reopens() {
 fn staff_answering_the_forward_are_relayed_and_their_commands_run() {
     let d = desk();
     let t = ticket();
-    let (role, reply) =
-        converse(&d, &t, reply_to(&d, MailKind::Forward, "Bob <bob@example.org>", "#resolve\nA new one is on your desk."));
+    let (role, reply) = converse(
+        &d,
+        &t,
+        reply_to(&d, MailKind::Forward, "Bob <bob@example.org>", "#resolve\nA new one is on your desk."),
+    );
     assert_eq!(role, Some(Role::Staff));
     assert_eq!(kinds(&reply.mails), [MailKind::Relay]);
     assert_eq!(reply.status, Some(Status::Resolved));

@@ -45,6 +45,8 @@ pub struct Response {
     pub withheld: Vec<String>,
     /// Further timeline entries: what was believed of the sender, and what not.
     pub entries: Vec<Entry>,
+    /// The status the ticket opens with, when not `new` (backlog kept as history).
+    pub status: Option<Status>,
 }
 
 /// A message that names a ticket, before it is let in.

@@ -47,10 +47,14 @@ pub enum EventKind {
     Failed,
     /// A given-up mail was put back in the queue.
     Requeued,
+    /// Backlog kept as history: already dealt with before loket came.
+    History,
+    /// The ticket's tracking link was revoked.
+    LinkRevoked,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 23] = [
         Self::Received,
         Self::Routed,
         Self::Automatic,
@@ -72,6 +76,8 @@ impl EventKind {
         Self::Sent,
         Self::Failed,
         Self::Requeued,
+        Self::History,
+        Self::LinkRevoked,
     ];
 
     /// The spelling in the store.
@@ -98,6 +104,8 @@ impl EventKind {
             Self::Sent => "sent",
             Self::Failed => "failed",
             Self::Requeued => "requeued",
+            Self::History => "history",
+            Self::LinkRevoked => "link_revoked",
         }
     }
 

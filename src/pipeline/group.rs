@@ -377,6 +377,10 @@ async fn open_tickets(
             recent,
         };
         let response = desk.respond(&opened);
+        if let Some(status) = response.status {
+            let change = TicketChange { status, department: c.decision.department.as_str(), staff: None };
+            tx.change_ticket(&c.ticket_id, change, now).await?;
+        }
         let mails: Vec<(&str, &crate::domain::Outgoing)> =
             response.mails.iter().map(|m| (c.ticket_id.as_str(), m)).collect();
         tx.queue(&mails, now).await?;

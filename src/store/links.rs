@@ -1,8 +1,8 @@
 //! Tracking links: the generation mixed into each ticket's token, raised to take
 //! a link back.
 
-use super::ingest::new_id;
 use super::{Store, StoreError};
+use crate::domain::EventKind;
 
 impl Store {
     /// The link generation of the ticket `reference`, or `None` when there is no such ticket.
@@ -27,15 +27,9 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let (ticket_id, generation) = row.ok_or_else(|| StoreError::NotFound(reference.to_owned()))?;
-        sqlx::query("INSERT INTO events (id, ticket_id, at, kind, detail) VALUES ($1, $2, $3, 'link_revoked', $4)")
-            .bind(new_id())
-            .bind(&ticket_id)
-            .bind(now)
-            .bind(
-                "tracking link revoked: the old link no longer opens the status page; the next mail carries a new one",
-            )
-            .execute(&mut *tx)
-            .await?;
+        let detail =
+            "tracking link revoked: the old link no longer opens the status page; the next mail carries a new one";
+        super::ingest::insert_event(&mut tx, &ticket_id, now, EventKind::LinkRevoked, detail).await?;
         tx.commit().await?;
         Ok(generation)
     }

@@ -99,6 +99,7 @@ fn check_plan(raw: Vec<u8>, parsed: Result<Normalised, intake::IntakeError>) {
         truncated: false,
         backlog: false,
         received_at_ms: 0,
+        seen: false,
     };
     if let Plan::Ticket { decision, .. } = plan::plan_parsed(&rules, mailbox, &incoming, parsed) {
         assert!(config.department(&decision.department).is_some(), "{decision:?}");

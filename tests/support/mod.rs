@@ -86,10 +86,12 @@ where
     }
 }
 
-/// A request e-mail with a unique Message-ID.
+/// A request e-mail with a unique Message-ID, sent now: mail a mailbox already
+/// holds at loket's first connection counts as recent backlog, not history.
 pub fn request(from: &str, to: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
+    let date = chrono::Utc::now().to_rfc2822();
     format!(
-        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, 02 Nov 2026 09:00:00 +0100\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     )
     .into_bytes()
 }

@@ -1,7 +1,7 @@
 //! Fetching message bytes: sizes first, then bodies in groups bounded by bytes,
 //! under a timeout that measures progress rather than the whole group.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_imap::types::Fetch;
@@ -17,20 +17,28 @@ pub(super) struct Fetched {
     pub truncated: bool,
 }
 
+/// The sizes of the messages, and which of them the mailbox already has as read
+/// (`\Seen`): backlog that was read before loket came is history, not work.
 pub(super) async fn fetch_sizes(
     mailbox: &MailboxConfig,
     session: &mut ImapSession,
     uids: &[u32],
-) -> Result<BTreeMap<u32, u64>, SourceError> {
+) -> Result<(BTreeMap<u32, u64>, BTreeSet<u32>), SourceError> {
     let set = uidset::format(uids);
-    let fetches = timed(mailbox, "UID FETCH (RFC822.SIZE)", async {
-        let stream = session.uid_fetch(&set, "(UID RFC822.SIZE)").await?;
+    let fetches = timed(mailbox, "UID FETCH (RFC822.SIZE FLAGS)", async {
+        let stream = session.uid_fetch(&set, "(UID RFC822.SIZE FLAGS)").await?;
         stream.try_collect::<Vec<_>>().await
     })
     .await?;
     drain_unsolicited(session);
     // An unsolicited FETCH of flags carries no size: it must not hide the real one.
-    Ok(fetches.iter().filter_map(|f| Some((f.uid?, u64::from(f.size?)))).collect())
+    let sizes = fetches.iter().filter_map(|f| Some((f.uid?, u64::from(f.size?)))).collect();
+    let seen = fetches
+        .iter()
+        .filter(|f| f.size.is_some() && f.flags().any(|flag| matches!(flag, async_imap::types::Flag::Seen)))
+        .filter_map(|f| f.uid)
+        .collect();
+    Ok((sizes, seen))
 }
 
 /// Splits a chunk so that no fetch carries more than `limit` bytes (a single

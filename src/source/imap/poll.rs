@@ -74,7 +74,7 @@ pub(super) async fn poll(
     let mut outcome = PollOutcome::default();
     let ingest = &pipeline.config.ingest;
     for chunk in uids.chunks(ingest.batch_size as usize) {
-        let sizes = fetch_sizes(mailbox, session, chunk).await?;
+        let (sizes, seen) = fetch_sizes(mailbox, session, chunk).await?;
         let limit = memory.fetch_bytes.unwrap_or(ingest.batch_bytes).min(ingest.batch_bytes);
         for batch in split_by_bytes(chunk, &sizes, limit) {
             // A message the server kept back in earlier polls is not asked for again.
@@ -124,6 +124,7 @@ pub(super) async fn poll(
                     size: sizes.get(uid).copied().unwrap_or(0),
                     backlog: *uid <= cursor.backlog_uid,
                     received_at_ms: now_ms(),
+                    seen: seen.contains(uid),
                 };
                 if let Some(got) = fetched.remove(uid) {
                     memory.withheld.remove(uid);

@@ -142,6 +142,7 @@ async fn take_group(
             size,
             backlog: false,
             received_at_ms: now_ms(),
+            seen: false,
         };
         match files::read(&entry.path, limit).await {
             Read::Message { raw, size, truncated } => {
