@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use loket::classify::{Arrival, Routing, data};
-use loket::language::Language;
+use loket::inbound::language::Language;
+use loket::routing::classify::{Arrival, Routing, data};
 
 fn classify(c: &mut Criterion) {
     // The documented default: IT, HR and Facility, no rules.
@@ -15,7 +15,7 @@ fn classify(c: &mut Criterion) {
         .iter()
         .map(|e| {
             let raw = format!("From: a@example.org\r\nSubject: {}\r\n\r\n{}\r\n", e.subject, e.body);
-            loket::intake::parse(raw.as_bytes()).expect("example parses")
+            loket::inbound::intake::parse(raw.as_bytes()).expect("example parses")
         })
         .collect();
     let routing = Routing::from_config(config.clone());

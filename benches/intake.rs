@@ -23,15 +23,15 @@ fn intake(c: &mut Criterion) {
     group.bench_function(format!("parse+normalise {} fixtures ({} KiB)", messages.len(), bytes / 1024), |b| {
         b.iter(|| {
             for raw in &messages {
-                let _ = std::hint::black_box(loket::intake::parse(raw));
+                let _ = std::hint::black_box(loket::inbound::intake::parse(raw));
             }
         })
     });
     group.bench_function("parse+normalise+guard", |b| {
         b.iter(|| {
             for raw in &messages {
-                if let Ok(message) = loket::intake::parse(raw) {
-                    std::hint::black_box(loket::guard::assess(&message, &own));
+                if let Ok(message) = loket::inbound::intake::parse(raw) {
+                    std::hint::black_box(loket::inbound::guard::assess(&message, &own));
                 }
             }
         })

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use loket::desk::Silent;
 use loket::domain::MailboxName;
+use loket::pipeline::plan::{ImapPosition, Incoming, Rules, plan_parsed};
 use loket::pipeline::store_group;
-use loket::plan::{ImapPosition, Incoming, Rules, plan_parsed};
 use loket::store::Store;
 
 const CONFIG: &str = r#"
@@ -38,7 +38,8 @@ fn store_ingest(c: &mut Criterion) {
         store
     });
     let config = loket::config::load_str(CONFIG).expect("config");
-    let routing = std::sync::Arc::new(loket::classify::Routing::from_config(std::sync::Arc::new(config.clone())));
+    let routing =
+        std::sync::Arc::new(loket::routing::classify::Routing::from_config(std::sync::Arc::new(config.clone())));
     let rules = Rules::from_config(&config, loket::sign::Signer::new(b"bench"), routing);
     let mailbox = config.mailbox("it-old").expect("mailbox");
     let next = AtomicU32::new(1);
@@ -67,7 +68,7 @@ fn store_ingest(c: &mut Criterion) {
     group.bench_function("ingest one message per transaction (sqlite)", |b| {
         b.iter(|| {
             let incoming = make(next.fetch_add(1, Ordering::Relaxed));
-            let plan = plan_parsed(&rules, mailbox, &incoming, loket::intake::parse(&incoming.raw));
+            let plan = plan_parsed(&rules, mailbox, &incoming, loket::inbound::intake::parse(&incoming.raw));
             runtime.block_on(store_group(&store, &[(&incoming, &plan)], "SD", &Silent, 0)).expect("ingest")
         })
     });
@@ -75,8 +76,10 @@ fn store_ingest(c: &mut Criterion) {
     group.bench_function("ingest 100 messages per group commit (sqlite)", |b| {
         b.iter(|| {
             let incoming: Vec<Incoming> = (0..100).map(|_| make(next.fetch_add(1, Ordering::Relaxed))).collect();
-            let plans: Vec<_> =
-                incoming.iter().map(|i| plan_parsed(&rules, mailbox, i, loket::intake::parse(&i.raw))).collect();
+            let plans: Vec<_> = incoming
+                .iter()
+                .map(|i| plan_parsed(&rules, mailbox, i, loket::inbound::intake::parse(&i.raw)))
+                .collect();
             let items: Vec<_> = incoming.iter().zip(plans.iter()).collect();
             runtime.block_on(store_group(&store, &items, "SD", &Silent, 0)).expect("ingest")
         })

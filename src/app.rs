@@ -10,13 +10,13 @@ use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::classify::Routing;
 use crate::config::Config;
 use crate::desk::Respond;
-use crate::learn::{self, LearnError};
-use crate::outbox::{self, Transport, TransportError};
+use crate::outbound::outbox::{self, Transport, TransportError};
+use crate::outbound::render::{RenderError, Renderer};
 use crate::pipeline::Pipeline;
-use crate::render::{RenderError, Renderer};
+use crate::routing::classify::Routing;
+use crate::routing::learn::{self, LearnError};
 use crate::sign::Signer;
 use crate::source;
 use crate::store::{Store, StoreError};

@@ -1,56 +1,47 @@
 //! loket: one front desk for every department mailbox.
 //!
 //! The old HR, IT and Facility addresses keep working; loket reads them and
-//! turns every message into a ticket in one store. The code is a pipeline,
-//! one module per stage, each depending only on the stages before it:
+//! turns every message into a ticket in one store. The tree is the path of a
+//! mail, each stage depending only on the stages before it and on `domain`:
 //!
 //! ```text
-//! source (imap, maildir)        fetch raw bytes, remember what was read
-//!   -> plan                     the pure middle:
-//!        intake                   parse and normalise (mail-parser lives here only)
-//!        guard                    auto-replies, bounces, lists, loops
-//!        thread                   does it continue a ticket (signed reply, subject)?
-//!        classify                 which department, and who decided
-//!   -> store                    one transaction per message: raw bytes, message,
-//!                               ticket (or the ticket it joins), timeline, mailbox
-//!                               cursor, and the mails it causes (respond, outbound)
-//!   -> source.commit            move or flag on the server, only after the commit
-//!   outbox                      sends queued mail over SMTP or into files
+//! source (imap, maildir)   fetch raw bytes above the stored cursor, bounded by bytes
+//!   -> pipeline            plan each message in the bounded pool, then the ingest
+//!                          step: look up, ask the desk, write, in one transaction
+//!        inbound           parse (mail-parser lives here only), guard (auto-replies,
+//!                          bounces, lists, loops), thread (which ticket, who wrote
+//!                          it), quote, language, trust (what the mail server vouched for)
+//!        routing           which department: rules, then the model (classify, learn)
+//!        desk              the service desk's rules as pure decisions: who may speak,
+//!                          which mails, which timeline entries, caps, loops, history
+//!        store             persistence only: lookups and writes, SQLite or PostgreSQL
+//!   -> source.commit       move or flag on the server, only after the commit is on disk
+//!   outbound               compose and render mail; the outbox worker sends it
 //! ```
 //!
 //! Around it: `web` (status page, health, metrics), `config` (one typed file),
-//! `cli` (the commands), `app` (wiring and shutdown), `telemetry` (logs).
+//! `cli` (the commands), `app`, `supervise` and `shutdown` (the daemon's tasks),
+//! `oauth` (tokens for IMAP and SMTP), `sign` (loket's own signatures),
+//! `telemetry` (logs), `notify` (systemd).
 
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod classify;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod desk;
 pub mod domain;
-pub mod guard;
-pub mod health;
-pub mod intake;
-pub mod language;
-pub mod learn;
-pub mod metrics;
+pub mod inbound;
 pub mod notify;
 pub mod oauth;
 pub mod outbound;
-pub mod outbox;
 pub mod pipeline;
-pub mod plan;
-pub mod quote;
-pub mod render;
+pub mod routing;
 pub mod shutdown;
 pub mod sign;
 pub mod source;
-pub mod status;
 pub mod store;
 pub mod supervise;
 pub mod telemetry;
-pub mod thread;
-pub mod trust;
 pub mod web;

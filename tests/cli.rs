@@ -471,9 +471,10 @@ async fn quarantined(dir: &Path, mails: &[(&str, Vec<u8>)]) -> std::sync::Arc<lo
     let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
     let store = loket::app::open_store(&config).await.unwrap();
     let signer = loket::app::signer(&config, &store).await.unwrap();
-    let respond = loket::desk::Respond::new(config.clone(), loket::render::Renderer::load(None).unwrap(), signer);
+    let respond =
+        loket::desk::Respond::new(config.clone(), loket::outbound::render::Renderer::load(None).unwrap(), signer);
     for (key, raw) in mails {
-        let incoming = loket::plan::Incoming {
+        let incoming = loket::pipeline::plan::Incoming {
             mailbox: config.mailboxes[0].name.clone(),
             source_key: (*key).to_owned(),
             imap: None,
@@ -484,7 +485,7 @@ async fn quarantined(dir: &Path, mails: &[(&str, Vec<u8>)]) -> std::sync::Arc<lo
             received_at_ms: loket::clock::now_ms(),
             seen: false,
         };
-        let plan = loket::plan::Plan::Quarantine { reason: "a fault since fixed".into() };
+        let plan = loket::pipeline::plan::Plan::Quarantine { reason: "a fault since fixed".into() };
         loket::pipeline::store_group(&store, &[(&incoming, &plan)], "SD", &respond, loket::clock::now_ms())
             .await
             .unwrap();

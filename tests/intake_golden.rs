@@ -14,8 +14,8 @@ mod fuzz;
 use std::path::{Path, PathBuf};
 
 use loket::domain::EmailAddress;
-use loket::guard::{self, Verdict};
-use loket::intake::{self, Normalised};
+use loket::inbound::guard::{self, Verdict};
+use loket::inbound::intake::{self, Normalised};
 use serde_json::{Value, json};
 
 fn fixtures() -> Vec<PathBuf> {

@@ -3,9 +3,9 @@
 use std::time::{Duration, SystemTime};
 
 use loket::domain::{EmailAddress, Mailbox, TicketRef};
-use loket::language::Language;
+use loket::inbound::language::Language;
+use loket::outbound::render::Renderer;
 use loket::outbound::{Composer, Desk, TicketFacts};
-use loket::render::Renderer;
 use loket::sign::Signer;
 use mail_parser::{MessageParser, MimeHeaders};
 

@@ -5,9 +5,9 @@ mod support;
 
 use std::sync::Arc;
 
-use loket::classify::data::{self, Example};
-use loket::classify::{Arrival, Classifier, eval};
-use loket::language::{self, Language};
+use loket::inbound::language::{self, Language};
+use loket::routing::classify::data::{self, Example};
+use loket::routing::classify::{Arrival, Classifier, eval};
 
 /// The scenario configs: `plain` is the out-of-the-box config (three departments,
 /// no categories, no rules); `rules` adds categories and rules; `noreroute` has
@@ -75,7 +75,7 @@ fn the_model_routes_held_back_requests_it_never_saw() {
     let config = Arc::new(config("plain"));
     let (held, trained): (Vec<Example>, Vec<Example>) = data::shipped().into_iter().partition(data::held_back);
     assert!(held.len() >= 50, "a real held-back split: {}", held.len());
-    let model = loket::classify::Model::train(&data::samples(&config, &trained));
+    let model = loket::routing::classify::Model::train(&data::samples(&config, &trained));
     let classifier = Classifier::new(config.clone(), Arc::new(model));
     let predicted = eval::predict(&classifier, &config, &held);
     let pairs: Vec<(String, String)> = predicted.iter().map(|(t, p, _)| (t.clone(), p.clone())).collect();
@@ -145,19 +145,20 @@ fn every_routing_scenario_goes_where_its_directives_say() {
     assert!(scenarios.len() >= 60, "{} scenarios", scenarios.len());
     let dutch = scenarios.iter().filter(|s| s.directives["language"] == "nl").count();
     assert!(dutch * 2 >= scenarios.len(), "half of them Dutch: {dutch}");
-    let mut routings: std::collections::HashMap<String, loket::classify::Routing> = std::collections::HashMap::new();
+    let mut routings: std::collections::HashMap<String, loket::routing::classify::Routing> =
+        std::collections::HashMap::new();
     let mut failures = Vec::new();
     for scenario in &scenarios {
         let d = &scenario.directives;
         let kind = d["config"].clone();
         let routing = routings
             .entry(kind.clone())
-            .or_insert_with(|| loket::classify::Routing::from_config(Arc::new(config(&kind))));
+            .or_insert_with(|| loket::routing::classify::Routing::from_config(Arc::new(config(&kind))));
         let classifier = routing.get();
         let config = config(&kind);
         let mailbox =
             config.mailbox(&d["mailbox"]).unwrap_or_else(|| panic!("{}: no mailbox {}", scenario.name, d["mailbox"]));
-        let message = loket::intake::parse(&scenario.raw).unwrap();
+        let message = loket::inbound::intake::parse(&scenario.raw).unwrap();
         let language = language::detect(&message.subject, &message.text, Language::En);
         let decision = classifier.decide(mailbox, &message, language);
         let category = decision.category.clone().unwrap_or_else(|| "-".into());
@@ -203,14 +204,14 @@ examples = [
 "#,
     );
     let config = Arc::new(loket::config::load_str(&text).unwrap());
-    let routing = loket::classify::Routing::from_config(config.clone());
+    let routing = loket::routing::classify::Routing::from_config(config.clone());
     let raw = "From: a@example.org\r\nSubject: Offerte leverancier\r\n\r\nKunnen jullie een offerte aanvragen bij twee leveranciers en daarna een inkooporder maken?\r\n";
-    let message = loket::intake::parse(raw.as_bytes()).unwrap();
+    let message = loket::inbound::intake::parse(raw.as_bytes()).unwrap();
     let decision = routing.get().decide_at(&Arrival::desk(&config), &message, Language::Nl);
     assert_eq!(decision.model_department.as_deref(), Some("purchasing"), "{}", decision.reason);
     // And the others still go where they went.
     let raw = "From: a@example.org\r\nSubject: Laptop kapot\r\n\r\nMijn laptop start niet meer op, het scherm blijft zwart.\r\n";
-    let message = loket::intake::parse(raw.as_bytes()).unwrap();
+    let message = loket::inbound::intake::parse(raw.as_bytes()).unwrap();
     let decision = routing.get().decide_at(&Arrival::desk(&config), &message, Language::Nl);
     assert_eq!(decision.department.as_str(), "it", "{}", decision.reason);
 }

@@ -5,8 +5,8 @@ mod support;
 use loket::config::Config;
 use loket::desk::Silent;
 use loket::domain::MailboxName;
+use loket::pipeline::plan::{ImapPosition, Incoming, Plan, Rules, plan_parsed};
 use loket::pipeline::{IngestOutcome, store_group};
-use loket::plan::{ImapPosition, Incoming, Plan, Rules, plan_parsed};
 use loket::store::Store;
 
 fn config() -> Config {
@@ -57,12 +57,13 @@ fn incoming(mailbox: &str, uid: u32, raw: &[u8]) -> Incoming {
 
 fn plan(config: &Config, incoming: &Incoming) -> Plan {
     let mailbox = config.mailbox(incoming.mailbox.as_str()).unwrap();
-    let routing = std::sync::Arc::new(loket::classify::Routing::from_config(std::sync::Arc::new(config.clone())));
+    let routing =
+        std::sync::Arc::new(loket::routing::classify::Routing::from_config(std::sync::Arc::new(config.clone())));
     plan_parsed(
         &Rules::from_config(config, loket::sign::Signer::new(b"test"), routing),
         mailbox,
         incoming,
-        loket::intake::parse(&incoming.raw),
+        loket::inbound::intake::parse(&incoming.raw),
     )
 }
 

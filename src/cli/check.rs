@@ -86,7 +86,7 @@ async fn store(config: &Config) -> Line {
 }
 
 fn templates(config: &Config) -> Line {
-    crate::render::Renderer::load(config.templates.dir.as_deref())
+    crate::outbound::render::Renderer::load(config.templates.dir.as_deref())
         .map(|_| match &config.templates.dir {
             Some(dir) => format!("shipped, with the ones in {}", dir.display()),
             None => "shipped".into(),

@@ -3,7 +3,7 @@
 //! reached may.
 
 use crate::config::ConfigError;
-use crate::render::RenderError;
+use crate::outbound::render::RenderError;
 use crate::store::StoreError;
 use crate::web::WebError;
 

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::config::Config;
 use crate::pipeline::IngestOutcome;
-use crate::plan::Incoming;
+use crate::pipeline::plan::Incoming;
 use crate::store::{QuarantineEntry, Store};
 
 /// What to take in again.

@@ -10,10 +10,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use crate::classify::data::{self, Example};
-use crate::classify::{Arrival, Classifier, eval};
 use crate::config::Config;
-use crate::language::{self, Language};
+use crate::inbound::language::{self, Language};
+use crate::routing::classify::data::{self, Example};
+use crate::routing::classify::{Arrival, Classifier, eval};
 
 #[derive(Debug, Args)]
 pub struct ClassifyArgs {
@@ -50,7 +50,7 @@ async fn classifier(config: &Arc<Config>) -> Result<(Classifier, String)> {
         None => true,
     };
     if exists && let Ok(store) = crate::store::Store::connect(url, 1).await {
-        let loaded = crate::learn::classifier(config.clone(), &store).await;
+        let loaded = crate::routing::learn::classifier(config.clone(), &store).await;
         store.close().await;
         match loaded {
             Ok((classifier, Some(id))) => return Ok((classifier, format!("the stored model {id}"))),
@@ -76,7 +76,8 @@ pub async fn classify(args: ClassifyArgs, config: Arc<Config>) -> Result<()> {
     } else {
         raw = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     }
-    let message = crate::intake::parse(&raw).with_context(|| format!("{} cannot be parsed", args.file.display()))?;
+    let message =
+        crate::inbound::intake::parse(&raw).with_context(|| format!("{} cannot be parsed", args.file.display()))?;
     let arrival = match &args.mailbox {
         Some(name) => Arrival::of(config.mailbox(name).with_context(|| {
             let names: Vec<String> = config.mailboxes.iter().map(|m| m.name.to_string()).collect();
@@ -215,7 +216,7 @@ fn truncate(label: &str) -> String {
 
 pub async fn train(config: Arc<Config>) -> Result<()> {
     let store = crate::app::open_store(&config).await?;
-    let training = crate::learn::train(&config, &store).await?;
+    let training = crate::routing::learn::train(&config, &store).await?;
     let body = serde_json::to_string(&training.model).context("writing the model")?;
     let examples = i64::try_from(training.model.examples).unwrap_or(i64::MAX);
     let corrections = i64::try_from(training.corrections).unwrap_or(i64::MAX);

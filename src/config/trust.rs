@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::{Config, ConfigError};
-use crate::trust::{Domains, Staff};
+use crate::inbound::trust::{Domains, Staff};
 
 /// Which mail server's word loket takes.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -48,7 +48,7 @@ impl Config {
     /// The organisation's own domains: `desk.internal_domains`, or the desk address's domain.
     pub fn internal_domains(&self) -> Domains {
         if self.desk.internal_domains.is_empty() {
-            Domains::new([crate::trust::domain_of(self.desk.address.as_str())])
+            Domains::new([crate::inbound::trust::domain_of(self.desk.address.as_str())])
         } else {
             Domains::new(&self.desk.internal_domains)
         }

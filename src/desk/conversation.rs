@@ -7,11 +7,11 @@ use super::{Reply, Turn};
 use crate::clock;
 use crate::domain::{Entry, EventKind, TicketState};
 use crate::domain::{Mailbox, Status};
-use crate::guard::Verdict;
-use crate::intake;
+use crate::inbound::guard::Verdict;
+use crate::inbound::intake;
+use crate::inbound::quote;
+use crate::inbound::thread::{Command, Role, parse_answer};
 use crate::outbound::{self, CommandProblem, Conversation, TicketFacts};
-use crate::quote;
-use crate::thread::{Command, Role, parse_answer};
 
 impl Respond {
     pub(super) fn conversation(&self, turn: &Turn<'_>) -> Reply {
@@ -59,7 +59,7 @@ impl Respond {
     /// that ignore RFC 3834 answering each other through the desk.
     fn repeats(&self, turn: &Turn<'_>) -> bool {
         let gist = |text: &str| -> String {
-            let own = quote::new_text(crate::classify::text::cut(text, 2_000));
+            let own = quote::new_text(crate::routing::classify::text::cut(text, 2_000));
             let letters: String =
                 own.chars().map(|c| if c.is_alphabetic() { c.to_ascii_lowercase() } else { ' ' }).collect();
             letters.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(500).collect()

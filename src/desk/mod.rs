@@ -19,17 +19,17 @@ pub use turns::{Joining, Opened, RecentAcks, Reply, Responder, Response, Silent,
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::classify::{DecidedBy, Decision};
 use crate::clock;
 use crate::config::Config;
 use crate::domain::{Entry, EventKind, MailKind, Mailbox, Outgoing, Status};
-use crate::guard::Verdict;
-use crate::language::Language;
+use crate::inbound::guard::Verdict;
+use crate::inbound::language::Language;
+use crate::inbound::thread::{Proof, Role};
+use crate::inbound::trust::Domains;
+use crate::outbound::render::Renderer;
 use crate::outbound::{Composer, Desk, TicketFacts};
-use crate::render::Renderer;
+use crate::routing::classify::{DecidedBy, Decision};
 use crate::sign::Signer;
-use crate::thread::{Proof, Role};
-use crate::trust::Domains;
 
 #[derive(Debug)]
 pub struct Respond {
@@ -192,7 +192,7 @@ impl Responder for Respond {
             response.withheld.push(format!(
                 "no acknowledgement: {} acknowledgements went to {} in the last hour (ack.max_per_domain_per_hour)",
                 recent.domain,
-                crate::trust::domain_of(&facts.requester.address)
+                crate::inbound::trust::domain_of(&facts.requester.address)
             ));
         } else if outside && recent.outside >= i64::from(ack.max_outside_per_hour) {
             response.withheld.push(format!(
@@ -219,7 +219,12 @@ impl Responder for Respond {
     fn join(&self, joining: &Joining<'_>) -> Option<Role> {
         let staff = self.config.staff(&joining.ticket.department);
         let proof = Proof { server_checks: self.config.trust.authserv_id.is_some(), dmarc: joining.trust.dmarc };
-        crate::thread::role(joining.hint, &joining.message.from.address, &participants(joining.ticket, staff), proof)
+        crate::inbound::thread::role(
+            joining.hint,
+            &joining.message.from.address,
+            &participants(joining.ticket, staff),
+            proof,
+        )
     }
 
     fn converse(&self, turn: &Turn<'_>) -> Reply {

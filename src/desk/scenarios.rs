@@ -4,13 +4,13 @@
 use std::sync::{Arc, OnceLock};
 
 use super::{Joining, Opened, RecentAcks, Reply, Respond, Responder, Response, Turn, participants};
-use crate::classify::Routing;
 use crate::config::Config;
 use crate::domain::{EventKind, Language, MailKind, MailboxName, Status, TicketRef, TicketState};
-use crate::plan::{Incoming, Plan, Rules, plan_parsed};
-use crate::render::Renderer;
+use crate::inbound::thread::{Doubt, Role};
+use crate::outbound::render::Renderer;
+use crate::pipeline::plan::{Incoming, Plan, Rules, plan_parsed};
+use crate::routing::classify::Routing;
 use crate::sign::Signer;
-use crate::thread::{Doubt, Role};
 
 const CONFIG: &str = r#"
 [desk]
@@ -82,7 +82,7 @@ fn arrive(desk: &Desk, raw: Vec<u8>, backlog: bool) -> (Incoming, Plan) {
         seen: false,
     };
     let mailbox = desk.config.mailbox("it-old").expect("mailbox");
-    let plan = plan_parsed(&desk.rules, mailbox, &incoming, crate::intake::parse(&incoming.raw));
+    let plan = plan_parsed(&desk.rules, mailbox, &incoming, crate::inbound::intake::parse(&incoming.raw));
     (incoming, plan)
 }
 

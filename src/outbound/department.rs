@@ -10,7 +10,7 @@ use super::{
     reply_subject, tagged_subject,
 };
 use crate::domain::TicketRef;
-use crate::render::{ForwardView, NoticeView};
+use crate::outbound::render::{ForwardView, NoticeView};
 
 /// Why a department member's mail was not acted on.
 #[derive(Debug, Clone)]

@@ -10,9 +10,9 @@ use super::{
     reply_subject, tagged_subject,
 };
 use crate::domain::{Mailbox, TicketRef};
-use crate::intake::{AttachmentData, one_line};
-use crate::language::Language;
-use crate::render::{AckView, RelayView};
+use crate::inbound::intake::{AttachmentData, one_line};
+use crate::inbound::language::Language;
+use crate::outbound::render::{AckView, RelayView};
 
 /// What the mails to the employee about a stored ticket say.
 #[derive(Debug, Clone)]

@@ -6,6 +6,8 @@
 
 mod department;
 mod employee;
+pub mod outbox;
+pub mod render;
 
 pub use department::CommandProblem;
 pub use employee::Conversation;
@@ -17,9 +19,9 @@ use lettre::message::Mailbox as LettreMailbox;
 use lettre::message::header::{HeaderName, HeaderValue};
 
 use crate::domain::{EmailAddress, Mailbox, TicketRef};
-use crate::intake::{LOOP_HEADER, one_line};
-use crate::language::Language;
-use crate::render::{RenderError, Renderer};
+use crate::inbound::intake::{LOOP_HEADER, one_line};
+use crate::inbound::language::Language;
+use crate::outbound::render::{RenderError, Renderer};
 use crate::sign::Signer;
 
 #[derive(Debug, thiserror::Error)]

@@ -5,17 +5,17 @@
 
 use std::collections::HashMap;
 
-use crate::classify::Decision;
 use crate::desk::{self, Joining, Opened, RecentAcks, Responder, Turn};
 use crate::domain::{Mailbox, TicketRef, TicketState};
-use crate::guard::{AutoKind, Verdict};
-use crate::intake::Normalised;
-use crate::language::Language;
-use crate::plan::{Incoming, Plan, Trust};
+use crate::inbound::guard::{AutoKind, Verdict};
+use crate::inbound::intake::Normalised;
+use crate::inbound::language::Language;
+use crate::inbound::thread::{Hint, Role};
+use crate::pipeline::plan::{Incoming, Plan, Trust};
+use crate::routing::classify::Decision;
 use crate::store::{
     BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, Store, StoreError, TicketChange,
 };
-use crate::thread::{Hint, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
@@ -178,7 +178,7 @@ pub async fn store_group(
     let hashes: Vec<Option<String>> = items
         .iter()
         .map(|(incoming, plan)| {
-            matches!(plan, Plan::Quarantine { .. }).then(|| crate::intake::sha256_hex(&incoming.raw))
+            matches!(plan, Plan::Quarantine { .. }).then(|| crate::inbound::intake::sha256_hex(&incoming.raw))
         })
         .collect();
     let quarantined: Vec<Quarantined<'_>> = items
@@ -352,11 +352,11 @@ async fn open_tickets(
         // transaction, so the counts include them.
         let address = &c.message.requester().address;
         let mut recent = RecentAcks {
-            recipient: tx.acks_to(&crate::trust::rate_key(address), hour_ago).await?,
+            recipient: tx.acks_to(&crate::inbound::trust::rate_key(address), hour_ago).await?,
             ..Default::default()
         };
         if !desk.is_internal(address) {
-            let domain = crate::trust::domain_of(address);
+            let domain = crate::inbound::trust::domain_of(address);
             for (d, n) in tx.acks_by_domain(hour_ago).await? {
                 if d == domain {
                     recent.domain = n;

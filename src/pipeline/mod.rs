@@ -4,20 +4,21 @@
 //! [`Pipeline::ingest_all`] and commit on their side only after it returns.
 
 mod group;
+pub mod plan;
 
 pub use group::{IngestOutcome, store_group};
 
 use std::sync::Arc;
 
-use crate::classify::Routing;
+use self::plan::{Incoming, Plan, Pool, Rules};
 use crate::clock::now_ms;
 use crate::config::{Config, MailboxConfig};
 use crate::desk::Responder;
-use crate::health::Health;
-use crate::metrics::Metrics;
-use crate::plan::{self, Incoming, Plan, Pool, Rules};
+use crate::routing::classify::Routing;
 use crate::sign::Signer;
 use crate::store::{Store, StoreError};
+use crate::web::health::Health;
+use crate::web::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct Pipeline {

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::Backoff;
 use crate::config::MailboxConfig;
-use crate::health::Problem;
 use crate::pipeline::IngestOutcome;
 use crate::pipeline::Pipeline;
-use crate::plan::Incoming;
+use crate::pipeline::plan::Incoming;
 use crate::store::StoreError;
+use crate::web::health::Problem;
 
 /// Failed attempts in a row after which a move or flag of stored mail is given up:
 /// the cursor goes past those messages and they stay where they are.

@@ -497,8 +497,8 @@ impl IngestTx {
         let mails: Vec<(&str, String, String, String, String, &Outgoing)> = mails
             .iter()
             .map(|(ticket_id, m)| {
-                let key = crate::trust::rate_key(&m.recipient);
-                let domain = crate::trust::domain_of(&m.recipient);
+                let key = crate::inbound::trust::rate_key(&m.recipient);
+                let domain = crate::inbound::trust::domain_of(&m.recipient);
                 (*ticket_id, new_id(), m.recipient.to_ascii_lowercase(), key, domain, *m)
             })
             .collect();

@@ -4,9 +4,12 @@
 //! `/healthz`, `/readyz` and `/metrics`. Both hold against idle and slow clients
 //! (see [`serve`]).
 
+pub mod health;
+pub mod metrics;
 mod ops;
 mod page;
 mod serve;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,11 +22,11 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::{Config, WebConfig};
-use crate::health::Health;
-use crate::metrics::Metrics;
-use crate::render::Renderer;
+use crate::outbound::render::Renderer;
 use crate::sign::Signer;
 use crate::store::Store;
+use crate::web::health::Health;
+use crate::web::metrics::Metrics;
 
 pub use serve::{Limits, serve};
 

@@ -14,8 +14,8 @@ use super::WebState;
 use crate::clock;
 use crate::domain::TicketRef;
 use crate::sign::FIRST_LINK;
-use crate::status;
 use crate::store::StoreError;
+use crate::web::status;
 
 /// Sent with every answer of the web server.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \

@@ -16,10 +16,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use loket::classify::Routing;
 use loket::config::Config;
 use loket::domain::TicketRef;
-use loket::intake::{self, AttachmentData, IntakeError, Normalised};
+use loket::inbound::intake::{self, AttachmentData, IntakeError, Normalised};
+use loket::routing::classify::Routing;
 use loket::sign::Signer;
 use proptest::test_runner::{Config as ProptestConfig, RngSeed};
 

@@ -1,13 +1,13 @@
 //! The properties: what must hold for every input, however broken.
 
-use loket::classify::text;
 use loket::domain::{EmailAddress, MailboxName};
-use loket::guard::{self, AutoKind, Verdict};
-use loket::intake::{self, Normalised};
-use loket::language::{self, Language};
-use loket::plan::{self, Incoming, Plan};
-use loket::quote;
-use loket::thread::{self, Clue, Participants};
+use loket::inbound::guard::{self, AutoKind, Verdict};
+use loket::inbound::intake::{self, Normalised};
+use loket::inbound::language::{self, Language};
+use loket::inbound::quote;
+use loket::inbound::thread::{self, Clue, Participants};
+use loket::pipeline::plan::{self, Incoming, Plan};
+use loket::routing::classify::text;
 use proptest::prelude::*;
 
 use super::mutate::{self, Mutation};
@@ -77,9 +77,9 @@ fn check_thread(message: &Normalised) {
         ),
     }
     let members = vec![message.from.address.clone()];
-    let staff = loket::trust::Staff { queue: "it-queue@example.org", members: &members };
+    let staff = loket::inbound::trust::Staff { queue: "it-queue@example.org", members: &members };
     let participants = Participants { requester: vec![message.from.address.as_str()], staff: Some(staff) };
-    let proof = thread::Proof { server_checks: false, dmarc: loket::trust::Dmarc::Unknown };
+    let proof = thread::Proof { server_checks: false, dmarc: loket::inbound::trust::Dmarc::Unknown };
     assert!(thread::role(&hint, &message.from.address, &participants, proof).is_some());
     let answer = thread::parse_answer(&message.text);
     assert!(answer.text.len() <= message.text.len());

@@ -7,11 +7,11 @@ use futures::TryStreamExt;
 
 use super::{ImapSession, fetch::drain_unsolicited, timed, uidset};
 use crate::config::MailboxConfig;
-use crate::health::Problem;
 use crate::pipeline::Pipeline;
-use crate::plan::Incoming;
+use crate::pipeline::plan::Incoming;
 use crate::source::SourceError;
 use crate::source::memory::{AFTER_COMMIT_TRIES, Memory, report, resolved};
+use crate::web::health::Problem;
 
 /// The step after the commit, as this server and this folder allow it.
 #[derive(Debug, Clone, PartialEq, Eq)]

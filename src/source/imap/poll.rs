@@ -7,11 +7,11 @@ use super::fetch::{drain_unsolicited, fetch_batch, fetch_sizes, split_by_bytes};
 use super::{ImapSession, timed};
 use crate::clock::now_ms;
 use crate::config::MailboxConfig;
-use crate::health::Problem;
 use crate::pipeline::Pipeline;
-use crate::plan::{ImapPosition, Incoming};
+use crate::pipeline::plan::{ImapPosition, Incoming};
 use crate::source::memory::{Memory, WITHHELD_POLLS, quarantine, report, resolved};
 use crate::source::{PollOutcome, SourceError};
+use crate::web::health::Problem;
 
 /// Messages stored in one group commit, at most: the unit of work a shutdown
 /// waits for.

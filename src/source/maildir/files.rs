@@ -37,7 +37,7 @@ impl Waiting {
     /// and the same file seen again still finds its key.
     pub fn key(&self, raw: &[u8]) -> String {
         if self.reused {
-            let sha = crate::intake::sha256_hex(raw);
+            let sha = crate::inbound::intake::sha256_hex(raw);
             format!("{}.{}", self.unique, &sha[..12.min(sha.len())])
         } else {
             self.unique.clone()

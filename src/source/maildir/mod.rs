@@ -22,9 +22,9 @@ use super::memory::{Memory, quarantine, report, resolved};
 use super::{PollOutcome, SourceError};
 use crate::clock::now_ms;
 use crate::config::MailboxConfig;
-use crate::health::Problem;
 use crate::pipeline::Pipeline;
-use crate::plan::Incoming;
+use crate::pipeline::plan::Incoming;
+use crate::web::health::Problem;
 use files::{Read, Waiting};
 
 pub use files::MARK;

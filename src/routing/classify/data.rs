@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use super::model::{Label, Model, Sample};
 use super::text;
 use crate::config::Config;
-use crate::language::{self, Language};
+use crate::inbound::language::{self, Language};
 
 /// (department, shipped file) of the examples that come with loket.
 const SHIPPED: &[(&str, &str)] = &[
-    ("it", include_str!("../../training/it.tsv")),
-    ("hr", include_str!("../../training/hr.tsv")),
-    ("facility", include_str!("../../training/facility.tsv")),
+    ("it", include_str!("../../../training/it.tsv")),
+    ("hr", include_str!("../../../training/hr.tsv")),
+    ("facility", include_str!("../../../training/facility.tsv")),
 ];
 
 /// One labelled request.

@@ -13,9 +13,9 @@ pub use commands::{Answer, Command, parse_answer};
 use serde::Serialize;
 
 use crate::domain::{MailKind, TicketRef};
-use crate::intake::Normalised;
+use crate::inbound::intake::Normalised;
+use crate::inbound::trust::{Dmarc, Staff};
 use crate::sign::{Signed, Signer};
-use crate::trust::{Dmarc, Staff};
 
 /// How a message names a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -183,7 +183,7 @@ mod tests {
 
     fn message(subject: &str, in_reply_to: &[String], references: &[String]) -> Normalised {
         let raw = format!("From: someone@example.org\r\nSubject: {subject}\r\n\r\nbody\r\n");
-        let mut message = crate::intake::parse(raw.as_bytes()).unwrap();
+        let mut message = crate::inbound::intake::parse(raw.as_bytes()).unwrap();
         message.in_reply_to = in_reply_to.to_vec();
         message.references = references.to_vec();
         message

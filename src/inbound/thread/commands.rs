@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::quote;
+use crate::inbound::quote;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

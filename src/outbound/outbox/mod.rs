@@ -21,9 +21,9 @@ pub use pause::Refusal;
 pub use transport::{PauseReason, SendError, Transport, TransportError};
 
 use crate::clock::now_ms;
-use crate::health::Health;
-use crate::metrics::Metrics;
 use crate::store::{Due, Store, StoreError};
+use crate::web::health::Health;
+use crate::web::metrics::Metrics;
 
 /// Mails claimed per step.
 const CLAIM: i64 = 16;

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::classify::data::{self, Example};
-use crate::classify::{Classifier, Model, Routing};
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::routing::classify::data::{self, Example};
+use crate::routing::classify::{Classifier, Model, Routing};
 use crate::store::{Store, StoreError};
+use crate::web::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LearnError {

@@ -20,8 +20,8 @@ use serde::Serialize;
 
 use crate::config::{Config, MailboxConfig};
 use crate::domain::DepartmentId;
-use crate::intake::Normalised;
-use crate::language::Language;
+use crate::inbound::intake::Normalised;
+use crate::inbound::language::Language;
 
 pub use model::Model;
 

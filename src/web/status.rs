@@ -5,10 +5,10 @@
 
 use serde::Serialize;
 
-use crate::classify::DecidedBy;
 use crate::clock;
 use crate::domain::Status;
-use crate::language::Language;
+use crate::inbound::language::Language;
+use crate::routing::classify::DecidedBy;
 
 /// One stored timeline entry, as the page may read it.
 #[derive(Debug, Clone)]

@@ -11,8 +11,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::health::{Health, Problem};
 use crate::store::{Store, StoreError};
+use crate::web::health::{Health, Problem};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct IngestLabels {
@@ -122,7 +122,7 @@ impl Metrics {
             "1 while the outbox is paused because the mail server takes no mail, by reason",
             outbox_paused.clone(),
         );
-        for reason in crate::outbox::PauseReason::ALL {
+        for reason in crate::outbound::outbox::PauseReason::ALL {
             outbox_paused.get_or_create(&ReasonLabels { reason: reason.as_str().to_owned() }).set(0);
         }
         let problems = Family::<ProblemLabels, Counter>::default();
@@ -184,7 +184,7 @@ impl Metrics {
 
     /// The outbox paused for `reason`, or (`None`) sends again.
     pub fn outbox_paused(&self, reason: Option<&str>) {
-        for known in crate::outbox::PauseReason::ALL {
+        for known in crate::outbound::outbox::PauseReason::ALL {
             let on = reason == Some(known.as_str());
             self.outbox_paused.get_or_create(&ReasonLabels { reason: known.as_str().to_owned() }).set(i64::from(on));
         }

@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use crate::language::Language;
-use crate::quote;
+use crate::inbound::language::Language;
+use crate::inbound::quote;
 
 /// Subject words count this much more than body words.
 const SUBJECT_WEIGHT: f32 = 2.0;

@@ -5,15 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::classify::{Decision, Routing};
 use crate::config::{Config, MailboxConfig};
 use crate::domain::{EmailAddress, Mailbox, MailboxName};
-use crate::guard::{self, Verdict};
-use crate::intake::{self, Normalised};
-use crate::language::{self, Language};
+use crate::inbound::guard::{self, Verdict};
+use crate::inbound::intake::{self, Normalised};
+use crate::inbound::language::{self, Language};
+use crate::inbound::thread::{self, Hint};
+use crate::inbound::trust::{self, Dmarc, Domains};
+use crate::routing::classify::{Decision, Routing};
 use crate::sign::Signer;
-use crate::thread::{self, Hint};
-use crate::trust::{self, Dmarc, Domains};
 
 /// Where a message came from, precisely enough to never take it twice.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use regex::{Regex, RegexBuilder};
 
 use crate::config::{Config, RuleConfig};
 use crate::domain::DepartmentId;
-use crate::intake::Normalised;
+use crate::inbound::intake::Normalised;
 
 #[derive(Debug, Clone)]
 pub struct Rule {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::domain::EmailAddress;
-use crate::intake::Normalised;
+use crate::inbound::intake::Normalised;
 
 /// What kind of automatic mail a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -128,7 +128,7 @@ pub fn assess(message: &Normalised, own: &[EmailAddress]) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intake::parse;
+    use crate::inbound::intake::parse;
 
     fn verdict(headers: &str) -> Verdict {
         let raw = format!("From: Piet <piet@example.org>\r\nTo: hr@example.org\r\nSubject: x\r\n{headers}\r\nbody\r\n");

@@ -13,22 +13,22 @@ use serde::Serialize;
 
 /// (name, shipped text) of every template loket uses.
 const TEMPLATES: &[(&str, &str)] = &[
-    ("ack.en.txt", include_str!("../templates/ack.en.txt.hbs")),
-    ("ack.nl.txt", include_str!("../templates/ack.nl.txt.hbs")),
-    ("ack.en.html", include_str!("../templates/ack.en.html.hbs")),
-    ("ack.nl.html", include_str!("../templates/ack.nl.html.hbs")),
-    ("forward.txt", include_str!("../templates/forward.txt.hbs")),
-    ("update.txt", include_str!("../templates/update.txt.hbs")),
-    ("notice.txt", include_str!("../templates/notice.txt.hbs")),
-    ("relay.en.txt", include_str!("../templates/relay.en.txt.hbs")),
-    ("relay.nl.txt", include_str!("../templates/relay.nl.txt.hbs")),
-    ("relay.en.html", include_str!("../templates/relay.en.html.hbs")),
-    ("relay.nl.html", include_str!("../templates/relay.nl.html.hbs")),
-    ("moved.en.txt", include_str!("../templates/moved.en.txt.hbs")),
-    ("moved.nl.txt", include_str!("../templates/moved.nl.txt.hbs")),
-    ("moved.en.html", include_str!("../templates/moved.en.html.hbs")),
-    ("moved.nl.html", include_str!("../templates/moved.nl.html.hbs")),
-    ("status.html", include_str!("../templates/status.html.hbs")),
+    ("ack.en.txt", include_str!("../../templates/ack.en.txt.hbs")),
+    ("ack.nl.txt", include_str!("../../templates/ack.nl.txt.hbs")),
+    ("ack.en.html", include_str!("../../templates/ack.en.html.hbs")),
+    ("ack.nl.html", include_str!("../../templates/ack.nl.html.hbs")),
+    ("forward.txt", include_str!("../../templates/forward.txt.hbs")),
+    ("update.txt", include_str!("../../templates/update.txt.hbs")),
+    ("notice.txt", include_str!("../../templates/notice.txt.hbs")),
+    ("relay.en.txt", include_str!("../../templates/relay.en.txt.hbs")),
+    ("relay.nl.txt", include_str!("../../templates/relay.nl.txt.hbs")),
+    ("relay.en.html", include_str!("../../templates/relay.en.html.hbs")),
+    ("relay.nl.html", include_str!("../../templates/relay.nl.html.hbs")),
+    ("moved.en.txt", include_str!("../../templates/moved.en.txt.hbs")),
+    ("moved.nl.txt", include_str!("../../templates/moved.nl.txt.hbs")),
+    ("moved.en.html", include_str!("../../templates/moved.en.html.hbs")),
+    ("moved.nl.html", include_str!("../../templates/moved.nl.html.hbs")),
+    ("status.html", include_str!("../../templates/status.html.hbs")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +174,7 @@ impl Renderer {
                 Some("ack") => self.render(name, &ack)?,
                 Some("relay" | "moved") => self.render(name, &relay)?,
                 Some("notice") => self.render(name, &notice)?,
-                Some("status") => self.render(name, &crate::status::sample())?,
+                Some("status") => self.render(name, &crate::web::status::sample())?,
                 _ => self.render(name, &forward)?,
             };
         }

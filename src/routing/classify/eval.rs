@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::data::Example;
 use super::{Arrival, Classifier, DecidedBy};
 use crate::config::Config;
-use crate::language::{self, Language};
+use crate::inbound::language::{self, Language};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PerLabel {
@@ -41,10 +41,10 @@ pub fn predict(classifier: &Classifier, config: &Config, examples: &[Example]) -
         .filter_map(|example| {
             let raw = format!(
                 "From: example@loket.invalid\r\nSubject: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
-                crate::intake::one_line(&example.subject),
+                crate::inbound::intake::one_line(&example.subject),
                 example.body
             );
-            let message = crate::intake::parse(raw.as_bytes()).ok()?;
+            let message = crate::inbound::intake::parse(raw.as_bytes()).ok()?;
             let language = language::detect(&message.subject, &message.text, default);
             let decision = classifier.decide_at(&arrival, &message, language);
             let predicted = match decision.decided_by {

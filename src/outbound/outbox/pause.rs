@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use super::{PauseReason, jitter};
-use crate::health::Health;
-use crate::metrics::Metrics;
+use crate::web::health::Health;
+use crate::web::metrics::Metrics;
 
 /// The longest wait between two probes.
 const PROBE_MAX: Duration = Duration::from_secs(300);

@@ -1,0 +1,6 @@
+//! Routing: which department a request is for. The operator's rules first, then
+//! a model trained on example requests, the organisation's corrections and its
+//! own history; the old mailbox a request arrived in is only a hint.
+
+pub mod classify;
+pub mod learn;
