@@ -3,13 +3,14 @@
 //! a ticket does. The ingest step writes the answers in the same transaction as
 //! the message, so mails are queued exactly when what caused them is stored.
 
+use crate::domain::Incoming;
 use crate::domain::{Entry, EventKind, Outgoing, Status, TicketRef, TicketState};
 use crate::inbound::guard::Verdict;
 use crate::inbound::intake::Normalised;
 use crate::inbound::language::Language;
 use crate::inbound::thread::{self, Hint, Participants, Proof, Role};
 use crate::inbound::trust::Staff;
-use crate::pipeline::plan::{Incoming, Trust};
+use crate::inbound::trust::Trust;
 use crate::routing::classify::Decision;
 
 /// A new ticket, as the responder sees it when deciding what mail it sends.

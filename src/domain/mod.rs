@@ -4,6 +4,7 @@
 mod address;
 mod event;
 mod ids;
+mod incoming;
 mod language;
 mod mail;
 mod status;
@@ -12,8 +13,9 @@ mod ticket;
 pub use address::{EmailAddress, Mailbox};
 pub use event::{Entry, EventKind};
 pub use ids::{DepartmentId, MailboxName, TicketRef};
+pub use incoming::{ImapPosition, Incoming};
 pub use language::Language;
-pub use mail::{MailKind, Outgoing};
+pub use mail::{MailKind, Outgoing, PauseReason};
 pub use status::Status;
 pub use ticket::TicketState;
 

@@ -8,6 +8,9 @@
 
 use serde::Serialize;
 
+use crate::domain::Mailbox;
+use crate::inbound::intake::Normalised;
+
 /// The DMARC verdict of the organisation's own mail server on a mail's From.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -106,6 +109,29 @@ impl Staff<'_> {
                 Some(domain) => domain_of(address) == domain.to_ascii_lowercase(),
                 None => m.eq_ignore_ascii_case(address),
             })
+    }
+}
+
+/// What the headers of a message prove about its sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trust {
+    /// The DMARC verdict of the organisation's own server (`trust.authserv_id`).
+    pub dmarc: Dmarc,
+    /// From is in the organisation's domains and its own server says DMARC failed.
+    pub spoofed: bool,
+    /// A Reply-To outside From's and the organisation's domains, set aside: mail
+    /// to the employee goes to From.
+    pub ignored_reply_to: Option<Mailbox>,
+}
+
+impl Trust {
+    /// Judges the sender of `message` and sets an untrusted Reply-To aside.
+    pub fn judge(message: &mut Normalised, authserv_id: Option<&str>, internal: &Domains) -> Self {
+        let dmarc = dmarc(&message.markers.authentication_results, authserv_id);
+        let spoofed = dmarc == Dmarc::Fail && internal.contains(&message.from.address);
+        let ignored_reply_to =
+            message.reply_to.take_if(|r| !reply_to_trusted(&message.from.address, &r.address, internal));
+        Self { dmarc, spoofed, ignored_reply_to }
     }
 }
 

@@ -6,12 +6,14 @@
 use std::collections::HashMap;
 
 use crate::desk::{self, Joining, Opened, RecentAcks, Responder, Turn};
+use crate::domain::Incoming;
 use crate::domain::{Mailbox, TicketRef, TicketState};
 use crate::inbound::guard::{AutoKind, Verdict};
 use crate::inbound::intake::Normalised;
 use crate::inbound::language::Language;
 use crate::inbound::thread::{Hint, Role};
-use crate::pipeline::plan::{Incoming, Plan, Trust};
+use crate::inbound::trust::Trust;
+use crate::pipeline::plan::Plan;
 use crate::routing::classify::Decision;
 use crate::store::{
     BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, Store, StoreError, TicketChange,

@@ -6,45 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, MailboxConfig};
-use crate::domain::{EmailAddress, Mailbox, MailboxName};
+use crate::domain::EmailAddress;
+pub use crate::domain::{ImapPosition, Incoming};
 use crate::inbound::guard::{self, Verdict};
 use crate::inbound::intake::{self, Normalised};
 use crate::inbound::language::{self, Language};
 use crate::inbound::thread::{self, Hint};
-use crate::inbound::trust::{self, Dmarc, Domains};
+use crate::inbound::trust::Domains;
+pub use crate::inbound::trust::Trust;
 use crate::routing::classify::{Decision, Routing};
 use crate::sign::Signer;
-
-/// Where a message came from, precisely enough to never take it twice.
-#[derive(Debug, Clone)]
-pub struct Incoming {
-    pub mailbox: MailboxName,
-    /// Unique within the mailbox: `uidvalidity/uid` for IMAP, the file's unique name for a Maildir.
-    pub source_key: String,
-    pub imap: Option<ImapPosition>,
-    pub raw: Vec<u8>,
-    /// True when only a leading part of the message was fetched (it was over the size limit).
-    pub truncated: bool,
-    /// The message's full size as the source reported it.
-    pub size: u64,
-    /// It was already in the mailbox when loket first connected: backlog gets no
-    /// acknowledgement unless `ack.backlog` asks for one.
-    pub backlog: bool,
-    /// The mailbox already had it as read (IMAP `\Seen`, Maildir `S`).
-    pub seen: bool,
-    pub received_at_ms: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImapPosition {
-    pub uidvalidity: u32,
-    pub uid: u32,
-    /// Advance the mailbox cursor in the ingest transaction. False when the source
-    /// still has to move or flag the message after the commit: then the cursor follows
-    /// that step, so a crash in between means a re-fetch that the duplicate keys absorb,
-    /// and the message is still moved.
-    pub advance_cursor: bool,
-}
 
 /// What the store is to do with one message.
 #[derive(Debug, Clone)]
@@ -62,29 +33,6 @@ pub enum Plan {
     Quarantine {
         reason: String,
     },
-}
-
-/// What the headers of a message prove about its sender.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trust {
-    /// The DMARC verdict of the organisation's own server (`trust.authserv_id`).
-    pub dmarc: Dmarc,
-    /// From is in the organisation's domains and its own server says DMARC failed.
-    pub spoofed: bool,
-    /// A Reply-To outside From's and the organisation's domains, set aside: mail
-    /// to the employee goes to From.
-    pub ignored_reply_to: Option<Mailbox>,
-}
-
-impl Trust {
-    /// Judges the sender of `message` and sets an untrusted Reply-To aside.
-    pub fn judge(message: &mut Normalised, authserv_id: Option<&str>, internal: &Domains) -> Self {
-        let dmarc = trust::dmarc(&message.markers.authentication_results, authserv_id);
-        let spoofed = dmarc == Dmarc::Fail && internal.contains(&message.from.address);
-        let ignored_reply_to =
-            message.reply_to.take_if(|r| !trust::reply_to_trusted(&message.from.address, &r.address, internal));
-        Self { dmarc, spoofed, ignored_reply_to }
-    }
 }
 
 /// The settings the pure stages need, taken from the config once.

@@ -122,7 +122,7 @@ impl Metrics {
             "1 while the outbox is paused because the mail server takes no mail, by reason",
             outbox_paused.clone(),
         );
-        for reason in crate::outbound::outbox::PauseReason::ALL {
+        for reason in crate::domain::PauseReason::ALL {
             outbox_paused.get_or_create(&ReasonLabels { reason: reason.as_str().to_owned() }).set(0);
         }
         let problems = Family::<ProblemLabels, Counter>::default();
@@ -184,7 +184,7 @@ impl Metrics {
 
     /// The outbox paused for `reason`, or (`None`) sends again.
     pub fn outbox_paused(&self, reason: Option<&str>) {
-        for known in crate::outbound::outbox::PauseReason::ALL {
+        for known in crate::domain::PauseReason::ALL {
             let on = reason == Some(known.as_str());
             self.outbox_paused.get_or_create(&ReasonLabels { reason: known.as_str().to_owned() }).set(i64::from(on));
         }

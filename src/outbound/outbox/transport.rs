@@ -1,6 +1,7 @@
 //! Transports: SMTP (rustls, one kept session, see [`super::smtp`]), or `.eml`
 //! files in a folder for the no-server mode.
 
+pub use crate::domain::PauseReason;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,35 +16,6 @@ use crate::config::{Config, SmtpConfig, TlsMode};
 pub enum TransportError {
     #[error("smtp: {0}")]
     Setup(String),
-}
-
-/// Why the server takes no mail at all just now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PauseReason {
-    /// No connection, or no greeting in time.
-    Connection,
-    /// The TLS handshake failed, or STARTTLS is not offered.
-    Tls,
-    /// The login was refused (a rotated password, a locked account).
-    Authentication,
-    /// The desk's address may not send through this server (MAIL FROM refused, send-as rights).
-    Sender,
-    /// The server refused the session itself (554 greeting, EHLO refused).
-    Refused,
-}
-
-impl PauseReason {
-    pub const ALL: [Self; 5] = [Self::Connection, Self::Tls, Self::Authentication, Self::Sender, Self::Refused];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Connection => "connection",
-            Self::Tls => "tls",
-            Self::Authentication => "authentication",
-            Self::Sender => "sender",
-            Self::Refused => "refused",
-        }
-    }
 }
 
 /// Why a mail did not go out, shaped for the decision that follows.
