@@ -1,13 +1,12 @@
 //! The binary as an operator uses it.
 
-mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use support::dovecot::Dovecot;
-use support::{TestMailbox, imap, request};
+use crate::support::dovecot::Dovecot;
+use crate::support::{TestMailbox, imap, request};
 
 fn loket(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loket"))
@@ -30,7 +29,7 @@ fn stderr(output: &Output) -> String {
 #[test]
 fn a_wrong_config_names_the_key_and_touches_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let text = support::config_text("sqlite://loket.db", 143, &[TestMailbox::new("hr-old", "hrr", "hr")], "");
+    let text = crate::support::config_text("sqlite://loket.db", 143, &[TestMailbox::new("hr-old", "hrr", "hr")], "");
     std::fs::write(dir.path().join("loket.toml"), text).unwrap();
     let output = loket(&["run", "--config", "loket.toml"], dir.path());
     assert!(!output.status.success());
@@ -118,7 +117,7 @@ fn the_demo_makes_tickets_from_the_sample_maildir_and_they_can_be_listed() {
 
     // A second demo starts from the samples again, and runs on with the status page
     // of the conversation it prints a link to.
-    let listen = format!("127.0.0.1:{}", support::free_port());
+    let listen = format!("127.0.0.1:{}", crate::support::free_port());
     let mut demo = Running(
         Command::new(env!("CARGO_BIN_EXE_loket"))
             .args(["demo", "--dir", "demo", "--listen", &listen])
@@ -141,11 +140,11 @@ fn the_demo_makes_tickets_from_the_sample_maildir_and_they_can_be_listed() {
     assert!(printed.contains("7 tickets"), "{printed}");
     assert!(link.starts_with(&format!("http://{listen}/t/SD-00001?k=")), "{link}");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let page = runtime.block_on(support::http::get(&link));
+    let page = runtime.block_on(crate::support::http::get(&link));
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Laptop start niet meer op") && page.body.contains("leenlaptop"), "{}", page.body);
     assert!(page.body.contains("In behandeling"), "the page speaks Anna's Dutch: {}", page.body);
-    support::stop(&mut demo.0, "TERM");
+    crate::support::stop(&mut demo.0, "TERM");
     assert!(demo.0.wait().unwrap().success(), "the demo stops cleanly on SIGTERM");
 }
 
@@ -173,7 +172,7 @@ fn the_demo_never_removes_a_folder_it_did_not_make() {
 #[test]
 fn migrate_creates_the_store_and_the_environment_overrides_its_url() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://a.db", 143, &[], "")).unwrap();
+    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://a.db", 143, &[], "")).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_loket"))
         .args(["migrate", "--config", "loket.toml"])
         .current_dir(dir.path())
@@ -195,14 +194,14 @@ async fn check_prints_one_line_per_mailbox_and_fails_when_one_fails() {
     imap::append_all(dovecot.port, "it", "INBOX", &[request("a@example.org", "it@example.org", "x", "y", "c@t")]).await;
     let dir = tempfile::tempdir().unwrap();
     let mailboxes = [TestMailbox::new("it-old", "it", "it"), TestMailbox::new("hr-old", "hr", "hr")];
-    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", dovecot.port, &mailboxes, ""))
+    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://x.db", dovecot.port, &mailboxes, ""))
         .unwrap();
     let output = loket(&["check", "--config", "loket.toml"], dir.path());
     let printed = stdout(&output);
     assert!(!output.status.success());
     assert!(printed.contains("it-old: ok (1 messages in INBOX, IDLE supported)"), "{printed}");
     assert!(printed.contains("hr-old: FAILED: login refused for hr"), "{printed}");
-    assert!(!printed.contains(support::dovecot::PASSWORD), "the password never shows");
+    assert!(!printed.contains(crate::support::dovecot::PASSWORD), "the password never shows");
 }
 
 #[tokio::test]
@@ -211,8 +210,8 @@ async fn terminal_escapes_an_attacker_puts_in_a_mail_are_shown_to_the_operator_n
     let maildir = dir.path().join("it");
     std::fs::create_dir_all(maildir.join("new")).unwrap();
     let extra = format!("[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\n", maildir.display());
-    let text = support::config_text("sqlite://loket.db", 143, &[], &extra)
-        .replace("sqlite://loket.db", &support::sqlite_url(dir.path()));
+    let text = crate::support::config_text("sqlite://loket.db", 143, &[], &extra)
+        .replace("sqlite://loket.db", &crate::support::sqlite_url(dir.path()));
     std::fs::write(dir.path().join("loket.toml"), &text).unwrap();
 
     // The attacker's body sets the window title, clears the screen and paints a fake prompt.
@@ -246,7 +245,7 @@ async fn a_trace_level_log_of_mailbox_logins_holds_no_password() {
     imap::append_all(dovecot.port, "it", "INBOX", &[request("a@example.org", "it@example.org", "x", "y", "t@t")]).await;
     let dir = tempfile::tempdir().unwrap();
     let mailboxes = [TestMailbox::new("it-old", "it", "it"), TestMailbox::new("hr-old", "hr", "nobody-here")];
-    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", dovecot.port, &mailboxes, ""))
+    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://x.db", dovecot.port, &mailboxes, ""))
         .unwrap();
     // An operator chasing a problem turns every log on, for text and for JSON.
     for format in ["text", "json"] {
@@ -259,17 +258,17 @@ async fn a_trace_level_log_of_mailbox_logins_holds_no_password() {
             .unwrap();
         let log = stderr(&output);
         assert!(stdout(&output).contains("it-old: ok"), "{}", stdout(&output));
-        assert!(!log.contains(support::dovecot::PASSWORD), "the password is in the log: {log}");
+        assert!(!log.contains(crate::support::dovecot::PASSWORD), "the password is in the log: {log}");
         assert!(!log.contains("LOGIN \\\""), "the LOGIN command is in the log: {log}");
-        assert!(!stdout(&output).contains(support::dovecot::PASSWORD));
+        assert!(!stdout(&output).contains(crate::support::dovecot::PASSWORD));
     }
 }
 
 #[test]
 fn a_store_that_cannot_be_reached_is_named_without_its_password() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", 143, &[], "")).unwrap();
-    let port = support::free_port();
+    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://x.db", 143, &[], "")).unwrap();
+    let port = crate::support::free_port();
     let output = Command::new(env!("CARGO_BIN_EXE_loket"))
         .args(["tickets", "list", "--config", "loket.toml"])
         .current_dir(dir.path())
@@ -286,10 +285,10 @@ fn a_store_that_cannot_be_reached_is_named_without_its_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_store_is_reached_over_verified_tls_with_the_operators_ca_file() {
-    let (postgres, ca) = support::postgres::Postgres::start_with_tls();
+    let (postgres, ca) = crate::support::postgres::Postgres::start_with_tls();
     let url = postgres.database("tls").await.replace("127.0.0.1", "localhost");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", 143, &[], "")).unwrap();
+    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://x.db", 143, &[], "")).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_loket"))
         .args(["migrate", "--config", "loket.toml"])
         .current_dir(dir.path())
@@ -314,14 +313,14 @@ fn loket_env(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
 #[test]
 fn a_wrong_config_exits_78_and_a_store_that_cannot_be_reached_69() {
     let dir = tempfile::tempdir().unwrap();
-    let text = support::config_text("sqlite://loket.db", 143, &[TestMailbox::new("hr-old", "hrr", "hr")], "");
+    let text = crate::support::config_text("sqlite://loket.db", 143, &[TestMailbox::new("hr-old", "hrr", "hr")], "");
     std::fs::write(dir.path().join("bad.toml"), text).unwrap();
     let output = loket(&["run", "--config", "bad.toml"], dir.path());
     assert_eq!(output.status.code(), Some(78), "{}", stderr(&output));
     assert_eq!(loket(&["check", "--config", "missing.toml"], dir.path()).status.code(), Some(78));
 
-    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://x.db", 143, &[], "")).unwrap();
-    let url = format!("postgres://loket:x@127.0.0.1:{}/loket", support::free_port());
+    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://x.db", 143, &[], "")).unwrap();
+    let url = format!("postgres://loket:x@127.0.0.1:{}/loket", crate::support::free_port());
     let output = loket_env(&["tickets", "list", "--config", "loket.toml"], dir.path(), &[("LOKET_STORE__URL", &url)]);
     assert_eq!(output.status.code(), Some(69), "{}", stderr(&output));
 
@@ -336,7 +335,7 @@ fn check_fails_on_a_broken_template_and_an_smtp_server_that_does_not_answer() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let smtp = format!("[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 2\n");
-    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://loket.db", 143, &[], &smtp)).unwrap();
+    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://loket.db", 143, &[], &smtp)).unwrap();
     let started = std::time::Instant::now();
     let output = loket(&["check", "--config", "loket.toml"], dir.path());
     let printed = stdout(&output);
@@ -356,7 +355,7 @@ fn check_fails_on_a_broken_template_and_an_smtp_server_that_does_not_answer() {
     std::fs::create_dir(dir.path().join("templates")).unwrap();
     std::fs::write(dir.path().join("templates/ack.en.txt.hbs"), "Hello {{#if name}}").unwrap();
     let extra = "[outbox]\nfile_dir = \"out\"\n[templates]\ndir = \"templates\"\n";
-    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://loket.db", 143, &[], extra)).unwrap();
+    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://loket.db", 143, &[], extra)).unwrap();
     let output = loket(&["check", "--config", "loket.toml"], dir.path());
     let printed = stdout(&output);
     assert_eq!(output.status.code(), Some(78), "{printed}");
@@ -368,7 +367,7 @@ fn check_fails_on_a_broken_template_and_an_smtp_server_that_does_not_answer() {
 fn relative_paths_in_the_config_lie_beside_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("etc")).unwrap();
-    std::fs::write(dir.path().join("etc/loket.toml"), support::config_text("sqlite://data/loket.db", 143, &[], ""))
+    std::fs::write(dir.path().join("etc/loket.toml"), crate::support::config_text("sqlite://data/loket.db", 143, &[], ""))
         .unwrap();
     let output = loket(&["migrate", "--config", "etc/loket.toml"], dir.path());
     assert!(output.status.success(), "{}", stderr(&output));
@@ -417,7 +416,7 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
 fn run_tells_systemd_when_it_is_ready_and_that_it_lives_and_logs_without_colour() {
     let dir = tempfile::tempdir().unwrap();
     let extra = "[outbox]\nfile_dir = \"out\"\n";
-    std::fs::write(dir.path().join("loket.toml"), support::config_text("sqlite://loket.db", 143, &[], extra)).unwrap();
+    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://loket.db", 143, &[], extra)).unwrap();
     let socket_path = dir.path().join("notify");
     let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
     socket.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
@@ -439,7 +438,7 @@ fn run_tells_systemd_when_it_is_ready_and_that_it_lives_and_logs_without_colour(
         let n = socket.recv(&mut buffer).expect("a notification within 30 s");
         seen.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
     }
-    support::stop(&mut daemon.0, "TERM");
+    crate::support::stop(&mut daemon.0, "TERM");
     let status = daemon.0.wait().unwrap();
     assert!(status.success());
     let n = socket.recv(&mut buffer).unwrap();
@@ -466,7 +465,7 @@ async fn quarantined(dir: &Path, mails: &[(&str, Vec<u8>)]) -> std::sync::Arc<lo
         "[outbox]\nfile_dir = \"out\"\n[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\n",
         maildir.display()
     );
-    let text = support::config_text(&support::sqlite_url(dir), 143, &[], &extra);
+    let text = crate::support::config_text(&crate::support::sqlite_url(dir), 143, &[], &extra);
     std::fs::write(dir.join("loket.toml"), &text).unwrap();
     let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
     let store = loket::app::open_store(&config).await.unwrap();
@@ -584,7 +583,7 @@ async fn two_people(dir: &Path, url: &str) {
         "[outbox]\nfile_dir = \"out\"\n[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\n",
         maildir.display()
     );
-    let text = support::config_text(url, 143, &[], &extra);
+    let text = crate::support::config_text(url, 143, &[], &extra);
     std::fs::write(dir.join("loket.toml"), &text).unwrap();
     let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
     let store = loket::app::open_store(&config).await.unwrap();
@@ -622,7 +621,7 @@ fn forget_and_export(dir: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forget_erases_one_person_from_a_sqlite_store_down_to_the_files_bytes_and_export_hands_over_only_theirs() {
     let dir = tempfile::tempdir().unwrap();
-    two_people(dir.path(), &support::sqlite_url(dir.path())).await;
+    two_people(dir.path(), &crate::support::sqlite_url(dir.path())).await;
     forget_and_export(dir.path());
     for file in ["loket.db", "loket.db-wal"] {
         if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
@@ -633,7 +632,7 @@ async fn forget_erases_one_person_from_a_sqlite_store_down_to_the_files_bytes_an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forget_and_export_work_the_same_on_postgres() {
-    let postgres = support::postgres::Postgres::start();
+    let postgres = crate::support::postgres::Postgres::start();
     let url = postgres.database("privacy").await;
     let dir = tempfile::tempdir().unwrap();
     two_people(dir.path(), &url).await;

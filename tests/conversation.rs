@@ -3,13 +3,12 @@
 //! the department answers through the desk inbox, the employee writes again, the
 //! ticket is rerouted and resolved, and the status page follows every step.
 
-mod support;
 
 use std::time::Duration;
 
 use mail_parser::{MessageParser, MimeHeaders};
-use support::desk::*;
-use support::{browser, eventually, http, request};
+use crate::support::desk::*;
+use crate::support::{browser, eventually, http, request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_conversation_from_request_to_resolved_through_the_desk() {

@@ -1,14 +1,13 @@
 //! `kill -9` in the middle of a backlog, then a restart: every message exactly once.
 
-mod support;
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use loket::store::Store;
-use support::dovecot::Dovecot;
-use support::{TestMailbox, eventually, imap, request};
+use crate::support::dovecot::Dovecot;
+use crate::support::{TestMailbox, eventually, imap, request};
 
 const MESSAGES: usize = 3000;
 
@@ -27,11 +26,11 @@ fn spawn_daemon(config: &std::path::Path) -> Child {
 async fn killing_the_daemon_mid_batch_loses_nothing_and_duplicates_nothing() {
     let dovecot = Dovecot::start(&["it"]);
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
+    let url = crate::support::sqlite_url(dir.path());
     let mailboxes =
         [TestMailbox { extra: "processed_folder = \"Processed\"", ..TestMailbox::new("it-old", "it", "it") }];
     let config_path = dir.path().join("loket.toml");
-    std::fs::write(&config_path, support::config_text(&url, dovecot.port, &mailboxes, "[ingest]\nbatch_size = 100\n"))
+    std::fs::write(&config_path, crate::support::config_text(&url, dovecot.port, &mailboxes, "[ingest]\nbatch_size = 100\n"))
         .unwrap();
     let messages: Vec<Vec<u8>> = (0..MESSAGES)
         .map(|i| {
@@ -160,10 +159,10 @@ fn hostile_mails() -> Vec<Vec<u8>> {
 async fn hostile_mail_never_kills_the_daemon_and_the_next_request_still_becomes_a_ticket() {
     let dovecot = Dovecot::start(&["it"]);
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
+    let url = crate::support::sqlite_url(dir.path());
     let config_path = dir.path().join("loket.toml");
     let mailboxes = [TestMailbox::new("it-old", "it", "it")];
-    std::fs::write(&config_path, support::config_text(&url, dovecot.port, &mailboxes, "")).unwrap();
+    std::fs::write(&config_path, crate::support::config_text(&url, dovecot.port, &mailboxes, "")).unwrap();
     let mut messages = hostile_mails();
     let hostile = messages.len() as i64;
     messages.push(request("Anna <anna@example.org>", "it@example.org", "Laptop", "My laptop is broken", "normal@test"));
@@ -195,7 +194,7 @@ async fn hostile_mail_never_kills_the_daemon_and_the_next_request_still_becomes_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_that_cannot_be_stored_is_quarantined_after_its_tries_across_a_restart_and_the_rest_go_on() {
-    let postgres = support::postgres::Postgres::start();
+    let postgres = crate::support::postgres::Postgres::start();
     let url = postgres.database("poison").await;
     let store = Store::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
@@ -221,7 +220,7 @@ async fn a_message_that_cannot_be_stored_is_quarantined_after_its_tries_across_a
     let mailboxes =
         [TestMailbox { extra: "processed_folder = \"Processed\"", ..TestMailbox::new("it-old", "it", "it") }];
     let extra = "[ingest]\nbatch_size = 100\nmax_store_attempts = 3\n";
-    std::fs::write(&config_path, support::config_text(&url, dovecot.port, &mailboxes, extra)).unwrap();
+    std::fs::write(&config_path, crate::support::config_text(&url, dovecot.port, &mailboxes, extra)).unwrap();
     let mut messages: Vec<Vec<u8>> = (0..100)
         .map(|i| {
             let subject = if i == 50 { "poison".to_owned() } else { format!("request {i}") };
@@ -279,7 +278,7 @@ async fn a_message_that_cannot_be_stored_is_quarantined_after_its_tries_across_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_mails_arriving_in_two_mailboxes_at_once_make_one_ticket_each_on_postgresql() {
     const MAILS: usize = 50;
-    let postgres = support::postgres::Postgres::start();
+    let postgres = crate::support::postgres::Postgres::start();
     let url = postgres.database("copies").await;
     let store = Store::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
@@ -289,7 +288,7 @@ async fn the_same_mails_arriving_in_two_mailboxes_at_once_make_one_ticket_each_o
     let mailboxes = [TestMailbox::new("it-old", "it", "it"), TestMailbox::new("facility-old", "facility", "facility")];
     // Backlog acknowledged and forwarded, however old the samples are.
     let extra = "[ack]\nbacklog = true\nmax_per_recipient_per_hour = 1000\n[ingest]\nbacklog_forward_days = 100000\n";
-    std::fs::write(&config_path, support::config_text(&url, dovecot.port, &mailboxes, extra)).unwrap();
+    std::fs::write(&config_path, crate::support::config_text(&url, dovecot.port, &mailboxes, extra)).unwrap();
     // One mail to both old addresses: each copy carries its own delivery header.
     let copies = |user: &str| -> Vec<Vec<u8>> {
         (0..MAILS)
@@ -333,7 +332,7 @@ fn maildir_config(dir: &std::path::Path, store_url: &str, extra: &str) -> std::p
          [web]\nlisten = \"127.0.0.1:{}\"\n{extra}\n\
          [[departments]]\nid = \"it\"\nname = \"IT\"\nqueue_address = \"q@example.org\"\n\
          [[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\npoll_interval_secs = 1\n",
-        support::free_port(),
+        crate::support::free_port(),
         dir.join("it").display()
     );
     let path = dir.join("loket.toml");
@@ -379,7 +378,7 @@ fn exits_within(child: &mut Child, limit: Duration) -> Option<std::process::Exit
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_down_at_start_is_waited_for_and_the_mail_then_becomes_a_ticket() {
-    let mut postgres = support::postgres::Postgres::start();
+    let mut postgres = crate::support::postgres::Postgres::start();
     let url = postgres.database("waits").await;
     postgres.stop();
     let dir = tempfile::tempdir().unwrap();
@@ -393,7 +392,7 @@ async fn a_database_down_at_start_is_waited_for_and_the_mail_then_becomes_a_tick
     let log = dir.path().join("loket.log");
     let mut daemon = spawn_logged(&config, &log);
 
-    support::wait_until("loket to say it waits for the database", Duration::from_secs(30), || {
+    crate::support::wait_until("loket to say it waits for the database", Duration::from_secs(30), || {
         std::fs::read_to_string(&log).unwrap_or_default().contains("waiting for the database")
     });
     assert!(daemon.try_wait().unwrap().is_none(), "loket waits instead of exiting");
@@ -435,7 +434,7 @@ fn daemon_stuck_in_a_send(dir: &std::path::Path, deadline_secs: u64) -> (Child, 
         "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 300\n\
          [daemon]\nshutdown_timeout_secs = {deadline_secs}\n"
     );
-    let config = maildir_config(dir, &support::sqlite_url(dir), &extra);
+    let config = maildir_config(dir, &crate::support::sqlite_url(dir), &extra);
     deliver(dir, "1.M1.host", "stuck@test");
     let mut daemon = spawn_logged(&config, &dir.join("loket.log"));
     if connections.recv_timeout(Duration::from_secs(60)).is_err() {

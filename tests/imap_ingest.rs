@@ -1,6 +1,5 @@
 //! Ingest against a real Dovecot: the old mailboxes flow into one store, exactly once.
 
-mod support;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -8,8 +7,8 @@ use std::time::Duration;
 
 use loket::config::Config;
 use loket::store::Store;
-use support::dovecot::{self, Dovecot};
-use support::{TestMailbox, eventually, http, imap, request};
+use crate::support::dovecot::{self, Dovecot};
+use crate::support::{TestMailbox, eventually, http, imap, request};
 use tokio_util::sync::CancellationToken;
 
 struct Daemon {
@@ -19,7 +18,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &Config) -> Self {
-        support::init_tracing();
+        crate::support::init_tracing();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
         Self { shutdown, task }
@@ -72,7 +71,7 @@ async fn three_mailboxes_become_tickets(store_url: &str) {
         TestMailbox { extra: processed, ..TestMailbox::new("hr-old", "hr", "hr") },
         TestMailbox { extra: processed, ..TestMailbox::new("facility-old", "facility", "facility") },
     ];
-    let config = support::config(store_url, dovecot.port, &mailboxes, "");
+    let config = crate::support::config(store_url, dovecot.port, &mailboxes, "");
     for (user, address) in [("it", "it@example.org"), ("hr", "hr@example.org"), ("facility", "facility@example.org")] {
         imap::append_all(dovecot.port, user, "INBOX", &messages(user, address, 10)).await;
     }
@@ -119,12 +118,12 @@ async fn three_mailboxes_become_tickets(store_url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_mailboxes_become_tickets_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    three_mailboxes_become_tickets(&support::sqlite_url(dir.path())).await;
+    three_mailboxes_become_tickets(&crate::support::sqlite_url(dir.path())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_mailboxes_become_tickets_on_postgres() {
-    let postgres = support::postgres::Postgres::start();
+    let postgres = crate::support::postgres::Postgres::start();
     let url = postgres.database("ingest").await;
     three_mailboxes_become_tickets(&url).await;
 }
@@ -133,9 +132,9 @@ async fn three_mailboxes_become_tickets_on_postgres() {
 async fn a_changed_uidvalidity_duplicates_nothing() {
     let dovecot = Dovecot::start(&["it"]);
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
+    let url = crate::support::sqlite_url(dir.path());
     let mailboxes = [TestMailbox { folder: "Requests", ..TestMailbox::new("it-old", "it", "it") }];
-    let config = support::config(&url, dovecot.port, &mailboxes, "");
+    let config = crate::support::config(&url, dovecot.port, &mailboxes, "");
     let first = messages("it", "it@example.org", 3);
     imap::append_all(dovecot.port, "it", "Requests", &first).await;
     let store = store(&url).await;
@@ -170,10 +169,10 @@ async fn a_changed_uidvalidity_duplicates_nothing() {
 async fn oversized_and_unparseable_mail_is_quarantined_and_the_next_message_still_becomes_a_ticket() {
     let dovecot = Dovecot::start(&["it"]);
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
+    let url = crate::support::sqlite_url(dir.path());
     let mailboxes =
         [TestMailbox { extra: "processed_folder = \"Processed\"", ..TestMailbox::new("it-old", "it", "it") }];
-    let config = support::config(&url, dovecot.port, &mailboxes, "[ingest]\nmax_message_bytes = 4096\n");
+    let config = crate::support::config(&url, dovecot.port, &mailboxes, "[ingest]\nmax_message_bytes = 4096\n");
     let big_body = "A line of a very long message.\r\n".repeat(600);
     let big = request("Bob <bob@example.org>", "it@example.org", "Huge scan", &big_body, "big@test");
     let garbage = b"this is not an e-mail at all\r\nno headers, no sender\r\n".to_vec();
@@ -218,13 +217,13 @@ async fn a_mailbox_with_a_wrong_password_leaves_the_others_working() {
     // Dovecot knows no user "hr": its login fails.
     let dovecot = Dovecot::start(&["it", "facility"]);
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
+    let url = crate::support::sqlite_url(dir.path());
     let mailboxes = [
         TestMailbox::new("it-old", "it", "it"),
         TestMailbox::new("hr-old", "hr", "hr"),
         TestMailbox::new("facility-old", "facility", "facility"),
     ];
-    let config = support::config(&url, dovecot.port, &mailboxes, "");
+    let config = crate::support::config(&url, dovecot.port, &mailboxes, "");
     imap::append_all(dovecot.port, "it", "INBOX", &messages("it", "it@example.org", 2)).await;
     imap::append_all(dovecot.port, "facility", "INBOX", &messages("facility", "facility@example.org", 2)).await;
 
@@ -242,10 +241,10 @@ async fn a_mailbox_with_a_wrong_password_leaves_the_others_working() {
 async fn with_idle_a_new_message_becomes_a_ticket_within_seconds() {
     let dovecot = Dovecot::start(&["it"]);
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
+    let url = crate::support::sqlite_url(dir.path());
     // A long poll interval: only IDLE can bring the message in quickly.
     let mailboxes = [TestMailbox { extra: "poll_interval_secs = 3600", ..TestMailbox::new("it-old", "it", "it") }];
-    let text = support::config_text(&url, dovecot.port, &mailboxes, "").replace("poll_interval_secs = 1\n", "");
+    let text = crate::support::config_text(&url, dovecot.port, &mailboxes, "").replace("poll_interval_secs = 1\n", "");
     let config = loket::config::load_str(&text).unwrap();
     let daemon = Daemon::start(&config);
     let store = store(&url).await;
@@ -269,7 +268,7 @@ async fn implicit_tls_and_starttls_work_with_a_trusted_ca_and_fail_without() {
              [[departments]]\nid = \"it\"\nname = \"IT\"\nqueue_address = \"q@example.org\"\n\
              [[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nhost = \"localhost\"\nport = {port}\ntls = \"{tls}\"\n\
              username = \"it\"\npassword = \"{}\"\ncommand_timeout_secs = 10\n{ca_line}",
-            support::dovecot::PASSWORD
+            crate::support::dovecot::PASSWORD
         )
     };
     for (tls, port) in [("implicit", dovecot.tls_port), ("starttls", dovecot.port)] {
@@ -291,8 +290,8 @@ async fn implicit_tls_and_starttls_work_with_a_trusted_ca_and_fail_without() {
 async fn after_the_server_restarts_the_mailbox_reconnects_and_goes_on() {
     let mut dovecot = Dovecot::start(&["it"]);
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
-    let config = support::config(&url, dovecot.port, &[TestMailbox::new("it-old", "it", "it")], "");
+    let url = crate::support::sqlite_url(dir.path());
+    let config = crate::support::config(&url, dovecot.port, &[TestMailbox::new("it-old", "it", "it")], "");
     imap::append_all(dovecot.port, "it", "INBOX", &messages("before", "it@example.org", 1)).await;
     let daemon = Daemon::start(&config);
     let store = store(&url).await;
@@ -316,7 +315,7 @@ async fn a_server_that_never_answers_times_out_with_a_clear_error() {
             held.push(socket);
         }
     });
-    let text = support::config_text("sqlite://unused.db", port, &[TestMailbox::new("it-old", "it", "it")], "")
+    let text = crate::support::config_text("sqlite://unused.db", port, &[TestMailbox::new("it-old", "it", "it")], "")
         .replace("command_timeout_secs = 10", "command_timeout_secs = 1");
     let config = loket::config::load_str(&text).unwrap();
     let started = std::time::Instant::now();
@@ -332,10 +331,10 @@ async fn a_server_without_move_or_uidplus_copies_each_message_to_processed_exact
     let options = dovecot::Options { capability: Some(dovecot::WITHOUT_MOVE_AND_UIDPLUS) };
     let dovecot = Dovecot::start_with(&["it"], options);
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
+    let url = crate::support::sqlite_url(dir.path());
     let mailboxes =
         [TestMailbox { extra: "processed_folder = \"Processed\"", ..TestMailbox::new("it-old", "it", "it") }];
-    let config = support::config(&url, dovecot.port, &mailboxes, "");
+    let config = crate::support::config(&url, dovecot.port, &mailboxes, "");
     imap::append_all(dovecot.port, "it", "INBOX", &messages("first", "it@example.org", 5)).await;
 
     let daemon = Daemon::start(&config);
@@ -364,11 +363,11 @@ async fn a_server_without_move_or_uidplus_copies_each_message_to_processed_exact
 async fn a_processed_folder_that_cannot_be_created_is_reported_and_new_mail_still_becomes_tickets() {
     let dovecot = Dovecot::start(&["it"]);
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
+    let url = crate::support::sqlite_url(dir.path());
     // Dovecot refuses '/' in a folder name under its '.' hierarchy separator.
     let mailboxes =
         [TestMailbox { extra: "processed_folder = \"Archive/Processed\"", ..TestMailbox::new("it-old", "it", "it") }];
-    let config = support::config(&url, dovecot.port, &mailboxes, "");
+    let config = crate::support::config(&url, dovecot.port, &mailboxes, "");
     imap::append_all(dovecot.port, "it", "INBOX", &messages("first", "it@example.org", 2)).await;
 
     let daemon = Daemon::start(&config);
@@ -401,9 +400,9 @@ async fn a_processed_folder_that_cannot_be_created_is_reported_and_new_mail_stil
 async fn in_flag_mode_flagged_mail_is_not_fetched_again_after_a_restart() {
     let dovecot = Dovecot::start(&["it"]);
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
+    let url = crate::support::sqlite_url(dir.path());
     let mailboxes = [TestMailbox { extra: "processed_flag = \"$Loket\"", ..TestMailbox::new("it-old", "it", "it") }];
-    let config = support::config(&url, dovecot.port, &mailboxes, "");
+    let config = crate::support::config(&url, dovecot.port, &mailboxes, "");
     imap::append_all(dovecot.port, "it", "INBOX", &messages("it", "it@example.org", 3)).await;
     let daemon = Daemon::start(&config);
     let store = store(&url).await;
@@ -433,8 +432,8 @@ async fn in_flag_mode_flagged_mail_is_not_fetched_again_after_a_restart() {
 async fn new_mail_below_the_cursor_after_the_server_reused_uids_still_becomes_a_ticket() {
     let dovecot = Dovecot::start(&["it"]);
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
-    let config = support::config(&url, dovecot.port, &[TestMailbox::new("it-old", "it", "it")], "");
+    let url = crate::support::sqlite_url(dir.path());
+    let config = crate::support::config(&url, dovecot.port, &[TestMailbox::new("it-old", "it", "it")], "");
     imap::append_all(dovecot.port, "it", "INBOX", &messages("before", "it@example.org", 2)).await;
     let daemon = Daemon::start(&config);
     let store = store(&url).await;
@@ -453,7 +452,7 @@ async fn new_mail_below_the_cursor_after_the_server_reused_uids_still_becomes_a_
     assert!(ready.body.contains("uids_reused") && ready.body.contains("reuses UIDs"), "{}", ready.body);
 }
 
-fn oauth_client(name: &str, server: &support::oauth::TokenServer, id: &str, secret: &str, extra: &str) -> String {
+fn oauth_client(name: &str, server: &crate::support::oauth::TokenServer, id: &str, secret: &str, extra: &str) -> String {
     format!(
         "[[oauth]]\nname = \"{name}\"\ngrant = \"client_credentials\"\ntoken_url = \"{}\"\nclient_id = \"{id}\"\nclient_secret = \"{secret}\"\nscope = \"https://outlook.office365.com/.default\"\n{extra}\n",
         server.token_url()
@@ -466,14 +465,14 @@ fn oauth_client(name: &str, server: &support::oauth::TokenServer, id: &str, secr
 /// goes on: no storm of token requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mailboxes_sign_in_with_oauth_tokens_and_a_revoked_token_is_replaced_once() {
-    let server = support::oauth::TokenServer::start(
+    let server = crate::support::oauth::TokenServer::start(
         &[("hr-app", "hr-secret", "hr"), ("it-app", "it-secret", "it")],
         Duration::from_secs(600),
     )
     .await;
     let dovecot = Dovecot::with_oauth(&["it", "hr", "facility"], &server.introspection_url());
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
+    let url = crate::support::sqlite_url(dir.path());
     let mailboxes = [
         TestMailbox { extra: "auth = \"xoauth2\"\noauth = \"hr-idp\"", ..TestMailbox::new("hr-old", "hr", "hr") },
         TestMailbox { extra: "auth = \"oauthbearer\"\noauth = \"it-idp\"", ..TestMailbox::new("it-old", "it", "it") },
@@ -484,7 +483,7 @@ async fn mailboxes_sign_in_with_oauth_tokens_and_a_revoked_token_is_replaced_onc
         oauth_client("hr-idp", &server, "hr-app", "hr-secret", ""),
         oauth_client("it-idp", &server, "it-app", "it-secret", "")
     );
-    let config = support::config(&url, dovecot.port, &mailboxes, &clients);
+    let config = crate::support::config(&url, dovecot.port, &mailboxes, &clients);
     let tokens = loket::oauth::Tokens::new(&config, None);
     let line = loket::source::imap::check(&config.mailboxes[0], &tokens).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(line.contains("token from `hr-idp` obtained, signed in with XOAUTH2"), "{line}");
@@ -522,14 +521,14 @@ async fn mailboxes_sign_in_with_oauth_tokens_and_a_revoked_token_is_replaced_onc
 /// refresh token is saved in the store and used after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_is_named_and_a_rotated_refresh_token_is_kept_across_a_restart() {
-    let server = support::oauth::TokenServer::start(&[("hr-app", "hr-secret", "hr")], Duration::from_secs(600)).await;
+    let server = crate::support::oauth::TokenServer::start(&[("hr-app", "hr-secret", "hr")], Duration::from_secs(600)).await;
     let dovecot = Dovecot::with_oauth(&["hr"], &server.introspection_url());
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
+    let url = crate::support::sqlite_url(dir.path());
     let mailbox =
         [TestMailbox { extra: "auth = \"xoauth2\"\noauth = \"hr-idp\"", ..TestMailbox::new("hr-old", "hr", "hr") }];
 
-    let wrong = support::config(&url, dovecot.port, &mailbox, &oauth_client("hr-idp", &server, "hr-app", "nope", ""));
+    let wrong = crate::support::config(&url, dovecot.port, &mailbox, &oauth_client("hr-idp", &server, "hr-app", "nope", ""));
     let error = loket::source::imap::check(&wrong.mailboxes[0], &loket::oauth::Tokens::new(&wrong, None))
         .await
         .unwrap_err()
@@ -544,7 +543,7 @@ async fn a_wrong_secret_is_named_and_a_rotated_refresh_token_is_kept_across_a_re
         "[[oauth]]\nname = \"hr-idp\"\ngrant = \"refresh_token\"\ntoken_url = \"{}\"\nclient_id = \"hr-app\"\nrefresh_token = \"rt-0\"\n",
         server.token_url()
     );
-    let config = support::config(&url, dovecot.port, &mailbox, &refresh);
+    let config = crate::support::config(&url, dovecot.port, &mailbox, &refresh);
     imap::append_all(dovecot.port, "hr", "INBOX", &messages("hr", "hr@example.org", 1)).await;
     let daemon = Daemon::start(&config);
     let store = store(&url).await;
@@ -570,8 +569,8 @@ async fn a_wrong_secret_is_named_and_a_rotated_refresh_token_is_kept_across_a_re
 async fn backlog_that_was_read_or_is_old_is_kept_as_history_and_recent_unread_mail_is_forwarded() {
     let dovecot = Dovecot::start(&["hr"]);
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
-    let config = support::config(&url, dovecot.port, &[TestMailbox::new("hr-old", "hr", "hr")], "");
+    let url = crate::support::sqlite_url(dir.path());
+    let config = crate::support::config(&url, dovecot.port, &[TestMailbox::new("hr-old", "hr", "hr")], "");
     let recent = request("Anna <anna@example.org>", "hr@example.org", "recent", "My contract ends.", "recent@t");
     let read = request("Anna <anna@example.org>", "hr@example.org", "read", "My leave request.", "read@t");
     let old = String::from_utf8(request("Anna <anna@example.org>", "hr@example.org", "old", "Payslip.", "old@t"))

@@ -9,6 +9,7 @@
 //! The fuzzing harness (`fuzz/`) lives in this binary too: mutated fixtures fed
 //! to every pure stage.
 
+#[path = "fuzz/mod.rs"]
 mod fuzz;
 
 use std::path::{Path, PathBuf};

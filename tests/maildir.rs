@@ -1,6 +1,5 @@
 //! The Maildir source: new/ to cur/ after the commit, exactly once.
 
-mod support;
 
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
@@ -17,7 +16,7 @@ async fn maildir_messages_become_tickets_once_and_move_to_cur() {
         "[store]\nurl = \"{}\"\n[desk]\nname = \"D\"\naddress = \"d@example.org\"\nbase_url = \"https://d.example.org\"\n\
          [[departments]]\nid = \"it\"\nname = \"IT\"\nqueue_address = \"q@example.org\"\n\
          [[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\n",
-        support::sqlite_url(dir.path()),
+        crate::support::sqlite_url(dir.path()),
         maildir.display()
     );
     let config = Arc::new(loket::config::load_str(&text).unwrap());
@@ -25,13 +24,13 @@ async fn maildir_messages_become_tickets_once_and_move_to_cur() {
     let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
     let mailbox = &config.mailboxes[0];
 
-    let first = support::request("Anna <anna@example.org>", "it@example.org", "VPN", "No VPN.", "v1@test");
+    let first = crate::support::request("Anna <anna@example.org>", "it@example.org", "VPN", "No VPN.", "v1@test");
     std::fs::write(maildir.join("new/1.M1.host"), &first).unwrap();
     // A name that is not UTF-8 is still read and moved.
     let odd = std::ffi::OsStr::from_bytes(b"2.M2.h\xffst");
     std::fs::write(
         maildir.join("new").join(odd),
-        support::request("b@example.org", "it@example.org", "Odd", "x", "v2@test"),
+        crate::support::request("b@example.org", "it@example.org", "Odd", "x", "v2@test"),
     )
     .unwrap();
     std::fs::write(maildir.join("new/3.M3.host"), b"no headers at all\n").unwrap();
@@ -66,14 +65,14 @@ async fn automatic_mails_to_one_address_stop_at_the_hourly_cap() {
          [ack]\nmax_per_recipient_per_hour = 2\n\
          [[departments]]\nid = \"hr\"\nname = \"HR\"\nqueue_address = \"q@example.org\"\n\
          [[mailboxes]]\nname = \"hr-old\"\ndepartment = \"hr\"\nmaildir = \"{}\"\n",
-        support::sqlite_url(dir.path()),
+        crate::support::sqlite_url(dir.path()),
         maildir.display()
     );
     let config = Arc::new(loket::config::load_str(&text).unwrap());
     let store = loket::app::open_store(&config).await.unwrap();
     let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
     for i in 0..3 {
-        let raw = support::request(
+        let raw = crate::support::request(
             "Kees <KEES@example.org>",
             "hr@example.org",
             &format!("Vraag {i}"),
@@ -113,7 +112,7 @@ impl Desk {
             "[store]\nurl = \"{}\"\n[desk]\nname = \"D\"\naddress = \"d@example.org\"\nbase_url = \"https://d.example.org\"\n\
              [[departments]]\nid = \"it\"\nname = \"IT\"\nqueue_address = \"q@example.org\"\n\
              [[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\n",
-            support::sqlite_url(dir.path()),
+            crate::support::sqlite_url(dir.path()),
             maildir.display()
         );
         let config = Arc::new(loket::config::load_str(&text).unwrap());
@@ -139,7 +138,7 @@ impl Desk {
 }
 
 fn mail(subject: &str, id: &str) -> Vec<u8> {
-    support::request("Anna <anna@example.org>", "it@example.org", subject, "Please help.", id)
+    crate::support::request("Anna <anna@example.org>", "it@example.org", subject, "Please help.", id)
 }
 
 #[tokio::test]
@@ -190,7 +189,7 @@ async fn an_unreadable_file_is_quarantined_with_its_reason_and_the_others_go_on(
     let blocked = desk.maildir.join("new/2.M2.host");
     // Permissions do not stop root, so as root the file is a link to itself,
     // which no one can open either.
-    if support::is_root() {
+    if crate::support::is_root() {
         std::os::unix::fs::symlink(&blocked, &blocked).unwrap();
     } else {
         use std::os::unix::fs::PermissionsExt;

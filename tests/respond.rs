@@ -1,7 +1,6 @@
 //! Respond, end to end over a real Dovecot and a real SMTP server: every human
 //! request gets one acknowledgement and one forward; automatic mail gets neither.
 
-mod support;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -9,9 +8,9 @@ use std::time::Duration;
 
 use loket::store::Store;
 use mail_parser::{MessageParser, MimeHeaders};
-use support::dovecot::Dovecot;
-use support::smtp::{Received, SmtpSink};
-use support::{TestMailbox, eventually, imap, request};
+use crate::support::dovecot::Dovecot;
+use crate::support::smtp::{Received, SmtpSink};
+use crate::support::{TestMailbox, eventually, imap, request};
 use tokio_util::sync::CancellationToken;
 
 fn smtp_section(sink: &SmtpSink, tls: &str, port: u16) -> String {
@@ -26,7 +25,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    support::init_tracing();
+    crate::support::init_tracing();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
     eventually(what, Duration::from_secs(60), done).await;
@@ -62,9 +61,9 @@ async fn it_desk(tls: &str) -> ItDesk {
 async fn it_desk_with(sink: SmtpSink, smtp_and_outbox: &str, store_url: Option<String>) -> ItDesk {
     let dovecot = Dovecot::start(&["it"]);
     let dir = tempfile::tempdir().unwrap();
-    let url = store_url.unwrap_or_else(|| support::sqlite_url(dir.path()));
+    let url = store_url.unwrap_or_else(|| crate::support::sqlite_url(dir.path()));
     let mailboxes = [TestMailbox::new("it-old", "it", "it")];
-    let text = support::config_text(&url, dovecot.port, &mailboxes, smtp_and_outbox);
+    let text = crate::support::config_text(&url, dovecot.port, &mailboxes, smtp_and_outbox);
     std::fs::write(dir.path().join("loket.toml"), &text).unwrap();
     let config = loket::config::load_str(&text).expect("test config is valid");
     let store = Store::connect(&url, 2).await.unwrap();
@@ -80,14 +79,14 @@ async fn every_human_request_gets_one_ack_and_one_forward_and_automatic_mail_get
     let dovecot = Dovecot::start(&["it", "hr", "facility"]);
     let sink = SmtpSink::start();
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
+    let url = crate::support::sqlite_url(dir.path());
     let mailboxes = [
         TestMailbox::new("it-old", "it", "it"),
         TestMailbox::new("hr-old", "hr", "hr"),
         TestMailbox::new("facility-old", "facility", "facility"),
     ];
     // STARTTLS against the test CA; mail arrives after loket first connected.
-    let config = support::config(&url, dovecot.port, &mailboxes, &smtp_section(&sink, "starttls", sink.port));
+    let config = crate::support::config(&url, dovecot.port, &mailboxes, &smtp_section(&sink, "starttls", sink.port));
     let store = Store::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
     for (name, _, user) in [("it-old", "", "it"), ("hr-old", "", "hr"), ("facility-old", "", "facility")] {
@@ -215,7 +214,7 @@ async fn with_the_smtp_server_down_mail_waits_and_goes_out_once_when_it_is_back(
         .collect();
     imap::append_all(dovecot.port, "it", "INBOX", &messages).await;
 
-    support::init_tracing();
+    crate::support::init_tracing();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
     eventually("tickets with mail waiting", Duration::from_secs(30), || async {
@@ -247,8 +246,8 @@ async fn a_first_start_on_a_mailbox_full_of_old_mail_sends_no_acknowledgements_f
     let dovecot = Dovecot::start(&["hr"]);
     let sink = SmtpSink::start();
     let dir = tempfile::tempdir().unwrap();
-    let url = support::sqlite_url(dir.path());
-    let config = support::config(
+    let url = crate::support::sqlite_url(dir.path());
+    let config = crate::support::config(
         &url,
         dovecot.port,
         &[TestMailbox::new("hr-old", "hr", "hr")],
@@ -269,7 +268,7 @@ async fn a_first_start_on_a_mailbox_full_of_old_mail_sends_no_acknowledgements_f
     let store = Store::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
 
-    support::init_tracing();
+    crate::support::init_tracing();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
     eventually("five forwards", Duration::from_secs(30), || async { sink.received().len() >= 5 }).await;
@@ -307,7 +306,7 @@ async fn a_bounce_of_loket_s_own_acknowledgement_lands_on_its_ticket() {
     );
     imap::append_all(dovecot.port, "it", "INBOX", &[request]).await;
 
-    support::init_tracing();
+    crate::support::init_tracing();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
     eventually("the acknowledgement", Duration::from_secs(30), || async {
@@ -409,13 +408,13 @@ async fn a_rotated_smtp_password_pauses_the_queue_and_every_mail_goes_out_once_w
     let senders = ["Anna <anna@example.org>", "Bram <bram@example.org>", "Chris <chris@example.org>"];
     imap::append_all(dovecot.port, "it", "INBOX", &requests("rotated", &senders)).await;
 
-    support::init_tracing();
+    crate::support::init_tracing();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
     let ready = format!("http://{}/readyz", config.web.ops_address());
     eventually("the outbox paused for the login", Duration::from_secs(30), || async {
         let listening = tokio::net::TcpStream::connect(config.web.ops_address()).await.is_ok();
-        listening && support::http::get(&ready).await.body.contains("\"reason\":\"authentication\"")
+        listening && crate::support::http::get(&ready).await.body.contains("\"reason\":\"authentication\"")
     })
     .await;
     eventually("three tickets with six mails waiting", Duration::from_secs(30), || async {
@@ -429,14 +428,14 @@ async fn a_rotated_smtp_password_pauses_the_queue_and_every_mail_goes_out_once_w
     let queue = store.outbox_queue(false, 100).await.unwrap();
     assert!(queue.iter().all(|m| m.attempts == 0), "no attempt charged: {queue:?}");
     assert!(queue.iter().any(|m| m.last_error.as_deref().is_some_and(|e| e.contains("535"))), "{queue:?}");
-    let metrics = support::http::get(&format!("http://{}/metrics", config.web.ops_address())).await.body;
+    let metrics = crate::support::http::get(&format!("http://{}/metrics", config.web.ops_address())).await.body;
     assert!(metrics.contains("loket_outbox_paused{reason=\"authentication\"} 1"), "{metrics}");
 
     // The password is set back; the queue resumes by itself.
     sink.set_password("summer-2026");
     eventually("six mails sent", Duration::from_secs(60), || async { store.outbox_depth().await.unwrap() == 0 }).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let readyz = support::http::get(&ready).await.body;
+    let readyz = crate::support::http::get(&ready).await.body;
     shutdown.cancel();
     task.await.unwrap().unwrap();
 
@@ -455,7 +454,7 @@ async fn a_rotated_smtp_password_pauses_the_queue_and_every_mail_goes_out_once_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_recipient_gives_up_only_that_mail_and_outbox_retry_sends_it_again() {
     // On PostgreSQL: the SQLite side of the outbox is what every other test here uses.
-    let postgres = support::postgres::Postgres::start();
+    let postgres = crate::support::postgres::Postgres::start();
     let url = postgres.database("outbox").await;
     let sink = SmtpSink::with_login("desk", "summer-2026");
     let section = smtp_login_section(&sink, "summer-2026", "");
@@ -539,7 +538,7 @@ async fn a_forward_of_an_original_larger_than_the_limit_links_to_the_ticket_inst
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_sends_with_xoauth2_and_replaces_a_revoked_token_once() {
     let server =
-        support::oauth::TokenServer::start(&[("desk-app", "desk-secret", "desk")], Duration::from_secs(600)).await;
+        crate::support::oauth::TokenServer::start(&[("desk-app", "desk-secret", "desk")], Duration::from_secs(600)).await;
     let sink = SmtpSink::with_oauth(&server.introspection_url());
     let section = format!(
         "[smtp]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\nusername = \"desk\"\nauth = \"xoauth2\"\noauth = \"desk-idp\"\n\n[outbox]\nretry_base_secs = 1\n\n[[oauth]]\nname = \"desk-idp\"\ngrant = \"client_credentials\"\ntoken_url = \"{}\"\nclient_id = \"desk-app\"\nclient_secret = \"desk-secret\"\nscope = \"https://outlook.office365.com/.default\"\n",
@@ -549,7 +548,7 @@ async fn the_outbox_sends_with_xoauth2_and_replaces_a_revoked_token_once() {
     );
     let ItDesk { dovecot, mut sink, store, config, store_dir: _store_dir } = it_desk_with(sink, &section, None).await;
     imap::append_all(dovecot.port, "it", "INBOX", &requests("oauth", &["Anna <anna@example.org>"])).await;
-    support::init_tracing();
+    crate::support::init_tracing();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
     eventually("the acknowledgement and the forward sent", Duration::from_secs(30), || async {

@@ -1,7 +1,6 @@
 //! Routing: the model measured on requests it never saw, and the scenario files
 //! (one raw message per case, with what must happen in directives).
 
-mod support;
 
 use std::sync::Arc;
 

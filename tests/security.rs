@@ -2,13 +2,12 @@
 //! server and daemon: speaking for a department, borrowing the desk to mail
 //! outsiders, and looping two auto-responders through it.
 
-mod support;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use support::desk::*;
-use support::eventually;
+use crate::support::desk::*;
+use crate::support::eventually;
 
 /// A request from `from`, with extra header lines.
 fn request_with(from: &str, headers: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
@@ -31,7 +30,7 @@ async fn events(desk: &Desk, kind: &str) -> usize {
 async fn anna_asks_it(desk: &Desk) -> String {
     desk.deliver(
         "it",
-        support::request("Anna <anna@example.org>", "it@example.org", "Laptop", "My laptop does not start.", "a-1@x"),
+        crate::support::request("Anna <anna@example.org>", "it@example.org", "Laptop", "My laptop does not start.", "a-1@x"),
     )
     .await;
     desk.mail(ANNA, "ack", 1).await;
@@ -44,7 +43,7 @@ async fn a_stranger_cannot_speak_for_a_department_but_its_staff_can() {
     let forward = anna_asks_it(&desk).await;
 
     // 1. The queue's address and the sequential reference in the subject, no reply to any mail.
-    let phishing = support::request(
+    let phishing = crate::support::request(
         "Totally Not IT <it-queue@example.org>",
         "servicedesk@example.org",
         "Re: [SD-00001] Laptop",
@@ -175,9 +174,9 @@ async fn the_desk_cannot_be_used_to_mail_outsiders() {
     let mails: Vec<Vec<u8>> = senders
         .iter()
         .enumerate()
-        .map(|(i, s)| support::request(s, "it@example.org", "Win", "Claim your prize", &format!("spam-{i}@x")))
+        .map(|(i, s)| crate::support::request(s, "it@example.org", "Win", "Claim your prize", &format!("spam-{i}@x")))
         .collect();
-    support::imap::append_all(desk.dovecot.port, "it", "INBOX", &mails).await;
+    crate::support::imap::append_all(desk.dovecot.port, "it", "INBOX", &mails).await;
     eventually("every forward sent", Duration::from_secs(60), || async {
         desk.sink.received().iter().filter(|m| message_id(m).contains(".fwd.")).count() == 1 + senders.len()
     })

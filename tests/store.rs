@@ -1,6 +1,5 @@
 //! One store suite, run on SQLite and on PostgreSQL.
 
-mod support;
 
 use loket::config::Config;
 use loket::desk::Silent;
@@ -84,7 +83,7 @@ async fn suite(store: Store) {
     assert_eq!((cursor.last_uid, cursor.backlog_uid), (0, 10));
     store.open_cursor("hr-old", 7, 1).await.unwrap();
 
-    let first = support::request("Anna <anna@example.org>", "it@example.org", "Laptop", "It is broken.", "a1@test");
+    let first = crate::support::request("Anna <anna@example.org>", "it@example.org", "Laptop", "It is broken.", "a1@test");
     let created = ingest(&store, &config, &incoming("it-old", 1, &first)).await;
     assert_eq!(created, IngestOutcome::Created(loket::domain::TicketRef::new("SD", 1)));
 
@@ -148,8 +147,8 @@ async fn suite(store: Store) {
 
     // A group commit keeps source order and judges each message on its own,
     // duplicates inside the group included.
-    let a = support::request("Piet <piet@example.org>", "it@example.org", "Monitor", "Flickers.", "g1@test");
-    let b = support::request("Joke <joke@example.org>", "it@example.org", "Mouse", "Broken.", "g2@test");
+    let a = crate::support::request("Piet <piet@example.org>", "it@example.org", "Monitor", "Flickers.", "g1@test");
+    let b = crate::support::request("Joke <joke@example.org>", "it@example.org", "Mouse", "Broken.", "g2@test");
     let group = [
         incoming("it-old", 10, &a),
         incoming("hr-old", 11, &a),
@@ -177,13 +176,13 @@ async fn suite(store: Store) {
 #[tokio::test]
 async fn the_store_suite_passes_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&support::sqlite_url(dir.path()), 4).await.unwrap();
+    let store = Store::connect(&crate::support::sqlite_url(dir.path()), 4).await.unwrap();
     suite(store).await;
 }
 
 #[tokio::test]
 async fn the_store_suite_passes_on_postgres() {
-    let postgres = support::postgres::Postgres::start();
+    let postgres = crate::support::postgres::Postgres::start();
     let url = postgres.database("suite").await;
     let store = Store::connect(&url, 4).await.unwrap();
     suite(store).await;

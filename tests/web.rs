@@ -3,7 +3,6 @@
 //! against idle connections and saying nothing internal on an error, and
 //! tracking links that can be taken back and that end after a ticket is resolved.
 
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mail_parser::MessageParser;
-use support::http;
+use crate::support::http;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +24,7 @@ fn config_text(dir: &Path, port: u16, ops: u16, web: &str) -> String {
          [outbox]\nfile_dir = \"{}\"\nretry_base_secs = 1\n\
          [[departments]]\nid = \"it\"\nname = \"IT\"\nqueue_address = \"q@example.org\"\n\
          [[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\npoll_interval_secs = 1\n",
-        support::sqlite_url(dir),
+        crate::support::sqlite_url(dir),
         dir.join("outbox").display(),
         dir.join("it").display()
     )
@@ -77,7 +76,7 @@ fn outbox(dir: &Path) -> Vec<Mail> {
 /// Waits for a mail of `kind` (`ack`, `fwd`, `ans`, …) to `to` whose subject holds `about`.
 async fn mail(dir: &Path, to: &str, kind: &str, about: &str) -> Mail {
     let find = || outbox(dir).into_iter().find(|m| m.to == to && m.kind == kind && m.subject.contains(about));
-    support::eventually(&format!("a mail `{kind}` to {to}"), Duration::from_secs(60), || async { find().is_some() })
+    crate::support::eventually(&format!("a mail `{kind}` to {to}"), Duration::from_secs(60), || async { find().is_some() })
         .await;
     find().unwrap()
 }
@@ -104,10 +103,10 @@ struct Desk {
 
 impl Desk {
     async fn start() -> Self {
-        support::init_tracing();
+        crate::support::init_tracing();
         let dir = tempfile::tempdir().unwrap();
         make_maildir(dir.path());
-        let (port, ops) = (support::free_port(), support::free_port());
+        let (port, ops) = (crate::support::free_port(), crate::support::free_port());
         let text = config_text(dir.path(), port, ops, "");
         let config_file = dir.path().join("loket.toml");
         std::fs::write(&config_file, &text).unwrap();
@@ -124,7 +123,7 @@ impl Desk {
     /// `who` asks something; the acknowledgement with its link.
     async fn ask(&self, who: &str, subject: &str, id: &str) -> Mail {
         let from = format!("{who} <{}@example.org>", who.to_lowercase());
-        deliver(self.dir.path(), id, &support::request(&from, "it@example.org", subject, "Please help.", id));
+        deliver(self.dir.path(), id, &crate::support::request(&from, "it@example.org", subject, "Please help.", id));
         mail(self.dir.path(), &format!("{}@example.org", who.to_lowercase()), "ack", subject).await
     }
 
@@ -162,9 +161,9 @@ fn reference_of(link: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_pages_live_only_on_the_operators_listener_and_follow_the_mailboxes() {
-    support::init_tracing();
+    crate::support::init_tracing();
     let dir = tempfile::tempdir().unwrap();
-    let (port, ops_port) = (support::free_port(), support::free_port());
+    let (port, ops_port) = (crate::support::free_port(), crate::support::free_port());
     let config = loket::config::load_str(&config_text(dir.path(), port, ops_port, "")).unwrap();
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(loket::app::run(Arc::new(config), shutdown.clone()));
@@ -172,13 +171,13 @@ async fn operators_pages_live_only_on_the_operators_listener_and_follow_the_mail
 
     // Up at once; not ready while the mailbox's Maildir does not exist, and the
     // operator reads why.
-    support::eventually("the web server", Duration::from_secs(30), || async {
+    crate::support::eventually("the web server", Duration::from_secs(30), || async {
         TcpStream::connect(("127.0.0.1", ops_port)).await.is_ok()
     })
     .await;
     let health = http::get(&format!("{ops}/healthz")).await;
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
-    support::eventually("the mailbox's failure reported", Duration::from_secs(30), || async {
+    crate::support::eventually("the mailbox's failure reported", Duration::from_secs(30), || async {
         http::get(&format!("{ops}/readyz")).await.body.contains("No such file")
     })
     .await;
@@ -192,13 +191,13 @@ async fn operators_pages_live_only_on_the_operators_listener_and_follow_the_mail
     deliver(
         dir.path(),
         "1.M1.host",
-        &support::request("Anna <anna@example.org>", "it@example.org", "VPN", "Drops.", "v1@t"),
+        &crate::support::request("Anna <anna@example.org>", "it@example.org", "VPN", "Drops.", "v1@t"),
     );
-    support::eventually("ready", Duration::from_secs(30), || async {
+    crate::support::eventually("ready", Duration::from_secs(30), || async {
         http::get(&format!("{ops}/readyz")).await.status == 200
     })
     .await;
-    support::eventually("the ticket counted", Duration::from_secs(30), || async {
+    crate::support::eventually("the ticket counted", Duration::from_secs(30), || async {
         http::get(&format!("{ops}/metrics")).await.body.contains(r#"loket_tickets{department="it",status="new"} 1"#)
     })
     .await;
@@ -257,7 +256,7 @@ async fn what_the_employees_listener_says_on_an_error_holds_nothing_internal() {
 
     // The store fails under the page: the employee reads only "try again later".
     let mut db =
-        <sqlx::SqliteConnection as sqlx::Connection>::connect(&support::sqlite_url(desk.dir.path())).await.unwrap();
+        <sqlx::SqliteConnection as sqlx::Connection>::connect(&crate::support::sqlite_url(desk.dir.path())).await.unwrap();
     sqlx::query("ALTER TABLE tickets RENAME TO tickets_gone").execute(&mut db).await.unwrap();
     let broken = http::get(&link).await;
     assert_eq!(broken.status, 503);
@@ -309,14 +308,14 @@ async fn a_link_stops_working_when_its_ticket_has_been_resolved_longer_than_the_
     desk.answer(&forward, "#resolve\nA new badge is at the reception.", "it-2@t");
     mail(desk.dir.path(), "anna@example.org", "ans", "Badge broken").await;
     let link = ack.link();
-    support::eventually("the page shows it resolved", Duration::from_secs(30), || async {
+    crate::support::eventually("the page shows it resolved", Duration::from_secs(30), || async {
         http::get(&link).await.body.contains("Resolved")
     })
     .await;
 
     // 91 days later (the default is 90), the link opens nothing.
     let mut db =
-        <sqlx::SqliteConnection as sqlx::Connection>::connect(&support::sqlite_url(desk.dir.path())).await.unwrap();
+        <sqlx::SqliteConnection as sqlx::Connection>::connect(&crate::support::sqlite_url(desk.dir.path())).await.unwrap();
     sqlx::query("UPDATE events SET at = at - 91 * 86400000 WHERE kind = 'resolved'").execute(&mut db).await.unwrap();
     let expired = http::get(&link).await;
     let unknown = http::get(&format!("{}/t/SD-09999?k=nope", desk.base())).await;
@@ -331,7 +330,7 @@ async fn a_thousand_idle_connections_neither_stop_mail_becoming_tickets_nor_the_
     // the mailbox could no longer be read.
     let dir = tempfile::tempdir().unwrap();
     make_maildir(dir.path());
-    let (port, ops) = (support::free_port(), support::free_port());
+    let (port, ops) = (crate::support::free_port(), crate::support::free_port());
     let limits = "max_connections = 150\nheader_read_timeout_secs = 2";
     std::fs::write(dir.path().join("loket.toml"), config_text(dir.path(), port, ops, limits)).unwrap();
     let daemon = Running(
@@ -343,7 +342,7 @@ async fn a_thousand_idle_connections_neither_stop_mail_becoming_tickets_nor_the_
             .spawn()
             .unwrap(),
     );
-    support::eventually("ready", Duration::from_secs(30), || async {
+    crate::support::eventually("ready", Duration::from_secs(30), || async {
         TcpStream::connect(("127.0.0.1", ops)).await.is_ok()
             && http::get(&format!("http://127.0.0.1:{ops}/readyz")).await.status == 200
     })
@@ -355,7 +354,7 @@ async fn a_thousand_idle_connections_neither_stop_mail_becoming_tickets_nor_the_
         idle.push(TcpStream::connect(("127.0.0.1", port)).await.expect("the system queues the connection"));
     }
     // Mail still becomes a ticket, acknowledged with its link.
-    deliver(dir.path(), "1.M1.host", &support::request("Anna <anna@example.org>", "it@example.org", "VPN", "x", "i@t"));
+    deliver(dir.path(), "1.M1.host", &crate::support::request("Anna <anna@example.org>", "it@example.org", "VPN", "x", "i@t"));
     let ack = mail(dir.path(), "anna@example.org", "ack", "VPN").await;
     // A new visitor of the status page is answered: idle connections are closed
     // after the header timeout, and the queue moves on.
@@ -372,7 +371,7 @@ struct Running(std::process::Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        support::stop(&mut self.0, "TERM");
+        crate::support::stop(&mut self.0, "TERM");
     }
 }
 
@@ -381,20 +380,20 @@ async fn a_taken_port_stops_loket_with_the_key_that_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let config = loket::config::load_str(&config_text(dir.path(), port, support::free_port(), "")).unwrap();
+    let config = loket::config::load_str(&config_text(dir.path(), port, crate::support::free_port(), "")).unwrap();
     let error = loket::app::run(Arc::new(config), CancellationToken::new()).await.unwrap_err().to_string();
     assert!(error.contains("web.listen") && error.contains("127.0.0.1"), "{error}");
-    let config = loket::config::load_str(&config_text(dir.path(), support::free_port(), port, "")).unwrap();
+    let config = loket::config::load_str(&config_text(dir.path(), crate::support::free_port(), port, "")).unwrap();
     let error = loket::app::run(Arc::new(config), CancellationToken::new()).await.unwrap_err().to_string();
     assert!(error.contains("web.ops_listen"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mailbox_task_that_panics_shows_in_readiness_is_restarted_and_takes_in_mail_again() {
-    support::init_tracing();
+    crate::support::init_tracing();
     let dir = tempfile::tempdir().unwrap();
-    let port = support::free_port();
-    let ops = support::free_port();
+    let port = crate::support::free_port();
+    let ops = crate::support::free_port();
     let mut config = loket::config::load_str(&config_text(dir.path(), port, ops, "")).unwrap();
     // A name of its own: the fault switch is per task name, for the whole test binary.
     config.mailboxes[0].name = loket::domain::MailboxName::parse("panicky").unwrap();
@@ -402,7 +401,7 @@ async fn a_mailbox_task_that_panics_shows_in_readiness_is_restarted_and_takes_in
         std::fs::create_dir_all(dir.path().join("it").join(sub)).unwrap();
     }
     let deliver = |name: &str, id: &str| {
-        let mail = support::request("Anna <anna@example.org>", "it@example.org", "VPN", "It drops.", id);
+        let mail = crate::support::request("Anna <anna@example.org>", "it@example.org", "VPN", "It drops.", id);
         std::fs::write(dir.path().join("it/new").join(name), mail).unwrap();
     };
     deliver("1.M1.host", "before@t");
@@ -413,26 +412,26 @@ async fn a_mailbox_task_that_panics_shows_in_readiness_is_restarted_and_takes_in
         let url = format!("{base}/metrics");
         async move { http::get(&url).await.body.contains(&format!(r#"loket_tickets{{department="it",status="new"}} {n}"#)) }
     };
-    support::eventually("the web server", Duration::from_secs(30), || async {
+    crate::support::eventually("the web server", Duration::from_secs(30), || async {
         tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
     })
     .await;
-    support::eventually("the first mail as a ticket", Duration::from_secs(30), || tickets(1)).await;
-    support::eventually("ready", Duration::from_secs(30), || async {
+    crate::support::eventually("the first mail as a ticket", Duration::from_secs(30), || tickets(1)).await;
+    crate::support::eventually("ready", Duration::from_secs(30), || async {
         http::get(&format!("{base}/readyz")).await.status == 200
     })
     .await;
 
     loket::supervise::fault::panic_once("mailbox:panicky");
-    support::eventually("the panic shown in readiness", Duration::from_secs(30), || async {
+    crate::support::eventually("the panic shown in readiness", Duration::from_secs(30), || async {
         let ready = http::get(&format!("{base}/readyz")).await;
         ready.status == 503 && ready.body.contains("the mailbox task panicked")
     })
     .await;
 
     deliver("2.M2.host", "after@t");
-    support::eventually("the mail after the panic as a ticket", Duration::from_secs(30), || tickets(2)).await;
-    support::eventually("ready again", Duration::from_secs(30), || async {
+    crate::support::eventually("the mail after the panic as a ticket", Duration::from_secs(30), || tickets(2)).await;
+    crate::support::eventually("ready again", Duration::from_secs(30), || async {
         http::get(&format!("{base}/readyz")).await.status == 200
     })
     .await;
@@ -450,15 +449,15 @@ async fn a_mailbox_task_that_panics_shows_in_readiness_is_restarted_and_takes_in
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_failing_mailbox_of_three_leaves_loket_ready_and_says_it_is_degraded() {
-    support::init_tracing();
+    crate::support::init_tracing();
     let dir = tempfile::tempdir().unwrap();
-    let port = support::free_port();
-    let ops = support::free_port();
+    let port = crate::support::free_port();
+    let ops = crate::support::free_port();
     let mut text = format!(
         "[store]\nurl = \"{}\"\n[desk]\nname = \"D\"\naddress = \"d@example.org\"\nbase_url = \"http://127.0.0.1:{port}\"\n\
          [web]\nlisten = \"127.0.0.1:{port}\"\nops_listen = \"127.0.0.1:{ops}\"\n[outbox]\nfile_dir = \"{}\"\n\
          [[departments]]\nid = \"it\"\nname = \"IT\"\nqueue_address = \"q@example.org\"\n",
-        support::sqlite_url(dir.path()),
+        crate::support::sqlite_url(dir.path()),
         dir.path().join("outbox").display(),
     );
     for name in ["a", "b", "c"] {
@@ -476,11 +475,11 @@ async fn one_failing_mailbox_of_three_leaves_loket_ready_and_says_it_is_degraded
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(loket::app::run(Arc::new(config), shutdown.clone()));
     let url = format!("http://127.0.0.1:{ops}/readyz");
-    support::eventually("the web server", Duration::from_secs(30), || async {
+    crate::support::eventually("the web server", Duration::from_secs(30), || async {
         tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
     })
     .await;
-    support::eventually("mailbox c's failure reported", Duration::from_secs(30), || async {
+    crate::support::eventually("mailbox c's failure reported", Duration::from_secs(30), || async {
         let ready = http::get(&url).await;
         ready.body.contains("No such file") && ready.body.contains(r#""a":{"connected":true"#)
     })

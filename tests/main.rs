@@ -1,0 +1,17 @@
+//! Every integration test in one binary, so the harness (`support`: Dovecot,
+//! the SMTP server, PostgreSQL, the browser) is built once.
+
+mod support;
+
+mod cli;
+mod conversation;
+mod crash;
+mod imap_ingest;
+mod intake_golden;
+mod maildir;
+mod outbound;
+mod respond;
+mod routing;
+mod security;
+mod store;
+mod web;
