@@ -90,8 +90,30 @@ fn the_model_routes_held_back_requests_it_never_saw() {
         "held back: {} examples, accuracy {:.3}, macro-F1 {:.3}",
         report.examples, report.accuracy, report.macro_f1
     );
-    // Measured at 0.89 on the shipped data; the bar leaves room for new examples.
-    assert!(report.macro_f1 >= 0.80, "macro-F1 {:.3}", report.macro_f1);
+    // Measured at 0.97 on the shipped data; the bar leaves room for new examples.
+    assert!(report.macro_f1 >= 0.85, "macro-F1 {:.3}", report.macro_f1);
+    // The first requests written for loket (the catalogue files came later) stay
+    // as well routed as before those were added (0.894 then).
+    let first: String = ["it", "hr", "facility"]
+        .iter()
+        .map(|d| {
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("training/{d}.tsv")))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(pairs.len(), held.len(), "every held-back request was read");
+    let first_pairs: Vec<(String, String)> = held
+        .iter()
+        .zip(&pairs)
+        .filter(|(e, _)| first.contains(&format!("\t{}\t{}", e.subject, e.body)))
+        .map(|(_, p)| p.clone())
+        .collect();
+    let first_report = eval::report(&first_pairs);
+    println!(
+        "held back from the first requests: {} examples, accuracy {:.3}, macro-F1 {:.3}",
+        first_report.examples, first_report.accuracy, first_report.macro_f1
+    );
+    assert!(first_report.macro_f1 >= 0.85, "macro-F1 {:.3}", first_report.macro_f1);
     // Calibrated on the careful side: of the predictions at 80% or more (the
     // default reroute bar), at least that many are right; short requests with
     // little known wording stay below it.

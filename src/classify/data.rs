@@ -9,11 +9,15 @@ use super::text;
 use crate::config::Config;
 use crate::language::{self, Language};
 
-/// (department, shipped file) of the examples that come with loket.
+/// (department, shipped file) of the examples that come with loket: the first
+/// requests written for loket, and the departments' service catalogues.
 const SHIPPED: &[(&str, &str)] = &[
     ("it", include_str!("../../training/it.tsv")),
     ("hr", include_str!("../../training/hr.tsv")),
     ("facility", include_str!("../../training/facility.tsv")),
+    ("it", include_str!("../../training/it-catalogue.tsv")),
+    ("hr", include_str!("../../training/hr-catalogue.tsv")),
+    ("facility", include_str!("../../training/facility-catalogue.tsv")),
 ];
 
 /// One labelled request.
