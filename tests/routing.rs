@@ -57,6 +57,9 @@ to = "^vertrouwelijk@"
         text.push_str(&format!(
             "\n[[departments]]\nid = \"{id}\"\nname = \"{name}\"\nqueue_address = \"{id}-queue@example.org\"\n"
         ));
+        if kind == "confidential" && id == "hr" {
+            text.push_str("confidential = true\n");
+        }
         if with_categories {
             text.push_str(&categories(list));
         }

@@ -5,7 +5,9 @@
 //! its own text) and gives a department, a category and a calibrated confidence.
 //! The old mailbox is a hint: the model takes a request away from the mailbox's
 //! department only at `routing.reroute_confidence`, a higher bar than
-//! `routing.min_confidence`, because a wrong reroute costs more than none.
+//! `routing.min_confidence`, because a wrong reroute costs more than none; out
+//! of a `confidential` department's mailbox only at the still higher
+//! `routing.confidential_confidence`.
 
 pub mod data;
 pub mod eval;
@@ -254,16 +256,30 @@ impl Classifier {
         let known = DepartmentId::parse(&reading.department).ok().filter(|d| config.department(d).is_some());
         match (&home, known) {
             (Some(home), Some(read)) if *home != read => {
-                if routing.reroute && reading.confidence >= routing.reroute_confidence {
+                let confidential = config.department(home).is_some_and(|d| d.confidential);
+                let bar = if confidential {
+                    routing.confidential_confidence.max(routing.reroute_confidence)
+                } else {
+                    routing.reroute_confidence
+                };
+                if routing.reroute && reading.confidence >= bar {
                     decision.department = read;
                     decision.category = reading.category.clone();
                     decision.decided_by = DecidedBy::Model;
                     decision.reroute = true;
                     decision.reason = format!("{read_as}; {sent_to}, so it was rerouted");
                 } else {
+                    let needed = if confidential {
+                        format!(
+                            "needed to take a request out of {}, which is confidential",
+                            self.config.department_name(home.as_str())
+                        )
+                    } else {
+                        "needed to reroute".to_owned()
+                    };
                     decision.reason = format!(
-                        "{sent_to}; {read_as}, below the {:.0}% needed to reroute, so the mailbox's department stands",
-                        routing.reroute_confidence * 100.0
+                        "{sent_to}; {read_as}, below the {:.0}% {needed}, so the mailbox's department stands",
+                        bar * 100.0
                     );
                 }
             }
@@ -317,3 +333,6 @@ impl Routing {
         *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(classifier);
     }
 }
+
+#[cfg(test)]
+mod tests;
