@@ -13,6 +13,10 @@ use loket::language::{self, Language};
 /// no categories, no rules); `rules` adds categories and rules; `noreroute` has
 /// rerouting switched off.
 fn config(kind: &str) -> loket::config::Config {
+    loket::config::load_str(&config_text(kind)).expect("routing test config")
+}
+
+fn config_text(kind: &str) -> String {
     let categories = |list: &[&str]| -> String {
         list.iter().map(|c| format!("[[departments.categories]]\nid = \"{c}\"\nname = \"{c}\"\n")).collect()
     };
@@ -70,7 +74,7 @@ to = "^vertrouwelijk@"
         let department = department.map(|d| format!("department = \"{d}\"\n")).unwrap_or_default();
         text.push_str(&format!("\n[[mailboxes]]\nname = \"{name}\"\n{department}maildir = \"/nonexistent/{name}\"\n"));
     }
-    loket::config::load_str(&text).expect("routing test config")
+    text
 }
 
 #[test]
@@ -238,4 +242,43 @@ examples = [
     let message = loket::intake::parse(raw.as_bytes()).unwrap();
     let decision = routing.get().decide_at(&Arrival::desk(&config), &message, Language::Nl);
     assert_eq!(decision.department.as_str(), "it", "{}", decision.reason);
+}
+
+#[tokio::test]
+async fn loket_train_learns_another_tools_export_and_counts_it_per_department() {
+    let dir = tempfile::tempdir().unwrap();
+    // An export of the old desk tool's tickets, labelled by the queue they were
+    // in: the organisation's own words for HR work ("Peoplesoft", "loonrun").
+    let mut csv = String::from("subject,body,department\n");
+    for i in 0..15 {
+        csv.push_str(&format!(
+            "Peoplesoft loonrun {i},\"Peoplesoft loonrun batch {i} needs the mutaties of the cao-indexering\",hr\n"
+        ));
+        csv.push_str(&format!("Laptop {i},\"My laptop number {i} does not start\",it\n"));
+    }
+    let file = dir.path().join("export.csv");
+    std::fs::write(&file, csv).unwrap();
+    let store_url = format!("sqlite://{}", dir.path().join("loket.db").display());
+    let mut config = loket::config::load_str(&config_text("plain").replace("sqlite://unused.db", &store_url)).unwrap();
+    let ask = |config: &loket::config::Config, model: loket::classify::Model| {
+        let config = Arc::new(config.clone());
+        let raw =
+            "From: a@example.org\r\nSubject: Peoplesoft loonrun\r\n\r\nDe Peoplesoft loonrun mist de mutaties.\r\n";
+        let message = loket::intake::parse(raw.as_bytes()).unwrap();
+        Classifier::new(config.clone(), Arc::new(model)).decide_at(&Arrival::desk(&config), &message, Language::Nl)
+    };
+    let store = loket::app::open_store(&config).await.unwrap();
+    let without = loket::learn::train(&config, &store).await.unwrap();
+    assert_eq!(without.from_file, 0);
+    let before = ask(&config, without.model);
+    assert_ne!(before.model_department.as_deref(), Some("hr"), "{}", before.reason);
+
+    config.routing.examples_file = Some(file);
+    let training = loket::learn::train(&config, &store).await.unwrap();
+    assert_eq!(training.from_file, 30);
+    assert_eq!(training.from_file_by_department.get("hr"), Some(&15));
+    assert_eq!(training.from_file_by_department.get("it"), Some(&15));
+    let after = ask(&config, training.model);
+    assert_eq!(after.model_department.as_deref(), Some("hr"), "{}", after.reason);
+    store.close().await;
 }

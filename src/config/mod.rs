@@ -374,7 +374,8 @@ pub struct RoutingConfig {
     /// Train on the examples shipped with loket (`training/`).
     #[serde(default = "defaults::yes")]
     pub builtin_examples: bool,
-    /// A CSV file of the operator's own labelled requests (`subject`, `body`, `label`).
+    /// A CSV file of the operator's own labelled requests (`subject`, `body`, `label`
+    /// or `department`), counted below the curated examples.
     #[serde(default)]
     pub examples_file: Option<PathBuf>,
     /// Seconds between checks for a model that `loket train` stored.
