@@ -101,7 +101,7 @@ fn the_model_routes_held_back_requests_it_never_saw() {
     assert!(report.macro_f1 >= 0.85, "macro-F1 {:.3}", report.macro_f1);
     // The first requests written for loket (the catalogue files came later) stay
     // as well routed as before those were added (0.894 then).
-    let first: String = ["it", "hr", "facility"]
+    let first: Vec<String> = ["it", "hr", "facility"]
         .iter()
         .map(|d| {
             std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("training/{d}.tsv")))
@@ -112,7 +112,10 @@ fn the_model_routes_held_back_requests_it_never_saw() {
     let first_pairs: Vec<(String, String)> = held
         .iter()
         .zip(&pairs)
-        .filter(|(e, _)| first.contains(&format!("\t{}\t{}", e.subject, e.body)))
+        .filter(|(e, _)| {
+            let line = format!("\t{}\t{}", e.subject, e.body);
+            first.iter().any(|file| file.lines().any(|l| l.ends_with(&line)))
+        })
         .map(|(_, p)| p.clone())
         .collect();
     let first_report = eval::report(&first_pairs);
