@@ -10,6 +10,7 @@
 //! `routing.confidential_confidence`.
 
 pub mod data;
+mod decision;
 pub mod eval;
 pub mod model;
 pub mod rules;
@@ -18,13 +19,12 @@ pub mod text;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use serde::Serialize;
-
 use crate::config::{Config, MailboxConfig};
 use crate::domain::DepartmentId;
 use crate::intake::Normalised;
 use crate::language::Language;
 
+pub use decision::{DecidedBy, Decision, RunnerUp};
 pub use model::Model;
 
 /// How many words are given as the evidence of a model decision.
@@ -33,70 +33,6 @@ const EVIDENCE: usize = 3;
 /// before the model's confidence counts in full: with less, the confidence is
 /// drawn towards "no idea", so that a single telling word does not reroute.
 const WORDING: f64 = 2.0;
-
-/// Who or what chose the department.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DecidedBy {
-    /// The old mailbox's own department (the model was unsure or agreed too weakly).
-    Mailbox,
-    /// The desk's inbox has no department of its own; the desk's default took it.
-    DeskDefault,
-    /// One of the operator's rules.
-    Rule,
-    /// The model, confident enough.
-    Model,
-}
-
-impl DecidedBy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Mailbox => "mailbox",
-            Self::DeskDefault => "desk_default",
-            Self::Rule => "rule",
-            Self::Model => "model",
-        }
-    }
-
-    pub fn from_stored(value: &str) -> Self {
-        match value {
-            "desk_default" => Self::DeskDefault,
-            "rule" => Self::Rule,
-            "model" => Self::Model,
-            _ => Self::Mailbox,
-        }
-    }
-}
-
-/// A department the model also considered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RunnerUp {
-    pub department: String,
-    pub confidence: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Decision {
-    pub department: DepartmentId,
-    pub category: Option<String>,
-    pub decided_by: DecidedBy,
-    /// The model's confidence in the department it read, when it read one.
-    pub confidence: Option<f64>,
-    /// The department the model read (it may differ from `department` when the
-    /// mailbox's department stood).
-    pub model_department: Option<String>,
-    pub runner_up: Option<RunnerUp>,
-    /// The rule that decided.
-    pub rule: Option<String>,
-    /// The words of the request that weighed most for the model's department.
-    pub evidence: Vec<String>,
-    /// The department of the old mailbox it arrived in (none for the desk's inbox).
-    pub mailbox_department: Option<DepartmentId>,
-    /// True when it goes to another department than its mailbox's.
-    pub reroute: bool,
-    /// One sentence a person can read.
-    pub reason: String,
-}
 
 /// Where a request arrived: the old mailbox's name, address and department
 /// (none for the desk's own inbox).
