@@ -1,6 +1,5 @@
 //! The binary as an operator uses it.
 
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -194,8 +193,11 @@ async fn check_prints_one_line_per_mailbox_and_fails_when_one_fails() {
     imap::append_all(dovecot.port, "it", "INBOX", &[request("a@example.org", "it@example.org", "x", "y", "c@t")]).await;
     let dir = tempfile::tempdir().unwrap();
     let mailboxes = [TestMailbox::new("it-old", "it", "it"), TestMailbox::new("hr-old", "hr", "hr")];
-    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://x.db", dovecot.port, &mailboxes, ""))
-        .unwrap();
+    std::fs::write(
+        dir.path().join("loket.toml"),
+        crate::support::config_text("sqlite://x.db", dovecot.port, &mailboxes, ""),
+    )
+    .unwrap();
     let output = loket(&["check", "--config", "loket.toml"], dir.path());
     let printed = stdout(&output);
     assert!(!output.status.success());
@@ -245,8 +247,11 @@ async fn a_trace_level_log_of_mailbox_logins_holds_no_password() {
     imap::append_all(dovecot.port, "it", "INBOX", &[request("a@example.org", "it@example.org", "x", "y", "t@t")]).await;
     let dir = tempfile::tempdir().unwrap();
     let mailboxes = [TestMailbox::new("it-old", "it", "it"), TestMailbox::new("hr-old", "hr", "nobody-here")];
-    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://x.db", dovecot.port, &mailboxes, ""))
-        .unwrap();
+    std::fs::write(
+        dir.path().join("loket.toml"),
+        crate::support::config_text("sqlite://x.db", dovecot.port, &mailboxes, ""),
+    )
+    .unwrap();
     // An operator chasing a problem turns every log on, for text and for JSON.
     for format in ["text", "json"] {
         let output = Command::new(env!("CARGO_BIN_EXE_loket"))
@@ -335,7 +340,8 @@ fn check_fails_on_a_broken_template_and_an_smtp_server_that_does_not_answer() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let smtp = format!("[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 2\n");
-    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://loket.db", 143, &[], &smtp)).unwrap();
+    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://loket.db", 143, &[], &smtp))
+        .unwrap();
     let started = std::time::Instant::now();
     let output = loket(&["check", "--config", "loket.toml"], dir.path());
     let printed = stdout(&output);
@@ -355,7 +361,8 @@ fn check_fails_on_a_broken_template_and_an_smtp_server_that_does_not_answer() {
     std::fs::create_dir(dir.path().join("templates")).unwrap();
     std::fs::write(dir.path().join("templates/ack.en.txt.hbs"), "Hello {{#if name}}").unwrap();
     let extra = "[outbox]\nfile_dir = \"out\"\n[templates]\ndir = \"templates\"\n";
-    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://loket.db", 143, &[], extra)).unwrap();
+    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://loket.db", 143, &[], extra))
+        .unwrap();
     let output = loket(&["check", "--config", "loket.toml"], dir.path());
     let printed = stdout(&output);
     assert_eq!(output.status.code(), Some(78), "{printed}");
@@ -367,8 +374,11 @@ fn check_fails_on_a_broken_template_and_an_smtp_server_that_does_not_answer() {
 fn relative_paths_in_the_config_lie_beside_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("etc")).unwrap();
-    std::fs::write(dir.path().join("etc/loket.toml"), crate::support::config_text("sqlite://data/loket.db", 143, &[], ""))
-        .unwrap();
+    std::fs::write(
+        dir.path().join("etc/loket.toml"),
+        crate::support::config_text("sqlite://data/loket.db", 143, &[], ""),
+    )
+    .unwrap();
     let output = loket(&["migrate", "--config", "etc/loket.toml"], dir.path());
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(dir.path().join("etc/data/loket.db").exists());
@@ -416,7 +426,8 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
 fn run_tells_systemd_when_it_is_ready_and_that_it_lives_and_logs_without_colour() {
     let dir = tempfile::tempdir().unwrap();
     let extra = "[outbox]\nfile_dir = \"out\"\n";
-    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://loket.db", 143, &[], extra)).unwrap();
+    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text("sqlite://loket.db", 143, &[], extra))
+        .unwrap();
     let socket_path = dir.path().join("notify");
     let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
     socket.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();

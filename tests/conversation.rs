@@ -3,12 +3,11 @@
 //! the department answers through the desk inbox, the employee writes again, the
 //! ticket is rerouted and resolved, and the status page follows every step.
 
-
 use std::time::Duration;
 
-use mail_parser::{MessageParser, MimeHeaders};
 use crate::support::desk::*;
 use crate::support::{browser, eventually, http, request};
+use mail_parser::{MessageParser, MimeHeaders};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_conversation_from_request_to_resolved_through_the_desk() {

@@ -1,13 +1,12 @@
 //! `kill -9` in the middle of a backlog, then a restart: every message exactly once.
 
-
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use loket::store::Store;
 use crate::support::dovecot::Dovecot;
 use crate::support::{TestMailbox, eventually, imap, request};
+use loket::store::Store;
 
 const MESSAGES: usize = 3000;
 
@@ -30,8 +29,11 @@ async fn killing_the_daemon_mid_batch_loses_nothing_and_duplicates_nothing() {
     let mailboxes =
         [TestMailbox { extra: "processed_folder = \"Processed\"", ..TestMailbox::new("it-old", "it", "it") }];
     let config_path = dir.path().join("loket.toml");
-    std::fs::write(&config_path, crate::support::config_text(&url, dovecot.port, &mailboxes, "[ingest]\nbatch_size = 100\n"))
-        .unwrap();
+    std::fs::write(
+        &config_path,
+        crate::support::config_text(&url, dovecot.port, &mailboxes, "[ingest]\nbatch_size = 100\n"),
+    )
+    .unwrap();
     let messages: Vec<Vec<u8>> = (0..MESSAGES)
         .map(|i| {
             request("Anna <anna@example.org>", "it@example.org", &format!("request {i}"), "help", &format!("m{i}@test"))

@@ -1,14 +1,13 @@
 //! Ingest against a real Dovecot: the old mailboxes flow into one store, exactly once.
 
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use loket::config::Config;
-use loket::store::Store;
 use crate::support::dovecot::{self, Dovecot};
 use crate::support::{TestMailbox, eventually, http, imap, request};
+use loket::config::Config;
+use loket::store::Store;
 use tokio_util::sync::CancellationToken;
 
 struct Daemon {
@@ -452,7 +451,13 @@ async fn new_mail_below_the_cursor_after_the_server_reused_uids_still_becomes_a_
     assert!(ready.body.contains("uids_reused") && ready.body.contains("reuses UIDs"), "{}", ready.body);
 }
 
-fn oauth_client(name: &str, server: &crate::support::oauth::TokenServer, id: &str, secret: &str, extra: &str) -> String {
+fn oauth_client(
+    name: &str,
+    server: &crate::support::oauth::TokenServer,
+    id: &str,
+    secret: &str,
+    extra: &str,
+) -> String {
     format!(
         "[[oauth]]\nname = \"{name}\"\ngrant = \"client_credentials\"\ntoken_url = \"{}\"\nclient_id = \"{id}\"\nclient_secret = \"{secret}\"\nscope = \"https://outlook.office365.com/.default\"\n{extra}\n",
         server.token_url()
@@ -521,14 +526,16 @@ async fn mailboxes_sign_in_with_oauth_tokens_and_a_revoked_token_is_replaced_onc
 /// refresh token is saved in the store and used after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_is_named_and_a_rotated_refresh_token_is_kept_across_a_restart() {
-    let server = crate::support::oauth::TokenServer::start(&[("hr-app", "hr-secret", "hr")], Duration::from_secs(600)).await;
+    let server =
+        crate::support::oauth::TokenServer::start(&[("hr-app", "hr-secret", "hr")], Duration::from_secs(600)).await;
     let dovecot = Dovecot::with_oauth(&["hr"], &server.introspection_url());
     let dir = tempfile::tempdir().unwrap();
     let url = crate::support::sqlite_url(dir.path());
     let mailbox =
         [TestMailbox { extra: "auth = \"xoauth2\"\noauth = \"hr-idp\"", ..TestMailbox::new("hr-old", "hr", "hr") }];
 
-    let wrong = crate::support::config(&url, dovecot.port, &mailbox, &oauth_client("hr-idp", &server, "hr-app", "nope", ""));
+    let wrong =
+        crate::support::config(&url, dovecot.port, &mailbox, &oauth_client("hr-idp", &server, "hr-app", "nope", ""));
     let error = loket::source::imap::check(&wrong.mailboxes[0], &loket::oauth::Tokens::new(&wrong, None))
         .await
         .unwrap_err()

@@ -1,6 +1,5 @@
 //! The Maildir source: new/ to cur/ after the commit, exactly once.
 
-
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 

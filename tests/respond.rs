@@ -1,16 +1,15 @@
 //! Respond, end to end over a real Dovecot and a real SMTP server: every human
 //! request gets one acknowledgement and one forward; automatic mail gets neither.
 
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use loket::store::Store;
-use mail_parser::{MessageParser, MimeHeaders};
 use crate::support::dovecot::Dovecot;
 use crate::support::smtp::{Received, SmtpSink};
 use crate::support::{TestMailbox, eventually, imap, request};
+use loket::store::Store;
+use mail_parser::{MessageParser, MimeHeaders};
 use tokio_util::sync::CancellationToken;
 
 fn smtp_section(sink: &SmtpSink, tls: &str, port: u16) -> String {
@@ -538,7 +537,8 @@ async fn a_forward_of_an_original_larger_than_the_limit_links_to_the_ticket_inst
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_sends_with_xoauth2_and_replaces_a_revoked_token_once() {
     let server =
-        crate::support::oauth::TokenServer::start(&[("desk-app", "desk-secret", "desk")], Duration::from_secs(600)).await;
+        crate::support::oauth::TokenServer::start(&[("desk-app", "desk-secret", "desk")], Duration::from_secs(600))
+            .await;
     let sink = SmtpSink::with_oauth(&server.introspection_url());
     let section = format!(
         "[smtp]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\nusername = \"desk\"\nauth = \"xoauth2\"\noauth = \"desk-idp\"\n\n[outbox]\nretry_base_secs = 1\n\n[[oauth]]\nname = \"desk-idp\"\ngrant = \"client_credentials\"\ntoken_url = \"{}\"\nclient_id = \"desk-app\"\nclient_secret = \"desk-secret\"\nscope = \"https://outlook.office365.com/.default\"\n",

@@ -1,7 +1,6 @@
 //! Routing: the model measured on requests it never saw, and the scenario files
 //! (one raw message per case, with what must happen in directives).
 
-
 use std::sync::Arc;
 
 use loket::inbound::language::{self, Language};
@@ -12,6 +11,10 @@ use loket::routing::classify::{Arrival, Classifier, eval};
 /// no categories, no rules); `rules` adds categories and rules; `noreroute` has
 /// rerouting switched off.
 fn config(kind: &str) -> loket::config::Config {
+    loket::config::load_str(&config_text(kind)).expect("routing test config")
+}
+
+fn config_text(kind: &str) -> String {
     let categories = |list: &[&str]| -> String {
         list.iter().map(|c| format!("[[departments.categories]]\nid = \"{c}\"\nname = \"{c}\"\n")).collect()
     };
@@ -56,6 +59,9 @@ to = "^vertrouwelijk@"
         text.push_str(&format!(
             "\n[[departments]]\nid = \"{id}\"\nname = \"{name}\"\nqueue_address = \"{id}-queue@example.org\"\n"
         ));
+        if kind == "confidential" && id == "hr" {
+            text.push_str("confidential = true\n");
+        }
         if with_categories {
             text.push_str(&categories(list));
         }
@@ -66,7 +72,7 @@ to = "^vertrouwelijk@"
         let department = department.map(|d| format!("department = \"{d}\"\n")).unwrap_or_default();
         text.push_str(&format!("\n[[mailboxes]]\nname = \"{name}\"\n{department}maildir = \"/nonexistent/{name}\"\n"));
     }
-    loket::config::load_str(&text).expect("routing test config")
+    text
 }
 
 #[test]
@@ -89,8 +95,33 @@ fn the_model_routes_held_back_requests_it_never_saw() {
         "held back: {} examples, accuracy {:.3}, macro-F1 {:.3}",
         report.examples, report.accuracy, report.macro_f1
     );
-    // Measured at 0.89 on the shipped data; the bar leaves room for new examples.
-    assert!(report.macro_f1 >= 0.80, "macro-F1 {:.3}", report.macro_f1);
+    // Measured at 0.97 on the shipped data; the bar leaves room for new examples.
+    assert!(report.macro_f1 >= 0.85, "macro-F1 {:.3}", report.macro_f1);
+    // The first requests written for loket (the catalogue files came later) stay
+    // as well routed as before those were added (0.894 then).
+    let first: Vec<String> = ["it", "hr", "facility"]
+        .iter()
+        .map(|d| {
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("training/{d}.tsv")))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(pairs.len(), held.len(), "every held-back request was read");
+    let first_pairs: Vec<(String, String)> = held
+        .iter()
+        .zip(&pairs)
+        .filter(|(e, _)| {
+            let line = format!("\t{}\t{}", e.subject, e.body);
+            first.iter().any(|file| file.lines().any(|l| l.ends_with(&line)))
+        })
+        .map(|(_, p)| p.clone())
+        .collect();
+    let first_report = eval::report(&first_pairs);
+    println!(
+        "held back from the first requests: {} examples, accuracy {:.3}, macro-F1 {:.3}",
+        first_report.examples, first_report.accuracy, first_report.macro_f1
+    );
+    assert!(first_report.macro_f1 >= 0.85, "macro-F1 {:.3}", first_report.macro_f1);
     // Calibrated on the careful side: of the predictions at 80% or more (the
     // default reroute bar), at least that many are right; short requests with
     // little known wording stay below it.
@@ -213,4 +244,43 @@ examples = [
     let message = loket::inbound::intake::parse(raw.as_bytes()).unwrap();
     let decision = routing.get().decide_at(&Arrival::desk(&config), &message, Language::Nl);
     assert_eq!(decision.department.as_str(), "it", "{}", decision.reason);
+}
+
+#[tokio::test]
+async fn loket_train_learns_another_tools_export_and_counts_it_per_department() {
+    let dir = tempfile::tempdir().unwrap();
+    // An export of the old desk tool's tickets, labelled by the queue they were
+    // in: the organisation's own words for HR work ("Peoplesoft", "loonrun").
+    let mut csv = String::from("subject,body,department\n");
+    for i in 0..15 {
+        csv.push_str(&format!(
+            "Peoplesoft loonrun {i},\"Peoplesoft loonrun batch {i} needs the mutaties of the cao-indexering\",hr\n"
+        ));
+        csv.push_str(&format!("Laptop {i},\"My laptop number {i} does not start\",it\n"));
+    }
+    let file = dir.path().join("export.csv");
+    std::fs::write(&file, csv).unwrap();
+    let store_url = format!("sqlite://{}", dir.path().join("loket.db").display());
+    let mut config = loket::config::load_str(&config_text("plain").replace("sqlite://unused.db", &store_url)).unwrap();
+    let ask = |config: &loket::config::Config, model: loket::routing::classify::Model| {
+        let config = Arc::new(config.clone());
+        let raw =
+            "From: a@example.org\r\nSubject: Peoplesoft loonrun\r\n\r\nDe Peoplesoft loonrun mist de mutaties.\r\n";
+        let message = loket::inbound::intake::parse(raw.as_bytes()).unwrap();
+        Classifier::new(config.clone(), Arc::new(model)).decide_at(&Arrival::desk(&config), &message, Language::Nl)
+    };
+    let store = loket::app::open_store(&config).await.unwrap();
+    let without = loket::routing::learn::train(&config, &store).await.unwrap();
+    assert_eq!(without.from_file, 0);
+    let before = ask(&config, without.model);
+    assert_ne!(before.model_department.as_deref(), Some("hr"), "{}", before.reason);
+
+    config.routing.examples_file = Some(file);
+    let training = loket::routing::learn::train(&config, &store).await.unwrap();
+    assert_eq!(training.from_file, 30);
+    assert_eq!(training.from_file_by_department.get("hr"), Some(&15));
+    assert_eq!(training.from_file_by_department.get("it"), Some(&15));
+    let after = ask(&config, training.model);
+    assert_eq!(after.model_department.as_deref(), Some("hr"), "{}", after.reason);
+    store.close().await;
 }

@@ -2,7 +2,6 @@
 //! server and daemon: speaking for a department, borrowing the desk to mail
 //! outsiders, and looping two auto-responders through it.
 
-
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -30,7 +29,13 @@ async fn events(desk: &Desk, kind: &str) -> usize {
 async fn anna_asks_it(desk: &Desk) -> String {
     desk.deliver(
         "it",
-        crate::support::request("Anna <anna@example.org>", "it@example.org", "Laptop", "My laptop does not start.", "a-1@x"),
+        crate::support::request(
+            "Anna <anna@example.org>",
+            "it@example.org",
+            "Laptop",
+            "My laptop does not start.",
+            "a-1@x",
+        ),
     )
     .await;
     desk.mail(ANNA, "ack", 1).await;

@@ -1,6 +1,5 @@
 //! One store suite, run on SQLite and on PostgreSQL.
 
-
 use loket::config::Config;
 use loket::desk::Silent;
 use loket::domain::MailboxName;
@@ -83,7 +82,8 @@ async fn suite(store: Store) {
     assert_eq!((cursor.last_uid, cursor.backlog_uid), (0, 10));
     store.open_cursor("hr-old", 7, 1).await.unwrap();
 
-    let first = crate::support::request("Anna <anna@example.org>", "it@example.org", "Laptop", "It is broken.", "a1@test");
+    let first =
+        crate::support::request("Anna <anna@example.org>", "it@example.org", "Laptop", "It is broken.", "a1@test");
     let created = ingest(&store, &config, &incoming("it-old", 1, &first)).await;
     assert_eq!(created, IngestOutcome::Created(loket::domain::TicketRef::new("SD", 1)));
 

@@ -3,14 +3,13 @@
 //! against idle connections and saying nothing internal on an error, and
 //! tracking links that can be taken back and that end after a ticket is resolved.
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mail_parser::MessageParser;
 use crate::support::http;
+use mail_parser::MessageParser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -76,8 +75,10 @@ fn outbox(dir: &Path) -> Vec<Mail> {
 /// Waits for a mail of `kind` (`ack`, `fwd`, `ans`, …) to `to` whose subject holds `about`.
 async fn mail(dir: &Path, to: &str, kind: &str, about: &str) -> Mail {
     let find = || outbox(dir).into_iter().find(|m| m.to == to && m.kind == kind && m.subject.contains(about));
-    crate::support::eventually(&format!("a mail `{kind}` to {to}"), Duration::from_secs(60), || async { find().is_some() })
-        .await;
+    crate::support::eventually(&format!("a mail `{kind}` to {to}"), Duration::from_secs(60), || async {
+        find().is_some()
+    })
+    .await;
     find().unwrap()
 }
 
@@ -255,8 +256,9 @@ async fn what_the_employees_listener_says_on_an_error_holds_nothing_internal() {
     }
 
     // The store fails under the page: the employee reads only "try again later".
-    let mut db =
-        <sqlx::SqliteConnection as sqlx::Connection>::connect(&crate::support::sqlite_url(desk.dir.path())).await.unwrap();
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&crate::support::sqlite_url(desk.dir.path()))
+        .await
+        .unwrap();
     sqlx::query("ALTER TABLE tickets RENAME TO tickets_gone").execute(&mut db).await.unwrap();
     let broken = http::get(&link).await;
     assert_eq!(broken.status, 503);
@@ -314,8 +316,9 @@ async fn a_link_stops_working_when_its_ticket_has_been_resolved_longer_than_the_
     .await;
 
     // 91 days later (the default is 90), the link opens nothing.
-    let mut db =
-        <sqlx::SqliteConnection as sqlx::Connection>::connect(&crate::support::sqlite_url(desk.dir.path())).await.unwrap();
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&crate::support::sqlite_url(desk.dir.path()))
+        .await
+        .unwrap();
     sqlx::query("UPDATE events SET at = at - 91 * 86400000 WHERE kind = 'resolved'").execute(&mut db).await.unwrap();
     let expired = http::get(&link).await;
     let unknown = http::get(&format!("{}/t/SD-09999?k=nope", desk.base())).await;
@@ -354,7 +357,11 @@ async fn a_thousand_idle_connections_neither_stop_mail_becoming_tickets_nor_the_
         idle.push(TcpStream::connect(("127.0.0.1", port)).await.expect("the system queues the connection"));
     }
     // Mail still becomes a ticket, acknowledged with its link.
-    deliver(dir.path(), "1.M1.host", &crate::support::request("Anna <anna@example.org>", "it@example.org", "VPN", "x", "i@t"));
+    deliver(
+        dir.path(),
+        "1.M1.host",
+        &crate::support::request("Anna <anna@example.org>", "it@example.org", "VPN", "x", "i@t"),
+    );
     let ack = mail(dir.path(), "anna@example.org", "ack", "VPN").await;
     // A new visitor of the status page is answered: idle connections are closed
     // after the header timeout, and the queue moves on.

@@ -235,6 +235,10 @@ pub async fn train(config: Arc<Config>) -> Result<()> {
         "trained on {} examples: {} shipped, {} from the config, {} from routing.examples_file, {} corrections",
         training.model.examples, training.shipped, training.configured, training.from_file, training.corrections
     );
+    if !training.from_file_by_department.is_empty() {
+        let counts: Vec<String> = training.from_file_by_department.iter().map(|(d, n)| format!("{d} {n}")).collect();
+        println!("from routing.examples_file: {}", counts.join(", "));
+    }
     println!("labels: {}", labels.join(", "));
     println!("calibration temperature: {}", training.model.temperature);
     println!("stored as model {id}; running instances pick it up within {} s", config.routing.model_check_secs);

@@ -341,6 +341,10 @@ pub struct DepartmentConfig {
     /// sent to the department.
     #[serde(default)]
     pub staff: Vec<String>,
+    /// Its requests hold personal data: the model takes a request out of this
+    /// department's old mailbox only at `routing.confidential_confidence`.
+    #[serde(default)]
+    pub confidential: bool,
 }
 
 /// A kind of request within a department.
@@ -369,10 +373,15 @@ pub struct RoutingConfig {
     /// The model's confidence needed to take a request away from its mailbox's department.
     #[serde(default = "defaults::reroute_confidence")]
     pub reroute_confidence: f64,
+    /// The model's confidence needed to take a request out of the old mailbox of a
+    /// `confidential` department; a rule may still move it.
+    #[serde(default = "defaults::confidential_confidence")]
+    pub confidential_confidence: f64,
     /// Train on the examples shipped with loket (`training/`).
     #[serde(default = "defaults::yes")]
     pub builtin_examples: bool,
-    /// A CSV file of the operator's own labelled requests (`subject`, `body`, `label`).
+    /// A CSV file of the operator's own labelled requests (`subject`, `body`, `label`
+    /// or `department`), counted below the curated examples.
     #[serde(default)]
     pub examples_file: Option<PathBuf>,
     /// Seconds between checks for a model that `loket train` stored.
@@ -389,6 +398,7 @@ impl Default for RoutingConfig {
             reroute: true,
             min_confidence: defaults::min_confidence(),
             reroute_confidence: defaults::reroute_confidence(),
+            confidential_confidence: defaults::confidential_confidence(),
             builtin_examples: true,
             examples_file: None,
             model_check_secs: defaults::model_check_secs(),
@@ -510,6 +520,10 @@ mod defaults {
 
     pub fn reroute_confidence() -> f64 {
         0.8
+    }
+
+    pub fn confidential_confidence() -> f64 {
+        0.95
     }
 
     pub fn model_check_secs() -> u64 {

@@ -168,14 +168,23 @@ fn check_departments(config: &Config) -> Result<(), ConfigError> {
 
 fn check_routing(config: &Config) -> Result<(), ConfigError> {
     let routing = &config.routing;
-    for (key, value) in [("min_confidence", routing.min_confidence), ("reroute_confidence", routing.reroute_confidence)]
-    {
+    for (key, value) in [
+        ("min_confidence", routing.min_confidence),
+        ("reroute_confidence", routing.reroute_confidence),
+        ("confidential_confidence", routing.confidential_confidence),
+    ] {
         if !(0.0..=1.0).contains(&value) {
             return Err(ConfigError::invalid(format!("routing.{key}"), "must be between 0 and 1"));
         }
     }
     if routing.reroute_confidence < routing.min_confidence {
         return Err(ConfigError::invalid("routing.reroute_confidence", "must not be below routing.min_confidence"));
+    }
+    if routing.confidential_confidence < routing.reroute_confidence {
+        return Err(ConfigError::invalid(
+            "routing.confidential_confidence",
+            "must not be below routing.reroute_confidence",
+        ));
     }
     for (index, department) in config.departments.iter().enumerate() {
         let mut seen = HashSet::new();
@@ -411,6 +420,8 @@ queue_address = "it-queue@example.org"
         assert!(error.contains("routing.reroute_confidence"), "{error}");
         let error = error_of("[routing]\nmin_confidence = 1.5\n");
         assert!(error.contains("routing.min_confidence"), "{error}");
+        let error = error_of("[routing]\nconfidential_confidence = 0.7\n");
+        assert!(error.contains("routing.confidential_confidence"), "{error}");
     }
 
     #[test]

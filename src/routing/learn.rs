@@ -3,7 +3,7 @@
 //! corrections (`#route`) — stored for the next start, and picked up by a
 //! running daemon without a restart.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,17 +30,21 @@ pub struct Training {
     pub shipped: usize,
     pub configured: usize,
     pub from_file: usize,
+    /// How many of `routing.examples_file`'s examples each department got.
+    pub from_file_by_department: BTreeMap<String, usize>,
     pub corrections: usize,
 }
 
-/// The operator's labelled examples: CSV with `subject`, `body`, `label`, where a
-/// label is a department id or `department/category`.
+/// The operator's labelled examples: CSV with `subject`, `body`, `label` (or
+/// `department`), where a label is a department id or `department/category`;
+/// they count [`data::FROM_FILE`], below the curated examples.
 fn examples_file(config: &Config) -> Result<Vec<Example>, LearnError> {
     let Some(path) = &config.routing.examples_file else { return Ok(Vec::new()) };
     let fail = |reason: String| LearnError::Examples { path: path.display().to_string(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     let mut examples = data::read_csv(&text, &HashMap::new()).map_err(|e| fail(e.to_string()))?;
     for example in &mut examples {
+        example.weight = data::FROM_FILE;
         if let Some((department, category)) = example.department.clone().split_once('/') {
             example.department = department.to_owned();
             example.category = Some(category.to_owned());
@@ -56,7 +60,13 @@ pub async fn train(config: &Config, store: &Store) -> Result<Training, LearnErro
         .corrections()
         .await?
         .into_iter()
-        .map(|c| Example { department: c.department, category: None, subject: c.subject, body: c.body })
+        .map(|c| Example {
+            department: c.department,
+            category: None,
+            subject: c.subject,
+            body: c.body,
+            weight: data::CURATED,
+        })
         .collect();
     let mut extra = from_file.clone();
     extra.extend_from_slice(&corrections);
@@ -66,6 +76,10 @@ pub async fn train(config: &Config, store: &Store) -> Result<Training, LearnErro
         shipped: if config.routing.builtin_examples { data::shipped().len() } else { 0 },
         configured: data::from_config(config).len(),
         from_file: from_file.len(),
+        from_file_by_department: from_file.iter().fold(BTreeMap::new(), |mut counts, e| {
+            *counts.entry(e.department.clone()).or_default() += 1;
+            counts
+        }),
         corrections: corrections.len(),
     })
 }

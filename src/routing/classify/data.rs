@@ -9,27 +9,40 @@ use super::text;
 use crate::config::Config;
 use crate::inbound::language::{self, Language};
 
-/// (department, shipped file) of the examples that come with loket.
+/// (department, shipped file) of the examples that come with loket: the first
+/// requests written for loket, and the departments' service catalogues.
 const SHIPPED: &[(&str, &str)] = &[
     ("it", include_str!("../../../training/it.tsv")),
     ("hr", include_str!("../../../training/hr.tsv")),
     ("facility", include_str!("../../../training/facility.tsv")),
+    ("it", include_str!("../../../training/it-catalogue.tsv")),
+    ("hr", include_str!("../../../training/hr-catalogue.tsv")),
+    ("facility", include_str!("../../../training/facility-catalogue.tsv")),
 ];
 
+/// How much a curated example counts: the shipped ones, the config's, the
+/// departments' `#route` corrections.
+pub const CURATED: f32 = 1.0;
+/// How much an example from `routing.examples_file` counts: another tool's
+/// tickets, labelled by the mailbox or queue they were sent to, so noisier.
+pub const FROM_FILE: f32 = 0.5;
+
 /// One labelled request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Example {
     pub department: String,
     pub category: Option<String>,
     pub subject: String,
     pub body: String,
+    /// How much it counts in training ([`CURATED`], [`FROM_FILE`]).
+    pub weight: f32,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{0}")]
     Csv(#[from] csv::Error),
-    #[error("the CSV has no `{0}` column (it needs subject, body and label)")]
+    #[error("the CSV has no `{0}` column (it needs subject, body and label or department)")]
     Column(&'static str),
 }
 
@@ -47,6 +60,7 @@ pub fn shipped() -> Vec<Example> {
                     category: (!category.is_empty() && category != "-").then(|| category.to_owned()),
                     subject: subject.to_owned(),
                     body: body.to_owned(),
+                    weight: CURATED,
                 })
             })
         })
@@ -64,6 +78,7 @@ pub fn from_config(config: &Config) -> Vec<Example> {
             category: None,
             subject: String::new(),
             body: t.clone(),
+            weight: CURATED,
         }));
         for category in &department.categories {
             let texts =
@@ -73,28 +88,36 @@ pub fn from_config(config: &Config) -> Vec<Example> {
                 category: Some(category.id.clone()),
                 subject: String::new(),
                 body: t.clone(),
+                weight: CURATED,
             }));
         }
     }
     examples
 }
 
-/// Reads labelled examples from CSV with the columns `subject`, `body` and `label`;
-/// `map` turns labels into department ids (a label without a mapping is used as it is).
+/// Reads labelled examples from CSV with the columns `subject`, `body` and `label`
+/// (or `department`); `map` turns labels into department ids (a label without a
+/// mapping is used as it is).
 pub fn read_csv(text: &str, map: &HashMap<String, String>) -> Result<Vec<Example>, DataError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
     let headers = reader.headers()?.clone();
-    let column = |name: &'static str| {
-        headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name)).ok_or(DataError::Column(name))
-    };
-    let (subject, body, label) = (column("subject")?, column("body")?, column("label")?);
+    let find = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let column = |name: &'static str| find(name).ok_or(DataError::Column(name));
+    let (subject, body) = (column("subject")?, column("body")?);
+    let label = find("label").or_else(|| find("department")).ok_or(DataError::Column("label"))?;
     let mut examples = Vec::new();
     for record in reader.records() {
         let record = record?;
         let field = |i: usize| record.get(i).unwrap_or("").to_owned();
         let label = field(label);
         let department = map.get(&label).cloned().unwrap_or(label);
-        examples.push(Example { department, category: None, subject: field(subject), body: field(body) });
+        examples.push(Example {
+            department,
+            category: None,
+            subject: field(subject),
+            body: field(body),
+            weight: CURATED,
+        });
     }
     Ok(examples)
 }
@@ -129,6 +152,7 @@ pub fn samples(config: &Config, examples: &[Example]) -> Vec<Sample> {
             Some(Sample {
                 label: Label { department: example.department.clone(), category },
                 features: features(&example.subject, &example.body, default).weights,
+                weight: example.weight,
             })
         })
         .collect()

@@ -5,9 +5,12 @@
 //! its own text) and gives a department, a category and a calibrated confidence.
 //! The old mailbox is a hint: the model takes a request away from the mailbox's
 //! department only at `routing.reroute_confidence`, a higher bar than
-//! `routing.min_confidence`, because a wrong reroute costs more than none.
+//! `routing.min_confidence`, because a wrong reroute costs more than none; out
+//! of a `confidential` department's mailbox only at the still higher
+//! `routing.confidential_confidence`.
 
 pub mod data;
+mod decision;
 pub mod eval;
 pub mod model;
 pub mod rules;
@@ -16,13 +19,12 @@ pub mod text;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use serde::Serialize;
-
 use crate::config::{Config, MailboxConfig};
 use crate::domain::DepartmentId;
 use crate::inbound::intake::Normalised;
 use crate::inbound::language::Language;
 
+pub use decision::{DecidedBy, Decision, RunnerUp};
 pub use model::Model;
 
 /// How many words are given as the evidence of a model decision.
@@ -31,70 +33,6 @@ const EVIDENCE: usize = 3;
 /// before the model's confidence counts in full: with less, the confidence is
 /// drawn towards "no idea", so that a single telling word does not reroute.
 const WORDING: f64 = 2.0;
-
-/// Who or what chose the department.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DecidedBy {
-    /// The old mailbox's own department (the model was unsure or agreed too weakly).
-    Mailbox,
-    /// The desk's inbox has no department of its own; the desk's default took it.
-    DeskDefault,
-    /// One of the operator's rules.
-    Rule,
-    /// The model, confident enough.
-    Model,
-}
-
-impl DecidedBy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Mailbox => "mailbox",
-            Self::DeskDefault => "desk_default",
-            Self::Rule => "rule",
-            Self::Model => "model",
-        }
-    }
-
-    pub fn from_stored(value: &str) -> Self {
-        match value {
-            "desk_default" => Self::DeskDefault,
-            "rule" => Self::Rule,
-            "model" => Self::Model,
-            _ => Self::Mailbox,
-        }
-    }
-}
-
-/// A department the model also considered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RunnerUp {
-    pub department: String,
-    pub confidence: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Decision {
-    pub department: DepartmentId,
-    pub category: Option<String>,
-    pub decided_by: DecidedBy,
-    /// The model's confidence in the department it read, when it read one.
-    pub confidence: Option<f64>,
-    /// The department the model read (it may differ from `department` when the
-    /// mailbox's department stood).
-    pub model_department: Option<String>,
-    pub runner_up: Option<RunnerUp>,
-    /// The rule that decided.
-    pub rule: Option<String>,
-    /// The words of the request that weighed most for the model's department.
-    pub evidence: Vec<String>,
-    /// The department of the old mailbox it arrived in (none for the desk's inbox).
-    pub mailbox_department: Option<DepartmentId>,
-    /// True when it goes to another department than its mailbox's.
-    pub reroute: bool,
-    /// One sentence a person can read.
-    pub reason: String,
-}
 
 /// Where a request arrived: the old mailbox's name, address and department
 /// (none for the desk's own inbox).
@@ -254,16 +192,30 @@ impl Classifier {
         let known = DepartmentId::parse(&reading.department).ok().filter(|d| config.department(d).is_some());
         match (&home, known) {
             (Some(home), Some(read)) if *home != read => {
-                if routing.reroute && reading.confidence >= routing.reroute_confidence {
+                let confidential = config.department(home).is_some_and(|d| d.confidential);
+                let bar = if confidential {
+                    routing.confidential_confidence.max(routing.reroute_confidence)
+                } else {
+                    routing.reroute_confidence
+                };
+                if routing.reroute && reading.confidence >= bar {
                     decision.department = read;
                     decision.category = reading.category.clone();
                     decision.decided_by = DecidedBy::Model;
                     decision.reroute = true;
                     decision.reason = format!("{read_as}; {sent_to}, so it was rerouted");
                 } else {
+                    let needed = if confidential {
+                        format!(
+                            "needed to take a request out of {}, which is confidential",
+                            self.config.department_name(home.as_str())
+                        )
+                    } else {
+                        "needed to reroute".to_owned()
+                    };
                     decision.reason = format!(
-                        "{sent_to}; {read_as}, below the {:.0}% needed to reroute, so the mailbox's department stands",
-                        routing.reroute_confidence * 100.0
+                        "{sent_to}; {read_as}, below the {:.0}% {needed}, so the mailbox's department stands",
+                        bar * 100.0
                     );
                 }
             }
@@ -317,3 +269,6 @@ impl Routing {
         *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(classifier);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -25,6 +25,9 @@ pub struct Label {
 pub struct Sample {
     pub label: Label,
     pub features: HashMap<String, f32>,
+    /// How much this example counts: 1 for curated examples, less for examples
+    /// taken from another tool's tickets.
+    pub weight: f32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,18 +68,18 @@ impl Model {
             }
         }
         let mut counts = vec![vec![0f32; vocabulary.len()]; labels.len()];
-        let mut docs = vec![0usize; labels.len()];
+        let mut docs = vec![0f32; labels.len()];
         for sample in samples {
             let Ok(l) = labels.binary_search(&sample.label) else { continue };
-            docs[l] += 1;
+            docs[l] += sample.weight;
             for (feature, weight) in &sample.features {
                 if let Some(&f) = vocabulary.get(feature) {
-                    counts[l][f as usize] += weight;
+                    counts[l][f as usize] += weight * sample.weight;
                 }
             }
         }
-        let total = samples.len().max(1) as f32;
-        let log_prior = docs.iter().map(|&d| ((d as f32 + 1.0) / (total + labels.len() as f32)).ln()).collect();
+        let total: f32 = docs.iter().sum();
+        let log_prior = docs.iter().map(|&d| ((d + 1.0) / (total + labels.len() as f32)).ln()).collect();
         let size = vocabulary.len() as f32;
         let log_likelihood = counts
             .iter()
@@ -186,6 +189,7 @@ mod tests {
         Sample {
             label: Label { department: department.into(), category: None },
             features: words.iter().map(|w| (format!("w:{w}"), 1.0)).collect(),
+            weight: 1.0,
         }
     }
 
@@ -214,6 +218,27 @@ mod tests {
         let unknown: HashMap<String, f32> = [("w:zebra".to_owned(), 1.0)].into();
         let scores = model.predict(&unknown);
         assert!(scores.ranked[0].1 < 0.6, "only the priors speak: {scores:?}");
+    }
+
+    #[test]
+    fn an_example_weighted_below_another_counts_for_less() {
+        let mut samples = samples();
+        for _ in 0..10 {
+            samples.push(sample("it", &["headset"]));
+            let mut weak = sample("facility", &["headset"]);
+            weak.weight = 0.5;
+            samples.push(weak);
+        }
+        let model = Model::train(&samples);
+        let features: HashMap<String, f32> = [("w:headset".to_owned(), 1.0)].into();
+        let scores = model.predict(&features);
+        assert_eq!(model.labels[scores.ranked[0].0].department, "it", "{scores:?}");
+        for sample in samples.iter_mut().filter(|s| s.label.department == "facility") {
+            sample.weight = 2.0;
+        }
+        let model = Model::train(&samples);
+        let scores = model.predict(&features);
+        assert_eq!(model.labels[scores.ranked[0].0].department, "facility", "{scores:?}");
     }
 
     #[test]

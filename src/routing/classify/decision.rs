@@ -1,0 +1,69 @@
+//! What routing decided about a request, and who decided it.
+
+use serde::Serialize;
+
+use crate::domain::DepartmentId;
+
+/// Who or what chose the department.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedBy {
+    /// The old mailbox's own department (the model was unsure or agreed too weakly).
+    Mailbox,
+    /// The desk's inbox has no department of its own; the desk's default took it.
+    DeskDefault,
+    /// One of the operator's rules.
+    Rule,
+    /// The model, confident enough.
+    Model,
+}
+
+impl DecidedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mailbox => "mailbox",
+            Self::DeskDefault => "desk_default",
+            Self::Rule => "rule",
+            Self::Model => "model",
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Self {
+        match value {
+            "desk_default" => Self::DeskDefault,
+            "rule" => Self::Rule,
+            "model" => Self::Model,
+            _ => Self::Mailbox,
+        }
+    }
+}
+
+/// A department the model also considered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunnerUp {
+    pub department: String,
+    pub confidence: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub department: DepartmentId,
+    pub category: Option<String>,
+    pub decided_by: DecidedBy,
+    /// The model's confidence in the department it read, when it read one.
+    pub confidence: Option<f64>,
+    /// The department the model read (it may differ from `department` when the
+    /// mailbox's department stood).
+    pub model_department: Option<String>,
+    pub runner_up: Option<RunnerUp>,
+    /// The rule that decided.
+    pub rule: Option<String>,
+    /// The words of the request that weighed most for the model's department.
+    pub evidence: Vec<String>,
+    /// The department of the old mailbox it arrived in (none for the desk's inbox).
+    pub mailbox_department: Option<DepartmentId>,
+    /// True when it goes to another department than its mailbox's.
+    pub reroute: bool,
+    /// One sentence a person can read.
+    pub reason: String,
+}
