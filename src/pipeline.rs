@@ -8,6 +8,7 @@ use crate::clock::now_ms;
 use crate::config::{Config, MailboxConfig};
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::outbox;
 use crate::plan::{self, Incoming, Plan, Pool, Rules};
 use crate::sign::Signer;
 use crate::store::{IngestOutcome, Responder, Store, StoreError};
@@ -18,6 +19,8 @@ pub struct Pipeline {
     pub store: Store,
     pub health: Health,
     pub metrics: Metrics,
+    /// Woken when a group committed mail to send.
+    pub outbox: outbox::Wake,
     rules: Arc<Rules>,
     pool: Pool,
     responder: Arc<dyn Responder + Send + Sync>,
@@ -39,7 +42,16 @@ impl Pipeline {
     ) -> Self {
         let rules = Arc::new(Rules::from_config(&config, signer, routing));
         let health = Health::new(config.mailboxes.iter().map(|m| m.name.as_str()));
-        Self { config, store, health, metrics: Metrics::new(), rules, pool: Pool::per_core(), responder }
+        Self {
+            config,
+            store,
+            health,
+            metrics: Metrics::new(),
+            outbox: outbox::Wake::default(),
+            rules,
+            pool: Pool::per_core(),
+            responder,
+        }
     }
 
     /// The signer of loket's Message-IDs and tracking tokens.
@@ -75,6 +87,12 @@ impl Pipeline {
                 self.ingest_one_by_one(mailbox, &items).await?
             }
         };
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, IngestOutcome::Created(_) | IngestOutcome::Joined(_) | IngestOutcome::Bounced(_)))
+        {
+            self.outbox.queued();
+        }
         for outcome in &outcomes {
             self.metrics.ingested(mailbox.name.as_str(), outcome.label());
             match outcome {

@@ -44,7 +44,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
     let pipeline = crate::app::pipeline(config.clone(), store.clone()).await?;
     let never = CancellationToken::new();
     let transport = crate::outbox::Transport::from_config(&config)?.context("the demo writes mail to files")?;
-    let policy = || crate::outbox::RetryPolicy::from_config(&config.outbox);
+    let sending = crate::outbox::Sending::from_config(&config.outbox);
     let mut sent = 0;
     for round in 0..2 {
         if round == 1 {
@@ -59,7 +59,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
                 );
             }
         }
-        sent += crate::outbox::drain(&store, &transport, policy()).await?.sent;
+        sent += crate::outbox::drain(&store, &transport, sending).await?.sent;
     }
     println!();
     let tickets = store.list_tickets(100).await?;

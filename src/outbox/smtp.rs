@@ -3,7 +3,8 @@
 //! the sender (MAIL FROM) are the server's or the operator's problem and pause the
 //! queue; a recipient (RCPT) or the content (DATA) is this mail's problem.
 //!
-//! The session is kept between mails and tested with NOOP before reuse. A mail
+//! Sessions are kept between mails (as many as are used at once, see
+//! `outbox.connections`) and tested with NOOP before reuse. A mail
 //! whose exchange failed or ran out of time never hands its session back: after a
 //! time-out the server may still be reading the body or about to answer, and the
 //! next mail would read that answer as its own.
@@ -20,6 +21,7 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
+use tokio_rustls::TlsConnector;
 
 use super::{PauseReason, SendError};
 
@@ -30,7 +32,7 @@ const BYTES_PER_SECOND: usize = 256 * 1024;
 
 #[derive(Clone)]
 pub enum Encryption {
-    Implicit(TlsParameters),
+    Implicit(TlsConnector),
     Starttls(TlsParameters),
     None,
 }
@@ -47,7 +49,7 @@ pub struct Smtp {
     pub password_file: Option<PathBuf>,
     pub timeout: Duration,
     pub hello: ClientId,
-    kept: Arc<Mutex<Option<(AsyncSmtpConnection, Instant)>>>,
+    kept: Arc<Mutex<Vec<(AsyncSmtpConnection, Instant)>>>,
 }
 
 impl Smtp {
@@ -89,7 +91,7 @@ impl Smtp {
         let limit = self.timeout + Duration::from_secs((bytes.len() / BYTES_PER_SECOND) as u64);
         match tokio::time::timeout(limit, transaction(&mut session, envelope, bytes)).await {
             Ok(Ok(())) => {
-                *self.kept.lock().await = Some((session, Instant::now()));
+                self.kept.lock().await.push((session, Instant::now()));
                 Ok(())
             }
             Ok(Err(error)) => Err(error),
@@ -99,7 +101,7 @@ impl Smtp {
 
     /// The kept session, when it is recent and still answers.
     async fn kept_session(&self) -> Option<AsyncSmtpConnection> {
-        let (mut session, since) = self.kept.lock().await.take()?;
+        let (mut session, since) = self.kept.lock().await.pop()?;
         if since.elapsed() > IDLE_LIMIT {
             let _ = tokio::time::timeout(Duration::from_secs(2), session.quit()).await;
             return None;
@@ -116,10 +118,8 @@ impl Smtp {
             Encryption::Implicit(tls) => Some(tls.clone()),
             _ => None,
         };
-        let address = (self.host.as_str(), self.port);
-        let mut session = AsyncSmtpConnection::connect_tokio1(address, Some(self.timeout), &self.hello, implicit, None)
-            .await
-            .map_err(opening)?;
+        let mut session =
+            super::socket::connect(&self.host, self.port, self.timeout, &self.hello, implicit.as_ref()).await?;
         if let Encryption::Starttls(tls) = &self.encryption {
             session.starttls(tls.clone(), &self.hello).await.map_err(|e| SendError::Server {
                 reason: if e.status().is_some() { PauseReason::Refused } else { PauseReason::Tls },
@@ -182,7 +182,7 @@ pub enum Step {
 }
 
 /// A failure while the session was being opened: the server's problem, always.
-fn opening(error: SmtpError) -> SendError {
+pub(super) fn opening(error: SmtpError) -> SendError {
     SendError::Server { reason: reason(&error), error: error.to_string() }
 }
 

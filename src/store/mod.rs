@@ -19,6 +19,7 @@ mod ingest;
 mod models;
 mod outbox;
 mod outbox_queue;
+mod outbox_sent;
 mod query;
 mod responder;
 mod rows;
@@ -34,6 +35,7 @@ pub use ingest::IngestOutcome;
 pub use models::{Correction, StoredModel};
 pub use outbox::{Due, OutboxRow};
 pub use outbox_queue::{QueuedMail, Requeue};
+pub use outbox_sent::Sent;
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
 pub use responder::{Entry, Joining, Opened, RecentAcks, Reply, Responder, Response, Silent, TicketState, Turn};
 
