@@ -27,6 +27,12 @@ pub struct Report {
     pub burst_secs: f64,
     pub burst_ack: Percentiles,
     pub burst_forward: Percentiles,
+    /// CPU time of this process (loket and the bench's own small part) during the burst.
+    pub burst_cpu_secs: f64,
+    /// From the first arrival to the last request stored, in seconds.
+    pub burst_stored_secs: f64,
+    /// CPU time of smtp-sink during the burst.
+    pub sink_cpu_secs: f64,
     pub trickle: usize,
     pub trickle_ack: Percentiles,
     /// Arrival in the mailbox to the message stored.
@@ -40,16 +46,21 @@ impl Report {
     pub fn print(&self, store: &str) {
         let rate = self.burst as f64 / self.burst_secs;
         println!(
-            "requests_e2e {store}: {} new requests in 3 mailboxes done in {:.1} s: {rate:.0} requests/s, {:.0} mails/s; \
-             arrival to ack p50 {:.0} ms, p99 {:.0} ms, to forward p50 {:.0} ms, p99 {:.0} ms; peak RSS {:.0} MiB",
+            "requests_e2e {store}: {} new requests in 3 mailboxes stored in {:.1} s, done in {:.1} s: {rate:.0} requests/s, {:.0} mails/s; \
+             arrival to ack p50 {:.0} ms, p99 {:.0} ms, to forward p50 {:.0} ms, p99 {:.0} ms; peak RSS {:.0} MiB; \
+             loket's CPU {:.1} s ({:.2} cores), smtp-sink's {:.1} s",
             self.burst,
+            self.burst_stored_secs,
             self.burst_secs,
             rate * 2.0,
             self.burst_ack.p50,
             self.burst_ack.p99,
             self.burst_forward.p50,
             self.burst_forward.p99,
-            self.peak_rss_mib
+            self.peak_rss_mib,
+            self.burst_cpu_secs,
+            self.burst_cpu_secs / self.burst_secs,
+            self.sink_cpu_secs
         );
         println!(
             "requests_e2e {store}: {} trickled requests: arrival to ack p50 {:.0} ms, p99 {:.0} ms \
@@ -175,6 +186,14 @@ async fn stored_at(store_url: &str) -> std::collections::HashMap<usize, f64> {
         .collect()
 }
 
+/// User and system time of a process so far (clock ticks of 1/100 s).
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
@@ -222,6 +241,8 @@ pub async fn run(store_url: &str, sizes: &Sizes) -> Report {
     wait_done(&tail, 0..next, Duration::from_secs(60)).await;
     reset_peak_rss();
 
+    let cpu_before = cpu_secs("self");
+    let sink_before = cpu_secs(&sink.pid().to_string());
     let burst = next..next + sizes.burst;
     let from = dovecot.clone();
     let range = burst.clone();
@@ -229,7 +250,10 @@ pub async fn run(store_url: &str, sizes: &Sizes) -> Report {
         .await
         .expect("burst");
     let finished = wait_done(&tail, burst.clone(), Duration::from_secs(1200)).await;
-    let burst_secs = (finished - arrived[0]) / 1000.0;
+    let burst_start = arrived[0];
+    let burst_secs = (finished - burst_start) / 1000.0;
+    let burst_cpu_secs = cpu_secs("self") - cpu_before;
+    let sink_cpu_secs = cpu_secs(&sink.pid().to_string()) - sink_before;
     let burst_ack = Percentiles::of(
         burst.clone().zip(&arrived).filter_map(|(n, at)| tail.accepted(n).ack.map(|ack| ack - at)).collect(),
     );
@@ -258,6 +282,8 @@ pub async fn run(store_url: &str, sizes: &Sizes) -> Report {
     daemon.await.expect("join").expect("daemon");
 
     let stored = stored_at(store_url).await;
+    let last_stored = burst.clone().filter_map(|n| stored.get(&n).copied()).fold(f64::MIN, f64::max);
+    let burst_stored_secs = (last_stored - burst_start) / 1000.0;
     let (mut ack, mut before, mut after) = (Vec::new(), Vec::new(), Vec::new());
     for (n, at) in trickle.clone().zip(&arrived) {
         let Some(acked) = tail.accepted(n).ack else { continue };
@@ -274,6 +300,9 @@ pub async fn run(store_url: &str, sizes: &Sizes) -> Report {
         burst_secs,
         burst_ack,
         burst_forward,
+        burst_cpu_secs,
+        burst_stored_secs,
+        sink_cpu_secs,
         trickle: sizes.trickle,
         trickle_ack: Percentiles::of(ack),
         trickle_stored: Percentiles::of(before),

@@ -52,6 +52,10 @@ impl Sink {
         Self { port, dir, child }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn dump(&self) -> PathBuf {
         self.dir.path().join("dump")
     }

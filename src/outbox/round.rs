@@ -29,13 +29,19 @@ pub async fn step(
     sending: Sending,
     metrics: &Metrics,
 ) -> Result<Delivery, StoreError> {
+    let started = std::time::Instant::now();
     let claimed = store.claim_due(worker, limit, now_ms()).await?;
+    if claimed.is_empty() {
+        return Ok(Delivery::default());
+    }
+    let claimed_in = started.elapsed();
     let refused = AtomicBool::new(false);
     // Collected first: a stream holding the closure would not be `Send` (rust-lang/rust#102211).
     let sends: Vec<_> = claimed.iter().map(|due| attempt(transport, &refused, due)).collect();
     let attempts: Vec<(&Due, Attempt)> =
         futures::stream::iter(sends).buffer_unordered(sending.connections.max(1)).collect().await;
 
+    let sent_in = started.elapsed();
     // What went out is recorded first: a failure to record anything else must
     // not leave sent mails to go out again when their claim runs out.
     let sent: Vec<Sent<'_>> = attempts
@@ -52,6 +58,14 @@ pub async fn step(
         }
     }
     let mut delivery = Delivery { sent: sent.len(), ..Delivery::default() };
+    // Where a round's time goes: the claim and the marking wait for the store's writer.
+    tracing::debug!(
+        claimed = claimed.len(),
+        claim_ms = claimed_in.as_millis(),
+        send_ms = (sent_in - claimed_in).as_millis(),
+        mark_ms = (started.elapsed() - sent_in).as_millis(),
+        "outbox round"
+    );
     let mut untried: Vec<Due> = Vec::new();
     let mut tried: Option<&str> = None;
     for (due, attempt) in &attempts {
