@@ -101,11 +101,16 @@ impl Smtp {
 
     /// The kept session, when it is recent and still answers.
     async fn kept_session(&self) -> Option<AsyncSmtpConnection> {
-        let (mut session, since) = self.kept.lock().await.pop()?;
-        if since.elapsed() > IDLE_LIMIT {
+        // Sessions unused for too long (fewer mails at once than sessions) are closed.
+        let (stale, recent) = {
+            let mut kept = self.kept.lock().await;
+            let stale: Vec<_> = kept.extract_if(.., |(_, since)| since.elapsed() > IDLE_LIMIT).collect();
+            (stale, kept.pop())
+        };
+        for (mut session, _) in stale {
             let _ = tokio::time::timeout(Duration::from_secs(2), session.quit()).await;
-            return None;
         }
+        let (mut session, _) = recent?;
         match tokio::time::timeout(Duration::from_secs(5), session.test_connected()).await {
             Ok(true) => Some(session),
             _ => None,
