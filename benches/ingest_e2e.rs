@@ -1,10 +1,23 @@
-//! End to end: a backlog in three IMAP mailboxes on a private Dovecot, drained by
-//! loket into SQLite and into PostgreSQL. Prints messages per second and the
-//! process's peak memory. `cargo bench --bench ingest_e2e` runs the full size;
-//! under `cargo test` it runs a small smoke size.
+//! End to end, into SQLite and into PostgreSQL, on a private Dovecot:
+//! - backlog: a backlog in three IMAP mailboxes drained by loket; prints
+//!   messages per second and the process's peak memory;
+//! - requests: new requests dropped into three mailboxes while loket runs, done
+//!   when Postfix's `smtp-sink` has accepted both their mails (see `e2e/requests.rs`).
+//!
+//! `cargo bench --bench ingest_e2e` runs the full sizes; under `cargo test` it
+//! runs small smoke sizes. `BENCH_SCENARIOS` picks the scenarios (`backlog`,
+//! `requests`, default both), `BENCH_STORES` the stores (`sqlite`,
+//! `postgres`, default both), `BENCH_REQUESTS` and `BENCH_TRICKLE`
+//! the number of requests in the burst and in the trickle. `scripts/bench-e2e`
+//! runs it.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+
+#[path = "e2e/requests.rs"]
+mod requests;
+#[path = "e2e/sink.rs"]
+mod sink;
 
 use std::process::Command;
 use std::sync::Arc;
@@ -39,16 +52,6 @@ fn deliver(dovecot: &Dovecot, user: &str, n: usize) {
     }
 }
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 async fn drain(store_url: &str, per_mailbox: usize) -> (f64, Duration) {
     let dovecot = Dovecot::start(&USERS);
     for user in USERS {
@@ -65,6 +68,7 @@ async fn drain(store_url: &str, per_mailbox: usize) -> (f64, Duration) {
     store.migrate().await.expect("migrate");
     let total = (per_mailbox * USERS.len()) as i64;
     let shutdown = tokio_util::sync::CancellationToken::new();
+    requests::reset_peak_rss();
     let start = Instant::now();
     let daemon = tokio::spawn(loket::app::run(Arc::new(config), shutdown.clone()));
     while store.count_tickets().await.expect("count") < total {
@@ -77,29 +81,54 @@ async fn drain(store_url: &str, per_mailbox: usize) -> (f64, Duration) {
     (total as f64 / elapsed.as_secs_f64(), elapsed)
 }
 
+fn wanted(variable: &str, what: &str) -> bool {
+    std::env::var(variable).map_or(true, |list| list.split(',').any(|w| w.trim() == what))
+}
+
+fn size(variable: &str, default: usize) -> usize {
+    std::env::var(variable).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 fn main() {
     support::init_tracing();
     let full = std::env::args().any(|a| a == "--bench");
     let per_mailbox = if full { 5_000 } else { 50 };
+    let sizes = requests::Sizes {
+        burst: size("BENCH_REQUESTS", if full { 2_000 } else { 60 }),
+        trickle: size("BENCH_TRICKLE", if full { 100 } else { 10 }),
+        trickle_every: Duration::from_millis(200),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let sqlite = support::sqlite_url(dir.path());
-        let (rate, took) = drain(&sqlite, per_mailbox).await;
-        println!(
-            "ingest_e2e sqlite: {} messages in 3 mailboxes drained in {:.1} s: {rate:.0} messages/s, peak RSS {:.0} MiB",
-            per_mailbox * 3,
-            took.as_secs_f64(),
-            peak_rss_mib()
-        );
-        let postgres = support::postgres::Postgres::start();
-        let url = postgres.database("bench").await;
-        let (rate, took) = drain(&url, per_mailbox).await;
-        println!(
-            "ingest_e2e postgres: {} messages in 3 mailboxes drained in {:.1} s: {rate:.0} messages/s, peak RSS {:.0} MiB",
-            per_mailbox * 3,
-            took.as_secs_f64(),
-            peak_rss_mib()
-        );
+        for store in ["sqlite", "postgres"] {
+            if !wanted("BENCH_STORES", store) {
+                continue;
+            }
+            let dir = tempfile::tempdir().expect("temp dir");
+            let postgres = (store == "postgres").then(support::postgres::Postgres::start);
+            let mut database = 0;
+            let mut url = async || match &postgres {
+                None => {
+                    database += 1;
+                    format!("sqlite://{}", dir.path().join(format!("loket{database}.db")).display())
+                }
+                Some(postgres) => {
+                    database += 1;
+                    postgres.database(&format!("bench{database}")).await
+                }
+            };
+            if wanted("BENCH_SCENARIOS", "requests") {
+                requests::run(&url().await, &sizes).await.print(store);
+            }
+            if wanted("BENCH_SCENARIOS", "backlog") {
+                let (rate, took) = drain(&url().await, per_mailbox).await;
+                println!(
+                    "ingest_e2e {store}: {} messages in 3 mailboxes drained in {:.1} s: {rate:.0} messages/s, peak RSS {:.0} MiB",
+                    per_mailbox * 3,
+                    took.as_secs_f64(),
+                    requests::peak_rss_mib()
+                );
+            }
+        }
     });
 }

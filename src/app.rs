@@ -166,11 +166,18 @@ pub async fn run_on(
     match transport {
         Some(transport) => {
             tracing::info!(?transport, "outbox worker started");
-            let policy = outbox::RetryPolicy::from_config(&config.outbox);
-            let (store, metrics, health, stop) =
-                (store.clone(), pipeline.metrics.clone(), pipeline.health.clone(), shutdown.clone());
+            let sending = outbox::Sending::from_config(&config.outbox);
+            let (store, metrics, health, wake, stop) = (
+                store.clone(),
+                pipeline.metrics.clone(),
+                pipeline.health.clone(),
+                pipeline.outbox.clone(),
+                shutdown.clone(),
+            );
             supervisor.spawn(&mut tasks, Task::Outbox, move || {
-                outbox::run(store.clone(), transport.clone(), policy, metrics.clone(), health.clone(), stop.clone())
+                let (store, transport, metrics, health) =
+                    (store.clone(), transport.clone(), metrics.clone(), health.clone());
+                outbox::run(store, transport, sending, metrics, health, wake.clone(), stop.clone())
             });
         }
         None => tracing::warn!("no [smtp] and no outbox.file_dir: mails wait in the outbox"),

@@ -45,7 +45,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
     let never = CancellationToken::new();
     let transport =
         crate::outbound::outbox::Transport::from_config(&config)?.context("the demo writes mail to files")?;
-    let policy = || crate::outbound::outbox::RetryPolicy::from_config(&config.outbox);
+    let sending = crate::outbound::outbox::Sending::from_config(&config.outbox);
     let mut sent = 0;
     for round in 0..2 {
         if round == 1 {
@@ -60,7 +60,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
                 );
             }
         }
-        sent += crate::outbound::outbox::drain(&store, &transport, policy()).await?.sent;
+        sent += crate::outbound::outbox::drain(&store, &transport, sending).await?.sent;
     }
     println!();
     let tickets = store.list_tickets(100).await?;

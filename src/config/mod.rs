@@ -301,6 +301,9 @@ pub struct OutboxConfig {
     /// A forwarded original larger than this is linked to instead of attached.
     #[serde(default = "defaults::max_attachment_bytes")]
     pub max_attachment_bytes: u64,
+    /// SMTP sessions used at once; mails are sent over all of them together.
+    #[serde(default = "defaults::connections")]
+    pub connections: u32,
 }
 
 impl Default for OutboxConfig {
@@ -311,6 +314,7 @@ impl Default for OutboxConfig {
             retry_for_hours: defaults::retry_for_hours(),
             keep_failed_days: defaults::keep_failed_days(),
             max_attachment_bytes: defaults::max_attachment_bytes(),
+            connections: defaults::connections(),
         }
     }
 }
@@ -565,6 +569,9 @@ mod defaults {
     }
     pub fn max_attachment_bytes() -> u64 {
         20 * 1024 * 1024
+    }
+    pub fn connections() -> u32 {
+        4
     }
     pub fn retry_base_secs() -> u64 {
         30

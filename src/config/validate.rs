@@ -285,6 +285,9 @@ fn check_outbox(config: &Config) -> Result<(), ConfigError> {
     if outbox.keep_failed_days == 0 {
         return Err(ConfigError::invalid("outbox.keep_failed_days", "must be at least 1"));
     }
+    if !(1..=64).contains(&outbox.connections) {
+        return Err(ConfigError::invalid("outbox.connections", "must be from 1 to 64"));
+    }
     if outbox.max_attachment_bytes < 1024 {
         return Err(ConfigError::invalid("outbox.max_attachment_bytes", "must be at least 1024"));
     }
@@ -422,6 +425,16 @@ queue_address = "it-queue@example.org"
         assert!(error.contains("routing.min_confidence"), "{error}");
         let error = error_of("[routing]\nconfidential_confidence = 0.7\n");
         assert!(error.contains("routing.confidential_confidence"), "{error}");
+    }
+
+    #[test]
+    fn outbox_connections_must_be_between_one_and_sixty_four() {
+        for wrong in ["0", "65"] {
+            let error = error_of(&format!("[outbox]\nconnections = {wrong}\n"));
+            assert!(error.contains("outbox.connections"), "{error}");
+        }
+        let config = load_str(&format!("{BASE}[outbox]\nconnections = 64\n")).unwrap();
+        assert_eq!(config.outbox.connections, 64);
     }
 
     #[test]

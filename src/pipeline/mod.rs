@@ -14,6 +14,7 @@ use self::plan::{Incoming, Plan, Pool, Rules};
 use crate::clock::now_ms;
 use crate::config::{Config, MailboxConfig};
 use crate::desk::Responder;
+use crate::outbound::outbox;
 use crate::routing::classify::Routing;
 use crate::sign::Signer;
 use crate::store::{Store, StoreError};
@@ -28,6 +29,8 @@ pub struct Pipeline {
     pub metrics: Metrics,
     /// Access tokens for the mailboxes that sign in with OAuth.
     pub oauth: crate::oauth::Tokens,
+    /// Woken when a group committed mail to send.
+    pub outbox: outbox::Wake,
     rules: Arc<Rules>,
     pool: Pool,
     responder: Arc<dyn Responder + Send + Sync>,
@@ -50,7 +53,17 @@ impl Pipeline {
         let rules = Arc::new(Rules::from_config(&config, signer, routing));
         let health = Health::new(config.mailboxes.iter().map(|m| m.name.as_str()));
         let oauth = crate::oauth::Tokens::new(&config, Some(store.clone()));
-        Self { config, store, health, metrics: Metrics::new(), oauth, rules, pool: Pool::per_core(), responder }
+        Self {
+            config,
+            store,
+            health,
+            metrics: Metrics::new(),
+            oauth,
+            outbox: outbox::Wake::default(),
+            rules,
+            pool: Pool::per_core(),
+            responder,
+        }
     }
 
     /// The signer of loket's Message-IDs and tracking tokens.
@@ -86,6 +99,12 @@ impl Pipeline {
                 self.ingest_one_by_one(mailbox, &items).await?
             }
         };
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, IngestOutcome::Created(_) | IngestOutcome::Joined(_) | IngestOutcome::Bounced(_)))
+        {
+            self.outbox.queued();
+        }
         for outcome in &outcomes {
             self.metrics.ingested(mailbox.name.as_str(), outcome.label());
             match outcome {

@@ -5,7 +5,7 @@
 pub mod imap;
 pub mod maildir;
 mod memory;
-mod tls;
+pub(crate) mod tls;
 
 use std::time::Duration;
 

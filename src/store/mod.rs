@@ -22,6 +22,7 @@ mod models;
 mod oauth;
 mod outbox;
 mod outbox_queue;
+mod outbox_sent;
 mod privacy;
 mod quarantine;
 mod query;
@@ -39,6 +40,7 @@ pub use ingest::{BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Qu
 pub use models::{Correction, StoredModel};
 pub use outbox::{Due, OutboxRow};
 pub use outbox_queue::{QueuedMail, Requeue};
+pub use outbox_sent::Sent;
 pub use privacy::PersonData;
 pub use quarantine::QuarantineEntry;
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};

@@ -78,32 +78,6 @@ impl Store {
         Ok(sqlx::query_as(sql).bind(worker).bind(now + LEASE_MS).bind(now).bind(limit).fetch_all(&self.write).await?)
     }
 
-    /// Marks a mail sent, then notes it on the ticket's timeline. Only a mail this
-    /// worker still holds is marked: one whose lease ran out may be another's now.
-    /// The state is committed on its own first, so that a timeline that cannot be
-    /// written never makes the mail go out again. The composed bytes are dropped:
-    /// they hold the tracking link, which the store does not keep once the mail no
-    /// longer needs sending. False when the mail was no longer this worker's.
-    pub async fn mark_sent(&self, due: &Due, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox SET state = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL,
-                lease_owner = NULL, lease_until = NULL, body = $3
-             WHERE id = $2 AND lease_owner = $4 AND state = 'pending'",
-        )
-        .bind(now)
-        .bind(&due.id)
-        .bind(Vec::<u8>::new())
-        .bind(&due.lease_owner)
-        .execute(&self.write)
-        .await?
-        .rows_affected();
-        if done == 1 {
-            let what = MailKind::from_stored(&due.kind).noun();
-            self.note(due, now, EventKind::Sent, &format!("{what} sent to {}", due.recipient)).await;
-        }
-        Ok(done == 1)
-    }
-
     /// Schedules another attempt at `next_at` after a failure of this mail's own.
     /// The first such failure starts the time the mail is retried for.
     pub async fn retry_later(&self, due: &Due, error: &str, next_at: i64, now: i64) -> Result<bool, StoreError> {

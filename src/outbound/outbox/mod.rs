@@ -8,25 +8,31 @@
 //! before it was marked sent sends it once more, with the same Message-ID.
 
 mod pause;
+mod round;
 mod smtp;
 mod smtp_oauth;
+mod socket;
 mod transport;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use pause::Refusal;
+pub use round::step;
 pub use transport::{PauseReason, SendError, Transport, TransportError};
 
 use crate::clock::now_ms;
-use crate::store::{Due, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::web::health::Health;
 use crate::web::metrics::Metrics;
 
-/// Mails claimed per step.
-const CLAIM: i64 = 16;
+/// How often the queue is looked at without being woken: for mail queued by
+/// another instance or the command line, and for retries coming due.
+const POLL: Duration = Duration::from_millis(500);
 /// How often given-up mails past `outbox.keep_failed_days` lose their body.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
@@ -78,6 +84,38 @@ impl RetryPolicy {
     }
 }
 
+/// How the worker sends: how hard, and how many mails at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending {
+    pub policy: RetryPolicy,
+    /// Mails sent at once, each over its own SMTP session (`outbox.connections`).
+    pub connections: usize,
+}
+
+impl Sending {
+    pub fn from_config(config: &crate::config::OutboxConfig) -> Self {
+        Self { policy: RetryPolicy::from_config(config), connections: config.connections.max(1) as usize }
+    }
+
+    /// Mails claimed per round: enough to keep every session busy, few enough
+    /// that a crash before they are marked sends only these again.
+    fn claim(&self) -> i64 {
+        i64::try_from(self.connections * 16).unwrap_or(16)
+    }
+}
+
+/// Wakes the worker when new mail is queued, so that it does not wait for its next look.
+#[derive(Debug, Clone, Default)]
+pub struct Wake(Arc<Notify>);
+
+impl Wake {
+    /// Mail was queued (the transaction is committed). A wake while the worker is
+    /// busy is kept, so none is lost.
+    pub fn queued(&self) {
+        self.0.notify_one();
+    }
+}
+
 /// Between half and all of `wait`, so that many mails (or instances) do not retry in step.
 pub fn jitter(wait: Duration) -> Duration {
     let half = wait / 2;
@@ -88,91 +126,35 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Claims up to `limit` due mails and delivers them, stopping at the first
-/// refusal of the whole session.
-pub async fn step(
-    store: &Store,
-    transport: &Transport,
-    worker: &str,
-    limit: i64,
-    policy: RetryPolicy,
-    metrics: &Metrics,
-) -> Result<Delivery, StoreError> {
-    let mut delivery = Delivery::default();
-    let claimed = store.claim_due(worker, limit, now_ms()).await?;
-    for (index, due) in claimed.iter().enumerate() {
-        match transport.send(&due.sender, &due.recipient, &due.body).await {
-            Ok(()) => {
-                metrics.sent(&due.kind, now_ms() - due.created_at);
-                if !store.mark_sent(due, now_ms()).await? {
-                    tracing::warn!(mail = %due.id, "mail sent after its claim had passed to another worker");
-                }
-                delivery.sent += 1;
-            }
-            Err(SendError::Server { reason, error }) => {
-                store.release(&claimed[index..], &due.id, &error, now_ms()).await?;
-                delivery.paused = Some(Refusal { reason, error });
-                return Ok(delivery);
-            }
-            Err(SendError::Permanent(error)) => {
-                metrics.failed(&due.kind);
-                tracing::warn!(recipient = %due.recipient, %error, "mail refused for good");
-                give_up(store, due, &error).await?;
-                delivery.given_up += 1;
-            }
-            Err(SendError::Transient(error)) if policy.exhausted(due.failing_since, now_ms()) => {
-                metrics.failed(&due.kind);
-                let hours = policy.retry_for.as_secs() / 3600;
-                tracing::warn!(recipient = %due.recipient, %error, hours, "mail given up after retrying");
-                give_up(store, due, &format!("{error} (retried for {hours} hours)")).await?;
-                delivery.given_up += 1;
-            }
-            Err(SendError::Transient(error)) => {
-                metrics.failed(&due.kind);
-                let wait = jitter(policy.backoff(due.attempts));
-                tracing::info!(recipient = %due.recipient, %error, retry_in_secs = wait.as_secs(), "mail will be retried");
-                store.retry_later(due, &error, now_ms() + millis(wait), now_ms()).await?;
-                delivery.retried += 1;
-            }
-        }
-    }
-    Ok(delivery)
-}
-
-async fn give_up(store: &Store, due: &Due, error: &str) -> Result<(), StoreError> {
-    if !store.give_up(due, error, now_ms()).await? {
-        tracing::warn!(mail = %due.id, "mail not given up: another worker holds it now");
-    }
-    Ok(())
-}
-
-/// Delivers until shutdown; the mail in hand is finished first.
+/// Delivers until shutdown; the mails in hand are finished first. Woken by
+/// [`Wake::queued`], and looks by itself every [`POLL`].
 pub async fn run(
     store: Store,
     transport: Transport,
-    policy: RetryPolicy,
+    sending: Sending,
     metrics: Metrics,
     health: Health,
+    wake: Wake,
     shutdown: CancellationToken,
 ) {
     let worker = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
-    let mut pause = pause::Pause::new(metrics.clone(), health, policy.base);
+    let mut pause = pause::Pause::new(metrics.clone(), health, sending.policy.base);
     let mut swept: Option<tokio::time::Instant> = None;
     loop {
         if swept.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
-            sweep(&store, policy).await;
+            sweep(&store, sending.policy).await;
             swept = Some(tokio::time::Instant::now());
         }
         // While paused, one mail at a time probes whether the server takes mail again.
-        let limit = if pause.active() { 1 } else { CLAIM };
-        let wait = match step(&store, &transport, &worker, limit, policy, &metrics).await {
+        let limit = if pause.active() { 1 } else { sending.claim() };
+        let wait = match step(&store, &transport, &worker, limit, sending, &metrics).await {
             Ok(Delivery { paused: Some(refusal), .. }) => pause.refused(refusal),
             Ok(delivery) => {
                 pause.lifted();
                 if delivery.total() > 0 {
                     continue;
                 }
-                Duration::from_millis(500)
+                POLL
             }
             Err(error) => {
                 tracing::warn!(%error, "outbox step failed");
@@ -182,6 +164,8 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(wait) => {}
+            // New mail does not cut a pause short: the probe keeps its pace.
+            _ = wake.0.notified(), if !pause.active() => {}
         }
     }
     tracing::info!("outbox stopped");
@@ -198,10 +182,10 @@ async fn sweep(store: &Store, policy: RetryPolicy) {
 
 /// Delivers everything due now, for one-shot tools like the demo; stops when the
 /// server takes no mail.
-pub async fn drain(store: &Store, transport: &Transport, policy: RetryPolicy) -> Result<Delivery, StoreError> {
+pub async fn drain(store: &Store, transport: &Transport, sending: Sending) -> Result<Delivery, StoreError> {
     let mut total = Delivery::default();
     loop {
-        let delivery = step(store, transport, "drain", CLAIM, policy, &Metrics::default()).await?;
+        let delivery = step(store, transport, "drain", sending.claim(), sending, &Metrics::default()).await?;
         total.sent += delivery.sent;
         total.retried += delivery.retried;
         total.given_up += delivery.given_up;

@@ -3,7 +3,8 @@
 //! the sender (MAIL FROM) are the server's or the operator's problem and pause the
 //! queue; a recipient (RCPT) or the content (DATA) is this mail's problem.
 //!
-//! The session is kept between mails and tested with NOOP before reuse. A mail
+//! Sessions are kept between mails (as many as are used at once, see
+//! `outbox.connections`) and tested with NOOP before reuse. A mail
 //! whose exchange failed or ran out of time never hands its session back: after a
 //! time-out the server may still be reading the body or about to answer, and the
 //! next mail would read that answer as its own.
@@ -20,6 +21,7 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
+use tokio_rustls::TlsConnector;
 
 use super::smtp_oauth::OAuthLogin;
 use super::{PauseReason, SendError};
@@ -33,7 +35,7 @@ const BYTES_PER_SECOND: usize = 256 * 1024;
 
 #[derive(Clone)]
 pub enum Encryption {
-    Implicit(TlsParameters),
+    Implicit(TlsConnector),
     Starttls(TlsParameters),
     None,
 }
@@ -52,7 +54,7 @@ pub struct Smtp {
     pub hello: ClientId,
     /// Signing in with a bearer token instead of the password.
     oauth: Option<OAuthLogin>,
-    kept: Arc<Mutex<Option<(AsyncSmtpConnection, Instant)>>>,
+    kept: Arc<Mutex<Vec<(AsyncSmtpConnection, Instant)>>>,
 }
 
 impl Smtp {
@@ -108,7 +110,7 @@ impl Smtp {
         let limit = self.timeout + Duration::from_secs((bytes.len() / BYTES_PER_SECOND) as u64);
         match tokio::time::timeout(limit, transaction(&mut session, envelope, bytes)).await {
             Ok(Ok(())) => {
-                *self.kept.lock().await = Some((session, Instant::now()));
+                self.kept.lock().await.push((session, Instant::now()));
                 Ok(())
             }
             Ok(Err(error)) => Err(error),
@@ -118,11 +120,16 @@ impl Smtp {
 
     /// The kept session, when it is recent and still answers.
     async fn kept_session(&self) -> Option<AsyncSmtpConnection> {
-        let (mut session, since) = self.kept.lock().await.take()?;
-        if since.elapsed() > IDLE_LIMIT {
+        // Sessions unused for too long (fewer mails at once than sessions) are closed.
+        let (stale, recent) = {
+            let mut kept = self.kept.lock().await;
+            let stale: Vec<_> = kept.extract_if(.., |(_, since)| since.elapsed() > IDLE_LIMIT).collect();
+            (stale, kept.pop())
+        };
+        for (mut session, _) in stale {
             let _ = tokio::time::timeout(Duration::from_secs(2), session.quit()).await;
-            return None;
         }
+        let (mut session, _) = recent?;
         match tokio::time::timeout(Duration::from_secs(5), session.test_connected()).await {
             Ok(true) => Some(session),
             _ => None,
@@ -135,10 +142,8 @@ impl Smtp {
             Encryption::Implicit(tls) => Some(tls.clone()),
             _ => None,
         };
-        let address = (self.host.as_str(), self.port);
-        let mut session = AsyncSmtpConnection::connect_tokio1(address, Some(self.timeout), &self.hello, implicit, None)
-            .await
-            .map_err(opening)?;
+        let mut session =
+            super::socket::connect(&self.host, self.port, self.timeout, &self.hello, implicit.as_ref()).await?;
         if let Encryption::Starttls(tls) = &self.encryption {
             session.starttls(tls.clone(), &self.hello).await.map_err(|e| SendError::Server {
                 reason: if e.status().is_some() { PauseReason::Refused } else { PauseReason::Tls },
@@ -203,7 +208,7 @@ pub enum Step {
 }
 
 /// A failure while the session was being opened: the server's problem, always.
-fn opening(error: SmtpError) -> SendError {
+pub(super) fn opening(error: SmtpError) -> SendError {
     SendError::Server { reason: reason(&error), error: error.to_string() }
 }
 

@@ -1,4 +1,4 @@
-//! Transports: SMTP (rustls, one kept session, see [`super::smtp`]), or `.eml`
+//! Transports: SMTP (rustls, kept sessions, see [`super::smtp`]), or `.eml`
 //! files in a folder for the no-server mode.
 
 pub use crate::domain::PauseReason;
@@ -93,16 +93,20 @@ fn smtp(config: &SmtpConfig, whole: &Config) -> Result<Transport, TransportError
         TlsMode::Starttls => 587,
         TlsMode::None => 25,
     });
-    let encryption = if config.tls == TlsMode::None {
-        Encryption::None
-    } else {
-        let mut tls = TlsParameters::builder(config.host.clone());
-        if let Some(path) = &config.ca_file {
-            let pem = std::fs::read(path).map_err(|e| setup(format!("cannot read {}: {e}", path.display())))?;
-            tls = tls.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| setup(e.to_string()))?);
+    let encryption = match config.tls {
+        TlsMode::None => Encryption::None,
+        // Implicit TLS runs over loket's own socket (see `super::socket`), with the same roots.
+        TlsMode::Implicit => {
+            Encryption::Implicit(crate::source::tls::connector(config.ca_file.as_deref()).map_err(setup)?)
         }
-        let tls = tls.build_rustls().map_err(|e| setup(e.to_string()))?;
-        if config.tls == TlsMode::Implicit { Encryption::Implicit(tls) } else { Encryption::Starttls(tls) }
+        TlsMode::Starttls => {
+            let mut tls = TlsParameters::builder(config.host.clone());
+            if let Some(path) = &config.ca_file {
+                let pem = std::fs::read(path).map_err(|e| setup(format!("cannot read {}: {e}", path.display())))?;
+                tls = tls.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| setup(e.to_string()))?);
+            }
+            Encryption::Starttls(tls.build_rustls().map_err(|e| setup(e.to_string()))?)
+        }
     };
     let smtp = Smtp::new(
         config.host.clone(),

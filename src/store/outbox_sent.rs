@@ -1,0 +1,68 @@
+//! Marking sent mails, many at a time: the outbox sends over several sessions
+//! at once and records what went out in one transaction per round, not one
+//! (or two) per mail.
+
+use super::{Store, StoreError, ingest::insert_event};
+use crate::domain::MailKind;
+use crate::store::Due;
+
+/// A mail the server accepted, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Sent<'a> {
+    pub due: &'a Due,
+    pub at: i64,
+}
+
+impl Store {
+    /// Marks mails sent, then notes them on their tickets' timelines. Only a mail
+    /// its worker still holds is marked: one whose lease ran out may be another's
+    /// now. The states are committed on their own first, so that a timeline that
+    /// cannot be written never makes a mail go out again. The composed bytes are
+    /// dropped: they hold the tracking link, which the store does not keep once
+    /// the mail no longer needs sending. Returns, per mail, whether it was still
+    /// its worker's.
+    pub async fn mark_all_sent(&self, sent: &[Sent<'_>]) -> Result<Vec<bool>, StoreError> {
+        if sent.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut marked = Vec::with_capacity(sent.len());
+        let mut tx = self.write.begin().await?;
+        for Sent { due, at } in sent {
+            let done = sqlx::query(
+                "UPDATE outbox SET state = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL,
+                    lease_owner = NULL, lease_until = NULL, body = $3
+                 WHERE id = $2 AND lease_owner = $4 AND state = 'pending'",
+            )
+            .bind(at)
+            .bind(&due.id)
+            .bind(Vec::<u8>::new())
+            .bind(&due.lease_owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            marked.push(done == 1);
+        }
+        tx.commit().await?;
+        let result: Result<(), StoreError> = async {
+            let mut tx = self.write.begin().await?;
+            for (Sent { due, at }, _) in sent.iter().zip(&marked).filter(|(_, marked)| **marked) {
+                let what = MailKind::from_stored(&due.kind).noun();
+                insert_event(
+                    &mut tx,
+                    &due.ticket_id,
+                    *at,
+                    crate::domain::EventKind::Sent,
+                    &format!("{what} sent to {}", due.recipient),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(mails = sent.len(), %error, "the tickets' timelines could not note the mails sent");
+        }
+        Ok(marked)
+    }
+}
