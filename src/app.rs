@@ -158,6 +158,10 @@ pub async fn run_on(
             stop.clone(),
         )
     });
+    let (retention_config, retention_store, stop) = (config.clone(), store.clone(), shutdown.clone());
+    supervisor.spawn(&mut tasks, Task::Retention, move || {
+        retention(retention_config.clone(), retention_store.clone(), stop.clone())
+    });
     for mailbox in &config.mailboxes {
         let (pipeline, mailbox, stop) = (pipeline.clone(), mailbox.clone(), shutdown.clone());
         let task = Task::Mailbox(mailbox.name.clone());
@@ -191,6 +195,27 @@ pub async fn run_on(
         tracing::warn!("the store's connections did not close in time");
     }
     Ok(())
+}
+
+/// Applies `[retention]` at start and then every `retention.every_hours`.
+async fn retention(config: Arc<Config>, store: Store, shutdown: CancellationToken) {
+    let every = Duration::from_secs(u64::from(config.retention.every_hours.max(1)) * 3600);
+    loop {
+        match store.purge(config.retention.cutoffs(crate::clock::now_ms()), false).await {
+            Ok(purged) if purged.is_empty() => {}
+            Ok(purged) => tracing::info!(
+                raw_messages = purged.raw_messages,
+                anonymised_tickets = purged.anonymised_tickets,
+                quarantined_messages = purged.quarantined_messages,
+                "retention applied"
+            ),
+            Err(error) => tracing::warn!(%error, "retention could not be applied; tried again at the next run"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 fn store_kind(url: &str) -> &'static str {

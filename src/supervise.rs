@@ -20,6 +20,7 @@ pub enum Task {
     Mailbox(MailboxName),
     Outbox,
     Learn,
+    Retention,
 }
 
 impl fmt::Display for Task {
@@ -28,6 +29,7 @@ impl fmt::Display for Task {
             Self::Mailbox(name) => write!(f, "mailbox:{name}"),
             Self::Outbox => f.write_str("outbox"),
             Self::Learn => f.write_str("learn"),
+            Self::Retention => f.write_str("retention"),
         }
     }
 }

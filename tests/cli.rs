@@ -649,3 +649,43 @@ async fn forget_and_export_work_the_same_on_postgres() {
     two_people(dir.path(), &url).await;
     forget_and_export(dir.path());
 }
+
+/// Retention: Anna's ticket was resolved long ago, Bob's is still open. A dry run
+/// only counts; the purge then strips Anna's raw mail and anonymises her ticket,
+/// and her words are gone from the SQLite file's bytes, while Bob's ticket stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_applies_retention_to_long_resolved_tickets_down_to_the_files_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::sqlite_url(dir.path());
+    two_people(dir.path(), &url).await;
+    let days_ago = |days: i64| loket::clock::now_ms() - days * 86_400_000;
+    {
+        let raw = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE tickets SET status = 'resolved', updated_at = $1 WHERE subject = 'Sick leave'")
+            .bind(days_ago(800))
+            .execute(&raw)
+            .await
+            .unwrap();
+        raw.close().await;
+    }
+    let dry = loket(&["purge", "--dry-run", "--config", "loket.toml"], dir.path());
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(stdout(&dry).contains("1 messages would be stripped"), "{}", stdout(&dry));
+    assert!(stdout(&dry).contains("1 tickets would be anonymised"), "{}", stdout(&dry));
+    let listed = stdout(&loket(&["tickets", "list", "--json", "--config", "loket.toml"], dir.path()));
+    assert!(listed.contains("Sick leave"), "a dry run changes nothing: {listed}");
+
+    let purge = loket(&["purge", "--config", "loket.toml"], dir.path());
+    assert!(purge.status.success(), "{}", stderr(&purge));
+    assert!(stdout(&purge).contains("1 tickets were anonymised"), "{}", stdout(&purge));
+    let listed = stdout(&loket(&["tickets", "list", "--json", "--config", "loket.toml"], dir.path()));
+    assert!(!listed.contains("Sick leave") && !listed.to_lowercase().contains("anna@"), "{listed}");
+    assert!(listed.contains("Printer"), "the open ticket stays: {listed}");
+    for file in ["loket.db", "loket.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
+            assert!(!bytes.windows(21).any(|w| w == b"Zebrafink-Geheim-4711"), "{file} still holds the text");
+        }
+    }
+    let again = loket(&["purge", "--config", "loket.toml"], dir.path());
+    assert!(stdout(&again).contains("0 tickets were anonymised"), "a purge is done once: {}", stdout(&again));
+}

@@ -87,6 +87,12 @@ pub enum Command {
     },
     /// Everything loket holds about one person, as JSON on standard output.
     Export { address: String },
+    /// Apply `[retention]` now: remove raw mail of long-resolved tickets, anonymise
+    /// older ones, drop old quarantine; `--dry-run` only counts.
+    Purge {
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the documented example config.
     ExampleConfig,
     /// Show which department a message would go to and why; touches nothing.
@@ -134,6 +140,7 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
         Command::Train => routing::train(config).await,
         Command::Forget { address, dry_run } => privacy::forget(&address, dry_run, &config).await,
         Command::Export { address } => privacy::export(&address, &config).await,
+        Command::Purge { dry_run } => privacy::purge(dry_run, &config).await,
         Command::Demo { .. } | Command::ExampleConfig => Ok(()),
     }
 }

@@ -1,4 +1,5 @@
-//! `loket forget` and `loket export`: a person's right to erasure and to their data.
+//! `loket forget` and `loket export`: a person's right to erasure and to their
+//! data; `loket purge`: the retention rules applied now.
 
 use std::io::Write;
 
@@ -34,5 +35,34 @@ pub async fn export(address: &str, config: &Config) -> Result<()> {
     store.close().await;
     // JSON escapes control characters, so this output is inert as it is.
     writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&data)?)?;
+    Ok(())
+}
+
+pub async fn purge(dry_run: bool, config: &Config) -> Result<()> {
+    let store = crate::app::open_store(config).await.context("opening the store")?;
+    let cutoffs = config.retention.cutoffs(crate::clock::now_ms());
+    let purged = store.purge(cutoffs, dry_run).await?;
+    store.close().await;
+    let mut out = super::terminal::stdout();
+    let verb = if dry_run { "would be" } else { "were" };
+    let r = &config.retention;
+    writeln!(
+        out,
+        "{} messages {verb} stripped of their raw mail (tickets resolved over {} days ago)",
+        purged.raw_messages, r.raw_days
+    )?;
+    writeln!(
+        out,
+        "{} tickets {verb} anonymised (resolved over {} days ago)",
+        purged.anonymised_tickets, r.anonymise_days
+    )?;
+    writeln!(
+        out,
+        "{} quarantined messages {verb} removed (over {} days old)",
+        purged.quarantined_messages, r.quarantine_days
+    )?;
+    if dry_run {
+        writeln!(out, "nothing was changed; run without --dry-run to remove it")?;
+    }
     Ok(())
 }

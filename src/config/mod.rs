@@ -8,6 +8,7 @@
 mod load;
 mod oauth;
 mod paths;
+mod retention;
 mod store_url;
 mod trust;
 mod validate;
@@ -22,6 +23,7 @@ use crate::domain::{DepartmentId, EmailAddress, MailboxName};
 
 pub use load::{EXAMPLE, load, load_str};
 pub use oauth::{AuthMethod, Grant, OAuthConfig};
+pub use retention::RetentionConfig;
 pub use store_url::{StoreUrl, redacted};
 pub use trust::{ConversationConfig, TrustConfig};
 pub use web::WebConfig;
@@ -70,6 +72,8 @@ pub struct Config {
     pub trust: TrustConfig,
     #[serde(default)]
     pub conversation: ConversationConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
     #[serde(default)]
     pub daemon: DaemonConfig,
     /// OAuth clients that mailboxes and `[smtp]` sign in with.

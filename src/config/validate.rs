@@ -15,6 +15,7 @@ pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
     check_departments(config)?;
     check_routing(config)?;
     super::trust::check(config)?;
+    super::retention::check(&config.retention)?;
     super::oauth::check(config)?;
     check_ingest(config)?;
     check_outbox(config)?;
