@@ -616,3 +616,51 @@ async fn backlog_that_was_read_or_is_old_is_kept_as_history_and_recent_unread_ma
         }
     }
 }
+
+/// Two instances on one PostgreSQL share a mailbox: only the one holding its
+/// lease reads it, every request becomes one ticket, and when that instance
+/// stops the other takes the mailbox over within seconds and reads new mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_read_a_mailbox_one_at_a_time_and_the_second_takes_over_when_the_first_stops() {
+    let postgres = crate::support::postgres::Postgres::start();
+    let url = postgres.database("leases").await;
+    let dovecot = Dovecot::start(&["it"]);
+    let mailboxes = [TestMailbox::new("it-old", "it", "it")];
+    let config = || {
+        let text = crate::support::config_text(&url, dovecot.port, &mailboxes, "")
+            .replace("[store]\n", "[store]\nmailbox_lease_secs = 3\n");
+        loket::config::load_str(&text).unwrap()
+    };
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("it", "it@example.org", 300)).await;
+    let store = store(&url).await;
+
+    let first = Daemon::start(&config());
+    eventually("the first instance to hold the lease", Duration::from_secs(20), || async {
+        store.mailbox_lease("it-old").await.unwrap().is_some_and(|l| l.owner.is_some())
+    })
+    .await;
+    let holder = store.mailbox_lease("it-old").await.unwrap().unwrap();
+    let second = Daemon::start(&config());
+    wait_for_tickets(&store, 300).await;
+    // Over several lease lengths the lease is renewed, never taken again.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(store.count_tickets().await.unwrap(), 300);
+    assert_eq!(store.count_messages().await.unwrap(), 300);
+    let still = store.mailbox_lease("it-old").await.unwrap().unwrap();
+    assert_eq!((still.owner, still.epoch), (holder.owner.clone(), holder.epoch));
+
+    let stopped = std::time::Instant::now();
+    first.stop().await;
+    eventually("the second instance to take the lease", Duration::from_secs(10), || async {
+        let lease = store.mailbox_lease("it-old").await.unwrap().unwrap();
+        lease.owner.is_some() && lease.owner != holder.owner && lease.epoch == holder.epoch + 1
+    })
+    .await;
+    assert!(stopped.elapsed() < Duration::from_secs(8), "taken over after {:?}", stopped.elapsed());
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("it-late", "it@example.org", 1)).await;
+    wait_for_tickets(&store, 301).await;
+    second.stop().await;
+    assert_eq!(store.count_tickets().await.unwrap(), 301);
+    let released = store.mailbox_lease("it-old").await.unwrap().unwrap();
+    assert_eq!(released.owner, None, "a clean stop hands the lease back");
+}

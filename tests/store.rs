@@ -43,7 +43,7 @@ fn incoming(mailbox: &str, uid: u32, raw: &[u8]) -> Incoming {
     Incoming {
         mailbox: MailboxName::parse(mailbox).unwrap(),
         source_key: format!("7/{uid}"),
-        imap: Some(ImapPosition { uidvalidity: 7, uid, advance_cursor: true }),
+        imap: Some(ImapPosition { uidvalidity: 7, uid, advance_cursor: true, lease: None }),
         raw: raw.to_vec(),
         truncated: false,
         backlog: false,
@@ -77,10 +77,10 @@ async fn suite(store: Store) {
     store.migrate().await.expect("migrating twice is a no-op");
 
     // First connection: the backlog is what is in the folder now.
-    let cursor = store.open_cursor("it-old", 7, 11).await.unwrap();
+    let cursor = store.open_cursor("it-old", 7, 11, None).await.unwrap();
     assert!(cursor.fresh);
     assert_eq!((cursor.last_uid, cursor.backlog_uid), (0, 10));
-    store.open_cursor("hr-old", 7, 1).await.unwrap();
+    store.open_cursor("hr-old", 7, 1, None).await.unwrap();
 
     let first =
         crate::support::request("Anna <anna@example.org>", "it@example.org", "Laptop", "It is broken.", "a1@test");
@@ -113,13 +113,13 @@ async fn suite(store: Store) {
     // The cursor moved with each transaction, never backwards.
     assert_eq!(store.cursor("it-old").await.unwrap(), Some((7, 1)));
     assert_eq!(store.cursor("hr-old").await.unwrap(), Some((7, 9)));
-    store.advance_cursor("hr-old", 7, 3).await.unwrap();
+    store.advance_cursor("hr-old", 7, 3, None).await.unwrap();
     assert_eq!(store.cursor("hr-old").await.unwrap(), Some((7, 9)));
-    let again = store.open_cursor("hr-old", 7, 20).await.unwrap();
+    let again = store.open_cursor("hr-old", 7, 20, None).await.unwrap();
     assert!(!again.fresh);
     assert_eq!(again.last_uid, 9);
     // A new UIDVALIDITY starts over.
-    let reset = store.open_cursor("hr-old", 8, 5).await.unwrap();
+    let reset = store.open_cursor("hr-old", 8, 5, None).await.unwrap();
     assert!(reset.fresh);
     assert_eq!((reset.last_uid, reset.backlog_uid), (0, 4));
 
