@@ -109,6 +109,10 @@ async fn read(pipeline: &Pipeline, mailbox: &MailboxConfig, stop: &CancellationT
         };
         let Err(error) = result else { break };
         pipeline.health.disconnected(mailbox.name.as_str(), &error.to_string());
+        if let SourceError::Store(StoreError::LeaseLost { .. }) = error {
+            tracing::warn!(mailbox = %mailbox.name, %error, "this instance stops reading the mailbox");
+            break;
+        }
         if stop.is_cancelled() {
             break;
         }
