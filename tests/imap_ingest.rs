@@ -23,6 +23,12 @@ impl Daemon {
         Self { shutdown, task }
     }
 
+    /// Ends the daemon as a crash would: no task finishes its work or hands anything back.
+    async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+
     async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(30), self.task)
@@ -663,4 +669,43 @@ async fn two_instances_read_a_mailbox_one_at_a_time_and_the_second_takes_over_wh
     assert_eq!(store.count_tickets().await.unwrap(), 301);
     let released = store.mailbox_lease("it-old").await.unwrap().unwrap();
     assert_eq!(released.owner, None, "a clean stop hands the lease back");
+}
+
+/// An instance that dies keeps its mailbox lease until it runs out; then the
+/// other instance takes the mailbox over and reads the mail that came meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mailbox_of_an_instance_that_dies_is_taken_over_within_about_a_lease() {
+    let postgres = crate::support::postgres::Postgres::start();
+    let url = postgres.database("leases").await;
+    let dovecot = Dovecot::start(&["it"]);
+    let mailboxes = [TestMailbox::new("it-old", "it", "it")];
+    let config = || {
+        let text = crate::support::config_text(&url, dovecot.port, &mailboxes, "")
+            .replace("[store]\n", "[store]\nmailbox_lease_secs = 3\n");
+        loket::config::load_str(&text).unwrap()
+    };
+    let store = store(&url).await;
+    let first = Daemon::start(&config());
+    eventually("the first instance to hold the lease", Duration::from_secs(20), || async {
+        store.mailbox_lease("it-old").await.unwrap().is_some_and(|l| l.owner.is_some())
+    })
+    .await;
+    let holder = store.mailbox_lease("it-old").await.unwrap().unwrap();
+    let second = Daemon::start(&config());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let died = std::time::Instant::now();
+    first.kill().await;
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("it", "it@example.org", 5)).await;
+    eventually("the second instance to take the lease", Duration::from_secs(15), || async {
+        let lease = store.mailbox_lease("it-old").await.unwrap().unwrap();
+        lease.owner.is_some() && lease.owner != holder.owner
+    })
+    .await;
+    let taken = died.elapsed();
+    // Not before the dead instance's lease ran out, and within about a lease after.
+    assert!(taken >= Duration::from_secs(1) && taken < Duration::from_secs(8), "taken over after {taken:?}");
+    wait_for_tickets(&store, 5).await;
+    second.stop().await;
+    assert_eq!(store.count_tickets().await.unwrap(), 5);
 }

@@ -81,13 +81,12 @@ pub async fn watch(pipeline: Pipeline, mailbox: MailboxConfig, instance: String,
     while let Some((epoch, taken)) = lease.take(&shutdown).await {
         memory.lease = Some(epoch);
         let stop = shutdown.child_token();
-        let keeper = tokio::spawn({
-            let (lease, stop) = (lease.clone(), stop.clone());
-            async move { lease.keep(epoch, taken, stop).await }
-        });
-        read(&pipeline, &mailbox, &stop, &mut memory).await;
-        stop.cancel();
-        let lost = keeper.await.unwrap_or(true);
+        // In the same task as the reading, so that both end together.
+        let reading = async {
+            read(&pipeline, &mailbox, &stop, &mut memory).await;
+            stop.cancel();
+        };
+        let ((), lost) = tokio::join!(reading, lease.keep(epoch, taken, stop.clone()));
         memory.lease = None;
         if !lost {
             lease.release(epoch).await;
