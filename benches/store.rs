@@ -34,7 +34,7 @@ fn store_ingest(c: &mut Criterion) {
     let store = runtime.block_on(async {
         let store = Store::connect(&url, 2).await.expect("store");
         store.migrate().await.expect("migrate");
-        store.open_cursor("it-old", 1, 1).await.expect("cursor");
+        store.open_cursor("it-old", 1, 1, None).await.expect("cursor");
         store
     });
     let config = loket::config::load_str(CONFIG).expect("config");
@@ -53,7 +53,7 @@ fn store_ingest(c: &mut Criterion) {
         Incoming {
             mailbox: MailboxName::parse("it-old").expect("name"),
             source_key: format!("1/{uid}"),
-            imap: Some(ImapPosition { uidvalidity: 1, uid, advance_cursor: true }),
+            imap: Some(ImapPosition { uidvalidity: 1, uid, advance_cursor: true, lease: None }),
             size: raw.len() as u64,
             raw,
             truncated: false,

@@ -162,10 +162,14 @@ pub async fn run_on(
     supervisor.spawn(&mut tasks, Task::Retention, move || {
         retention(retention_config.clone(), retention_store.clone(), stop.clone())
     });
+    let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
     for mailbox in &config.mailboxes {
-        let (pipeline, mailbox, stop) = (pipeline.clone(), mailbox.clone(), shutdown.clone());
+        let (pipeline, mailbox, instance, stop) =
+            (pipeline.clone(), mailbox.clone(), instance.clone(), shutdown.clone());
         let task = Task::Mailbox(mailbox.name.clone());
-        supervisor.spawn(&mut tasks, task, move || source::watch(pipeline.clone(), mailbox.clone(), stop.clone()));
+        supervisor.spawn(&mut tasks, task, move || {
+            source::watch(pipeline.clone(), mailbox.clone(), instance.clone(), stop.clone())
+        });
     }
     match transport {
         Some(transport) => {
@@ -186,7 +190,7 @@ pub async fn run_on(
         }
         None => tracing::warn!("no [smtp] and no outbox.file_dir: mails wait in the outbox"),
     }
-    tracing::info!(mailboxes = config.mailboxes.len(), store = %store_kind(&config.store.url), "loket running");
+    tracing::info!(%instance, mailboxes = config.mailboxes.len(), store = %store_kind(&config.store.url), "loket running");
     crate::notify::notify("READY=1");
     shutdown.cancelled().await;
     crate::notify::notify("STOPPING=1");

@@ -23,6 +23,12 @@ impl Daemon {
         Self { shutdown, task }
     }
 
+    /// Ends the daemon as a crash would: no task finishes its work or hands anything back.
+    async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+
     async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(30), self.task)
@@ -615,4 +621,99 @@ async fn backlog_that_was_read_or_is_old_is_kept_as_history_and_recent_unread_ma
             other => panic!("unexpected ticket {other}"),
         }
     }
+}
+
+/// Two instances on one PostgreSQL share a mailbox: only the one holding its
+/// lease reads it, every request becomes one ticket, and when that instance
+/// stops the other takes the mailbox over within seconds and reads new mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_read_a_mailbox_one_at_a_time_and_the_second_takes_over_when_the_first_stops() {
+    let postgres = crate::support::postgres::Postgres::start();
+    let url = postgres.database("leases").await;
+    let dovecot = Dovecot::start(&["it"]);
+    let mailboxes = [TestMailbox::new("it-old", "it", "it")];
+    let config = || {
+        let text = crate::support::config_text(&url, dovecot.port, &mailboxes, "")
+            .replace("[store]\n", "[store]\nmailbox_lease_secs = 3\n");
+        loket::config::load_str(&text).unwrap()
+    };
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("it", "it@example.org", 300)).await;
+    let store = store(&url).await;
+
+    let first = Daemon::start(&config());
+    eventually("the first instance to hold the lease", Duration::from_secs(20), || async {
+        store.mailbox_lease("it-old").await.unwrap().is_some_and(|l| l.owner.is_some())
+    })
+    .await;
+    let holder = store.mailbox_lease("it-old").await.unwrap().unwrap();
+    let second_config = config();
+    let second = Daemon::start(&second_config);
+    wait_for_tickets(&store, 300).await;
+    // The instance that stands by is ready to take over, not failing.
+    let ready = format!("http://{}/readyz", second_config.web.ops_address());
+    eventually("the standby instance to say so", Duration::from_secs(10), || async {
+        let answer = http::get(&ready).await;
+        answer.status == 200 && answer.body.contains(r#""standby":true"#)
+    })
+    .await;
+    // Over several lease lengths the lease is renewed, never taken again.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(store.count_tickets().await.unwrap(), 300);
+    assert_eq!(store.count_messages().await.unwrap(), 300);
+    let still = store.mailbox_lease("it-old").await.unwrap().unwrap();
+    assert_eq!((still.owner, still.epoch), (holder.owner.clone(), holder.epoch));
+
+    let stopped = std::time::Instant::now();
+    first.stop().await;
+    eventually("the second instance to take the lease", Duration::from_secs(10), || async {
+        let lease = store.mailbox_lease("it-old").await.unwrap().unwrap();
+        lease.owner.is_some() && lease.owner != holder.owner && lease.epoch == holder.epoch + 1
+    })
+    .await;
+    assert!(stopped.elapsed() < Duration::from_secs(8), "taken over after {:?}", stopped.elapsed());
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("it-late", "it@example.org", 1)).await;
+    wait_for_tickets(&store, 301).await;
+    second.stop().await;
+    assert_eq!(store.count_tickets().await.unwrap(), 301);
+    let released = store.mailbox_lease("it-old").await.unwrap().unwrap();
+    assert_eq!(released.owner, None, "a clean stop hands the lease back");
+}
+
+/// An instance that dies keeps its mailbox lease until it runs out; then the
+/// other instance takes the mailbox over and reads the mail that came meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mailbox_of_an_instance_that_dies_is_taken_over_within_about_a_lease() {
+    let postgres = crate::support::postgres::Postgres::start();
+    let url = postgres.database("leases").await;
+    let dovecot = Dovecot::start(&["it"]);
+    let mailboxes = [TestMailbox::new("it-old", "it", "it")];
+    let config = || {
+        let text = crate::support::config_text(&url, dovecot.port, &mailboxes, "")
+            .replace("[store]\n", "[store]\nmailbox_lease_secs = 3\n");
+        loket::config::load_str(&text).unwrap()
+    };
+    let store = store(&url).await;
+    let first = Daemon::start(&config());
+    eventually("the first instance to hold the lease", Duration::from_secs(20), || async {
+        store.mailbox_lease("it-old").await.unwrap().is_some_and(|l| l.owner.is_some())
+    })
+    .await;
+    let holder = store.mailbox_lease("it-old").await.unwrap().unwrap();
+    let second = Daemon::start(&config());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let died = std::time::Instant::now();
+    first.kill().await;
+    imap::append_all(dovecot.port, "it", "INBOX", &messages("it", "it@example.org", 5)).await;
+    eventually("the second instance to take the lease", Duration::from_secs(15), || async {
+        let lease = store.mailbox_lease("it-old").await.unwrap().unwrap();
+        lease.owner.is_some() && lease.owner != holder.owner
+    })
+    .await;
+    let taken = died.elapsed();
+    // Not before the dead instance's lease ran out, and within about a lease after.
+    assert!(taken >= Duration::from_secs(1) && taken < Duration::from_secs(8), "taken over after {taken:?}");
+    wait_for_tickets(&store, 5).await;
+    second.stop().await;
+    assert_eq!(store.count_tickets().await.unwrap(), 5);
 }

@@ -67,7 +67,7 @@ async fn it_desk_with(sink: SmtpSink, smtp_and_outbox: &str, store_url: Option<S
     let config = loket::config::load_str(&text).expect("test config is valid");
     let store = Store::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
-    store.open_cursor("it-old", imap::uidvalidity(dovecot.port, "it", "INBOX").await, 1).await.unwrap();
+    store.open_cursor("it-old", imap::uidvalidity(dovecot.port, "it", "INBOX").await, 1, None).await.unwrap();
     ItDesk { dovecot, sink, store_dir: dir, store, config }
 }
 
@@ -89,7 +89,7 @@ async fn every_human_request_gets_one_ack_and_one_forward_and_automatic_mail_get
     let store = Store::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
     for (name, _, user) in [("it-old", "", "it"), ("hr-old", "", "hr"), ("facility-old", "", "facility")] {
-        store.open_cursor(name, imap::uidvalidity(dovecot.port, user, "INBOX").await, 1).await.unwrap();
+        store.open_cursor(name, imap::uidvalidity(dovecot.port, user, "INBOX").await, 1, None).await.unwrap();
     }
 
     let dutch = request(

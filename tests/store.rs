@@ -43,7 +43,7 @@ fn incoming(mailbox: &str, uid: u32, raw: &[u8]) -> Incoming {
     Incoming {
         mailbox: MailboxName::parse(mailbox).unwrap(),
         source_key: format!("7/{uid}"),
-        imap: Some(ImapPosition { uidvalidity: 7, uid, advance_cursor: true }),
+        imap: Some(ImapPosition { uidvalidity: 7, uid, advance_cursor: true, lease: None }),
         raw: raw.to_vec(),
         truncated: false,
         backlog: false,
@@ -77,10 +77,10 @@ async fn suite(store: Store) {
     store.migrate().await.expect("migrating twice is a no-op");
 
     // First connection: the backlog is what is in the folder now.
-    let cursor = store.open_cursor("it-old", 7, 11).await.unwrap();
+    let cursor = store.open_cursor("it-old", 7, 11, None).await.unwrap();
     assert!(cursor.fresh);
     assert_eq!((cursor.last_uid, cursor.backlog_uid), (0, 10));
-    store.open_cursor("hr-old", 7, 1).await.unwrap();
+    store.open_cursor("hr-old", 7, 1, None).await.unwrap();
 
     let first =
         crate::support::request("Anna <anna@example.org>", "it@example.org", "Laptop", "It is broken.", "a1@test");
@@ -113,13 +113,13 @@ async fn suite(store: Store) {
     // The cursor moved with each transaction, never backwards.
     assert_eq!(store.cursor("it-old").await.unwrap(), Some((7, 1)));
     assert_eq!(store.cursor("hr-old").await.unwrap(), Some((7, 9)));
-    store.advance_cursor("hr-old", 7, 3).await.unwrap();
+    store.advance_cursor("hr-old", 7, 3, None).await.unwrap();
     assert_eq!(store.cursor("hr-old").await.unwrap(), Some((7, 9)));
-    let again = store.open_cursor("hr-old", 7, 20).await.unwrap();
+    let again = store.open_cursor("hr-old", 7, 20, None).await.unwrap();
     assert!(!again.fresh);
     assert_eq!(again.last_uid, 9);
     // A new UIDVALIDITY starts over.
-    let reset = store.open_cursor("hr-old", 8, 5).await.unwrap();
+    let reset = store.open_cursor("hr-old", 8, 5, None).await.unwrap();
     assert!(reset.fresh);
     assert_eq!((reset.last_uid, reset.backlog_uid), (0, 4));
 
@@ -186,4 +186,41 @@ async fn the_store_suite_passes_on_postgres() {
     let url = postgres.database("suite").await;
     let store = Store::connect(&url, 4).await.unwrap();
     suite(store).await;
+}
+
+/// An instance whose lease ran out while it was paused, and which another
+/// instance took since, can neither renew it nor move the mailbox's cursor.
+#[tokio::test]
+async fn a_lease_taken_over_by_another_instance_fences_off_the_old_holders_cursor_writes() {
+    use std::time::Duration;
+    let postgres = crate::support::postgres::Postgres::start();
+    let url = postgres.database("leases").await;
+    let store = Store::connect(&url, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    let short = Duration::from_millis(300);
+    let long = Duration::from_secs(30);
+
+    let first = store.take_mailbox_lease("it-old", "first", short).await.unwrap().expect("a free mailbox is taken");
+    assert_eq!(store.take_mailbox_lease("it-old", "second", long).await.unwrap(), None, "held by the first");
+    store.open_cursor("it-old", 7, 1, Some(first)).await.unwrap();
+    store.advance_cursor("it-old", 7, 3, Some(first)).await.unwrap();
+    assert_eq!(store.cursor("it-old").await.unwrap(), Some((7, 3)));
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let second = store.take_mailbox_lease("it-old", "second", long).await.unwrap().expect("an expired lease is taken");
+    assert!(second > first);
+    assert!(!store.renew_mailbox_lease("it-old", "first", first, long).await.unwrap());
+    let refused = store.advance_cursor("it-old", 7, 9, Some(first)).await;
+    assert!(matches!(refused, Err(loket::store::StoreError::LeaseLost { .. })), "{refused:?}");
+    assert!(store.open_cursor("it-old", 8, 1, Some(first)).await.is_err());
+    assert_eq!(store.cursor("it-old").await.unwrap(), Some((7, 3)));
+
+    // The first instance's release does not free the second's lease.
+    store.release_mailbox_lease("it-old", "first", first).await.unwrap();
+    assert_eq!(store.mailbox_lease("it-old").await.unwrap().unwrap().owner.as_deref(), Some("second"));
+    store.advance_cursor("it-old", 7, 9, Some(second)).await.unwrap();
+    assert_eq!(store.cursor("it-old").await.unwrap(), Some((7, 9)));
+    store.release_mailbox_lease("it-old", "second", second).await.unwrap();
+    let third = store.take_mailbox_lease("it-old", "first", long).await.unwrap().expect("a handed back lease is free");
+    assert_eq!(third, second + 1);
 }

@@ -120,6 +120,10 @@ pub struct StoreConfig {
     /// PostgreSQL ends a statement that runs longer than this; 0 keeps the server's setting.
     #[serde(default = "defaults::statement_timeout_secs")]
     pub statement_timeout_secs: u64,
+    /// Seconds a mailbox lease lasts: an instance that dies gives its mailboxes up
+    /// to another after at most this long.
+    #[serde(default = "defaults::mailbox_lease_secs")]
+    pub mailbox_lease_secs: u64,
     /// Allow a PostgreSQL server on another host without TLS (`sslmode` require,
     /// verify-ca or verify-full).
     #[serde(default)]
@@ -133,6 +137,7 @@ impl Default for StoreConfig {
             max_connections: defaults::max_connections(),
             acquire_timeout_secs: defaults::acquire_timeout_secs(),
             statement_timeout_secs: defaults::statement_timeout_secs(),
+            mailbox_lease_secs: defaults::mailbox_lease_secs(),
             allow_plaintext: false,
         }
     }
@@ -505,6 +510,9 @@ mod defaults {
         8
     }
     pub fn acquire_timeout_secs() -> u64 {
+        30
+    }
+    pub fn mailbox_lease_secs() -> u64 {
         30
     }
     pub fn statement_timeout_secs() -> u64 {

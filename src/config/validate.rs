@@ -70,6 +70,9 @@ fn check_store(config: &Config) -> Result<(), ConfigError> {
     if config.store.max_connections == 0 {
         return Err(ConfigError::invalid("store.max_connections", "must be at least 1"));
     }
+    if config.store.mailbox_lease_secs < 3 {
+        return Err(ConfigError::invalid("store.mailbox_lease_secs", "must be at least 3"));
+    }
     if config.store.acquire_timeout_secs == 0 {
         return Err(ConfigError::invalid("store.acquire_timeout_secs", "must be at least 1"));
     }

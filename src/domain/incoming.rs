@@ -31,4 +31,6 @@ pub struct ImapPosition {
     /// that step, so a crash in between means a re-fetch that the duplicate keys absorb,
     /// and the message is still moved.
     pub advance_cursor: bool,
+    /// The mailbox lease the message was read under; the cursor write checks it.
+    pub lease: Option<i64>,
 }

@@ -231,7 +231,7 @@ pub async fn store_group(
     if let Some((incoming, _)) = items.iter().rev().find(|(i, _)| i.imap.is_some_and(|p| p.advance_cursor))
         && let Some(position) = incoming.imap
     {
-        tx.advance_cursor(incoming.mailbox.as_str(), position.uidvalidity, position.uid, now).await?;
+        tx.advance_cursor(incoming.mailbox.as_str(), position.uidvalidity, position.uid, position.lease, now).await?;
     }
     tx.commit().await?;
     for q in &quarantined {

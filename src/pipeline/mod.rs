@@ -94,6 +94,8 @@ impl Pipeline {
         let prefix = &self.config.desk.ticket_prefix;
         let outcomes = match store_group(&self.store, &items, prefix, self.responder.as_ref(), now_ms()).await {
             Ok(outcomes) => outcomes,
+            // Another instance reads the mailbox now: nothing is blamed on the messages.
+            Err(error @ StoreError::LeaseLost { .. }) => return Err(error),
             Err(error) => {
                 tracing::warn!(mailbox = %mailbox.name, %error, count = items.len(), "messages could not be stored together; storing them one by one");
                 self.ingest_one_by_one(mailbox, &items).await?
@@ -136,6 +138,7 @@ impl Pipeline {
                     outcomes.push(outcome);
                     continue;
                 }
+                Err(error @ StoreError::LeaseLost { .. }) => return Err(error),
                 Err(error) => error,
             };
             // A store that cannot count the failure is itself failing: nothing is

@@ -32,6 +32,8 @@ pub struct Memory {
     pub fetch_bytes: Option<u64>,
     /// Maildir files recorded as unreadable in this run, by unique name.
     pub unreadable: HashSet<String>,
+    /// The number of the mailbox lease held now; cursor writes are fenced with it.
+    pub lease: Option<i64>,
 }
 
 /// Reports a problem the mailbox works around: in `/readyz`, and once in the

@@ -3,6 +3,7 @@
 //! never stops the others.
 
 pub mod imap;
+mod lease;
 pub mod maildir;
 mod memory;
 pub(crate) mod tls;
@@ -66,25 +67,62 @@ impl PollOutcome {
     }
 }
 
-/// Watches one mailbox until shutdown, reconnecting with exponential backoff.
-pub async fn watch(pipeline: Pipeline, mailbox: MailboxConfig, shutdown: CancellationToken) {
+/// Watches one mailbox until shutdown while `instance` holds its lease, waiting
+/// for the lease while another instance holds it, and reconnecting with
+/// exponential backoff.
+pub async fn watch(pipeline: Pipeline, mailbox: MailboxConfig, instance: String, shutdown: CancellationToken) {
     let mut memory = memory::Memory::default();
-    while !shutdown.is_cancelled() {
-        let result = if mailbox.maildir.is_some() {
-            maildir::watch(&pipeline, &mailbox, &shutdown, &mut memory).await
-        } else {
-            imap::watch(&pipeline, &mailbox, &shutdown, &mut memory).await
+    let lease = lease::MailboxLease {
+        store: pipeline.store.clone(),
+        mailbox: mailbox.name.as_str().to_owned(),
+        owner: instance,
+        length: Duration::from_secs(pipeline.config.store.mailbox_lease_secs),
+        health: pipeline.health.clone(),
+    };
+    while let Some((epoch, taken)) = lease.take(&shutdown).await {
+        memory.lease = Some(epoch);
+        let stop = shutdown.child_token();
+        // In the same task as the reading, so that both end together.
+        let reading = async {
+            read(&pipeline, &mailbox, &stop, &mut memory).await;
+            stop.cancel();
         };
-        let Err(error) = result else { break };
-        pipeline.health.disconnected(mailbox.name.as_str(), &error.to_string());
-        let delay = memory.backoff.next_delay();
-        tracing::warn!(mailbox = %mailbox.name, %error, retry_in_secs = delay.as_secs(), "mailbox failed; the others go on");
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(delay) => {}
+        let ((), lost) = tokio::join!(reading, lease.keep(epoch, taken, stop.clone()));
+        memory.lease = None;
+        if !lost {
+            lease.release(epoch).await;
+        }
+        if shutdown.is_cancelled() {
+            break;
         }
     }
     tracing::info!(mailbox = %mailbox.name, "mailbox stopped");
+}
+
+/// Reads the mailbox until `stop`, reconnecting with exponential backoff.
+async fn read(pipeline: &Pipeline, mailbox: &MailboxConfig, stop: &CancellationToken, memory: &mut memory::Memory) {
+    while !stop.is_cancelled() {
+        let result = if mailbox.maildir.is_some() {
+            maildir::watch(pipeline, mailbox, stop, memory).await
+        } else {
+            imap::watch(pipeline, mailbox, stop, memory).await
+        };
+        let Err(error) = result else { break };
+        pipeline.health.disconnected(mailbox.name.as_str(), &error.to_string());
+        if let SourceError::Store(StoreError::LeaseLost { .. }) = error {
+            tracing::warn!(mailbox = %mailbox.name, %error, "this instance stops reading the mailbox");
+            break;
+        }
+        if stop.is_cancelled() {
+            break;
+        }
+        let delay = memory.backoff.next_delay();
+        tracing::warn!(mailbox = %mailbox.name, %error, retry_in_secs = delay.as_secs(), "mailbox failed; the others go on");
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
 }
 
 /// Exponential backoff from one second to five minutes, reset by a successful poll.

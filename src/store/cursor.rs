@@ -18,16 +18,19 @@ pub struct MailboxCursor {
 impl Store {
     /// Loads the cursor of `mailbox` for the server's current `uidvalidity`, creating it
     /// on first connection. A changed UIDVALIDITY restarts from UID 1; the duplicate keys
-    /// absorb what was already stored.
+    /// absorb what was already stored. With `lease`, refused once another instance has
+    /// taken the mailbox.
     pub async fn open_cursor(
         &self,
         mailbox: &str,
         uidvalidity: u32,
         uid_next: u32,
+        lease: Option<i64>,
     ) -> Result<MailboxCursor, StoreError> {
         let now = now_ms();
         let backlog = i64::from(uid_next.saturating_sub(1));
         let mut tx = self.write.begin().await?;
+        super::lease::check_fence(&mut tx, mailbox, lease).await?;
         let row: Option<(Option<i64>, i64, Option<i64>)> =
             sqlx::query_as("SELECT uidvalidity, last_uid, backlog_uid FROM mailboxes WHERE name = $1")
                 .bind(mailbox)
@@ -49,17 +52,23 @@ impl Store {
                         "UIDVALIDITY changed; reading the folder again from the start"
                     );
                 }
-                sqlx::query(
+                let done = sqlx::query(
                     "INSERT INTO mailboxes (name, uidvalidity, last_uid, backlog_uid, first_connected_at, updated_at)
                      VALUES ($1, $2, 0, $3, $4, $4)
-                     ON CONFLICT (name) DO UPDATE SET uidvalidity = $2, last_uid = 0, backlog_uid = $3, updated_at = $4",
+                     ON CONFLICT (name) DO UPDATE SET uidvalidity = $2, last_uid = 0, backlog_uid = $3, updated_at = $4,
+                         first_connected_at = COALESCE(mailboxes.first_connected_at, $4)
+                     WHERE mailboxes.lease_epoch = COALESCE($5, mailboxes.lease_epoch)",
                 )
                 .bind(mailbox)
                 .bind(i64::from(uidvalidity))
                 .bind(backlog)
                 .bind(now)
+                .bind(lease)
                 .execute(&mut *tx)
                 .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::LeaseLost { mailbox: mailbox.to_owned(), lease: lease.unwrap_or(0) });
+                }
                 MailboxCursor { uidvalidity, last_uid: 0, backlog_uid: clamp_u32(backlog), fresh: true }
             }
         };
@@ -74,7 +83,8 @@ impl Store {
                 .bind(mailbox)
                 .fetch_optional(&self.read)
                 .await?;
-        Ok(row.map(|(v, l)| (v.unwrap_or(0), l)))
+        // A row without UIDVALIDITY was only leased, never read.
+        Ok(row.and_then(|(v, l)| v.map(|v| (v, l))))
     }
 }
 

@@ -128,8 +128,16 @@ impl Store {
 
     /// Moves a mailbox cursor forward to `uid` (never backwards), once the source has
     /// moved or flagged the messages up to it.
-    pub async fn advance_cursor(&self, mailbox: &str, uidvalidity: u32, uid: u32) -> Result<(), StoreError> {
-        advance(&self.write, mailbox, uidvalidity, uid, crate::clock::now_ms()).await
+    /// With `lease`, the write is refused once another instance has taken the mailbox.
+    pub async fn advance_cursor(
+        &self,
+        mailbox: &str,
+        uidvalidity: u32,
+        uid: u32,
+        lease: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.write.acquire().await?;
+        advance(&mut conn, mailbox, (uidvalidity, uid), lease, crate::clock::now_ms()).await
     }
 }
 
@@ -567,9 +575,10 @@ impl IngestTx {
         mailbox: &str,
         uidvalidity: u32,
         uid: u32,
+        lease: Option<i64>,
         now: i64,
     ) -> Result<(), StoreError> {
-        advance(&mut *self.tx, mailbox, uidvalidity, uid, now).await
+        advance(&mut self.tx, mailbox, (uidvalidity, uid), lease, now).await
     }
 }
 
@@ -592,21 +601,28 @@ pub(super) async fn insert_event(
     Ok(())
 }
 
-async fn advance<'e>(
-    executor: impl sqlx::Executor<'e, Database = Any>,
+/// Moves the cursor to `uid` under `uidvalidity`, never backwards; with `lease`, only
+/// while the mailbox's lease number is still that one.
+async fn advance(
+    conn: &mut sqlx::AnyConnection,
     mailbox: &str,
-    uidvalidity: u32,
-    uid: u32,
+    (uidvalidity, uid): (u32, u32),
+    lease: Option<i64>,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE mailboxes SET last_uid = $1, updated_at = $2 WHERE name = $3 AND uidvalidity = $4 AND last_uid < $1",
+    let done = sqlx::query(
+        "UPDATE mailboxes SET last_uid = $1, updated_at = $2
+         WHERE name = $3 AND uidvalidity = $4 AND last_uid < $1 AND lease_epoch = COALESCE($5, lease_epoch)",
     )
     .bind(i64::from(uid))
     .bind(now)
     .bind(mailbox)
     .bind(i64::from(uidvalidity))
-    .execute(executor)
+    .bind(lease)
+    .execute(&mut *conn)
     .await?;
+    if done.rows_affected() == 0 {
+        super::lease::check_fence(conn, mailbox, lease).await?;
+    }
     Ok(())
 }

@@ -17,6 +17,7 @@ mod failures;
 mod files;
 mod filter;
 mod ingest;
+mod lease;
 mod links;
 mod models;
 mod oauth;
@@ -38,6 +39,7 @@ use sqlx::{AnyPool, Executor};
 pub use cursor::MailboxCursor;
 pub use filter::TicketFilter;
 pub use ingest::{BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, TicketChange, new_id};
+pub use lease::LeaseHolder;
 pub use models::{Correction, StoredModel};
 pub use outbox::{Due, OutboxRow};
 pub use outbox_queue::{QueuedMail, Requeue};
@@ -56,6 +58,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("mailbox {mailbox}: lease {lease} was taken over by another instance")]
+    LeaseLost { mailbox: String, lease: i64 },
     #[error("no ticket {0}")]
     NotFound(String),
     #[error("the store holds a value loket cannot read: {0}")]

@@ -18,6 +18,10 @@ pub struct MailboxHealth {
     /// Problems the mailbox works around while new mail still flows: what is wrong, and why.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub warnings: BTreeMap<Problem, String>,
+    /// Another instance holds the mailbox's lease and reads it: this one waits,
+    /// ready to take over.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub standby: bool,
 }
 
 /// A problem a source works around without stopping: shown in `/readyz` and counted.
@@ -97,6 +101,7 @@ impl Health {
             error: None,
             since_ms: crate::clock::now_ms(),
             warnings: BTreeMap::new(),
+            standby: false,
         });
         change(entry)
     }
@@ -111,6 +116,7 @@ impl Health {
         if !already {
             self.update(name, |h| {
                 h.connected = true;
+                h.standby = false;
                 h.error = None;
                 h.since_ms = crate::clock::now_ms();
             });
@@ -120,7 +126,18 @@ impl Health {
     pub fn disconnected(&self, name: &str, error: &str) {
         self.update(name, |h| {
             h.connected = false;
+            h.standby = false;
             h.error = Some(error.to_owned());
+            h.since_ms = crate::clock::now_ms();
+        });
+    }
+
+    /// Another instance reads the mailbox; this one stands by for its lease.
+    pub fn standby(&self, name: &str) {
+        self.update(name, |h| {
+            h.connected = false;
+            h.standby = true;
+            h.error = None;
             h.since_ms = crate::clock::now_ms();
         });
     }

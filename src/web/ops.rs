@@ -29,11 +29,15 @@ pub(super) async fn readyz(State(state): State<WebState>) -> Response {
     let mailboxes = state.health.snapshot();
     let tasks = state.health.tasks();
     let task_runs = |name: &str| tasks.get(name).is_none_or(|t| t.running);
-    let working = |name: &str, connected: bool| connected && task_runs(&format!("mailbox:{name}"));
-    let some_mailbox = mailboxes.is_empty() || mailboxes.iter().any(|(name, m)| working(name, m.connected));
+    // A mailbox another instance reads (this one stands by for its lease) is
+    // not a failure: a standby instance is ready to take over.
+    let working = |name: &str, m: &crate::web::health::MailboxHealth| {
+        (m.connected || m.standby) && task_runs(&format!("mailbox:{name}"))
+    };
+    let some_mailbox = mailboxes.is_empty() || mailboxes.iter().any(|(name, m)| working(name, m));
     let other_tasks = tasks.iter().filter(|(name, _)| !name.starts_with("mailbox:")).all(|(_, t)| t.running);
     let ready = store && some_mailbox && other_tasks;
-    let degraded = ready && !mailboxes.iter().all(|(name, m)| working(name, m.connected));
+    let degraded = ready && !mailboxes.iter().all(|(name, m)| working(name, m));
     let body = json!({
         "ready": ready,
         "degraded": degraded,

@@ -68,7 +68,7 @@ impl Desk {
         let store = Store::connect(&url, 2).await.unwrap();
         store.migrate().await.unwrap();
         for (name, user) in [("it-old", "it"), ("facility-old", "facility"), ("desk", "desk")] {
-            store.open_cursor(name, imap::uidvalidity(dovecot.port, user, "INBOX").await, 1).await.unwrap();
+            store.open_cursor(name, imap::uidvalidity(dovecot.port, user, "INBOX").await, 1, None).await.unwrap();
         }
         let shutdown = CancellationToken::new();
         let daemon = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));

@@ -223,7 +223,7 @@ impl Acknowledger {
         };
         self.pending.clear();
         if let Some(last) = self.last.take() {
-            pipeline.store.advance_cursor(mailbox.name.as_str(), self.uidvalidity, last).await?;
+            pipeline.store.advance_cursor(mailbox.name.as_str(), self.uidvalidity, last, memory.lease).await?;
         }
         keep_session
     }

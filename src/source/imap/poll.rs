@@ -36,7 +36,7 @@ pub(super) async fn poll(
         .ok_or_else(|| SourceError::Protocol(format!("the server reports no UIDVALIDITY for {}", mailbox.folder)))?;
     let action = action.for_selected(pipeline, mailbox, &selected);
     let uid_next = selected.uid_next.unwrap_or(1);
-    let cursor = pipeline.store.open_cursor(mailbox.name.as_str(), uidvalidity, uid_next).await?;
+    let cursor = pipeline.store.open_cursor(mailbox.name.as_str(), uidvalidity, uid_next, memory.lease).await?;
     if cursor.fresh {
         tracing::info!(mailbox = %mailbox.name, uidvalidity, backlog_up_to = cursor.backlog_uid, "first read of this folder");
     }
@@ -114,7 +114,7 @@ pub(super) async fn poll(
             let mut withheld = Vec::with_capacity(batch.len());
             let mut short = false;
             for uid in &batch {
-                let position = ImapPosition { uidvalidity, uid: *uid, advance_cursor: !follows };
+                let position = ImapPosition { uidvalidity, uid: *uid, advance_cursor: !follows, lease: memory.lease };
                 let mut message = Incoming {
                     mailbox: mailbox.name.clone(),
                     source_key: format!("{uidvalidity}/{uid}"),
