@@ -26,6 +26,7 @@ mod outbox_sent;
 mod privacy;
 mod quarantine;
 mod query;
+mod report;
 mod rows;
 
 use std::str::FromStr;
@@ -44,6 +45,7 @@ pub use outbox_sent::Sent;
 pub use privacy::PersonData;
 pub use quarantine::QuarantineEntry;
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
+pub use report::{DayCount, ReportWindow, SenderCount};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

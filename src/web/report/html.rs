@@ -1,0 +1,116 @@
+//! The report as one self-contained page: inline stylesheet, charts as inline
+//! SVG, no JavaScript, printable. Every value goes through handlebars' HTML escaping.
+
+use std::sync::LazyLock;
+
+use base64::Engine;
+use handlebars::{Handlebars, handlebars_helper};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::Report;
+
+const TEMPLATE: &str = include_str!("report.hbs");
+const STYLE: &str = include_str!("report.css");
+
+/// The Content-Security-Policy that lets the page's own stylesheet, and nothing else, apply.
+pub fn html_csp() -> String {
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
+    format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; img-src 'none'; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'"
+    )
+}
+
+static REGISTRY: LazyLock<Result<Handlebars<'static>, String>> = LazyLock::new(|| {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    handlebars_helper!(percent: |share: f64| format!("{:.0}%", share * 100.0));
+    registry.register_helper("percent", Box::new(percent));
+    registry.register_template_string("report", TEMPLATE).map_err(|e| e.to_string())?;
+    Ok(registry)
+});
+
+const CHART_WIDTH: f64 = 640.0;
+const CHART_HEIGHT: f64 = 160.0;
+
+#[derive(Serialize)]
+struct Bar {
+    x: String,
+    y: String,
+    width: String,
+    height: String,
+    title: String,
+}
+
+#[derive(Serialize)]
+struct Chart {
+    width: f64,
+    height: f64,
+    label: String,
+    bars: Vec<Bar>,
+}
+
+/// Bars of `values` (label, value, title) scaled to `max`.
+fn chart(label: String, values: &[(String, f64)], max: f64) -> Chart {
+    let step = CHART_WIDTH / values.len().max(1) as f64;
+    let bars = values
+        .iter()
+        .enumerate()
+        .map(|(i, (title, value))| {
+            let height = if max > 0.0 { value / max * (CHART_HEIGHT - 4.0) } else { 0.0 };
+            Bar {
+                x: format!("{:.1}", i as f64 * step + step * 0.1),
+                y: format!("{:.1}", CHART_HEIGHT - height),
+                width: format!("{:.1}", step * 0.8),
+                height: format!("{height:.1}"),
+                title: title.clone(),
+            }
+        })
+        .collect();
+    Chart { width: CHART_WIDTH, height: CHART_HEIGHT, label, bars }
+}
+
+#[derive(Serialize)]
+struct Page<'a> {
+    report: &'a Report,
+    style: &'static str,
+    share: Chart,
+    mailboxes: Vec<MailboxPage<'a>>,
+}
+
+#[derive(Serialize)]
+struct MailboxPage<'a> {
+    mailbox: &'a super::MailboxReport,
+    chart: Chart,
+}
+
+/// The page, or why the template could not be rendered.
+pub fn html(report: &Report) -> Result<String, String> {
+    let registry = REGISTRY.as_ref().map_err(Clone::clone)?;
+    let shares: Vec<(String, f64)> = report
+        .weeks
+        .iter()
+        .map(|w| {
+            let percent = w.desk_share * 100.0;
+            (format!("{}: {percent:.0}% ({} of {})", w.week, w.desk_requests, w.requests), percent)
+        })
+        .collect();
+    let share = chart("Share of requests sent to the desk's address, per week".into(), &shares, 100.0);
+    let max = report.mailboxes.iter().flat_map(|m| m.weeks.iter().map(|w| w.requests)).max().unwrap_or(0) as f64;
+    let mailboxes = report
+        .mailboxes
+        .iter()
+        .map(|mailbox| {
+            let values: Vec<(String, f64)> = mailbox
+                .weeks
+                .iter()
+                .map(|w| (format!("{}: {} requests", w.week, w.requests), w.requests as f64))
+                .collect();
+            let chart = chart(format!("Requests per week to {}", mailbox.address), &values, max);
+            MailboxPage { mailbox, chart }
+        })
+        .collect();
+    let page = Page { report, style: STYLE, share, mailboxes };
+    registry.render("report", &page).map_err(|e| e.to_string())
+}
