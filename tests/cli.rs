@@ -651,33 +651,31 @@ async fn forget_and_export_work_the_same_on_postgres() {
 }
 
 /// Requests through two old mailboxes and the desk's own, taken in by the real
-/// pipeline into a SQLite store in `dir`: at IT, Anna twice (her first two weeks
+/// pipeline into the store at `url`, with its config in `dir`: at IT, Anna twice (her first two weeks
 /// ago) and one out-of-office reply; at HR, Bob, and Carla's lost badge that a
 /// rule sends to Facility; at the desk, Dirk.
-async fn counters(dir: &Path) -> std::sync::Arc<loket::config::Config> {
+async fn counters(dir: &Path, url: &str) -> std::sync::Arc<loket::config::Config> {
     let mut extra = format!(
         "[outbox]\nfile_dir = \"{}\"\n[[routing.rules]]\nname = \"badges\"\ndepartment = \"facility\"\nkeywords = [\"toegangspas\"]\n",
         dir.join("out").display()
     );
-    let mails: [(&str, &str, Vec<u8>); 6] = [
-        ("it", "it-old", request("Anna <Anna@example.org>", "it@example.org", "VPN", "The VPN drops.", "c1@t")),
-        ("it", "it-old", request("Anna <anna@example.org>", "it@example.org", "Printer", "No toner.", "c2@t")),
+    let mails: [(&str, Vec<u8>); 6] = [
+        ("it", request("Anna <Anna@example.org>", "it@example.org", "VPN", "The VPN drops.", "c1@t")),
+        ("it", request("Anna <anna@example.org>", "it@example.org", "Printer", "No toner.", "c2@t")),
         (
             "it",
-            "it-old",
             b"From: Erik <erik@example.org>\r\nTo: it@example.org\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\
               Message-ID: <c3@t>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nI am away.\r\n"
                 .to_vec(),
         ),
-        ("hr", "hr-old", request("Bob <bob2@example.org>", "hr@example.org", "Sick leave", "I am ill today.", "c4@t")),
+        ("hr", request("Bob <bob2@example.org>", "hr@example.org", "Sick leave", "I am ill today.", "c4@t")),
         (
             "hr",
-            "hr-old",
             request("Carla <carla@example.org>", "hr@example.org", "Pasje", "Mijn toegangspas is kwijt.", "c5@t"),
         ),
-        ("desk", "desk", request("Dirk <dirk@example.org>", "servicedesk@example.org", "Laptop", "Broken.", "c6@t")),
+        ("desk", request("Dirk <dirk@example.org>", "servicedesk@example.org", "Laptop", "Broken.", "c6@t")),
     ];
-    for (i, (folder, _, mail)) in mails.iter().enumerate() {
+    for (i, (folder, mail)) in mails.iter().enumerate() {
         let maildir = dir.join(folder);
         for sub in ["new", "cur", "tmp"] {
             std::fs::create_dir_all(maildir.join(sub)).unwrap();
@@ -689,7 +687,7 @@ async fn counters(dir: &Path) -> std::sync::Arc<loket::config::Config> {
         let maildir = dir.join(folder).display().to_string();
         extra.push_str(&format!("[[mailboxes]]\nname = \"{name}\"\n{department}maildir = \"{maildir}\"\n"));
     }
-    let text = crate::support::config_text(&crate::support::sqlite_url(dir), 143, &[], &extra);
+    let text = crate::support::config_text(url, 143, &[], &extra);
     std::fs::write(dir.join("loket.toml"), &text).unwrap();
     let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
     let store = loket::app::open_store(&config).await.unwrap();
@@ -715,11 +713,25 @@ async fn counters(dir: &Path) -> std::sync::Arc<loket::config::Config> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_counts_each_old_mailbox_and_the_desk_and_the_desk_addresss_share_week_by_week() {
     let dir = tempfile::tempdir().unwrap();
-    counters(dir.path()).await;
+    counters(dir.path(), &crate::support::sqlite_url(dir.path())).await;
+    report_figures(dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_counts_the_same_on_postgres() {
+    let postgres = crate::support::postgres::Postgres::start();
+    let url = postgres.database("report").await;
+    let dir = tempfile::tempdir().unwrap();
+    counters(dir.path(), &url).await;
+    report_figures(dir.path());
+}
+
+/// `loket report` in every format over the store [`counters`] filled.
+fn report_figures(dir: &Path) {
     let run = |args: &[&str]| {
         let mut all = vec!["report", "--config", "loket.toml"];
         all.extend_from_slice(args);
-        let output = loket(&all, dir.path());
+        let output = loket(&all, dir);
         assert!(output.status.success(), "{}", stderr(&output));
         stdout(&output)
     };
@@ -764,7 +776,7 @@ async fn report_counts_each_old_mailbox_and_the_desk_and_the_desk_addresss_share
     assert!(rows.iter().any(|r| r.ends_with(",hr-old,hr,2,0,1,0.250")), "{csv}");
 
     run(&["--html", "report.html"]);
-    let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(page.contains("<svg"), "{page}");
     assert!(!page.to_lowercase().contains("<script"), "{page}");
     assert!(page.contains("anna@example.org") && page.contains("hr-old"), "{page}");
@@ -776,7 +788,7 @@ async fn report_counts_each_old_mailbox_and_the_desk_and_the_desk_addresss_share
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_report_page_is_served_to_operators_and_not_on_the_employees_listener() {
     let dir = tempfile::tempdir().unwrap();
-    let config = counters(dir.path()).await;
+    let config = counters(dir.path(), &crate::support::sqlite_url(dir.path())).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let daemon = tokio::spawn(loket::app::run(config.clone(), shutdown.clone()));
     let ops = format!("http://{}", config.web.ops_address());
