@@ -114,3 +114,40 @@ pub fn html(report: &Report) -> Result<String, String> {
     let page = Page { report, style: STYLE, share, mailboxes };
     registry.render("report", &page).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{DeskWeek, MailboxReport, MailboxWeek, Report, Sender};
+    use super::*;
+
+    #[test]
+    fn every_value_on_the_page_is_escaped_and_the_policy_admits_only_its_own_stylesheet() {
+        let hostile = "<script>alert(1)</script>";
+        let week = MailboxWeek { week: "2026-W48".into(), requests: 3, automatic: 0, rerouted: 0 };
+        let report = Report {
+            since: None,
+            until: None,
+            mailboxes: vec![MailboxReport {
+                name: hostile.into(),
+                address: format!("\"{hostile}\"@example.org"),
+                department: Some(hostile.into()),
+                desk: false,
+                requests: 3,
+                automatic: 0,
+                rerouted: 0,
+                senders: 1,
+                last_request_at: Some(hostile.into()),
+                top_senders: vec![Sender { address: hostile.into(), requests: 3, last_request_at: hostile.into() }],
+                weeks: vec![week],
+            }],
+            weeks: vec![DeskWeek { week: hostile.into(), requests: 3, desk_requests: 0, desk_share: 0.0 }],
+        };
+        let page = html(&report).unwrap();
+        assert!(!page.contains("<script"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
+        assert!(page.contains("<svg"), "{page}");
+        let style = page.split_once("<style>").and_then(|(_, rest)| rest.split_once("</style>")).unwrap().0;
+        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(style.as_bytes()));
+        assert!(html_csp().contains(&format!("style-src 'sha256-{hash}'")));
+    }
+}
