@@ -46,19 +46,26 @@ struct Bar {
 #[derive(Serialize)]
 struct Chart {
     width: f64,
+    /// The bars' area; the labels go below it.
     height: f64,
+    /// The whole drawing, labels included.
+    full_height: f64,
     label: String,
     bars: Vec<Bar>,
+    /// The first and last week, under the bars' ends, and the top of the scale.
+    first: String,
+    last: String,
+    top: String,
 }
 
 /// Bars of `values` (label, value, title) scaled to `max`.
-fn chart(label: String, values: &[(String, f64)], max: f64) -> Chart {
+fn chart(label: String, values: &[(String, String, f64)], max: f64, top: String) -> Chart {
     let step = CHART_WIDTH / values.len().max(1) as f64;
     let bars = values
         .iter()
         .enumerate()
-        .map(|(i, (title, value))| {
-            let height = if max > 0.0 { value / max * (CHART_HEIGHT - 4.0) } else { 0.0 };
+        .map(|(i, (_, title, value))| {
+            let height = if max > 0.0 { value / max * (CHART_HEIGHT - 20.0) } else { 0.0 };
             Bar {
                 x: format!("{:.1}", i as f64 * step + step * 0.1),
                 y: format!("{:.1}", CHART_HEIGHT - height),
@@ -68,7 +75,17 @@ fn chart(label: String, values: &[(String, f64)], max: f64) -> Chart {
             }
         })
         .collect();
-    Chart { width: CHART_WIDTH, height: CHART_HEIGHT, label, bars }
+    let week = |v: Option<&(String, String, f64)>| v.map(|(week, _, _)| week.clone()).unwrap_or_default();
+    Chart {
+        width: CHART_WIDTH,
+        height: CHART_HEIGHT,
+        full_height: CHART_HEIGHT + 20.0,
+        label,
+        bars,
+        first: week(values.first()),
+        last: if values.len() > 1 { week(values.last()) } else { String::new() },
+        top,
+    }
 }
 
 #[derive(Serialize)]
@@ -88,26 +105,28 @@ struct MailboxPage<'a> {
 /// The page, or why the template could not be rendered.
 pub fn html(report: &Report) -> Result<String, String> {
     let registry = REGISTRY.as_ref().map_err(Clone::clone)?;
-    let shares: Vec<(String, f64)> = report
+    let shares: Vec<(String, String, f64)> = report
         .weeks
         .iter()
         .map(|w| {
             let percent = w.desk_share * 100.0;
-            (format!("{}: {percent:.0}% ({} of {})", w.week, w.desk_requests, w.requests), percent)
+            (w.week.clone(), format!("{}: {percent:.0}% ({} of {})", w.week, w.desk_requests, w.requests), percent)
         })
         .collect();
-    let share = chart("Share of requests sent to the desk's address, per week".into(), &shares, 100.0);
+    let label = "Share of requests sent to the desk's address, per week".into();
+    let share = chart(label, &shares, 100.0, "100%".into());
     let max = report.mailboxes.iter().flat_map(|m| m.weeks.iter().map(|w| w.requests)).max().unwrap_or(0) as f64;
     let mailboxes = report
         .mailboxes
         .iter()
         .map(|mailbox| {
-            let values: Vec<(String, f64)> = mailbox
+            let values: Vec<(String, String, f64)> = mailbox
                 .weeks
                 .iter()
-                .map(|w| (format!("{}: {} requests", w.week, w.requests), w.requests as f64))
+                .map(|w| (w.week.clone(), format!("{}: {} requests", w.week, w.requests), w.requests as f64))
                 .collect();
-            let chart = chart(format!("Requests per week to {}", mailbox.address), &values, max);
+            let label = format!("Requests per week to {}", mailbox.address);
+            let chart = chart(label, &values, max, format!("{max} a week"));
             MailboxPage { mailbox, chart }
         })
         .collect();
