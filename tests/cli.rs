@@ -689,3 +689,184 @@ async fn purge_applies_retention_to_long_resolved_tickets_down_to_the_files_byte
     let again = loket(&["purge", "--config", "loket.toml"], dir.path());
     assert!(stdout(&again).contains("0 tickets were anonymised"), "a purge is done once: {}", stdout(&again));
 }
+
+/// Requests through two old mailboxes and the desk's own, taken in by the real
+/// pipeline into the store at `url`, with its config in `dir`: at IT, Anna twice (her first two weeks
+/// ago) and one out-of-office reply; at HR, Bob, and Carla's lost badge that a
+/// rule sends to Facility; at the desk, Dirk, whose request staff pass on.
+async fn counters(dir: &Path, url: &str) -> std::sync::Arc<loket::config::Config> {
+    let mut extra = format!(
+        "[outbox]\nfile_dir = \"{}\"\n[[routing.rules]]\nname = \"badges\"\ndepartment = \"facility\"\nkeywords = [\"toegangspas\"]\n",
+        dir.join("out").display()
+    );
+    let mails: [(&str, Vec<u8>); 6] = [
+        ("it", request("Anna <Anna@example.org>", "it@example.org", "VPN", "The VPN drops.", "c1@t")),
+        ("it", request("Anna <anna@example.org>", "it@example.org", "Printer", "No toner.", "c2@t")),
+        (
+            "it",
+            b"From: Erik <erik@example.org>\r\nTo: it@example.org\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\
+              Message-ID: <c3@t>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nI am away.\r\n"
+                .to_vec(),
+        ),
+        ("hr", request("Bob <bob2@example.org>", "hr@example.org", "Sick leave", "I am ill today.", "c4@t")),
+        (
+            "hr",
+            request("Carla <carla@example.org>", "hr@example.org", "Pasje", "Mijn toegangspas is kwijt.", "c5@t"),
+        ),
+        ("desk", request("Dirk <dirk@example.org>", "servicedesk@example.org", "Laptop", "My laptop does not start.", "c6@t")),
+    ];
+    for (i, (folder, mail)) in mails.iter().enumerate() {
+        let maildir = dir.join(folder);
+        for sub in ["new", "cur", "tmp"] {
+            std::fs::create_dir_all(maildir.join(sub)).unwrap();
+        }
+        std::fs::write(maildir.join(format!("new/{i}.M{i}.host")), mail).unwrap();
+    }
+    for (folder, name, department) in [("it", "it-old", "it"), ("hr", "hr-old", "hr"), ("desk", "desk", "")] {
+        let department = if department.is_empty() { String::new() } else { format!("department = \"{department}\"\n") };
+        let maildir = dir.join(folder).display().to_string();
+        extra.push_str(&format!("[[mailboxes]]\nname = \"{name}\"\n{department}maildir = \"{maildir}\"\n"));
+    }
+    let text = crate::support::config_text(url, 143, &[], &extra);
+    std::fs::write(dir.join("loket.toml"), &text).unwrap();
+    let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
+    let store = loket::app::open_store(&config).await.unwrap();
+    let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
+    let never = tokio_util::sync::CancellationToken::new();
+    for mailbox in &config.mailboxes {
+        loket::source::maildir::poll(&pipeline, mailbox, &never).await.unwrap();
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(config.store.url.expose()).await.unwrap();
+    // The department that got Dirk's request passes it on with `#route`.
+    let (queue, forward): (String, String) = sqlx::query_as(
+        "SELECT o.recipient, o.message_id FROM outbox o JOIN tickets t ON t.id = o.ticket_id \
+         WHERE t.subject = 'Laptop' AND o.recipient LIKE '%-queue@example.org'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let target = if queue.starts_with("hr-") { "facility" } else { "hr" };
+    let route = crate::support::desk::reply(
+        &queue,
+        "servicedesk@example.org",
+        "Re: Laptop",
+        &format!("#route {target}\nNot ours."),
+        "c7@t",
+        forward.trim_matches(['<', '>']),
+    );
+    std::fs::write(dir.join("desk/new/7.M7.host"), route).unwrap();
+    let desk = config.mailbox("desk").unwrap();
+    loket::source::maildir::poll(&pipeline, desk, &never).await.unwrap();
+    let two_weeks = 14 * 86_400_000_i64;
+    let moved = sqlx::query("UPDATE tickets SET created_at = created_at - $1 WHERE subject = 'VPN'")
+        .bind(two_weeks)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(moved.rows_affected(), 1);
+    pool.close().await;
+    store.close().await;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_counts_each_old_mailbox_and_the_desk_and_the_desk_addresss_share_week_by_week() {
+    let dir = tempfile::tempdir().unwrap();
+    counters(dir.path(), &crate::support::sqlite_url(dir.path())).await;
+    report_figures(dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_counts_the_same_on_postgres() {
+    let postgres = crate::support::postgres::Postgres::start();
+    let url = postgres.database("report").await;
+    let dir = tempfile::tempdir().unwrap();
+    counters(dir.path(), &url).await;
+    report_figures(dir.path());
+}
+
+/// `loket report` in every format over the store [`counters`] filled.
+fn report_figures(dir: &Path) {
+    let run = |args: &[&str]| {
+        let mut all = vec!["report", "--config", "loket.toml"];
+        all.extend_from_slice(args);
+        let output = loket(&all, dir);
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let report: serde_json::Value = serde_json::from_str(&run(&["--json"])).unwrap();
+    let mailbox = |name: &str| report["mailboxes"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap();
+    let figures = |name: &str| {
+        let m = mailbox(name);
+        (
+            m["department"].clone(),
+            m["requests"].as_i64(),
+            m["automatic"].as_i64(),
+            m["rerouted"].as_i64(),
+            m["senders"].as_i64(),
+        )
+    };
+    assert_eq!(figures("it-old"), ("it".into(), Some(2), Some(1), Some(0), Some(1)), "{report}");
+    assert_eq!(figures("hr-old"), ("hr".into(), Some(2), Some(0), Some(1), Some(2)), "{report}");
+    assert_eq!(figures("desk"), (serde_json::Value::Null, Some(1), Some(0), Some(1), Some(1)), "{report}");
+    assert_eq!(mailbox("it-old")["top_senders"][0]["address"], "anna@example.org");
+    assert_eq!(mailbox("it-old")["top_senders"][0]["requests"], 2);
+    assert!(mailbox("desk")["last_request_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{report}");
+    // Three weeks: Anna's first request, a quiet week, and this week's four, one of them to the desk.
+    let weeks = report["weeks"].as_array().unwrap();
+    let series: Vec<(i64, i64)> =
+        weeks.iter().map(|w| (w["requests"].as_i64().unwrap(), w["desk_requests"].as_i64().unwrap())).collect();
+    assert_eq!(series, [(1, 0), (0, 0), (4, 1)], "{report}");
+    assert_eq!(weeks[2]["desk_share"], 0.25);
+    let it_weeks: Vec<i64> =
+        mailbox("it-old")["weeks"].as_array().unwrap().iter().map(|w| w["requests"].as_i64().unwrap()).collect();
+    assert_eq!(it_weeks, [1, 0, 1]);
+
+    let since = (chrono::Utc::now() - chrono::Duration::days(7)).format("%Y-%m-%d").to_string();
+    let recent: serde_json::Value = serde_json::from_str(&run(&["--json", "--since", &since])).unwrap();
+    let it = recent["mailboxes"].as_array().unwrap().iter().find(|m| m["name"] == "it-old").unwrap().clone();
+    assert_eq!(it["requests"], 1, "{recent}");
+
+    let csv = run(&["--csv"]);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "week,mailbox,department,requests,automatic,rerouted,desk_share");
+    assert_eq!(rows.len(), 1 + 3 * 3, "{csv}");
+    assert!(rows.last().unwrap().starts_with(weeks[2]["week"].as_str().unwrap()), "{csv}");
+    assert!(rows.iter().any(|r| r.ends_with(",hr-old,hr,2,0,1,0.250")), "{csv}");
+
+    run(&["--html", "report.html"]);
+    let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(page.contains("<svg"), "{page}");
+    assert!(!page.to_lowercase().contains("<script"), "{page}");
+    assert!(page.contains("anna@example.org") && page.contains("hr-old"), "{page}");
+
+    let text = run(&[]);
+    assert!(text.contains("hr-old") && text.contains("25%"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_page_is_served_to_operators_and_not_on_the_employees_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = counters(dir.path(), &crate::support::sqlite_url(dir.path())).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let daemon = tokio::spawn(loket::app::run(config.clone(), shutdown.clone()));
+    let ops = format!("http://{}", config.web.ops_address());
+    let public = format!("http://{}", config.web.listen);
+    let up = || async {
+        tokio::net::TcpStream::connect(config.web.ops_address()).await.is_ok()
+            && tokio::net::TcpStream::connect(config.web.listen).await.is_ok()
+    };
+    crate::support::eventually("the listeners", std::time::Duration::from_secs(30), up).await;
+
+    let page = crate::support::http::get(&format!("{ops}/report")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<svg") && page.body.contains("hr-old"), "{}", page.body);
+    assert!(!page.body.to_lowercase().contains("<script"));
+    let csp = &page.headers["content-security-policy"];
+    assert!(csp.contains("style-src 'sha256-") && !csp.contains("script-src"), "{csp}");
+    assert_eq!(crate::support::http::get(&format!("{public}/report")).await.status, 404);
+
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+}

@@ -1,5 +1,5 @@
 //! The command line: `run`, `migrate`, `check`, `tickets`, `quarantine`, `outbox`, `demo`,
-//! `classify`, `eval`, `train`.
+//! `classify`, `eval`, `train`, `report`.
 //! This is the binary's edge, where errors become messages for people.
 
 mod check;
@@ -9,6 +9,7 @@ mod oauth;
 mod outbox;
 mod privacy;
 mod quarantine;
+mod report;
 mod routing;
 mod terminal;
 mod tickets;
@@ -102,6 +103,9 @@ pub enum Command {
     /// Train the routing model from the shipped and the operator's examples and the
     /// departments' corrections, and store it for every instance.
     Train,
+    /// Who still uses which old address: requests per week per mailbox, from people or
+    /// automatic, rerouted, the people who use it most, and the desk address's share.
+    Report(report::ReportArgs),
 }
 
 pub async fn execute(cli: Cli) -> Result<()> {
@@ -141,6 +145,7 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
         Command::Forget { address, dry_run } => privacy::forget(&address, dry_run, &config).await,
         Command::Export { address } => privacy::export(&address, &config).await,
         Command::Purge { dry_run } => privacy::purge(dry_run, &config).await,
+        Command::Report(args) => report::run(args, &config).await,
         Command::Demo { .. } | Command::ExampleConfig => Ok(()),
     }
 }

@@ -27,6 +27,7 @@ mod outbox_sent;
 mod privacy;
 mod quarantine;
 mod query;
+mod report;
 mod retention;
 mod rows;
 
@@ -47,6 +48,7 @@ pub use outbox_sent::Sent;
 pub use privacy::PersonData;
 pub use quarantine::QuarantineEntry;
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
+pub use report::{DayCount, ReportWindow, SenderCount};
 pub use retention::{PurgeCutoffs, Purged};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -1,13 +1,14 @@
 //! Web: two listeners. The employees' one (`web.listen`) serves the status page
 //! (`/t/{reference}?k={token}`) and nothing else, and its errors say nothing
 //! internal; the operators' one (`web.ops_listen`, on loopback by default) serves
-//! `/healthz`, `/readyz` and `/metrics`. Both hold against idle and slow clients
+//! `/healthz`, `/readyz`, `/metrics` and the counters' `/report`. Both hold against idle and slow clients
 //! (see [`serve`]).
 
 pub mod health;
 pub mod metrics;
 mod ops;
 mod page;
+pub mod report;
 mod serve;
 pub mod status;
 
@@ -78,7 +79,8 @@ pub fn ops_router(state: WebState) -> Router {
     let router = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics));
+        .route("/metrics", get(ops::metrics))
+        .route("/report", get(ops::report));
     limited(router, web).layer(axum::middleware::map_response(page::security_headers)).with_state(state)
 }
 

@@ -1,4 +1,4 @@
-//! Operations: liveness, readiness and metrics.
+//! Operations: liveness, readiness, metrics and the counters' report.
 
 use std::time::Duration;
 
@@ -56,6 +56,29 @@ pub(super) async fn metrics(State(state): State<WebState>) -> Response {
             .into_response(),
         Err(error) => {
             tracing::error!(%error, "metrics could not be read");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response()
+        }
+    }
+}
+
+/// The counters' report over every request in the store, as the page `loket report --html` writes.
+pub(super) async fn report(State(state): State<WebState>) -> Response {
+    let window = crate::store::ReportWindow { since_ms: i64::MIN, until_ms: i64::MAX };
+    let page = match super::report::build(&state.store, &state.config, window).await {
+        Ok(report) => super::report::html(&report),
+        Err(error) => Err(error.to_string()),
+    };
+    match page {
+        Ok(page) => {
+            let csp = header::HeaderValue::from_str(&super::report::html_csp());
+            let mut response = axum::response::Html(page).into_response();
+            if let Ok(csp) = csp {
+                response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+            }
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, "the report could not be made");
             (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response()
         }
     }

@@ -101,13 +101,14 @@ pub(super) async fn fixed_errors(response: Response) -> Response {
 }
 
 /// Headers for every answer: nothing cached, no referrer (the link holds the
-/// token), no framing, no indexing, and nothing loaded from elsewhere.
+/// token), no framing, no indexing, and nothing loaded from elsewhere. A page
+/// that sets its own Content-Security-Policy keeps it.
 pub(super) async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let set = |value: &'static str| HeaderValue::from_static(value);
     headers.insert(header::CACHE_CONTROL, set("no-store"));
     headers.insert(header::REFERRER_POLICY, set("no-referrer"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, set(CSP));
+    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert_with(|| set(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, set("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, set("DENY"));
     headers.insert("x-robots-tag", set("noindex, nofollow"));

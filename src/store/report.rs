@@ -1,0 +1,80 @@
+//! Read side of `loket report`: how many requests each mailbox took in, per day,
+//! and who sent them. Counts are of tickets (one request, however many old
+//! addresses it was sent to), bounded by the ticket's creation time.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError};
+
+/// The tickets opened at or after `since_ms` and before `until_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportWindow {
+    pub since_ms: i64,
+    pub until_ms: i64,
+}
+
+/// The tickets that came in through one mailbox on one day (UTC) and were placed
+/// in one department.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct DayCount {
+    pub mailbox: String,
+    pub department: String,
+    /// Days since the epoch.
+    pub day: i64,
+    /// Opened by a person's mail.
+    pub people: i64,
+    /// Opened by automatic mail (auto-replies, bounces, lists, loops).
+    pub automatic: i64,
+    /// People's requests that staff moved to another department (`#route`).
+    pub rerouted_by_staff: i64,
+}
+
+/// One person's requests through one mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct SenderCount {
+    pub mailbox: String,
+    /// The requester's address in lower case.
+    pub address: String,
+    pub requests: i64,
+    pub last_at: i64,
+}
+
+impl Store {
+    /// Requests per mailbox, department and day within `window`.
+    pub async fn report_days(&self, window: ReportWindow) -> Result<Vec<DayCount>, StoreError> {
+        let rows = sqlx::query_as::<_, DayCount>(
+            "SELECT t.origin_mailbox AS mailbox, t.department AS department, t.created_at / 86400000 AS day,
+                    CAST(SUM(CASE WHEN t.automatic IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS people,
+                    CAST(SUM(CASE WHEN t.automatic IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS automatic,
+                    CAST(SUM(CASE WHEN t.automatic IS NULL AND EXISTS (
+                        SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = 'rerouted'
+                    ) THEN 1 ELSE 0 END) AS BIGINT) AS rerouted_by_staff
+             FROM tickets t
+             WHERE t.created_at >= $1 AND t.created_at < $2
+             GROUP BY t.origin_mailbox, t.department, t.created_at / 86400000
+             ORDER BY day",
+        )
+        .bind(window.since_ms)
+        .bind(window.until_ms)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows)
+    }
+
+    /// The people who sent requests through each mailbox within `window`, most requests first.
+    pub async fn report_senders(&self, window: ReportWindow) -> Result<Vec<SenderCount>, StoreError> {
+        let rows = sqlx::query_as::<_, SenderCount>(
+            "SELECT origin_mailbox AS mailbox, LOWER(requester_address) AS address,
+                    COUNT(*) AS requests, MAX(created_at) AS last_at
+             FROM tickets
+             WHERE automatic IS NULL AND created_at >= $1 AND created_at < $2
+             GROUP BY origin_mailbox, LOWER(requester_address)
+             ORDER BY requests DESC, last_at DESC, address",
+        )
+        .bind(window.since_ms)
+        .bind(window.until_ms)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows)
+    }
+}
