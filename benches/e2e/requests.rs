@@ -156,7 +156,10 @@ async fn watched(store_url: &str) {
     let start = std::time::Instant::now();
     loop {
         if let Ok(pool) = sqlx::AnyPool::connect(store_url).await {
-            let count: Result<i64, _> = sqlx::query_scalar("SELECT COUNT(*) FROM mailboxes").fetch_one(&pool).await;
+            let count: Result<i64, _> =
+                sqlx::query_scalar("SELECT COUNT(*) FROM mailboxes WHERE uidvalidity IS NOT NULL")
+                    .fetch_one(&pool)
+                    .await;
             pool.close().await;
             if count.is_ok_and(|c| c == USERS.len() as i64) {
                 return;

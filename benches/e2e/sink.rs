@@ -25,6 +25,11 @@ pub struct Sink {
 }
 
 impl Sink {
+    /// True when Postfix's `smtp-sink` is installed (`scripts/bench-e2e` installs it).
+    pub fn available() -> bool {
+        ["/usr/sbin/smtp-sink", "/usr/local/sbin/smtp-sink"].into_iter().any(|p| Path::new(p).exists())
+    }
+
     pub fn start() -> Self {
         let binary = ["/usr/sbin/smtp-sink", "/usr/local/sbin/smtp-sink"]
             .into_iter()
