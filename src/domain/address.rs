@@ -92,6 +92,24 @@ impl fmt::Display for Mailbox {
     }
 }
 
+/// The domain of an address, lower-cased (empty when there is no `@`).
+pub fn domain_of(address: &str) -> String {
+    address.rsplit_once('@').map(|(_, d)| d.trim().to_ascii_lowercase()).unwrap_or_default()
+}
+
+/// The address as the caps on automatic mail count it: lower case, without a
+/// `+tag`, so `victim+1@` and `Victim@` are the same person.
+pub fn rate_key(address: &str) -> String {
+    let address = address.trim().to_ascii_lowercase();
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let local = local.split_once('+').map_or(local, |(base, _)| base);
+            format!("{local}@{domain}")
+        }
+        None => address,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! and carried through the pipeline without further checks.
 
 mod address;
+mod decided_by;
 mod event;
 mod ids;
 mod incoming;
@@ -10,14 +11,15 @@ mod mail;
 mod status;
 mod ticket;
 
-pub use address::{EmailAddress, Mailbox};
+pub use address::{EmailAddress, Mailbox, domain_of, rate_key};
+pub use decided_by::DecidedBy;
 pub use event::{Entry, EventKind};
 pub use ids::{DepartmentId, MailboxName, TicketRef};
 pub use incoming::{ImapPosition, Incoming};
 pub use language::Language;
 pub use mail::{MailKind, Outgoing, PauseReason};
 pub use status::Status;
-pub use ticket::TicketState;
+pub use ticket::{PublicEvent, PublicTicket, TicketState};
 
 use thiserror::Error;
 

@@ -1,7 +1,7 @@
 //! A stored ticket as a message that joins it finds it: what the desk needs to
 //! decide who wrote the message and what it does.
 
-use super::{Language, Status, TicketRef};
+use super::{DecidedBy, Language, Status, TicketRef};
 
 #[derive(Debug, Clone)]
 pub struct TicketState {
@@ -29,4 +29,30 @@ pub struct TicketState {
     /// The latest messages on the ticket (newest first, at most a handful from the
     /// last ten minutes): sender and text, to recognise a loop.
     pub recent_messages: Vec<(String, String)>,
+}
+
+/// One stored timeline entry, as the page may read it.
+#[derive(Debug, Clone)]
+pub struct PublicEvent {
+    pub at: i64,
+    pub kind: String,
+    /// For `answered` and `followup`: the text the employee received or wrote;
+    /// for `routed` and `rerouted`: the department's id.
+    pub public_text: Option<String>,
+}
+
+/// The stored ticket, as the page may read it.
+#[derive(Debug, Clone)]
+pub struct PublicTicket {
+    pub reference: String,
+    pub subject: String,
+    pub department: String,
+    pub status: Status,
+    pub language: Language,
+    /// Who chose the department when the ticket opened, and the model's confidence.
+    pub decided_by: DecidedBy,
+    pub confidence: Option<f64>,
+    /// Mixed into the token of the ticket's tracking link.
+    pub link_generation: i64,
+    pub events: Vec<PublicEvent>,
 }

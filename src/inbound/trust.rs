@@ -8,6 +8,8 @@
 
 use serde::Serialize;
 
+pub use crate::domain::{domain_of, rate_key};
+
 use crate::domain::Mailbox;
 use crate::inbound::intake::Normalised;
 
@@ -50,11 +52,6 @@ pub fn dmarc(headers: &[String], authserv_id: Option<&str>) -> Dmarc {
     Dmarc::Unknown
 }
 
-/// The domain of an address, lower-cased (empty when there is no `@`).
-pub fn domain_of(address: &str) -> String {
-    address.rsplit_once('@').map(|(_, d)| d.trim().to_ascii_lowercase()).unwrap_or_default()
-}
-
 /// The organisation's own mail domains.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Domains(Vec<String>);
@@ -78,19 +75,6 @@ impl Domains {
 pub fn reply_to_trusted(from: &str, reply_to: &str, internal: &Domains) -> bool {
     let domain = domain_of(reply_to);
     !domain.is_empty() && (domain == domain_of(from) || internal.contains(reply_to))
-}
-
-/// The address as the caps on automatic mail count it: lower case, without a
-/// `+tag`, so `victim+1@` and `Victim@` are the same person.
-pub fn rate_key(address: &str) -> String {
-    let address = address.trim().to_ascii_lowercase();
-    match address.rsplit_once('@') {
-        Some((local, domain)) => {
-            let local = local.split_once('+').map_or(local, |(base, _)| base);
-            format!("{local}@{domain}")
-        }
-        None => address,
-    }
 }
 
 /// A department's own people: its queue address and the staff addresses or

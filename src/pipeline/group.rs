@@ -349,24 +349,21 @@ async fn open_tickets(
         .collect();
     tx.insert_attachments(&attachments).await?;
     let hour_ago = now - 3_600_000;
+    // Acknowledgements per recipient domain in the last hour: read once, then
+    // kept up to date as this group queues its own.
+    let mut by_domain: HashMap<String, i64> = tx.acks_by_domain(hour_ago).await?.into_iter().collect();
     for (c, reference) in new.iter().zip(&references) {
-        // The mails queued for earlier tickets of this group are in the same
-        // transaction, so the counts include them.
         let address = &c.message.requester().address;
+        // The mails queued for earlier tickets of this group are in the same
+        // transaction, so this count includes them.
         let mut recent = RecentAcks {
-            recipient: tx.acks_to(&crate::inbound::trust::rate_key(address), hour_ago).await?,
+            recipient: tx.acks_to(&crate::domain::rate_key(address), hour_ago).await?,
             ..Default::default()
         };
         if !desk.is_internal(address) {
-            let domain = crate::inbound::trust::domain_of(address);
-            for (d, n) in tx.acks_by_domain(hour_ago).await? {
-                if d == domain {
-                    recent.domain = n;
-                }
-                if !desk.is_internal(&format!("postmaster@{d}")) {
-                    recent.outside += n;
-                }
-            }
+            recent.domain = by_domain.get(&crate::domain::domain_of(address)).copied().unwrap_or(0);
+            recent.outside =
+                by_domain.iter().filter(|(d, _)| !desk.is_internal(&format!("postmaster@{d}"))).map(|(_, n)| n).sum();
         }
         let opened = Opened {
             reference,
@@ -386,6 +383,9 @@ async fn open_tickets(
         let mails: Vec<(&str, &crate::domain::Outgoing)> =
             response.mails.iter().map(|m| (c.ticket_id.as_str(), m)).collect();
         tx.queue(&mails, now).await?;
+        for mail in response.mails.iter().filter(|m| m.kind == crate::domain::MailKind::Ack) {
+            *by_domain.entry(crate::domain::domain_of(&mail.recipient)).or_default() += 1;
+        }
         let entries = desk::opening_entries(&opened, &response);
         let entries: Vec<(&str, Option<&str>, &crate::domain::Entry)> =
             entries.iter().map(|e| (c.ticket_id.as_str(), Some(c.message_row.as_str()), e)).collect();

@@ -237,21 +237,33 @@ impl IngestTx {
     /// concurrent command or reply waits and then sees this one's change instead of
     /// writing back what it read before.
     pub async fn ticket(&mut self, reference: &TicketRef, now: i64) -> Result<Option<TicketState>, StoreError> {
-        type TicketRow = (String, String, String, Option<String>, String, String, String, Option<String>, String, i64);
+        type TicketRow =
+            (String, String, String, Option<String>, String, String, String, Option<String>, String, i64, i64);
         let select = match self.backend {
             Backend::Sqlite => {
                 "SELECT id, reference, requester_address, requester_name, subject, department, status, language,
-                    origin_mailbox, created_at FROM tickets WHERE reference = $1"
+                    origin_mailbox, created_at, link_generation FROM tickets WHERE reference = $1"
             }
             Backend::Postgres => {
                 "SELECT id, reference, requester_address, requester_name, subject, department, status, language,
-                    origin_mailbox, created_at FROM tickets WHERE reference = $1 FOR UPDATE"
+                    origin_mailbox, created_at, link_generation FROM tickets WHERE reference = $1 FOR UPDATE"
             }
         };
         let row: Option<TicketRow> =
             sqlx::query_as(select).bind(reference.as_str()).fetch_optional(&mut *self.tx).await?;
-        let Some((id, reference, requester_address, requester_name, subject, department, status, language, origin, at)) =
-            row
+        let Some((
+            id,
+            reference,
+            requester_address,
+            requester_name,
+            subject,
+            department,
+            status,
+            language,
+            origin,
+            at,
+            link_generation,
+        )) = row
         else {
             return Ok(None);
         };
@@ -270,10 +282,6 @@ impl IngestTx {
         .bind(&id)
         .fetch_all(&mut *tx)
         .await?;
-        let link_generation: i64 = sqlx::query_scalar("SELECT link_generation FROM tickets WHERE id = $1")
-            .bind(&id)
-            .fetch_one(&mut *tx)
-            .await?;
         let recent_mails: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE ticket_id = $1 AND kind IN ('relay', 'update', 'moved', 'notice')
              AND created_at > $2",
@@ -450,7 +458,7 @@ impl IngestTx {
         Ok(())
     }
 
-    /// Acknowledgements since `since` to this recipient key (see `trust::rate_key`).
+    /// Acknowledgements since `since` to this recipient key (see `domain::rate_key`).
     pub async fn acks_to(&mut self, key: &str, since: i64) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE recipient_key = $1 AND kind = 'ack' AND created_at > $2",
@@ -505,8 +513,8 @@ impl IngestTx {
         let mails: Vec<(&str, String, String, String, String, &Outgoing)> = mails
             .iter()
             .map(|(ticket_id, m)| {
-                let key = crate::inbound::trust::rate_key(&m.recipient);
-                let domain = crate::inbound::trust::domain_of(&m.recipient);
+                let key = crate::domain::rate_key(&m.recipient);
+                let domain = crate::domain::domain_of(&m.recipient);
                 (*ticket_id, new_id(), m.recipient.to_ascii_lowercase(), key, domain, *m)
             })
             .collect();

@@ -4,8 +4,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::{Store, StoreError};
-use crate::inbound::language::Language;
-use crate::web::status::{PublicEvent, PublicTicket};
+use crate::domain::{DecidedBy, Language, PublicEvent, PublicTicket};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct TicketSummary {
@@ -173,7 +172,7 @@ impl Store {
             department,
             status: crate::domain::Status::from_stored(&status),
             language: language.as_deref().and_then(Language::from_code).unwrap_or(Language::En),
-            decided_by: crate::routing::classify::DecidedBy::from_stored(&decided_by),
+            decided_by: DecidedBy::from_stored(&decided_by),
             confidence,
             link_generation,
             events: events.into_iter().map(|(at, kind, public_text)| PublicEvent { at, kind, public_text }).collect(),

@@ -6,35 +6,8 @@
 use serde::Serialize;
 
 use crate::clock;
-use crate::domain::Status;
-use crate::inbound::language::Language;
-use crate::routing::classify::DecidedBy;
-
-/// One stored timeline entry, as the page may read it.
-#[derive(Debug, Clone)]
-pub struct PublicEvent {
-    pub at: i64,
-    pub kind: String,
-    /// For `answered` and `followup`: the text the employee received or wrote;
-    /// for `routed` and `rerouted`: the department's id.
-    pub public_text: Option<String>,
-}
-
-/// The stored ticket, as the page may read it.
-#[derive(Debug, Clone)]
-pub struct PublicTicket {
-    pub reference: String,
-    pub subject: String,
-    pub department: String,
-    pub status: Status,
-    pub language: Language,
-    /// Who chose the department when the ticket opened, and the model's confidence.
-    pub decided_by: DecidedBy,
-    pub confidence: Option<f64>,
-    /// Mixed into the token of the ticket's tracking link.
-    pub link_generation: i64,
-    pub events: Vec<PublicEvent>,
-}
+use crate::domain::{DecidedBy, Language, Status};
+pub use crate::domain::{PublicEvent, PublicTicket};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
