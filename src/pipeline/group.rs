@@ -2,12 +2,17 @@
 //! desk needs, ask the desk, and write what it decided, in one transaction. Each
 //! message is stored completely or not at all; the mailbox cursor moves once, to
 //! the last message whose source has nothing left to do on the server.
+//!
+//! The new requests, most of a group, are answered before the transaction opens
+//! (`open`), so that composing their mails does not hold the store's writer; the
+//! transaction checks that what they were answered on still holds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use crate::desk::{self, Joining, Opened, RecentAcks, Responder, Turn};
+use super::open;
+use crate::desk::{self, Joining, Responder, Turn};
 use crate::domain::Incoming;
-use crate::domain::{Mailbox, TicketRef, TicketState};
+use crate::domain::{Mailbox, Status, TicketRef, TicketState};
 use crate::inbound::guard::{AutoKind, Verdict};
 use crate::inbound::intake::Normalised;
 use crate::inbound::language::Language;
@@ -16,7 +21,7 @@ use crate::inbound::trust::Trust;
 use crate::pipeline::plan::Plan;
 use crate::routing::classify::Decision;
 use crate::store::{
-    BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, Store, StoreError, TicketChange,
+    BouncedMail, CopyKey, IngestTx, NewMessage, NewTicket, Quarantined, Store, StoreError, TicketChange,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +49,7 @@ impl IngestOutcome {
 }
 
 /// What a message turned out to be, once the store was asked.
-enum Case {
+pub(super) enum Case {
     New,
     /// The same message (Message-ID and sender) is already on a ticket, or earlier
     /// in this group: it was also sent to another old address, or delivered twice.
@@ -54,18 +59,18 @@ enum Case {
 }
 
 /// A message planned to open or join a ticket, with the ids it will be stored under.
-struct Candidate<'a> {
-    index: usize,
-    incoming: &'a Incoming,
-    message: &'a Normalised,
-    verdict: &'a Verdict,
-    decision: &'a Decision,
-    language: Language,
-    trust: &'a Trust,
-    hint: Option<&'a Hint>,
-    case: Case,
-    message_row: String,
-    ticket_id: String,
+pub(super) struct Candidate<'a> {
+    pub(super) index: usize,
+    pub(super) incoming: &'a Incoming,
+    pub(super) message: &'a Normalised,
+    pub(super) verdict: &'a Verdict,
+    pub(super) decision: &'a Decision,
+    pub(super) language: Language,
+    pub(super) trust: &'a Trust,
+    pub(super) hint: Option<&'a Hint>,
+    pub(super) case: Case,
+    pub(super) message_row: String,
+    pub(super) ticket_id: String,
     to: String,
     cc: String,
     reply_to: Option<String>,
@@ -74,8 +79,10 @@ struct Candidate<'a> {
 }
 
 impl Candidate<'_> {
-    fn copy_key(&self) -> Option<String> {
-        self.message.message_id.as_deref().map(|id| format!("{id}\n{}", self.message.from.address))
+    /// The same Message-ID from the same sender is the same message, also when it
+    /// arrives in another mailbox.
+    pub(super) fn copy_key(&self) -> Option<CopyKey> {
+        self.message.message_id.as_ref().map(|id| (id.clone(), self.message.from.address.clone()))
     }
 
     fn row(&self) -> NewMessage<'_> {
@@ -113,7 +120,7 @@ impl Candidate<'_> {
         }
     }
 
-    fn ticket<'a>(&'a self, reference: &'a TicketRef) -> NewTicket<'a> {
+    pub(super) fn ticket<'a>(&'a self, reference: &'a TicketRef, status: Status) -> NewTicket<'a> {
         let requester = self.message.requester();
         NewTicket {
             id: &self.ticket_id,
@@ -133,6 +140,7 @@ impl Candidate<'_> {
             },
             opening_message_id: self.message.message_id.as_deref(),
             language: self.language.code(),
+            status,
         }
     }
 }
@@ -177,6 +185,7 @@ pub async fn store_group(
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     let mut outcomes = vec![IngestOutcome::Duplicate; items.len()];
     let mut candidates = candidates(items, &mut outcomes);
+    let prepared = open::prepare(store, &candidates, ticket_prefix, desk, now).await?;
     let hashes: Vec<Option<String>> = items
         .iter()
         .map(|(incoming, plan)| {
@@ -201,32 +210,34 @@ pub async fn store_group(
         .collect();
     let mut tx = store.begin_ingest().await?;
     tx.quarantine(&quarantined, now).await?;
-    let keys: Vec<String> = candidates.iter().filter_map(Candidate::copy_key).collect();
+    let keys: Vec<String> =
+        candidates.iter().filter_map(Candidate::copy_key).map(|(id, from)| format!("{id}\n{from}")).collect();
     tx.lock_copy_keys(&keys).await?;
     find_cases(&mut tx, &mut candidates, desk, now).await?;
     let rows: Vec<NewMessage<'_>> = candidates.iter().map(Candidate::row).collect();
     let inserted = tx.insert_messages(&rows, now).await?;
     let stored = |c: &&Candidate<'_>| inserted.contains(&c.message_row);
+    let mut entries = Vec::new();
     for c in candidates.iter().filter(stored) {
         match &c.case {
-            Case::Copy => {
-                let entry = desk::copy_entry(c.incoming.mailbox.as_str());
-                tx.record(&[(&c.ticket_id, Some(&c.message_row), &entry)], now).await?;
-            }
+            Case::Copy => entries.push((c, desk::copy_entry(c.incoming.mailbox.as_str()))),
             Case::Bounce(bounced) => {
                 tx.record_bounce(&bounced.outbox_id, &c.message.subject).await?;
                 let entry = desk::bounce_entry(bounced.kind, &bounced.recipient, &c.message.subject, &c.message.from);
-                tx.record(&[(&c.ticket_id, Some(&c.message_row), &entry)], now).await?;
+                entries.push((c, entry));
                 let reference = TicketRef::parse(&bounced.reference).map_err(|e| StoreError::Corrupt(e.0))?;
                 outcomes[c.index] = IngestOutcome::Bounced(reference);
             }
             Case::Joined(..) | Case::New => {}
         }
     }
+    let entries: Vec<(&str, Option<&str>, &crate::domain::Entry)> =
+        entries.iter().map(|(c, e)| (c.ticket_id.as_str(), Some(c.message_row.as_str()), e)).collect();
+    tx.record(&entries, now).await?;
     converse(&mut tx, &candidates, &inserted, desk, &mut outcomes, now).await?;
     let new: Vec<&Candidate<'_>> = candidates.iter().filter(stored).filter(|c| matches!(c.case, Case::New)).collect();
     if !new.is_empty() {
-        open_tickets(&mut tx, &new, ticket_prefix, desk, &mut outcomes, now).await?;
+        open::open_tickets(&mut tx, &new, prepared, ticket_prefix, desk, &mut outcomes, now).await?;
     }
     if let Some((incoming, _)) = items.iter().rev().find(|(i, _)| i.imap.is_some_and(|p| p.advance_cursor))
         && let Some(position) = incoming.imap
@@ -248,18 +259,18 @@ async fn find_cases(
     desk: &dyn Responder,
     now: i64,
 ) -> Result<(), StoreError> {
+    let keys: Vec<CopyKey> = candidates.iter().filter_map(Candidate::copy_key).collect();
+    let stored = tx.copies(&keys).await?;
     // Copies earlier in this group that open a ticket: copy key to ticket id.
-    let mut opened_here: HashMap<String, String> = HashMap::new();
+    let mut opened_here: HashMap<CopyKey, String> = HashMap::new();
     for c in candidates.iter_mut() {
         let key = c.copy_key();
         let is_bounce = matches!(c.verdict, Verdict::Automatic { kind: AutoKind::Bounce, .. });
         if is_bounce && let Some(bounced) = tx.bounced_mail(&c.message.markers.quoted_message_ids).await? {
             c.ticket_id.clone_from(&bounced.ticket_id);
             c.case = Case::Bounce(bounced);
-        } else if let Some(id) = c.message.message_id.as_deref()
-            && let Some((ticket_id, _)) = tx.copy_of(id, &c.message.from.address).await?
-        {
-            c.ticket_id = ticket_id;
+        } else if let Some((ticket_id, _)) = key.as_ref().and_then(|k| stored.get(k)) {
+            c.ticket_id.clone_from(ticket_id);
             c.case = Case::Copy;
         } else if let Some(ticket_id) = key.as_ref().and_then(|k| opened_here.get(k)) {
             c.ticket_id.clone_from(ticket_id);
@@ -281,12 +292,12 @@ async fn find_cases(
 async fn converse(
     tx: &mut IngestTx,
     candidates: &[Candidate<'_>],
-    inserted: &std::collections::HashSet<String>,
+    inserted: &HashSet<String>,
     desk: &dyn Responder,
     outcomes: &mut [IngestOutcome],
     now: i64,
 ) -> Result<(), StoreError> {
-    let mut conversed = std::collections::HashSet::new();
+    let mut conversed = HashSet::new();
     for c in candidates.iter().filter(|c| inserted.contains(&c.message_row)) {
         let Case::Joined(ticket, role) = &c.case else { continue };
         // Read again only when an earlier message of this group changed it.
@@ -318,79 +329,6 @@ async fn converse(
             .collect();
         tx.record(&entries, now).await?;
         outcomes[c.index] = IngestOutcome::Joined(ticket.reference.clone());
-    }
-    Ok(())
-}
-
-/// New requests: references, tickets, attachments, then what the desk sends for
-/// each, counting the acknowledgements its requester already had this hour.
-async fn open_tickets(
-    tx: &mut IngestTx,
-    new: &[&Candidate<'_>],
-    prefix: &str,
-    desk: &dyn Responder,
-    outcomes: &mut [IngestOutcome],
-    now: i64,
-) -> Result<(), StoreError> {
-    let references = tx.next_references(prefix, new.len()).await?;
-    let tickets: Vec<NewTicket<'_>> = new.iter().zip(&references).map(|(c, r)| c.ticket(r)).collect();
-    tx.insert_tickets(&tickets, now).await?;
-    let attachments: Vec<NewAttachment<'_>> = new
-        .iter()
-        .flat_map(|c| {
-            c.message.attachments.iter().enumerate().map(|(position, a)| NewAttachment {
-                message_row: &c.message_row,
-                position,
-                filename: a.name.as_deref(),
-                content_type: &a.content_type,
-                size: a.size,
-            })
-        })
-        .collect();
-    tx.insert_attachments(&attachments).await?;
-    let hour_ago = now - 3_600_000;
-    // Acknowledgements per recipient domain in the last hour: read once, then
-    // kept up to date as this group queues its own.
-    let mut by_domain: HashMap<String, i64> = tx.acks_by_domain(hour_ago).await?.into_iter().collect();
-    for (c, reference) in new.iter().zip(&references) {
-        let address = &c.message.requester().address;
-        // The mails queued for earlier tickets of this group are in the same
-        // transaction, so this count includes them.
-        let mut recent = RecentAcks {
-            recipient: tx.acks_to(&crate::domain::rate_key(address), hour_ago).await?,
-            ..Default::default()
-        };
-        if !desk.is_internal(address) {
-            recent.domain = by_domain.get(&crate::domain::domain_of(address)).copied().unwrap_or(0);
-            recent.outside =
-                by_domain.iter().filter(|(d, _)| !desk.is_internal(&format!("postmaster@{d}"))).map(|(_, n)| n).sum();
-        }
-        let opened = Opened {
-            reference,
-            incoming: c.incoming,
-            message: c.message,
-            verdict: c.verdict,
-            decision: c.decision,
-            language: c.language,
-            trust: c.trust,
-            recent,
-        };
-        let response = desk.respond(&opened);
-        if let Some(status) = response.status {
-            let change = TicketChange { status, department: c.decision.department.as_str(), staff: None };
-            tx.change_ticket(&c.ticket_id, change, now).await?;
-        }
-        let mails: Vec<(&str, &crate::domain::Outgoing)> =
-            response.mails.iter().map(|m| (c.ticket_id.as_str(), m)).collect();
-        tx.queue(&mails, now).await?;
-        for mail in response.mails.iter().filter(|m| m.kind == crate::domain::MailKind::Ack) {
-            *by_domain.entry(crate::domain::domain_of(&mail.recipient)).or_default() += 1;
-        }
-        let entries = desk::opening_entries(&opened, &response);
-        let entries: Vec<(&str, Option<&str>, &crate::domain::Entry)> =
-            entries.iter().map(|e| (c.ticket_id.as_str(), Some(c.message_row.as_str()), e)).collect();
-        tx.record(&entries, now).await?;
-        outcomes[c.index] = IngestOutcome::Created(reference.clone());
     }
     Ok(())
 }

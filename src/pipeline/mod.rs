@@ -4,6 +4,7 @@
 //! [`Pipeline::ingest_all`] and commit on their side only after it returns.
 
 mod group;
+mod open;
 pub mod plan;
 
 pub use group::{IngestOutcome, store_group};

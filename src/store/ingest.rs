@@ -72,6 +72,7 @@ pub struct NewTicket<'a> {
     pub automatic: Option<&'a str>,
     pub opening_message_id: Option<&'a str>,
     pub language: &'a str,
+    pub status: Status,
 }
 
 /// An attachment's description (the bytes stay in the raw message).
@@ -117,7 +118,7 @@ pub struct TicketChange<'a> {
 
 /// The one write transaction of a group of messages.
 pub struct IngestTx {
-    tx: Transaction<'static, Any>,
+    pub(super) tx: Transaction<'static, Any>,
     backend: Backend,
 }
 
@@ -218,18 +219,6 @@ impl IngestTx {
             }
         }
         Ok(None)
-    }
-
-    /// The ticket (id and reference) of a stored message with this Message-ID and sender.
-    pub async fn copy_of(&mut self, message_id: &str, from: &str) -> Result<Option<(String, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT t.id, t.reference FROM messages m JOIN tickets t ON t.id = m.ticket_id
-             WHERE m.message_id = $1 AND m.from_address = $2 ORDER BY m.received_at, m.id LIMIT 1",
-        )
-        .bind(message_id)
-        .bind(from)
-        .fetch_optional(&mut *self.tx)
-        .await?)
     }
 
     /// The stored ticket with this reference, with what a conversation needs of it.
@@ -405,7 +394,7 @@ impl IngestTx {
                     Value::Text(t.subject),
                     Value::Text(t.department),
                     Value::MaybeText(t.category),
-                    Value::Text(Status::New.as_str()),
+                    Value::Text(t.status.as_str()),
                     Value::Text(t.decided_by),
                     Value::MaybeFloat(t.confidence),
                     Value::Text(t.reason),
@@ -456,28 +445,6 @@ impl IngestTx {
         )
         .await?;
         Ok(())
-    }
-
-    /// Acknowledgements since `since` to this recipient key (see `domain::rate_key`).
-    pub async fn acks_to(&mut self, key: &str, since: i64) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE recipient_key = $1 AND kind = 'ack' AND created_at > $2",
-        )
-        .bind(key)
-        .bind(since)
-        .fetch_one(&mut *self.tx)
-        .await?)
-    }
-
-    /// Acknowledgements since `since` per recipient domain.
-    pub async fn acks_by_domain(&mut self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows: Vec<(Option<String>, i64)> = sqlx::query_as(
-            "SELECT recipient_domain, COUNT(*) FROM outbox WHERE kind = 'ack' AND created_at > $1 GROUP BY recipient_domain",
-        )
-        .bind(since)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        Ok(rows.into_iter().filter_map(|(domain, n)| domain.map(|d| (d, n))).collect())
     }
 
     /// Writes a ticket's new status and department, and remembers its staff.
