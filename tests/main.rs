@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod conversation;
 mod crash;
+mod form;
 mod imap_ingest;
 mod intake_golden;
 mod maildir;
