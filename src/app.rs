@@ -106,6 +106,7 @@ pub fn spawn_web(
         signer,
         health: pipeline.health.clone(),
         metrics: pipeline.metrics.clone(),
+        pipeline: pipeline.clone(),
     };
     let servers = [
         ("web server", listeners.public, web::public_router(state.clone())),

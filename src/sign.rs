@@ -106,6 +106,27 @@ impl Signer {
     }
 }
 
+impl Signer {
+    /// The web form's anti-forgery token for the browser whose cookie holds
+    /// `nonce`, issued at `issued_ms`: `ISSUED.MAC`.
+    pub fn form_token(&self, nonce: &str, issued_ms: i64) -> String {
+        format!("{issued_ms}.{}", self.mac(&format!("form\0{nonce}\0{issued_ms}"), TOKEN_HEX))
+    }
+
+    /// When `token` is the form token of the cookie `nonce`: the time it was issued.
+    pub fn form_token_issued(&self, nonce: &str, token: &str) -> Option<i64> {
+        let (issued, _) = token.split_once('.')?;
+        let issued_ms: i64 = issued.parse().ok()?;
+        (!nonce.is_empty() && same_secret(&self.form_token(nonce, issued_ms), token)).then_some(issued_ms)
+    }
+
+    /// The signature of a web form request's confirmation link, over the
+    /// request's id and the moment the link expires.
+    pub fn confirm_signature(&self, id: &str, expires_ms: i64) -> String {
+        self.mac(&format!("confirm\0{id}\0{expires_ms}"), TOKEN_HEX)
+    }
+}
+
 /// A new signing secret: 256 random bits, hex.
 pub fn new_secret() -> String {
     hex::encode(rand::random::<[u8; 32]>())
@@ -114,6 +135,18 @@ pub fn new_secret() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_token_holds_only_for_its_own_cookie_and_secret() {
+        let signer = Signer::new(b"secret");
+        let token = signer.form_token("cookie-a", 1_000);
+        assert_eq!(signer.form_token_issued("cookie-a", &token), Some(1_000));
+        assert_eq!(signer.form_token_issued("cookie-b", &token), None);
+        assert_eq!(Signer::new(b"other").form_token_issued("cookie-a", &token), None);
+        assert_eq!(signer.form_token_issued("cookie-a", &token.replacen("1000", "9000", 1)), None);
+        assert_eq!(signer.form_token_issued("", &signer.form_token("", 1_000)), None);
+        assert_eq!(signer.form_token_issued("cookie-a", ""), None);
+    }
 
     #[test]
     fn a_signed_message_id_verifies_and_names_its_ticket() {

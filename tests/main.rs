@@ -7,6 +7,7 @@ mod cli;
 mod conversation;
 mod crash;
 mod faults;
+mod form;
 mod imap_ingest;
 mod intake_golden;
 mod maildir;

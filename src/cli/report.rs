@@ -90,14 +90,15 @@ fn text(report: &report::Report) -> String {
             ));
         }
     }
-    out.push_str("\nWEEK      REQUESTS  TO THE DESK  SHARE\n");
+    out.push_str("\nWEEK      REQUESTS  TO THE DESK  SHARE  WEB FORM\n");
     for week in &report.weeks {
         out.push_str(&format!(
-            "{:<9} {:>8} {:>12} {:>5.0}%\n",
+            "{:<9} {:>8} {:>12} {:>5.0}% {:>9}\n",
             week.week,
             week.requests,
             week.desk_requests,
-            week.desk_share * 100.0
+            week.desk_share * 100.0,
+            week.form_requests
         ));
     }
     out

@@ -5,6 +5,7 @@
 //! then checks what types cannot: references between sections, files that must
 //! exist, combinations that are unsafe. Every error names the key.
 
+mod form;
 mod load;
 mod oauth;
 mod paths;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 
 use crate::domain::{DepartmentId, EmailAddress, MailboxName};
 
+pub use form::{FORM_CHANNEL, FormConfig};
 pub use load::{EXAMPLE, load, load_str};
 pub use oauth::{AuthMethod, Grant, OAuthConfig};
 pub use retention::RetentionConfig;
@@ -76,6 +78,9 @@ pub struct Config {
     pub retention: RetentionConfig,
     #[serde(default)]
     pub daemon: DaemonConfig,
+    /// The web form at `/new`.
+    #[serde(default)]
+    pub form: FormConfig,
     /// OAuth clients that mailboxes and `[smtp]` sign in with.
     #[serde(default)]
     pub oauth: Vec<OAuthConfig>,

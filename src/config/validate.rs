@@ -20,6 +20,7 @@ pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
     check_ingest(config)?;
     check_outbox(config)?;
     super::web::check(&config.web)?;
+    super::form::check(config)?;
     if !matches!(config.ack.default_language.as_str(), "en" | "nl") {
         return Err(ConfigError::invalid("ack.default_language", "must be `en` or `nl`"));
     }

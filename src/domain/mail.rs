@@ -18,10 +18,13 @@ pub enum MailKind {
     Moved,
     /// A department member is told why their mail's commands were not carried out.
     Notice,
+    /// Someone who filled in the web form is asked to confirm their address.
+    Confirm,
 }
 
 impl MailKind {
-    pub const ALL: [Self; 6] = [Self::Ack, Self::Forward, Self::Relay, Self::Update, Self::Moved, Self::Notice];
+    pub const ALL: [Self; 7] =
+        [Self::Ack, Self::Forward, Self::Relay, Self::Update, Self::Moved, Self::Notice, Self::Confirm];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -31,6 +34,7 @@ impl MailKind {
             Self::Update => "update",
             Self::Moved => "moved",
             Self::Notice => "notice",
+            Self::Confirm => "confirm",
         }
     }
 
@@ -43,6 +47,7 @@ impl MailKind {
             Self::Update => "upd",
             Self::Moved => "moved",
             Self::Notice => "cmd",
+            Self::Confirm => "form",
         }
     }
 
@@ -71,6 +76,7 @@ impl MailKind {
             Self::Update => "update",
             Self::Moved => "rerouting notice",
             Self::Notice => "command reply",
+            Self::Confirm => "confirmation request",
         }
     }
 }

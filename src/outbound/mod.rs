@@ -6,6 +6,7 @@
 
 mod department;
 mod employee;
+pub mod form;
 pub mod outbox;
 pub mod render;
 

@@ -31,6 +31,13 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("status.html", include_str!("../../templates/status.html.hbs")),
 ];
 
+/// The web form's page and confirmation mails, kept apart from the mails of tickets.
+const FORM_TEMPLATES: &[(&str, &str)] = &[
+    ("form.html", include_str!("../../templates/form.html.hbs")),
+    ("form-confirm.en.txt", include_str!("../../templates/form-confirm.en.txt.hbs")),
+    ("form-confirm.nl.txt", include_str!("../../templates/form-confirm.nl.txt.hbs")),
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("template {name}: {reason}")]
@@ -105,7 +112,7 @@ impl Renderer {
         text.set_strict_mode(true);
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
-        for (name, shipped) in TEMPLATES {
+        for (name, shipped) in TEMPLATES.iter().chain(FORM_TEMPLATES) {
             let source = match dir.map(|d| d.join(format!("{name}.hbs"))) {
                 Some(path) if path.exists() => std::fs::read_to_string(&path)
                     .map_err(|source| RenderError::Read { path: path.display().to_string(), source })?,
@@ -169,8 +176,10 @@ impl Renderer {
             departments: "it, hr, facility".into(),
             desk: ack.desk.clone(),
         };
-        for (name, _) in TEMPLATES {
+        for (name, _) in TEMPLATES.iter().chain(FORM_TEMPLATES) {
             match name.split('.').next() {
+                Some("form") => self.render(name, &crate::web::form::sample())?,
+                Some("form-confirm") => self.render(name, &crate::outbound::form::ConfirmView::sample())?,
                 Some("ack") => self.render(name, &ack)?,
                 Some("relay" | "moved") => self.render(name, &relay)?,
                 Some("notice") => self.render(name, &notice)?,

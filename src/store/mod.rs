@@ -16,6 +16,7 @@ mod cursor;
 mod failures;
 mod files;
 mod filter;
+mod form;
 mod ingest;
 mod lease;
 mod links;
@@ -40,6 +41,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use cursor::MailboxCursor;
 pub use filter::TicketFilter;
+pub use form::{FormCounts, FormRequest};
 pub use ingest::{BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, TicketChange, new_id};
 pub use lease::LeaseHolder;
 pub use lookup::{AckCounts, Copies, CopyKey};

@@ -12,6 +12,7 @@ use crate::domain::{EventKind, MailKind};
 #[derive(Debug, Clone, FromRow)]
 pub struct Due {
     pub id: String,
+    /// Empty for a mail about no ticket (a web form's confirmation).
     pub ticket_id: String,
     pub kind: String,
     pub recipient: String,
@@ -63,16 +64,16 @@ impl Store {
                 "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (
                     SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
                       AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4)
-                 RETURNING id, ticket_id, kind, recipient, sender, message_id, body, attempts, created_at,
-                   failing_since, lease_owner"
+                 RETURNING id, COALESCE(ticket_id, '') AS ticket_id, kind, recipient, sender, message_id, body,
+                   attempts, created_at, failing_since, lease_owner"
             }
             Backend::Postgres => {
                 "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (
                     SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
                       AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4
                       FOR UPDATE SKIP LOCKED)
-                 RETURNING id, ticket_id, kind, recipient, sender, message_id, body, attempts, created_at,
-                   failing_since, lease_owner"
+                 RETURNING id, COALESCE(ticket_id, '') AS ticket_id, kind, recipient, sender, message_id, body,
+                   attempts, created_at, failing_since, lease_owner"
             }
         };
         Ok(sqlx::query_as(sql).bind(worker).bind(now + LEASE_MS).bind(now).bind(limit).fetch_all(&self.write).await?)
@@ -139,7 +140,7 @@ impl Store {
         .execute(&self.write)
         .await?
         .rows_affected();
-        if done == 1 {
+        if done == 1 && !due.ticket_id.is_empty() {
             let what = MailKind::from_stored(&due.kind).noun();
             self.note(due, now, EventKind::Failed, &format!("{what} to {} failed: {error}", due.recipient)).await;
         }

@@ -13,7 +13,7 @@ pub struct QueuedMail {
     pub id: String,
     pub kind: String,
     pub recipient: String,
-    /// The ticket's reference.
+    /// The ticket's reference; empty for a mail about no ticket (a web form's confirmation).
     pub reference: String,
     pub state: String,
     pub attempts: i64,
@@ -37,14 +37,16 @@ pub enum Requeue {
     BodyWiped,
 }
 
-const QUEUE: &str = "SELECT o.id, o.kind, o.recipient, t.reference, o.state, o.attempts, o.next_attempt_at,
+const QUEUE: &str =
+    "SELECT o.id, o.kind, o.recipient, COALESCE(t.reference, '') AS reference, o.state, o.attempts, o.next_attempt_at,
         o.last_error, o.created_at, o.failed_at, CAST(length(o.body) AS BIGINT) AS body_bytes
-     FROM outbox o JOIN tickets t ON t.id = o.ticket_id
+     FROM outbox o LEFT JOIN tickets t ON t.id = o.ticket_id
      WHERE o.state IN ('pending', 'failed') ORDER BY o.created_at, o.id LIMIT $1";
 
-const QUEUE_FAILED: &str = "SELECT o.id, o.kind, o.recipient, t.reference, o.state, o.attempts, o.next_attempt_at,
+const QUEUE_FAILED: &str =
+    "SELECT o.id, o.kind, o.recipient, COALESCE(t.reference, '') AS reference, o.state, o.attempts, o.next_attempt_at,
         o.last_error, o.created_at, o.failed_at, CAST(length(o.body) AS BIGINT) AS body_bytes
-     FROM outbox o JOIN tickets t ON t.id = o.ticket_id
+     FROM outbox o LEFT JOIN tickets t ON t.id = o.ticket_id
      WHERE o.state = 'failed' ORDER BY o.created_at, o.id LIMIT $1";
 
 impl Store {
@@ -60,13 +62,16 @@ impl Store {
             "UPDATE outbox SET state = 'pending', next_attempt_at = $2, failing_since = NULL, failed_at = NULL,
                 lease_owner = NULL, lease_until = NULL
              WHERE id = $1 AND state = 'failed' AND length(body) > 0
-             RETURNING ticket_id, kind, recipient",
+             RETURNING COALESCE(ticket_id, '') AS ticket_id, kind, recipient",
         )
         .bind(id)
         .bind(now)
         .fetch_optional(&self.write)
         .await?;
         if let Some((ticket_id, kind, recipient)) = queued {
+            if ticket_id.is_empty() {
+                return Ok(Requeue::Queued);
+            }
             let what = MailKind::from_stored(&kind).noun();
             let mut tx = self.write.begin().await?;
             insert_event(&mut tx, &ticket_id, now, EventKind::Requeued, &format!("{what} to {recipient} queued again"))

@@ -45,7 +45,9 @@ impl Store {
         tx.commit().await?;
         let result: Result<(), StoreError> = async {
             let mut tx = self.write.begin().await?;
-            for (Sent { due, at }, _) in sent.iter().zip(&marked).filter(|(_, marked)| **marked) {
+            for (Sent { due, at }, _) in
+                sent.iter().zip(&marked).filter(|(sent, marked)| **marked && !sent.due.ticket_id.is_empty())
+            {
                 let what = MailKind::from_stored(&due.kind).noun();
                 insert_event(
                     &mut tx,

@@ -1,9 +1,10 @@
 //! Web: two listeners. The employees' one (`web.listen`) serves the status page
-//! (`/t/{reference}?k={token}`) and nothing else, and its errors say nothing
+//! (`/t/{reference}?k={token}`) and the web form (`/new`, see [`form`]), and its errors say nothing
 //! internal; the operators' one (`web.ops_listen`, on loopback by default) serves
 //! `/healthz`, `/readyz`, `/metrics` and the counters' `/report`. Both hold against idle and slow clients
 //! (see [`serve`]).
 
+pub mod form;
 pub mod health;
 pub mod metrics;
 mod ops;
@@ -16,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::net::TcpListener;
@@ -48,6 +50,8 @@ pub struct WebState {
     pub renderer: Arc<Renderer>,
     pub health: Health,
     pub metrics: Metrics,
+    /// Takes confirmed web form requests in, as a source does mail.
+    pub pipeline: crate::pipeline::Pipeline,
 }
 
 /// The listeners, bound before anything else starts.
@@ -67,7 +71,21 @@ pub fn public_router(state: WebState) -> Router {
         .route("/t/{reference}", get(page::status))
         .route("/static/status.css", get(page::stylesheet))
         .fallback(page::not_found);
-    limited(router, web)
+    let router = limited(router, web);
+    let router = if state.config.form.enabled {
+        // The form's body holds an attachment: its own, larger limit.
+        let limit = state.config.form.max_body_bytes();
+        let form = Router::new()
+            .route("/new", get(form::show).post(form::send))
+            .route("/new/confirm", get(form::confirm))
+            .layer(DefaultBodyLimit::max(limit))
+            .layer(RequestBodyLimitLayer::new(limit))
+            .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, web.request_timeout()));
+        router.merge(form)
+    } else {
+        router
+    };
+    router
         .layer(axum::middleware::map_response(page::fixed_errors))
         .layer(axum::middleware::map_response(page::security_headers))
         .with_state(state)

@@ -82,18 +82,21 @@ pub(super) async fn status(
     }
 }
 
-fn unavailable(error: &StoreError) -> Response {
+pub(super) fn unavailable(error: &StoreError) -> Response {
     tracing::error!(%error, "status page: the store did not answer");
     StatusCode::SERVICE_UNAVAILABLE.into_response()
 }
 
 /// Every error of the employees' listener, whatever made it (a handler, a
 /// rejected request, a timeout, a body limit), answers with a fixed page: the
-/// status page's 404, or a page that only says to try again. No error text,
+/// status page's 404, or a page that only says to try again. The web form's
+/// own pages (a refused form says why, in the form's language) are kept. No error text,
 /// host name or path ever reaches the employee; the log has the details.
 pub(super) async fn fixed_errors(response: Response) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<super::form::OwnPage>().is_some()
+    {
         return response;
     }
     let page = if status == StatusCode::NOT_FOUND { NOT_FOUND } else { UNAVAILABLE };

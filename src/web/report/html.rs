@@ -151,6 +151,7 @@ mod tests {
                 address: format!("\"{hostile}\"@example.org"),
                 department: Some(hostile.into()),
                 desk: false,
+                channel: super::super::Channel::Mail,
                 requests: 3,
                 automatic: 0,
                 rerouted: 0,
@@ -159,7 +160,14 @@ mod tests {
                 top_senders: vec![Sender { address: hostile.into(), requests: 3, last_request_at: hostile.into() }],
                 weeks: vec![week],
             }],
-            weeks: vec![DeskWeek { week: hostile.into(), requests: 3, desk_requests: 0, desk_share: 0.0 }],
+            weeks: vec![DeskWeek {
+                week: hostile.into(),
+                requests: 3,
+                desk_requests: 0,
+                desk_share: 0.0,
+                form_requests: 0,
+                form_share: 0.0,
+            }],
         };
         let page = html(&report).unwrap();
         assert!(!page.contains("<script"), "{page}");

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, FORM_CHANNEL};
 use crate::store::{DayCount, ReportWindow, SenderCount, Store, StoreError};
 
 pub use html::{html, html_csp};
@@ -37,6 +37,8 @@ pub struct MailboxReport {
     pub department: Option<String>,
     /// True for the desk's own inbox (a mailbox without a department).
     pub desk: bool,
+    /// How the requests came: by mail, or on the web form (`/new`).
+    pub channel: Channel,
     /// Requests from people.
     pub requests: i64,
     pub automatic: i64,
@@ -48,6 +50,14 @@ pub struct MailboxReport {
     pub last_request_at: Option<String>,
     pub top_senders: Vec<Sender>,
     pub weeks: Vec<MailboxWeek>,
+}
+
+/// How requests reach the desk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Mail,
+    WebForm,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +84,10 @@ pub struct DeskWeek {
     pub desk_requests: i64,
     /// `desk_requests / requests`, 0 in a week without requests.
     pub desk_share: f64,
+    /// Of those, the ones made on the web form.
+    pub form_requests: i64,
+    /// `form_requests / requests`, 0 in a week without requests.
+    pub form_share: f64,
 }
 
 /// Reads the figures for `window` and lays them out per configured mailbox (and
@@ -97,8 +111,17 @@ fn assemble(config: &Config, window: ReportWindow, days: &[DayCount], senders: &
         .map(|(i, week)| {
             let requests: i64 = mailboxes.iter().map(|m| m.weeks[i].requests).sum();
             let desk_requests: i64 = mailboxes.iter().filter(|m| m.desk).map(|m| m.weeks[i].requests).sum();
-            let desk_share = if requests > 0 { desk_requests as f64 / requests as f64 } else { 0.0 };
-            DeskWeek { week: week.clone(), requests, desk_requests, desk_share }
+            let form_requests: i64 =
+                mailboxes.iter().filter(|m| m.channel == Channel::WebForm).map(|m| m.weeks[i].requests).sum();
+            let share = |part: i64| if requests > 0 { part as f64 / requests as f64 } else { 0.0 };
+            DeskWeek {
+                week: week.clone(),
+                requests,
+                desk_requests,
+                desk_share: share(desk_requests),
+                form_requests,
+                form_share: share(form_requests),
+            }
         })
         .collect();
     Report {
@@ -131,10 +154,15 @@ fn mailbox_report(
         .map(|week| MailboxWeek { week: week.clone(), ..by_week.remove(week.as_str()).unwrap_or_default() })
         .collect();
     let people: Vec<&SenderCount> = senders.iter().filter(|s| s.mailbox == name).collect();
+    let channel = if name == FORM_CHANNEL { Channel::WebForm } else { Channel::Mail };
     MailboxReport {
         name: name.to_owned(),
-        address: config.mailbox_address(name),
+        address: match channel {
+            Channel::WebForm => format!("{}/new", config.desk.base_url),
+            Channel::Mail => config.mailbox_address(name),
+        },
         desk: configured.is_some_and(|m| m.department.is_none()),
+        channel,
         department,
         requests: weeks.iter().map(|w| w.requests).sum(),
         automatic: weeks.iter().map(|w| w.automatic).sum(),

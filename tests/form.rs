@@ -1,0 +1,166 @@
+//! The web form at /new, end to end: a person fills it in in a real browser, the
+//! confirmation mail arrives at the SMTP server, its link opens the ticket once
+//! (acknowledgement and forward sent as for mail); and what is refused: a link
+//! that was altered or has expired, a form without its anti-forgery token, an
+//! address outside the organisation, and one request too many.
+
+use std::time::Duration;
+
+use loket::sign::Signer;
+
+use crate::support::browser::Driver;
+use crate::support::desk::{ANNA, Desk, message_id, text};
+use crate::support::{eventually, http};
+
+async fn form_served(base: &str) {
+    eventually("the web form", Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.is_ok()
+    })
+    .await;
+}
+
+fn confirm_link(mail_text: &str) -> String {
+    mail_text.split_whitespace().find(|w| w.contains("/new/confirm?")).expect("a confirmation link").to_owned()
+}
+
+fn path_of(url: &str) -> String {
+    url.split_once("://").and_then(|(_, rest)| rest.split_once('/')).map(|(_, p)| format!("/{p}")).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_on_the_web_form_becomes_a_ticket_once_when_its_address_is_confirmed() {
+    let desk = Desk::start(false).await;
+    let base = desk.config.desk.base_url.clone();
+    form_served(&base).await;
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("scherm.png");
+    std::fs::write(&photo, b"\x89PNG\r\n\x1a\nnot really a picture").unwrap();
+
+    let url = format!("{base}/new?lang=nl");
+    let (mut browser, sent) = tokio::task::spawn_blocking(move || {
+        let mut browser = Driver::start();
+        browser.open(&url);
+        browser.fill("name", "Anna de Vries");
+        browser.fill("address", ANNA);
+        browser.fill("subject", "Laptop start niet");
+        browser
+            .fill("description", "Mijn laptop start niet meer sinds de update van gisteren. Het scherm blijft zwart.");
+        browser.choose_file("attachment", &photo);
+        browser.screenshot("form-phone.png");
+        browser.click_and_wait("send");
+        browser.screenshot("form-sent-phone.png");
+        let sent = browser.html();
+        (browser, sent)
+    })
+    .await
+    .unwrap();
+    assert!(sent.contains("Bevestig je adres") && sent.contains(ANNA), "{sent}");
+    assert_eq!(desk.store.list_tickets(100).await.unwrap().len(), 0, "nothing opened yet");
+
+    let confirmation = desk.mail(ANNA, "form", 1).await;
+    let body = text(&confirmation);
+    assert!(body.contains("Laptop start niet") && body.contains("24 uur"), "{body}");
+    let link = confirm_link(&body);
+
+    let (ticket_url, page) = tokio::task::spawn_blocking(move || {
+        browser.open(&link);
+        browser.screenshot("form-ticket-phone.png");
+        (browser.url(), browser.html())
+    })
+    .await
+    .unwrap();
+    assert!(ticket_url.contains("/t/SD-"), "the link leads to the ticket's status page: {ticket_url}");
+    assert!(page.contains("Laptop start niet"), "{page}");
+
+    let ack = desk.mail(ANNA, "ack", 1).await;
+    assert!(text(&ack).contains("SD-00001"), "{}", text(&ack));
+    let forwarded = || {
+        desk.sink
+            .received()
+            .into_iter()
+            .find(|m| message_id(m).contains(".fwd."))
+            .map(|m| (m.rcpt_tos.clone(), m.bytes))
+    };
+    eventually("the forward to the department", Duration::from_secs(60), || async { forwarded().is_some() }).await;
+    let (queue, bytes) = forwarded().unwrap();
+    assert_eq!(queue, ["it-queue@example.org"], "a laptop is IT's");
+    let forward = String::from_utf8_lossy(&bytes);
+    assert!(forward.contains("scherm.png"), "the attachment travels with the request");
+
+    // The link again, as a person clicking twice: the same ticket, no second one.
+    let again = http::get(&confirm_link(&body)).await;
+    assert_eq!(again.status, 303);
+    assert_eq!(again.headers.get("location").map(String::as_str), Some(path_of(&ticket_url).as_str()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(desk.store.list_tickets(100).await.unwrap().len(), 1);
+    let acks = desk.sink.received().iter().filter(|m| message_id(m).contains(".ack.")).count();
+    assert_eq!(acks, 1, "one acknowledgement");
+    desk.stop().await;
+}
+
+/// The page's cookie and anti-forgery token.
+async fn fresh_form(base: &str) -> (String, String) {
+    let page = http::get(&format!("{base}/new?lang=en")).await;
+    assert_eq!(page.status, 200);
+    let cookie = page.headers.get("set-cookie").expect("a cookie").split(';').next().unwrap().to_owned();
+    let token = page.body.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+    (cookie, token)
+}
+
+async fn send_form(base: &str, cookie: &str, token: Option<&str>, address: &str) -> http::Answer {
+    let boundary = "----loket-test";
+    let mut fields =
+        vec![("name", "Anna"), ("address", address), ("subject", "Chair"), ("description", "My chair broke.")];
+    if let Some(token) = token {
+        fields.push(("csrf", token));
+    }
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    http::post(&format!("{base}/new?lang=en"), &[("Cookie", cookie)], &content_type, body.as_bytes()).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_form_refuses_forged_forms_outside_addresses_too_many_requests_and_altered_or_expired_links() {
+    let desk = Desk::start_with(false, "\n[form]\nmax_per_address_per_hour = 2\n").await;
+    let base = desk.config.desk.base_url.clone();
+    form_served(&base).await;
+    let (cookie, token) = fresh_form(&base).await;
+
+    let replayed = send_form(&base, &cookie, None, ANNA).await;
+    assert_eq!(replayed.status, 403, "a form sent again without its token");
+    assert!(replayed.body.contains("fill it in again"), "{}", replayed.body);
+    let (other_cookie, _) = fresh_form(&base).await;
+    assert_eq!(send_form(&base, &other_cookie, Some(&token), ANNA).await.status, 403, "another browser's token");
+
+    let outside = send_form(&base, &cookie, Some(&token), "mallory@elsewhere.example.net").await;
+    assert_eq!(outside.status, 422);
+    assert!(outside.body.contains("work e-mail address"), "{}", outside.body);
+
+    for _ in 0..2 {
+        let sent = send_form(&base, &cookie, Some(&token), ANNA).await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        assert!(sent.body.contains("Confirm your address"));
+    }
+    let third = send_form(&base, &cookie, Some(&token), "Anna@Example.org").await;
+    assert_eq!(third.status, 429, "a third request from one address within the hour");
+
+    let link = confirm_link(&text(&desk.mail(ANNA, "form", 1).await));
+    let signature = link.rsplit_once("s=").unwrap().1.to_owned();
+    let flipped = if signature.ends_with('0') { "1" } else { "0" };
+    let altered = format!("{}{flipped}", &link[..link.len() - 1]);
+    assert_eq!(http::get(&altered).await.status, 404, "an altered link");
+    let id = link.split("r=").nth(1).and_then(|r| r.split('&').next()).unwrap();
+    let signer = Signer::new(desk.store.signing_secret().await.unwrap().as_bytes());
+    let past = loket::clock::now_ms() - 1_000;
+    let expired = format!("{base}/new/confirm?r={id}&e={past}&s={}", signer.confirm_signature(id, past));
+    let refused = http::get(&expired).await;
+    assert_eq!(refused.status, 404, "an expired link");
+    assert!(refused.body.contains("expired"), "{}", refused.body);
+    assert_eq!(desk.store.list_tickets(100).await.unwrap().len(), 0, "nothing was opened");
+    assert_eq!(http::get(&link).await.status, 303, "the link as mailed still works");
+    desk.stop().await;
+}
