@@ -70,7 +70,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("the store holds a value loket cannot read: {0}")]
     Corrupt(String),
-    #[error("the store url `{0}` is neither sqlite:// nor postgres://")]
+    /// Only the scheme is kept: the rest of a URL may hold a password.
+    #[error("the store url's scheme `{0}` is neither sqlite:// nor postgres://")]
     UnsupportedUrl(String),
     #[error("cannot make the store file {path} readable by loket alone: {source}")]
     Private { path: std::path::PathBuf, source: std::io::Error },
@@ -159,7 +160,8 @@ impl Store {
             let pool = postgres_pool(url, options).await?;
             Ok(Self { write: pool.clone(), read: pool, backend: Backend::Postgres })
         } else {
-            Err(StoreError::UnsupportedUrl(crate::config::redacted(url).into_owned()))
+            let scheme = url.split_once("://").map_or("(none)", |(scheme, _)| scheme);
+            Err(StoreError::UnsupportedUrl(scheme.to_owned()))
         }
     }
 
