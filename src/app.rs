@@ -124,8 +124,10 @@ pub fn spawn_web(
 
 /// Runs until `shutdown` is cancelled; every task finishes the work in hand.
 pub async fn run(config: Arc<Config>, shutdown: CancellationToken) -> Result<(), AppError> {
+    // Before the listeners: a second daemon on the same SQLite file says so, not that a port is taken.
+    let single = crate::store::InstanceLock::take(&config.store.url)?;
     let listeners = web::bind(&config).await?;
-    run_on(config, listeners, shutdown).await
+    serve(config, listeners, shutdown, single).await
 }
 
 /// [`run`] on web listeners bound beforehand.
@@ -133,6 +135,17 @@ pub async fn run_on(
     config: Arc<Config>,
     listeners: web::Listeners,
     shutdown: CancellationToken,
+) -> Result<(), AppError> {
+    let single = crate::store::InstanceLock::take(&config.store.url)?;
+    serve(config, listeners, shutdown, single).await
+}
+
+/// The daemon, holding the SQLite store's instance lock (if any) until it stops.
+async fn serve(
+    config: Arc<Config>,
+    listeners: web::Listeners,
+    shutdown: CancellationToken,
+    _single: Option<crate::store::InstanceLock>,
 ) -> Result<(), AppError> {
     let mut transport = Transport::from_config(&config)?;
     // Alive from the start, also while a database that is down is waited for.

@@ -12,6 +12,7 @@ mod maildir;
 mod outbound;
 mod respond;
 mod routing;
+mod scaleout;
 mod security;
 mod store;
 mod web;

@@ -30,6 +30,7 @@ mod query;
 mod report;
 mod retention;
 mod rows;
+mod single;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -50,6 +51,7 @@ pub use quarantine::QuarantineEntry;
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
 pub use report::{DayCount, ReportWindow, SenderCount};
 pub use retention::{PurgeCutoffs, Purged};
+pub use single::InstanceLock;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -68,6 +70,13 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store url `{0}` is neither sqlite:// nor postgres://")]
     UnsupportedUrl(String),
+    #[error(
+        "another loket instance runs on the SQLite file {database}; SQLite serves one instance \
+         (several instances share one PostgreSQL)"
+    )]
+    InUse { database: std::path::PathBuf },
+    #[error("cannot lock {path}: {source}")]
+    Lock { path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot make the store file {path} readable by loket alone: {source}")]
     Private { path: std::path::PathBuf, source: std::io::Error },
 }
