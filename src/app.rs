@@ -187,7 +187,11 @@ async fn serve(
     match transport {
         Some(transport) => {
             tracing::info!(?transport, "outbox worker started");
-            let sending = outbox::Sending::from_config(&config.outbox);
+            if store.backend() == crate::store::Backend::Postgres {
+                let url = config.store.url.expose().to_owned();
+                tasks.spawn(outbox::listen(url, pipeline.outbox.clone(), shutdown.clone()));
+            }
+            let sending = outbox::Sending::from_config(&config);
             let (store, metrics, health, wake, stop) = (
                 store.clone(),
                 pipeline.metrics.clone(),

@@ -86,3 +86,95 @@ async fn a_second_instance_on_the_same_sqlite_file_refuses_to_start_and_names_th
     assert!(again.try_wait().unwrap().is_none(), "the lock went with the stopped daemon");
     crate::support::stop(&mut again, "TERM");
 }
+
+/// A ticket with one mail queued at `created_at` and due at `due_at` (by any clock the test names).
+async fn queue_mail(url: &str, id: &str, created_at: i64, due_at: i64) {
+    use sqlx::Connection;
+    let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO tickets (id, reference, requester_address, subject, department, status, decided_by,
+            route_reason, origin_mailbox, created_at, updated_at)
+         VALUES ($1, $2, 'anna@example.org', 'VPN', 'it', 'new', 'mailbox', 'mailbox', 'it-old', $3, $3)",
+    )
+    .bind(format!("t-{id}"))
+    .bind(format!("SD-{id}"))
+    .bind(created_at)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (id, ticket_id, kind, recipient, sender, message_id, body, state, next_attempt_at, created_at)
+         VALUES ($1, $2, 'ack', 'anna@example.org', 'servicedesk@example.org', $3, $4, 'pending', $5, $6)",
+    )
+    .bind(id)
+    .bind(format!("t-{id}"))
+    .bind(format!("<{id}@loket>"))
+    .bind(b"Subject: VPN\r\n\r\nThanks.\r\n".to_vec())
+    .bind(due_at)
+    .bind(created_at)
+    .execute(&mut db)
+    .await
+    .unwrap();
+}
+
+async fn postgres_store(postgres: &crate::support::postgres::Postgres, name: &str) -> (String, loket::store::Store) {
+    let url = postgres.database(name).await;
+    let store = loket::store::Store::connect(&url, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    (url, store)
+}
+
+/// A worker whose claim ran out while it was sending (paused, or slow) cannot
+/// mark the mail sent or failed once another worker claimed it: the row is
+/// left to the worker that holds it now, and the mail is marked sent once.
+#[tokio::test]
+async fn a_worker_whose_outbox_claim_ran_out_cannot_mark_the_mail_that_another_worker_holds_now() {
+    let postgres = crate::support::postgres::Postgres::start();
+    let (url, store) = postgres_store(&postgres, "claims").await;
+    let now = chrono::Utc::now().timestamp_millis();
+    queue_mail(&url, "m1", now, now).await;
+
+    let first = store.claim_due("first", 16, Duration::from_millis(300)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(store.claim_due("second", 16, Duration::from_secs(60)).await.unwrap().is_empty(), "held by the first");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!store.renew_claim(&first[0].lease_owner, Duration::from_secs(60)).await.unwrap(), "ran out");
+    // Even unclaimed by anyone else, a claim that ran out marks nothing.
+    let sent = [loket::store::Sent { due: &first[0], at: now }];
+    assert_eq!(store.mark_all_sent(&sent).await.unwrap(), [false]);
+
+    let second = store.claim_due("second", 16, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(second.len(), 1, "a claim that ran out is free");
+    assert!(!store.give_up(&first[0], "refused", now).await.unwrap());
+    assert!(!store.retry_later(&first[0], "busy", Duration::from_secs(30), now).await.unwrap());
+    // The same worker claiming again holds it under a new claim, not the old one.
+    assert_ne!(first[0].lease_owner, second[0].lease_owner);
+
+    assert!(store.renew_claim(&second[0].lease_owner, Duration::from_secs(60)).await.unwrap());
+    let sent = [loket::store::Sent { due: &second[0], at: now }];
+    assert_eq!(store.mark_all_sent(&sent).await.unwrap(), [true]);
+    assert_eq!(store.mark_all_sent(&sent).await.unwrap(), [false], "marked once");
+    assert_eq!(store.outbox_depth().await.unwrap(), 0);
+}
+
+/// Claims are timed by the database's clock: a mail due for a retry in five
+/// minutes is not taken before then by any worker, whatever its own clock says;
+/// a freshly queued mail is due at once even when the instance that queued it
+/// has a clock ten minutes fast.
+#[tokio::test]
+async fn outbox_claims_follow_the_database_clock_not_the_instances() {
+    let postgres = crate::support::postgres::Postgres::start();
+    let (url, store) = postgres_store(&postgres, "claimclock").await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let minute = 60_000;
+    // Queued by an instance whose clock runs ten minutes fast.
+    queue_mail(&url, "fast", now + 10 * minute, now + 10 * minute).await;
+    // A retry that the database's clock says is due in five minutes.
+    queue_mail(&url, "later", now - minute, now + 5 * minute).await;
+    let claimed = store.claim_due("w", 16, Duration::from_secs(60)).await.unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["fast"]);
+    // A retry is scheduled from the database's clock too.
+    assert!(store.retry_later(&claimed[0], "busy", Duration::from_secs(300), now).await.unwrap());
+    assert!(store.claim_due("w", 16, Duration::from_secs(60)).await.unwrap().is_empty());
+}

@@ -11,7 +11,7 @@ use super::{Backend, Store, StoreError};
 use crate::clock::now_ms;
 
 /// The database's clock in milliseconds since the epoch.
-fn db_now(backend: Backend) -> &'static str {
+pub(super) fn db_now(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => "(extract(epoch from clock_timestamp()) * 1000)::bigint",
         Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
@@ -129,6 +129,6 @@ pub(super) async fn check_fence(
     }
 }
 
-fn millis(duration: Duration) -> i64 {
+pub(super) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

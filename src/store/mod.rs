@@ -43,7 +43,7 @@ pub use filter::TicketFilter;
 pub use ingest::{BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, TicketChange, new_id};
 pub use lease::LeaseHolder;
 pub use models::{Correction, StoredModel};
-pub use outbox::{Due, OutboxRow};
+pub use outbox::{Due, OUTBOX_CHANNEL, OutboxRow};
 pub use outbox_queue::{QueuedMail, Requeue};
 pub use outbox_sent::Sent;
 pub use privacy::PersonData;
