@@ -176,12 +176,15 @@ async fn serve(
         retention(retention_config.clone(), retention_store.clone(), stop.clone())
     });
     let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
+    let lease = Duration::from_secs(config.store.mailbox_lease_secs);
+    tasks.spawn(heartbeat(store.clone(), instance.clone(), lease, shutdown.clone()));
+    let spread = source::Spread::new(config.mailboxes.len(), store.backend() == crate::store::Backend::Postgres);
     for mailbox in &config.mailboxes {
-        let (pipeline, mailbox, instance, stop) =
-            (pipeline.clone(), mailbox.clone(), instance.clone(), shutdown.clone());
+        let (pipeline, mailbox, instance, spread, stop) =
+            (pipeline.clone(), mailbox.clone(), instance.clone(), spread.clone(), shutdown.clone());
         let task = Task::Mailbox(mailbox.name.clone());
         supervisor.spawn(&mut tasks, task, move || {
-            source::watch(pipeline.clone(), mailbox.clone(), instance.clone(), stop.clone())
+            source::watch(pipeline.clone(), mailbox.clone(), instance.clone(), spread.clone(), stop.clone())
         });
     }
     match transport {
@@ -216,6 +219,23 @@ async fn serve(
         tracing::warn!("the store's connections did not close in time");
     }
     Ok(())
+}
+
+/// Tells the other instances this one is alive, every third of a lease, on the
+/// database's clock; leaves on a clean stop so that their shares grow at once.
+async fn heartbeat(store: Store, instance: String, lease: Duration, shutdown: CancellationToken) {
+    loop {
+        if let Err(error) = store.heartbeat(&instance).await {
+            tracing::warn!(%error, "cannot record that this instance is alive");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(lease / 3) => {}
+        }
+    }
+    if let Err(error) = store.leave(&instance).await {
+        tracing::warn!(%error, "cannot record that this instance stops");
+    }
 }
 
 /// Applies `[retention]` at start and then every `retention.every_hours`.

@@ -178,3 +178,94 @@ async fn outbox_claims_follow_the_database_clock_not_the_instances() {
     assert!(store.retry_later(&claimed[0], "busy", Duration::from_secs(300), now).await.unwrap());
     assert!(store.claim_due("w", 16, Duration::from_secs(60)).await.unwrap().is_empty());
 }
+
+/// A daemon in this process, on its own shutdown.
+struct Instance {
+    shutdown: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), loket::app::AppError>>,
+}
+
+impl Instance {
+    fn start(config: &loket::config::Config) -> Self {
+        crate::support::init_tracing();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(loket::app::run(std::sync::Arc::new(config.clone()), shutdown.clone()));
+        Self { shutdown, task }
+    }
+
+    /// Ends it as a crash would: nothing is handed back.
+    async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+    }
+}
+
+/// How many mailboxes each instance holds now, most first.
+async fn holdings(store: &loket::store::Store) -> Vec<usize> {
+    let (mailboxes, _) = store.status(Duration::from_secs(3)).await.unwrap();
+    let mut counts = std::collections::HashMap::<String, usize>::new();
+    for holder in mailboxes.into_iter().filter_map(|m| m.holder) {
+        *counts.entry(holder).or_default() += 1;
+    }
+    let mut counts: Vec<usize> = counts.into_values().collect();
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    counts
+}
+
+/// Three instances on six mailboxes end with two each, handing mailboxes over
+/// one at a time; when one dies, the other two take its mailboxes over within
+/// about a lease and end with three each; every request is one ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_share_six_mailboxes_and_the_survivors_take_over_a_dead_ones_share() {
+    let postgres = crate::support::postgres::Postgres::start();
+    let url = postgres.database("spread").await;
+    let users = ["m1", "m2", "m3", "m4", "m5", "m6"];
+    let dovecot = crate::support::dovecot::Dovecot::start(&users);
+    let mailboxes: Vec<_> = users.iter().map(|u| crate::support::TestMailbox::new(u, "it", u)).collect::<Vec<_>>();
+    let config = || {
+        let text = crate::support::config_text(&url, dovecot.port, &mailboxes, "")
+            .replace("[store]\n", "[store]\nmailbox_lease_secs = 3\n");
+        loket::config::load_str(&text).unwrap()
+    };
+    let store = loket::store::Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+
+    let mut instances: Vec<Instance> = (0..3).map(|_| Instance::start(&config())).collect();
+    eventually("two mailboxes for each of three instances", Duration::from_secs(45), || async {
+        holdings(&store).await == [2, 2, 2]
+    })
+    .await;
+    let (_, seen) = store.status(Duration::from_secs(3)).await.unwrap();
+    assert_eq!(seen.iter().filter(|i| i.live).count(), 3, "{seen:?}");
+
+    for (i, user) in users.iter().enumerate() {
+        let mail = crate::support::request(
+            "Anna <anna@example.org>",
+            "it@example.org",
+            &format!("request {i}"),
+            "Please help.",
+            &format!("spread-{i}@test"),
+        );
+        crate::support::imap::append_all(dovecot.port, user, "INBOX", &[mail]).await;
+    }
+    eventually("six tickets", Duration::from_secs(30), || async { store.count_tickets().await.unwrap() >= 6 }).await;
+
+    let died = std::time::Instant::now();
+    instances.remove(0).kill().await;
+    eventually("three mailboxes for each of the two left", Duration::from_secs(30), || async {
+        holdings(&store).await == [3, 3]
+    })
+    .await;
+    // The dead instance's leases ran out after at most a lease; its share was taken within about another.
+    assert!(died.elapsed() < Duration::from_secs(12), "taken over after {:?}", died.elapsed());
+    for instance in instances {
+        instance.stop().await;
+    }
+    assert_eq!(store.count_tickets().await.unwrap(), 6);
+    assert!(holdings(&store).await.is_empty(), "a clean stop hands every lease back");
+}

@@ -52,8 +52,8 @@ impl Store {
             }
         };
         let sql = format!(
-            "UPDATE mailboxes SET lease_owner = $2, lease_until = {now} + $3, lease_epoch = lease_epoch + 1
-             WHERE name = $1{free} RETURNING lease_epoch"
+            "UPDATE mailboxes SET lease_owner = $2, lease_until = {now} + $3, lease_epoch = lease_epoch + 1,
+               lease_since = {now} WHERE name = $1{free} RETURNING lease_epoch"
         );
         let epoch: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(mailbox)
