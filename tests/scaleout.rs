@@ -235,13 +235,23 @@ async fn three_instances_share_six_mailboxes_and_the_survivors_take_over_a_dead_
     let store = loket::store::Store::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
 
-    let mut instances: Vec<Instance> = (0..3).map(|_| Instance::start(&config())).collect();
+    let configs: Vec<_> = (0..3).map(|_| config()).collect();
+    let mut instances: Vec<Instance> = configs.iter().map(Instance::start).collect();
     eventually("two mailboxes for each of three instances", Duration::from_secs(45), || async {
         holdings(&store).await == [2, 2, 2]
     })
     .await;
     let (_, seen) = store.status(Duration::from_secs(3)).await.unwrap();
     assert_eq!(seen.iter().filter(|i| i.live).count(), 3, "{seen:?}");
+    // Operators see the same on any instance's listener.
+    let ops = |i: usize| format!("http://{}", configs[i].web.ops_address());
+    let status = crate::support::http::get(&format!("{}/status", ops(2))).await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    let status: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+    let shown = status["mailboxes"].as_array().unwrap();
+    assert_eq!(shown.len(), 6, "{status}");
+    assert!(shown.iter().all(|m| m["holder"].is_string() && m["since"].is_string() && m["lease"].as_i64() >= Some(1)));
+    assert_eq!(status["instances"].as_array().unwrap().len(), 3, "{status}");
 
     for (i, user) in users.iter().enumerate() {
         let mail = crate::support::request(
@@ -263,6 +273,16 @@ async fn three_instances_share_six_mailboxes_and_the_survivors_take_over_a_dead_
     .await;
     // The dead instance's leases ran out after at most a lease; its share was taken within about another.
     assert!(died.elapsed() < Duration::from_secs(12), "taken over after {:?}", died.elapsed());
+    let mut takeovers = 0.0;
+    for i in [1, 2] {
+        let metrics = crate::support::http::get(&format!("{}/metrics", ops(i))).await.body;
+        takeovers += metrics
+            .lines()
+            .filter(|l| l.starts_with("loket_mailbox_lease_takeovers_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    assert_eq!(takeovers, 2.0, "the dead instance's two mailboxes were taken over");
     for instance in instances {
         instance.stop().await;
     }
