@@ -125,8 +125,10 @@ pub fn spawn_web(
 
 /// Runs until `shutdown` is cancelled; every task finishes the work in hand.
 pub async fn run(config: Arc<Config>, shutdown: CancellationToken) -> Result<(), AppError> {
+    // Before the listeners: a second daemon on the same SQLite file says so, not that a port is taken.
+    let single = crate::store::InstanceLock::take(&config.store.url)?;
     let listeners = web::bind(&config).await?;
-    run_on(config, listeners, shutdown).await
+    serve(config, listeners, shutdown, single).await
 }
 
 /// [`run`] on web listeners bound beforehand.
@@ -134,6 +136,17 @@ pub async fn run_on(
     config: Arc<Config>,
     listeners: web::Listeners,
     shutdown: CancellationToken,
+) -> Result<(), AppError> {
+    let single = crate::store::InstanceLock::take(&config.store.url)?;
+    serve(config, listeners, shutdown, single).await
+}
+
+/// The daemon, holding the SQLite store's instance lock (if any) until it stops.
+async fn serve(
+    config: Arc<Config>,
+    listeners: web::Listeners,
+    shutdown: CancellationToken,
+    _single: Option<crate::store::InstanceLock>,
 ) -> Result<(), AppError> {
     let mut transport = Transport::from_config(&config)?;
     // Alive from the start, also while a database that is down is waited for.
@@ -164,18 +177,25 @@ pub async fn run_on(
         retention(retention_config.clone(), retention_store.clone(), stop.clone())
     });
     let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
+    let lease = Duration::from_secs(config.store.mailbox_lease_secs);
+    tasks.spawn(heartbeat(store.clone(), instance.clone(), lease, shutdown.clone()));
+    let spread = source::Spread::new(config.mailboxes.len(), store.backend() == crate::store::Backend::Postgres);
     for mailbox in &config.mailboxes {
-        let (pipeline, mailbox, instance, stop) =
-            (pipeline.clone(), mailbox.clone(), instance.clone(), shutdown.clone());
+        let (pipeline, mailbox, instance, spread, stop) =
+            (pipeline.clone(), mailbox.clone(), instance.clone(), spread.clone(), shutdown.clone());
         let task = Task::Mailbox(mailbox.name.clone());
         supervisor.spawn(&mut tasks, task, move || {
-            source::watch(pipeline.clone(), mailbox.clone(), instance.clone(), stop.clone())
+            source::watch(pipeline.clone(), mailbox.clone(), instance.clone(), spread.clone(), stop.clone())
         });
     }
     match transport {
         Some(transport) => {
             tracing::info!(?transport, "outbox worker started");
-            let sending = outbox::Sending::from_config(&config.outbox);
+            if store.backend() == crate::store::Backend::Postgres {
+                let url = config.store.url.expose().to_owned();
+                tasks.spawn(outbox::listen(url, pipeline.outbox.clone(), shutdown.clone()));
+            }
+            let sending = outbox::Sending::from_config(&config);
             let (store, metrics, health, wake, stop) = (
                 store.clone(),
                 pipeline.metrics.clone(),
@@ -200,6 +220,23 @@ pub async fn run_on(
         tracing::warn!("the store's connections did not close in time");
     }
     Ok(())
+}
+
+/// Tells the other instances this one is alive, every third of a lease, on the
+/// database's clock; leaves on a clean stop so that their shares grow at once.
+async fn heartbeat(store: Store, instance: String, lease: Duration, shutdown: CancellationToken) {
+    loop {
+        if let Err(error) = store.heartbeat(&instance).await {
+            tracing::warn!(%error, "cannot record that this instance is alive");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(lease / 3) => {}
+        }
+    }
+    if let Err(error) = store.leave(&instance).await {
+        tracing::warn!(%error, "cannot record that this instance stops");
+    }
 }
 
 /// Applies `[retention]` at start and then every `retention.every_hours`.

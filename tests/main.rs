@@ -14,6 +14,7 @@ mod maildir;
 mod outbound;
 mod respond;
 mod routing;
+mod scaleout;
 mod security;
 mod store;
 mod web;

@@ -45,7 +45,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
     let never = CancellationToken::new();
     let transport =
         crate::outbound::outbox::Transport::from_config(&config)?.context("the demo writes mail to files")?;
-    let sending = crate::outbound::outbox::Sending::from_config(&config.outbox);
+    let sending = crate::outbound::outbox::Sending::from_config(&config);
     let mut sent = 0;
     for round in 0..2 {
         if round == 1 {

@@ -1,5 +1,5 @@
 //! The command line: `run`, `migrate`, `check`, `tickets`, `quarantine`, `outbox`, `demo`,
-//! `classify`, `eval`, `train`, `report`.
+//! `classify`, `eval`, `train`, `report`, `status`.
 //! This is the binary's edge, where errors become messages for people.
 
 mod check;
@@ -11,6 +11,7 @@ mod privacy;
 mod quarantine;
 mod report;
 mod routing;
+pub mod status;
 mod terminal;
 mod tickets;
 
@@ -103,6 +104,12 @@ pub enum Command {
     /// Train the routing model from the shipped and the operator's examples and the
     /// departments' corrections, and store it for every instance.
     Train,
+    /// Which instance reads which mailbox (since when, lease number) and when
+    /// each instance was last seen.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Who still uses which old address: requests per week per mailbox, from people or
     /// automatic, rerouted, the people who use it most, and the desk address's share.
     Report(report::ReportArgs),
@@ -146,6 +153,7 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
         Command::Export { address } => privacy::export(&address, &config).await,
         Command::Purge { dry_run } => privacy::purge(dry_run, &config).await,
         Command::Report(args) => report::run(args, &config).await,
+        Command::Status { json } => status::run(json, &config).await,
         Command::Demo { .. } | Command::ExampleConfig => Ok(()),
     }
 }

@@ -2,7 +2,13 @@
 //! third of its length while the mailbox is read, handed back on a clean stop.
 //! An instance that cannot renew in time stops reading; its cursor writes are
 //! refused by the lease number anyway.
+//!
+//! Work spreads: an instance takes a free mailbox only while it holds fewer
+//! than its fair share (ceil(mailboxes / live instances)), and one above its
+//! share hands back one mailbox per lease length, so that an instance joining
+//! later gets its share without a storm of handovers.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
@@ -19,6 +25,36 @@ pub struct MailboxLease {
     pub owner: String,
     pub length: Duration,
     pub health: crate::web::health::Health,
+    pub metrics: crate::web::metrics::Metrics,
+    pub spread: Spread,
+}
+
+/// How this instance's mailboxes spread over the instances; shared by all its mailbox tasks.
+#[derive(Debug, Clone)]
+pub struct Spread {
+    /// The mailboxes every instance watches.
+    pub mailboxes: usize,
+    /// SQLite has one instance: there is nothing to spread.
+    pub enabled: bool,
+    /// When this instance last handed a mailbox back to make room for another.
+    handed_back: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Spread {
+    pub fn new(mailboxes: usize, enabled: bool) -> Self {
+        Self { mailboxes, enabled, handed_back: Arc::default() }
+    }
+
+    /// Claims this instance's one handover per `interval`; false when another
+    /// of its mailboxes was handed back more recently.
+    fn may_hand_back(&self, interval: Duration) -> bool {
+        let Ok(mut last) = self.handed_back.lock() else { return false };
+        if last.is_some_and(|at| at.elapsed() < interval) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
 }
 
 impl MailboxLease {
@@ -30,7 +66,8 @@ impl MailboxLease {
         let mut told = false;
         loop {
             let sent = Instant::now();
-            match self.store.take_mailbox_lease(&self.mailbox, &self.owner, self.length).await {
+            let taken = if self.below_share().await { self.take_once().await } else { Ok(None) };
+            match taken {
                 Ok(Some(epoch)) => {
                     tracing::info!(mailbox = %self.mailbox, instance = %self.owner, lease = epoch, "mailbox lease taken");
                     return Some((epoch, sent));
@@ -53,7 +90,48 @@ impl MailboxLease {
         }
     }
 
-    /// Renews the lease until `stop` is cancelled (false) or the lease is lost
+    /// Takes the lease if it is free, counting a takeover from an instance whose lease ran out.
+    async fn take_once(&self) -> Result<Option<i64>, crate::store::StoreError> {
+        let before = self.store.mailbox_lease(&self.mailbox).await?;
+        let epoch = self.store.take_mailbox_lease(&self.mailbox, &self.owner, self.length).await?;
+        let previous = before.and_then(|holder| holder.owner);
+        if epoch.is_some() && previous.as_ref().is_some_and(|owner| *owner != self.owner) {
+            self.metrics.lease_taken_over(&self.mailbox);
+            tracing::info!(mailbox = %self.mailbox, instance = %self.owner, from = previous.as_deref().unwrap_or_default(),
+                "mailbox taken over from an instance whose lease ran out");
+        }
+        Ok(epoch)
+    }
+
+    /// True while this instance holds fewer mailboxes than its fair share (and
+    /// when the share cannot be read: reading the mail comes first).
+    async fn below_share(&self) -> bool {
+        if !self.spread.enabled {
+            return true;
+        }
+        match self.store.share(&self.owner, self.spread.mailboxes, self.length).await {
+            Ok(share) => share.held < share.fair,
+            Err(error) => {
+                tracing::warn!(mailbox = %self.mailbox, %error, "cannot read this instance's share of the mailboxes");
+                true
+            }
+        }
+    }
+
+    /// True when this instance holds more than its fair share and no other of
+    /// its mailboxes was handed back within the last lease: this one goes.
+    async fn above_share(&self) -> bool {
+        if !self.spread.enabled {
+            return false;
+        }
+        match self.store.share(&self.owner, self.spread.mailboxes, self.length).await {
+            Ok(share) if share.held > share.fair => self.spread.may_hand_back(self.length),
+            _ => false,
+        }
+    }
+
+    /// Renews the lease until `stop` is cancelled or the instance holds more
+    /// than its share (false: the caller hands it back) or the lease is lost
     /// (true: another instance took it, or no renewal succeeded before it ran
     /// out); then `stop` is cancelled, so that the mailbox is no longer read.
     pub async fn keep(&self, epoch: i64, taken: Instant, stop: CancellationToken) -> bool {
@@ -72,6 +150,12 @@ impl MailboxLease {
                 Ok(Ok(true)) => {
                     valid_until = sent + self.length;
                     failed = false;
+                    if self.above_share().await {
+                        tracing::info!(mailbox = %self.mailbox, instance = %self.owner, lease = epoch,
+                            "more than this instance's share: handing the mailbox to another instance");
+                        stop.cancel();
+                        return false;
+                    }
                     None
                 }
                 Ok(Ok(false)) => Some("another instance took the mailbox"),
@@ -85,6 +169,7 @@ impl MailboxLease {
             if let Some(reason) = lost {
                 tracing::warn!(mailbox = %self.mailbox, instance = %self.owner, lease = epoch, reason,
                     "mailbox lease lost; this instance stops reading the mailbox");
+                self.metrics.lease_lost(&self.mailbox);
                 stop.cancel();
                 return true;
             }

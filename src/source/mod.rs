@@ -4,6 +4,7 @@
 
 pub mod imap;
 mod lease;
+pub use lease::Spread;
 pub mod maildir;
 mod memory;
 pub(crate) mod tls;
@@ -70,7 +71,13 @@ impl PollOutcome {
 /// Watches one mailbox until shutdown while `instance` holds its lease, waiting
 /// for the lease while another instance holds it, and reconnecting with
 /// exponential backoff.
-pub async fn watch(pipeline: Pipeline, mailbox: MailboxConfig, instance: String, shutdown: CancellationToken) {
+pub async fn watch(
+    pipeline: Pipeline,
+    mailbox: MailboxConfig,
+    instance: String,
+    spread: Spread,
+    shutdown: CancellationToken,
+) {
     let mut memory = memory::Memory::default();
     let lease = lease::MailboxLease {
         store: pipeline.store.clone(),
@@ -78,6 +85,8 @@ pub async fn watch(pipeline: Pipeline, mailbox: MailboxConfig, instance: String,
         owner: instance,
         length: Duration::from_secs(pipeline.config.store.mailbox_lease_secs),
         health: pipeline.health.clone(),
+        metrics: pipeline.metrics.clone(),
+        spread,
     };
     while let Some((epoch, taken)) = lease.take(&shutdown).await {
         memory.lease = Some(epoch);

@@ -513,6 +513,10 @@ impl IngestTx {
             &rows,
         )
         .await?;
+        if self.backend == Backend::Postgres && !rows.is_empty() {
+            // Delivered at commit, to the outbox workers of every instance.
+            sqlx::query(super::outbox::NOTIFY).execute(&mut *self.tx).await?;
+        }
         Ok(())
     }
 

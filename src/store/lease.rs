@@ -11,7 +11,7 @@ use super::{Backend, Store, StoreError};
 use crate::clock::now_ms;
 
 /// The database's clock in milliseconds since the epoch.
-fn db_now(backend: Backend) -> &'static str {
+pub(super) fn db_now(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => "(extract(epoch from clock_timestamp()) * 1000)::bigint",
         Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
@@ -52,8 +52,8 @@ impl Store {
             }
         };
         let sql = format!(
-            "UPDATE mailboxes SET lease_owner = $2, lease_until = {now} + $3, lease_epoch = lease_epoch + 1
-             WHERE name = $1{free} RETURNING lease_epoch"
+            "UPDATE mailboxes SET lease_owner = $2, lease_until = {now} + $3, lease_epoch = lease_epoch + 1,
+               lease_since = {now} WHERE name = $1{free} RETURNING lease_epoch"
         );
         let epoch: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(mailbox)
@@ -129,6 +129,6 @@ pub(super) async fn check_fence(
     }
 }
 
-fn millis(duration: Duration) -> i64 {
+pub(super) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

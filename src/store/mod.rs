@@ -18,6 +18,7 @@ mod files;
 mod filter;
 mod form;
 mod ingest;
+mod instances;
 mod lease;
 mod links;
 mod lookup;
@@ -32,6 +33,7 @@ mod query;
 mod report;
 mod retention;
 mod rows;
+mod single;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -43,10 +45,11 @@ pub use cursor::MailboxCursor;
 pub use filter::TicketFilter;
 pub use form::{FormCounts, FormRequest};
 pub use ingest::{BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, TicketChange, new_id};
+pub use instances::{InstanceStatus, MailboxStatus, Share};
 pub use lease::LeaseHolder;
 pub use lookup::{AckCounts, Copies, CopyKey};
 pub use models::{Correction, StoredModel};
-pub use outbox::{Due, OutboxRow};
+pub use outbox::{Due, OUTBOX_CHANNEL, OutboxRow};
 pub use outbox_queue::{QueuedMail, Requeue};
 pub use outbox_sent::Sent;
 pub use privacy::PersonData;
@@ -54,6 +57,7 @@ pub use quarantine::QuarantineEntry;
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
 pub use report::{DayCount, ReportWindow, SenderCount};
 pub use retention::{PurgeCutoffs, Purged};
+pub use single::InstanceLock;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -73,6 +77,13 @@ pub enum StoreError {
     /// Only the scheme is kept: the rest of a URL may hold a password.
     #[error("the store url's scheme `{0}` is neither sqlite:// nor postgres://")]
     UnsupportedUrl(String),
+    #[error(
+        "another loket instance runs on the SQLite file {database}; SQLite serves one instance \
+         (several instances share one PostgreSQL)"
+    )]
+    InUse { database: std::path::PathBuf },
+    #[error("cannot lock {path}: {source}")]
+    Lock { path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot make the store file {path} readable by loket alone: {source}")]
     Private { path: std::path::PathBuf, source: std::io::Error },
 }

@@ -5,6 +5,9 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
+use std::time::Duration;
+
+use super::lease::{db_now, millis};
 use super::{Backend, Store, StoreError, ingest::insert_event};
 use crate::domain::{EventKind, MailKind};
 
@@ -41,8 +44,21 @@ pub struct OutboxRow {
     pub sent_at: Option<i64>,
 }
 
-/// How long a claim holds before another worker may take the mail.
-const LEASE_MS: i64 = 5 * 60 * 1000;
+/// Wakes the outbox workers of every instance (PostgreSQL); sent in the
+/// transaction that queues mail, so it arrives with the commit.
+pub(super) const NOTIFY: &str = "NOTIFY loket_outbox";
+/// The channel [`NOTIFY`] sends on.
+pub const OUTBOX_CHANNEL: &str = "loket_outbox";
+
+/// A mail's claim still holds: the worker's claim token (bound as `$2`), and
+/// not yet run out by the database's clock. A mail whose claim was lost is left
+/// alone: another worker may hold it now.
+const HELD: &str = "lease_owner = $2 AND state = 'pending' AND lease_until > DB_NOW";
+
+/// `sql` with the database's clock in [`HELD`].
+pub(super) fn held(backend: Backend, sql: &str) -> String {
+    sql.replace("DB_NOW", db_now(backend))
+}
 
 impl Store {
     /// The signing secret kept in the store, made on first use.
@@ -56,69 +72,86 @@ impl Store {
             .await?)
     }
 
-    /// Claims up to `limit` due mails for `worker`. PostgreSQL skips rows other
-    /// instances hold; SQLite has one writer, so a plain claim is enough.
-    pub async fn claim_due(&self, worker: &str, limit: i64, now: i64) -> Result<Vec<Due>, StoreError> {
-        let sql = match self.backend {
-            Backend::Sqlite => {
-                "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (
-                    SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
-                      AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4)
-                 RETURNING id, COALESCE(ticket_id, '') AS ticket_id, kind, recipient, sender, message_id, body,
-                   attempts, created_at, failing_since, lease_owner"
-            }
-            Backend::Postgres => {
-                "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (
-                    SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3
-                      AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4
-                      FOR UPDATE SKIP LOCKED)
-                 RETURNING id, COALESCE(ticket_id, '') AS ticket_id, kind, recipient, sender, message_id, body,
-                   attempts, created_at, failing_since, lease_owner"
-            }
+    /// Claims up to `limit` due mails for `worker`, for `lease` by the database's
+    /// clock: a claim is a lease of its own, under a token new for each claim, so
+    /// that only this claim may record what became of its mails. A mail is due
+    /// when it was just queued or its next attempt has come by the database's
+    /// clock; an instance whose clock runs ahead takes nothing early.
+    /// PostgreSQL skips rows other instances hold; SQLite has one writer.
+    pub async fn claim_due(&self, worker: &str, limit: i64, lease: Duration) -> Result<Vec<Due>, StoreError> {
+        let now = db_now(self.backend);
+        let skip = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         };
-        Ok(sqlx::query_as(sql).bind(worker).bind(now + LEASE_MS).bind(now).bind(limit).fetch_all(&self.write).await?)
+        let sql = format!(
+            "UPDATE outbox SET lease_owner = $1, lease_until = {now} + $2 WHERE id IN (
+                SELECT id FROM outbox WHERE state = 'pending'
+                  AND (next_attempt_at = created_at OR next_attempt_at <= {now})
+                  AND (lease_until IS NULL OR lease_until < {now}) ORDER BY next_attempt_at, id LIMIT $3{skip})
+             RETURNING id, COALESCE(ticket_id, '') AS ticket_id, kind, recipient, sender, message_id, body,
+               attempts, created_at, failing_since, lease_owner"
+        );
+        let token = format!("{worker}/{}", uuid::Uuid::now_v7());
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(token)
+            .bind(millis(lease))
+            .bind(limit)
+            .fetch_all(&self.write)
+            .await?)
     }
 
-    /// Schedules another attempt at `next_at` after a failure of this mail's own.
-    /// The first such failure starts the time the mail is retried for.
-    pub async fn retry_later(&self, due: &Due, error: &str, next_at: i64, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2,
+    /// Extends the claim `token` while its mails are being sent; false once none
+    /// of them is held under it any more.
+    pub async fn renew_claim(&self, token: &str, lease: Duration) -> Result<bool, StoreError> {
+        let now = db_now(self.backend);
+        let sql = format!(
+            "UPDATE outbox SET lease_until = {now} + $2 WHERE lease_owner = $1 AND state = 'pending' AND lease_until > {now}"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(millis(lease)).execute(&self.write).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Schedules another attempt `wait` from now by the database's clock, after a
+    /// failure of this mail's own; only while the claim holds. The first such
+    /// failure starts the time the mail is retried for.
+    pub async fn retry_later(&self, due: &Due, error: &str, wait: Duration, now: i64) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = {db} + $4,
                 failing_since = COALESCE(failing_since, $5), lease_owner = NULL, lease_until = NULL
-             WHERE id = $3 AND lease_owner = $4 AND state = 'pending'",
-        )
-        .bind(error)
-        .bind(next_at)
-        .bind(&due.id)
-        .bind(&due.lease_owner)
-        .bind(now)
-        .execute(&self.write)
-        .await?
-        .rows_affected();
+             WHERE id = $3 AND {HELD}",
+            db = db_now(self.backend)
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(held(self.backend, &sql)))
+            .bind(error)
+            .bind(&due.lease_owner)
+            .bind(&due.id)
+            .bind(millis(wait))
+            .bind(now)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
         Ok(done == 1)
     }
 
     /// Hands claimed mails back untried while the server refuses every mail: no
     /// attempt is counted. The one that met the refusal (`tried`) notes why and goes
     /// behind the others due, so that the next probe tries another mail.
-    pub async fn release(&self, claimed: &[Due], tried: &str, error: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn release(&self, claimed: &[Due], tried: &str, error: &str) -> Result<(), StoreError> {
         for due in claimed {
             let query = if due.id == tried {
-                sqlx::query(
-                    "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, last_error = $3, next_attempt_at = $4
-                     WHERE id = $1 AND lease_owner = $2 AND state = 'pending'",
-                )
-                .bind(&due.id)
-                .bind(&due.lease_owner)
-                .bind(error)
-                .bind(now)
+                let sql = format!(
+                    "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, last_error = $3,
+                        next_attempt_at = {} WHERE id = $1 AND {HELD}",
+                    db_now(self.backend)
+                );
+                sqlx::query(sqlx::AssertSqlSafe(held(self.backend, &sql)))
+                    .bind(&due.id)
+                    .bind(&due.lease_owner)
+                    .bind(error)
             } else {
-                sqlx::query(
-                    "UPDATE outbox SET lease_owner = NULL, lease_until = NULL
-                     WHERE id = $1 AND lease_owner = $2 AND state = 'pending'",
-                )
-                .bind(&due.id)
-                .bind(&due.lease_owner)
+                let sql = format!("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND {HELD}");
+                sqlx::query(sqlx::AssertSqlSafe(held(self.backend, &sql))).bind(&due.id).bind(&due.lease_owner)
             };
             query.execute(&self.write).await?;
         }
@@ -128,18 +161,19 @@ impl Store {
     /// Gives a mail up, then says so on the ticket's timeline. Its body stays until
     /// `outbox.keep_failed_days` have passed, for `loket outbox retry`.
     pub async fn give_up(&self, due: &Due, error: &str, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let sql = format!(
             "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $1, failed_at = $3,
                 lease_owner = NULL, lease_until = NULL
-             WHERE id = $2 AND lease_owner = $4 AND state = 'pending'",
-        )
-        .bind(error)
-        .bind(&due.id)
-        .bind(now)
-        .bind(&due.lease_owner)
-        .execute(&self.write)
-        .await?
-        .rows_affected();
+             WHERE id = $4 AND {HELD}"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(held(self.backend, &sql)))
+            .bind(error)
+            .bind(&due.lease_owner)
+            .bind(now)
+            .bind(&due.id)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
         if done == 1 && !due.ticket_id.is_empty() {
             let what = MailKind::from_stored(&due.kind).noun();
             self.note(due, now, EventKind::Failed, &format!("{what} to {} failed: {error}", due.recipient)).await;

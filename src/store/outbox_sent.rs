@@ -15,8 +15,8 @@ pub struct Sent<'a> {
 
 impl Store {
     /// Marks mails sent, then notes them on their tickets' timelines. Only a mail
-    /// its worker still holds is marked: one whose lease ran out may be another's
-    /// now. The states are committed on their own first, so that a timeline that
+    /// its claim still holds (its token, not run out by the database's clock) is
+    /// marked: one whose claim ran out may be another's now. The states are committed on their own first, so that a timeline that
     /// cannot be written never makes a mail go out again. The composed bytes are
     /// dropped: they hold the tracking link, which the store does not keep once
     /// the mail no longer needs sending. Returns, per mail, whether it was still
@@ -25,21 +25,23 @@ impl Store {
         if sent.is_empty() {
             return Ok(Vec::new());
         }
+        let sql = super::outbox::held(
+            self.backend,
+            "UPDATE outbox SET state = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL,
+                lease_owner = NULL, lease_until = NULL, body = $3
+             WHERE id = $4 AND lease_owner = $2 AND state = 'pending' AND lease_until > DB_NOW",
+        );
         let mut marked = Vec::with_capacity(sent.len());
         let mut tx = self.write.begin().await?;
         for Sent { due, at } in sent {
-            let done = sqlx::query(
-                "UPDATE outbox SET state = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL,
-                    lease_owner = NULL, lease_until = NULL, body = $3
-                 WHERE id = $2 AND lease_owner = $4 AND state = 'pending'",
-            )
-            .bind(at)
-            .bind(&due.id)
-            .bind(Vec::<u8>::new())
-            .bind(&due.lease_owner)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(at)
+                .bind(&due.lease_owner)
+                .bind(Vec::<u8>::new())
+                .bind(&due.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             marked.push(done == 1);
         }
         tx.commit().await?;

@@ -70,6 +70,8 @@ pub struct Metrics {
     outbox_paused: Family<ReasonLabels, Gauge>,
     problems: Family<ProblemLabels, Counter>,
     warnings: Family<ProblemLabels, Gauge>,
+    lease_takeovers: Family<MailboxLabels, Counter>,
+    lease_losses: Family<MailboxLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -133,6 +135,18 @@ impl Metrics {
         );
         let warnings = Family::<ProblemLabels, Gauge>::default();
         registry.register("mailbox_warning", "1 while a mailbox works around a problem of this kind", warnings.clone());
+        let lease_takeovers = Family::<MailboxLabels, Counter>::default();
+        registry.register(
+            "mailbox_lease_takeovers",
+            "Mailbox leases this instance took over from another instance whose lease ran out",
+            lease_takeovers.clone(),
+        );
+        let lease_losses = Family::<MailboxLabels, Counter>::default();
+        registry.register(
+            "mailbox_lease_losses",
+            "Mailbox leases this instance lost (taken over, or not renewed in time)",
+            lease_losses.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             ingested,
@@ -149,7 +163,19 @@ impl Metrics {
             outbox_paused,
             problems,
             warnings,
+            lease_takeovers,
+            lease_losses,
         }
+    }
+
+    /// This instance took `mailbox` over from an instance whose lease ran out.
+    pub fn lease_taken_over(&self, mailbox: &str) {
+        self.lease_takeovers.get_or_create(&MailboxLabels { mailbox: mailbox.to_owned() }).inc();
+    }
+
+    /// This instance lost its lease of `mailbox`.
+    pub fn lease_lost(&self, mailbox: &str) {
+        self.lease_losses.get_or_create(&MailboxLabels { mailbox: mailbox.to_owned() }).inc();
     }
 
     /// The task `task` failed and will be restarted.

@@ -98,7 +98,8 @@ pub fn ops_router(state: WebState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/report", get(ops::report));
+        .route("/report", get(ops::report))
+        .route("/status", get(ops::status));
     limited(router, web).layer(axum::middleware::map_response(page::security_headers)).with_state(state)
 }
 

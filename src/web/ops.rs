@@ -83,3 +83,15 @@ pub(super) async fn report(State(state): State<WebState>) -> Response {
         }
     }
 }
+
+/// Which instance reads which mailbox and when each instance was last seen, as `loket status --json`.
+pub(super) async fn status(State(state): State<WebState>) -> Response {
+    let lease = Duration::from_secs(state.config.store.mailbox_lease_secs);
+    match state.store.status(lease).await {
+        Ok((mailboxes, instances)) => Json(crate::cli::status::json(&mailboxes, &instances)).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "the status could not be read");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response()
+        }
+    }
+}

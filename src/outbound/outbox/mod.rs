@@ -7,6 +7,7 @@
 //! itself once a probe goes through. A crash after the server took a mail but
 //! before it was marked sent sends it once more, with the same Message-ID.
 
+mod listen;
 mod pause;
 mod round;
 mod smtp;
@@ -21,6 +22,7 @@ use rand::Rng;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use listen::listen;
 pub use pause::Refusal;
 pub use round::step;
 pub use transport::{PauseReason, SendError, Transport, TransportError};
@@ -90,11 +92,19 @@ pub struct Sending {
     pub policy: RetryPolicy,
     /// Mails sent at once, each over its own SMTP session (`outbox.connections`).
     pub connections: usize,
+    /// How long a claim holds by the database's clock before another worker may
+    /// take its mails; renewed every third of it while they are sent.
+    pub claim_lease: Duration,
 }
 
 impl Sending {
-    pub fn from_config(config: &crate::config::OutboxConfig) -> Self {
-        Self { policy: RetryPolicy::from_config(config), connections: config.connections.max(1) as usize }
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let timeout = config.smtp.as_ref().map_or(0, |smtp| smtp.timeout_secs);
+        Self {
+            policy: RetryPolicy::from_config(&config.outbox),
+            connections: config.outbox.connections.max(1) as usize,
+            claim_lease: claim_lease(Duration::from_secs(timeout)),
+        }
     }
 
     /// Mails claimed per round: enough to keep every session busy, few enough
@@ -102,6 +112,13 @@ impl Sending {
     fn claim(&self) -> i64 {
         i64::try_from(self.connections * 16).unwrap_or(16)
     }
+}
+
+/// A claim outlives three sends of one mail (opening the session and the
+/// transaction each within the SMTP timeout) and a minute at least, so that a
+/// renewal missed under load does not lose it.
+pub fn claim_lease(smtp_timeout: Duration) -> Duration {
+    (smtp_timeout * 2 + Duration::from_secs(10)).saturating_mul(3).max(Duration::from_secs(60))
 }
 
 /// Wakes the worker when new mail is queued, so that it does not wait for its next look.

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
 
-use super::{Delivery, Refusal, SendError, Sending, Transport, jitter, millis};
+use super::{Delivery, Refusal, SendError, Sending, Transport, jitter};
 use crate::clock::now_ms;
 use crate::store::{Due, Sent, Store, StoreError};
 use crate::web::metrics::Metrics;
@@ -30,16 +30,16 @@ pub async fn step(
     metrics: &Metrics,
 ) -> Result<Delivery, StoreError> {
     let started = std::time::Instant::now();
-    let claimed = store.claim_due(worker, limit, now_ms()).await?;
-    if claimed.is_empty() {
+    let claimed = store.claim_due(worker, limit, sending.claim_lease).await?;
+    let Some(token) = claimed.first().map(|due| due.lease_owner.clone()) else {
         return Ok(Delivery::default());
-    }
+    };
     let claimed_in = started.elapsed();
     let refused = AtomicBool::new(false);
     // Collected first: a stream holding the closure would not be `Send` (rust-lang/rust#102211).
     let sends: Vec<_> = claimed.iter().map(|due| attempt(transport, &refused, due)).collect();
-    let attempts: Vec<(&Due, Attempt)> =
-        futures::stream::iter(sends).buffer_unordered(sending.connections.max(1)).collect().await;
+    let sending_all = futures::stream::iter(sends).buffer_unordered(sending.connections.max(1)).collect();
+    let attempts: Vec<(&Due, Attempt)> = keep_claim(store, &token, sending, sending_all).await;
 
     let sent_in = started.elapsed();
     // What went out is recorded first: a failure to record anything else must
@@ -96,16 +96,36 @@ pub async fn step(
                 metrics.failed(&due.kind);
                 let wait = jitter(sending.policy.backoff(due.attempts));
                 tracing::info!(recipient = %due.recipient, %error, retry_in_secs = wait.as_secs(), "mail will be retried");
-                store.retry_later(due, error, now_ms() + millis(wait), now_ms()).await?;
+                store.retry_later(due, error, wait, now_ms()).await?;
                 delivery.retried += 1;
             }
         }
     }
     // The mail that met the refusal notes why and goes behind the others.
     if let (Some(refusal), Some(tried)) = (&delivery.paused, tried) {
-        store.release(&untried, tried, &refusal.error, now_ms()).await?;
+        store.release(&untried, tried, &refusal.error).await?;
     }
     Ok(delivery)
+}
+
+/// Runs `sends`, renewing the claim every third of its length meanwhile, so
+/// that a claim outlives its slowest round and still runs out soon after an
+/// instance dies. A claim that could not be renewed is not a reason to stop
+/// sending: marking the mails checks the claim, and leaves those it lost alone.
+async fn keep_claim<T>(store: &Store, token: &str, sending: Sending, sends: impl Future<Output = T>) -> T {
+    tokio::pin!(sends);
+    loop {
+        tokio::select! {
+            done = &mut sends => return done,
+            _ = tokio::time::sleep(sending.claim_lease / 3) => {
+                match store.renew_claim(token, sending.claim_lease).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!("the outbox claim ran out while sending; its mails are not marked"),
+                    Err(error) => tracing::warn!(%error, "cannot renew the outbox claim"),
+                }
+            }
+        }
+    }
 }
 
 /// Sends one mail unless the server has refused the session meanwhile.
