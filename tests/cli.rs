@@ -522,7 +522,7 @@ async fn quarantined_mail_is_taken_in_again_once_and_can_be_deleted() {
     let output = loket(&["quarantine", "delete", &ids[0], "--config", "loket.toml"], dir.path());
     assert!(!output.status.success(), "a deleted entry is gone");
 
-    let output = loket(&["quarantine", "reingest", "--all", "--config", "loket.toml"], dir.path());
+    let output = loket(&["quarantine", "retry", "--all", "--config", "loket.toml"], dir.path());
     assert!(output.status.success(), "{}", stderr(&output));
     let printed = stdout(&output);
     assert!(printed.starts_with(&format!("{}: ticket SD-", ids[1])) && printed.contains(" opened"), "{printed}");

@@ -12,6 +12,7 @@
 //! idle client connections with TCP keepalive, SQLite waits at most
 //! `busy_timeout` for another process's lock.
 
+mod backup;
 mod cursor;
 mod failures;
 mod files;
@@ -37,6 +38,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use backup::{Backup, BackupError};
 pub use cursor::MailboxCursor;
 pub use filter::TicketFilter;
 pub use ingest::{BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, TicketChange, new_id};
