@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support::request;
+use crate::support::{http, request};
 
 fn loket(args: &[&str], dir: &Path, log: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loket"))
@@ -31,6 +31,9 @@ impl Drop for Daemon {
     }
 }
 
+/// The outbox writing mail as files to `out/`.
+const FILES: &str = "[outbox]\nfile_dir = \"out\"\n";
+
 /// A Maildir `it` in `dir` and a config `loket.toml` watching it, with `extra` TOML.
 fn maildir_config(dir: &Path, extra: &str) -> std::path::PathBuf {
     let maildir = dir.join("it");
@@ -38,7 +41,7 @@ fn maildir_config(dir: &Path, extra: &str) -> std::path::PathBuf {
         std::fs::create_dir_all(maildir.join(sub)).unwrap();
     }
     let extra = format!(
-        "[outbox]\nfile_dir = \"out\"\n{extra}\n[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\npoll_interval_secs = 1\n",
+        "{extra}\n[[mailboxes]]\nname = \"it-old\"\ndepartment = \"it\"\nmaildir = \"{}\"\npoll_interval_secs = 1\n",
         maildir.display()
     );
     let text = crate::support::config_text(&crate::support::sqlite_url(dir), 143, &[], &extra);
@@ -71,7 +74,7 @@ async fn ticket_count(url: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_while_the_daemon_takes_mail_in_opens_and_holds_the_tickets() {
     let dir = tempfile::tempdir().unwrap();
-    let maildir = maildir_config(dir.path(), "");
+    let maildir = maildir_config(dir.path(), FILES);
     for n in 0..20 {
         deliver(&maildir, n);
     }
@@ -148,7 +151,7 @@ fn backup_of_a_postgres_store_shows_how_to_use_pg_dump_and_exits_64() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quarantine_retry_takes_an_oversized_message_in_once_ingest_max_message_bytes_is_raised() {
     let dir = tempfile::tempdir().unwrap();
-    let maildir = maildir_config(dir.path(), "[ingest]\nmax_message_bytes = 2048\n");
+    let maildir = maildir_config(dir.path(), &format!("{FILES}[ingest]\nmax_message_bytes = 2048\n"));
     let log = "Line of the server log that shows the failure.\n".repeat(100);
     let big = request("Anna <anna@example.org>", "it@example.org", "Server log", &log, "big@t");
     std::fs::write(maildir.join("new/1.M1.host"), &big).unwrap();
@@ -228,4 +231,64 @@ fn check_fails_when_a_listen_address_is_taken() {
     drop(taken);
     let output = loket(&["check", "--config", "loket.toml"], dir.path(), "warn");
     assert!(output.status.success(), "{}", text(&output.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_see_each_mailboxs_last_poll_and_the_version_and_loket_is_not_ready_while_its_smtp_server_is_down() {
+    crate::support::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on the SMTP port: the acknowledgement cannot go out.
+    let smtp = crate::support::free_port();
+    let extra = format!("[smtp]\nhost = \"127.0.0.1\"\nport = {smtp}\ntls = \"none\"\n[outbox]\nretry_base_secs = 1\n");
+    let maildir = maildir_config(dir.path(), &extra);
+    let text = std::fs::read_to_string(dir.path().join("loket.toml")).unwrap();
+    let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
+    let ops = format!("http://{}", config.web.ops_address());
+    let started = loket::clock::now_ms() / 1000;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let daemon = tokio::spawn(loket::app::run(config.clone(), shutdown.clone()));
+    crate::support::eventually("the operators' listener", Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(config.web.ops_address()).await.is_ok()
+    })
+    .await;
+    crate::support::eventually("ready", Duration::from_secs(30), || async {
+        http::get(&format!("{ops}/readyz")).await.status == 200
+    })
+    .await;
+
+    let metrics = http::get(&format!("{ops}/metrics")).await.body;
+    let build = format!(r#"loket_build_info{{version="{}"}} 1"#, env!("CARGO_PKG_VERSION"));
+    assert!(metrics.contains(&build), "{build} in\n{metrics}");
+    let polled: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"loket_mailbox_last_poll_timestamp_seconds{mailbox="it-old"} "#))
+        .unwrap_or_else(|| panic!("the last poll in\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(polled >= started && polled <= loket::clock::now_ms() / 1000, "{polled} since {started}");
+    assert_eq!(http::get(&format!("{ops}/healthz")).await.body, "ok\n");
+    let detail = http::get(&format!("{ops}/healthz?detail")).await;
+    assert_eq!(detail.status, 200);
+    let detail: serde_json::Value = serde_json::from_str(&detail.body).unwrap();
+    assert_eq!(detail["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(detail["mailboxes"]["it-old"]["connected"], true, "{detail}");
+    assert!(detail["mailboxes"]["it-old"]["last_poll_ms"].as_i64().unwrap() >= started * 1000, "{detail}");
+
+    // A request comes in; its acknowledgement finds no mail server.
+    deliver(&maildir, 1);
+    crate::support::eventually("the outbox paused", Duration::from_secs(30), || async {
+        http::get(&format!("{ops}/readyz")).await.body.contains(r#""paused":true"#)
+    })
+    .await;
+    let ready = http::get(&format!("{ops}/readyz")).await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    let body: serde_json::Value = serde_json::from_str(&ready.body).unwrap();
+    assert_eq!(
+        (body["ready"].as_bool(), body["outbox"]["reason"].as_str()),
+        (Some(false), Some("connection")),
+        "{body}"
+    );
+    assert_eq!((body["store"].as_str(), body["mailboxes"]["it-old"]["connected"].as_bool()), (Some("ok"), Some(true)));
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
 }

@@ -41,7 +41,7 @@ pub(super) async fn watch(
     loop {
         let outcome = poll_with(pipeline, mailbox, shutdown, memory).await?;
         memory.backoff.reset();
-        pipeline.health.connected(mailbox.name.as_str());
+        pipeline.health.polled(mailbox.name.as_str());
         if outcome.total() > 0 {
             tracing::info!(mailbox = %mailbox.name, created = outcome.created, duplicates = outcome.duplicates,
                 quarantined = outcome.quarantined, "maildir poll done");
