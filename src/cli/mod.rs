@@ -88,14 +88,22 @@ pub enum Command {
         once: bool,
     },
     /// Erase everything about one person (their tickets, their messages, mails to
-    /// them, their participant records); `--dry-run` lists it first.
+    /// them, their participant records, their quarantined mail, and the routing
+    /// models that learnt from their tickets); `--dry-run` lists it first.
     Forget {
         address: String,
         #[arg(long)]
         dry_run: bool,
     },
-    /// Everything loket holds about one person, as JSON on standard output.
-    Export { address: String },
+    /// Everything loket holds about one person, as JSON on standard output, or with
+    /// `--dir` as a new folder: `data.json` and the original messages as `.eml`
+    /// files (`messages/`, `sent/`, `quarantine/`).
+    Export {
+        address: String,
+        /// The folder to write (it must not exist yet).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Apply `[retention]` now: remove raw mail of long-resolved tickets, anonymise
     /// older ones, drop old quarantine; `--dry-run` only counts.
     Purge {
@@ -161,7 +169,7 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
         Command::Eval(args) => routing::evaluate(args, config).await,
         Command::Train => routing::train(config).await,
         Command::Forget { address, dry_run } => privacy::forget(&address, dry_run, &config).await,
-        Command::Export { address } => privacy::export(&address, &config).await,
+        Command::Export { address, dir } => privacy::export(&address, dir.as_deref(), &config).await,
         Command::Purge { dry_run } => privacy::purge(dry_run, &config).await,
         Command::Report(args) => report::run(args, &config).await,
         Command::Backup { file } => backup::run(&file, &config).await,
