@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = loket::cli::Cli::parse();
-    loket::telemetry::init(cli.log_format);
+    loket::telemetry::init_with(cli.log_format, cli.verbosity());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -522,7 +522,7 @@ async fn quarantined_mail_is_taken_in_again_once_and_can_be_deleted() {
     let output = loket(&["quarantine", "delete", &ids[0], "--config", "loket.toml"], dir.path());
     assert!(!output.status.success(), "a deleted entry is gone");
 
-    let output = loket(&["quarantine", "reingest", "--all", "--config", "loket.toml"], dir.path());
+    let output = loket(&["quarantine", "retry", "--all", "--config", "loket.toml"], dir.path());
     assert!(output.status.success(), "{}", stderr(&output));
     let printed = stdout(&output);
     assert!(printed.starts_with(&format!("{}: ticket SD-", ids[1])) && printed.contains(" opened"), "{printed}");
@@ -602,7 +602,43 @@ async fn two_people(dir: &Path, url: &str) {
     let never = tokio_util::sync::CancellationToken::new();
     let outcome = loket::source::maildir::poll(&pipeline, &config.mailboxes[0], &never).await.unwrap();
     assert_eq!(outcome.created, 2);
+    // Each also has a mail in quarantine, and IT rerouted Anna's ticket once:
+    // routing learnt from it.
+    let signer = loket::app::signer(&config, &store).await.unwrap();
+    let respond =
+        loket::desk::Respond::new(config.clone(), loket::outbound::render::Renderer::load(None).unwrap(), signer);
+    for (key, from, id) in
+        [("3.M3.host", "Anna <anna@example.org>", "q-anna@t"), ("4.M4.host", "Bob <bob2@example.org>", "q-bob@t")]
+    {
+        let raw = request(from, "it@example.org", "Attached", "Zebrafink-Quarantaene-42", id);
+        let incoming = loket::pipeline::plan::Incoming {
+            mailbox: config.mailboxes[0].name.clone(),
+            source_key: key.to_owned(),
+            imap: None,
+            size: raw.len() as u64,
+            raw,
+            truncated: false,
+            backlog: false,
+            received_at_ms: loket::clock::now_ms(),
+            seen: false,
+        };
+        let plan = loket::pipeline::plan::Plan::Quarantine { reason: "a fault".into() };
+        loket::pipeline::store_group(&store, &[(&incoming, &plan)], "SD", &respond, loket::clock::now_ms())
+            .await
+            .unwrap();
+    }
     store.close().await;
+    let raw = sqlx::AnyPool::connect(url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (id, ticket_id, at, kind, detail, public_text)
+         SELECT 'reroute-1', id, created_at, 'rerouted', '{}', 'hr' FROM tickets WHERE subject = 'Sick leave'",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    raw.close().await;
+    let train = loket(&["train", "--config", "loket.toml"], dir);
+    assert!(stdout(&train).contains("1 corrections"), "{}{}", stdout(&train), stderr(&train));
 }
 
 fn forget_and_export(dir: &Path) {
@@ -615,7 +651,39 @@ fn forget_and_export(dir: &Path) {
     assert!(tickets[0]["messages"][0]["text_body"].as_str().unwrap().contains("Zebrafink-Geheim-4711"));
     assert!(!stdout(&export).contains("Printer") && !stdout(&export).contains("bob2@"), "only Anna's data");
 
+    assert_eq!(data["quarantined"].as_array().unwrap().len(), 1, "{data}");
+
+    // As a folder: exactly Anna's mail as it came in and went out.
+    let export = loket(&["export", "anna@example.org", "--dir", "anna", "--config", "loket.toml"], dir);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let files = |folder: &str| -> Vec<String> {
+        let mut texts: Vec<String> = std::fs::read_dir(dir.join("anna").join(folder))
+            .map(|entries| entries.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect())
+            .unwrap_or_default();
+        texts.sort();
+        texts
+    };
+    let received = files("messages");
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert!(received[0].contains("Message-ID: <p1@t>") && received[0].contains("Zebrafink-Geheim-4711"));
+    let sent = files("sent");
+    assert!(
+        !sent.is_empty() && sent.iter().all(|m| m.contains("To: Anna") || m.to_lowercase().contains("to: anna@")),
+        "{sent:?}"
+    );
+    let quarantined = files("quarantine");
+    assert_eq!(quarantined.len(), 1);
+    assert!(quarantined[0].contains("<q-anna@t>"));
+    let everything = [received, sent, quarantined].concat().join("\n");
+    assert!(
+        !everything.contains("bob2@") && !everything.contains("p2@t") && !everything.contains("q-bob@t"),
+        "only Anna's mail"
+    );
+    assert!(serde_json::from_slice::<serde_json::Value>(&std::fs::read(dir.join("anna/data.json")).unwrap()).is_ok());
+
     let dry = loket(&["forget", "anna@example.org", "--dry-run", "--config", "loket.toml"], dir);
+    assert!(stdout(&dry).contains("1 quarantined mails naming them"), "{}", stdout(&dry));
+    assert!(stdout(&dry).contains("1 of their tickets learnt from by routing; 1 stored models"), "{}", stdout(&dry));
     assert!(stdout(&dry).contains("would erase") && stdout(&dry).contains("1 tickets they opened"), "{}", stdout(&dry));
     assert_eq!(stdout(&loket(&["tickets", "list", "--json", "--config", "loket.toml"], dir)).lines().count(), 2);
 
@@ -627,6 +695,10 @@ fn forget_and_export(dir: &Path) {
     assert!(left.contains("Printer"));
     let export = stdout(&loket(&["export", "anna@example.org", "--config", "loket.toml"], dir));
     assert!(!export.contains("Zebrafink"), "{export}");
+    assert!(stdout(&forget).contains("routing retrained without them (0 corrections left)"), "{}", stdout(&forget));
+    let quarantine = stdout(&loket(&["quarantine", "list", "--json", "--config", "loket.toml"], dir));
+    assert_eq!(quarantine.lines().count(), 1, "Bob's quarantined mail stays: {quarantine}");
+    assert!(!quarantine.to_lowercase().contains("anna@"), "{quarantine}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -639,6 +711,9 @@ async fn forget_erases_one_person_from_a_sqlite_store_down_to_the_files_bytes_an
             assert!(!bytes.windows(21).any(|w| w == b"Zebrafink-Geheim-4711"), "{file} still holds the text");
         }
     }
+    // Bob's quarantined mail holds the same words; Anna's copy and the models are gone.
+    let bytes = std::fs::read(dir.path().join("loket.db")).unwrap();
+    assert_eq!(bytes.windows(24).filter(|w| *w == b"Zebrafink-Quarantaene-42").count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

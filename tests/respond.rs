@@ -429,12 +429,15 @@ async fn a_rotated_smtp_password_pauses_the_queue_and_every_mail_goes_out_once_w
     assert!(queue.iter().any(|m| m.last_error.as_deref().is_some_and(|e| e.contains("535"))), "{queue:?}");
     let metrics = crate::support::http::get(&format!("http://{}/metrics", config.web.ops_address())).await.body;
     assert!(metrics.contains("loket_outbox_paused{reason=\"authentication\"} 1"), "{metrics}");
+    assert_eq!(crate::support::http::get(&ready).await.status, 503, "not ready while the server takes no mail");
 
     // The password is set back; the queue resumes by itself.
     sink.set_password("summer-2026");
     eventually("six mails sent", Duration::from_secs(60), || async { store.outbox_depth().await.unwrap() == 0 }).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let readyz = crate::support::http::get(&ready).await.body;
+    let readyz = crate::support::http::get(&ready).await;
+    assert_eq!(readyz.status, 200, "{}", readyz.body);
+    let readyz = readyz.body;
     shutdown.cancel();
     task.await.unwrap().unwrap();
 

@@ -11,6 +11,9 @@ use crate::web::WebError;
 pub const OK: u8 = 0;
 /// Anything not named below.
 pub const FAILURE: u8 = 1;
+/// EX_USAGE: the command cannot work on this setup (`loket backup` on a
+/// PostgreSQL store, which `pg_dump` backs up).
+pub const USAGE: u8 = 64;
 /// EX_UNAVAILABLE: a server (the store, a mailbox, the SMTP server) cannot be
 /// reached, or a listen address is taken. Worth restarting later.
 pub const UNAVAILABLE: u8 = 69;
@@ -37,6 +40,13 @@ pub fn code(error: &anyhow::Error) -> u8 {
             return match check {
                 CheckFailed::Config(_) => CONFIG,
                 CheckFailed::Unavailable(_) => UNAVAILABLE,
+            };
+        }
+        if let Some(backup) = cause.downcast_ref::<crate::store::BackupError>() {
+            return match backup {
+                crate::store::BackupError::Postgres => USAGE,
+                crate::store::BackupError::Store(store) => of_store(store),
+                _ => FAILURE,
             };
         }
         if let Some(store) = cause.downcast_ref::<StoreError>() {

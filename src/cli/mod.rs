@@ -1,7 +1,8 @@
 //! The command line: `run`, `migrate`, `check`, `tickets`, `quarantine`, `outbox`, `demo`,
-//! `classify`, `eval`, `train`, `report`, `status`.
+//! `classify`, `eval`, `train`, `report`, `status`, `forget`, `export`, `purge`, `backup`.
 //! This is the binary's edge, where errors become messages for people.
 
+mod backup;
 mod check;
 mod demo;
 pub mod exit;
@@ -31,7 +32,8 @@ pub use terminal::inert;
     name = "loket",
     version,
     about = "One front desk for every department mailbox",
-    after_help = "Exit codes: 0 done; 1 failed; 69 a server (store, mailbox, SMTP) cannot be reached or a \
+    after_help = "Exit codes: 0 done; 1 failed; 64 not possible on this store (loket backup on \
+                  PostgreSQL); 69 a server (store, mailbox, SMTP) cannot be reached or a \
                   listen address is taken; 78 the config, or a template or file it names, is wrong \
                   (restarting will not help)."
 )]
@@ -42,6 +44,12 @@ pub struct Cli {
     /// Log lines as text or JSON.
     #[arg(long, global = true, env = "LOKET_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// More log lines: -v for loket's debug lines, -vv for everything (wins over LOKET_LOG).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Fewer log lines: -q for warnings and errors only, -qq for errors only (wins over LOKET_LOG).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -81,20 +89,31 @@ pub enum Command {
         once: bool,
     },
     /// Erase everything about one person (their tickets, their messages, mails to
-    /// them, their participant records); `--dry-run` lists it first.
+    /// them, their participant records, their quarantined mail, and the routing
+    /// models that learnt from their tickets); `--dry-run` lists it first.
     Forget {
         address: String,
         #[arg(long)]
         dry_run: bool,
     },
-    /// Everything loket holds about one person, as JSON on standard output.
-    Export { address: String },
+    /// Everything loket holds about one person, as JSON on standard output, or with
+    /// `--dir` as a new folder: `data.json` and the original messages as `.eml`
+    /// files (`messages/`, `sent/`, `quarantine/`).
+    Export {
+        address: String,
+        /// The folder to write (it must not exist yet).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Apply `[retention]` now: remove raw mail of long-resolved tickets, anonymise
     /// older ones, drop old quarantine; `--dry-run` only counts.
     Purge {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Copy the SQLite store, consistent at one moment, to FILE (a new file) while
+    /// loket runs; on PostgreSQL print how to use pg_dump and exit 64.
+    Backup { file: PathBuf },
     /// Print the documented example config.
     ExampleConfig,
     /// Show which department a message would go to and why; touches nothing.
@@ -113,6 +132,13 @@ pub enum Command {
     /// Who still uses which old address: requests per week per mailbox, from people or
     /// automatic, rerouted, the people who use it most, and the desk address's share.
     Report(report::ReportArgs),
+}
+
+impl Cli {
+    /// The log level `-v` and `-q` ask for, if any.
+    pub fn verbosity(&self) -> Option<crate::telemetry::Verbosity> {
+        crate::telemetry::Verbosity::from_counts(self.verbose, self.quiet)
+    }
 }
 
 pub async fn execute(cli: Cli) -> Result<()> {
@@ -150,10 +176,11 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
         Command::Eval(args) => routing::evaluate(args, config).await,
         Command::Train => routing::train(config).await,
         Command::Forget { address, dry_run } => privacy::forget(&address, dry_run, &config).await,
-        Command::Export { address } => privacy::export(&address, &config).await,
+        Command::Export { address, dir } => privacy::export(&address, dir.as_deref(), &config).await,
         Command::Purge { dry_run } => privacy::purge(dry_run, &config).await,
         Command::Report(args) => report::run(args, &config).await,
         Command::Status { json } => status::run(json, &config).await,
+        Command::Backup { file } => backup::run(&file, &config).await,
         Command::Demo { .. } | Command::ExampleConfig => Ok(()),
     }
 }

@@ -1,4 +1,4 @@
-//! `loket quarantine reingest` and `delete`: quarantined mail taken in again once
+//! `loket quarantine retry` (also called `reingest`) and `delete`: quarantined mail taken in again once
 //! the cause is fixed (a limit raised, a bug fixed), or removed.
 //!
 //! A message is taken in again under its own mailbox and source key, so the
@@ -56,23 +56,17 @@ async fn reingest_one(
     store: &Store,
     entry: &QuarantineEntry,
 ) -> Result<String, String> {
-    if entry.truncated != 0 {
-        return Err(format!(
-            "only the header of this {}-byte message was kept; raise ingest.max_message_bytes and it is \
-             taken in from its mailbox",
-            entry.size
-        ));
-    }
     let Some(mailbox) = config.mailbox(&entry.mailbox) else {
         return Err(format!("mailbox {} is no longer in the config", entry.mailbox));
     };
+    let raw = if entry.truncated != 0 { whole(config, mailbox, entry).await? } else { entry.raw.clone() };
     let incoming = Incoming {
         mailbox: mailbox.name.clone(),
         source_key: entry.source_key.clone(),
         imap: None,
-        raw: entry.raw.clone(),
+        size: raw.len() as u64,
+        raw,
         truncated: false,
-        size: entry.raw.len() as u64,
         backlog: false,
         received_at_ms: entry.at,
         seen: false,
@@ -89,6 +83,34 @@ async fn reingest_one(
     };
     store.delete_quarantine(&entry.id).await.map_err(|e| e.to_string())?;
     Ok(line)
+}
+
+/// The whole message of an entry that kept only its header (it was over
+/// `ingest.max_message_bytes`): read again from its Maildir under today's limit.
+async fn whole(
+    config: &Config,
+    mailbox: &crate::config::MailboxConfig,
+    entry: &QuarantineEntry,
+) -> Result<Vec<u8>, String> {
+    let limit = config.ingest.max_message_bytes;
+    if mailbox.maildir.is_none() {
+        return Err(format!(
+            "only the header of this {}-byte message was kept; the whole message is still in the IMAP \
+             mailbox {} (key {}): take it from there",
+            entry.size, mailbox.name, entry.source_key
+        ));
+    }
+    match crate::source::maildir::reread(mailbox, &entry.source_key, limit).await {
+        Ok(Some((raw, _, false))) => Ok(raw),
+        Ok(Some((_, size, true))) => {
+            Err(format!("the message is {size} bytes, still over the limit of {limit} (ingest.max_message_bytes)"))
+        }
+        Ok(None) => Err(format!(
+            "only the header was kept, and the file {} is no longer in the Maildir of {}",
+            entry.source_key, mailbox.name
+        )),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 pub async fn delete(id: &str, store: &Store) -> Result<()> {

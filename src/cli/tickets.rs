@@ -55,9 +55,11 @@ pub enum QuarantineCommand {
     },
     /// Write the raw bytes of a quarantined message to standard output.
     Export { id: String },
-    /// Take a quarantined message (or every one) in again, once the cause is fixed;
-    /// it becomes a ticket once, however often this runs.
-    Reingest {
+    /// Take a quarantined message (or every one) in again, once the cause is fixed
+    /// (a limit raised, a bug fixed); it becomes a ticket once, however often this
+    /// runs. A message kept as its header only is read again from its Maildir.
+    #[command(visible_alias = "reingest")]
+    Retry {
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         id: Option<String>,
         #[arg(long)]
@@ -279,7 +281,7 @@ pub async fn quarantine(command: QuarantineCommand, config: std::sync::Arc<Confi
             let raw = store.quarantine_raw(&id).await?;
             std::io::stdout().lock().write_all(&raw)?;
         }
-        QuarantineCommand::Reingest { id, all } => {
+        QuarantineCommand::Retry { id, all } => {
             let which = match id {
                 Some(id) if !all => super::quarantine::Which::One(id),
                 _ => super::quarantine::Which::All,

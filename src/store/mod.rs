@@ -12,6 +12,7 @@
 //! idle client connections with TCP keepalive, SQLite waits at most
 //! `busy_timeout` for another process's lock.
 
+mod backup;
 mod cursor;
 mod failures;
 mod files;
@@ -27,6 +28,7 @@ mod oauth;
 mod outbox;
 mod outbox_queue;
 mod outbox_sent;
+mod person_mail;
 mod privacy;
 mod quarantine;
 mod query;
@@ -41,6 +43,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use backup::{Backup, BackupError};
 pub use cursor::MailboxCursor;
 pub use filter::TicketFilter;
 pub use form::{FormCounts, FormRequest};
@@ -52,6 +55,7 @@ pub use models::{Correction, StoredModel};
 pub use outbox::{Due, OUTBOX_CHANNEL, OutboxRow};
 pub use outbox_queue::{QueuedMail, Requeue};
 pub use outbox_sent::Sent;
+pub use person_mail::PersonMail;
 pub use privacy::PersonData;
 pub use quarantine::QuarantineEntry;
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};

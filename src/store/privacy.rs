@@ -3,8 +3,9 @@
 //!
 //! A person's data is: the tickets they opened (with every message, attachment,
 //! timeline event and mail of those tickets), the messages they wrote on other
-//! tickets, the mails sent to them, and their participant records. Addresses
-//! compare without case.
+//! tickets, the mails sent to them, their participant records, their
+//! quarantined mail, and what routing learnt from their tickets (a department's
+//! reroute of one is a training example). Addresses compare without case.
 
 use serde::Serialize;
 
@@ -20,7 +21,17 @@ pub struct PersonData {
     /// Mails to them (acknowledgements, answers) outside their own tickets.
     pub mails_to_them: i64,
     pub participant_records: i64,
+    /// Quarantined mail whose header names them.
+    pub quarantined: i64,
+    /// Reroutes of their tickets, which routing learns from as examples.
+    pub learnt_examples: i64,
+    /// Stored routing models trained on those examples (removed by `forget`).
+    pub models: i64,
 }
+
+/// Their tickets that a department rerouted: each is a correction routing learns from.
+const LEARNT: &str = "SELECT COUNT(DISTINCT ticket_id) FROM events WHERE kind = 'rerouted'
+     AND ticket_id IN (SELECT id FROM tickets WHERE LOWER(requester_address) = $1)";
 
 const OWN_TICKETS: &str = "SELECT id FROM tickets WHERE LOWER(requester_address) = $1";
 
@@ -38,6 +49,12 @@ impl Store {
             let address = address.clone();
             async move { sqlx::query_scalar::<_, i64>(sql).bind(address).fetch_one(&self.read).await }
         };
+        let learnt_examples = count(LEARNT).await?;
+        let models = if learnt_examples > 0 {
+            sqlx::query_scalar("SELECT COUNT(*) FROM models WHERE corrections > 0").fetch_one(&self.read).await?
+        } else {
+            0
+        };
         Ok(PersonData {
             tickets,
             other_messages: count(
@@ -51,6 +68,9 @@ impl Store {
             )
             .await?,
             participant_records: count("SELECT COUNT(*) FROM participants WHERE LOWER(address) = $1").await?,
+            quarantined: self.quarantine_of(&address).await?.len() as i64,
+            learnt_examples,
+            models,
         })
     }
 
@@ -78,11 +98,18 @@ impl Store {
                     "received": crate::clock::rfc3339(at), "text": text})
             })
             .collect();
+        let mut quarantined = Vec::new();
+        for id in self.quarantine_of(address).await? {
+            let entry = self.quarantine_entry(&id).await?;
+            quarantined.push(serde_json::json!({"id": entry.id, "mailbox": entry.mailbox, "reason": entry.reason,
+                "received": crate::clock::rfc3339(entry.at), "size": entry.size}));
+        }
         Ok(serde_json::json!({
             "address": address,
             "exported": crate::clock::rfc3339(crate::clock::now_ms()),
             "tickets": tickets,
             "messages_on_other_tickets": others,
+            "quarantined": quarantined,
         }))
     }
 
@@ -102,9 +129,17 @@ impl Store {
             format!("DELETE FROM participants WHERE ticket_id IN ({OWN_TICKETS}) OR LOWER(address) = $1"),
             "DELETE FROM tickets WHERE LOWER(requester_address) = $1".to_owned(),
         ];
+        let quarantined = self.quarantine_of(&address).await?;
         let mut tx = self.write.begin().await?;
+        // Models trained on their reroutes hold words of their requests.
+        if data.learnt_examples > 0 {
+            sqlx::query("DELETE FROM models WHERE corrections > 0").execute(&mut *tx).await?;
+        }
         for sql in statements {
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&address).execute(&mut *tx).await?;
+        }
+        for id in &quarantined {
+            sqlx::query("DELETE FROM quarantine WHERE id = $1").bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         self.compact().await?;

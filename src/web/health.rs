@@ -15,6 +15,8 @@ pub struct MailboxHealth {
     /// Why the last connection failed or ended, when it did.
     pub error: Option<String>,
     pub since_ms: i64,
+    /// When a poll last read the mailbox to its end (milliseconds since the epoch).
+    pub last_poll_ms: Option<i64>,
     /// Problems the mailbox works around while new mail still flows: what is wrong, and why.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub warnings: BTreeMap<Problem, String>,
@@ -100,6 +102,7 @@ impl Health {
             connected: false,
             error: None,
             since_ms: crate::clock::now_ms(),
+            last_poll_ms: None,
             warnings: BTreeMap::new(),
             standby: false,
         });
@@ -121,6 +124,12 @@ impl Health {
                 h.since_ms = crate::clock::now_ms();
             });
         }
+    }
+
+    /// A poll read the mailbox to its end: connected, and its last poll is now.
+    pub fn polled(&self, name: &str) {
+        self.connected(name);
+        self.update(name, |h| h.last_poll_ms = Some(crate::clock::now_ms()));
     }
 
     pub fn disconnected(&self, name: &str, error: &str) {
@@ -223,10 +232,11 @@ mod tests {
     fn mailboxes_start_unconnected_and_follow_what_sources_report() {
         let health = Health::new(["it", "hr"]);
         assert!(health.snapshot().values().all(|h| !h.connected));
-        health.connected("it");
+        health.polled("it");
         health.disconnected("hr", "login refused");
         let snapshot = health.snapshot();
         assert!(snapshot["it"].connected);
+        assert!(snapshot["it"].last_poll_ms.is_some() && snapshot["hr"].last_poll_ms.is_none());
         assert_eq!(snapshot["hr"].error.as_deref(), Some("login refused"));
     }
 

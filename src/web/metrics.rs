@@ -42,6 +42,11 @@ struct MailboxLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TaskLabels {
     task: String,
 }
@@ -65,6 +70,7 @@ pub struct Metrics {
     outbox_failed: Gauge,
     quarantine: Gauge,
     mailbox_up: Family<MailboxLabels, Gauge>,
+    last_poll: Family<MailboxLabels, Gauge>,
     model_examples: Gauge,
     task_restarts: Family<TaskLabels, Counter>,
     outbox_paused: Family<ReasonLabels, Gauge>,
@@ -110,6 +116,15 @@ impl Metrics {
         registry.register("quarantine_messages", "Messages kept in quarantine", quarantine.clone());
         let mailbox_up = Family::<MailboxLabels, Gauge>::default();
         registry.register("mailbox_connected", "1 when the mailbox's source is connected", mailbox_up.clone());
+        let last_poll = Family::<MailboxLabels, Gauge>::default();
+        registry.register(
+            "mailbox_last_poll_timestamp_seconds",
+            "When a poll last read the mailbox to its end, in seconds since the epoch (absent before the first)",
+            last_poll.clone(),
+        );
+        let build = Family::<VersionLabels, Gauge>::default();
+        registry.register("build_info", "Always 1; the running loket's version as a label", build.clone());
+        build.get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION").to_owned() }).set(1);
         let model_examples = Gauge::default();
         registry.register("model_examples", "Examples the routing model in use was trained on", model_examples.clone());
         let task_restarts = Family::<TaskLabels, Counter>::default();
@@ -158,6 +173,7 @@ impl Metrics {
             outbox_failed,
             quarantine,
             mailbox_up,
+            last_poll,
             model_examples,
             task_restarts,
             outbox_paused,
@@ -231,11 +247,15 @@ impl Metrics {
         self.outbox_failed.set(counts.outbox_failed);
         self.quarantine.set(counts.quarantine);
         self.mailbox_up.clear();
+        self.last_poll.clear();
         self.warnings.clear();
         for (mailbox, state) in health.snapshot() {
             for problem in state.warnings.keys() {
                 let labels = ProblemLabels { mailbox: mailbox.clone(), problem: problem.as_str().to_owned() };
                 self.warnings.get_or_create(&labels).set(1);
+            }
+            if let Some(ms) = state.last_poll_ms {
+                self.last_poll.get_or_create(&MailboxLabels { mailbox: mailbox.clone() }).set(ms.div_euclid(1000));
             }
             self.mailbox_up.get_or_create(&MailboxLabels { mailbox }).set(i64::from(state.connected));
         }

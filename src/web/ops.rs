@@ -3,24 +3,37 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::WebState;
 
-/// The process is up and serving.
-pub(super) async fn healthz() -> &'static str {
-    "ok\n"
+/// The process is up and serving: `ok`. With `?detail`, the same as JSON with
+/// loket's version, each mailbox's state and last successful poll, the tasks
+/// and the outbox; still 200 whatever they say (liveness, not readiness).
+pub(super) async fn healthz(State(state): State<WebState>, RawQuery(query): RawQuery) -> Response {
+    let detail = query.is_some_and(|q| q.split('&').any(|p| p == "detail" || p.starts_with("detail=")));
+    if !detail {
+        return "ok\n".into_response();
+    }
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "mailboxes": state.health.snapshot(),
+        "tasks": state.health.tasks(),
+        "outbox": state.health.outbox(),
+    }))
+    .into_response()
 }
 
 /// How long readiness waits for the store to answer.
 const STORE_PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Ready when loket can do its job: the store answers, the outbox worker and the
-/// model watcher run, and at least one mailbox is taken in (when any is
-/// configured). One mailbox that fails while others work leaves loket ready and
+/// model watcher run, the outbox is not paused (its mail server takes mail), and
+/// at least one mailbox is taken in (when any is configured). One mailbox that fails while others work leaves loket ready and
 /// `degraded`, with the reason under `mailboxes` and `tasks`: a load balancer
 /// in front of the status page must not take it offline for one old mailbox.
 /// 503 otherwise, with what is not ready.
@@ -36,7 +49,8 @@ pub(super) async fn readyz(State(state): State<WebState>) -> Response {
     };
     let some_mailbox = mailboxes.is_empty() || mailboxes.iter().any(|(name, m)| working(name, m));
     let other_tasks = tasks.iter().filter(|(name, _)| !name.starts_with("mailbox:")).all(|(_, t)| t.running);
-    let ready = store && some_mailbox && other_tasks;
+    let outbox = state.health.outbox();
+    let ready = store && some_mailbox && other_tasks && !outbox.paused;
     let degraded = ready && !mailboxes.iter().all(|(name, m)| working(name, m));
     let body = json!({
         "ready": ready,
@@ -44,7 +58,7 @@ pub(super) async fn readyz(State(state): State<WebState>) -> Response {
         "store": if store { "ok" } else { "unreachable" },
         "mailboxes": mailboxes,
         "tasks": tasks,
-        "outbox": state.health.outbox(),
+        "outbox": outbox,
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()

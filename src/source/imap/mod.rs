@@ -51,7 +51,7 @@ pub(super) async fn watch(
     loop {
         let outcome = poll::poll(pipeline, mailbox, &mut session, &action, memory, shutdown).await?;
         memory.backoff.reset();
-        pipeline.health.connected(mailbox.name.as_str());
+        pipeline.health.polled(mailbox.name.as_str());
         if outcome.total() > 0 {
             tracing::info!(mailbox = %mailbox.name, created = outcome.created, duplicates = outcome.duplicates,
                 quarantined = outcome.quarantined, "poll done");

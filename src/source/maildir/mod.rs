@@ -41,7 +41,7 @@ pub(super) async fn watch(
     loop {
         let outcome = poll_with(pipeline, mailbox, shutdown, memory).await?;
         memory.backoff.reset();
-        pipeline.health.connected(mailbox.name.as_str());
+        pipeline.health.polled(mailbox.name.as_str());
         if outcome.total() > 0 {
             tracing::info!(mailbox = %mailbox.name, created = outcome.created, duplicates = outcome.duplicates,
                 quarantined = outcome.quarantined, "maildir poll done");
@@ -187,6 +187,40 @@ async fn take_group(
         }
     }
     Ok(())
+}
+
+/// A stored message read again: its bytes, its full size, and whether it is
+/// still over the limit (only its header read).
+pub type Reread = (Vec<u8>, u64, bool);
+
+/// Reads the file stored under `key` again (from `cur/`, or `new/` when it was
+/// never moved), whole when it is within `limit`; `None` when no file has that key.
+pub async fn reread(mailbox: &MailboxConfig, key: &str, limit: u64) -> Result<Option<Reread>, SourceError> {
+    let Some(root) = &mailbox.maildir else { return Ok(None) };
+    for sub in ["cur", "new"] {
+        let dir = root.join(sub);
+        let listing = files::list(&dir)
+            .await
+            .map_err(|source| SourceError::Maildir { path: dir.display().to_string(), source })?;
+        // Stored as `KEY:2,flags`, or `KEY.N:2,flags` when that name was taken.
+        let found = listing.iter().find(|(_, name, _)| {
+            let unique = files::split_name(name).0;
+            unique == key
+                || unique
+                    .strip_prefix(key)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if let Some((file, ..)) = found {
+            let path = dir.join(file);
+            return match files::read(&path, limit).await {
+                Read::Message { raw, size, truncated } => Ok(Some((raw, size, truncated))),
+                Read::Vanished => Ok(None),
+                Read::Unreadable(source) => Err(SourceError::Maildir { path: path.display().to_string(), source }),
+            };
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
