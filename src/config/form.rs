@@ -18,9 +18,10 @@ pub struct FormConfig {
     /// The confirmation link mailed to the requester works this many hours.
     #[serde(default = "link_hours")]
     pub link_hours: u32,
-    /// An attachment larger than this is refused.
-    #[serde(default = "max_attachment_bytes")]
-    pub max_attachment_bytes: usize,
+    /// An attachment larger than this is refused. Unset: 5 MiB, or half of
+    /// `ingest.max_message_bytes` when that is less (see [`Config::form_attachment_limit`]).
+    #[serde(default)]
+    pub max_attachment_bytes: Option<usize>,
     /// Requests one address may send in an hour.
     #[serde(default = "max_per_address_per_hour")]
     pub max_per_address_per_hour: u32,
@@ -40,7 +41,7 @@ impl Default for FormConfig {
         Self {
             enabled: true,
             link_hours: link_hours(),
-            max_attachment_bytes: max_attachment_bytes(),
+            max_attachment_bytes: None,
             max_per_address_per_hour: max_per_address_per_hour(),
             max_per_client_per_hour: max_per_client_per_hour(),
             extra_domains: Vec::new(),
@@ -54,13 +55,24 @@ impl FormConfig {
         i64::from(self.link_hours) * 3_600_000
     }
 
-    /// The request body the form's listener takes: the attachment and room for the text fields.
-    pub fn max_body_bytes(&self) -> usize {
-        self.max_attachment_bytes.saturating_add(64 * 1024)
-    }
 }
 
 impl Config {
+    /// The largest attachment the form takes: as configured, or by default 5 MiB
+    /// or half of `ingest.max_message_bytes`, whichever is less (the request is
+    /// stored as a mail, and must stay within the mail limit).
+    pub fn form_attachment_limit(&self) -> usize {
+        self.form.max_attachment_bytes.unwrap_or_else(|| {
+            let half = usize::try_from(self.ingest.max_message_bytes / 2).unwrap_or(usize::MAX);
+            max_attachment_bytes().min(half)
+        })
+    }
+
+    /// The request body the form's listener takes: the attachment and room for the text fields.
+    pub fn form_max_body_bytes(&self) -> usize {
+        self.form_attachment_limit().saturating_add(64 * 1024)
+    }
+
     /// Whether the form takes requests from `address`.
     pub fn form_accepts(&self, address: &str) -> bool {
         if self.form.any_domain {
@@ -101,7 +113,9 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
         }
     }
     let limit = config.ingest.max_message_bytes;
-    if u64::try_from(form.max_attachment_bytes).map_or(true, |bytes| bytes.saturating_mul(2) > limit) {
+    if let Some(explicit) = form.max_attachment_bytes
+        && u64::try_from(explicit).map_or(true, |bytes| bytes.saturating_mul(2) > limit)
+    {
         return Err(ConfigError::invalid(
             "form.max_attachment_bytes",
             format!("must be at most half of ingest.max_message_bytes ({limit}): the request is stored as a mail"),

@@ -74,7 +74,7 @@ pub fn public_router(state: WebState) -> Router {
     let router = limited(router, web);
     let router = if state.config.form.enabled {
         // The form's body holds an attachment: its own, larger limit.
-        let limit = state.config.form.max_body_bytes();
+        let limit = state.config.form_max_body_bytes();
         let form = Router::new()
             .route("/new", get(form::show).post(form::send))
             .route("/new/confirm", get(form::confirm))

@@ -101,7 +101,7 @@ fn fresh(state: &WebState, headers: &HeaderMap, language: Language) -> (FormView
         None => (hex::encode(rand::random::<[u8; 16]>()), true),
     };
     let csrf = state.signer.form_token(&nonce, clock::now_ms());
-    let view = view::page(language, &state.config.desk.name, state.config.form.max_attachment_bytes, csrf);
+    let view = view::page(language, &state.config.desk.name, state.config.form_attachment_limit(), csrf);
     (view, new.then_some(nonce))
 }
 
@@ -166,12 +166,12 @@ pub async fn send(
     let language = language_of(&state, asked(&query), &headers);
     let form = &state.config.form;
     let (mut page, cookie) = fresh(&state, &headers, language);
-    let max_mib = form.max_attachment_bytes.div_ceil(1024 * 1024).max(1);
+    let max_mib = state.config.form_attachment_limit().div_ceil(1024 * 1024).max(1);
     let refuse = |mut page: FormView, refusal: Refusal, status: StatusCode| {
         page.error = Some(refusal.text(language, max_mib));
         answer(&state, &page, status, cookie.as_deref())
     };
-    let Some(sent) = read_form(multipart, form.max_attachment_bytes).await else {
+    let Some(sent) = read_form(multipart, state.config.form_attachment_limit()).await else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     let now = clock::now_ms();
