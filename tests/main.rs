@@ -9,6 +9,7 @@ mod crash;
 mod imap_ingest;
 mod intake_golden;
 mod maildir;
+mod oauth;
 mod outbound;
 mod respond;
 mod routing;

@@ -10,6 +10,7 @@
 //! loket holding only a refresh token the provider has already retired.
 //! Tokens and secrets never appear in logs, errors or `Debug` output.
 
+mod device;
 mod jwt;
 mod request;
 mod sasl;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
+pub use device::DevicePrompt;
 pub use jwt::ServiceAccountKey;
 pub use sasl::{after_error, initial_response};
 
@@ -44,9 +46,11 @@ pub enum OAuthError {
     #[error("oauth client `{client}`: {reason}")]
     Key { client: String, reason: String },
     #[error(
-        "oauth client `{client}`: no refresh token yet: set `refresh_token_file` (or `refresh_token`, `refresh_token_env`) once"
+        "oauth client `{client}`: no refresh token yet: run `loket oauth login --oauth {client}`, or set `refresh_token_file` (or `refresh_token`, `refresh_token_env`) once"
     )]
     NoRefreshToken { client: String },
+    #[error("oauth client `{client}`: {reason}")]
+    Login { client: String, reason: String },
     #[error("oauth client `{client}`: saving the rotated refresh token failed: {source}")]
     Store { client: String, source: StoreError },
 }
@@ -177,11 +181,21 @@ impl Tokens {
         cache.entry((client.name.clone(), subject.to_owned())).or_default().clone()
     }
 
-    async fn fetch(&self, client: &OAuthConfig, subject: &str) -> Result<request::Answer, OAuthError> {
-        let http = self.inner.http.as_ref().ok_or_else(|| OAuthError::Unreachable {
+    /// Forgets every cached token of `client`, so that the next sign-in asks again.
+    fn forget(&self, client: &OAuthConfig) {
+        let mut cache = self.inner.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.retain(|(name, _), _| *name != client.name);
+    }
+
+    fn http(&self, client: &OAuthConfig) -> Result<&reqwest::Client, OAuthError> {
+        self.inner.http.as_ref().ok_or_else(|| OAuthError::Unreachable {
             client: client.name.clone(),
             reason: "the HTTP client could not be set up".into(),
-        })?;
+        })
+    }
+
+    async fn fetch(&self, client: &OAuthConfig, subject: &str) -> Result<request::Answer, OAuthError> {
+        let http = self.http(client)?;
         match client.grant {
             Grant::ClientCredentials => request::client_credentials(http, client).await,
             Grant::JwtBearer => request::jwt_bearer(http, client, subject).await,
