@@ -28,6 +28,8 @@ pub use sasl::{after_error, initial_response};
 
 use crate::config::{Config, Grant, OAuthConfig};
 use crate::store::{Store, StoreError};
+use crate::web::health::Health;
+use crate::web::metrics::Metrics;
 
 /// The longest a token is used before its expiry comes near: at most five minutes
 /// before it, or a quarter of its lifetime for short-lived tokens.
@@ -109,6 +111,8 @@ pub struct Tokens {
 
 struct Inner {
     clients: HashMap<String, OAuthConfig>,
+    /// Where failing clients are shown and counted, in the daemon.
+    reports: std::sync::OnceLock<(Health, Metrics)>,
     http: Option<reqwest::Client>,
     store: Option<Store>,
     cache: std::sync::Mutex<HashMap<(String, String), Entry>>,
@@ -136,7 +140,21 @@ impl Tokens {
             }
         };
         let clients = config.oauth.iter().map(|c| (c.name.clone(), c.clone())).collect();
-        Self { inner: Arc::new(Inner { clients, http, store, cache: Default::default() }) }
+        Self {
+            inner: Arc::new(Inner {
+                clients,
+                http,
+                store,
+                cache: Default::default(),
+                reports: std::sync::OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Shows a client whose token requests fail in `/healthz` and `/readyz`, and
+    /// counts its failures in `metrics`.
+    pub fn report_to(&self, health: Health, metrics: Metrics) {
+        let _ = self.inner.reports.set((health, metrics));
     }
 
     /// A token for `subject` (the account signing in) from client `name`: the cached
@@ -148,7 +166,18 @@ impl Tokens {
         if let Some(token) = cached.as_ref().filter(|c| Instant::now() < c.renew_at) {
             return Ok(token.token.clone());
         }
-        let answer = self.fetch(client, subject).await?;
+        let answer = match self.fetch(client, subject).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                self.failed(name, &error);
+                return Err(error);
+            }
+        };
+        if let Some((health, _)) = self.inner.reports.get()
+            && health.oauth_ok(name)
+        {
+            tracing::info!(oauth = %name, "the client obtains tokens again");
+        }
         let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(3600));
         let ahead = REFRESH_AHEAD.min(lifetime / 4);
         tracing::info!(oauth = %name, subject, expires_in_secs = lifetime.as_secs(), "access token obtained");
@@ -166,6 +195,15 @@ impl Tokens {
         if cached.as_ref().is_some_and(|c| &c.token == token) {
             tracing::warn!(oauth = %name, subject, "the server refused the access token; fetching a new one");
             *cached = None;
+        }
+    }
+
+    /// Logs a failing client once per distinct error, and counts every failure.
+    fn failed(&self, name: &str, error: &OAuthError) {
+        let Some((health, metrics)) = self.inner.reports.get() else { return };
+        metrics.oauth_failure(name);
+        if health.oauth_failed(name, &error.to_string()) {
+            tracing::error!(oauth = %name, %error, "no token: the mailboxes signing in with this client wait and retry");
         }
     }
 

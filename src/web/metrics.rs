@@ -42,6 +42,11 @@ struct MailboxLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClientLabels {
+    client: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TaskLabels {
     task: String,
 }
@@ -70,6 +75,7 @@ pub struct Metrics {
     outbox_paused: Family<ReasonLabels, Gauge>,
     problems: Family<ProblemLabels, Counter>,
     warnings: Family<ProblemLabels, Gauge>,
+    oauth_failures: Family<ClientLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -133,6 +139,12 @@ impl Metrics {
         );
         let warnings = Family::<ProblemLabels, Gauge>::default();
         registry.register("mailbox_warning", "1 while a mailbox works around a problem of this kind", warnings.clone());
+        let oauth_failures = Family::<ClientLabels, Counter>::default();
+        registry.register(
+            "oauth_token_failures",
+            "Token requests of an OAuth client that failed (refused or unreachable endpoint)",
+            oauth_failures.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             ingested,
@@ -149,6 +161,7 @@ impl Metrics {
             outbox_paused,
             problems,
             warnings,
+            oauth_failures,
         }
     }
 
@@ -162,6 +175,11 @@ impl Metrics {
         self.problems
             .get_or_create(&ProblemLabels { mailbox: mailbox.to_owned(), problem: problem.as_str().to_owned() })
             .inc();
+    }
+
+    /// A token request of OAuth client `client` failed.
+    pub fn oauth_failure(&self, client: &str) {
+        self.oauth_failures.get_or_create(&ClientLabels { client: client.to_owned() }).inc();
     }
 
     /// The routing model in use was trained on `examples` examples.

@@ -10,9 +10,15 @@ use serde_json::json;
 
 use super::WebState;
 
-/// The process is up and serving.
-pub(super) async fn healthz() -> &'static str {
-    "ok\n"
+/// The process is up and serving; one more line for each OAuth client that
+/// cannot obtain tokens now (the process stays live: other mailboxes go on).
+pub(super) async fn healthz(State(state): State<WebState>) -> String {
+    let mut text = String::from("ok\n");
+    for (name, failing) in state.health.oauth() {
+        let since = chrono::DateTime::from_timestamp_millis(failing.since_ms).unwrap_or_default();
+        text.push_str(&format!("oauth client `{name}` failing since {}: {}\n", since.to_rfc3339(), failing.error));
+    }
+    text
 }
 
 /// How long readiness waits for the store to answer.
@@ -45,6 +51,7 @@ pub(super) async fn readyz(State(state): State<WebState>) -> Response {
         "mailboxes": mailboxes,
         "tasks": tasks,
         "outbox": state.health.outbox(),
+        "oauth": state.health.oauth(),
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()

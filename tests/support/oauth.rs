@@ -37,6 +37,8 @@ struct Inner {
     /// The service account whose assertions are taken: its address and public key (PEM).
     service_account: Option<(String, String)>,
     device: Option<grants::Device>,
+    /// Client ids whose secret has expired.
+    revoked: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -92,6 +94,14 @@ impl TokenServer {
     /// Every token handed out so far stops being valid.
     pub fn revoke_all(&self) {
         self.inner.lock().unwrap().issued.clear();
+    }
+
+    /// Client `id`'s secret expires: its tokens stop being valid and it gets no new ones.
+    pub fn revoke_client(&self, id: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        let Some((_, user)) = inner.clients.get(id).cloned() else { return };
+        inner.issued.retain(|_, (_, owner)| *owner != user);
+        inner.revoked.push(id.to_owned());
     }
 
     /// The refresh token that the endpoint takes now.

@@ -85,6 +85,13 @@ pub(super) async fn token(State(inner): State<Arc<Mutex<Inner>>>, body: String) 
     if let Some(refused) = scope_refused(&inner, &form) {
         return refused;
     }
+    if inner.revoked.contains(&id) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000222: The provided client secret keys for app are expired.",
+        );
+    }
     match grant.as_str() {
         "client_credentials" => {
             if form.get("client_secret") != Some(&secret) {
