@@ -324,3 +324,70 @@ async fn a_revoked_client_fails_clearly_while_the_other_mailboxes_go_on() {
     }
     assert_eq!(store.count_tickets().await.unwrap(), 5, "the hr mail waits on the server until the client is fixed");
 }
+
+/// `loket check` signs in to each mailbox and the outgoing server with a token
+/// and says what failed in the provider's words: a wrong client secret, a scope
+/// the provider does not grant, a token the mail server refuses. Exit 69.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loket_check_names_a_wrong_secret_a_wrong_scope_and_a_refused_token() {
+    let server = TokenServer::start(
+        &[("hr-app", "hr-secret", "hr"), ("it-app", "it-secret", "it"), ("other-app", "other-secret", "hr")],
+        Duration::from_secs(600),
+    )
+    .await;
+    server.grant_only_scope("https://outlook.office365.com/.default");
+    let dovecot = Dovecot::with_oauth(&["hr", "it", "facility"], &server.introspection_url());
+    let sink = crate::support::smtp::SmtpSink::with_oauth(&server.introspection_url());
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::sqlite_url(dir.path());
+    let mailboxes = [
+        TestMailbox { extra: "auth = \"xoauth2\"\noauth = \"hr-idp\"", ..TestMailbox::new("hr-old", "hr", "hr") },
+        TestMailbox { extra: "auth = \"xoauth2\"\noauth = \"it-idp\"", ..TestMailbox::new("it-old", "it", "it") },
+        TestMailbox {
+            extra: "auth = \"oauthbearer\"\noauth = \"other-idp\"",
+            ..TestMailbox::new("facility-old", "facility", "facility")
+        },
+    ];
+    let smtp = format!(
+        "[smtp]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\nusername = \"hr\"\nauth = \"xoauth2\"\noauth = \"other-idp\"\n",
+        sink.port,
+        sink.ca_file.display()
+    );
+    let clients = format!(
+        "{smtp}\n{}{}{}",
+        client_credentials("hr-idp", &server, "hr-app", "not-the-secret"),
+        client_credentials("it-idp", &server, "it-app", "it-secret")
+            .replace("https://outlook.office365.com/.default", "https://graph.microsoft.com/Mail.Read"),
+        client_credentials("other-idp", &server, "other-app", "other-secret"),
+    );
+    let text = crate::support::config_text(&url, dovecot.port, &mailboxes, &clients);
+    std::fs::write(dir.path().join("loket.toml"), &text).unwrap();
+
+    let output = loket(&["check", "--config", "loket.toml"], dir.path()).await;
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(69), "{printed}{}", String::from_utf8_lossy(&output.stderr));
+    let line = |name: &str| {
+        printed.lines().find(|l| l.starts_with(&format!("{name}: "))).unwrap_or_else(|| panic!("{printed}")).to_owned()
+    };
+    let hr = line("hr-old");
+    assert!(
+        hr.contains("FAILED")
+            && hr.contains("oauth client `hr-idp`: the token endpoint refused (401): invalid_client: Invalid client secret provided."),
+        "{hr}"
+    );
+    let it = line("it-old");
+    assert!(
+        it.contains("oauth client `it-idp`: the token endpoint refused (400): invalid_scope: AADSTS70011: The provided value for the input parameter 'scope' is not valid"),
+        "{it}"
+    );
+    let facility = line("facility-old");
+    assert!(facility.contains("FAILED: login refused for facility: the server refused the token"), "{facility}");
+    let outgoing = line("outgoing mail");
+    assert!(
+        outgoing.contains("ok (") && outgoing.contains("token from `other-idp` obtained, signed in as hr with XOAUTH2"),
+        "{outgoing}"
+    );
+    for secret in ["not-the-secret", "it-secret", "other-secret"] {
+        assert!(!printed.contains(secret), "{printed}");
+    }
+}
