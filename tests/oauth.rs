@@ -391,3 +391,29 @@ async fn loket_check_names_a_wrong_secret_a_wrong_scope_and_a_refused_token() {
         assert!(!printed.contains(secret), "{printed}");
     }
 }
+
+/// A device sign-in the user declines ends with that said and nothing kept; a
+/// client that cannot do a device sign-in says which setting is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_device_sign_in_says_so_and_keeps_nothing() {
+    let server = TokenServer::start(&[("hr-app", "", "hr")], Duration::from_secs(600)).await;
+    server.decline_device_sign_in();
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::sqlite_url(dir.path());
+    let clients = format!(
+        "[[oauth]]\nname = \"hr-user\"\ngrant = \"refresh_token\"\ntoken_url = \"{0}\"\ndevice_authorization_url = \"{1}\"\nclient_id = \"hr-app\"\n\n[[oauth]]\nname = \"no-device\"\ngrant = \"refresh_token\"\ntoken_url = \"{0}\"\nclient_id = \"hr-app\"\n",
+        server.token_url(),
+        server.device_url()
+    );
+    let config = crate::support::config(&url, 143, &[], &clients);
+    let store = store(&url).await;
+    let tokens = loket::oauth::Tokens::new(&config, Some(store.clone()));
+    let mut shown = None;
+    let error = tokens.device_login("hr-user", |prompt| shown = Some(prompt.user_code.clone())).await.unwrap_err();
+    assert_eq!(shown.as_deref(), Some(crate::support::oauth::DEVICE_USER_CODE));
+    assert_eq!(error.to_string(), "oauth client `hr-user`: the sign-in was declined");
+    assert_eq!(store.oauth_refresh_token("hr-user").await.unwrap(), None);
+
+    let error = tokens.device_login("no-device", |_| panic!("no code without an endpoint")).await.unwrap_err();
+    assert!(error.to_string().contains("device_authorization_url"), "{error}");
+}

@@ -37,6 +37,8 @@ struct Inner {
     /// The service account whose assertions are taken: its address and public key (PEM).
     service_account: Option<(String, String)>,
     device: Option<grants::Device>,
+    /// The user declines the device sign-in.
+    decline_device: bool,
     /// Client ids whose secret has expired.
     revoked: Vec<String>,
 }
@@ -122,6 +124,11 @@ impl TokenServer {
     /// Takes assertions signed by the service account `email` whose public key is `public_pem`.
     pub fn accept_service_account(&self, email: &str, public_pem: &str) {
         self.inner.lock().unwrap().service_account = Some((email.to_owned(), public_pem.to_owned()));
+    }
+
+    /// The user declines the next device sign-in instead of approving it.
+    pub fn decline_device_sign_in(&self) {
+        self.inner.lock().unwrap().decline_device = true;
     }
 
     /// Device-code polls that came sooner than the interval asked for.

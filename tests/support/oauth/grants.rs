@@ -122,6 +122,7 @@ fn rotate(inner: &mut Inner) -> String {
 }
 
 fn poll(inner: &mut Inner, code: &str) -> Reply {
+    let decline = inner.decline_device;
     let Some(device) = inner.device.as_mut().filter(|d| d.code == code) else {
         return refuse(StatusCode::BAD_REQUEST, "expired_token", "The device code is unknown or expired.");
     };
@@ -132,6 +133,9 @@ fn poll(inner: &mut Inner, code: &str) -> Reply {
         device.early += 1;
     }
     device.last_poll = Some(now);
+    if decline {
+        return refuse(StatusCode::BAD_REQUEST, "access_denied", "The user declined the sign-in.");
+    }
     match device.polls {
         1 => refuse(StatusCode::BAD_REQUEST, "authorization_pending", "The user has not yet signed in."),
         2 => {
