@@ -11,6 +11,7 @@ mod form;
 mod imap_ingest;
 mod intake_golden;
 mod maildir;
+mod oauth;
 mod ops;
 mod outbound;
 mod respond;

@@ -575,3 +575,45 @@ async fn the_outbox_sends_with_xoauth2_and_replaces_a_revoked_token_once() {
     assert_eq!(sink.received().len(), 4, "each mail exactly once");
     assert_eq!(server.requests("client_credentials"), 2, "one new token after the refusal");
 }
+
+/// The provider says its tokens last ten minutes but they expire after three
+/// seconds: the mail server refuses the old token, loket fetches one new token,
+/// signs in with it and sends each mail once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_smtp_token_is_refreshed_once_and_each_mail_is_sent_once() {
+    let server =
+        crate::support::oauth::TokenServer::start(&[("desk-app", "desk-secret", "desk")], Duration::from_secs(3)).await;
+    server.announce_lifetime(Duration::from_secs(600));
+    let sink = SmtpSink::with_oauth(&server.introspection_url());
+    let section = format!(
+        "[smtp]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\nusername = \"desk\"\nauth = \"xoauth2\"\noauth = \"desk-idp\"\n\n[outbox]\nretry_base_secs = 1\n\n[[oauth]]\nname = \"desk-idp\"\ngrant = \"client_credentials\"\ntoken_url = \"{}\"\nclient_id = \"desk-app\"\nclient_secret = \"desk-secret\"\nscope = \"https://outlook.office365.com/.default\"\n",
+        sink.port,
+        sink.ca_file.display(),
+        server.token_url()
+    );
+    let ItDesk { dovecot, mut sink, store, config, store_dir: _store_dir } = it_desk_with(sink, &section, None).await;
+    imap::append_all(dovecot.port, "it", "INBOX", &requests("fresh", &["Anna <anna@example.org>"])).await;
+    crate::support::init_tracing();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
+    eventually("the acknowledgement and the forward sent", Duration::from_secs(30), || async {
+        store.count_tickets().await.unwrap() == 1 && store.outbox_depth().await.unwrap() == 0
+    })
+    .await;
+    assert_eq!(server.refusals(), 0);
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    sink.stop();
+    sink.resume();
+    imap::append_all(dovecot.port, "it", "INBOX", &requests("expired", &["Bram <bram@example.org>"])).await;
+    eventually("the second request's mails sent", Duration::from_secs(30), || async {
+        store.count_tickets().await.unwrap() == 2 && store.outbox_depth().await.unwrap() == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(sink.received().len(), 4, "each mail exactly once");
+    assert_eq!(server.refusals(), 1, "the server refused the expired token once");
+    assert_eq!(server.requests("client_credentials"), 2, "one new token after the refusal");
+}

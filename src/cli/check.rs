@@ -41,7 +41,7 @@ pub async fn run(config: &Config) -> Result<()> {
         };
         lines.push((mailbox.name.to_string(), result));
     }
-    lines.push(("outgoing mail".into(), outgoing(config).await));
+    lines.push(("outgoing mail".into(), outgoing(config, &tokens).await));
     let (mut config_failures, mut unavailable) = (0, 0);
     for (name, line) in &lines {
         match line {
@@ -100,7 +100,7 @@ async fn listen(config: &Config) -> Line {
     Ok(format!("{}, operators' pages on {}", config.web.listen, config.web.ops_address()))
 }
 
-async fn outgoing(config: &Config) -> Line {
+async fn outgoing(config: &Config, tokens: &crate::oauth::Tokens) -> Line {
     if let Some(dir) = &config.outbox.file_dir {
         return std::fs::create_dir_all(dir)
             .map(|()| format!("written as files to {}", dir.display()))
@@ -108,7 +108,7 @@ async fn outgoing(config: &Config) -> Line {
     }
     let Some(smtp) = &config.smtp else { return Ok("no [smtp]: mail waits in the outbox".into()) };
     let limit = Duration::from_secs(smtp.timeout_secs.max(1));
-    match tokio::time::timeout(limit, probe(smtp, limit)).await {
+    match tokio::time::timeout(limit, probe(smtp, tokens, limit)).await {
         Ok(result) => result,
         Err(_) => Err((
             Kind::Unavailable,
@@ -118,7 +118,7 @@ async fn outgoing(config: &Config) -> Line {
 }
 
 /// Connects, says EHLO, starts TLS and logs in, as the outbox will.
-async fn probe(smtp: &SmtpConfig, limit: Duration) -> Line {
+async fn probe(smtp: &SmtpConfig, tokens: &crate::oauth::Tokens, limit: Duration) -> Line {
     let unavailable = |step: &str, e: lettre::transport::smtp::Error| (Kind::Unavailable, format!("smtp {step}: {e}"));
     let port = smtp.port.unwrap_or(match smtp.tls {
         TlsMode::Implicit => 465,
@@ -138,8 +138,14 @@ async fn probe(smtp: &SmtpConfig, limit: Duration) -> Line {
     if let (TlsMode::Starttls, Some(tls)) = (smtp.tls, tls) {
         session.starttls(tls, &hello).await.map_err(|e| unavailable("STARTTLS", e))?;
     }
-    let login = match &smtp.username {
-        Some(user) => {
+    let login = match (&smtp.username, &smtp.oauth) {
+        (Some(user), Some(client)) if smtp.auth.uses_oauth() => {
+            crate::outbound::outbox::oauth_sign_in(&mut session, smtp.auth, client, tokens, (user, &smtp.host, port))
+                .await
+                .map_err(|e| (Kind::Unavailable, format!("smtp {e}")))?;
+            format!(", token from `{client}` obtained, signed in as {user} with {}", smtp.auth.mechanism())
+        }
+        (Some(user), _) => {
             let password = match &smtp.password_file {
                 Some(path) => std::fs::read_to_string(path)
                     .map(|p| p.trim_end().to_owned())
@@ -152,7 +158,7 @@ async fn probe(smtp: &SmtpConfig, limit: Duration) -> Line {
                 .map_err(|e| unavailable("AUTH", e))?;
             format!(", logged in as {user}")
         }
-        None => String::new(),
+        (None, _) => String::new(),
     };
     let _ = session.quit().await;
     let tls = match smtp.tls {

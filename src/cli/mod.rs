@@ -72,7 +72,7 @@ pub enum Command {
     /// List the mails waiting to go out or given up, or send given-up mail again.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
-    /// Test an OAuth client: obtain a token without showing it.
+    /// OAuth clients: obtain a token without showing it, or sign a delegated account in.
     #[command(subcommand)]
     Oauth(oauth::OAuthCommand),
     /// Run the embedded default with no server: sample Maildirs in, SQLite, mails

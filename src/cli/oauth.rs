@@ -1,9 +1,11 @@
 //! `loket oauth token NAME`: asks a client for a token, to test the client's
 //! settings, and says what came back without printing the token.
+//! `loket oauth login --oauth NAME`: signs a delegated account in with the
+//! device-code flow and keeps its refresh token in the store.
 
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use crate::config::Config;
@@ -19,6 +21,14 @@ pub enum OAuthCommand {
         /// username of the first mailbox using the client.
         #[arg(long)]
         subject: Option<String>,
+    },
+    /// Sign a delegated account in with the device-code flow (the client's
+    /// `device_authorization_url`): shows a page and a code to enter there, waits
+    /// for the sign-in and keeps the refresh token in the store.
+    Login {
+        /// The `[[oauth]]` client's `name` (with `grant = "refresh_token"`).
+        #[arg(long = "oauth", value_name = "NAME")]
+        name: String,
     },
 }
 
@@ -38,7 +48,37 @@ pub async fn tokens(config: &Config) -> Tokens {
 }
 
 pub async fn oauth(command: OAuthCommand, config: &Config) -> Result<()> {
-    let OAuthCommand::Token { name, subject } = command;
+    match command {
+        OAuthCommand::Token { name, subject } => token(config, name, subject).await,
+        OAuthCommand::Login { name } => login(config, &name).await,
+    }
+}
+
+async fn login(config: &Config, name: &str) -> Result<()> {
+    let store = crate::app::open_store(config).await.context("the store keeps the refresh token")?;
+    let tokens = Tokens::new(config, Some(store));
+    tokens
+        .device_login(name, |prompt| {
+            let mut out = super::terminal::stdout();
+            let page = prompt.verification_uri_complete.as_deref().unwrap_or(&prompt.verification_uri);
+            let _ = writeln!(out, "To sign in, open {page} and enter the code {}", prompt.user_code);
+            let _ = writeln!(
+                out,
+                "Waiting for the sign-in (the code is valid for {} minutes)…",
+                prompt.expires_in.as_secs().div_ceil(60)
+            );
+            let _ = out.flush();
+        })
+        .await?;
+    let mut out = super::terminal::stdout();
+    writeln!(
+        out,
+        "{name}: signed in; the refresh token is kept in the store, and mailboxes with oauth = \"{name}\" use it"
+    )?;
+    Ok(())
+}
+
+async fn token(config: &Config, name: String, subject: Option<String>) -> Result<()> {
     let subject = subject
         .or_else(|| {
             config.mailboxes.iter().find(|m| m.oauth.as_deref() == Some(name.as_str())).and_then(|m| m.username.clone())

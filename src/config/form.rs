@@ -54,7 +54,6 @@ impl FormConfig {
     pub fn link_lifetime_ms(&self) -> i64 {
         i64::from(self.link_hours) * 3_600_000
     }
-
 }
 
 impl Config {

@@ -66,6 +66,8 @@ pub struct OAuthConfig {
     pub grant: Grant,
     /// The provider's token endpoint. For `jwt_bearer` it defaults to the key file's `token_uri`.
     pub token_url: Option<String>,
+    /// The device authorization endpoint (RFC 8628), for `loket oauth login`.
+    pub device_authorization_url: Option<String>,
     /// Not needed for `jwt_bearer` (the key file names the service account).
     pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
@@ -134,13 +136,17 @@ pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
 
 fn check_client(key: &str, client: &mut OAuthConfig) -> Result<(), ConfigError> {
     let field = |name: &str| format!("{key}.{name}");
-    if let Some(url) = &client.token_url
-        && !(url.starts_with("https://") || (url.starts_with("http://") && loopback_url(url)))
+    for (name, url) in
+        [("token_url", &client.token_url), ("device_authorization_url", &client.device_authorization_url)]
     {
-        return Err(ConfigError::invalid(
-            field("token_url"),
-            "must start with https:// (http:// only to a loopback host)",
-        ));
+        if let Some(url) = url
+            && !(url.starts_with("https://") || (url.starts_with("http://") && loopback_url(url)))
+        {
+            return Err(ConfigError::invalid(
+                field(name),
+                "must start with https:// (http:// only to a loopback host)",
+            ));
+        }
     }
     if client.timeout_secs == 0 {
         return Err(ConfigError::invalid(field("timeout_secs"), "must be at least 1"));

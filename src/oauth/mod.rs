@@ -10,6 +10,7 @@
 //! loket holding only a refresh token the provider has already retired.
 //! Tokens and secrets never appear in logs, errors or `Debug` output.
 
+mod device;
 mod jwt;
 mod request;
 mod sasl;
@@ -21,11 +22,14 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
+pub use device::DevicePrompt;
 pub use jwt::ServiceAccountKey;
 pub use sasl::{after_error, initial_response};
 
 use crate::config::{Config, Grant, OAuthConfig};
 use crate::store::{Store, StoreError};
+use crate::web::health::Health;
+use crate::web::metrics::Metrics;
 
 /// The longest a token is used before its expiry comes near: at most five minutes
 /// before it, or a quarter of its lifetime for short-lived tokens.
@@ -44,9 +48,11 @@ pub enum OAuthError {
     #[error("oauth client `{client}`: {reason}")]
     Key { client: String, reason: String },
     #[error(
-        "oauth client `{client}`: no refresh token yet: set `refresh_token_file` (or `refresh_token`, `refresh_token_env`) once"
+        "oauth client `{client}`: no refresh token yet: run `loket oauth login --oauth {client}`, or set `refresh_token_file` (or `refresh_token`, `refresh_token_env`) once"
     )]
     NoRefreshToken { client: String },
+    #[error("oauth client `{client}`: {reason}")]
+    Login { client: String, reason: String },
     #[error("oauth client `{client}`: saving the rotated refresh token failed: {source}")]
     Store { client: String, source: StoreError },
 }
@@ -105,6 +111,8 @@ pub struct Tokens {
 
 struct Inner {
     clients: HashMap<String, OAuthConfig>,
+    /// Where failing clients are shown and counted, in the daemon.
+    reports: std::sync::OnceLock<(Health, Metrics)>,
     http: Option<reqwest::Client>,
     store: Option<Store>,
     cache: std::sync::Mutex<HashMap<(String, String), Entry>>,
@@ -132,7 +140,21 @@ impl Tokens {
             }
         };
         let clients = config.oauth.iter().map(|c| (c.name.clone(), c.clone())).collect();
-        Self { inner: Arc::new(Inner { clients, http, store, cache: Default::default() }) }
+        Self {
+            inner: Arc::new(Inner {
+                clients,
+                http,
+                store,
+                cache: Default::default(),
+                reports: std::sync::OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Shows a client whose token requests fail in `/healthz` and `/readyz`, and
+    /// counts its failures in `metrics`.
+    pub fn report_to(&self, health: Health, metrics: Metrics) {
+        let _ = self.inner.reports.set((health, metrics));
     }
 
     /// A token for `subject` (the account signing in) from client `name`: the cached
@@ -144,7 +166,18 @@ impl Tokens {
         if let Some(token) = cached.as_ref().filter(|c| Instant::now() < c.renew_at) {
             return Ok(token.token.clone());
         }
-        let answer = self.fetch(client, subject).await?;
+        let answer = match self.fetch(client, subject).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                self.failed(name, &error);
+                return Err(error);
+            }
+        };
+        if let Some((health, _)) = self.inner.reports.get()
+            && health.oauth_ok(name)
+        {
+            tracing::info!(oauth = %name, "the client obtains tokens again");
+        }
         let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(3600));
         let ahead = REFRESH_AHEAD.min(lifetime / 4);
         tracing::info!(oauth = %name, subject, expires_in_secs = lifetime.as_secs(), "access token obtained");
@@ -165,6 +198,15 @@ impl Tokens {
         }
     }
 
+    /// Logs a failing client once per distinct error, and counts every failure.
+    fn failed(&self, name: &str, error: &OAuthError) {
+        let Some((health, metrics)) = self.inner.reports.get() else { return };
+        metrics.oauth_failure(name);
+        if health.oauth_failed(name, &error.to_string()) {
+            tracing::error!(oauth = %name, %error, "no token: the mailboxes signing in with this client wait and retry");
+        }
+    }
+
     fn client(&self, name: &str) -> Result<&OAuthConfig, OAuthError> {
         self.inner.clients.get(name).ok_or_else(|| OAuthError::UnknownClient(name.to_owned()))
     }
@@ -177,11 +219,21 @@ impl Tokens {
         cache.entry((client.name.clone(), subject.to_owned())).or_default().clone()
     }
 
-    async fn fetch(&self, client: &OAuthConfig, subject: &str) -> Result<request::Answer, OAuthError> {
-        let http = self.inner.http.as_ref().ok_or_else(|| OAuthError::Unreachable {
+    /// Forgets every cached token of `client`, so that the next sign-in asks again.
+    fn forget(&self, client: &OAuthConfig) {
+        let mut cache = self.inner.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.retain(|(name, _), _| *name != client.name);
+    }
+
+    fn http(&self, client: &OAuthConfig) -> Result<&reqwest::Client, OAuthError> {
+        self.inner.http.as_ref().ok_or_else(|| OAuthError::Unreachable {
             client: client.name.clone(),
             reason: "the HTTP client could not be set up".into(),
-        })?;
+        })
+    }
+
+    async fn fetch(&self, client: &OAuthConfig, subject: &str) -> Result<request::Answer, OAuthError> {
+        let http = self.http(client)?;
         match client.grant {
             Grant::ClientCredentials => request::client_credentials(http, client).await,
             Grant::JwtBearer => request::jwt_bearer(http, client, subject).await,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rand::Rng;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::OAuthError;
 use crate::config::OAuthConfig;
@@ -32,7 +33,7 @@ struct Failure {
 }
 
 /// `expires_in` as a number or, as some providers send it, a string.
-fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+pub(super) fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     Ok(match serde_json::Value::deserialize(deserializer)? {
         serde_json::Value::Number(n) => n.as_u64(),
         serde_json::Value::String(s) => s.parse().ok(),
@@ -66,7 +67,7 @@ pub(super) async fn jwt_bearer(
     post(http, client, &form).await
 }
 
-fn with_client(form: &mut Vec<(&'static str, String)>, client: &OAuthConfig) {
+pub(super) fn with_client(form: &mut Vec<(&'static str, String)>, client: &OAuthConfig) {
     if let Some(id) = &client.client_id {
         form.push(("client_id", id.clone()));
     }
@@ -78,11 +79,26 @@ fn with_client(form: &mut Vec<(&'static str, String)>, client: &OAuthConfig) {
     }
 }
 
-async fn post(http: &reqwest::Client, client: &OAuthConfig, form: &[(&str, String)]) -> Result<Answer, OAuthError> {
+/// A token request to the client's token endpoint.
+pub(super) async fn post(
+    http: &reqwest::Client,
+    client: &OAuthConfig,
+    form: &[(&str, String)],
+) -> Result<Answer, OAuthError> {
+    post_to(http, client, client.token_url.as_deref().unwrap_or_default(), form).await
+}
+
+/// A form POST to one of the provider's endpoints, answered with `T` in JSON.
+pub(super) async fn post_to<T: DeserializeOwned>(
+    http: &reqwest::Client,
+    client: &OAuthConfig,
+    url: &str,
+    form: &[(&str, String)],
+) -> Result<T, OAuthError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match post_once(http, client, form).await {
+        match post_once(http, client, url, form).await {
             Err(error) if error.is_transient() && attempt < TRIES => {
                 let base = Duration::from_millis(500 << attempt);
                 let wait = base / 2 + base.mul_f64(rand::rng().random_range(0.0..0.5));
@@ -94,13 +110,13 @@ async fn post(http: &reqwest::Client, client: &OAuthConfig, form: &[(&str, Strin
     }
 }
 
-async fn post_once(
+async fn post_once<T: DeserializeOwned>(
     http: &reqwest::Client,
     client: &OAuthConfig,
+    url: &str,
     form: &[(&str, String)],
-) -> Result<Answer, OAuthError> {
+) -> Result<T, OAuthError> {
     let name = || client.name.clone();
-    let url = client.token_url.as_deref().unwrap_or_default();
     let response = http
         .post(url)
         .header(reqwest::header::ACCEPT, "application/json")
@@ -113,9 +129,9 @@ async fn post_once(
     let status = response.status();
     let body = response.bytes().await.map_err(|e| OAuthError::Unreachable { client: name(), reason: e.to_string() })?;
     if status.is_success() {
-        return serde_json::from_slice::<Answer>(&body).map_err(|_| OAuthError::BadAnswer {
+        return serde_json::from_slice::<T>(&body).map_err(|_| OAuthError::BadAnswer {
             client: name(),
-            reason: format!("HTTP {status} but no access_token in JSON"),
+            reason: format!("HTTP {status} but not the JSON fields of OAuth 2.0"),
         });
     }
     match serde_json::from_slice::<Failure>(&body) {

@@ -78,10 +78,20 @@ pub struct OutboxHealth {
     pub since_ms: Option<i64>,
 }
 
+/// An OAuth client whose token endpoint refuses or cannot be reached.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OAuthHealth {
+    /// The last token request's error (the provider's error and description).
+    pub error: String,
+    pub since_ms: i64,
+}
+
 /// Shared by the sources (which write) and the web server (which reads).
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     mailboxes: Arc<RwLock<BTreeMap<String, MailboxHealth>>>,
+    /// The OAuth clients that fail now.
+    oauth: Arc<RwLock<BTreeMap<String, OAuthHealth>>>,
     tasks: Arc<RwLock<BTreeMap<String, TaskHealth>>>,
     outbox: Arc<RwLock<OutboxHealth>>,
 }
@@ -221,6 +231,35 @@ impl Health {
 
     pub fn tasks(&self) -> BTreeMap<String, TaskHealth> {
         self.tasks.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// OAuth client `name` failed to obtain a token. True when this is new or its
+    /// error changed: the caller logs it then, and only then.
+    pub fn oauth_failed(&self, name: &str, error: &str) -> bool {
+        let mut clients = self.oauth.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match clients.get_mut(name) {
+            Some(known) if known.error == error => false,
+            Some(known) => {
+                known.error = error.to_owned();
+                true
+            }
+            None => {
+                clients
+                    .insert(name.to_owned(), OAuthHealth { error: error.to_owned(), since_ms: crate::clock::now_ms() });
+                true
+            }
+        }
+    }
+
+    /// OAuth client `name` obtained a token. True when it had been failing.
+    pub fn oauth_ok(&self, name: &str) -> bool {
+        let failing = self.oauth.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(name);
+        failing && self.oauth.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name).is_some()
+    }
+
+    /// The OAuth clients failing now, with why and since when.
+    pub fn oauth(&self) -> BTreeMap<String, OAuthHealth> {
+        self.oauth.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
 

@@ -47,6 +47,11 @@ struct VersionLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClientLabels {
+    client: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TaskLabels {
     task: String,
 }
@@ -78,6 +83,7 @@ pub struct Metrics {
     warnings: Family<ProblemLabels, Gauge>,
     lease_takeovers: Family<MailboxLabels, Counter>,
     lease_losses: Family<MailboxLabels, Counter>,
+    oauth_failures: Family<ClientLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -162,6 +168,12 @@ impl Metrics {
             "Mailbox leases this instance lost (taken over, or not renewed in time)",
             lease_losses.clone(),
         );
+        let oauth_failures = Family::<ClientLabels, Counter>::default();
+        registry.register(
+            "oauth_token_failures",
+            "Token requests of an OAuth client that failed (refused or unreachable endpoint)",
+            oauth_failures.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             ingested,
@@ -181,6 +193,7 @@ impl Metrics {
             warnings,
             lease_takeovers,
             lease_losses,
+            oauth_failures,
         }
     }
 
@@ -204,6 +217,11 @@ impl Metrics {
         self.problems
             .get_or_create(&ProblemLabels { mailbox: mailbox.to_owned(), problem: problem.as_str().to_owned() })
             .inc();
+    }
+
+    /// A token request of OAuth client `client` failed.
+    pub fn oauth_failure(&self, client: &str) {
+        self.oauth_failures.get_or_create(&ClientLabels { client: client.to_owned() }).inc();
     }
 
     /// The routing model in use was trained on `examples` examples.

@@ -10,13 +10,20 @@ use serde_json::json;
 
 use super::WebState;
 
-/// The process is up and serving: `ok`. With `?detail`, the same as JSON with
-/// loket's version, each mailbox's state and last successful poll, the tasks
-/// and the outbox; still 200 whatever they say (liveness, not readiness).
+/// The process is up and serving: `ok`, and one more line for each OAuth
+/// client that cannot obtain tokens now (the process stays live: other mailboxes
+/// go on). With `?detail`, the same as JSON with loket's version, each
+/// mailbox's state and last successful poll, the tasks, the outbox and the
+/// OAuth clients; still 200 whatever they say (liveness, not readiness).
 pub(super) async fn healthz(State(state): State<WebState>, RawQuery(query): RawQuery) -> Response {
     let detail = query.is_some_and(|q| q.split('&').any(|p| p == "detail" || p.starts_with("detail=")));
     if !detail {
-        return "ok\n".into_response();
+        let mut text = String::from("ok\n");
+        for (name, failing) in state.health.oauth() {
+            let since = chrono::DateTime::from_timestamp_millis(failing.since_ms).unwrap_or_default();
+            text.push_str(&format!("oauth client `{name}` failing since {}: {}\n", since.to_rfc3339(), failing.error));
+        }
+        return text.into_response();
     }
     Json(json!({
         "status": "ok",
@@ -24,6 +31,7 @@ pub(super) async fn healthz(State(state): State<WebState>, RawQuery(query): RawQ
         "mailboxes": state.health.snapshot(),
         "tasks": state.health.tasks(),
         "outbox": state.health.outbox(),
+        "oauth": state.health.oauth(),
     }))
     .into_response()
 }
@@ -59,6 +67,7 @@ pub(super) async fn readyz(State(state): State<WebState>) -> Response {
         "mailboxes": mailboxes,
         "tasks": tasks,
         "outbox": outbox,
+        "oauth": state.health.oauth(),
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()

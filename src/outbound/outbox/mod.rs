@@ -25,6 +25,21 @@ use tokio_util::sync::CancellationToken;
 pub use listen::listen;
 pub use pause::Refusal;
 pub use round::step;
+
+/// Signs `session` in as `user` with a token from the `[[oauth]]` client `client`,
+/// as the outbox does (a refused token is replaced once); for `loket check`.
+pub async fn oauth_sign_in(
+    session: &mut lettre::transport::smtp::client::AsyncSmtpConnection,
+    method: crate::config::AuthMethod,
+    client: &str,
+    tokens: &crate::oauth::Tokens,
+    (user, host, port): (&str, &str, u16),
+) -> Result<(), String> {
+    let login = smtp_oauth::OAuthLogin { method, client: client.to_owned(), tokens: tokens.clone() };
+    login.sign_in(session, user, host, port).await.map_err(|error| match error {
+        SendError::Server { error, .. } | SendError::Transient(error) | SendError::Permanent(error) => error,
+    })
+}
 pub use transport::{PauseReason, SendError, Transport, TransportError};
 
 use crate::clock::now_ms;
