@@ -24,8 +24,12 @@ async fn a_revoked_client_fails_clearly_while_the_other_mailboxes_go_on() {
         TestMailbox { extra: "auth = \"xoauth2\"\noauth = \"it-idp\"", ..TestMailbox::new("it-old", "it", "it") },
         TestMailbox::new("facility-old", "facility", "facility"),
     ];
+    // A mail server that takes mail: readiness here depends on the mailboxes alone.
+    let sink = crate::support::smtp::SmtpSink::start();
     let clients = format!(
-        "{}{}",
+        "[smtp]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\n\n{}{}",
+        sink.port,
+        sink.ca_file.display(),
         client_credentials("hr-idp", &server, "hr-app", "hr-secret"),
         client_credentials("it-idp", &server, "it-app", "it-secret")
     );
