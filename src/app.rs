@@ -146,12 +146,18 @@ async fn serve(
     config: Arc<Config>,
     listeners: web::Listeners,
     shutdown: CancellationToken,
-    _single: Option<crate::store::InstanceLock>,
+    single: Option<crate::store::InstanceLock>,
 ) -> Result<(), AppError> {
     let mut transport = Transport::from_config(&config)?;
     // Alive from the start, also while a database that is down is waited for.
     tokio::spawn(crate::notify::watchdog(shutdown.clone()));
     let Some(store) = wait_for_store(&config, &shutdown).await? else { return Ok(()) };
+    if single.is_some() {
+        let released = store.release_stale_claims().await?;
+        if released > 0 {
+            tracing::info!(mails = released, "mails claimed by a loket that stopped mid-round go out again");
+        }
+    }
     let pipeline = pipeline(config.clone(), store.clone()).await?;
     if let Some(transport) = transport.as_mut() {
         transport.share_tokens(&pipeline.oauth);

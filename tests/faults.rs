@@ -121,3 +121,104 @@ async fn postgresql_restarted_mid_drain_loses_nothing_and_sends_nothing_twice() 
     everything_once(&desk).await;
     desk.stop().await;
 }
+
+/// The daemon as an operator runs it, with its logs kept quiet.
+fn spawn_daemon(config: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_loket"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("LOKET_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start loket")
+}
+
+/// Acknowledgements received per employee.
+fn acks_per_employee(sink: &crate::support::smtp::SmtpSink) -> HashMap<String, usize> {
+    let mut acks: HashMap<String, usize> = HashMap::new();
+    for mail in sink.received() {
+        if message_id(&mail).contains(".ack.") {
+            *acks.entry(mail.rcpt_tos.join(",")).or_default() += 1;
+        }
+    }
+    acks
+}
+
+/// `kill -9` at twenty random moments of a drain of 2,000 requests with their
+/// acknowledgements, then a clean run: one ticket per request, every employee
+/// acknowledged, and at most one acknowledgement sent again per kill. A session
+/// marks each mail the server accepted before it sends the next, so a kill can
+/// catch at most one accepted but unmarked mail per session; the outbox here
+/// has one session (`outbox.connections = 1`), so at most one per kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_daemon_at_twenty_random_moments_of_a_drain_loses_nothing_and_acknowledges_each_request() {
+    const REQUESTS: usize = 2000;
+    const KILLS: usize = 20;
+    crate::support::init_tracing();
+    let dovecot = crate::support::dovecot::Dovecot::start(&["it", "facility"]);
+    let sink = crate::support::smtp::SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::sqlite_url(dir.path());
+    let mailboxes = [
+        crate::support::TestMailbox::new("it-old", "it", "it"),
+        crate::support::TestMailbox::new("facility-old", "facility", "facility"),
+    ];
+    let smtp = format!(
+        "[smtp]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\n\n[outbox]\nretry_base_secs = 1\nconnections = 1\n\n[ack]\nbacklog = true\n",
+        sink.port,
+        sink.ca_file.display()
+    );
+    let config = dir.path().join("loket.toml");
+    std::fs::write(&config, crate::support::config_text(&url, dovecot.port, &mailboxes, &smtp)).unwrap();
+    for (user, first) in [("it", 0), ("facility", REQUESTS / 2)] {
+        let messages: Vec<Vec<u8>> = (first..first + REQUESTS / 2)
+            .map(|i| {
+                request(
+                    &format!("Employee {i} <employee{i}@example.org>"),
+                    &format!("{user}@example.org"),
+                    &format!("request {i}"),
+                    "Mijn laptop start niet meer op, kunnen jullie helpen?",
+                    &format!("kill-{i}@test"),
+                )
+            })
+            .collect();
+        imap::append_all(dovecot.port, user, "INBOX", &messages).await;
+    }
+    let store = loket::store::Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+
+    let mut mid_drain = 0;
+    for _ in 0..KILLS {
+        let mut daemon = spawn_daemon(&config);
+        tokio::time::sleep(Duration::from_millis(rand::random_range(150..600))).await;
+        daemon.kill().expect("kill -9");
+        daemon.wait().unwrap();
+        let acked = acks_per_employee(&sink).len();
+        if store.count_tickets().await.unwrap() < REQUESTS as i64 || acked < REQUESTS {
+            mid_drain += 1;
+        }
+    }
+    assert!(mid_drain >= KILLS / 2, "most kills must land mid-drain to test anything ({mid_drain} of {KILLS})");
+
+    let mut daemon = spawn_daemon(&config);
+    eventually("every request a ticket", Duration::from_secs(180), || async {
+        store.count_tickets().await.unwrap() >= REQUESTS as i64
+    })
+    .await;
+    eventually("every employee acknowledged", Duration::from_secs(180), || async {
+        acks_per_employee(&sink).len() >= REQUESTS
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    daemon.kill().expect("stop");
+    daemon.wait().unwrap();
+
+    let tickets = store.list_tickets(REQUESTS as i64 + 100).await.unwrap();
+    assert_eq!(tickets.len(), REQUESTS, "exactly one ticket per request");
+    let acks = acks_per_employee(&sink);
+    assert_eq!(acks.len(), REQUESTS, "every employee acknowledged");
+    let extra: usize = acks.values().map(|n| n - 1).sum();
+    println!("{mid_drain} kills mid-drain, {extra} duplicate acknowledgements");
+    assert!(extra <= KILLS, "at most one duplicate acknowledgement per kill: {extra} for {KILLS} kills");
+}

@@ -614,6 +614,9 @@ async fn an_expired_smtp_token_is_refreshed_once_and_each_mail_is_sent_once() {
     shutdown.cancel();
     task.await.unwrap().unwrap();
     assert_eq!(sink.received().len(), 4, "each mail exactly once");
-    assert_eq!(server.refusals(), 1, "the server refused the expired token once");
+    // The two mails may go out over two sessions at once, each offering the
+    // cached token before either learns it expired.
+    let refusals = server.refusals();
+    assert!((1..=2).contains(&refusals), "the server refused the expired token once per session: {refusals}");
     assert_eq!(server.requests("client_credentials"), 2, "one new token after the refusal");
 }

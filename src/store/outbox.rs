@@ -101,6 +101,20 @@ impl Store {
             .await?)
     }
 
+    /// Hands back every claim on pending mail. Only for a store that one instance
+    /// alone uses (SQLite under its instance lock), at its start: any claim then
+    /// was left by a loket that stopped without finishing its round, and its mails
+    /// go out now instead of when the claim runs out. Returns how many.
+    pub async fn release_stale_claims(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL
+             WHERE state = 'pending' AND lease_owner IS NOT NULL",
+        )
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Extends the claim `token` while its mails are being sent; false once none
     /// of them is held under it any more.
     pub async fn renew_claim(&self, token: &str, lease: Duration) -> Result<bool, StoreError> {

@@ -1,6 +1,7 @@
 //! Marking sent mails, many at a time: the outbox sends over several sessions
-//! at once and records what went out in one transaction per round, not one
-//! (or two) per mail.
+//! at once, marks what the server accepted as soon as it did (the marks of the
+//! sessions that finished meanwhile in one transaction), and notes them on the
+//! timelines once per round.
 
 use super::{Store, StoreError, ingest::insert_event};
 use crate::domain::MailKind;
@@ -22,6 +23,16 @@ impl Store {
     /// the mail no longer needs sending. Returns, per mail, whether it was still
     /// its worker's.
     pub async fn mark_all_sent(&self, sent: &[Sent<'_>]) -> Result<Vec<bool>, StoreError> {
+        let marked = self.mark_sent(sent).await?;
+        let noted: Vec<Sent<'_>> = sent.iter().zip(&marked).filter(|(_, ours)| **ours).map(|(s, _)| *s).collect();
+        self.note_sent(&noted).await;
+        Ok(marked)
+    }
+
+    /// Marks mails sent, in one transaction, and drops their composed bytes. Only
+    /// a mail its claim still holds is marked. Returns, per mail, whether it was
+    /// still its worker's.
+    pub async fn mark_sent(&self, sent: &[Sent<'_>]) -> Result<Vec<bool>, StoreError> {
         if sent.is_empty() {
             return Ok(Vec::new());
         }
@@ -45,11 +56,18 @@ impl Store {
             marked.push(done == 1);
         }
         tx.commit().await?;
+        Ok(marked)
+    }
+
+    /// Notes marked mails on their tickets' timelines, in one transaction. A
+    /// timeline that cannot be written is logged: the mail is sent all the same.
+    pub async fn note_sent(&self, sent: &[Sent<'_>]) {
+        if sent.is_empty() {
+            return;
+        }
         let result: Result<(), StoreError> = async {
             let mut tx = self.write.begin().await?;
-            for (Sent { due, at }, _) in
-                sent.iter().zip(&marked).filter(|(sent, marked)| **marked && !sent.due.ticket_id.is_empty())
-            {
+            for Sent { due, at } in sent.iter().filter(|sent| !sent.due.ticket_id.is_empty()) {
                 let what = MailKind::from_stored(&due.kind).noun();
                 insert_event(
                     &mut tx,
@@ -67,6 +85,5 @@ impl Store {
         if let Err(error) = result {
             tracing::warn!(mails = sent.len(), %error, "the tickets' timelines could not note the mails sent");
         }
-        Ok(marked)
     }
 }

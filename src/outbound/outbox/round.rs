@@ -1,9 +1,13 @@
 //! One round of the worker: claim due mails, send them over several sessions at
-//! once, then record what happened, the mails sent in one transaction.
+//! once, and record what happened. A session marks the mail the server accepted
+//! before it starts its next one (the marks of sessions that finish together
+//! share one transaction), so a loket that dies mid-round sends again at most
+//! one mail per session.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Delivery, Refusal, SendError, Sending, Transport, jitter};
 use crate::clock::now_ms;
@@ -12,7 +16,12 @@ use crate::web::metrics::Metrics;
 
 /// What became of one claimed mail.
 enum Attempt {
-    Sent(i64),
+    /// Accepted by the server at `at`; `ours` is false when the claim had passed
+    /// to another worker, and the mark is `None` when the store could not be written.
+    Sent {
+        at: i64,
+        ours: Option<bool>,
+    },
     Failed(SendError),
     /// Not tried: the server had refused the session for another mail first.
     Untried,
@@ -36,28 +45,35 @@ pub async fn step(
     };
     let claimed_in = started.elapsed();
     let refused = AtomicBool::new(false);
+    let (accepted, marks) = mpsc::unbounded_channel();
     // Collected first: a stream holding the closure would not be `Send` (rust-lang/rust#102211).
-    let sends: Vec<_> = claimed.iter().map(|due| attempt(transport, &refused, due)).collect();
-    let sending_all = futures::stream::iter(sends).buffer_unordered(sending.connections.max(1)).collect();
-    let attempts: Vec<(&Due, Attempt)> = keep_claim(store, &token, sending, sending_all).await;
+    let sends: Vec<_> = claimed
+        .iter()
+        .enumerate()
+        .map(|(index, due)| attempt(transport, &refused, accepted.clone(), index, due))
+        .collect();
+    drop(accepted);
+    let sending_all = futures::stream::iter(sends).buffer_unordered(sending.connections.max(1)).collect::<Vec<_>>();
+    let (attempts, marking): (Vec<(usize, Attempt)>, Result<(), StoreError>) =
+        keep_claim(store, &token, sending, async { tokio::join!(sending_all, mark(store, &claimed, marks)) }).await;
+    let attempts: Vec<(&Due, Attempt)> = attempts.into_iter().map(|(index, a)| (&claimed[index], a)).collect();
 
     let sent_in = started.elapsed();
-    // What went out is recorded first: a failure to record anything else must
-    // not leave sent mails to go out again when their claim runs out.
-    let sent: Vec<Sent<'_>> = attempts
-        .iter()
-        .filter_map(|(due, attempt)| match attempt {
-            Attempt::Sent(at) => Some(Sent { due, at: *at }),
-            _ => None,
-        })
-        .collect();
-    for (Sent { due, at }, ours) in sent.iter().zip(store.mark_all_sent(&sent).await?) {
-        metrics.sent(&due.kind, at - due.created_at);
-        if !ours {
-            tracing::warn!(mail = %due.id, "mail sent after its claim had passed to another worker");
+    let mut noted = Vec::new();
+    for (due, attempt) in &attempts {
+        if let Attempt::Sent { at, ours } = attempt {
+            metrics.sent(&due.kind, at - due.created_at);
+            match ours {
+                Some(true) => noted.push(Sent { due, at: *at }),
+                Some(false) => tracing::warn!(mail = %due.id, "mail sent after its claim had passed to another worker"),
+                None => {}
+            }
         }
     }
-    let mut delivery = Delivery { sent: sent.len(), ..Delivery::default() };
+    store.note_sent(&noted).await;
+    marking?;
+    let sent = attempts.iter().filter(|(_, a)| matches!(a, Attempt::Sent { .. })).count();
+    let mut delivery = Delivery { sent, ..Delivery::default() };
     // Where a round's time goes: the claim and the marking wait for the store's writer.
     tracing::debug!(
         claimed = claimed.len(),
@@ -70,7 +86,7 @@ pub async fn step(
     let mut tried: Option<&str> = None;
     for (due, attempt) in &attempts {
         match attempt {
-            Attempt::Sent(_) => {}
+            Attempt::Sent { .. } => {}
             Attempt::Untried => untried.push((*due).clone()),
             Attempt::Failed(SendError::Server { reason, error }) => {
                 untried.push((*due).clone());
@@ -128,18 +144,63 @@ async fn keep_claim<T>(store: &Store, token: &str, sending: Sending, sends: impl
     }
 }
 
-/// Sends one mail unless the server has refused the session meanwhile.
-async fn attempt<'a>(transport: &Transport, refused: &AtomicBool, due: &'a Due) -> (&'a Due, Attempt) {
+/// A mail the server accepted: its index in the claim, when, and where to say
+/// whether it was marked.
+type Accepted = (usize, i64, oneshot::Sender<bool>);
+
+/// Marks accepted mails as they come, those that arrive together in one
+/// transaction, and answers each session. After a store error nothing more is
+/// marked (the sessions learn it) and the error is returned at the end.
+async fn mark(store: &Store, claimed: &[Due], mut marks: mpsc::UnboundedReceiver<Accepted>) -> Result<(), StoreError> {
+    let mut failure = None;
+    while let Some(first) = marks.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = marks.try_recv() {
+            batch.push(more);
+        }
+        if failure.is_some() {
+            continue;
+        }
+        let sent: Vec<Sent<'_>> = batch.iter().map(|(index, at, _)| Sent { due: &claimed[*index], at: *at }).collect();
+        match store.mark_sent(&sent).await {
+            Ok(ours) => {
+                for ((_, _, answer), ours) in batch.into_iter().zip(ours) {
+                    let _ = answer.send(ours);
+                }
+            }
+            Err(error) => failure = Some(error),
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// Sends one mail unless the server has refused the session meanwhile; once
+/// the server accepted it, waits until it is marked before the session goes on.
+async fn attempt(
+    transport: &Transport,
+    refused: &AtomicBool,
+    accepted: mpsc::UnboundedSender<Accepted>,
+    index: usize,
+    due: &Due,
+) -> (usize, Attempt) {
     if refused.load(Ordering::Relaxed) {
-        return (due, Attempt::Untried);
+        return (index, Attempt::Untried);
     }
     match transport.send(&due.sender, &due.recipient, &due.body).await {
-        Ok(()) => (due, Attempt::Sent(now_ms())),
+        Ok(()) => {
+            let at = now_ms();
+            let (answer, marked) = oneshot::channel();
+            let ours = match accepted.send((index, at, answer)) {
+                Ok(()) => marked.await.ok(),
+                Err(_) => None,
+            };
+            (index, Attempt::Sent { at, ours })
+        }
         Err(error) => {
             if matches!(error, SendError::Server { .. }) {
                 refused.store(true, Ordering::Relaxed);
             }
-            (due, Attempt::Failed(error))
+            (index, Attempt::Failed(error))
         }
     }
 }
