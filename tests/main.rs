@@ -8,6 +8,7 @@ mod conversation;
 mod crash;
 mod imap_ingest;
 mod intake_golden;
+mod learn_mailboxes;
 mod maildir;
 mod outbound;
 mod respond;

@@ -232,12 +232,23 @@ pub async fn train(config: Arc<Config>) -> Result<()> {
         })
         .collect();
     println!(
-        "trained on {} examples: {} shipped, {} from the config, {} from routing.examples_file, {} corrections",
-        training.model.examples, training.shipped, training.configured, training.from_file, training.corrections
+        "trained on {} examples: {} shipped, {} from the config, {} from routing.examples_file, {} corrections, {} from the old mailboxes",
+        training.model.examples,
+        training.shipped,
+        training.configured,
+        training.from_file,
+        training.corrections,
+        training.from_mailboxes()
     );
+    let counts = |by: &std::collections::BTreeMap<String, usize>| -> String {
+        by.iter().map(|(d, n)| format!("{d} {n}")).collect::<Vec<_>>().join(", ")
+    };
     if !training.from_file_by_department.is_empty() {
-        let counts: Vec<String> = training.from_file_by_department.iter().map(|(d, n)| format!("{d} {n}")).collect();
-        println!("from routing.examples_file: {}", counts.join(", "));
+        println!("from routing.examples_file: {}", counts(&training.from_file_by_department));
+    }
+    if config.routing.learn_from_mailboxes {
+        let by = &training.from_mailboxes_by_department;
+        println!("from the old mailboxes: {}", if by.is_empty() { "none yet".to_owned() } else { counts(by) });
     }
     println!("labels: {}", labels.join(", "));
     println!("calibration temperature: {}", training.model.temperature);

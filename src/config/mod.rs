@@ -397,6 +397,10 @@ pub struct RoutingConfig {
     /// or `department`), counted below the curated examples.
     #[serde(default)]
     pub examples_file: Option<PathBuf>,
+    /// Learn from the old mailboxes: their backlog, and later mail whose department
+    /// held, labelled by the mailbox's department, counted below the curated examples.
+    #[serde(default)]
+    pub learn_from_mailboxes: bool,
     /// Seconds between checks for a model that `loket train` stored.
     #[serde(default = "defaults::model_check_secs")]
     pub model_check_secs: u64,
@@ -414,6 +418,7 @@ impl Default for RoutingConfig {
             confidential_confidence: defaults::confidential_confidence(),
             builtin_examples: true,
             examples_file: None,
+            learn_from_mailboxes: false,
             model_check_secs: defaults::model_check_secs(),
             rules: Vec::new(),
         }

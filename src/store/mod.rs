@@ -41,7 +41,7 @@ pub use cursor::MailboxCursor;
 pub use filter::TicketFilter;
 pub use ingest::{BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, TicketChange, new_id};
 pub use lease::LeaseHolder;
-pub use models::{Correction, StoredModel};
+pub use models::{Correction, MailboxRequest, StoredModel};
 pub use outbox::{Due, OutboxRow};
 pub use outbox_queue::{QueuedMail, Requeue};
 pub use outbox_sent::Sent;
