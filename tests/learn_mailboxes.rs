@@ -146,6 +146,11 @@ fn macro_f1(tickets: &std::path::Path, dir: &std::path::Path) -> f64 {
         args.extend(["--map", map]);
     }
     let report: serde_json::Value = serde_json::from_str(&loket(&args, dir)).unwrap();
+    // The shape scripts rely on: labels, and the confusion with a row per true label.
+    let labels = report["report"]["labels"].as_array().unwrap();
+    assert_eq!(report["report"]["confusion"].as_array().unwrap().len(), labels.len());
+    assert!(report["decision_ms"]["p99"].as_f64().is_some(), "{report}");
+    assert!(report["model_memory_mib"].as_f64().unwrap() < 64.0, "{report}");
     report["report"]["macro_f1"].as_f64().unwrap()
 }
 

@@ -152,7 +152,9 @@ pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
     anyhow::ensure!(!examples.is_empty(), "{} holds no examples", args.csv.display());
     let unknown = examples.iter().filter(|e| config.department_by_id(&e.department).is_none()).count();
     let (classifier, source) = classifier(&config).await?;
-    let predicted = eval::predict(&classifier, &config, &examples);
+    let (predicted, took) = eval::predict_timed(&classifier, &config, &examples);
+    let (p50, p99) = (eval::quantile_ms(&took, 0.5), eval::quantile_ms(&took, 0.99));
+    let model_mib = classifier.model().memory_bytes() as f64 / (1024.0 * 1024.0);
     let pairs: Vec<(String, String)> = predicted.iter().map(|(t, p, _)| (t.clone(), p.clone())).collect();
     let report = eval::report(&pairs);
     let threshold = config.routing.reroute_confidence;
@@ -163,6 +165,8 @@ pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
             "model": source,
             "report": report,
             "unknown_labels": unknown,
+            "decision_ms": { "p50": p50, "p99": p99 },
+            "model_memory_mib": model_mib,
             "at_reroute_confidence": {
                 "threshold": threshold,
                 "decided": sure.len(),
@@ -207,6 +211,7 @@ pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
         100.0 * sure.len() as f64 / predicted.len().max(1) as f64,
         if sure.is_empty() { 0.0 } else { sure_right as f64 / sure.len() as f64 }
     )?;
+    writeln!(out, "one decision: p50 {p50:.3} ms, p99 {p99:.3} ms; the model holds about {model_mib:.1} MiB")?;
     Ok(())
 }
 

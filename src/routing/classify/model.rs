@@ -132,6 +132,16 @@ impl Model {
         scores
     }
 
+    /// About how many bytes the model holds in memory: its vocabulary (each
+    /// feature's text, its index and the hash table's share) and one number per
+    /// label and feature.
+    pub fn memory_bytes(&self) -> usize {
+        let size = std::mem::size_of::<String>() + std::mem::size_of::<u32>() + std::mem::size_of::<u64>();
+        let vocabulary: usize = self.vocabulary.keys().map(|k| k.capacity() + size).sum();
+        let numbers = self.log_likelihood.iter().map(|row| row.capacity() + 1).sum::<usize>() * 4;
+        vocabulary + numbers
+    }
+
     /// Whether the model has seen `feature` in training.
     pub fn knows(&self, feature: &str) -> bool {
         self.vocabulary.contains_key(feature)
