@@ -10,7 +10,7 @@ use loket::routing::classify::{Arrival, Classifier, Model, Routing};
 
 use crate::support::request;
 
-fn learning(dir: &std::path::Path, learn: bool) -> Arc<Config> {
+fn learning(dir: &std::path::Path, store_url: &str, learn: bool) -> Arc<Config> {
     let mut extra = format!("[outbox]\nfile_dir = \"out\"\n[routing]\nlearn_from_mailboxes = {learn}\n");
     for (name, department) in [("it-old", Some("it")), ("hr-old", Some("hr")), ("desk", None)] {
         let department = department.map(|d| format!("department = \"{d}\"\n")).unwrap_or_default();
@@ -19,7 +19,7 @@ fn learning(dir: &std::path::Path, learn: bool) -> Arc<Config> {
             dir.join(name).display()
         ));
     }
-    let text = crate::support::config_text(&crate::support::sqlite_url(dir), 143, &[], &extra);
+    let text = crate::support::config_text(store_url, 143, &[], &extra);
     Arc::new(loket::config::load_str(&text).unwrap())
 }
 
@@ -59,9 +59,20 @@ fn ask(config: &Arc<Config>, model: Model) -> loket::routing::classify::Decision
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_old_mailboxes_backlog_teaches_the_model_the_organisations_own_words() {
+async fn the_old_mailboxes_backlog_teaches_the_model_the_organisations_own_words_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let config = learning(dir.path(), true);
+    backlog_teaches(dir.path(), &crate::support::sqlite_url(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_mailboxes_backlog_teaches_the_model_the_organisations_own_words_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = crate::support::postgres::Postgres::start();
+    backlog_teaches(dir.path(), &postgres.database("learn").await).await;
+}
+
+async fn backlog_teaches(dir: &std::path::Path, store_url: &str) {
+    let config = learning(dir, store_url, true);
     let store = loket::app::open_store(&config).await.unwrap();
     // The HR mailbox's backlog speaks of the payroll system by its own name; the
     // IT mailbox's of laptops.
@@ -93,7 +104,7 @@ async fn the_old_mailboxes_backlog_teaches_the_model_the_organisations_own_words
     take_in(&config, &store, "desk", "desk", desk, true).await;
     assert_eq!(store.count_tickets().await.unwrap(), 27);
 
-    let off = learning(dir.path(), false);
+    let off = learning(dir, store_url, false);
     let without = loket::routing::learn::train(&off, &store).await.unwrap();
     assert_eq!(without.from_mailboxes(), 0, "nothing is learnt from the mailboxes unless asked");
     let before = ask(&off, without.model);
