@@ -13,6 +13,7 @@ mod maildir;
 mod outbound;
 mod respond;
 mod routing;
+mod routing_targets;
 mod security;
 mod store;
 mod web;
