@@ -10,7 +10,7 @@ use loket::routing::classify::{Arrival, Classifier, eval};
 /// The scenario configs: `plain` is the out-of-the-box config (three departments,
 /// no categories, no rules); `rules` adds categories and rules; `noreroute` has
 /// rerouting switched off.
-fn config(kind: &str) -> loket::config::Config {
+pub(crate) fn config(kind: &str) -> loket::config::Config {
     loket::config::load_str(&config_text(kind)).expect("routing test config")
 }
 

@@ -152,7 +152,9 @@ pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
     anyhow::ensure!(!examples.is_empty(), "{} holds no examples", args.csv.display());
     let unknown = examples.iter().filter(|e| config.department_by_id(&e.department).is_none()).count();
     let (classifier, source) = classifier(&config).await?;
-    let predicted = eval::predict(&classifier, &config, &examples);
+    let (predicted, took) = eval::predict_timed(&classifier, &config, &examples);
+    let (p50, p99) = (eval::quantile_ms(&took, 0.5), eval::quantile_ms(&took, 0.99));
+    let model_mib = classifier.model().memory_bytes() as f64 / (1024.0 * 1024.0);
     let pairs: Vec<(String, String)> = predicted.iter().map(|(t, p, _)| (t.clone(), p.clone())).collect();
     let report = eval::report(&pairs);
     let threshold = config.routing.reroute_confidence;
@@ -163,6 +165,8 @@ pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
             "model": source,
             "report": report,
             "unknown_labels": unknown,
+            "decision_ms": { "p50": p50, "p99": p99 },
+            "model_memory_mib": model_mib,
             "at_reroute_confidence": {
                 "threshold": threshold,
                 "decided": sure.len(),
@@ -207,6 +211,7 @@ pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
         100.0 * sure.len() as f64 / predicted.len().max(1) as f64,
         if sure.is_empty() { 0.0 } else { sure_right as f64 / sure.len() as f64 }
     )?;
+    writeln!(out, "one decision: p50 {p50:.3} ms, p99 {p99:.3} ms; the model holds about {model_mib:.1} MiB")?;
     Ok(())
 }
 
@@ -232,12 +237,23 @@ pub async fn train(config: Arc<Config>) -> Result<()> {
         })
         .collect();
     println!(
-        "trained on {} examples: {} shipped, {} from the config, {} from routing.examples_file, {} corrections",
-        training.model.examples, training.shipped, training.configured, training.from_file, training.corrections
+        "trained on {} examples: {} shipped, {} from the config, {} from routing.examples_file, {} corrections, {} from the old mailboxes",
+        training.model.examples,
+        training.shipped,
+        training.configured,
+        training.from_file,
+        training.corrections,
+        training.from_mailboxes()
     );
+    let counts = |by: &std::collections::BTreeMap<String, usize>| -> String {
+        by.iter().map(|(d, n)| format!("{d} {n}")).collect::<Vec<_>>().join(", ")
+    };
     if !training.from_file_by_department.is_empty() {
-        let counts: Vec<String> = training.from_file_by_department.iter().map(|(d, n)| format!("{d} {n}")).collect();
-        println!("from routing.examples_file: {}", counts.join(", "));
+        println!("from routing.examples_file: {}", counts(&training.from_file_by_department));
+    }
+    if config.routing.learn_from_mailboxes {
+        let by = &training.from_mailboxes_by_department;
+        println!("from the old mailboxes: {}", if by.is_empty() { "none yet".to_owned() } else { counts(by) });
     }
     println!("labels: {}", labels.join(", "));
     println!("calibration temperature: {}", training.model.temperature);

@@ -199,6 +199,18 @@ pub struct DeskConfig {
     pub secret_env: Option<String>,
 }
 
+/// Which model reads requests (`routing.model`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Multinomial naive Bayes: best on the shipped examples alone.
+    #[default]
+    NaiveBayes,
+    /// Logistic regression over the same features: best once the organisation's
+    /// own history is trained on.
+    Logistic,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {
@@ -402,6 +414,13 @@ pub struct RoutingConfig {
     /// or `department`), counted below the curated examples.
     #[serde(default)]
     pub examples_file: Option<PathBuf>,
+    /// Learn from the old mailboxes: their backlog, and later mail whose department
+    /// held, labelled by the mailbox's department, counted below the curated examples.
+    #[serde(default)]
+    pub learn_from_mailboxes: bool,
+    /// Which model reads requests: `naive_bayes` or `logistic`.
+    #[serde(default)]
+    pub model: ModelKind,
     /// Seconds between checks for a model that `loket train` stored.
     #[serde(default = "defaults::model_check_secs")]
     pub model_check_secs: u64,
@@ -419,6 +438,8 @@ impl Default for RoutingConfig {
             confidential_confidence: defaults::confidential_confidence(),
             builtin_examples: true,
             examples_file: None,
+            learn_from_mailboxes: false,
+            model: ModelKind::NaiveBayes,
             model_check_secs: defaults::model_check_secs(),
             rules: Vec::new(),
         }

@@ -1,6 +1,7 @@
 //! Learn: the routing model from everything loket knows — the shipped examples,
-//! the operator's (config and `routing.examples_file`) and the departments'
-//! corrections (`#route`) — stored for the next start, and picked up by a
+//! the operator's (config and `routing.examples_file`), the departments'
+//! corrections (`#route`) and, with `routing.learn_from_mailboxes`, the requests
+//! the old mailboxes brought in — stored for the next start, and picked up by a
 //! running daemon without a restart.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -33,6 +34,50 @@ pub struct Training {
     /// How many of `routing.examples_file`'s examples each department got.
     pub from_file_by_department: BTreeMap<String, usize>,
     pub corrections: usize,
+    /// How many requests from the old mailboxes each department got
+    /// (`routing.learn_from_mailboxes`).
+    pub from_mailboxes_by_department: BTreeMap<String, usize>,
+}
+
+impl Training {
+    /// How many requests from the old mailboxes it learnt from.
+    pub fn from_mailboxes(&self) -> usize {
+        self.from_mailboxes_by_department.values().sum()
+    }
+}
+
+/// The old mailboxes' requests as examples for their mailbox's department: the
+/// backlog, and later mail that was resolved in its mailbox's department. A
+/// request a department rerouted is a correction instead; one the model took
+/// elsewhere, or still open, says nothing yet about where it belonged.
+async fn mailbox_examples(config: &Config, store: &Store) -> Result<Vec<Example>, LearnError> {
+    if !config.routing.learn_from_mailboxes {
+        return Ok(Vec::new());
+    }
+    let examples = store
+        .mailbox_requests()
+        .await?
+        .into_iter()
+        .filter_map(|request| {
+            let home = config.mailbox(&request.mailbox)?.department.clone()?;
+            let held = request.resolved && request.department == home.as_str();
+            (request.backlog || held).then(|| Example {
+                department: home.to_string(),
+                category: None,
+                subject: request.subject,
+                body: request.body,
+                weight: data::FROM_MAILBOX,
+            })
+        })
+        .collect();
+    Ok(examples)
+}
+
+fn per_department(examples: &[Example]) -> BTreeMap<String, usize> {
+    examples.iter().fold(BTreeMap::new(), |mut counts, e| {
+        *counts.entry(e.department.clone()).or_default() += 1;
+        counts
+    })
 }
 
 /// The operator's labelled examples: CSV with `subject`, `body`, `label` (or
@@ -68,19 +113,19 @@ pub async fn train(config: &Config, store: &Store) -> Result<Training, LearnErro
             weight: data::CURATED,
         })
         .collect();
+    let from_mailboxes = mailbox_examples(config, store).await?;
     let mut extra = from_file.clone();
     extra.extend_from_slice(&corrections);
+    extra.extend_from_slice(&from_mailboxes);
     let model = data::train(config, &extra);
     Ok(Training {
         model,
         shipped: if config.routing.builtin_examples { data::shipped().len() } else { 0 },
         configured: data::from_config(config).len(),
         from_file: from_file.len(),
-        from_file_by_department: from_file.iter().fold(BTreeMap::new(), |mut counts, e| {
-            *counts.entry(e.department.clone()).or_default() += 1;
-            counts
-        }),
+        from_file_by_department: per_department(&from_file),
         corrections: corrections.len(),
+        from_mailboxes_by_department: per_department(&from_mailboxes),
     })
 }
 

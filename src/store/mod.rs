@@ -51,7 +51,7 @@ pub use ingest::{BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Qu
 pub use instances::{InstanceStatus, MailboxStatus, Share};
 pub use lease::LeaseHolder;
 pub use lookup::{AckCounts, Copies, CopyKey};
-pub use models::{Correction, StoredModel};
+pub use models::{Correction, MailboxRequest, StoredModel};
 pub use outbox::{Due, OUTBOX_CHANNEL, OutboxRow};
 pub use outbox_queue::{QueuedMail, Requeue};
 pub use outbox_sent::Sent;

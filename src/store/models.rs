@@ -14,6 +14,31 @@ pub struct StoredModel {
     pub body: String,
 }
 
+/// A request that arrived in an old mailbox and was never rerouted by staff: its
+/// opening mail, where it arrived, where it went, and whether it was backlog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxRequest {
+    pub mailbox: String,
+    pub department: String,
+    pub resolved: bool,
+    /// It was already in the mailbox when loket first connected.
+    pub backlog: bool,
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(FromRow)]
+struct MailboxRow {
+    reference: String,
+    mailbox: String,
+    department: String,
+    status: String,
+    subject: String,
+    body: String,
+    history: i64,
+    below_backlog: i64,
+}
+
 /// A department's `#route`: the ticket's opening request and where it belonged.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Correction {
@@ -81,5 +106,45 @@ impl Store {
             }
         }
         Ok(corrections)
+    }
+
+    /// Every person's request (no automatic mail) that no department rerouted with
+    /// `#route`, with its opening mail: what `routing.learn_from_mailboxes` learns
+    /// from. Backlog is what was kept as history, or fetched at or below the UID
+    /// that was the mailbox's last at the first connection.
+    pub async fn mailbox_requests(&self) -> Result<Vec<MailboxRequest>, StoreError> {
+        let rows: Vec<MailboxRow> = sqlx::query_as(
+            "SELECT t.reference, t.origin_mailbox AS mailbox, t.department, t.status, m.subject, m.text_body AS body,
+                 (SELECT COUNT(*) FROM events h WHERE h.ticket_id = t.id AND h.kind = 'history') AS history,
+                 (SELECT COUNT(*) FROM mailboxes b
+                  WHERE b.name = m.mailbox AND b.uidvalidity = m.uidvalidity AND m.uid <= b.backlog_uid)
+                 AS below_backlog
+             FROM tickets t
+             JOIN messages m ON m.ticket_id = t.id AND m.message_id IS NOT DISTINCT FROM t.opening_message_id
+                 AND m.author_role = 'requester'
+             WHERE t.automatic IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = 'rerouted')
+             ORDER BY t.reference, m.received_at, m.id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut requests = Vec::with_capacity(rows.len());
+        let mut last: Option<String> = None;
+        // A mail sent to two old addresses is stored twice on one ticket: it counts once.
+        for row in rows {
+            if last.as_ref() == Some(&row.reference) {
+                continue;
+            }
+            last = Some(row.reference);
+            requests.push(MailboxRequest {
+                mailbox: row.mailbox,
+                department: row.department,
+                resolved: row.status == crate::domain::Status::Resolved.as_str(),
+                backlog: row.history > 0 || row.below_backlog > 0,
+                subject: row.subject,
+                body: row.body,
+            });
+        }
+        Ok(requests)
     }
 }

@@ -26,6 +26,9 @@ pub const CURATED: f32 = 1.0;
 /// How much an example from `routing.examples_file` counts: another tool's
 /// tickets, labelled by the mailbox or queue they were sent to, so noisier.
 pub const FROM_FILE: f32 = 0.5;
+/// How much a request from an old mailbox counts (`routing.learn_from_mailboxes`):
+/// labelled by the mailbox it was sent to, as noisy as another tool's export.
+pub const FROM_MAILBOX: f32 = 0.5;
 
 /// One labelled request.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +37,7 @@ pub struct Example {
     pub category: Option<String>,
     pub subject: String,
     pub body: String,
-    /// How much it counts in training ([`CURATED`], [`FROM_FILE`]).
+    /// How much it counts in training ([`CURATED`], [`FROM_FILE`], [`FROM_MAILBOX`]).
     pub weight: f32,
 }
 
@@ -164,5 +167,5 @@ pub fn train(config: &Config, extra: &[Example]) -> Model {
     let mut examples = if config.routing.builtin_examples { shipped() } else { Vec::new() };
     examples.extend(from_config(config));
     examples.extend_from_slice(extra);
-    Model::train(&samples(config, &examples))
+    Model::train_as(config.routing.model, &samples(config, &examples))
 }

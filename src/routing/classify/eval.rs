@@ -1,6 +1,8 @@
 //! Measuring routing on labelled examples: accuracy, macro-F1, per-department
 //! precision and recall, and the confusion matrix.
 
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 
 use super::data::Example;
@@ -34,9 +36,20 @@ pub struct Report {
 /// were mailed to the desk's own address: the rule's department when a rule
 /// matches, else the model's, whatever its confidence.
 pub fn predict(classifier: &Classifier, config: &Config, examples: &[Example]) -> Vec<(String, String, f64)> {
+    predict_timed(classifier, config, examples).0
+}
+
+/// As [`predict`], with how long each decision took (the whole decision: text
+/// preparation, language, rules and model; not the parsing of the test mail).
+pub fn predict_timed(
+    classifier: &Classifier,
+    config: &Config,
+    examples: &[Example],
+) -> (Vec<(String, String, f64)>, Vec<Duration>) {
     let default = Language::from_code(&config.ack.default_language).unwrap_or(Language::En);
     let arrival = Arrival::desk(config);
-    examples
+    let mut took = Vec::with_capacity(examples.len());
+    let predicted = examples
         .iter()
         .filter_map(|example| {
             let raw = format!(
@@ -45,15 +58,27 @@ pub fn predict(classifier: &Classifier, config: &Config, examples: &[Example]) -
                 example.body
             );
             let message = crate::inbound::intake::parse(raw.as_bytes()).ok()?;
+            let start = Instant::now();
             let language = language::detect(&message.subject, &message.text, default);
             let decision = classifier.decide_at(&arrival, &message, language);
+            took.push(start.elapsed());
             let predicted = match decision.decided_by {
                 DecidedBy::Rule => decision.department.to_string(),
                 _ => decision.model_department.clone().unwrap_or_else(|| decision.department.to_string()),
             };
             Some((example.department.clone(), predicted, decision.confidence.unwrap_or(1.0)))
         })
-        .collect()
+        .collect();
+    (predicted, took)
+}
+
+/// The `q` quantile (0 to 1) of `times`, in milliseconds.
+pub fn quantile_ms(times: &[Duration], q: f64) -> f64 {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    let Some(last) = sorted.len().checked_sub(1) else { return 0.0 };
+    let at = ((last as f64) * q).ceil() as usize;
+    sorted[at.min(last)].as_secs_f64() * 1_000.0
 }
 
 /// Compares (truth, predicted) pairs.

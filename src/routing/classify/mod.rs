@@ -12,6 +12,7 @@
 pub mod data;
 mod decision;
 pub mod eval;
+mod logistic;
 pub mod model;
 pub mod rules;
 pub mod text;

@@ -1,4 +1,5 @@
-//! The model: multinomial naive Bayes over weighted text features, with its
+//! The model: multinomial naive Bayes (or, with `routing.model = "logistic"`,
+//! logistic regression) over weighted text features, with its
 //! scores calibrated by a temperature fitted in cross-validation, so that a
 //! confidence of 0.8 means about four in five are right. Small on purpose:
 //! trained in milliseconds from a few thousand examples, readable (each
@@ -7,6 +8,8 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::config::ModelKind;
 
 /// Laplace smoothing.
 const ALPHA: f32 = 0.1;
@@ -39,6 +42,10 @@ pub struct Model {
     log_likelihood: Vec<Vec<f32>>,
     pub temperature: f32,
     pub examples: usize,
+    /// Naive Bayes keeps log-likelihoods in `log_likelihood`; logistic
+    /// regression keeps its weights there and its biases in `log_prior`.
+    #[serde(default)]
+    pub kind: ModelKind,
 }
 
 /// A prediction: every label's calibrated probability, best first.
@@ -50,13 +57,18 @@ pub struct Scores {
 impl Model {
     /// Trains on `samples` and fits the temperature in cross-validation.
     pub fn train(samples: &[Sample]) -> Self {
-        let mut model = Self::fit(samples);
-        model.temperature = fit_temperature(samples);
+        Self::train_as(ModelKind::NaiveBayes, samples)
+    }
+
+    /// Trains a model of `kind` on `samples` and fits the temperature in cross-validation.
+    pub fn train_as(kind: ModelKind, samples: &[Sample]) -> Self {
+        let mut model = Self::fit(kind, samples);
+        model.temperature = fit_temperature(kind, samples);
         model
     }
 
-    /// Counts without calibration (temperature 1).
-    fn fit(samples: &[Sample]) -> Self {
+    /// Without calibration (temperature 1).
+    fn fit(kind: ModelKind, samples: &[Sample]) -> Self {
         let mut labels: Vec<Label> = samples.iter().map(|s| s.label.clone()).collect();
         labels.sort();
         labels.dedup();
@@ -66,6 +78,18 @@ impl Model {
                 let next = u32::try_from(vocabulary.len()).unwrap_or(u32::MAX);
                 vocabulary.entry(feature.clone()).or_insert(next);
             }
+        }
+        if kind == ModelKind::Logistic {
+            let (bias, weights) = super::logistic::fit(samples, &labels, &vocabulary);
+            return Self {
+                labels,
+                vocabulary,
+                log_prior: bias,
+                log_likelihood: weights,
+                temperature: 1.0,
+                examples: samples.len(),
+                kind,
+            };
         }
         let mut counts = vec![vec![0f32; vocabulary.len()]; labels.len()];
         let mut docs = vec![0f32; labels.len()];
@@ -88,20 +112,34 @@ impl Model {
                 row.iter().map(|&c| ((c + ALPHA) / (sum + ALPHA * size)).ln()).collect()
             })
             .collect();
-        Self { labels, vocabulary, log_prior, log_likelihood, temperature: 1.0, examples: samples.len() }
+        Self { labels, vocabulary, log_prior, log_likelihood, temperature: 1.0, examples: samples.len(), kind }
     }
 
     /// Each label's raw log score.
     fn log_scores(&self, features: &HashMap<String, f32>) -> Vec<f32> {
         let mut scores = self.log_prior.clone();
+        let scale = match self.kind {
+            ModelKind::NaiveBayes => 1.0,
+            ModelKind::Logistic => super::logistic::scale(features.iter().filter(|(f, _)| self.knows(f))),
+        };
         for (feature, weight) in features {
             if let Some(&f) = self.vocabulary.get(feature) {
                 for (l, score) in scores.iter_mut().enumerate() {
-                    *score += weight * self.log_likelihood[l][f as usize];
+                    *score += scale * weight * self.log_likelihood[l][f as usize];
                 }
             }
         }
         scores
+    }
+
+    /// About how many bytes the model holds in memory: its vocabulary (each
+    /// feature's text, its index and the hash table's share) and one number per
+    /// label and feature.
+    pub fn memory_bytes(&self) -> usize {
+        let size = std::mem::size_of::<String>() + std::mem::size_of::<u32>() + std::mem::size_of::<u64>();
+        let vocabulary: usize = self.vocabulary.keys().map(|k| k.capacity() + size).sum();
+        let numbers = self.log_likelihood.iter().map(|row| row.capacity() + 1).sum::<usize>() * 4;
+        vocabulary + numbers
     }
 
     /// Whether the model has seen `feature` in training.
@@ -139,7 +177,7 @@ impl Model {
     }
 }
 
-fn softmax(scores: &[f32], temperature: f32) -> Vec<f64> {
+pub(super) fn softmax(scores: &[f32], temperature: f32) -> Vec<f64> {
     let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let exps: Vec<f64> = scores.iter().map(|s| f64::from((s - max) / temperature).exp()).collect();
     let sum: f64 = exps.iter().sum();
@@ -147,7 +185,7 @@ fn softmax(scores: &[f32], temperature: f32) -> Vec<f64> {
 }
 
 /// The temperature that minimises the log-loss of held-out folds.
-fn fit_temperature(samples: &[Sample]) -> f32 {
+fn fit_temperature(kind: ModelKind, samples: &[Sample]) -> f32 {
     if samples.len() < FOLDS * 4 {
         return 1.0;
     }
@@ -163,7 +201,7 @@ fn fit_temperature(samples: &[Sample]) -> f32 {
     for fold in 0..FOLDS {
         let train: Vec<Sample> =
             samples.iter().enumerate().filter(|(i, _)| fold_of(*i) != fold).map(|(_, s)| s.clone()).collect();
-        let model = Model::fit(&train);
+        let model = Model::fit(kind, &train);
         for (_, sample) in samples.iter().enumerate().filter(|(i, _)| fold_of(*i) == fold) {
             let truth = model.labels.binary_search(&sample.label).ok();
             held_out.push((model.log_scores(&sample.features), truth));
