@@ -243,6 +243,13 @@ async fn three_instances_share_six_mailboxes_and_the_survivors_take_over_a_dead_
     .await;
     let (_, seen) = store.status(Duration::from_secs(3)).await.unwrap();
     assert_eq!(seen.iter().filter(|i| i.live).count(), 3, "{seen:?}");
+    // Dovecot's side: one IMAP session per mailbox, from one instance.
+    let one_session_each = |when: &str| {
+        let sessions = dovecot.sessions();
+        assert!(users.iter().all(|u| sessions.get(*u).copied().unwrap_or(0) <= 1), "{when}: {sessions:?}");
+        assert!(sessions.values().sum::<usize>() >= 1, "{when}: doveadm who shows loket's sessions: {sessions:?}");
+    };
+    one_session_each("shared out");
     // Operators see the same on any instance's listener.
     let ops = |i: usize| format!("http://{}", configs[i].web.ops_address());
     let status = crate::support::http::get(&format!("{}/status", ops(2))).await;
@@ -283,9 +290,191 @@ async fn three_instances_share_six_mailboxes_and_the_survivors_take_over_a_dead_
             .sum::<f64>();
     }
     assert_eq!(takeovers, 2.0, "the dead instance's two mailboxes were taken over");
+    // The killed instance's sessions end with it (an aborted task drops its connections).
+    eventually("one session per mailbox after the takeover", Duration::from_secs(15), || async {
+        let sessions = dovecot.sessions();
+        users.iter().all(|u| sessions.get(*u).copied().unwrap_or(0) <= 1)
+    })
+    .await;
+    one_session_each("taken over");
     for instance in instances {
         instance.stop().await;
     }
     assert_eq!(store.count_tickets().await.unwrap(), 6);
     assert!(holdings(&store).await.is_empty(), "a clean stop hands every lease back");
+}
+
+/// An instance paused (SIGSTOP) past its lease: another takes its mailbox over
+/// and goes on; when the paused one resumes it notices that it lost the lease,
+/// stops reading, and nothing it had in hand doubles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_paused_past_its_lease_loses_the_mailbox_and_doubles_nothing_when_it_resumes() {
+    let postgres = crate::support::postgres::Postgres::start();
+    let url = postgres.database("paused").await;
+    let dovecot = crate::support::dovecot::Dovecot::start(&["it"]);
+    let mailboxes = [crate::support::TestMailbox {
+        extra: "processed_folder = \"Processed\"",
+        ..crate::support::TestMailbox::new("it-old", "it", "it")
+    }];
+    let dir = tempfile::tempdir().unwrap();
+    let write_config = |name: &str| {
+        let text = crate::support::config_text(&url, dovecot.port, &mailboxes, "")
+            .replace("[store]\n", "[store]\nmailbox_lease_secs = 3\n");
+        let config = loket::config::load_str(&text).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (path, format!("http://{}", config.web.ops_address()))
+    };
+    let store = loket::store::Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let holder = || async {
+        let (mailboxes, _) = store.status(Duration::from_secs(3)).await.unwrap();
+        mailboxes.into_iter().find_map(|m| m.holder)
+    };
+    let port = dovecot.port;
+    let deliver = |from: usize, to: usize| async move {
+        let mails: Vec<Vec<u8>> = (from..to)
+            .map(|i| {
+                crate::support::request(
+                    &format!("Employee {i} <employee{i}@example.org>"),
+                    "it@example.org",
+                    &format!("request {i}"),
+                    "Please help.",
+                    &format!("paused-{i}@test"),
+                )
+            })
+            .collect();
+        crate::support::imap::append_all(port, "it", "INBOX", &mails).await;
+    };
+
+    let (first_config, first_ops) = write_config("first.toml");
+    let mut first = spawn_daemon(&first_config);
+    eventually("the first instance holding the mailbox", Duration::from_secs(30), || async {
+        holder().await.is_some()
+    })
+    .await;
+    let first_holder = holder().await;
+    deliver(0, 5).await;
+    eventually("five tickets", Duration::from_secs(30), || async { store.count_tickets().await.unwrap() >= 5 }).await;
+    let (second_config, _) = write_config("second.toml");
+    let mut second = spawn_daemon(&second_config);
+
+    let signal = |name: &str, pid: u32| {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().unwrap();
+        assert!(status.success(), "kill -{name}");
+    };
+    signal("STOP", first.id());
+    eventually("the second instance holding the mailbox", Duration::from_secs(30), || async {
+        holder().await.is_some_and(|h| Some(&h) != first_holder.as_ref())
+    })
+    .await;
+    deliver(5, 10).await;
+    eventually("ten tickets", Duration::from_secs(30), || async { store.count_tickets().await.unwrap() >= 10 }).await;
+
+    signal("CONT", first.id());
+    eventually("the resumed instance counting the lost lease", Duration::from_secs(30), || async {
+        let metrics = crate::support::http::get(&format!("{first_ops}/metrics")).await.body;
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("loket_mailbox_lease_losses_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+            >= 1.0
+    })
+    .await;
+    deliver(10, 15).await;
+    eventually("fifteen tickets", Duration::from_secs(30), || async { store.count_tickets().await.unwrap() >= 15 })
+        .await;
+    assert!(
+        holder().await.is_some_and(|h| Some(&h) != first_holder.as_ref()),
+        "the resumed instance took nothing back"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for child in [&mut first, &mut second] {
+        signal("TERM", child.id());
+        child.wait().unwrap();
+    }
+    assert_eq!(store.count_tickets().await.unwrap(), 15, "one ticket per request");
+    assert_eq!(store.count_messages().await.unwrap(), 15, "no message stored twice");
+    assert_eq!(crate::support::imap::count(dovecot.port, "it", "Processed").await, 15, "each message moved once");
+}
+
+/// An instance whose clock runs ten minutes fast (libfaketime) takes no lease
+/// early: leases are timed by the database's clock, so the other instance's
+/// lease, renewed in time, holds; once that one stops, the fast one takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_clock_runs_ten_minutes_fast_takes_no_lease_early() {
+    let faketime = ["/usr/bin/faketime", "/usr/local/bin/faketime"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("faketime is missing: scripts/test installs Debian's faketime package");
+    let postgres = crate::support::postgres::Postgres::start();
+    let url = postgres.database("skew").await;
+    let dovecot = crate::support::dovecot::Dovecot::start(&["it"]);
+    let mailboxes = [crate::support::TestMailbox::new("it-old", "it", "it")];
+    let dir = tempfile::tempdir().unwrap();
+    let write_config = |name: &str| {
+        let text = crate::support::config_text(&url, dovecot.port, &mailboxes, "")
+            .replace("[store]\n", "[store]\nmailbox_lease_secs = 3\n");
+        let config = loket::config::load_str(&text).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (path, format!("http://{}", config.web.ops_address()))
+    };
+    let store = loket::store::Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let holder = || async {
+        let (mailboxes, _) = store.status(Duration::from_secs(3)).await.unwrap();
+        mailboxes.into_iter().find_map(|m| m.holder)
+    };
+    let (first_config, _) = write_config("first.toml");
+    let mut first = spawn_daemon(&first_config);
+    eventually("the first instance holding the mailbox", Duration::from_secs(30), || async {
+        holder().await.is_some()
+    })
+    .await;
+    let first_holder = holder().await;
+
+    let (fast_config, fast_ops) = write_config("fast.toml");
+    let mut fast = Command::new(faketime)
+        .args(["-f", "+10m", env!("CARGO_BIN_EXE_loket"), "run", "--config"])
+        .arg(&fast_config)
+        .env("LOKET_LOG", "warn")
+        .env_remove("LOKET_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start loket under faketime");
+    let fast_address = fast_ops.trim_start_matches("http://").to_owned();
+    eventually("the fast instance serving", Duration::from_secs(30), || async {
+        std::net::TcpStream::connect(&fast_address).is_ok()
+    })
+    .await;
+    // Three leases long: a lease judged by the fast clock would have run out at once.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(holder().await, first_holder, "the fast instance took the lease early");
+    }
+    let metrics = crate::support::http::get(&format!("{fast_ops}/metrics")).await.body;
+    assert!(
+        !metrics.lines().any(|l| l.starts_with("loket_mailbox_lease_takeovers_total") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    let status = Command::new("kill").arg("-TERM").arg(first.id().to_string()).status().unwrap();
+    assert!(status.success());
+    first.wait().unwrap();
+    eventually("the fast instance taking the mailbox once it is free", Duration::from_secs(30), || async {
+        holder().await.is_some_and(|h| Some(&h) != first_holder.as_ref())
+    })
+    .await;
+    let mail =
+        crate::support::request("Anna <anna@example.org>", "it@example.org", "skew", "Please help.", "skew@test");
+    crate::support::imap::append_all(dovecot.port, "it", "INBOX", &[mail]).await;
+    eventually("a ticket from the fast instance", Duration::from_secs(30), || async {
+        store.count_tickets().await.unwrap() >= 1
+    })
+    .await;
+    let status = Command::new("kill").arg("-TERM").arg(fast.id().to_string()).status().unwrap();
+    assert!(status.success());
+    fast.wait().unwrap();
 }

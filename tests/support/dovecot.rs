@@ -177,6 +177,25 @@ protocol imap {{
         assert!(status.success(), "doveadm kick {user}");
     }
 
+    /// Open IMAP sessions per user, as `doveadm who` counts them.
+    pub fn sessions(&self) -> std::collections::HashMap<String, usize> {
+        let doveadm = binary().replace("sbin/dovecot", "bin/doveadm");
+        let output = Command::new(doveadm)
+            .arg("-c")
+            .arg(self.dir.path().join("dovecot.conf"))
+            .arg("who")
+            .output()
+            .expect("doveadm who");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                Some((fields.next()?.to_owned(), fields.next()?.parse().ok()?))
+            })
+            .collect()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
     }
