@@ -478,3 +478,103 @@ async fn an_instance_whose_clock_runs_ten_minutes_fast_takes_no_lease_early() {
     assert!(status.success());
     fast.wait().unwrap();
 }
+
+/// Three instances as three processes on one PostgreSQL, three mailboxes and
+/// 900 requests with their mails; one instance is killed with `kill -9` in the
+/// middle of the drain. Its mailbox is taken over within about a lease, and in
+/// the end every request is one ticket with one forward and an acknowledgement,
+/// with at most a mail per outbox session of the killed instance sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_drain_together_and_one_killed_mid_drain_loses_and_doubles_nothing() {
+    const PER_MAILBOX: usize = 300;
+    let postgres = crate::support::postgres::Postgres::start();
+    let url = postgres.database("drain").await;
+    let users = ["it", "facility", "hr"];
+    let dovecot = crate::support::dovecot::Dovecot::start(&users);
+    let sink = crate::support::smtp::SmtpSink::start();
+    let mailboxes: Vec<_> = users.iter().map(|u| crate::support::TestMailbox::new(u, "it", u)).collect();
+    let smtp = format!(
+        "[smtp]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\n\n[outbox]\nretry_base_secs = 1\n\n[ack]\nbacklog = true\n",
+        sink.port,
+        sink.ca_file.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let configs: Vec<std::path::PathBuf> = (0..3)
+        .map(|i| {
+            let text = crate::support::config_text(&url, dovecot.port, &mailboxes, &smtp)
+                .replace("[store]\n", "[store]\nmailbox_lease_secs = 3\n");
+            let path = dir.path().join(format!("loket{i}.toml"));
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect();
+    for (n, user) in users.iter().enumerate() {
+        let mails: Vec<Vec<u8>> = (n * PER_MAILBOX..(n + 1) * PER_MAILBOX)
+            .map(|i| {
+                crate::support::request(
+                    &format!("Employee {i} <employee{i}@example.org>"),
+                    &format!("{user}@example.org"),
+                    &format!("request {i}"),
+                    "Mijn laptop start niet meer op.",
+                    &format!("drain-{i}@test"),
+                )
+            })
+            .collect();
+        crate::support::imap::append_all(dovecot.port, user, "INBOX", &mails).await;
+    }
+    let store = loket::store::Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut instances: Vec<Child> = configs.iter().map(|c| spawn_daemon(c)).collect();
+    let total = (3 * PER_MAILBOX) as i64;
+    eventually("the drain under way", Duration::from_secs(60), || async {
+        store.count_tickets().await.unwrap_or(0) >= 50
+    })
+    .await;
+    let mut killed = instances.remove(0);
+    killed.kill().expect("kill -9");
+    killed.wait().unwrap();
+    let at_kill = store.count_tickets().await.unwrap();
+    let worst = std::sync::atomic::AtomicUsize::new(0);
+    let mails = || {
+        let mut per: std::collections::HashMap<(String, String), usize> = Default::default();
+        for mail in sink.received() {
+            let id = crate::support::desk::message_id(&mail);
+            let kind = if id.contains(".ack.") {
+                "ack"
+            } else if id.contains(".fwd.") {
+                "fwd"
+            } else {
+                continue;
+            };
+            let key = if kind == "ack" { mail.rcpt_tos.join(",") } else { id };
+            *per.entry((kind.to_owned(), key)).or_default() += 1;
+        }
+        per
+    };
+    eventually("every request a ticket", Duration::from_secs(120), || async {
+        let most = dovecot.sessions().values().copied().max().unwrap_or(0);
+        worst.fetch_max(most, std::sync::atomic::Ordering::Relaxed);
+        store.count_tickets().await.unwrap_or(0) >= total
+    })
+    .await;
+    eventually("every acknowledgement and forward sent", Duration::from_secs(120), || async {
+        let per = mails();
+        per.keys().filter(|(k, _)| k == "ack").count() as i64 >= total
+            && per.keys().filter(|(k, _)| k == "fwd").count() as i64 >= total
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for child in &mut instances {
+        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+        assert!(status.success());
+        child.wait().unwrap();
+    }
+    assert!(at_kill < total, "the kill must land mid-drain to test anything ({at_kill} tickets)");
+    let worst = worst.into_inner();
+    assert!(worst <= 1, "at most one IMAP session per mailbox at any moment: {worst}");
+    assert_eq!(store.count_tickets().await.unwrap(), total, "one ticket per request");
+    let per = mails();
+    let twice: usize = per.values().map(|n| n - 1).sum();
+    let outbox_sessions = 4;
+    assert!(twice <= outbox_sessions, "at most a mail per session of the killed instance sent again: {twice}");
+}
