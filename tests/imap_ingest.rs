@@ -372,7 +372,9 @@ async fn a_processed_folder_that_cannot_be_created_is_reported_and_new_mail_stil
     // Dovecot refuses '/' in a folder name under its '.' hierarchy separator.
     let mailboxes =
         [TestMailbox { extra: "processed_folder = \"Archive/Processed\"", ..TestMailbox::new("it-old", "it", "it") }];
-    let config = crate::support::config(&url, dovecot.port, &mailboxes, "");
+    // A mail server that takes mail: readiness here depends on the mailbox alone.
+    let sink = crate::support::smtp::SmtpSink::start();
+    let config = crate::support::config(&url, dovecot.port, &mailboxes, &sink.section());
     imap::append_all(dovecot.port, "it", "INBOX", &messages("first", "it@example.org", 2)).await;
 
     let daemon = Daemon::start(&config);
@@ -632,8 +634,10 @@ async fn two_instances_read_a_mailbox_one_at_a_time_and_the_second_takes_over_wh
     let url = postgres.database("leases").await;
     let dovecot = Dovecot::start(&["it"]);
     let mailboxes = [TestMailbox::new("it-old", "it", "it")];
+    // A mail server that takes mail: readiness here depends on the mailboxes alone.
+    let sink = crate::support::smtp::SmtpSink::start();
     let config = || {
-        let text = crate::support::config_text(&url, dovecot.port, &mailboxes, "")
+        let text = crate::support::config_text(&url, dovecot.port, &mailboxes, &sink.section())
             .replace("[store]\n", "[store]\nmailbox_lease_secs = 3\n");
         loket::config::load_str(&text).unwrap()
     };
@@ -687,8 +691,10 @@ async fn the_mailbox_of_an_instance_that_dies_is_taken_over_within_about_a_lease
     let url = postgres.database("leases").await;
     let dovecot = Dovecot::start(&["it"]);
     let mailboxes = [TestMailbox::new("it-old", "it", "it")];
+    // A mail server that takes mail: readiness here depends on the mailboxes alone.
+    let sink = crate::support::smtp::SmtpSink::start();
     let config = || {
-        let text = crate::support::config_text(&url, dovecot.port, &mailboxes, "")
+        let text = crate::support::config_text(&url, dovecot.port, &mailboxes, &sink.section())
             .replace("[store]\n", "[store]\nmailbox_lease_secs = 3\n");
         loket::config::load_str(&text).unwrap()
     };

@@ -129,6 +129,15 @@ impl SmtpSink {
         });
     }
 
+    /// The `[smtp]` section that sends to this server (STARTTLS with its CA).
+    pub fn section(&self) -> String {
+        format!(
+            "[smtp]\nhost = \"localhost\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\n",
+            self.port,
+            self.ca_file.display()
+        )
+    }
+
     /// Every stored message with its envelope, oldest first.
     pub fn received(&self) -> Vec<Received> {
         let folder = self.dir.path().join("mail");
