@@ -480,13 +480,13 @@ async fn an_instance_whose_clock_runs_ten_minutes_fast_takes_no_lease_early() {
 }
 
 /// Three instances as three processes on one PostgreSQL, three mailboxes and
-/// 900 requests with their mails; one instance is killed with `kill -9` in the
+/// 1,020 requests with their mails; one instance is killed with `kill -9` in the
 /// middle of the drain. Its mailbox is taken over within about a lease, and in
 /// the end every request is one ticket with one forward and an acknowledgement,
 /// with at most a mail per outbox session of the killed instance sent twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_drain_together_and_one_killed_mid_drain_loses_and_doubles_nothing() {
-    const PER_MAILBOX: usize = 300;
+    const PER_MAILBOX: usize = 340;
     let postgres = crate::support::postgres::Postgres::start();
     let url = postgres.database("drain").await;
     let users = ["it", "facility", "hr"];
