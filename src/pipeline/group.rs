@@ -374,6 +374,7 @@ async fn open_tickets(
             language: c.language,
             trust: c.trust,
             recent,
+            today: crate::clock::local_day(now),
         };
         let response = desk.respond(&opened);
         if let Some(status) = response.status {
