@@ -48,7 +48,7 @@ pub use outbox_sent::Sent;
 pub use privacy::PersonData;
 pub use quarantine::QuarantineEntry;
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
-pub use report::{DayCount, ReportWindow, SenderCount};
+pub use report::{DayCount, QuietFacts, ReportWindow, SenderCount};
 pub use retention::{PurgeCutoffs, Purged};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
