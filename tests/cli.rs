@@ -888,6 +888,9 @@ fn report_figures(dir: &Path) {
     assert_eq!(mailbox("it-old")["top_senders"][0]["address"], "anna@example.org");
     assert_eq!(mailbox("it-old")["top_senders"][0]["requests"], 2);
     assert!(mailbox("desk")["last_request_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{report}");
+    assert_eq!(mailbox("it-old")["quiet_days"], 0, "Anna wrote today: {report}");
+    assert_eq!(mailbox("it-old")["safe_to_switch_off"], false, "{report}");
+    assert_eq!(report["safe_after_quiet_days"], 30, "{report}");
     // Three weeks: Anna's first request, a quiet week, and this week's four, one of them to the desk.
     let weeks = report["weeks"].as_array().unwrap();
     let series: Vec<(i64, i64)> =

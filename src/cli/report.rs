@@ -90,6 +90,20 @@ fn text(report: &report::Report) -> String {
             ));
         }
     }
+    out.push_str(&format!(
+        "\nQUIET DAYS: without a request from a person, to {}; safe to switch off after {}\n",
+        report.quiet_as_of, report.safe_after_quiet_days
+    ));
+    for m in &report.mailboxes {
+        let days = m.quiet_days.map_or_else(|| "-".to_owned(), |d| d.to_string());
+        let verdict = match (m.desk, m.safe_to_switch_off, m.quiet_days) {
+            (true, _, _) => "the desk's own address",
+            (false, true, _) => "looks safe to switch off",
+            (false, false, None) => "not read yet",
+            (false, false, Some(_)) => "not yet",
+        };
+        out.push_str(&format!("{:<20} {days:>5}  {verdict}\n", super::terminal::inert(&m.name)));
+    }
     out.push_str("\nWEEK      REQUESTS  TO THE DESK  SHARE  WEB FORM\n");
     for week in &report.weeks {
         out.push_str(&format!(

@@ -10,6 +10,7 @@ mod load;
 mod oauth;
 mod paths;
 mod retention;
+mod retire;
 mod store_url;
 mod trust;
 mod validate;
@@ -26,6 +27,7 @@ pub use form::{FORM_CHANNEL, FormConfig};
 pub use load::{EXAMPLE, load, load_str};
 pub use oauth::{AuthMethod, Grant, OAuthConfig};
 pub use retention::RetentionConfig;
+pub use retire::{ReportConfig, RetireMode, Retirement};
 pub use store_url::{StoreUrl, redacted};
 pub use trust::{ConversationConfig, TrustConfig};
 pub use web::WebConfig;
@@ -76,6 +78,8 @@ pub struct Config {
     pub conversation: ConversationConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
+    #[serde(default)]
+    pub report: ReportConfig,
     #[serde(default)]
     pub daemon: DaemonConfig,
     /// The web form at `/new`.
@@ -509,6 +513,17 @@ pub struct MailboxConfig {
     pub idle_timeout_secs: u64,
     #[serde(default = "defaults::command_timeout_secs")]
     pub command_timeout_secs: u64,
+    /// Adds a line to the acknowledgement: the desk's address reaches every
+    /// department, and this old one will close.
+    #[serde(default)]
+    pub nudge: bool,
+    /// The last day this old address is served as before (`YYYY-MM-DD`).
+    pub retire_after: Option<String>,
+    /// What its mail gets after `retire_after`: `notice` (the default) or `redirect`.
+    pub retire_mode: Option<RetireMode>,
+    /// `retire_after` and `retire_mode` as checked at load.
+    #[serde(skip)]
+    pub retirement: Option<Retirement>,
 }
 
 impl MailboxConfig {

@@ -21,6 +21,7 @@ pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
     check_outbox(config)?;
     super::web::check(&config.web)?;
     super::form::check(config)?;
+    super::retire::check_report(&config.report)?;
     if !matches!(config.ack.default_language.as_str(), "en" | "nl") {
         return Err(ConfigError::invalid("ack.default_language", "must be `en` or `nl`"));
     }
@@ -40,6 +41,7 @@ pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
             return Err(ConfigError::invalid(format!("{key}.name"), format!("`{}` is used twice", mailbox.name)));
         }
         check_mailbox(&key, mailbox, &departments)?;
+        super::retire::check_mailbox(&key, mailbox)?;
     }
     if let Some(smtp) = config.smtp.as_mut() {
         if smtp.tls == TlsMode::None && !is_loopback(&smtp.host) {

@@ -10,9 +10,12 @@
 //! continue a ticket.
 
 mod conversation;
+mod retire;
 #[cfg(test)]
 mod scenarios;
 mod turns;
+
+pub use retire::{OldAddress, old_address};
 
 pub use turns::{Joining, Opened, RecentAcks, Reply, Responder, Response, Silent, Turn, participants};
 
@@ -200,9 +203,14 @@ impl Responder for Respond {
                 recent.outside
             ));
         } else {
-            match composer.ack(&facts) {
-                Ok(mail) => response.mails.push(mail),
-                Err(error) => response.withheld.push(format!("no acknowledgement: {error}")),
+            let mailbox = config.mailbox(opened.incoming.mailbox.as_str());
+            let old = old_address(mailbox, opened.message, config.desk.address.as_str(), opened.today);
+            match retire::ack(&composer, &facts, old) {
+                (Ok(mail), instead) => {
+                    response.mails.push(mail);
+                    response.withheld.extend(instead);
+                }
+                (Err(error), _) => response.withheld.push(format!("no acknowledgement: {error}")),
             }
         }
         match composer.forward(&facts) {

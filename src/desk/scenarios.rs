@@ -1,6 +1,8 @@
 //! The desk's rules as scenarios: a mail and the state it meets in, the
 //! decision out. Pure, so each runs in milliseconds.
 
+mod retire;
+
 use std::sync::{Arc, OnceLock};
 
 use super::{Joining, Opened, RecentAcks, Reply, Respond, Responder, Response, Turn, participants};
@@ -110,6 +112,7 @@ fn open_as(desk: &Desk, raw: Vec<u8>, recent: RecentAcks, backlog: bool, seen: b
         language: *language,
         trust,
         recent,
+        today: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).expect("a day"),
     };
     desk.respond.respond(&opened)
 }

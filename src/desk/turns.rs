@@ -25,6 +25,9 @@ pub struct Opened<'a> {
     pub trust: &'a Trust,
     /// Acknowledgements in the last hour, this one's group included.
     pub recent: RecentAcks,
+    /// The day the desk decides on (in the organisation's time zone), as the
+    /// caller's clock says: old addresses close after a day.
+    pub today: chrono::NaiveDate,
 }
 
 /// Acknowledgements sent in the last hour, as the caps on automatic mail count them.

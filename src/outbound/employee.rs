@@ -2,6 +2,7 @@
 //! acknowledgement, a department's answer relayed, and the notice that another
 //! department took the request over.
 
+use chrono::NaiveDate;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox as LettreMailbox, MultiPart};
 
@@ -27,6 +28,44 @@ pub struct Conversation<'a> {
     pub department: &'a str,
     /// The Message-ID of the employee's first message, to thread under.
     pub opening_message_id: Option<&'a str>,
+}
+
+/// What the acknowledgement says about the old address the employee wrote to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AddressNote {
+    #[default]
+    Nothing,
+    /// The desk's address reaches every department and this one will close,
+    /// after the day when one is set.
+    Nudge { closes_after: Option<NaiveDate> },
+    /// This address closed after the day: use the desk's.
+    Closed { after: NaiveDate },
+}
+
+/// A day as the employee reads it: `31 December 2026`, `31 december 2026`.
+pub fn long_day(day: NaiveDate, language: Language) -> String {
+    const MAANDEN: [&str; 12] = [
+        "januari",
+        "februari",
+        "maart",
+        "april",
+        "mei",
+        "juni",
+        "juli",
+        "augustus",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ];
+    match language {
+        Language::En => day.format("%-d %B %Y").to_string(),
+        Language::Nl => {
+            use chrono::Datelike;
+            let month = MAANDEN.get(day.month0() as usize).copied().unwrap_or_default();
+            format!("{} {month} {}", day.day(), day.year())
+        }
+    }
 }
 
 fn recipient(requester: &Mailbox) -> Result<LettreMailbox, OutboundError> {
@@ -59,7 +98,30 @@ fn view(desk: &Desk<'_>, about: &Conversation<'_>, text: &str) -> RelayView {
 impl Composer<'_> {
     /// The acknowledgement to the employee, in their language.
     pub fn ack(&self, facts: &TicketFacts<'_>) -> Result<Outgoing, OutboundError> {
+        self.ack_noting(facts, AddressNote::Nothing)
+    }
+
+    /// The acknowledgement, saying `note` about the old address the employee wrote to.
+    pub fn ack_noting(&self, facts: &TicketFacts<'_>, note: AddressNote) -> Result<Outgoing, OutboundError> {
+        self.to_requester(facts, "ack", note)
+    }
+
+    /// Instead of the acknowledgement, when the old address closed after `after`
+    /// and its mail is redirected: only that it closed, which address to use, and
+    /// that the request was passed on all the same. It threads as the
+    /// acknowledgement does, so a reply to it joins the ticket.
+    pub fn closed(&self, facts: &TicketFacts<'_>, after: NaiveDate) -> Result<Outgoing, OutboundError> {
+        self.to_requester(facts, "closed", AddressNote::Closed { after })
+    }
+
+    fn to_requester(
+        &self,
+        facts: &TicketFacts<'_>,
+        template: &str,
+        note: AddressNote,
+    ) -> Result<Outgoing, OutboundError> {
         let (desk, renderer, signer, date) = (&self.desk, self.renderer, self.signer, self.date);
+        let day = |d: NaiveDate| long_day(d, facts.language);
         let view = AckView {
             name: greeting_name(facts.requester),
             reference: facts.reference.to_string(),
@@ -67,10 +129,21 @@ impl Composer<'_> {
             link: desk.tracking_link(facts.reference, facts.token),
             desk: desk.name.to_owned(),
             why: facts.why.map(str::to_owned),
+            desk_address: desk.address.to_string(),
+            old_address: facts.sent_to.to_owned(),
+            nudge: matches!(note, AddressNote::Nudge { .. }),
+            closes_after: match note {
+                AddressNote::Nudge { closes_after } => closes_after.map(day),
+                _ => None,
+            },
+            closed_after: match note {
+                AddressNote::Closed { after } => Some(day(after)),
+                _ => None,
+            },
         };
         let language = facts.language.code();
-        let text = renderer.render(&format!("ack.{language}.txt"), &view)?;
-        let html = renderer.render(&format!("ack.{language}.html"), &view)?;
+        let text = renderer.render(&format!("{template}.{language}.txt"), &view)?;
+        let html = renderer.render(&format!("{template}.{language}.html"), &view)?;
         let message_id = signer.message_id(facts.reference, MailKind::Ack.id_kind(), desk.domain());
         let subject = tagged_subject(facts.reference, facts.subject);
         let mut builder =

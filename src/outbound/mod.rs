@@ -11,7 +11,7 @@ pub mod outbox;
 pub mod render;
 
 pub use department::CommandProblem;
-pub use employee::Conversation;
+pub use employee::{AddressNote, Conversation, long_day};
 
 pub use crate::domain::{MailKind, Outgoing};
 use std::time::SystemTime;

@@ -17,6 +17,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("ack.nl.txt", include_str!("../../templates/ack.nl.txt.hbs")),
     ("ack.en.html", include_str!("../../templates/ack.en.html.hbs")),
     ("ack.nl.html", include_str!("../../templates/ack.nl.html.hbs")),
+    ("closed.en.txt", include_str!("../../templates/closed.en.txt.hbs")),
+    ("closed.nl.txt", include_str!("../../templates/closed.nl.txt.hbs")),
+    ("closed.en.html", include_str!("../../templates/closed.en.html.hbs")),
+    ("closed.nl.html", include_str!("../../templates/closed.nl.html.hbs")),
     ("forward.txt", include_str!("../../templates/forward.txt.hbs")),
     ("update.txt", include_str!("../../templates/update.txt.hbs")),
     ("notice.txt", include_str!("../../templates/notice.txt.hbs")),
@@ -58,6 +62,16 @@ pub struct AckView {
     pub desk: String,
     /// Why another department than the one written to handles it, when it was rerouted.
     pub why: Option<String>,
+    /// The desk's own address, which reaches every department.
+    pub desk_address: String,
+    /// The old address the employee wrote to.
+    pub old_address: String,
+    /// True when the acknowledgement points the employee to the desk's address.
+    pub nudge: bool,
+    /// The last day the old address is served, when it has one (with `nudge`).
+    pub closes_after: Option<String>,
+    /// The day after which the old address closed, once it has.
+    pub closed_after: Option<String>,
 }
 
 /// The values of a mail to the employee in the ticket's thread (an answer relayed,
@@ -148,6 +162,11 @@ impl Renderer {
             link: "https://desk.example.org/t/SD-00001?k=x".into(),
             desk: "Service Desk".into(),
             why: Some("You wrote to the Facility address, but it is about phones, so IT handles it.".into()),
+            desk_address: "servicedesk@example.org".into(),
+            old_address: "it@example.org".into(),
+            nudge: true,
+            closes_after: Some("31 December 2026".into()),
+            closed_after: Some("31 December 2026".into()),
         };
         let forward = ForwardView {
             reference: "SD-00001".into(),
@@ -180,7 +199,7 @@ impl Renderer {
             match name.split('.').next() {
                 Some("form") => self.render(name, &crate::web::form::sample())?,
                 Some("form-confirm") => self.render(name, &crate::outbound::form::ConfirmView::sample())?,
-                Some("ack") => self.render(name, &ack)?,
+                Some("ack" | "closed") => self.render(name, &ack)?,
                 Some("relay" | "moved") => self.render(name, &relay)?,
                 Some("notice") => self.render(name, &notice)?,
                 Some("status") => self.render(name, &crate::web::status::sample())?,
@@ -203,6 +222,11 @@ mod tests {
             link: "https://desk.example.org/t/SD-00042?k=abc&x=1".into(),
             desk: "Service Desk".into(),
             why: None,
+            desk_address: "servicedesk@example.org".into(),
+            old_address: "it@example.org".into(),
+            nudge: false,
+            closes_after: None,
+            closed_after: None,
         }
     }
 

@@ -54,7 +54,7 @@ pub(super) async fn prepare(
     let (recipients, outside) = asked(&likely, desk);
     let counts = store.ack_counts(&recipients, outside, now - HOUR_MS).await?;
     let references = store.reserve_references(prefix, likely.len()).await?;
-    let answers = answer(&likely, &references, &counts, desk);
+    let answers = answer(&likely, &references, &counts, desk, now);
     Ok(Prepared { order: likely.iter().map(|c| c.index).collect(), references, counts, answers })
 }
 
@@ -67,7 +67,13 @@ fn asked(new: &[&Candidate<'_>], desk: &dyn Responder) -> (Vec<String>, bool) {
 
 /// The desk's answer to each new request in order, counting the acknowledgements
 /// each one's requester had before the group and the ones the group queues itself.
-fn answer(new: &[&Candidate<'_>], references: &[TicketRef], counts: &AckCounts, desk: &dyn Responder) -> Vec<Answer> {
+fn answer(
+    new: &[&Candidate<'_>],
+    references: &[TicketRef],
+    counts: &AckCounts,
+    desk: &dyn Responder,
+    now: i64,
+) -> Vec<Answer> {
     let mut recipients: HashMap<String, i64> = counts.recipients.clone();
     let mut domains: HashMap<String, i64> = counts.domains.clone().unwrap_or_default();
     new.iter()
@@ -92,6 +98,7 @@ fn answer(new: &[&Candidate<'_>], references: &[TicketRef], counts: &AckCounts, 
                 language: c.language,
                 trust: c.trust,
                 recent,
+                today: crate::clock::local_day(now),
             };
             let response = desk.respond(&opened);
             for mail in response.mails.iter().filter(|m| m.kind == MailKind::Ack) {
@@ -123,7 +130,7 @@ pub(super) async fn open_tickets(
         prepared.answers
     } else {
         tracing::debug!(tickets = new.len(), "the store changed while the group was prepared; answering again");
-        answer(new, &references, &counts, desk)
+        answer(new, &references, &counts, desk, now)
     };
     let tickets: Vec<NewTicket<'_>> = new
         .iter()

@@ -59,7 +59,7 @@ pub use person_mail::PersonMail;
 pub use privacy::PersonData;
 pub use quarantine::QuarantineEntry;
 pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
-pub use report::{DayCount, ReportWindow, SenderCount};
+pub use report::{DayCount, QuietFacts, ReportWindow, SenderCount};
 pub use retention::{PurgeCutoffs, Purged};
 pub use single::InstanceLock;
 

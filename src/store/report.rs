@@ -78,3 +78,33 @@ impl Store {
         Ok(rows)
     }
 }
+
+/// What the report needs to say how long each mailbox has been quiet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuietFacts {
+    /// Per mailbox, its last request from a person.
+    pub last_request: Vec<(String, i64)>,
+    /// Per mailbox, when loket first read it.
+    pub watched_since: Vec<(String, i64)>,
+}
+
+impl Store {
+    /// Each mailbox's last request from a person before `before_ms` (whatever the
+    /// report's window), and when loket first connected to it.
+    pub async fn report_quiet(&self, before_ms: i64) -> Result<QuietFacts, StoreError> {
+        let last_request = sqlx::query_as::<_, (String, i64)>(
+            "SELECT origin_mailbox, MAX(created_at) FROM tickets
+             WHERE automatic IS NULL AND created_at < $1
+             GROUP BY origin_mailbox",
+        )
+        .bind(before_ms)
+        .fetch_all(&self.read)
+        .await?;
+        let watched_since = sqlx::query_as::<_, (String, i64)>(
+            "SELECT name, first_connected_at FROM mailboxes WHERE first_connected_at IS NOT NULL",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        Ok(QuietFacts { last_request, watched_since })
+    }
+}

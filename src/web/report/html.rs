@@ -100,6 +100,28 @@ struct Page<'a> {
 struct MailboxPage<'a> {
     mailbox: &'a super::MailboxReport,
     chart: Chart,
+    /// How long it has been quiet, in words.
+    quiet: String,
+    /// Whether it looks safe to switch off, in words.
+    verdict: String,
+}
+
+fn quiet(mailbox: &super::MailboxReport) -> String {
+    match mailbox.quiet_days {
+        Some(1) => "1 day".into(),
+        Some(days) => format!("{days} days"),
+        None => "not read yet".into(),
+    }
+}
+
+fn verdict(mailbox: &super::MailboxReport, threshold: u32) -> String {
+    if mailbox.desk {
+        "No: this is the desk's own address".into()
+    } else if mailbox.safe_to_switch_off {
+        format!("Looks safe to switch off: no request from a person for {threshold} days or more")
+    } else {
+        format!("Not yet: it is safe after {threshold} days without a request from a person")
+    }
 }
 
 /// The page, or why the template could not be rendered.
@@ -127,7 +149,8 @@ pub fn html(report: &Report) -> Result<String, String> {
                 .collect();
             let label = format!("Requests per week to {}", mailbox.address);
             let chart = chart(label, &values, max, format!("{max} a week"));
-            MailboxPage { mailbox, chart }
+            let (quiet, verdict) = (quiet(mailbox), verdict(mailbox, report.safe_after_quiet_days));
+            MailboxPage { mailbox, chart, quiet, verdict }
         })
         .collect();
     let page = Page { report, style: STYLE, share, mailboxes };
@@ -159,6 +182,8 @@ mod tests {
                 last_request_at: Some(hostile.into()),
                 top_senders: vec![Sender { address: hostile.into(), requests: 3, last_request_at: hostile.into() }],
                 weeks: vec![week],
+                quiet_days: Some(31),
+                safe_to_switch_off: true,
             }],
             weeks: vec![DeskWeek {
                 week: hostile.into(),
@@ -168,11 +193,14 @@ mod tests {
                 form_requests: 0,
                 form_share: 0.0,
             }],
+            quiet_as_of: hostile.into(),
+            safe_after_quiet_days: 30,
         };
         let page = html(&report).unwrap();
         assert!(!page.contains("<script"), "{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
         assert!(page.contains("<svg"), "{page}");
+        assert!(page.contains("31 days") && page.contains("Looks safe to switch off"), "{page}");
         let style = page.split_once("<style>").and_then(|(_, rest)| rest.split_once("</style>")).unwrap().0;
         let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(style.as_bytes()));
         assert!(html_csp().contains(&format!("style-src 'sha256-{hash}'")));

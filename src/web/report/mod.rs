@@ -5,6 +5,7 @@
 //! Weeks are ISO weeks in UTC.
 
 mod html;
+mod quiet;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,6 +28,11 @@ pub struct Report {
     pub mailboxes: Vec<MailboxReport>,
     /// The desk as a whole, week by week.
     pub weeks: Vec<DeskWeek>,
+    /// Quiet days are counted up to this time: now, or the end of `until` if earlier.
+    pub quiet_as_of: String,
+    /// Days without a request from a person after which an old address looks
+    /// safe to switch off (`report.quiet_days`).
+    pub safe_after_quiet_days: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -50,6 +56,12 @@ pub struct MailboxReport {
     pub last_request_at: Option<String>,
     pub top_senders: Vec<Sender>,
     pub weeks: Vec<MailboxWeek>,
+    /// Whole days since the last request from a person (whatever `since`), or
+    /// since loket first read the mailbox when it never had one; none when
+    /// loket has not read it yet.
+    pub quiet_days: Option<i64>,
+    /// Not the desk's own address, and quiet for at least `report.quiet_days`.
+    pub safe_to_switch_off: bool,
 }
 
 /// How requests reach the desk.
@@ -95,7 +107,12 @@ pub struct DeskWeek {
 pub async fn build(store: &Store, config: &Config, window: ReportWindow) -> Result<Report, StoreError> {
     let days = store.report_days(window).await?;
     let senders = store.report_senders(window).await?;
-    Ok(assemble(config, window, &days, &senders))
+    let as_of_ms = window.until_ms.min(crate::clock::now_ms());
+    let quiet = store.report_quiet(as_of_ms).await?;
+    let mut report = assemble(config, window, &days, &senders);
+    quiet::mark(&mut report.mailboxes, &quiet, as_of_ms, config.report.quiet_days);
+    report.quiet_as_of = time_text(as_of_ms);
+    Ok(report)
 }
 
 fn assemble(config: &Config, window: ReportWindow, days: &[DayCount], senders: &[SenderCount]) -> Report {
@@ -129,6 +146,8 @@ fn assemble(config: &Config, window: ReportWindow, days: &[DayCount], senders: &
         until: (window.until_ms < i64::MAX).then(|| day_text(window.until_ms - 1)),
         mailboxes,
         weeks: desk_weeks,
+        quiet_as_of: String::new(),
+        safe_after_quiet_days: config.report.quiet_days,
     }
 }
 
@@ -175,6 +194,8 @@ fn mailbox_report(
             .map(|s| Sender { address: s.address.clone(), requests: s.requests, last_request_at: time_text(s.last_at) })
             .collect(),
         weeks,
+        quiet_days: None,
+        safe_to_switch_off: false,
     }
 }
 
