@@ -620,3 +620,90 @@ async fn an_expired_smtp_token_is_refreshed_once_and_each_mail_is_sent_once() {
     assert!((1..=2).contains(&refusals), "the server refused the expired token once per session: {refusals}");
     assert_eq!(server.requests("client_credentials"), 2, "one new token after the refusal");
 }
+
+/// An old address that nudges, with a closing day ahead, adds the line about
+/// the desk address to its Dutch acknowledgement; one that closed yesterday in
+/// `redirect` mode sends the English closed-address notice instead of the
+/// acknowledgement, and the request is forwarded all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nudging_address_says_so_in_its_acknowledgement_and_a_closed_one_sends_only_its_notice() {
+    let dovecot = Dovecot::start(&["it", "facility"]);
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::sqlite_url(dir.path());
+    let yesterday = (chrono::Local::now().date_naive() - chrono::Days::new(1)).format("%Y-%m-%d").to_string();
+    let nudging = "address = \"it@example.org\"\nnudge = true\nretire_after = \"2099-12-31\"".to_owned();
+    let closed =
+        format!("address = \"facility@example.org\"\nretire_after = \"{yesterday}\"\nretire_mode = \"redirect\"");
+    let mailboxes = [
+        TestMailbox { extra: &nudging, ..TestMailbox::new("it-old", "it", "it") },
+        TestMailbox { extra: &closed, ..TestMailbox::new("facility-old", "facility", "facility") },
+    ];
+    let config = crate::support::config(&url, dovecot.port, &mailboxes, &smtp_section(&sink, "starttls", sink.port));
+    let store = Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    for (name, user) in [("it-old", "it"), ("facility-old", "facility")] {
+        store.open_cursor(name, imap::uidvalidity(dovecot.port, user, "INBOX").await, 1, None).await.unwrap();
+    }
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
+    let dutch = request(
+        "Anna de Vries <anna@example.org>",
+        "it@example.org",
+        "Laptop start niet",
+        "Sinds vanochtend start mijn laptop niet meer op. Kunnen jullie vandaag nog kijken?",
+        "nudge-nl@example.org",
+    );
+    let english = request(
+        "Bram Jansen <bram@example.org>",
+        "facility@example.org",
+        "Broken chair",
+        "The chair at my desk on the third floor is broken. Could someone replace it this week?",
+        "closed-en@example.org",
+    );
+    imap::append_all(dovecot.port, "it", "INBOX", &[dutch]).await;
+    imap::append_all(dovecot.port, "facility", "INBOX", &[english]).await;
+    let to = |address: &str| sink.received().into_iter().filter(|m| m.rcpt_tos.iter().any(|r| r == address)).count();
+    eventually("the mails to both employees and both queues", Duration::from_secs(60), || async {
+        to("anna@example.org") >= 1
+            && to("bram@example.org") >= 1
+            && sink.received().iter().filter(|m| m.rcpt_tos.iter().any(|r| r.ends_with("-queue@example.org"))).count()
+                >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    let text_to = |address: &str| -> Vec<String> {
+        sink.received()
+            .iter()
+            .filter(|m| m.rcpt_tos.iter().any(|r| r == address))
+            .map(|m| {
+                let parsed = MessageParser::default().parse(&m.bytes).unwrap();
+                parsed.body_text(0).map(|t| t.into_owned()).unwrap_or_default()
+            })
+            .collect()
+    };
+    let anna = text_to("anna@example.org");
+    assert_eq!(anna.len(), 1, "one acknowledgement: {anna:?}");
+    assert!(
+        anna[0].contains("servicedesk@example.org bereikt alle afdelingen")
+            && anna[0].contains("it@example.org verdwijnt na")
+            && anna[0].contains("2099"),
+        "the Dutch nudge with the closing day: {}",
+        anna[0]
+    );
+    let bram = text_to("bram@example.org");
+    assert_eq!(bram.len(), 1, "only the closed-address notice: {bram:?}");
+    assert!(
+        bram[0].contains("The address facility@example.org closed after")
+            && bram[0].contains("please write to servicedesk@example.org"),
+        "the English closed-address notice: {}",
+        bram[0]
+    );
+    assert!(!bram[0].contains("http"), "the notice carries no tracking link: {}", bram[0]);
+    let forwards =
+        sink.received().iter().filter(|m| m.rcpt_tos.iter().any(|r| r.ends_with("-queue@example.org"))).count();
+    assert_eq!(forwards, 2, "both requests forwarded");
+}

@@ -68,6 +68,14 @@ pub(super) fn check_report(report: &ReportConfig) -> Result<(), ConfigError> {
 /// Parses `retire_after` and refuses the retirement keys on the desk's own inbox.
 pub(super) fn check_mailbox(key: &str, mailbox: &mut MailboxConfig) -> Result<(), ConfigError> {
     let desk_inbox = mailbox.department.is_none();
+    let public = mailbox.address.is_some() || mailbox.username.as_deref().is_some_and(|u| u.contains('@'));
+    if !desk_inbox && (mailbox.nudge || mailbox.retire_after.is_some()) && !public {
+        return Err(ConfigError::invalid(
+            format!("{key}.address"),
+            "a mailbox that nudges or retires names its old address to people: set `address` \
+             (its username is not an e-mail address)",
+        ));
+    }
     if desk_inbox && mailbox.nudge {
         return Err(ConfigError::invalid(
             format!("{key}.nudge"),
@@ -114,7 +122,8 @@ queue_address = "it-queue@example.org"
 "#;
 
     fn mailbox(department: &str, keys: &str) -> String {
-        format!("{BASE}[[mailboxes]]\nname = \"old\"\n{department}maildir = \"/tmp/x\"\n{keys}\n")
+        let address = if department.is_empty() { "" } else { "address = \"old@example.org\"\n" };
+        format!("{BASE}[[mailboxes]]\nname = \"old\"\n{department}{address}maildir = \"/tmp/x\"\n{keys}\n")
     }
 
     #[test]
@@ -144,6 +153,10 @@ queue_address = "it-queue@example.org"
         assert!(wrong_mode.contains("retire_mode") && wrong_mode.contains("redirect"), "{wrong_mode}");
         let mode_alone = error("retire_mode = \"redirect\"");
         assert!(mode_alone.contains("mailboxes[0].retire_mode"), "{mode_alone}");
+        let nameless =
+            format!("{BASE}[[mailboxes]]\nname = \"old\"\ndepartment = \"it\"\nmaildir = \"/tmp/x\"\nnudge = true\n");
+        let nameless = load_str(&nameless).unwrap_err().to_string();
+        assert!(nameless.contains("mailboxes[0].address"), "a nudge needs the address people know: {nameless}");
         let quiet = load_str(&format!("{BASE}[report]\nquiet_days = 0\n")).unwrap_err().to_string();
         assert!(quiet.contains("report.quiet_days"), "{quiet}");
     }

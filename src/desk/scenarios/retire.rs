@@ -11,7 +11,9 @@ use crate::pipeline::plan::{Incoming, plan_parsed};
 
 /// Keys for the old IT mailbox: the scenario config ends inside its table.
 fn old_it(keys: &str) -> Desk {
-    desk_with(&format!("{keys}\n[[mailboxes]]\nname = \"desk\"\nmaildir = \"/nonexistent/desk\"\n"))
+    desk_with(&format!(
+        "address = \"it@example.org\"\n{keys}\n[[mailboxes]]\nname = \"desk\"\nmaildir = \"/nonexistent/desk\"\n"
+    ))
 }
 
 fn day(text: &str) -> NaiveDate {
@@ -70,18 +72,18 @@ fn before_the_closing_day_the_acknowledgement_nudges_in_english_and_dutch() {
     assert_eq!(kinds(&english.mails), [MailKind::Ack, MailKind::Forward]);
     let text = to_employee(&english);
     assert!(text.contains("servicedesk@example.org reaches every department"), "{text}");
-    assert!(text.contains("it-old will close after 31 December 2026"), "{text}");
+    assert!(text.contains("it@example.org will close after 31 December 2026"), "{text}");
     assert!(text.contains("Follow your request"), "it is still the whole acknowledgement: {text}");
     let dutch = to_employee(&request(&d, "it-old", "it@example.org", DUTCH, "2026-11-30"));
     assert!(dutch.contains("servicedesk@example.org bereikt alle afdelingen"), "{dutch}");
-    assert!(dutch.contains("it-old verdwijnt na 31 december 2026"), "{dutch}");
+    assert!(dutch.contains("it@example.org verdwijnt na 31 december 2026"), "{dutch}");
 }
 
 #[test]
 fn a_nudge_without_a_closing_day_names_none() {
     let d = old_it("nudge = true");
     let text = to_employee(&request(&d, "it-old", "it@example.org", ENGLISH, "2026-11-30"));
-    assert!(text.contains("it-old will close. Next time, please write to servicedesk@example.org"), "{text}");
+    assert!(text.contains("it@example.org will close. Next time, please write to servicedesk@example.org"), "{text}");
 }
 
 #[test]
@@ -102,11 +104,11 @@ fn after_the_closing_day_notice_acknowledges_and_says_the_address_closed() {
     let response = request(&d, "it-old", "it@example.org", ENGLISH, "2027-01-01");
     assert_eq!(kinds(&response.mails), [MailKind::Ack, MailKind::Forward]);
     let text = to_employee(&response);
-    assert!(text.contains("it-old closed after 31 December 2026"), "{text}");
+    assert!(text.contains("it@example.org closed after 31 December 2026"), "{text}");
     assert!(text.contains("please write to servicedesk@example.org"), "{text}");
     assert!(text.contains("Follow your request") && !text.contains("will close"), "{text}");
     let dutch = to_employee(&request(&d, "it-old", "it@example.org", DUTCH, "2027-01-01"));
-    assert!(dutch.contains("it-old is na 31 december 2026 gesloten"), "{dutch}");
+    assert!(dutch.contains("it@example.org is na 31 december 2026 gesloten"), "{dutch}");
 }
 
 #[test]
@@ -119,11 +121,11 @@ fn after_the_closing_day_redirect_sends_only_the_closed_notice_beside_the_forwar
     assert_eq!(kinds(&after.mails), [MailKind::Ack, MailKind::Forward], "one mail to the employee, one to IT");
     assert_eq!(after.mails[1].recipient, "it-queue@example.org");
     let text = to_employee(&after);
-    assert!(text.contains("The address it-old closed after 31 December 2026"), "{text}");
+    assert!(text.contains("The address it@example.org closed after 31 December 2026"), "{text}");
     assert!(text.contains("please write to servicedesk@example.org"), "{text}");
     assert!(text.contains("passed your message on to IT all the same, as SD-00001"), "{text}");
     assert!(!text.contains("Follow your request") && !text.contains("/t/SD-"), "no acknowledgement: {text}");
     assert!(after.withheld.iter().any(|w| w.contains("retire_mode = redirect")), "{:?}", after.withheld);
     let dutch = to_employee(&request(&d, "it-old", "it@example.org", DUTCH, "2027-01-01"));
-    assert!(dutch.contains("Het adres it-old is na 31 december 2026 gesloten"), "{dutch}");
+    assert!(dutch.contains("Het adres it@example.org is na 31 december 2026 gesloten"), "{dutch}");
 }
