@@ -5,37 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::clock::{display, rfc3339};
+use crate::clock::display;
 use crate::config::Config;
-use crate::store::{InstanceStatus, MailboxStatus};
-
-/// The status as one JSON document, as `loket status --json` and the operators' `/status` give it.
-pub fn json(mailboxes: &[MailboxStatus], instances: &[InstanceStatus]) -> serde_json::Value {
-    let mailboxes: Vec<_> = mailboxes
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "mailbox": m.mailbox,
-                "holder": m.holder,
-                "since": m.since.map(rfc3339),
-                "until": m.until.map(rfc3339),
-                "lease": m.lease,
-            })
-        })
-        .collect();
-    let instances: Vec<_> = instances
-        .iter()
-        .map(|i| {
-            serde_json::json!({
-                "instance": i.instance,
-                "started_at": rfc3339(i.started_at),
-                "last_seen": rfc3339(i.last_seen),
-                "live": i.live,
-            })
-        })
-        .collect();
-    serde_json::json!({ "mailboxes": mailboxes, "instances": instances })
-}
+use crate::web::status_json as json;
 
 pub async fn run(json_output: bool, config: &Config) -> Result<()> {
     let store =

@@ -3,11 +3,13 @@
 //! ask the desk, write what it decided, all in one transaction. Sources call
 //! [`Pipeline::ingest_all`] and commit on their side only after it returns.
 
+mod candidate;
 mod group;
 mod open;
 pub mod plan;
 
-pub use group::{IngestOutcome, store_group};
+pub use candidate::IngestOutcome;
+pub use group::store_group;
 
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::group::{Candidate, IngestOutcome};
+use super::candidate::{Candidate, IngestOutcome};
 use crate::desk::{self, Opened, RecentAcks, Responder};
 use crate::domain::{Entry, MailKind, Outgoing, Status, TicketRef, rate_key};
 use crate::inbound::guard::{AutoKind, Verdict};

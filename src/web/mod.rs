@@ -31,6 +31,7 @@ use crate::store::Store;
 use crate::web::health::Health;
 use crate::web::metrics::Metrics;
 
+pub use ops::status_json;
 pub use serve::{Limits, serve};
 
 #[derive(Debug, thiserror::Error)]

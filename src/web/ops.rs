@@ -111,10 +111,41 @@ pub(super) async fn report(State(state): State<WebState>) -> Response {
 pub(super) async fn status(State(state): State<WebState>) -> Response {
     let lease = Duration::from_secs(state.config.store.mailbox_lease_secs);
     match state.store.status(lease).await {
-        Ok((mailboxes, instances)) => Json(crate::cli::status::json(&mailboxes, &instances)).into_response(),
+        Ok((mailboxes, instances)) => Json(status_json(&mailboxes, &instances)).into_response(),
         Err(error) => {
             tracing::error!(%error, "the status could not be read");
             (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response()
         }
     }
+}
+
+/// The status as one JSON document, as `loket status --json` and the operators' `/status` give it.
+pub fn status_json(
+    mailboxes: &[crate::store::MailboxStatus],
+    instances: &[crate::store::InstanceStatus],
+) -> serde_json::Value {
+    let mailboxes: Vec<_> = mailboxes
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "mailbox": m.mailbox,
+                "holder": m.holder,
+                "since": m.since.map(crate::clock::rfc3339),
+                "until": m.until.map(crate::clock::rfc3339),
+                "lease": m.lease,
+            })
+        })
+        .collect();
+    let instances: Vec<_> = instances
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "instance": i.instance,
+                "started_at": crate::clock::rfc3339(i.started_at),
+                "last_seen": crate::clock::rfc3339(i.last_seen),
+                "live": i.live,
+            })
+        })
+        .collect();
+    serde_json::json!({ "mailboxes": mailboxes, "instances": instances })
 }
