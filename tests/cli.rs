@@ -636,6 +636,17 @@ async fn two_people(dir: &Path, url: &str) {
     .execute(&raw)
     .await
     .unwrap();
+    // And a request on the web form that waits for her to confirm her address.
+    sqlx::query(
+        "INSERT INTO form_requests (id, address, client, language, raw, created_at, expires_at)
+         VALUES ('form-1', 'anna@example.org', '127.0.0.1', 'nl', $1, $2, $3)",
+    )
+    .bind(b"Subject: Zebrafink-Formulier-7\r\n\r\nZebrafink-Formulier-7\r\n".to_vec())
+    .bind(loket::clock::now_ms())
+    .bind(loket::clock::now_ms() + 86_400_000)
+    .execute(&raw)
+    .await
+    .unwrap();
     raw.close().await;
     let train = loket(&["train", "--config", "loket.toml"], dir);
     assert!(stdout(&train).contains("1 corrections"), "{}{}", stdout(&train), stderr(&train));
@@ -683,6 +694,7 @@ fn forget_and_export(dir: &Path) {
 
     let dry = loket(&["forget", "anna@example.org", "--dry-run", "--config", "loket.toml"], dir);
     assert!(stdout(&dry).contains("1 quarantined mails naming them"), "{}", stdout(&dry));
+    assert!(stdout(&dry).contains("1 web form requests waiting for them to confirm"), "{}", stdout(&dry));
     assert!(stdout(&dry).contains("1 of their tickets learnt from by routing; 1 stored models"), "{}", stdout(&dry));
     assert!(stdout(&dry).contains("would erase") && stdout(&dry).contains("1 tickets they opened"), "{}", stdout(&dry));
     assert_eq!(stdout(&loket(&["tickets", "list", "--json", "--config", "loket.toml"], dir)).lines().count(), 2);
@@ -699,6 +711,8 @@ fn forget_and_export(dir: &Path) {
     let quarantine = stdout(&loket(&["quarantine", "list", "--json", "--config", "loket.toml"], dir));
     assert_eq!(quarantine.lines().count(), 1, "Bob's quarantined mail stays: {quarantine}");
     assert!(!quarantine.to_lowercase().contains("anna@"), "{quarantine}");
+    let again = loket(&["forget", "anna@example.org", "--dry-run", "--config", "loket.toml"], dir);
+    assert!(stdout(&again).contains("0 web form requests"), "{}", stdout(&again));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -709,6 +723,7 @@ async fn forget_erases_one_person_from_a_sqlite_store_down_to_the_files_bytes_an
     for file in ["loket.db", "loket.db-wal"] {
         if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
             assert!(!bytes.windows(21).any(|w| w == b"Zebrafink-Geheim-4711"), "{file} still holds the text");
+            assert!(!bytes.windows(21).any(|w| w == b"Zebrafink-Formulier-7"), "{file} still holds the form");
         }
     }
     // Bob's quarantined mail holds the same words; Anna's copy and the models are gone.
@@ -759,6 +774,7 @@ async fn purge_applies_retention_to_long_resolved_tickets_down_to_the_files_byte
     for file in ["loket.db", "loket.db-wal"] {
         if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
             assert!(!bytes.windows(21).any(|w| w == b"Zebrafink-Geheim-4711"), "{file} still holds the text");
+            assert!(!bytes.windows(21).any(|w| w == b"Zebrafink-Formulier-7"), "{file} still holds the form");
         }
     }
     let again = loket(&["purge", "--config", "loket.toml"], dir.path());

@@ -39,6 +39,7 @@ fn print(out: &mut impl Write, address: &str, verb: &str, data: &PersonData) -> 
     writeln!(out, "  {} mails to them on other tickets", data.mails_to_them)?;
     writeln!(out, "  {} participant records", data.participant_records)?;
     writeln!(out, "  {} quarantined mails naming them", data.quarantined)?;
+    writeln!(out, "  {} web form requests waiting for them to confirm", data.form_requests)?;
     writeln!(
         out,
         "  {} of their tickets learnt from by routing; {} stored models trained on them",

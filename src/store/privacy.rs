@@ -27,6 +27,8 @@ pub struct PersonData {
     pub learnt_examples: i64,
     /// Stored routing models trained on those examples (removed by `forget`).
     pub models: i64,
+    /// Web form requests waiting for their address to be confirmed.
+    pub form_requests: i64,
 }
 
 /// Their tickets that a department rerouted: each is a correction routing learns from.
@@ -64,13 +66,14 @@ impl Store {
             .await?,
             mails_to_them: count(
                 "SELECT COUNT(*) FROM outbox WHERE LOWER(recipient) = $1
-                 AND ticket_id NOT IN (SELECT id FROM tickets WHERE LOWER(requester_address) = $1)",
+                 AND (ticket_id IS NULL OR ticket_id NOT IN (SELECT id FROM tickets WHERE LOWER(requester_address) = $1))",
             )
             .await?,
             participant_records: count("SELECT COUNT(*) FROM participants WHERE LOWER(address) = $1").await?,
             quarantined: self.quarantine_of(&address).await?.len() as i64,
             learnt_examples,
             models,
+            form_requests: count("SELECT COUNT(*) FROM form_requests WHERE LOWER(address) = $1").await?,
         })
     }
 
@@ -128,6 +131,7 @@ impl Store {
             format!("DELETE FROM outbox WHERE ticket_id IN ({OWN_TICKETS}) OR LOWER(recipient) = $1"),
             format!("DELETE FROM participants WHERE ticket_id IN ({OWN_TICKETS}) OR LOWER(address) = $1"),
             "DELETE FROM tickets WHERE LOWER(requester_address) = $1".to_owned(),
+            "DELETE FROM form_requests WHERE LOWER(address) = $1".to_owned(),
         ];
         let quarantined = self.quarantine_of(&address).await?;
         let mut tx = self.write.begin().await?;
