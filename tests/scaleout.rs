@@ -289,7 +289,9 @@ async fn three_instances_share_six_mailboxes_and_the_survivors_take_over_a_dead_
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>();
     }
-    assert_eq!(takeovers, 2.0, "the dead instance's two mailboxes were taken over");
+    // At least the dead instance's two; on a loaded machine a 3 s lease of a
+    // survivor may lapse once too and be taken over by the other.
+    assert!(takeovers >= 2.0, "the dead instance's two mailboxes were taken over: {takeovers}");
     // The killed instance's sessions end with it (an aborted task drops its connections).
     eventually("one session per mailbox after the takeover", Duration::from_secs(15), || async {
         let sessions = dovecot.sessions();
