@@ -306,6 +306,29 @@ async fn three_instances_share_six_mailboxes_and_the_survivors_take_over_a_dead_
     assert!(holdings(&store).await.is_empty(), "a clean stop hands every lease back");
 }
 
+/// A config file `name` in `dir` with a 3 s mailbox lease; its path and the
+/// address of its operators' listener.
+fn lease_config(
+    dir: &Path,
+    name: &str,
+    url: &str,
+    port: u16,
+    mailboxes: &[crate::support::TestMailbox<'_>],
+) -> (std::path::PathBuf, String) {
+    let text =
+        crate::support::config_text(url, port, mailboxes, "").replace("[store]\n", "[store]\nmailbox_lease_secs = 3\n");
+    let config = loket::config::load_str(&text).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    (path, format!("http://{}", config.web.ops_address()))
+}
+
+/// The instance holding the (only) mailbox now, if any.
+async fn holder_of(store: &loket::store::Store) -> Option<String> {
+    let (mailboxes, _) = store.status(Duration::from_secs(3)).await.unwrap();
+    mailboxes.into_iter().find_map(|m| m.holder)
+}
+
 /// An instance paused (SIGSTOP) past its lease: another takes its mailbox over
 /// and goes on; when the paused one resumes it notices that it lost the lease,
 /// stops reading, and nothing it had in hand doubles.
@@ -319,20 +342,10 @@ async fn an_instance_paused_past_its_lease_loses_the_mailbox_and_doubles_nothing
         ..crate::support::TestMailbox::new("it-old", "it", "it")
     }];
     let dir = tempfile::tempdir().unwrap();
-    let write_config = |name: &str| {
-        let text = crate::support::config_text(&url, dovecot.port, &mailboxes, "")
-            .replace("[store]\n", "[store]\nmailbox_lease_secs = 3\n");
-        let config = loket::config::load_str(&text).unwrap();
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        (path, format!("http://{}", config.web.ops_address()))
-    };
+    let write_config = |name: &str| lease_config(dir.path(), name, &url, dovecot.port, &mailboxes);
     let store = loket::store::Store::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
-    let holder = || async {
-        let (mailboxes, _) = store.status(Duration::from_secs(3)).await.unwrap();
-        mailboxes.into_iter().find_map(|m| m.holder)
-    };
+    let holder = || holder_of(&store);
     let port = dovecot.port;
     let deliver = |from: usize, to: usize| async move {
         let mails: Vec<Vec<u8>> = (from..to)
@@ -415,20 +428,10 @@ async fn an_instance_whose_clock_runs_ten_minutes_fast_takes_no_lease_early() {
     let dovecot = crate::support::dovecot::Dovecot::start(&["it"]);
     let mailboxes = [crate::support::TestMailbox::new("it-old", "it", "it")];
     let dir = tempfile::tempdir().unwrap();
-    let write_config = |name: &str| {
-        let text = crate::support::config_text(&url, dovecot.port, &mailboxes, "")
-            .replace("[store]\n", "[store]\nmailbox_lease_secs = 3\n");
-        let config = loket::config::load_str(&text).unwrap();
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        (path, format!("http://{}", config.web.ops_address()))
-    };
+    let write_config = |name: &str| lease_config(dir.path(), name, &url, dovecot.port, &mailboxes);
     let store = loket::store::Store::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
-    let holder = || async {
-        let (mailboxes, _) = store.status(Duration::from_secs(3)).await.unwrap();
-        mailboxes.into_iter().find_map(|m| m.holder)
-    };
+    let holder = || holder_of(&store);
     let (first_config, _) = write_config("first.toml");
     let mut first = spawn_daemon(&first_config);
     eventually("the first instance holding the mailbox", Duration::from_secs(30), || async {
