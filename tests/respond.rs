@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::support::dovecot::Dovecot;
 use crate::support::smtp::{Received, SmtpSink};
 use crate::support::{TestMailbox, eventually, imap, request};
+use loket::domain::OutboxState;
 use loket::store::Store;
 use mail_parser::{MessageParser, MimeHeaders};
 use tokio_util::sync::CancellationToken;
@@ -191,7 +192,7 @@ async fn every_human_request_gets_one_ack_and_one_forward_and_automatic_mail_get
         let withheld = detail.events.iter().any(|e| e.kind == "withheld");
         assert_eq!(withheld, ticket.automatic.is_some(), "{}", ticket.subject);
         if ticket.automatic.is_none() {
-            assert_eq!(detail.outbox.iter().filter(|o| o.state == "sent").count(), 2, "{}", ticket.subject);
+            assert_eq!(detail.outbox.iter().filter(|o| o.state == OutboxState::Sent).count(), 2, "{}", ticket.subject);
         }
     }
 }
@@ -234,7 +235,7 @@ async fn with_the_smtp_server_down_mail_waits_and_goes_out_once_when_it_is_back(
     assert_eq!(ids.len(), 6);
     let detail = store.ticket("SD-00001").await.unwrap();
     assert!(
-        detail.outbox.iter().all(|o| o.state == "sent" && o.attempts == 1),
+        detail.outbox.iter().all(|o| o.state == OutboxState::Sent && o.attempts == 1),
         "a server that is down pauses the queue and charges no mail an attempt: {:?}",
         detail.outbox
     );
@@ -332,7 +333,7 @@ async fn a_bounce_of_loket_s_own_acknowledgement_lands_on_its_ticket() {
     assert_eq!(ticket.messages.len(), 2);
     let event = ticket.events.iter().find(|e| e.kind == "bounced").unwrap();
     assert!(event.detail.contains("acknowledgement to ghost@example.org could not be delivered"), "{}", event.detail);
-    assert!(ticket.outbox.iter().any(|o| o.kind == "ack" && o.state == "bounced"));
+    assert!(ticket.outbox.iter().any(|o| o.kind == "ack" && o.state == OutboxState::Bounced));
     assert_eq!(sink.received().len(), 2, "the bounce itself gets no reply");
 }
 
@@ -350,12 +351,13 @@ async fn a_permanent_refusal_is_recorded_on_the_ticket_and_not_retried() {
 
     run_until(&config, "the ack refused and the forward sent", || async {
         let Ok(ticket) = store.ticket("SD-00001").await else { return false };
-        ticket.outbox.iter().any(|o| o.state == "failed") && ticket.outbox.iter().any(|o| o.state == "sent")
+        ticket.outbox.iter().any(|o| o.state == OutboxState::Failed)
+            && ticket.outbox.iter().any(|o| o.state == OutboxState::Sent)
     })
     .await;
     let ticket = store.ticket("SD-00001").await.unwrap();
     let ack = ticket.outbox.iter().find(|o| o.kind == "ack").unwrap();
-    assert_eq!((ack.state.as_str(), ack.attempts), ("failed", 1), "a permanent refusal is not retried");
+    assert_eq!((ack.state, ack.attempts), (OutboxState::Failed, 1), "a permanent refusal is not retried");
     assert!(ack.last_error.as_deref().unwrap_or_default().contains("550"), "{:?}", ack.last_error);
     let event = ticket.events.iter().find(|e| e.kind == "failed").unwrap();
     assert!(event.detail.contains("acknowledgement to nobody@nowhere.example.org failed"), "{}", event.detail);
@@ -447,7 +449,7 @@ async fn a_rotated_smtp_password_pauses_the_queue_and_every_mail_goes_out_once_w
     assert_eq!(ids.len(), 6);
     for reference in ["SD-00001", "SD-00002", "SD-00003"] {
         let outbox = store.ticket(reference).await.unwrap().outbox;
-        assert!(outbox.iter().all(|o| o.state == "sent" && o.attempts == 1), "{outbox:?}");
+        assert!(outbox.iter().all(|o| o.state == OutboxState::Sent && o.attempts == 1), "{outbox:?}");
     }
     let readyz: serde_json::Value = serde_json::from_str(&readyz).unwrap();
     assert_eq!(readyz["outbox"]["paused"], false, "{readyz}");
@@ -504,7 +506,7 @@ async fn a_refused_recipient_gives_up_only_that_mail_and_outbox_retry_sends_it_a
     assert_eq!(sink.received().len(), 4, "only the retried mail went out again");
     let ticket = store.ticket("SD-00001").await.unwrap();
     let ack = ticket.outbox.iter().find(|o| o.kind == "ack").unwrap();
-    assert_eq!(ack.state, "sent");
+    assert_eq!(ack.state, OutboxState::Sent);
     assert!(ticket.events.iter().any(|e| e.kind == "requeued"), "{:?}", ticket.events);
 }
 

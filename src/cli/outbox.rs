@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::clock;
 use crate::config::Config;
+use crate::domain::OutboxState;
 use crate::store::{QueuedMail, Requeue, Store};
 
 #[derive(Debug, Subcommand)]
@@ -94,7 +95,7 @@ fn mail_json(mail: &QueuedMail) -> serde_json::Value {
     let mut value = serde_json::to_value(mail).unwrap_or_else(|_| json!({}));
     value["next_attempt"] = json!(clock::rfc3339(mail.next_attempt_at));
     value["queued"] = json!(clock::rfc3339(mail.created_at));
-    value["can_retry"] = json!(mail.state == "failed" && mail.body_bytes > 0);
+    value["can_retry"] = json!(mail.state == OutboxState::Failed && mail.body_bytes > 0);
     value
 }
 
@@ -108,8 +109,8 @@ fn print_table(out: &mut impl Write, mails: &[QueuedMail]) -> std::io::Result<()
         "ID", "KIND", "RECIPIENT", "TICKET", "STATE", "ATTEMPTS", "NEXT ATTEMPT"
     )?;
     for mail in mails {
-        let next = match mail.state.as_str() {
-            "pending" => clock::display(mail.next_attempt_at),
+        let next = match mail.state {
+            OutboxState::Pending => clock::display(mail.next_attempt_at),
             _ if mail.body_bytes > 0 => "retry possible".to_owned(),
             _ => "body wiped".to_owned(),
         };

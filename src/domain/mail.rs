@@ -81,6 +81,52 @@ impl MailKind {
     }
 }
 
+/// Where a mail in the outbox stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting to be sent, or being sent.
+    Pending,
+    /// The server accepted it.
+    Sent,
+    /// Given up: refused for good, or still failing after the retry period.
+    Failed,
+    /// Sent, and later a bounce said it could not be delivered.
+    Bounced,
+}
+
+impl OutboxState {
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Sent, Self::Failed, Self::Bounced];
+
+    /// The spelling in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Bounced => "bounced",
+        }
+    }
+
+    pub fn from_stored(state: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == state)
+    }
+}
+
+impl std::fmt::Display for OutboxState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl TryFrom<String> for OutboxState {
+    type Error = super::InvalidValue;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        Self::from_stored(&stored).ok_or_else(|| super::InvalidValue(format!("`{stored}` is not an outbox state")))
+    }
+}
+
 /// A composed mail, ready for the outbox.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -118,6 +164,27 @@ impl PauseReason {
             Self::Authentication => "authentication",
             Self::Sender => "sender",
             Self::Refused => "refused",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MailKind, OutboxState};
+
+    #[test]
+    fn every_outbox_state_reads_back_as_itself_and_nothing_else_does() {
+        for state in OutboxState::ALL {
+            assert_eq!(OutboxState::try_from(state.as_str().to_owned()), Ok(state));
+        }
+        assert!(OutboxState::try_from("queued".to_owned()).is_err());
+    }
+
+    #[test]
+    fn every_mail_kind_reads_back_from_the_store_and_from_its_signed_id() {
+        for kind in MailKind::ALL {
+            assert_eq!(MailKind::from_stored(kind.as_str()), kind);
+            assert_eq!(MailKind::from_signed(kind.id_kind()), Some(kind));
         }
     }
 }

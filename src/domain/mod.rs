@@ -17,7 +17,7 @@ pub use event::{Entry, EventKind};
 pub use ids::{DepartmentId, MailboxName, TicketRef};
 pub use incoming::{ImapPosition, Incoming};
 pub use language::Language;
-pub use mail::{MailKind, Outgoing, PauseReason};
+pub use mail::{MailKind, OutboxState, Outgoing, PauseReason};
 pub use status::Status;
 pub use ticket::{PublicEvent, PublicTicket, TicketState};
 

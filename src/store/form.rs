@@ -68,12 +68,12 @@ impl Store {
         .bind(request.expires_at)
         .execute(&mut *tx)
         .await?;
-        let domain = crate::inbound::trust::domain_of(&confirmation.recipient);
-        sqlx::query(
+        let domain = crate::domain::domain_of(&confirmation.recipient);
+        sqlx::query(sqlx::AssertSqlSafe(super::outbox::states(
             "INSERT INTO outbox (id, ticket_id, kind, recipient, recipient_key, recipient_domain, sender, message_id,
                 body, state, next_attempt_at, created_at)
-             VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9)",
-        )
+             VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, PENDING, $9, $9)",
+        )))
         .bind(new_id())
         .bind(confirmation.kind.as_str())
         .bind(&confirmation.recipient)

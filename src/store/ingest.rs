@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::rows::{self, Value};
 use super::{Backend, Store, StoreError};
-use crate::domain::{Entry, EventKind, Language, MailKind, Outgoing, Status, TicketRef, TicketState};
+use crate::domain::{Entry, EventKind, Language, MailKind, OutboxState, Outgoing, Status, TicketRef, TicketState};
 
 /// How far back a ticket's messages are given to the desk to recognise a loop.
 const LOOP_WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -363,11 +363,13 @@ impl IngestTx {
 
     /// Marks a sent mail as bounced, with the report's subject as its error.
     pub async fn record_bounce(&mut self, outbox_id: &str, report: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET state = 'bounced', last_error = $1 WHERE id = $2")
-            .bind(report)
-            .bind(outbox_id)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(super::outbox::states(
+            "UPDATE outbox SET state = BOUNCED, last_error = $1 WHERE id = $2",
+        )))
+        .bind(report)
+        .bind(outbox_id)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
@@ -498,7 +500,7 @@ impl IngestTx {
                     Value::Text(&mail.sender),
                     Value::Text(&mail.message_id),
                     Value::Bytes(&mail.bytes),
-                    Value::Text("pending"),
+                    Value::Text(OutboxState::Pending.as_str()),
                     Value::Int(now),
                     Value::Int(now),
                 ]

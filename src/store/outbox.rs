@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::lease::{db_now, millis};
 use super::{Backend, Store, StoreError, ingest::insert_event};
-use crate::domain::{EventKind, MailKind};
+use crate::domain::{EventKind, MailKind, OutboxState};
 
 /// A mail claimed for delivery.
 #[derive(Debug, Clone, FromRow)]
@@ -37,7 +37,8 @@ pub struct OutboxRow {
     pub kind: String,
     pub recipient: String,
     pub message_id: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: OutboxState,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub created_at: i64,
@@ -53,11 +54,26 @@ pub const OUTBOX_CHANNEL: &str = "loket_outbox";
 /// A mail's claim still holds: the worker's claim token (bound as `$2`), and
 /// not yet run out by the database's clock. A mail whose claim was lost is left
 /// alone: another worker may hold it now.
-const HELD: &str = "lease_owner = $2 AND state = 'pending' AND lease_until > DB_NOW";
+const HELD: &str = "lease_owner = $2 AND state = PENDING AND lease_until > DB_NOW";
 
-/// `sql` with the database's clock in [`HELD`].
+/// `sql` with the database's clock in [`HELD`], and the outbox states'
+/// spellings for the words `PENDING`, `SENT`, `FAILED` and `BOUNCED`.
 pub(super) fn held(backend: Backend, sql: &str) -> String {
-    sql.replace("DB_NOW", db_now(backend))
+    states(&sql.replace("DB_NOW", db_now(backend)))
+}
+
+/// `sql` with every outbox state written in upper case (`PENDING`) replaced by
+/// its quoted spelling in the store (`'pending'`), so that the spelling lives
+/// in [`OutboxState`] alone.
+pub(super) fn states(sql: &str) -> String {
+    OutboxState::ALL
+        .into_iter()
+        .fold(sql.to_owned(), |sql, state| sql.replace(&state.as_str().to_uppercase(), &quoted(state)))
+}
+
+/// A state as an SQL literal.
+pub(super) fn quoted(state: OutboxState) -> String {
+    format!("'{}'", state.as_str())
 }
 
 impl Store {
@@ -84,9 +100,10 @@ impl Store {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         };
+        let pending = quoted(OutboxState::Pending);
         let sql = format!(
             "UPDATE outbox SET lease_owner = $1, lease_until = {now} + $2 WHERE id IN (
-                SELECT id FROM outbox WHERE state = 'pending'
+                SELECT id FROM outbox WHERE state = {pending}
                   AND (next_attempt_at = created_at OR next_attempt_at <= {now})
                   AND (lease_until IS NULL OR lease_until < {now}) ORDER BY next_attempt_at, id LIMIT $3{skip})
              RETURNING id, COALESCE(ticket_id, '') AS ticket_id, kind, recipient, sender, message_id, body,
@@ -106,12 +123,11 @@ impl Store {
     /// was left by a loket that stopped without finishing its round, and its mails
     /// go out now instead of when the claim runs out. Returns how many.
     pub async fn release_stale_claims(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let sql = states(
             "UPDATE outbox SET lease_owner = NULL, lease_until = NULL
-             WHERE state = 'pending' AND lease_owner IS NOT NULL",
-        )
-        .execute(&self.write)
-        .await?;
+             WHERE state = PENDING AND lease_owner IS NOT NULL",
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.write).await?;
         Ok(done.rows_affected())
     }
 
@@ -119,8 +135,9 @@ impl Store {
     /// of them is held under it any more.
     pub async fn renew_claim(&self, token: &str, lease: Duration) -> Result<bool, StoreError> {
         let now = db_now(self.backend);
+        let pending = quoted(OutboxState::Pending);
         let sql = format!(
-            "UPDATE outbox SET lease_until = {now} + $2 WHERE lease_owner = $1 AND state = 'pending' AND lease_until > {now}"
+            "UPDATE outbox SET lease_until = {now} + $2 WHERE lease_owner = $1 AND state = {pending} AND lease_until > {now}"
         );
         let done = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(millis(lease)).execute(&self.write).await?;
         Ok(done.rows_affected() > 0)
@@ -176,7 +193,7 @@ impl Store {
     /// `outbox.keep_failed_days` have passed, for `loket outbox retry`.
     pub async fn give_up(&self, due: &Due, error: &str, now: i64) -> Result<bool, StoreError> {
         let sql = format!(
-            "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $1, failed_at = $3,
+            "UPDATE outbox SET state = FAILED, attempts = attempts + 1, last_error = $1, failed_at = $3,
                 lease_owner = NULL, lease_until = NULL
              WHERE id = $4 AND {HELD}"
         );
@@ -212,7 +229,8 @@ impl Store {
 
     /// Mails waiting to be sent.
     pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetch_one(&self.read).await?)
+        let sql = states("SELECT COUNT(*) FROM outbox WHERE state = PENDING");
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&self.read).await?)
     }
 
     pub(super) async fn ticket_outbox(&self, ticket_id: &str) -> Result<Vec<OutboxRow>, StoreError> {

@@ -4,8 +4,9 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
+use super::outbox::states;
 use super::{Store, StoreError, ingest::insert_event};
-use crate::domain::{EventKind, MailKind};
+use crate::domain::{EventKind, MailKind, OutboxState};
 
 /// A mail still in the queue, or given up.
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -15,7 +16,8 @@ pub struct QueuedMail {
     pub recipient: String,
     /// The ticket's reference; empty for a mail about no ticket (a web form's confirmation).
     pub reference: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: OutboxState,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
@@ -41,29 +43,29 @@ const QUEUE: &str =
     "SELECT o.id, o.kind, o.recipient, COALESCE(t.reference, '') AS reference, o.state, o.attempts, o.next_attempt_at,
         o.last_error, o.created_at, o.failed_at, CAST(length(o.body) AS BIGINT) AS body_bytes
      FROM outbox o LEFT JOIN tickets t ON t.id = o.ticket_id
-     WHERE o.state IN ('pending', 'failed') ORDER BY o.created_at, o.id LIMIT $1";
+     WHERE o.state IN (PENDING, FAILED) ORDER BY o.created_at, o.id LIMIT $1";
 
 const QUEUE_FAILED: &str =
     "SELECT o.id, o.kind, o.recipient, COALESCE(t.reference, '') AS reference, o.state, o.attempts, o.next_attempt_at,
         o.last_error, o.created_at, o.failed_at, CAST(length(o.body) AS BIGINT) AS body_bytes
      FROM outbox o LEFT JOIN tickets t ON t.id = o.ticket_id
-     WHERE o.state = 'failed' ORDER BY o.created_at, o.id LIMIT $1";
+     WHERE o.state = FAILED ORDER BY o.created_at, o.id LIMIT $1";
 
 impl Store {
     /// Pending and given-up mails (or only the given-up ones), oldest first.
     pub async fn outbox_queue(&self, only_failed: bool, limit: i64) -> Result<Vec<QueuedMail>, StoreError> {
         let sql = if only_failed { QUEUE_FAILED } else { QUEUE };
-        Ok(sqlx::query_as(sql).bind(limit).fetch_all(&self.read).await?)
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(states(sql))).bind(limit).fetch_all(&self.read).await?)
     }
 
     /// Puts a given-up mail back in the queue, due now, while its body is kept.
     pub async fn requeue(&self, id: &str, now: i64) -> Result<Requeue, StoreError> {
-        let queued: Option<(String, String, String)> = sqlx::query_as(
-            "UPDATE outbox SET state = 'pending', next_attempt_at = $2, failing_since = NULL, failed_at = NULL,
+        let queued: Option<(String, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(states(
+            "UPDATE outbox SET state = PENDING, next_attempt_at = $2, failing_since = NULL, failed_at = NULL,
                 lease_owner = NULL, lease_until = NULL
-             WHERE id = $1 AND state = 'failed' AND length(body) > 0
+             WHERE id = $1 AND state = FAILED AND length(body) > 0
              RETURNING COALESCE(ticket_id, '') AS ticket_id, kind, recipient",
-        )
+        )))
         .bind(id)
         .bind(now)
         .fetch_optional(&self.write)
@@ -83,25 +85,29 @@ impl Store {
             sqlx::query_scalar("SELECT state FROM outbox WHERE id = $1").bind(id).fetch_optional(&self.read).await?;
         Ok(match found {
             None => Requeue::NotFound,
-            Some(state) if state == "failed" => Requeue::BodyWiped,
+            Some(state) if state == OutboxState::Failed.as_str() => Requeue::BodyWiped,
             Some(state) => Requeue::NotGivenUp(state),
         })
     }
 
     /// The ids of every given-up mail.
     pub async fn given_up_ids(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT id FROM outbox WHERE state = 'failed' ORDER BY created_at, id")
-            .fetch_all(&self.read)
-            .await?)
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(states(
+            "SELECT id FROM outbox WHERE state = FAILED ORDER BY created_at, id",
+        )))
+        .fetch_all(&self.read)
+        .await?)
     }
 
     /// Wipes the bodies of mails given up before `before`; returns how many.
     pub async fn wipe_failed_bodies(&self, before: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("UPDATE outbox SET body = $2 WHERE state = 'failed' AND failed_at < $1 AND length(body) > 0")
-            .bind(before)
-            .bind(Vec::<u8>::new())
-            .execute(&self.write)
-            .await?
-            .rows_affected())
+        Ok(sqlx::query(sqlx::AssertSqlSafe(states(
+            "UPDATE outbox SET body = $2 WHERE state = FAILED AND failed_at < $1 AND length(body) > 0",
+        )))
+        .bind(before)
+        .bind(Vec::<u8>::new())
+        .execute(&self.write)
+        .await?
+        .rows_affected())
     }
 }

@@ -3,8 +3,9 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
+use super::outbox::states;
 use super::{Store, StoreError};
-use crate::domain::{DecidedBy, Language, PublicEvent, PublicTicket};
+use crate::domain::{DecidedBy, Language, OutboxState, PublicEvent, PublicTicket};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct TicketSummary {
@@ -186,13 +187,19 @@ impl Store {
         )
         .fetch_all(&self.read)
         .await?;
-        let outbox: Vec<(String, i64)> =
-            sqlx::query_as("SELECT state, COUNT(*) FROM outbox WHERE state IN ('pending', 'failed') GROUP BY state")
-                .fetch_all(&self.read)
-                .await?;
+        let outbox: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(states(
+            "SELECT state, COUNT(*) FROM outbox WHERE state IN (PENDING, FAILED) GROUP BY state",
+        )))
+        .fetch_all(&self.read)
+        .await?;
         let count = |state: &str| outbox.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
         let quarantine = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine").fetch_one(&self.read).await?;
-        Ok(Gauges { tickets, outbox_pending: count("pending"), outbox_failed: count("failed"), quarantine })
+        Ok(Gauges {
+            tickets,
+            outbox_pending: count(OutboxState::Pending.as_str()),
+            outbox_failed: count(OutboxState::Failed.as_str()),
+            quarantine,
+        })
     }
 
     /// Whether any stored byte holds `needle` (for checking that secrets are not kept).
