@@ -44,15 +44,36 @@ fn load_with_env(
         )
         .build()
         .map_err(|e| ConfigError::Parse(format!("{origin}: {e}")))?;
-    let mut config: Config = raw.try_deserialize().map_err(|e| ConfigError::Parse(format!("{origin}: {e}")))?;
+    let mut config: Config =
+        raw.try_deserialize().map_err(|e| ConfigError::Parse(format!("{origin}: {}", dotted_keys(&e.to_string()))))?;
     paths::resolve(&mut config, base);
     validate::check(&mut config)?;
     Ok(config)
 }
 
+/// The config crate names a key inside an array without the dot before the
+/// field (`routing.rules[0]subject`); the operator reads and writes it with one.
+fn dotted_keys(message: &str) -> String {
+    let mut out = String::with_capacity(message.len() + 4);
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']' && chars.peek().is_some_and(|next| next.is_ascii_alphabetic() || *next == '_') {
+            out.push('.');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_inside_an_array_is_named_with_its_dot() {
+        assert_eq!(dotted_keys("bad for key `routing.rules[0]subject`"), "bad for key `routing.rules[0].subject`");
+        assert_eq!(dotted_keys("for key `departments[1]`"), "for key `departments[1]`");
+    }
     use secrecy::ExposeSecret;
 
     fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {

@@ -9,6 +9,7 @@ mod form;
 mod load;
 mod oauth;
 mod paths;
+mod pattern;
 mod retention;
 mod retire;
 mod store_url;
@@ -26,6 +27,7 @@ use crate::domain::{DepartmentId, EmailAddress, MailboxName};
 pub use form::{FORM_CHANNEL, FormConfig};
 pub use load::{EXAMPLE, load, load_str};
 pub use oauth::{AuthMethod, Grant, OAuthConfig};
+pub use pattern::Pattern;
 pub use retention::RetentionConfig;
 pub use retire::{ReportConfig, RetireMode, Retirement};
 pub use store_url::{StoreUrl, redacted};
@@ -461,14 +463,14 @@ pub struct RuleConfig {
     pub category: Option<String>,
     /// Regex on the sender's address.
     #[serde(default)]
-    pub from: Option<String>,
+    pub from: Option<Pattern>,
     /// Regex on any To or Cc address, or the mailbox's old address.
     #[serde(default)]
-    pub to: Option<String>,
+    pub to: Option<Pattern>,
     #[serde(default)]
-    pub subject: Option<String>,
+    pub subject: Option<Pattern>,
     #[serde(default)]
-    pub body: Option<String>,
+    pub body: Option<Pattern>,
     /// Any of these words or word parts in the subject or body (case-insensitive).
     #[serde(default)]
     pub keywords: Vec<String>,

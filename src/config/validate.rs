@@ -242,17 +242,6 @@ fn check_routing(config: &Config) -> Result<(), ConfigError> {
                 }
             }
         }
-        for (field, pattern) in
-            [("from", &rule.from), ("to", &rule.to), ("subject", &rule.subject), ("body", &rule.body)]
-        {
-            if let Some(pattern) = pattern {
-                regex::RegexBuilder::new(pattern)
-                    .case_insensitive(true)
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|e| ConfigError::invalid(key(field), format!("not a valid regex: {e}")))?;
-            }
-        }
         let conditions = [&rule.from, &rule.to, &rule.subject, &rule.body].iter().filter(|c| c.is_some()).count();
         if conditions == 0 && rule.keywords.is_empty() {
             return Err(ConfigError::invalid(

@@ -1,9 +1,7 @@
 //! The operator's routing rules, compiled once: the first rule whose every
 //! condition holds decides, before the model.
 
-use regex::{Regex, RegexBuilder};
-
-use crate::config::{Config, RuleConfig};
+use crate::config::{Config, Pattern, RuleConfig};
 use crate::domain::DepartmentId;
 use crate::inbound::intake::Normalised;
 
@@ -12,10 +10,10 @@ pub struct Rule {
     pub name: String,
     pub department: DepartmentId,
     pub category: Option<String>,
-    from: Option<Regex>,
-    to: Option<Regex>,
-    subject: Option<Regex>,
-    body: Option<Regex>,
+    from: Option<Pattern>,
+    to: Option<Pattern>,
+    subject: Option<Pattern>,
+    body: Option<Pattern>,
     keywords: Vec<String>,
 }
 
@@ -25,11 +23,6 @@ pub struct Matched<'a> {
     pub rule: &'a Rule,
     /// The keyword that matched, when the rule has keywords.
     pub keyword: Option<&'a str>,
-}
-
-fn pattern(source: Option<&String>) -> Option<Regex> {
-    // The config check compiled every pattern already; one that fails here is left out.
-    source.and_then(|p| RegexBuilder::new(p).case_insensitive(true).size_limit(1 << 20).build().ok())
 }
 
 impl Rule {
@@ -45,17 +38,17 @@ impl Rule {
             name: rule.name.clone(),
             department,
             category: rule.category.clone(),
-            from: pattern(rule.from.as_ref()),
-            to: pattern(rule.to.as_ref()),
-            subject: pattern(rule.subject.as_ref()),
-            body: pattern(rule.body.as_ref()),
+            from: rule.from.clone(),
+            to: rule.to.clone(),
+            subject: rule.subject.clone(),
+            body: rule.body.clone(),
             keywords: rule.keywords.iter().map(|k| k.to_lowercase()).filter(|k| !k.is_empty()).collect(),
         })
     }
 
     /// Whether every condition holds for `message`, which arrived at `mailbox_address`.
     fn matches<'a>(&'a self, message: &Normalised, mailbox_address: &str, text: &str) -> Option<Matched<'a>> {
-        let hit = |re: &Option<Regex>, value: &str| re.as_ref().is_none_or(|re| re.is_match(value));
+        let hit = |re: &Option<Pattern>, value: &str| re.as_ref().is_none_or(|re| re.is_match(value));
         if !hit(&self.from, &message.from.address) || !hit(&self.subject, &message.subject) || !hit(&self.body, text) {
             return None;
         }
