@@ -11,7 +11,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::inbound::language::{self, Language};
+use crate::inbound::language;
 use crate::routing::classify::data::{self, Example};
 use crate::routing::classify::{Arrival, Classifier, eval};
 
@@ -85,7 +85,7 @@ pub async fn classify(args: ClassifyArgs, config: Arc<Config>) -> Result<()> {
         })?),
         None => Arrival::desk(&config),
     };
-    let default = Language::from_code(&config.ack.default_language).unwrap_or(Language::En);
+    let default = config.ack.default_language;
     let language = language::detect(&message.subject, &message.text, default);
     let (classifier, source) = classifier(&config).await?;
     let decision = classifier.decide_at(&arrival, &message, language);

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::{DepartmentId, EmailAddress, MailboxName};
+use crate::domain::{DepartmentId, EmailAddress, Language, MailboxName};
 
 pub use form::{FORM_CHANNEL, FormConfig};
 pub use load::{EXAMPLE, load, load_str};
@@ -289,7 +289,7 @@ pub struct AckConfig {
     #[serde(default = "defaults::yes")]
     pub enabled: bool,
     #[serde(default = "defaults::language")]
-    pub default_language: String,
+    pub default_language: Language,
     #[serde(default)]
     pub backlog: bool,
     #[serde(default = "defaults::max_per_recipient_per_hour")]
@@ -613,8 +613,8 @@ mod defaults {
     pub fn yes() -> bool {
         true
     }
-    pub fn language() -> String {
-        "en".into()
+    pub fn language() -> super::Language {
+        super::Language::En
     }
     pub fn retry_for_hours() -> u64 {
         5 * 24

@@ -22,9 +22,6 @@ pub(super) fn check(config: &mut Config) -> Result<(), ConfigError> {
     super::web::check(&config.web)?;
     super::form::check(config)?;
     super::retire::check_report(&config.report)?;
-    if !matches!(config.ack.default_language.as_str(), "en" | "nl") {
-        return Err(ConfigError::invalid("ack.default_language", "must be `en` or `nl`"));
-    }
     let departments: Vec<String> = config.departments.iter().map(|d| d.id.to_string()).collect();
     if let Some(default) = &config.desk.default_department
         && !departments.iter().any(|d| d == default.as_str())
@@ -402,6 +399,14 @@ queue_address = "it-queue@example.org"
 
     fn error_of(extra: &str) -> String {
         load_str(&format!("{BASE}{extra}")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_acknowledgements_language_is_read_once_and_a_wrong_one_names_its_key() {
+        let config = load_str(&format!("{BASE}[ack]\ndefault_language = \"nl\"\n")).expect("valid");
+        assert_eq!(config.ack.default_language, crate::domain::Language::Nl);
+        let error = error_of("[ack]\ndefault_language = \"de\"\n");
+        assert!(error.contains("ack.default_language") && error.contains("`de`"), "{error}");
     }
 
     #[test]

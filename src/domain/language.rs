@@ -1,6 +1,6 @@
 //! The languages loket writes to employees in.
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -23,5 +23,14 @@ impl Language {
             "nl" => Some(Self::Nl),
             _ => None,
         }
+    }
+}
+
+/// As written in the config: `en` or `nl`.
+impl<'de> Deserialize<'de> for Language {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Self::from_code(&code)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{code}` is not a language: use `en` or `nl`")))
     }
 }

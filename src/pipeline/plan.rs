@@ -59,7 +59,7 @@ impl Rules {
             max_message_bytes: config.ingest.max_message_bytes,
             parse_timeout: Duration::from_millis(config.ingest.parse_timeout_ms),
             own_addresses,
-            default_language: Language::from_code(&config.ack.default_language).unwrap_or(Language::En),
+            default_language: config.ack.default_language,
             ticket_prefix: config.desk.ticket_prefix.clone(),
             signer,
             routing,

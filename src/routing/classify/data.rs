@@ -145,7 +145,7 @@ pub fn features(subject: &str, body: &str, default: Language) -> text::Features 
 /// Samples for the configured departments: examples of other departments are
 /// left out, and a category is kept only where the department has it configured.
 pub fn samples(config: &Config, examples: &[Example]) -> Vec<Sample> {
-    let default = Language::from_code(&config.ack.default_language).unwrap_or(Language::En);
+    let default = config.ack.default_language;
     examples
         .iter()
         .filter_map(|example| {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::data::Example;
 use super::{Arrival, Classifier, DecidedBy};
 use crate::config::Config;
-use crate::inbound::language::{self, Language};
+use crate::inbound::language;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PerLabel {
@@ -46,7 +46,7 @@ pub fn predict_timed(
     config: &Config,
     examples: &[Example],
 ) -> (Vec<(String, String, f64)>, Vec<Duration>) {
-    let default = Language::from_code(&config.ack.default_language).unwrap_or(Language::En);
+    let default = config.ack.default_language;
     let arrival = Arrival::desk(config);
     let mut took = Vec::with_capacity(examples.len());
     let predicted = examples

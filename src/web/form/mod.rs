@@ -56,7 +56,7 @@ fn asked(query: &Result<Query<LangQuery>, QueryRejection>) -> Option<&str> {
 
 fn language_of(state: &WebState, asked: Option<&str>, headers: &HeaderMap) -> Language {
     let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-    let fallback = Language::from_code(&state.config.ack.default_language).unwrap_or(Language::En);
+    let fallback = state.config.ack.default_language;
     view::language(asked, accept, fallback)
 }
 
