@@ -36,8 +36,8 @@ fn misdirected_held_back_requests_are_rerouted_and_rightly_addressed_ones_stay()
                 moved_wrong += usize::from(decision.reroute);
             } else {
                 misdirected += 1;
-                rerouted_right += usize::from(decision.department.as_str() == example.department);
-                rerouted_wrong += usize::from(decision.reroute && decision.department.as_str() != example.department);
+                rerouted_right += usize::from(decision.department == example.department);
+                rerouted_wrong += usize::from(decision.reroute && decision.department != example.department);
             }
         }
     }
@@ -67,7 +67,8 @@ fn logistic_regression_also_routes_held_back_requests_it_never_saw() {
     let kind = loket::config::ModelKind::Logistic;
     let model = loket::routing::classify::Model::train_as(kind, &data::samples(&config, &trained));
     let classifier = Classifier::new(config.clone(), Arc::new(model));
-    let predicted = eval::predict(&classifier, &config, &held);
+    let labelled: Vec<data::Labelled> = held.iter().map(Example::labelled).collect();
+    let predicted = eval::predict(&classifier, &config, &labelled);
     let pairs: Vec<(String, String)> = predicted.iter().map(|(t, p, _)| (t.clone(), p.clone())).collect();
     let report = eval::report(&pairs);
     println!("logistic, held back: {} examples, macro-F1 {:.3}", report.examples, report.macro_f1);

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::inbound::language;
-use crate::routing::classify::data::{self, Example};
+use crate::routing::classify::data::{self, Labelled};
 use crate::routing::classify::{Arrival, Classifier, eval};
 
 #[derive(Debug, Args)]
@@ -108,13 +108,13 @@ pub async fn classify(args: ClassifyArgs, config: Arc<Config>) -> Result<()> {
     writeln!(out, "department:  {}{category}", config.department_name(decision.department.as_str()))?;
     writeln!(out, "decided by:  {}", decision.decided_by.as_str())?;
     if let (Some(read), Some(confidence)) = (&decision.model_department, decision.confidence) {
-        writeln!(out, "model reads: {} {:.0}%", config.department_name(read), confidence * 100.0)?;
+        writeln!(out, "model reads: {} {:.0}%", config.department_name(read.as_str()), confidence * 100.0)?;
     }
     if let Some(runner_up) = &decision.runner_up {
         writeln!(
             out,
             "runner-up:   {} {:.0}%",
-            config.department_name(&runner_up.department),
+            config.department_name(runner_up.department.as_str()),
             runner_up.confidence * 100.0
         )?;
     }
@@ -144,13 +144,13 @@ pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
     let mut out = super::terminal::stdout();
     let text = std::fs::read_to_string(&args.csv).with_context(|| format!("reading {}", args.csv.display()))?;
     let map = mapping(&args.map)?;
-    let examples: Vec<Example> = data::read_csv(&text, &map)
+    let examples: Vec<Labelled> = data::read_csv(&text, &map)
         .with_context(|| args.csv.display().to_string())?
         .into_iter()
-        .filter(|e| e.department != "-")
+        .filter(|e| e.label != "-")
         .collect();
     anyhow::ensure!(!examples.is_empty(), "{} holds no examples", args.csv.display());
-    let unknown = examples.iter().filter(|e| config.department_by_id(&e.department).is_none()).count();
+    let unknown = examples.iter().filter(|e| config.department_by_id(&e.label).is_none()).count();
     let (classifier, source) = classifier(&config).await?;
     let (predicted, took) = eval::predict_timed(&classifier, &config, &examples);
     let (p50, p99) = (eval::quantile_ms(&took, 0.5), eval::quantile_ms(&took, 0.99));
@@ -233,7 +233,7 @@ pub async fn train(config: Arc<Config>) -> Result<()> {
         .iter()
         .map(|l| match &l.category {
             Some(c) => format!("{}/{c}", l.department),
-            None => l.department.clone(),
+            None => l.department.to_string(),
         })
         .collect();
     println!(

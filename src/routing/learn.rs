@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::domain::DepartmentId;
 use crate::routing::classify::data::{self, Example};
 use crate::routing::classify::{Classifier, Model, Routing};
 use crate::store::{Store, StoreError};
@@ -61,8 +62,8 @@ async fn mailbox_examples(config: &Config, store: &Store) -> Result<Vec<Example>
         .filter_map(|request| {
             let home = config.mailbox(&request.mailbox)?.department.clone()?;
             let held = request.resolved && request.department == home.as_str();
-            (request.backlog || held).then(|| Example {
-                department: home.to_string(),
+            (request.backlog || held).then_some(Example {
+                department: home,
                 category: None,
                 subject: request.subject,
                 body: request.body,
@@ -75,7 +76,7 @@ async fn mailbox_examples(config: &Config, store: &Store) -> Result<Vec<Example>
 
 fn per_department(examples: &[Example]) -> BTreeMap<String, usize> {
     examples.iter().fold(BTreeMap::new(), |mut counts, e| {
-        *counts.entry(e.department.clone()).or_default() += 1;
+        *counts.entry(e.department.to_string()).or_default() += 1;
         counts
     })
 }
@@ -87,15 +88,8 @@ fn examples_file(config: &Config) -> Result<Vec<Example>, LearnError> {
     let Some(path) = &config.routing.examples_file else { return Ok(Vec::new()) };
     let fail = |reason: String| LearnError::Examples { path: path.display().to_string(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let mut examples = data::read_csv(&text, &HashMap::new()).map_err(|e| fail(e.to_string()))?;
-    for example in &mut examples {
-        example.weight = data::FROM_FILE;
-        if let Some((department, category)) = example.department.clone().split_once('/') {
-            example.department = department.to_owned();
-            example.category = Some(category.to_owned());
-        }
-    }
-    Ok(examples)
+    let rows = data::read_csv(&text, &HashMap::new()).map_err(|e| fail(e.to_string()))?;
+    Ok(rows.iter().filter_map(|row| row.example(data::FROM_FILE)).collect())
 }
 
 /// Trains a model now from every source.
@@ -105,12 +99,14 @@ pub async fn train(config: &Config, store: &Store) -> Result<Training, LearnErro
         .corrections()
         .await?
         .into_iter()
-        .map(|c| Example {
-            department: c.department,
-            category: None,
-            subject: c.subject,
-            body: c.body,
-            weight: data::CURATED,
+        .filter_map(|c| {
+            Some(Example {
+                department: DepartmentId::parse(&c.department).ok()?,
+                category: None,
+                subject: c.subject,
+                body: c.body,
+                weight: data::CURATED,
+            })
         })
         .collect();
     let from_mailboxes = mailbox_examples(config, store).await?;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use super::model::{Label, Model, Sample};
 use super::text;
 use crate::config::Config;
+use crate::domain::DepartmentId;
 use crate::inbound::language::{self, Language};
 
 /// (department, shipped file) of the examples that come with loket: the first
@@ -30,10 +31,10 @@ pub const FROM_FILE: f32 = 0.5;
 /// labelled by the mailbox it was sent to, as noisy as another tool's export.
 pub const FROM_MAILBOX: f32 = 0.5;
 
-/// One labelled request.
+/// One request to learn from, with the department it belongs to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
-    pub department: String,
+    pub department: DepartmentId,
     pub category: Option<String>,
     pub subject: String,
     pub body: String,
@@ -49,17 +50,52 @@ pub enum DataError {
     Column(&'static str),
 }
 
+impl Example {
+    /// As a labelled request, to measure a model on: labelled with its department.
+    pub fn labelled(&self) -> Labelled {
+        Labelled { label: self.department.to_string(), subject: self.subject.clone(), body: self.body.clone() }
+    }
+}
+
+/// One request from a CSV, with its label as written there: a department id,
+/// `department/category`, or another tool's label (`HR Support`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Labelled {
+    pub label: String,
+    pub subject: String,
+    pub body: String,
+}
+
+impl Labelled {
+    /// As an example to learn from, when the label names a department
+    /// (`hr` or `hr/payroll`); `None` for any other label.
+    pub fn example(&self, weight: f32) -> Option<Example> {
+        let (department, category) = match self.label.split_once('/') {
+            Some((department, category)) => (department, Some(category.trim().to_owned())),
+            None => (self.label.as_str(), None),
+        };
+        Some(Example {
+            department: DepartmentId::parse(department.trim()).ok()?,
+            category: category.filter(|c| !c.is_empty()),
+            subject: self.subject.clone(),
+            body: self.body.clone(),
+            weight,
+        })
+    }
+}
+
 /// The examples shipped in `training/`: `language<TAB>category<TAB>subject<TAB>body`.
 pub fn shipped() -> Vec<Example> {
     SHIPPED
         .iter()
+        .filter_map(|(department, file)| Some((DepartmentId::parse(department).ok()?, file)))
         .flat_map(|(department, file)| {
             file.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).filter_map(move |line| {
                 let mut fields = line.split('\t');
                 let (_language, category, subject, body) =
                     (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
                 Some(Example {
-                    department: (*department).to_owned(),
+                    department: department.clone(),
                     category: (!category.is_empty() && category != "-").then(|| category.to_owned()),
                     subject: subject.to_owned(),
                     body: body.to_owned(),
@@ -74,7 +110,7 @@ pub fn shipped() -> Vec<Example> {
 pub fn from_config(config: &Config) -> Vec<Example> {
     let mut examples = Vec::new();
     for department in &config.departments {
-        let id = department.id.to_string();
+        let id = department.id.clone();
         let texts = department.description.iter().chain(department.examples.iter());
         examples.extend(texts.map(|t| Example {
             department: id.clone(),
@@ -98,10 +134,10 @@ pub fn from_config(config: &Config) -> Vec<Example> {
     examples
 }
 
-/// Reads labelled examples from CSV with the columns `subject`, `body` and `label`
+/// Reads labelled requests from CSV with the columns `subject`, `body` and `label`
 /// (or `department`); `map` turns labels into department ids (a label without a
 /// mapping is used as it is).
-pub fn read_csv(text: &str, map: &HashMap<String, String>) -> Result<Vec<Example>, DataError> {
+pub fn read_csv(text: &str, map: &HashMap<String, String>) -> Result<Vec<Labelled>, DataError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
     let headers = reader.headers()?.clone();
     let find = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
@@ -113,14 +149,8 @@ pub fn read_csv(text: &str, map: &HashMap<String, String>) -> Result<Vec<Example
         let record = record?;
         let field = |i: usize| record.get(i).unwrap_or("").to_owned();
         let label = field(label);
-        let department = map.get(&label).cloned().unwrap_or(label);
-        examples.push(Example {
-            department,
-            category: None,
-            subject: field(subject),
-            body: field(body),
-            weight: CURATED,
-        });
+        let label = map.get(&label).cloned().unwrap_or(label);
+        examples.push(Labelled { label, subject: field(subject), body: field(body) });
     }
     Ok(examples)
 }
@@ -149,7 +179,7 @@ pub fn samples(config: &Config, examples: &[Example]) -> Vec<Sample> {
     examples
         .iter()
         .filter_map(|example| {
-            let department = config.department_by_id(&example.department)?;
+            let department = config.department(&example.department)?;
             let category =
                 example.category.clone().filter(|c| department.categories.iter().any(|configured| &configured.id == c));
             Some(Sample {

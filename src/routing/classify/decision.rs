@@ -9,7 +9,7 @@ pub use crate::domain::DecidedBy;
 /// A department the model also considered.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunnerUp {
-    pub department: String,
+    pub department: DepartmentId,
     pub confidence: f64,
 }
 
@@ -22,7 +22,7 @@ pub struct Decision {
     pub confidence: Option<f64>,
     /// The department the model read (it may differ from `department` when the
     /// mailbox's department stood).
-    pub model_department: Option<String>,
+    pub model_department: Option<DepartmentId>,
     pub runner_up: Option<RunnerUp>,
     /// The rule that decided.
     pub rule: Option<String>,

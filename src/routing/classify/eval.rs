@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::data::Example;
+use super::data::Labelled;
 use super::{Arrival, Classifier, DecidedBy};
 use crate::config::Config;
 use crate::inbound::language;
@@ -35,7 +35,7 @@ pub struct Report {
 /// (label, predicted department, confidence) for each example, decided as if it
 /// were mailed to the desk's own address: the rule's department when a rule
 /// matches, else the model's, whatever its confidence.
-pub fn predict(classifier: &Classifier, config: &Config, examples: &[Example]) -> Vec<(String, String, f64)> {
+pub fn predict(classifier: &Classifier, config: &Config, examples: &[Labelled]) -> Vec<(String, String, f64)> {
     predict_timed(classifier, config, examples).0
 }
 
@@ -44,7 +44,7 @@ pub fn predict(classifier: &Classifier, config: &Config, examples: &[Example]) -
 pub fn predict_timed(
     classifier: &Classifier,
     config: &Config,
-    examples: &[Example],
+    examples: &[Labelled],
 ) -> (Vec<(String, String, f64)>, Vec<Duration>) {
     let default = config.ack.default_language;
     let arrival = Arrival::desk(config);
@@ -64,9 +64,9 @@ pub fn predict_timed(
             took.push(start.elapsed());
             let predicted = match decision.decided_by {
                 DecidedBy::Rule => decision.department.to_string(),
-                _ => decision.model_department.clone().unwrap_or_else(|| decision.department.to_string()),
+                _ => decision.model_department.as_ref().unwrap_or(&decision.department).to_string(),
             };
-            Some((example.department.clone(), predicted, decision.confidence.unwrap_or(1.0)))
+            Some((example.label.clone(), predicted, decision.confidence.unwrap_or(1.0)))
         })
         .collect();
     (predicted, took)

@@ -71,10 +71,11 @@ mod tests {
     use std::collections::HashMap;
 
     use super::super::model::{Label, Model, ModelKind, Sample};
+    use crate::domain::DepartmentId;
 
     fn sample(department: &str, words: &[&str], weight: f32) -> Sample {
         Sample {
-            label: Label { department: department.into(), category: None },
+            label: Label { department: DepartmentId::parse(department).expect("a test department"), category: None },
             features: words.iter().map(|w| (format!("w:{w}"), 1.0)).collect(),
             weight,
         }

@@ -69,7 +69,7 @@ pub struct Classifier {
 
 /// What the model read in a request.
 struct Reading {
-    department: String,
+    department: DepartmentId,
     confidence: f64,
     category: Option<String>,
     runner_up: Option<RunnerUp>,
@@ -90,9 +90,9 @@ impl Classifier {
         let features = text::features(&message.subject, text, language);
         let scores = self.model.predict(&features.weights);
         let labels = &self.model.labels;
-        let mut departments: HashMap<&str, f64> = HashMap::new();
+        let mut departments: HashMap<&DepartmentId, f64> = HashMap::new();
         for (label, p) in &scores.ranked {
-            *departments.entry(labels[*label].department.as_str()).or_default() += p;
+            *departments.entry(&labels[*label].department).or_default() += p;
         }
         let known: f64 = features
             .weights
@@ -101,12 +101,12 @@ impl Classifier {
             .map(|(_, w)| f64::from(*w))
             .sum();
         let even = 1.0 / departments.len().max(1) as f64;
-        let mut ranked: Vec<(&str, f64)> =
+        let mut ranked: Vec<(&DepartmentId, f64)> =
             departments.into_iter().map(|(d, p)| (d, (p * known + even * WORDING) / (known + WORDING))).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
         let (department, confidence) = *ranked.first()?;
-        let best = scores.ranked.iter().find(|(l, _)| labels[*l].department == department)?.0;
-        let rival = scores.ranked.iter().find(|(l, _)| labels[*l].department != department).map(|(l, _)| *l);
+        let best = scores.ranked.iter().find(|(l, _)| &labels[*l].department == department)?.0;
+        let rival = scores.ranked.iter().find(|(l, _)| &labels[*l].department != department).map(|(l, _)| *l);
         let mut evidence = Vec::new();
         if let Some(rival) = rival {
             for (feature, _) in self.model.evidence(&features.weights, best, rival, EVIDENCE * 3) {
@@ -117,10 +117,10 @@ impl Classifier {
             }
         }
         Some(Reading {
-            department: department.to_owned(),
+            department: department.clone(),
             confidence,
             category: labels[best].category.clone(),
-            runner_up: ranked.get(1).map(|(d, p)| RunnerUp { department: (*d).to_owned(), confidence: *p }),
+            runner_up: ranked.get(1).map(|(d, p)| RunnerUp { department: (*d).clone(), confidence: *p }),
             evidence,
         })
     }
@@ -177,12 +177,16 @@ impl Classifier {
         };
         let read_as = format!(
             "the text reads as {} ({:.0}%{}{})",
-            self.config.department_name(&reading.department),
+            self.config.department_name(reading.department.as_str()),
             reading.confidence * 100.0,
             reading
                 .runner_up
                 .as_ref()
-                .map(|r| format!("; then {} {:.0}%", self.config.department_name(&r.department), r.confidence * 100.0))
+                .map(|r| format!(
+                    "; then {} {:.0}%",
+                    self.config.department_name(r.department.as_str()),
+                    r.confidence * 100.0
+                ))
                 .unwrap_or_default(),
             if reading.evidence.is_empty() {
                 String::new()
@@ -190,7 +194,7 @@ impl Classifier {
                 format!("; words: {}", reading.evidence.join(", "))
             }
         );
-        let known = DepartmentId::parse(&reading.department).ok().filter(|d| config.department(d).is_some());
+        let known = Some(reading.department.clone()).filter(|d| config.department(d).is_some());
         match (&home, known) {
             (Some(home), Some(read)) if *home != read => {
                 let confidential = config.department(home).is_some_and(|d| d.confidential);

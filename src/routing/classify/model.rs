@@ -9,6 +9,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::DepartmentId;
+
 pub use crate::config::ModelKind;
 
 /// Laplace smoothing.
@@ -19,7 +21,7 @@ const TEMPERATURES: &[f32] = &[1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.
 /// What one example or prediction is labelled with.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 pub struct Label {
-    pub department: String,
+    pub department: DepartmentId,
     pub category: Option<String>,
 }
 
@@ -225,7 +227,7 @@ mod tests {
 
     fn sample(department: &str, words: &[&str]) -> Sample {
         Sample {
-            label: Label { department: department.into(), category: None },
+            label: Label { department: DepartmentId::parse(department).expect("a test department"), category: None },
             features: words.iter().map(|w| (format!("w:{w}"), 1.0)).collect(),
             weight: 1.0,
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{DecidedBy, Routing};
 use crate::config::Config;
+use crate::domain::DepartmentId;
 use crate::inbound::language::Language;
 
 fn config(confidential: bool, rule: bool) -> Config {
@@ -57,7 +58,7 @@ fn a_confidential_mailbox_keeps_a_request_the_model_is_not_sure_enough_to_take_o
     assert_eq!(decision.department.as_str(), "hr", "{}", decision.reason);
     assert_eq!(decision.decided_by, DecidedBy::Mailbox);
     assert!(!decision.reroute);
-    assert_eq!(decision.model_department.as_deref(), Some("it"));
+    assert_eq!(decision.model_department.as_ref().map(DepartmentId::as_str), Some("it"));
     assert!(decision.reason.contains("confidential"), "{}", decision.reason);
 }
 
