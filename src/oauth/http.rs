@@ -26,8 +26,20 @@ const TRIES: u32 = 3;
 pub(super) struct Unreachable(pub String);
 
 impl From<reqwest::Error> for Unreachable {
+    /// reqwest's own words are general ("error sending request"); its causes say
+    /// what happened: a refused connection, a name not found, a certificate.
     fn from(error: reqwest::Error) -> Self {
-        Self(error.without_url().to_string())
+        if error.is_timeout() {
+            return Self("no answer in time (`timeout_secs`)".into());
+        }
+        let error = error.without_url();
+        let mut reason = error.to_string();
+        let mut cause = std::error::Error::source(&error);
+        while let Some(inner) = cause {
+            reason = format!("{reason}: {inner}");
+            cause = inner.source();
+        }
+        Self(reason)
     }
 }
 
