@@ -1,22 +1,21 @@
-//! `loket oauth login`: the device authorization grant (RFC 8628). loket asks
-//! for a code, the operator signs in with it in a browser elsewhere, and loket
-//! polls the token endpoint at the interval the provider asks for (longer after
-//! each `slow_down`) until the sign-in is done, declined or the code expires.
-//! The refresh token that comes back is saved in the store, where the
-//! `refresh_token` grant finds it.
+//! `loket oauth login`: the device authorization grant (RFC 8628), on the
+//! `oauth2` crate. loket asks for a code, the operator signs in with it in a
+//! browser elsewhere, and the crate polls the token endpoint at the interval
+//! the provider asks for (five seconds more after each `slow_down`) until the
+//! sign-in is done, declined or the code expires; its loop is bounded by the
+//! code's lifetime and ends when its future is dropped. The refresh token that
+//! comes back is saved in the store, where the `refresh_token` grant finds it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use secrecy::ExposeSecret;
-use serde::Deserialize;
+use oauth2::{
+    DeviceAuthorizationUrl, DeviceCodeErrorResponseType, RequestTokenError, StandardDeviceAuthorizationResponse,
+    TokenResponse,
+};
 
+use super::http::Http;
 use super::{OAuthError, Tokens, request};
-use crate::config::{Grant, OAuthConfig};
-
-/// The interval RFC 8628 prescribes when the provider names none.
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
-/// What each `slow_down` adds to the interval (RFC 8628 section 3.5).
-const SLOW_DOWN: Duration = Duration::from_secs(5);
+use crate::config::Grant;
 
 /// What the operator is asked to do: open the page and enter the code.
 #[derive(Debug, Clone)]
@@ -29,90 +28,67 @@ pub struct DevicePrompt {
     pub expires_in: Duration,
 }
 
-/// The device authorization answer. The device code is a credential: no `Debug`.
-#[derive(Deserialize)]
-struct Authorization {
-    device_code: String,
-    user_code: String,
-    /// Google names it `verification_url`.
-    #[serde(alias = "verification_url")]
-    verification_uri: String,
-    #[serde(default)]
-    verification_uri_complete: Option<String>,
-    #[serde(default, deserialize_with = "request::seconds")]
-    expires_in: Option<u64>,
-    #[serde(default, deserialize_with = "request::seconds")]
-    interval: Option<u64>,
-}
-
 impl Tokens {
     /// Runs the device flow for client `name`: `prompt` is shown the code, and the
     /// refresh token is saved in the store once the operator has signed in.
     pub async fn device_login(&self, name: &str, prompt: impl FnOnce(&DevicePrompt)) -> Result<(), OAuthError> {
-        let client = self.client(name)?;
+        let config = self.client(name)?;
         let fail = |reason: &str| OAuthError::Login { client: name.to_owned(), reason: reason.to_owned() };
-        if client.grant != Grant::RefreshToken {
+        if config.grant != Grant::RefreshToken {
             return Err(fail("a device sign-in needs `grant = \"refresh_token\"`"));
         }
-        let url = client.device_authorization_url.as_deref().ok_or_else(|| fail("set `device_authorization_url`"))?;
+        let url = config.device_authorization_url.clone().ok_or_else(|| fail("set `device_authorization_url`"))?;
         let store =
             self.inner.store.as_ref().ok_or_else(|| fail("the store, which keeps the refresh token, is not open"))?;
-        let http = self.http(client)?;
+        let url = DeviceAuthorizationUrl::new(url).map_err(|e| OAuthError::Url {
+            client: name.to_owned(),
+            key: "device_authorization_url",
+            reason: e.to_string(),
+        })?;
+        let client = request::client(config)?.set_device_authorization_url(url);
+        let http = Http::new(self.http(config)?, config);
 
-        let mut form = Vec::new();
-        request::with_client(&mut form, client);
-        let authorization: Authorization = request::post_to(http, client, url, &form).await?;
-        let expires_in = Duration::from_secs(authorization.expires_in.unwrap_or(900));
+        let mut ask = client.exchange_device_code();
+        if let Some(scope) = request::scope(config) {
+            ask = ask.add_scope(scope);
+        }
+        let authorization: StandardDeviceAuthorizationResponse =
+            ask.request_async(&http).await.map_err(|e| request::failure(config, http.status(), e))?;
         prompt(&DevicePrompt {
-            verification_uri: authorization.verification_uri.clone(),
-            verification_uri_complete: authorization.verification_uri_complete.clone(),
-            user_code: authorization.user_code.clone(),
-            expires_in,
+            verification_uri: authorization.verification_uri().to_string(),
+            verification_uri_complete: authorization.verification_uri_complete().map(|u| u.secret().to_owned()),
+            user_code: authorization.user_code().secret().to_owned(),
+            expires_in: authorization.expires_in(),
         });
-        let deadline = Instant::now() + expires_in;
-        let mut interval = authorization.interval.map_or(DEFAULT_INTERVAL, Duration::from_secs);
-        loop {
-            tokio::time::sleep(interval).await;
-            if Instant::now() >= deadline {
-                return Err(fail("the code expired before the sign-in was done; run the command again"));
-            }
-            match request::post(http, client, &poll_form(client, &authorization.device_code)).await {
-                Ok(answer) => {
-                    let refresh = answer.refresh_token.ok_or_else(|| {
-                        fail("the provider sent no refresh token (ask for the `offline_access` scope)")
-                    })?;
-                    store
-                        .save_oauth_refresh_token(name, &refresh)
-                        .await
-                        .map_err(|source| OAuthError::Store { client: name.to_owned(), source })?;
-                    self.forget(client);
-                    tracing::info!(oauth = %name, "device sign-in done; the refresh token is saved");
-                    return Ok(());
-                }
-                Err(OAuthError::Refused { error, .. }) if error == "authorization_pending" => {}
-                Err(OAuthError::Refused { error, .. }) if error == "slow_down" => interval += SLOW_DOWN,
-                Err(OAuthError::Refused { error, .. }) if error == "access_denied" => {
-                    return Err(fail("the sign-in was declined"));
-                }
-                Err(OAuthError::Refused { error, .. }) if error == "expired_token" => {
+        // The operator cannot have signed in yet: the crate polls at once, so the
+        // first poll waits one interval, as every later one does.
+        let interval = authorization.interval();
+        tokio::time::sleep(interval).await;
+        let left = authorization.expires_in().saturating_sub(interval);
+        let polled = client
+            .exchange_device_access_token(&authorization)
+            .request_async(&http, tokio::time::sleep, Some(left))
+            .await;
+        let answer = match polled {
+            Ok(answer) => answer,
+            Err(RequestTokenError::ServerResponse(refusal)) => match refusal.error() {
+                DeviceCodeErrorResponseType::AccessDenied => return Err(fail("the sign-in was declined")),
+                DeviceCodeErrorResponseType::ExpiredToken => {
                     return Err(fail("the code expired before the sign-in was done; run the command again"));
                 }
-                Err(error) => return Err(error),
-            }
-        }
+                _ => return Err(request::failure(config, http.status(), RequestTokenError::ServerResponse(refusal))),
+            },
+            Err(error) => return Err(request::failure(config, http.status(), error)),
+        };
+        let refresh = answer
+            .refresh_token()
+            .ok_or_else(|| fail("the provider sent no refresh token (ask for the `offline_access` scope)"))?;
+        store
+            .save_oauth_refresh_token(name, refresh.secret())
+            .await
+            .map_err(|source| OAuthError::Store { client: name.to_owned(), source })?;
+        self.forget(config);
+        tracing::info!(oauth = %name, "device sign-in done; the refresh token is saved");
+        Ok(())
     }
-}
-
-fn poll_form(client: &OAuthConfig, device_code: &str) -> Vec<(&'static str, String)> {
-    let mut form = vec![
-        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code".to_owned()),
-        ("device_code", device_code.to_owned()),
-    ];
-    if let Some(id) = &client.client_id {
-        form.push(("client_id", id.clone()));
-    }
-    if let Some(secret) = &client.client_secret {
-        form.push(("client_secret", secret.expose_secret().to_owned()));
-    }
-    form
 }

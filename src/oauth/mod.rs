@@ -9,8 +9,13 @@
 //! the store before the new access token is handed out, so a crash never leaves
 //! loket holding only a refresh token the provider has already retired.
 //! Tokens and secrets never appear in logs, errors or `Debug` output.
+//!
+//! The grants themselves are the `oauth2` crate's, over loket's reqwest client
+//! on rustls ([`http`]); the service account's assertion is signed with
+//! `jsonwebtoken` ([`jwt`]) and sent through the same client ([`request`]).
 
 mod device;
+mod http;
 mod jwt;
 mod request;
 mod sasl;
@@ -19,6 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use oauth2::TokenResponse as _;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
@@ -53,6 +59,8 @@ pub enum OAuthError {
     NoRefreshToken { client: String },
     #[error("oauth client `{client}`: {reason}")]
     Login { client: String, reason: String },
+    #[error("oauth client `{client}`: `{key}` is not a URL: {reason}")]
+    Url { client: String, key: &'static str, reason: String },
     #[error("oauth client `{client}`: saving the rotated refresh token failed: {source}")]
     Store { client: String, source: StoreError },
 }
@@ -178,10 +186,10 @@ impl Tokens {
         {
             tracing::info!(oauth = %name, "the client obtains tokens again");
         }
-        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(3600));
+        let lifetime = answer.expires_in().unwrap_or(Duration::from_secs(3600));
         let ahead = REFRESH_AHEAD.min(lifetime / 4);
         tracing::info!(oauth = %name, subject, expires_in_secs = lifetime.as_secs(), "access token obtained");
-        let token = AccessToken::new(answer.access_token);
+        let token = AccessToken::new(answer.access_token().secret().to_owned());
         *cached = Some(Cached { token: token.clone(), renew_at: Instant::now() + lifetime - ahead });
         Ok(token)
     }
@@ -253,7 +261,7 @@ impl Tokens {
             .or_else(|| client.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()))
             .ok_or_else(|| OAuthError::NoRefreshToken { client: client.name.clone() })?;
         let answer = request::refresh_token(http, client, &current).await?;
-        if let Some(rotated) = answer.refresh_token.as_deref().filter(|t| *t != current) {
+        if let Some(rotated) = answer.refresh_token().map(|t| t.secret().as_str()).filter(|t| *t != current) {
             match &self.inner.store {
                 Some(store) => {
                     store.save_oauth_refresh_token(&client.name, rotated).await.map_err(store_error)?;

@@ -1,7 +1,8 @@
-//! OAuth clients that fail: a revoked client beside working mailboxes, and what
-//! `loket check` says about a wrong secret, a wrong scope and a refused token.
+//! OAuth clients that fail: a revoked client beside working mailboxes, what
+//! `loket check` says about a wrong secret, a wrong scope and a refused token,
+//! and a token endpoint that fails in passing or does not answer.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Daemon, client_credentials, loket, messages, store, wait_for_tickets};
 use crate::support::dovecot::Dovecot;
@@ -152,4 +153,69 @@ async fn loket_check_names_a_wrong_secret_a_wrong_scope_and_a_refused_token() {
     for secret in ["not-the-secret", "it-secret", "other-secret"] {
         assert!(!printed.contains(secret), "{printed}");
     }
+}
+
+/// A token endpoint that fails in passing (503) is asked again after a short,
+/// growing wait and the token comes; a refused secret is not asked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_that_fails_in_passing_is_asked_again_and_a_refused_secret_is_not() {
+    let server = TokenServer::start(&[("hr-app", "hr-secret", "hr")], Duration::from_secs(600)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clients = client_credentials("hr-idp", &server, "hr-app", "hr-secret")
+        + &client_credentials("stale", &server, "hr-app", "old-secret");
+    let config = crate::support::config(&crate::support::sqlite_url(dir.path()), 143, &[], &clients);
+    let tokens = loket::oauth::Tokens::new(&config, None);
+
+    server.fail_next(2);
+    let started = Instant::now();
+    tokens.token("hr-idp", "hr@example.org").await.expect("a token after two passing faults");
+    assert_eq!(server.requests("client_credentials"), 3, "two 503s, then the token");
+    assert!(started.elapsed() >= Duration::from_millis(1500), "it waited between the tries: {:?}", started.elapsed());
+
+    let error = tokens.token("stale", "hr@example.org").await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "oauth client `stale`: the token endpoint refused (401): invalid_client: Invalid client secret provided."
+    );
+    assert_eq!(server.requests("client_credentials"), 4, "a refused secret is asked once");
+}
+
+/// A token endpoint that does not answer is given up on after the client's
+/// `timeout_secs` for each try, and the error says it could not be reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_that_does_not_answer_is_given_up_after_the_timeout() {
+    let server = TokenServer::start(&[("hr-app", "hr-secret", "hr")], Duration::from_secs(600)).await;
+    server.stall(Duration::from_secs(30));
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_credentials("hr-idp", &server, "hr-app", "hr-secret") + "timeout_secs = 1\n";
+    let config = crate::support::config(&crate::support::sqlite_url(dir.path()), 143, &[], &client);
+    let tokens = loket::oauth::Tokens::new(&config, None);
+
+    let started = Instant::now();
+    let error = tokens.token("hr-idp", "hr@example.org").await.unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        error.to_string()
+            == "oauth client `hr-idp`: the token endpoint could not be reached: no answer in time (`timeout_secs`)",
+        "{error}"
+    );
+    assert!(error.is_transient(), "{error}");
+    assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(15), "three tries of one second: {took:?}");
+}
+
+/// A token endpoint where nothing listens is reported as unreachable with the
+/// cause, after the same tries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_where_nothing_listens_is_reported_with_the_cause() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let client = format!(
+        "[[oauth]]\nname = \"hr-idp\"\ngrant = \"client_credentials\"\ntoken_url = \"http://127.0.0.1:{closed}/token\"\nclient_id = \"hr-app\"\nclient_secret = \"hr-secret\"\n"
+    );
+    let config = crate::support::config(&crate::support::sqlite_url(dir.path()), 143, &[], &client);
+    let tokens = loket::oauth::Tokens::new(&config, None);
+
+    let error = tokens.token("hr-idp", "hr@example.org").await.unwrap_err().to_string();
+    assert!(error.starts_with("oauth client `hr-idp`: the token endpoint could not be reached: "), "{error}");
+    assert!(error.contains("Connection refused"), "{error}");
 }

@@ -41,6 +41,10 @@ struct Inner {
     decline_device: bool,
     /// Client ids whose secret has expired.
     revoked: Vec<String>,
+    /// Token requests still to be answered `503 Service Unavailable`.
+    outage: u32,
+    /// How long the token endpoint waits before it answers.
+    stall: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -129,6 +133,16 @@ impl TokenServer {
     /// The user declines the next device sign-in instead of approving it.
     pub fn decline_device_sign_in(&self) {
         self.inner.lock().unwrap().decline_device = true;
+    }
+
+    /// The next `requests` token requests are answered `503 Service Unavailable`.
+    pub fn fail_next(&self, requests: u32) {
+        self.inner.lock().unwrap().outage = requests;
+    }
+
+    /// The token endpoint answers only after `wait`.
+    pub fn stall(&self, wait: Duration) {
+        self.inner.lock().unwrap().stall = Some(wait);
     }
 
     /// Device-code polls that came sooner than the interval asked for.

@@ -68,10 +68,18 @@ fn scope_refused(inner: &Inner, form: &std::collections::HashMap<String, String>
 }
 
 pub(super) async fn token(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Reply {
+    let stall = inner.lock().unwrap().stall;
+    if let Some(wait) = stall {
+        tokio::time::sleep(wait).await;
+    }
     let form = form(&body);
     let mut inner = inner.lock().unwrap();
     let grant = form.get("grant_type").cloned().unwrap_or_default();
     *inner.requests.entry(grant.clone()).or_default() += 1;
+    if inner.outage > 0 {
+        inner.outage -= 1;
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "Try again later.");
+    }
     if grant == JWT_BEARER {
         return match assertion_subject(&inner, form.get("assertion").map(String::as_str).unwrap_or_default()) {
             Ok(user) => issue(&mut inner, user, None),
