@@ -1,17 +1,14 @@
 //! The desk's rules as scenarios: a mail and the state it meets in, the
 //! decision out. Pure, so each runs in milliseconds.
 
+mod conversation;
 mod retire;
 
 use std::sync::{Arc, OnceLock};
 
-use super::{Joining, Opened, RecentAcks, Reply, Respond, Responder, Response, Turn, participants};
+use super::{Opened, RecentAcks, Respond, Responder, Response};
 use crate::config::Config;
-use crate::domain::{
-    DepartmentId, Entry, Event, EventKind, History, Language, MailKind, Mailbox, MailboxName, Status, TicketRef,
-    TicketState, Withheld,
-};
-use crate::inbound::thread::{Doubt, Role};
+use crate::domain::{Entry, Event, History, MailKind, MailboxName, Status, TicketRef, Withheld};
 use crate::outbound::render::Renderer;
 use crate::pipeline::plan::{Incoming, Plan, Rules, plan_parsed};
 use crate::routing::classify::Routing;
@@ -127,64 +124,12 @@ fn opening(desk: &Desk, raw: Vec<u8>, recent: RecentAcks, backlog: bool, seen: b
     (response, timeline)
 }
 
-fn ticket() -> TicketState {
-    TicketState {
-        id: "t1".into(),
-        reference: TicketRef::new("SD", 1),
-        requester_address: "anna@example.org".into(),
-        requester_name: Some("Anna".into()),
-        opening_from: "anna@example.org".into(),
-        subject: "Laptop".into(),
-        department: "it".into(),
-        status: Status::New,
-        language: Language::En,
-        origin_mailbox: "it-old".into(),
-        opening_message_id: Some("a-1@x".into()),
-        opening_text: "My laptop is broken".into(),
-        opening_raw: b"From: anna@example.org\r\nSubject: Laptop\r\n\r\nMy laptop is broken\r\n".to_vec(),
-        received_at: 0,
-        staff: Vec::new(),
-        link_generation: 0,
-        recent_mails: 0,
-        recent_messages: Vec::new(),
-    }
-}
-
-/// A mail that answers one of the ticket's mails of `kind`.
-fn reply_to(desk: &Desk, kind: MailKind, from: &str, body: &str) -> Vec<u8> {
-    let id = desk.signer.message_id(&TicketRef::new("SD", 1), kind.id_kind(), "example.org");
-    mail(from, &format!("In-Reply-To: <{id}>\r\n"), "Re: [SD-00001] Laptop", body)
-}
-
-/// A message on the ticket: who wrote it, and what it does.
-fn converse(desk: &Desk, ticket: &TicketState, raw: Vec<u8>) -> (Option<Role>, Reply) {
-    let (incoming, plan) = arrive(desk, raw, false);
-    let Plan::Ticket { message, verdict, thread, trust, .. } = &plan else { panic!("quarantined") };
-    let hint = thread.as_ref().expect("the mail names the ticket");
-    let role = desk.respond.join(&Joining { ticket, hint, message, trust });
-    let Some(role) = role else { return (None, Reply::default()) };
-    let turn = Turn { ticket, role, incoming: &incoming, message, verdict, trust };
-    (Some(role), desk.respond.converse(&turn))
-}
-
 fn kinds(mails: &[crate::domain::Outgoing]) -> Vec<MailKind> {
     mails.iter().map(|m| m.kind).collect()
 }
 
-fn has(reply: &Reply, kind: EventKind) -> bool {
-    reply.entries.iter().any(|e| e.kind() == kind)
-}
-
 fn events(entries: &[Entry]) -> Vec<Event> {
     entries.iter().map(|e| e.event.clone()).collect()
-}
-
-fn who(name: &str, address: &str) -> Mailbox {
-    Mailbox { name: Some(name.into()), address: address.into() }
-}
-
-fn department(id: &str) -> DepartmentId {
-    DepartmentId::parse(id).expect("a department id")
 }
 
 #[test]
@@ -206,7 +151,7 @@ fn a_new_tickets_timeline_says_where_it_arrived_where_it_went_and_what_was_queue
         panic!("{timeline:?}")
     };
     assert_eq!(*received, Event::Received { mailbox: MailboxName::parse("it-old").expect("name") });
-    assert_eq!(*routed, department("it"));
+    assert_eq!(routed.as_str(), "it");
     assert_eq!(*ack, Event::Queued { mail: MailKind::Ack, recipient: "anna@example.org".into() });
     assert_eq!(*forward, Event::Queued { mail: MailKind::Forward, recipient: "it-queue@example.org".into() });
     let auto = mail("Anna <anna@example.org>", "Auto-Submitted: auto-replied\r\n", "Out of office", "Away");
@@ -294,91 +239,4 @@ fn a_forged_colleague_gets_no_acknowledgement_and_the_department_is_warned() {
     let response = open(&d, forged, RecentAcks::default());
     assert_eq!(kinds(&response.mails), [MailKind::Forward]);
     assert!(String::from_utf8_lossy(&response.mails[0].bytes).contains("WARNING"));
-}
-
-#[test]
-fn the_employee_writing_again_updates_the_department_and_reopens() {
-    let d = desk();
-    let mut resolved = ticket();
-    resolved.status = Status::Resolved;
-    let (role, reply) = converse(&d, &resolved, reply_to(&d, MailKind::Ack, "Anna <anna@example.org>", "Still broken"));
-    assert_eq!(role, Some(Role::Requester));
-    assert_eq!(kinds(&reply.mails), [MailKind::Update]);
-    assert_eq!(reply.status, Some(Status::InProgress));
-    let anna = who("Anna", "anna@example.org");
-    assert_eq!(events(&reply.entries), [Event::Followup { from: anna }, Event::Reopened { by: None }]);
-}
-
-#[test]
-fn staff_answering_the_forward_are_relayed_and_their_commands_run() {
-    let d = desk();
-    let t = ticket();
-    let (role, reply) = converse(
-        &d,
-        &t,
-        reply_to(&d, MailKind::Forward, "Bob <bob@example.org>", "#resolve\nA new one is on your desk."),
-    );
-    assert_eq!(role, Some(Role::Staff));
-    assert_eq!(kinds(&reply.mails), [MailKind::Relay]);
-    assert_eq!(reply.status, Some(Status::Resolved));
-    let bob = who("Bob", "bob@example.org");
-    assert_eq!(events(&reply.entries), [Event::Answered { from: bob.clone() }, Event::Resolved { by: bob }]);
-    let (_, routed) = converse(&d, &t, reply_to(&d, MailKind::Update, "it-queue@example.org", "#route hr\nFor HR."));
-    assert_eq!(routed.department.as_deref(), Some("hr"));
-    assert_eq!(kinds(&routed.mails), [MailKind::Forward, MailKind::Moved]);
-    let queue = Mailbox { name: None, address: "it-queue@example.org".into() };
-    let rerouted = Event::Rerouted { from: Some(department("it")), to: department("hr"), by: queue };
-    assert_eq!(events(&routed.entries), [rerouted]);
-}
-
-#[test]
-fn a_claimed_department_address_without_proof_does_nothing() {
-    let d = desk();
-    let t = ticket();
-    let by_subject = mail("IT <it-queue@example.org>", "", "Re: [SD-00001] Laptop", "#resolve\nhttps://evil.example");
-    let (role, reply) = converse(&d, &t, by_subject);
-    assert_eq!(role, Some(Role::Unverified(Doubt::NotAReplyToTheDepartment)));
-    assert!(reply.mails.is_empty() && reply.status.is_none());
-    let it = who("IT", "it-queue@example.org");
-    assert_eq!(events(&reply.entries), [Event::Unverified { from: it, doubt: Doubt::NotAReplyToTheDepartment }]);
-    let stolen = reply_to(&d, MailKind::Forward, "Mallory <mallory@example.net>", "#route hr");
-    let (role, reply) = converse(&d, &t, stolen);
-    assert_eq!(role, Some(Role::Unverified(Doubt::NotDepartmentStaff)));
-    assert!(reply.mails.is_empty() && reply.department.is_none());
-}
-
-#[test]
-fn the_same_text_again_and_again_is_a_loop_and_sends_nothing() {
-    let d = desk();
-    let mut t = ticket();
-    let text = "I am out of the office until Monday.";
-    t.recent_messages = vec![("anna@example.org".into(), text.into()), ("anna@example.org".into(), text.into())];
-    let (_, reply) = converse(&d, &t, reply_to(&d, MailKind::Relay, "Anna <anna@example.org>", text));
-    assert!(reply.mails.is_empty() && has(&reply, EventKind::Loop));
-    t.recent_messages.truncate(1);
-    let (_, reply) = converse(&d, &t, reply_to(&d, MailKind::Relay, "Anna <anna@example.org>", text));
-    assert_eq!(kinds(&reply.mails), [MailKind::Update], "twice is not yet a loop");
-}
-
-#[test]
-fn a_ticket_sends_at_most_its_hourly_share_of_conversation_mail() {
-    let d = desk();
-    let mut t = ticket();
-    t.recent_mails = i64::from(d.config.conversation.max_mails_per_ticket_per_hour);
-    let (_, reply) = converse(&d, &t, reply_to(&d, MailKind::Ack, "Anna <anna@example.org>", "One more thing"));
-    assert!(reply.mails.is_empty());
-    let cap = Withheld::TicketCap { mails: vec![MailKind::Update], sent: t.recent_mails };
-    assert_eq!(
-        events(&reply.entries),
-        [Event::Followup { from: who("Anna", "anna@example.org") }, Event::Withheld { reason: cap }]
-    );
-}
-
-#[test]
-fn participants_are_the_requester_and_whoever_opened_the_ticket() {
-    let d = desk();
-    let t = ticket();
-    let p = participants(&t, d.config.staff("it"));
-    assert_eq!(p.requester, ["anna@example.org", "anna@example.org"]);
-    assert!(p.staff.is_some_and(|s| s.includes("bob@example.org")));
 }
