@@ -5,7 +5,7 @@
 use super::Respond;
 use super::{Reply, Turn};
 use crate::clock;
-use crate::domain::{DepartmentId, Entry, Event, MailKind, TicketState, Withheld};
+use crate::domain::{DepartmentId, Entry, Event, MailKind, Refusal, TicketState, Withheld};
 use crate::domain::{Mailbox, Status};
 use crate::inbound::guard::Verdict;
 use crate::inbound::intake;
@@ -158,10 +158,12 @@ impl Respond {
         let mut parsed = parse_answer(&turn.message.text);
         for command in &parsed.commands {
             if let Command::Route(target) = command {
-                if self.config.department_by_id(target).is_none() {
-                    parsed.rejected.push(format!("`#route {target}`: there is no department `{target}`"));
-                } else if *target == ticket.department {
-                    parsed.rejected.push(format!("`#route {target}`: the ticket is already with {target}"));
+                match self.config.department_by_id(target) {
+                    None => parsed.rejected.push(Refusal::NoSuchDepartment { department: target.clone() }),
+                    Some(department) if *target == ticket.department => {
+                        parsed.rejected.push(Refusal::AlreadyWith { department: department.id.clone() })
+                    }
+                    Some(_) => {}
                 }
             }
         }

@@ -14,7 +14,7 @@ mod ticket;
 
 pub use address::{EmailAddress, Mailbox, domain_of, rate_key};
 pub use decided_by::DecidedBy;
-pub use event::{Entry, Event, EventKind, History, Withheld, render as timeline};
+pub use event::{Entry, Event, EventKind, History, Refusal, Withheld, render as timeline};
 pub use ids::{DepartmentId, MailboxName, TicketRef};
 pub use incoming::{ImapPosition, Incoming};
 pub use language::Language;

@@ -4,7 +4,7 @@
 use super::{Desk, arrive, desk, events, kinds, mail};
 use crate::desk::{Joining, Reply, Responder, Turn, participants};
 use crate::domain::{
-    DepartmentId, Event, EventKind, Language, MailKind, Mailbox, Status, TicketRef, TicketState, Withheld,
+    DepartmentId, Event, EventKind, Language, MailKind, Mailbox, Refusal, Status, TicketRef, TicketState, Withheld,
 };
 use crate::inbound::thread::{Doubt, Role};
 use crate::pipeline::plan::Plan;
@@ -146,4 +146,21 @@ fn participants_are_the_requester_and_whoever_opened_the_ticket() {
     let p = participants(&t, d.config.staff("it"));
     assert_eq!(p.requester, ["anna@example.org", "anna@example.org"]);
     assert!(p.staff.is_some_and(|s| s.includes("bob@example.org")));
+}
+
+#[test]
+fn commands_that_cannot_be_carried_out_are_refused_on_the_timeline_and_the_sender_is_told() {
+    let d = desk();
+    let t = ticket();
+    let bob = who("Bob", "bob@example.org");
+    let raw = reply_to(&d, MailKind::Forward, "Bob <bob@example.org>", "#route hrr\n#close\nFor HR.");
+    let (_, reply) = converse(&d, &t, raw);
+    assert_eq!(kinds(&reply.mails), [MailKind::Notice]);
+    assert_eq!(reply.mails[0].recipient, "bob@example.org");
+    let problems =
+        vec![Refusal::UnknownCommand { line: "#close".into() }, Refusal::NoSuchDepartment { department: "hrr".into() }];
+    assert_eq!(events(&reply.entries), [Event::Rejected { from: bob, problems }]);
+    let (_, reply) = converse(&d, &t, reply_to(&d, MailKind::Forward, "Bob <bob@example.org>", "#route it\nMine."));
+    let problems = vec![Refusal::AlreadyWith { department: department("it") }];
+    assert_eq!(events(&reply.entries), [Event::Rejected { from: who("Bob", "bob@example.org"), problems }]);
 }

@@ -83,7 +83,7 @@ pub enum Event {
     /// Commands that were not carried out, each with its problem.
     Rejected {
         from: Mailbox,
-        problems: Vec<String>,
+        problems: Vec<Refusal>,
     },
     /// A mail that named the ticket without proving who wrote it.
     Unverified {
@@ -160,6 +160,34 @@ pub enum Withheld {
     TicketCap { mails: Vec<MailKind>, sent: i64 },
     /// The mail could not be composed (a template failed).
     NotComposed { mail: MailKind, error: String },
+}
+
+/// Why a command line at the top of a department's answer was not carried out.
+/// `line` is the command line as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "refused", rename_all = "snake_case")]
+pub enum Refusal {
+    /// `#route` without a department.
+    RouteWithoutDepartment {
+        line: String,
+    },
+    /// A command followed by words it does not take.
+    UnexpectedWords {
+        line: String,
+    },
+    UnknownCommand {
+        line: String,
+    },
+    /// `#resolve` and `#reopen` in one mail.
+    ResolveAndReopen,
+    /// `#route` to a department that is not configured.
+    NoSuchDepartment {
+        department: String,
+    },
+    /// `#route` to the department that has the ticket.
+    AlreadyWith {
+        department: DepartmentId,
+    },
 }
 
 /// Why backlog was kept as history rather than handled as work.

@@ -5,7 +5,7 @@
 mod data;
 pub mod render;
 
-pub use data::{Event, History, Withheld};
+pub use data::{Event, History, Refusal, Withheld};
 
 use serde::Serialize;
 

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::{Event, History, Withheld};
+use super::{Event, History, Refusal, Withheld};
 use crate::domain::{Doubt, Language, MailKind, Role};
 
 /// The event as a sentence in `language`.
@@ -24,6 +24,41 @@ pub fn shown(event: Option<&Event>, detail: &str, language: Language) -> String 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&english(self))
+    }
+}
+
+/// In English, as the timeline and the reply to the department member say it.
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RouteWithoutDepartment { line } => {
+                write!(f, "`{line}`: #route needs a department, as in `#route it`")
+            }
+            Self::UnexpectedWords { line } => write!(f, "`{line}`: unexpected words after the command"),
+            Self::UnknownCommand { line } => write!(f, "`{line}`: unknown command"),
+            Self::ResolveAndReopen => f.write_str("#resolve and #reopen contradict each other"),
+            Self::NoSuchDepartment { department } => {
+                write!(f, "`#route {department}`: there is no department `{department}`")
+            }
+            Self::AlreadyWith { department } => {
+                write!(f, "`#route {department}`: the ticket is already with {department}")
+            }
+        }
+    }
+}
+
+fn refusal_nl(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::RouteWithoutDepartment { line } => {
+            format!("`{line}`: #route heeft een afdeling nodig, zoals in `#route it`")
+        }
+        Refusal::UnexpectedWords { line } => format!("`{line}`: onverwachte woorden na de opdracht"),
+        Refusal::UnknownCommand { line } => format!("`{line}`: onbekende opdracht"),
+        Refusal::ResolveAndReopen => "#resolve en #reopen spreken elkaar tegen".to_owned(),
+        Refusal::NoSuchDepartment { department } => {
+            format!("`#route {department}`: er is geen afdeling `{department}`")
+        }
+        Refusal::AlreadyWith { department } => format!("`#route {department}`: het ticket ligt al bij {department}"),
     }
 }
 
@@ -53,7 +88,10 @@ fn english(event: &Event) -> String {
         Event::Rerouted { from: None, to, by } => format!("rerouted to {to} by {by}"),
         Event::Note { from, text } => format!("internal note from {from}: {text}"),
         Event::EmptyAnswer { from } => format!("an empty answer from {from}: nothing relayed"),
-        Event::Rejected { from, problems } => format!("mail from {from} not carried out: {}", problems.join("; ")),
+        Event::Rejected { from, problems } => format!(
+            "mail from {from} not carried out: {}",
+            problems.iter().map(Refusal::to_string).collect::<Vec<_>>().join("; ")
+        ),
         Event::Unverified { from, doubt } => format!(
             "mail from {from} kept on the ticket as unverified, nothing relayed or carried out: {}",
             doubt_en(*doubt)
@@ -166,7 +204,10 @@ fn dutch(event: &Event) -> String {
         Event::Rerouted { from: None, to, by } => format!("doorgezet naar {to} door {by}"),
         Event::Note { from, text } => format!("interne notitie van {from}: {text}"),
         Event::EmptyAnswer { from } => format!("een leeg antwoord van {from}: niets doorgestuurd"),
-        Event::Rejected { from, problems } => format!("mail van {from} niet uitgevoerd: {}", problems.join("; ")),
+        Event::Rejected { from, problems } => format!(
+            "mail van {from} niet uitgevoerd: {}",
+            problems.iter().map(refusal_nl).collect::<Vec<_>>().join("; ")
+        ),
         Event::Unverified { from, doubt } => format!(
             "mail van {from} als onbevestigd bij het ticket bewaard, niets doorgestuurd of uitgevoerd: {}",
             doubt_nl(*doubt)

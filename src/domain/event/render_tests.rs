@@ -47,6 +47,30 @@ fn reasons() -> Vec<Withheld> {
     reasons
 }
 
+/// Every reason a command is refused, once.
+fn refusals() -> Vec<Refusal> {
+    let line = || "#route it now".to_owned();
+    let refusals = vec![
+        Refusal::RouteWithoutDepartment { line: line() },
+        Refusal::UnexpectedWords { line: line() },
+        Refusal::UnknownCommand { line: line() },
+        Refusal::ResolveAndReopen,
+        Refusal::NoSuchDepartment { department: "hrr".into() },
+        Refusal::AlreadyWith { department: it() },
+    ];
+    for refusal in &refusals {
+        match refusal {
+            Refusal::RouteWithoutDepartment { .. }
+            | Refusal::UnexpectedWords { .. }
+            | Refusal::UnknownCommand { .. }
+            | Refusal::ResolveAndReopen
+            | Refusal::NoSuchDepartment { .. }
+            | Refusal::AlreadyWith { .. } => {}
+        }
+    }
+    refusals
+}
+
 /// Every event, with each of its forms (every reason, every doubt, every role).
 fn samples() -> Vec<Event> {
     let mailbox = MailboxName::parse("it-old").expect("a name");
@@ -72,7 +96,7 @@ fn samples() -> Vec<Event> {
         Event::Rerouted { from: None, to: it(), by: anna() },
         Event::Note { from: anna(), text: "VIP".into() },
         Event::EmptyAnswer { from: anna() },
-        Event::Rejected { from: anna(), problems: vec!["`#close`: unknown command".into()] },
+        Event::Rejected { from: anna(), problems: refusals() },
         Event::Loop { from: anna() },
         Event::ReplyToSetAside { reply_to: "victim@elsewhere.example".into(), to: recipient() },
         Event::Failed { mail: MailKind::Relay, recipient: recipient(), error: "550 no such user".into() },
@@ -94,6 +118,7 @@ fn samples() -> Vec<Event> {
     events.push(Event::Message { from: anna(), role: Role::Requester });
     events.push(Event::Message { from: anna(), role: Role::Staff });
     events.extend(reasons().into_iter().map(|reason| Event::Withheld { reason }));
+    events.extend(refusals().into_iter().map(|refusal| Event::Rejected { from: anna(), problems: vec![refusal] }));
     events
 }
 
