@@ -90,7 +90,14 @@ async fn automatic_mails_to_one_address_stop_at_the_hourly_cap() {
     }
     assert_eq!(acks, 2);
     let third = store.ticket("SD-00003").await.unwrap();
-    assert!(third.events.iter().any(|e| e.kind == "withheld" && e.detail.contains("ack.max_per_recipient_per_hour")));
+    assert!(
+        third.events.iter().any(|e| matches!(
+            &e.data,
+            Some(loket::domain::Event::Withheld { reason: loket::domain::Withheld::RecipientCap { .. } })
+        )),
+        "{:?}",
+        third.events
+    );
 }
 
 struct Desk {

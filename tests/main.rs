@@ -21,4 +21,5 @@ mod routing_targets;
 mod scaleout;
 mod security;
 mod store;
+mod timeline;
 mod web;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::support::dovecot::Dovecot;
 use crate::support::smtp::{Received, SmtpSink};
 use crate::support::{TestMailbox, eventually, imap, request};
-use loket::domain::OutboxState;
+use loket::domain::{Event, MailKind, OutboxState, Withheld};
 use loket::store::Store;
 use mail_parser::{MessageParser, MimeHeaders};
 use tokio_util::sync::CancellationToken;
@@ -291,7 +291,8 @@ async fn a_first_start_on_a_mailbox_full_of_old_mail_sends_no_acknowledgements_f
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0].rcpt_tos, ["new@example.org"]);
     let old_ticket = store.ticket("SD-00001").await.unwrap();
-    assert!(old_ticket.events.iter().any(|e| e.kind == "withheld" && e.detail.contains("ack.backlog")));
+    let backlog = Event::Withheld { reason: Withheld::Backlog };
+    assert!(old_ticket.events.iter().any(|e| e.data.as_ref() == Some(&backlog)), "{:?}", old_ticket.events);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,6 +333,10 @@ async fn a_bounce_of_loket_s_own_acknowledgement_lands_on_its_ticket() {
     let ticket = store.ticket("SD-00001").await.unwrap();
     assert_eq!(ticket.messages.len(), 2);
     let event = ticket.events.iter().find(|e| e.kind == "bounced").unwrap();
+    assert!(
+        matches!(&event.data, Some(Event::Bounced { mail: MailKind::Ack, recipient, .. }) if recipient == "ghost@example.org"),
+        "{event:?}"
+    );
     assert!(event.detail.contains("acknowledgement to ghost@example.org could not be delivered"), "{}", event.detail);
     assert!(ticket.outbox.iter().any(|o| o.kind == "ack" && o.state == OutboxState::Bounced));
     assert_eq!(sink.received().len(), 2, "the bounce itself gets no reply");
@@ -360,7 +365,9 @@ async fn a_permanent_refusal_is_recorded_on_the_ticket_and_not_retried() {
     assert_eq!((ack.state, ack.attempts), (OutboxState::Failed, 1), "a permanent refusal is not retried");
     assert!(ack.last_error.as_deref().unwrap_or_default().contains("550"), "{:?}", ack.last_error);
     let event = ticket.events.iter().find(|e| e.kind == "failed").unwrap();
-    assert!(event.detail.contains("acknowledgement to nobody@nowhere.example.org failed"), "{}", event.detail);
+    let Some(Event::Failed { mail: MailKind::Ack, recipient, error }) = &event.data else { panic!("{event:?}") };
+    assert_eq!(recipient, "nobody@nowhere.example.org");
+    assert!(error.contains("550"), "{error}");
     assert_eq!(sink.received().len(), 1, "only the forward arrived");
 }
 

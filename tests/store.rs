@@ -108,6 +108,8 @@ async fn suite(store: Store) {
     assert_eq!(attachment.size, 9);
     let kinds: Vec<&str> = ticket.events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["received", "routed"]);
+    let received = loket::domain::Event::Received { mailbox: MailboxName::parse("hr-old").unwrap() };
+    assert_eq!(ticket.events[0].data, Some(received), "the event reads back as the typed value written");
     assert!(matches!(store.ticket("SD-00099").await, Err(loket::store::StoreError::NotFound(_))));
 
     // The cursor moved with each transaction, never backwards.

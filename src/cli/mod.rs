@@ -12,6 +12,7 @@ mod privacy;
 mod quarantine;
 mod report;
 mod routing;
+mod show;
 pub mod status;
 mod terminal;
 mod tickets;

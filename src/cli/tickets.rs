@@ -8,7 +8,8 @@ use serde_json::json;
 
 use crate::clock;
 use crate::config::Config;
-use crate::store::{Store, TicketDetail, TicketFilter, TicketSummary};
+use crate::domain::Language;
+use crate::store::{Store, TicketFilter, TicketSummary};
 
 #[derive(Debug, Subcommand)]
 pub enum TicketsCommand {
@@ -38,6 +39,9 @@ pub enum TicketsCommand {
         reference: String,
         #[arg(long)]
         json: bool,
+        /// The language of the timeline; the desk's default language (`ack.default_language`) when not given.
+        #[arg(long, value_enum)]
+        lang: Option<LangArg>,
     },
     /// Take a ticket's tracking link back: the old link stops working at once,
     /// other tickets keep theirs, and the next mail to the employee carries a new one.
@@ -67,6 +71,22 @@ pub enum QuarantineCommand {
     },
     /// Remove a quarantined message and its raw bytes.
     Delete { id: String },
+}
+
+/// A language, as `--lang` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LangArg {
+    En,
+    Nl,
+}
+
+impl LangArg {
+    fn language(self) -> Language {
+        match self {
+            Self::En => Language::En,
+            Self::Nl => Language::Nl,
+        }
+    }
 }
 
 /// A ticket's status, as `--status` takes it.
@@ -100,6 +120,11 @@ fn parse_since(text: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("`{text}`: not a day in this time zone"))
 }
 
+/// The operators' language: the desk's default language.
+fn operators_language(config: &Config) -> Language {
+    config.ack.default_language
+}
+
 async fn open(config: &Config) -> Result<Store> {
     crate::app::open_store(config).await.with_context(|| format!("opening the store {}", config.store.url))
 }
@@ -125,13 +150,14 @@ pub async fn tickets(command: TicketsCommand, config: &Config) -> Result<()> {
                 print_table(&mut out, &tickets)?;
             }
         }
-        TicketsCommand::Show { reference, json } => {
+        TicketsCommand::Show { reference, json, lang } => {
             let reference = crate::domain::TicketRef::parse(&reference)?;
             let ticket = store.ticket(reference.as_str()).await?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&ticket)?)?;
             } else {
-                print_ticket(&mut out, &ticket)?;
+                let language = lang.map_or_else(|| operators_language(config), LangArg::language);
+                super::show::print_ticket(&mut out, &ticket, language)?;
             }
         }
         TicketsCommand::RevokeLink { reference } => {
@@ -176,66 +202,6 @@ fn print_table(out: &mut impl Write, tickets: &[TicketSummary]) -> std::io::Resu
             clock::display(t.created_at),
             truncate(&subject, 60)
         )?;
-    }
-    Ok(())
-}
-
-fn print_ticket(out: &mut impl Write, ticket: &TicketDetail) -> std::io::Result<()> {
-    let t = &ticket.summary;
-    writeln!(out, "{}  {}", t.reference, t.subject)?;
-    writeln!(
-        out,
-        "  requester:   {}",
-        t.requester_name.as_ref().map_or(t.requester.clone(), |n| format!("{n} <{}>", t.requester))
-    )?;
-    writeln!(out, "  department:  {} (decided by {}: {})", t.department, t.decided_by, t.route_reason)?;
-    writeln!(out, "  status:      {}", t.status)?;
-    writeln!(out, "  mailbox:     {}", t.mailbox)?;
-    writeln!(out, "  received:    {}", clock::display(t.created_at))?;
-    if let Some(kind) = &t.automatic {
-        writeln!(out, "  automatic:   {kind}")?;
-    }
-    for (index, m) in ticket.messages.iter().enumerate() {
-        writeln!(out, "\nmessage {} ({}, {} bytes)", index + 1, m.direction, m.size)?;
-        writeln!(
-            out,
-            "  from:        {}",
-            m.from_name.as_ref().map_or(m.from_address.clone(), |n| format!("{n} <{}>", m.from_address))
-        )?;
-        writeln!(out, "  subject:     {}", m.subject)?;
-        writeln!(out, "  message-id:  {}", m.message_id.as_deref().unwrap_or("(none)"))?;
-        if let Some(sent) = m.sent_at {
-            writeln!(out, "  date:        {}", clock::display(sent))?;
-        }
-        for a in &m.attachments {
-            writeln!(
-                out,
-                "  attachment:  {} ({}, {} bytes)",
-                a.filename.as_deref().unwrap_or("(unnamed)"),
-                a.content_type,
-                a.size
-            )?;
-        }
-        writeln!(out)?;
-        for line in m.text_body.lines().take(40) {
-            writeln!(out, "  | {line}")?;
-        }
-    }
-    if !ticket.outbox.is_empty() {
-        writeln!(out, "\nmails")?;
-        for o in &ticket.outbox {
-            let when = o.sent_at.map(clock::display).unwrap_or_else(|| "-".into());
-            let error = o.last_error.as_deref().map(|e| format!("  ({e})")).unwrap_or_default();
-            writeln!(
-                out,
-                "  {:<9} {:<8} {}  to {}  attempts {}{error}",
-                o.kind, o.state, when, o.recipient, o.attempts
-            )?;
-        }
-    }
-    writeln!(out, "\ntimeline")?;
-    for e in &ticket.events {
-        writeln!(out, "  {}  {:<10} {}", clock::display(e.at), e.kind, e.detail)?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 use super::Respond;
 use super::{Reply, Turn};
 use crate::clock;
-use crate::domain::{Entry, EventKind, TicketState};
+use crate::domain::{DepartmentId, Entry, Event, MailKind, Refusal, TicketState, Withheld};
 use crate::domain::{Mailbox, Status};
 use crate::inbound::guard::Verdict;
 use crate::inbound::intake;
@@ -16,24 +16,17 @@ use crate::outbound::{self, CommandProblem, Conversation, TicketFacts};
 impl Respond {
     pub(super) fn conversation(&self, turn: &Turn<'_>) -> Reply {
         if let Verdict::Automatic { reason, .. } = turn.verdict {
-            let detail =
-                format!("automatic mail from {} kept on the ticket, nothing sent: {reason}", turn.message.from);
-            return Reply { entries: vec![Entry::new(EventKind::Automatic, detail)], ..Reply::default() };
+            let event = Event::Automatic { from: Some(turn.message.from.clone()), reason: reason.clone() };
+            return Reply { entries: vec![Entry::new(event)], ..Reply::default() };
         }
         let from = &turn.message.from;
         let mut reply = match turn.role {
             Role::Unverified(doubt) => {
-                let detail = format!(
-                    "mail from {from} kept on the ticket as unverified, nothing relayed or carried out: {}",
-                    doubt.explain()
-                );
-                return Reply { entries: vec![Entry::new(EventKind::Unverified, detail)], ..Reply::default() };
+                let event = Event::Unverified { from: from.clone(), doubt };
+                return Reply { entries: vec![Entry::new(event)], ..Reply::default() };
             }
             _ if self.repeats(turn) => {
-                let detail = format!(
-                    "mail from {from} kept, nothing sent: it repeats the same text again within minutes, a mail loop (conversation.loop_repeats)"
-                );
-                return Reply { entries: vec![Entry::new(EventKind::Loop, detail)], ..Reply::default() };
+                return Reply { entries: vec![Entry::new(Event::Loop { from: from.clone() })], ..Reply::default() };
             }
             Role::Requester => self.follow_up(turn),
             Role::Staff => self.answer(turn),
@@ -41,15 +34,9 @@ impl Respond {
         let cap = i64::from(self.config.conversation.max_mails_per_ticket_per_hour);
         let wanted = i64::try_from(reply.mails.len()).unwrap_or(i64::MAX);
         if wanted > 0 && turn.ticket.recent_mails + wanted > cap {
-            let nouns: Vec<&str> = reply.mails.iter().map(|m| m.kind.noun()).collect();
-            reply.mails.clear();
-            reply.entries.push(Entry::new(EventKind::Withheld,
-                format!(
-                    "not sent ({}): the ticket already sent {} mails in the last hour (conversation.max_mails_per_ticket_per_hour)",
-                    nouns.join(", "),
-                    turn.ticket.recent_mails
-                ),
-            ));
+            let mails: Vec<MailKind> = reply.mails.drain(..).map(|m| m.kind).collect();
+            let reason = Withheld::TicketCap { mails, sent: turn.ticket.recent_mails };
+            reply.entries.push(Entry::new(Event::Withheld { reason }));
         }
         reply
     }
@@ -88,10 +75,13 @@ impl Respond {
         raw: &[u8],
         reason: &str,
         update: bool,
-    ) -> Result<outbound::Outgoing, String> {
+    ) -> Result<outbound::Outgoing, Withheld> {
         let ticket = turn.ticket;
-        let config =
-            self.config.department_by_id(department).ok_or(format!("department {department} is not configured"))?;
+        let mail = if update { MailKind::Update } else { MailKind::Forward };
+        let config = self.config.department_by_id(department).ok_or_else(|| match DepartmentId::parse(department) {
+            Ok(department) => Withheld::NoDepartment { mail, department },
+            Err(error) => Withheld::NotComposed { mail, error: error.to_string() },
+        })?;
         let token = self.signer.tracking_token(&ticket.reference, ticket.link_generation);
         let requester = Self::requester(ticket);
         let sent_to = if update {
@@ -121,7 +111,7 @@ impl Respond {
         };
         let composer = self.composer();
         let composed = if update { composer.update(&facts) } else { composer.forward(&facts) };
-        composed.map_err(|e| e.to_string())
+        composed.map_err(|e| Withheld::NotComposed { mail, error: e.to_string() })
     }
 
     fn conversation_facts<'a>(
@@ -148,19 +138,15 @@ impl Respond {
         let ticket = turn.ticket;
         let mut reply = Reply::default();
         let text = quote::new_text(&turn.message.text);
-        reply
-            .entries
-            .push(Entry::new(EventKind::Followup, format!("follow-up from {}", turn.message.from)).public(&text));
+        reply.entries.push(Entry::new(Event::Followup { from: turn.message.from.clone() }).public(&text));
         if ticket.status == Status::Resolved {
             reply.status = Some(Status::InProgress);
-            reply.entries.push(Entry::new(EventKind::Reopened, "reopened: the employee wrote again"));
+            reply.entries.push(Entry::new(Event::Reopened { by: None }));
         }
         let shown = if text.is_empty() { turn.message.text.as_str() } else { text.as_str() };
         match self.to_department(turn, &ticket.department, shown, &turn.incoming.raw, "", true) {
             Ok(mail) => reply.mails.push(mail),
-            Err(error) => {
-                reply.entries.push(Entry::new(EventKind::Withheld, format!("no update to the department: {error}")))
-            }
+            Err(reason) => reply.entries.push(Entry::new(Event::Withheld { reason })),
         }
         reply
     }
@@ -172,10 +158,12 @@ impl Respond {
         let mut parsed = parse_answer(&turn.message.text);
         for command in &parsed.commands {
             if let Command::Route(target) = command {
-                if self.config.department_by_id(target).is_none() {
-                    parsed.rejected.push(format!("`#route {target}`: there is no department `{target}`"));
-                } else if *target == ticket.department {
-                    parsed.rejected.push(format!("`#route {target}`: the ticket is already with {target}"));
+                match self.config.department_by_id(target) {
+                    None => parsed.rejected.push(Refusal::NoSuchDepartment { department: target.clone() }),
+                    Some(department) if *target == ticket.department => {
+                        parsed.rejected.push(Refusal::AlreadyWith { department: department.id.clone() })
+                    }
+                    Some(_) => {}
                 }
             }
         }
@@ -189,13 +177,10 @@ impl Respond {
                 problems: &parsed.rejected,
                 departments: &departments,
             };
-            reply.entries.push(Entry::new(
-                EventKind::Rejected,
-                format!("mail from {from} not carried out: {}", parsed.rejected.join("; ")),
-            ));
+            reply.entries.push(Entry::new(Event::Rejected { from: from.clone(), problems: parsed.rejected.clone() }));
             match self.composer().notice(&problem) {
                 Ok(mail) => reply.mails.push(mail),
-                Err(error) => reply.entries.push(Entry::new(EventKind::Withheld, format!("no command reply: {error}"))),
+                Err(error) => reply.entries.push(not_composed(MailKind::Notice, &error)),
             }
             return reply;
         }
@@ -203,21 +188,19 @@ impl Respond {
         let requester = Self::requester(ticket);
         let token = self.signer.tracking_token(&ticket.reference, ticket.link_generation);
         let route = parsed.commands.iter().find_map(|c| match c {
-            Command::Route(target) => Some(target.clone()),
+            Command::Route(target) => self.config.department_by_id(target).map(|d| d.id.clone()),
             _ => None,
         });
         if let Some(target) = &route {
             self.reroute(turn, target, &parsed.text, &requester, &token, &mut reply);
         }
         if parsed.has(&Command::Note) {
-            reply.entries.push(Entry::new(EventKind::Note, format!("internal note from {from}: {}", parsed.text)));
+            reply.entries.push(Entry::new(Event::Note { from: from.clone(), text: parsed.text.clone() }));
         } else if route.is_some() {
             // The text under #route is a note for the new department, sent with the forward.
         } else if parsed.text.is_empty() {
             if parsed.commands.is_empty() {
-                reply
-                    .entries
-                    .push(Entry::new(EventKind::Note, format!("an empty answer from {from}: nothing relayed")));
+                reply.entries.push(Entry::new(Event::EmptyAnswer { from: from.clone() }));
             }
         } else {
             let about = self.conversation_facts(ticket, &requester, &token, &ticket.department);
@@ -225,56 +208,64 @@ impl Respond {
             match self.composer().relay(&about, &parsed.text, &attachments) {
                 Ok(mail) => {
                     reply.mails.push(mail);
-                    reply.entries.push(
-                        Entry::new(EventKind::Answered, format!("answer from {from} relayed to the employee"))
-                            .public(&parsed.text),
-                    );
+                    reply.entries.push(Entry::new(Event::Answered { from: from.clone() }).public(&parsed.text));
                     if reply.status.is_none() {
                         reply.status = Some(Status::InProgress);
                     }
                 }
-                Err(error) => {
-                    reply.entries.push(Entry::new(EventKind::Withheld, format!("answer not relayed: {error}")))
-                }
+                Err(error) => reply.entries.push(not_composed(MailKind::Relay, &error)),
             }
         }
         // After the answer, so that the timeline reads "answered, resolved".
         if parsed.has(&Command::Resolve) {
             reply.status = Some(Status::Resolved);
-            reply.entries.push(Entry::new(EventKind::Resolved, format!("resolved by {from}")));
+            reply.entries.push(Entry::new(Event::Resolved { by: from.clone() }));
         } else if parsed.has(&Command::Reopen) {
             reply.status = Some(Status::InProgress);
-            reply.entries.push(Entry::new(EventKind::Reopened, format!("reopened by {from}")));
+            reply.entries.push(Entry::new(Event::Reopened { by: Some(from.clone()) }));
         }
         reply
     }
 
     /// `#route`: the new department gets the ticket, the employee hears where it went.
-    fn reroute(&self, turn: &Turn<'_>, target: &str, note: &str, requester: &Mailbox, token: &str, reply: &mut Reply) {
+    fn reroute(
+        &self,
+        turn: &Turn<'_>,
+        target: &DepartmentId,
+        note: &str,
+        requester: &Mailbox,
+        token: &str,
+        reply: &mut Reply,
+    ) {
         let ticket = turn.ticket;
         let from = &turn.message.from;
         let old = self.config.department_name(&ticket.department);
-        reply.department = Some(target.to_owned());
+        reply.department = Some(target.to_string());
         reply.status = Some(Status::New);
-        reply.entries.push(
-            Entry::new(EventKind::Rerouted, format!("rerouted from {} to {target} by {from}", ticket.department))
-                .public(target),
-        );
+        let rerouted = Event::Rerouted {
+            from: DepartmentId::parse(&ticket.department).ok(),
+            to: target.clone(),
+            by: from.clone(),
+        };
+        reply.entries.push(Entry::new(rerouted).public(target.as_str()));
         let reason = if note.is_empty() {
             format!("passed on by {old} ({})", from.address)
         } else {
             format!("passed on by {old} ({}): {}", from.address, quote::one_paragraph(note))
         };
-        match self.to_department(turn, target, &ticket.opening_text, &ticket.opening_raw, &reason, false) {
+        match self.to_department(turn, target.as_str(), &ticket.opening_text, &ticket.opening_raw, &reason, false) {
             Ok(mail) => reply.mails.push(mail),
-            Err(error) => {
-                reply.entries.push(Entry::new(EventKind::Withheld, format!("no forward to {target}: {error}")))
-            }
+            Err(reason) => reply.entries.push(Entry::new(Event::Withheld { reason })),
         }
-        let about = self.conversation_facts(ticket, requester, token, target);
+        let about = self.conversation_facts(ticket, requester, token, target.as_str());
         match self.composer().moved(&about) {
             Ok(mail) => reply.mails.push(mail),
-            Err(error) => reply.entries.push(Entry::new(EventKind::Withheld, format!("no rerouting notice: {error}"))),
+            Err(error) => reply.entries.push(not_composed(MailKind::Moved, &error)),
         }
     }
+}
+
+/// The timeline's note that a mail of `mail`'s kind could not be composed.
+fn not_composed(mail: MailKind, error: &impl std::fmt::Display) -> Entry {
+    Entry::new(Event::Withheld { reason: Withheld::NotComposed { mail, error: error.to_string() } })
 }

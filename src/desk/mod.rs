@@ -24,7 +24,7 @@ use std::time::SystemTime;
 
 use crate::clock;
 use crate::config::Config;
-use crate::domain::{Entry, EventKind, MailKind, Mailbox, Outgoing, Status};
+use crate::domain::{Entry, Event, History, MailKind, Mailbox, MailboxName, Outgoing, Status, Withheld};
 use crate::inbound::guard::Verdict;
 use crate::inbound::language::Language;
 use crate::inbound::thread::{Proof, Role};
@@ -120,16 +120,17 @@ impl Responder for Respond {
         let mut response = Response::default();
         if let Some(why) = history(opened, self.config.ingest.backlog_forward_days) {
             response.status = Some(Status::Resolved);
-            response.entries.push(Entry::new(EventKind::History, format!("kept as history, nothing sent: {why}")));
+            response.entries.push(Entry::new(Event::History { why }));
             return response;
         }
         if let Verdict::Automatic { reason, .. } = opened.verdict {
-            response.withheld.push(format!("no acknowledgement and no forward: automatic mail ({reason})"));
+            response.withheld.push(Withheld::Automatic { reason: reason.clone() });
             return response;
         }
         let config = &self.config;
         let Some(department) = config.department(&opened.decision.department) else {
-            response.withheld.push(format!("no forward: department {} is not configured", opened.decision.department));
+            let department = opened.decision.department.clone();
+            response.withheld.push(Withheld::NoDepartment { mail: MailKind::Forward, department });
             return response;
         };
         let sent_to = config.mailbox_address(opened.incoming.mailbox.as_str());
@@ -162,12 +163,10 @@ impl Responder for Respond {
         );
         let facts = TicketFacts { warning, ..facts };
         if let Some(ignored) = &opened.trust.ignored_reply_to {
-            response.entries.push(Entry::new(EventKind::Trust,
-                format!(
-                    "Reply-To {ignored} set aside: it is outside the sender's and the organisation's domains; mail to the employee goes to {}",
-                    opened.message.from.address
-                ),
-            ));
+            response.entries.push(Entry::new(Event::ReplyToSetAside {
+                reply_to: ignored.address.clone(),
+                to: opened.message.from.address.clone(),
+            }));
         }
         let composer = self.composer();
         let ack = &config.ack;
@@ -175,33 +174,20 @@ impl Responder for Respond {
         let recent = opened.recent;
         let outside = !self.internal.contains(&facts.requester.address);
         if opened.trust.spoofed {
-            response.withheld.push(
-                "no acknowledgement: the organisation's mail server says the sender address is forged (DMARC failed)"
-                    .into(),
-            );
+            response.withheld.push(Withheld::Forged);
         } else if !ack.enabled {
-            response.withheld.push("no acknowledgement: acknowledgements are switched off (ack.enabled)".into());
+            response.withheld.push(Withheld::AcksOff);
         } else if opened.incoming.backlog && !ack.backlog {
-            response.withheld.push(
-                "no acknowledgement: the message was already in the mailbox when loket first connected (ack.backlog)"
-                    .into(),
-            );
+            response.withheld.push(Withheld::Backlog);
         } else if recent.recipient >= cap {
-            response.withheld.push(format!(
-                "no acknowledgement: {} already had {} automatic mails in the last hour (ack.max_per_recipient_per_hour)",
-                facts.requester.address, recent.recipient
-            ));
+            response
+                .withheld
+                .push(Withheld::RecipientCap { address: facts.requester.address.clone(), count: recent.recipient });
         } else if outside && recent.domain >= i64::from(ack.max_per_domain_per_hour) {
-            response.withheld.push(format!(
-                "no acknowledgement: {} acknowledgements went to {} in the last hour (ack.max_per_domain_per_hour)",
-                recent.domain,
-                crate::inbound::trust::domain_of(&facts.requester.address)
-            ));
+            let domain = crate::inbound::trust::domain_of(&facts.requester.address);
+            response.withheld.push(Withheld::DomainCap { domain, count: recent.domain });
         } else if outside && recent.outside >= i64::from(ack.max_outside_per_hour) {
-            response.withheld.push(format!(
-                "no acknowledgement: {} acknowledgements went outside the organisation in the last hour (ack.max_outside_per_hour)",
-                recent.outside
-            ));
+            response.withheld.push(Withheld::OutsideCap { count: recent.outside });
         } else {
             let mailbox = config.mailbox(opened.incoming.mailbox.as_str());
             let old = old_address(mailbox, opened.message, config.desk.address.as_str(), opened.today);
@@ -210,12 +196,16 @@ impl Responder for Respond {
                     response.mails.push(mail);
                     response.withheld.extend(instead);
                 }
-                (Err(error), _) => response.withheld.push(format!("no acknowledgement: {error}")),
+                (Err(error), _) => {
+                    response.withheld.push(Withheld::NotComposed { mail: MailKind::Ack, error: error.to_string() })
+                }
             }
         }
         match composer.forward(&facts) {
             Ok(mail) => response.mails.push(mail),
-            Err(error) => response.withheld.push(format!("no forward: {error}")),
+            Err(error) => {
+                response.withheld.push(Withheld::NotComposed { mail: MailKind::Forward, error: error.to_string() })
+            }
         }
         response
     }
@@ -242,18 +232,16 @@ impl Responder for Respond {
 
 /// Why backlog is history rather than work: it was read in the mailbox before
 /// loket came, or it is older than `forward_days`. `None` for anything else.
-fn history(opened: &Opened<'_>, forward_days: u32) -> Option<String> {
+fn history(opened: &Opened<'_>, forward_days: u32) -> Option<History> {
     if !opened.incoming.backlog {
         return None;
     }
     if opened.incoming.seen {
-        return Some("it was already read in the mailbox when loket first connected".into());
+        return Some(History::Seen);
     }
     let sent = opened.message.date_ms?;
     let age_days = (opened.incoming.received_at_ms - sent) / 86_400_000;
-    (age_days > i64::from(forward_days)).then(|| {
-        format!("it was {age_days} days old when loket first connected (ingest.backlog_forward_days = {forward_days})")
-    })
+    (age_days > i64::from(forward_days)).then_some(History::Old { days: age_days, forward_days })
 }
 
 /// The timeline of a new ticket: where it arrived, where it went, what it sent
@@ -261,33 +249,35 @@ fn history(opened: &Opened<'_>, forward_days: u32) -> Option<String> {
 pub fn opening_entries(opened: &Opened<'_>, response: &Response) -> Vec<Entry> {
     let decision = opened.decision;
     let mut entries = vec![
-        Entry::new(EventKind::Received, format!("received in mailbox {}", opened.incoming.mailbox)),
-        Entry::new(EventKind::Routed, format!("routed to {}: {}", decision.department, decision.reason))
+        Entry::new(Event::Received { mailbox: opened.incoming.mailbox.clone() }),
+        Entry::new(Event::Routed { department: decision.department.clone(), reason: decision.reason.clone() })
             .public(decision.department.as_str()),
     ];
     if let Verdict::Automatic { reason, .. } = opened.verdict {
-        entries.push(Entry::new(EventKind::Automatic, format!("automatic mail, no reply will be sent: {reason}")));
+        entries.push(Entry::new(Event::Automatic { from: None, reason: reason.clone() }));
     }
     entries.extend(queued(&response.mails));
     entries.extend(response.entries.iter().cloned());
-    entries.extend(response.withheld.iter().map(|reason| Entry::new(EventKind::Withheld, reason.clone())));
+    entries.extend(response.withheld.iter().map(|reason| Entry::new(Event::Withheld { reason: reason.clone() })));
     entries
 }
 
 /// One "queued" entry per mail.
 pub fn queued(mails: &[Outgoing]) -> impl Iterator<Item = Entry> + '_ {
-    mails.iter().map(|mail| Entry::new(EventKind::Queued, format!("{} to {} queued", mail.kind.noun(), mail.recipient)))
+    mails.iter().map(|mail| Entry::new(Event::Queued { mail: mail.kind, recipient: mail.recipient.clone() }))
 }
 
 /// The same message arrived again, in `mailbox`.
-pub fn copy_entry(mailbox: &str) -> Entry {
-    Entry::new(EventKind::Copy, format!("the same message arrived again, in mailbox {mailbox}; kept, nothing sent"))
+pub fn copy_entry(mailbox: &MailboxName) -> Entry {
+    Entry::new(Event::Copy { mailbox: mailbox.clone() })
 }
 
 /// A delivery report about one of the ticket's mails.
 pub fn bounce_entry(kind: MailKind, recipient: &str, report: &str, from: &Mailbox) -> Entry {
-    Entry::new(
-        EventKind::Bounced,
-        format!("the {} to {recipient} could not be delivered: {report} (report from {})", kind.noun(), from.address),
-    )
+    Entry::new(Event::Bounced {
+        mail: kind,
+        recipient: recipient.to_owned(),
+        report: report.to_owned(),
+        reporter: from.address.clone(),
+    })
 }

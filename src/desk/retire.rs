@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 
 use crate::config::{MailboxConfig, RetireMode};
-use crate::domain::Outgoing;
+use crate::domain::{Outgoing, Withheld};
 use crate::inbound::intake::Normalised;
 use crate::outbound::{AddressNote, Composer, OutboundError, TicketFacts};
 
@@ -46,19 +46,15 @@ pub(super) fn ack(
     composer: &Composer<'_>,
     facts: &TicketFacts<'_>,
     old: OldAddress,
-) -> (Result<Outgoing, OutboundError>, Option<String>) {
+) -> (Result<Outgoing, OutboundError>, Option<Withheld>) {
     match old {
         OldAddress::AsBefore => (composer.ack(facts), None),
         OldAddress::Nudge { closes_after } => (composer.ack_noting(facts, AddressNote::Nudge { closes_after }), None),
         OldAddress::Closed { after, mode: RetireMode::Notice } => {
             (composer.ack_noting(facts, AddressNote::Closed { after }), None)
         }
-        OldAddress::Closed { after, mode: RetireMode::Redirect } => (
-            composer.closed(facts, after),
-            Some(format!(
-                "no acknowledgement: {} closed after {after} (retire_after, retire_mode = redirect); the employee gets only the notice that it closed",
-                facts.sent_to
-            )),
-        ),
+        OldAddress::Closed { after, mode: RetireMode::Redirect } => {
+            (composer.closed(facts, after), Some(Withheld::Closed { address: facts.sent_to.to_owned(), after }))
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! the message, so mails are queued exactly when what caused them is stored.
 
 use crate::domain::Incoming;
-use crate::domain::{Entry, EventKind, Outgoing, Status, TicketRef, TicketState};
+use crate::domain::{Entry, Event, Outgoing, Status, TicketRef, TicketState, Withheld};
 use crate::inbound::guard::Verdict;
 use crate::inbound::intake::Normalised;
 use crate::inbound::language::Language;
@@ -46,7 +46,7 @@ pub struct RecentAcks {
 #[derive(Debug, Default)]
 pub struct Response {
     pub mails: Vec<Outgoing>,
-    pub withheld: Vec<String>,
+    pub withheld: Vec<Withheld>,
     /// Further timeline entries: what was believed of the sender, and what not.
     pub entries: Vec<Entry>,
     /// The status the ticket opens with, when not `new` (backlog kept as history).
@@ -105,10 +105,7 @@ pub trait Responder: Sync {
     /// What a message that joined a ticket does.
     fn converse(&self, turn: &Turn<'_>) -> Reply {
         Reply {
-            entries: vec![Entry::new(
-                EventKind::Message,
-                format!("message from {} ({})", turn.message.from, turn.role.as_str()),
-            )],
+            entries: vec![Entry::new(Event::Message { from: turn.message.from.clone(), role: turn.role })],
             ..Reply::default()
         }
     }

@@ -1,9 +1,9 @@
 //! The mails loket sends: their kinds, each with its one spelling in the store
 //! and in signed Message-IDs, and a composed mail ready for the outbox.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MailKind {
     /// The acknowledgement to the employee.

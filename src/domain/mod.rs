@@ -8,16 +8,18 @@ mod ids;
 mod incoming;
 mod language;
 mod mail;
+mod role;
 mod status;
 mod ticket;
 
 pub use address::{EmailAddress, Mailbox, domain_of, rate_key};
 pub use decided_by::DecidedBy;
-pub use event::{Entry, EventKind};
+pub use event::{Entry, Event, EventKind, History, Refusal, Withheld, render as timeline};
 pub use ids::{DepartmentId, MailboxName, TicketRef};
 pub use incoming::{ImapPosition, Incoming};
 pub use language::Language;
 pub use mail::{MailKind, OutboxState, Outgoing, PauseReason};
+pub use role::{Doubt, Role};
 pub use status::Status;
 pub use ticket::{PublicEvent, PublicTicket, TicketState};
 

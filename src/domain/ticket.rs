@@ -1,7 +1,7 @@
 //! A stored ticket as a message that joins it finds it: what the desk needs to
 //! decide who wrote the message and what it does.
 
-use super::{DecidedBy, Language, Status, TicketRef};
+use super::{DecidedBy, EventKind, Language, Status, TicketRef};
 
 #[derive(Debug, Clone)]
 pub struct TicketState {
@@ -35,7 +35,7 @@ pub struct TicketState {
 #[derive(Debug, Clone)]
 pub struct PublicEvent {
     pub at: i64,
-    pub kind: String,
+    pub kind: EventKind,
     /// For `answered` and `followup`: the text the employee received or wrote;
     /// for `routed` and `rerouted`: the department's id.
     pub public_text: Option<String>,

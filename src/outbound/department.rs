@@ -9,7 +9,7 @@ use super::{
     Composer, MailKind, OutboundError, Outgoing, TicketFacts, automatic, crlf, fits_8bit, outgoing, parse_address,
     reply_subject, tagged_subject,
 };
-use crate::domain::TicketRef;
+use crate::domain::{Refusal, TicketRef};
 use crate::outbound::render::{ForwardView, NoticeView};
 
 /// Why a department member's mail was not acted on.
@@ -19,7 +19,7 @@ pub struct CommandProblem<'a> {
     pub subject: &'a str,
     /// The sender, who gets the reply.
     pub to: &'a str,
-    pub problems: &'a [String],
+    pub problems: &'a [Refusal],
     /// The department ids `#route` accepts.
     pub departments: &'a [String],
 }
@@ -86,7 +86,7 @@ impl Composer<'_> {
         let (desk, renderer, signer, date) = (&self.desk, self.renderer, self.signer, self.date);
         let view = NoticeView {
             reference: problem.reference.to_string(),
-            problems: problem.problems.to_vec(),
+            problems: problem.problems.iter().map(Refusal::to_string).collect(),
             departments: problem.departments.join(", "),
             desk: desk.name.to_owned(),
         };

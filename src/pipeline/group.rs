@@ -65,7 +65,7 @@ pub async fn store_group(
     let mut entries = Vec::new();
     for c in candidates.iter().filter(stored) {
         match &c.case {
-            Case::Copy => entries.push((c, desk::copy_entry(c.incoming.mailbox.as_str()))),
+            Case::Copy => entries.push((c, desk::copy_entry(&c.incoming.mailbox))),
             Case::Bounce(bounced) => {
                 tx.record_bounce(&bounced.outbox_id, &c.message.subject).await?;
                 let entry = desk::bounce_entry(bounced.kind, &bounced.recipient, &c.message.subject, &c.message.from);

@@ -12,9 +12,10 @@ use std::collections::HashSet;
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
+use super::events::Stored;
 use super::rows::{self, Value};
 use super::{Backend, Store, StoreError};
-use crate::domain::{Entry, EventKind, Language, MailKind, OutboxState, Outgoing, Status, TicketRef, TicketState};
+use crate::domain::{Entry, Language, MailKind, OutboxState, Outgoing, Status, TicketRef, TicketState};
 
 /// How far back a ticket's messages are given to the desk to recognise a loop.
 const LOOP_WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -525,16 +526,20 @@ impl IngestTx {
     /// Adds entries to the timelines of tickets: (ticket id, message row, entry).
     pub async fn record(&mut self, entries: &[(&str, Option<&str>, &Entry)], now: i64) -> Result<(), StoreError> {
         let ids: Vec<String> = entries.iter().map(|_| new_id()).collect();
+        let stored: Vec<Stored> =
+            entries.iter().map(|(_, _, entry)| Stored::of(&entry.event)).collect::<Result<_, _>>()?;
         let rows: Vec<Vec<Value<'_>>> = entries
             .iter()
             .zip(&ids)
-            .map(|((ticket_id, message_row, entry), id)| {
+            .zip(&stored)
+            .map(|(((ticket_id, message_row, entry), id), stored)| {
                 vec![
                     Value::Text(id),
                     Value::Text(ticket_id),
                     Value::Int(now),
-                    Value::Text(entry.kind.as_str()),
-                    Value::Text(&entry.detail),
+                    Value::Text(stored.kind),
+                    Value::Text(&stored.detail),
+                    Value::Text(&stored.data),
                     Value::MaybeText(*message_row),
                     Value::MaybeText(entry.public.as_deref()),
                 ]
@@ -543,7 +548,7 @@ impl IngestTx {
         rows::insert(
             self.backend,
             &mut self.tx,
-            "INSERT INTO events (id, ticket_id, at, kind, detail, message_id, public_text)",
+            "INSERT INTO events (id, ticket_id, at, kind, detail, data, message_id, public_text)",
             "",
             &rows,
         )
@@ -561,25 +566,6 @@ impl IngestTx {
     ) -> Result<(), StoreError> {
         advance(&mut self.tx, mailbox, (uidvalidity, uid), lease, now).await
     }
-}
-
-/// Adds one event to a ticket's timeline.
-pub(super) async fn insert_event(
-    tx: &mut Transaction<'_, Any>,
-    ticket_id: &str,
-    at: i64,
-    kind: EventKind,
-    detail: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO events (id, ticket_id, at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
-        .bind(new_id())
-        .bind(ticket_id)
-        .bind(at)
-        .bind(kind.as_str())
-        .bind(detail)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// Moves the cursor to `uid` under `uidvalidity`, never backwards; with `lease`, only

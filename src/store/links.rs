@@ -2,7 +2,7 @@
 //! a link back.
 
 use super::{Store, StoreError};
-use crate::domain::EventKind;
+use crate::domain::Event;
 
 impl Store {
     /// The link generation of the ticket `reference`, or `None` when there is no such ticket.
@@ -27,9 +27,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let (ticket_id, generation) = row.ok_or_else(|| StoreError::NotFound(reference.to_owned()))?;
-        let detail =
-            "tracking link revoked: the old link no longer opens the status page; the next mail carries a new one";
-        super::ingest::insert_event(&mut tx, &ticket_id, now, EventKind::LinkRevoked, detail).await?;
+        super::events::insert(&mut tx, &ticket_id, now, &Event::LinkRevoked).await?;
         tx.commit().await?;
         Ok(generation)
     }

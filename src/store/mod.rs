@@ -14,6 +14,7 @@
 
 mod backup;
 mod cursor;
+mod events;
 mod failures;
 mod files;
 mod filter;
@@ -78,6 +79,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("the store holds a value loket cannot read: {0}")]
     Corrupt(String),
+    #[error("a timeline event could not be written: {0}")]
+    Event(#[from] serde_json::Error),
     /// Only the scheme is kept: the rest of a URL may hold a password.
     #[error("the store url's scheme `{0}` is neither sqlite:// nor postgres://")]
     UnsupportedUrl(String),

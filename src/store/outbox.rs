@@ -8,8 +8,8 @@ use sqlx::FromRow;
 use std::time::Duration;
 
 use super::lease::{db_now, millis};
-use super::{Backend, Store, StoreError, ingest::insert_event};
-use crate::domain::{EventKind, MailKind, OutboxState};
+use super::{Backend, Store, StoreError, events};
+use crate::domain::{Event, MailKind, OutboxState};
 
 /// A mail claimed for delivery.
 #[derive(Debug, Clone, FromRow)]
@@ -206,18 +206,19 @@ impl Store {
             .await?
             .rows_affected();
         if done == 1 && !due.ticket_id.is_empty() {
-            let what = MailKind::from_stored(&due.kind).noun();
-            self.note(due, now, EventKind::Failed, &format!("{what} to {} failed: {error}", due.recipient)).await;
+            let mail = MailKind::from_stored(&due.kind);
+            let event = Event::Failed { mail, recipient: due.recipient.clone(), error: error.to_owned() };
+            self.note(due, now, &event).await;
         }
         Ok(done == 1)
     }
 
     /// A timeline entry about a mail; the mail's state is already committed, so a
     /// failure here is logged and goes no further.
-    async fn note(&self, due: &Due, now: i64, kind: EventKind, detail: &str) {
+    async fn note(&self, due: &Due, now: i64, event: &Event) {
         let result: Result<(), StoreError> = async {
             let mut tx = self.write.begin().await?;
-            insert_event(&mut tx, &due.ticket_id, now, kind, detail).await?;
+            events::insert(&mut tx, &due.ticket_id, now, event).await?;
             tx.commit().await?;
             Ok(())
         }

@@ -5,8 +5,8 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::outbox::states;
-use super::{Store, StoreError, ingest::insert_event};
-use crate::domain::{EventKind, MailKind, OutboxState};
+use super::{Store, StoreError, events};
+use crate::domain::{Event, MailKind, OutboxState};
 
 /// A mail still in the queue, or given up.
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -74,10 +74,9 @@ impl Store {
             if ticket_id.is_empty() {
                 return Ok(Requeue::Queued);
             }
-            let what = MailKind::from_stored(&kind).noun();
+            let event = Event::Requeued { mail: MailKind::from_stored(&kind), recipient };
             let mut tx = self.write.begin().await?;
-            insert_event(&mut tx, &ticket_id, now, EventKind::Requeued, &format!("{what} to {recipient} queued again"))
-                .await?;
+            events::insert(&mut tx, &ticket_id, now, &event).await?;
             tx.commit().await?;
             return Ok(Requeue::Queued);
         }

@@ -3,8 +3,8 @@
 //! sessions that finished meanwhile in one transaction), and notes them on the
 //! timelines once per round.
 
-use super::{Store, StoreError, ingest::insert_event};
-use crate::domain::MailKind;
+use super::{Store, StoreError, events};
+use crate::domain::{Event, MailKind};
 use crate::store::Due;
 
 /// A mail the server accepted, and when.
@@ -68,15 +68,8 @@ impl Store {
         let result: Result<(), StoreError> = async {
             let mut tx = self.write.begin().await?;
             for Sent { due, at } in sent.iter().filter(|sent| !sent.due.ticket_id.is_empty()) {
-                let what = MailKind::from_stored(&due.kind).noun();
-                insert_event(
-                    &mut tx,
-                    &due.ticket_id,
-                    *at,
-                    crate::domain::EventKind::Sent,
-                    &format!("{what} sent to {}", due.recipient),
-                )
-                .await?;
+                let event = Event::Sent { mail: MailKind::from_stored(&due.kind), recipient: due.recipient.clone() };
+                events::insert(&mut tx, &due.ticket_id, *at, &event).await?;
             }
             tx.commit().await?;
             Ok(())

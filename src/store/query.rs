@@ -5,7 +5,7 @@ use sqlx::FromRow;
 
 use super::outbox::states;
 use super::{Store, StoreError};
-use crate::domain::{DecidedBy, Language, OutboxState, PublicEvent, PublicTicket};
+use crate::domain::{DecidedBy, Event, EventKind, Language, OutboxState, PublicEvent, PublicTicket};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct TicketSummary {
@@ -64,11 +64,17 @@ pub struct Gauges {
     pub quarantine: i64,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+/// One timeline event as stored.
+#[derive(Debug, Clone, Serialize)]
 pub struct EventRow {
     pub at: i64,
     pub kind: String,
+    /// The English sentence kept with the event: all there is of rows written
+    /// before events were typed.
     pub detail: String,
+    /// The typed event, to be rendered in the reader's language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Event>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -136,10 +142,15 @@ impl Store {
             .fetch_all(&self.read)
             .await?;
         }
-        let events = sqlx::query_as("SELECT at, kind, detail FROM events WHERE ticket_id = $1 ORDER BY at, id")
-            .bind(&ticket_id)
-            .fetch_all(&self.read)
-            .await?;
+        let events: Vec<(i64, String, String, Option<String>)> =
+            sqlx::query_as("SELECT at, kind, detail, data FROM events WHERE ticket_id = $1 ORDER BY at, id")
+                .bind(&ticket_id)
+                .fetch_all(&self.read)
+                .await?;
+        let events = events
+            .into_iter()
+            .map(|(at, kind, detail, data)| EventRow { at, kind, detail, data: super::events::read(data.as_deref()) })
+            .collect();
         let outbox = self.ticket_outbox(&ticket_id).await?;
         Ok(TicketDetail { summary, messages, events, outbox })
     }
@@ -176,7 +187,12 @@ impl Store {
             decided_by: DecidedBy::from_stored(&decided_by),
             confidence,
             link_generation,
-            events: events.into_iter().map(|(at, kind, public_text)| PublicEvent { at, kind, public_text }).collect(),
+            events: events
+                .into_iter()
+                .filter_map(|(at, kind, public_text)| {
+                    Some(PublicEvent { at, kind: EventKind::from_stored(&kind)?, public_text })
+                })
+                .collect(),
         }))
     }
 

@@ -61,7 +61,12 @@ impl Store {
                         ),
                         true,
                     ),
-                    (format!("UPDATE events SET detail = '', public_text = NULL WHERE ticket_id IN ({ids})"), false),
+                    (
+                        format!(
+                            "UPDATE events SET detail = '', data = NULL, public_text = NULL WHERE ticket_id IN ({ids})"
+                        ),
+                        false,
+                    ),
                     (format!("DELETE FROM outbox WHERE ticket_id IN ({ids})"), false),
                     (format!("DELETE FROM participants WHERE ticket_id IN ({ids})"), false),
                     (

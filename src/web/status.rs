@@ -6,12 +6,12 @@
 use serde::Serialize;
 
 use crate::clock;
-use crate::domain::{DecidedBy, Language, Status};
+use crate::domain::{DecidedBy, EventKind, Language, Status};
 pub use crate::domain::{PublicEvent, PublicTicket};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
-    pub kind: String,
+    pub kind: EventKind,
     pub when: String,
     /// Machine-readable time (RFC 3339) for the `<time>` element.
     pub datetime: String,
@@ -98,23 +98,23 @@ fn routed(decided_by: DecidedBy, confidence: Option<f64>, language: Language) ->
 }
 
 /// The label of a public timeline entry, or `None` for an internal one.
-fn step_label(kind: &str, department: &str, language: Language) -> Option<String> {
+fn step_label(kind: EventKind, department: &str, language: Language) -> Option<String> {
     let nl = language == Language::Nl;
     Some(match kind {
-        "received" if nl => "Ontvangen".to_owned(),
-        "received" => "Received".to_owned(),
-        "routed" if nl => format!("Doorgestuurd naar {department}"),
-        "routed" => format!("Forwarded to {department}"),
-        "rerouted" if nl => format!("Doorgezet naar {department}"),
-        "rerouted" => format!("Passed on to {department}"),
-        "answered" if nl => "Antwoord".to_owned(),
-        "answered" => "Answered".to_owned(),
-        "followup" if nl => "Je schreef opnieuw".to_owned(),
-        "followup" => "You wrote again".to_owned(),
-        "resolved" if nl => "Opgelost".to_owned(),
-        "resolved" => "Resolved".to_owned(),
-        "reopened" if nl => "Heropend".to_owned(),
-        "reopened" => "Reopened".to_owned(),
+        EventKind::Received if nl => "Ontvangen".to_owned(),
+        EventKind::Received => "Received".to_owned(),
+        EventKind::Routed if nl => format!("Doorgestuurd naar {department}"),
+        EventKind::Routed => format!("Forwarded to {department}"),
+        EventKind::Rerouted if nl => format!("Doorgezet naar {department}"),
+        EventKind::Rerouted => format!("Passed on to {department}"),
+        EventKind::Answered if nl => "Antwoord".to_owned(),
+        EventKind::Answered => "Answered".to_owned(),
+        EventKind::Followup if nl => "Je schreef opnieuw".to_owned(),
+        EventKind::Followup => "You wrote again".to_owned(),
+        EventKind::Resolved if nl => "Opgelost".to_owned(),
+        EventKind::Resolved => "Resolved".to_owned(),
+        EventKind::Reopened if nl => "Heropend".to_owned(),
+        EventKind::Reopened => "Reopened".to_owned(),
         _ => return None,
     })
 }
@@ -126,18 +126,18 @@ pub fn view(ticket: &PublicTicket, department_name: impl Fn(&str) -> String, des
         .events
         .iter()
         .filter_map(|event| {
-            let routing = matches!(event.kind.as_str(), "routed" | "rerouted");
+            let routing = matches!(event.kind, EventKind::Routed | EventKind::Rerouted);
             let department = match (&event.public_text, routing) {
                 (Some(id), true) => department_name(id),
                 _ => String::new(),
             };
-            let label = step_label(&event.kind, &department, language)?;
-            let text = match event.kind.as_str() {
-                "answered" | "followup" => event.public_text.clone().filter(|t| !t.is_empty()),
+            let label = step_label(event.kind, &department, language)?;
+            let text = match event.kind {
+                EventKind::Answered | EventKind::Followup => event.public_text.clone().filter(|t| !t.is_empty()),
                 _ => None,
             };
             Some(Step {
-                kind: event.kind.clone(),
+                kind: event.kind,
                 when: clock::display(event.at),
                 datetime: clock::rfc3339(event.at),
                 label,
@@ -152,7 +152,7 @@ pub fn view(ticket: &PublicTicket, department_name: impl Fn(&str) -> String, des
         department: department_name(&ticket.department),
         status: ticket.status.as_str(),
         status_label: status_label(ticket.status, language),
-        routed: if ticket.events.iter().any(|e| e.kind == "rerouted") {
+        routed: if ticket.events.iter().any(|e| e.kind == EventKind::Rerouted) {
             match language {
                 Language::En => "passed on by a department".to_owned(),
                 Language::Nl => "doorgezet door een afdeling".to_owned(),
@@ -172,17 +172,14 @@ pub fn link_expired(ticket: &PublicTicket, now: i64, lifetime_ms: i64) -> bool {
     if ticket.status != Status::Resolved {
         return false;
     }
-    let resolved_at = ticket.events.iter().filter(|e| e.kind == "resolved").map(|e| e.at).max();
+    let resolved_at = ticket.events.iter().filter(|e| e.kind == EventKind::Resolved).map(|e| e.at).max();
     resolved_at.is_some_and(|at| now.saturating_sub(at) >= lifetime_ms)
 }
 
 /// Sample values, for checking the page's template at start-up.
 pub fn sample() -> StatusView {
-    let event = |at, kind: &str, text: Option<&str>| PublicEvent {
-        at,
-        kind: kind.to_owned(),
-        public_text: text.map(str::to_owned),
-    };
+    let event =
+        |at, kind: EventKind, text: Option<&str>| PublicEvent { at, kind, public_text: text.map(str::to_owned) };
     let ticket = PublicTicket {
         reference: "SD-00001".into(),
         subject: "Phone".into(),
@@ -193,9 +190,9 @@ pub fn sample() -> StatusView {
         confidence: Some(0.92),
         link_generation: 0,
         events: vec![
-            event(0, "received", None),
-            event(0, "routed", Some("it")),
-            event(1, "answered", Some("Ready tomorrow.")),
+            event(0, EventKind::Received, None),
+            event(0, EventKind::Routed, Some("it")),
+            event(1, EventKind::Answered, Some("Ready tomorrow.")),
         ],
     };
     view(&ticket, |id| id.to_uppercase(), "Service Desk")
@@ -206,9 +203,9 @@ mod tests {
     use super::*;
 
     fn ticket(language: Language) -> PublicTicket {
-        let event = |kind: &str, text: Option<&str>| PublicEvent {
+        let event = |kind: EventKind, text: Option<&str>| PublicEvent {
             at: 1_700_000_000_000,
-            kind: kind.to_owned(),
+            kind,
             public_text: text.map(str::to_owned),
         };
         PublicTicket {
@@ -221,14 +218,14 @@ mod tests {
             confidence: Some(0.915),
             link_generation: 0,
             events: vec![
-                event("received", None),
-                event("routed", Some("it")),
-                event("queued", None),
-                event("note", Some("internal: the requester is a VIP")),
-                event("answered", Some("We will look at it.")),
-                event("rerouted", Some("facility")),
-                event("withheld", None),
-                event("resolved", None),
+                event(EventKind::Received, None),
+                event(EventKind::Routed, Some("it")),
+                event(EventKind::Queued, None),
+                event(EventKind::Note, Some("internal: the requester is a VIP")),
+                event(EventKind::Answered, Some("We will look at it.")),
+                event(EventKind::Rerouted, Some("facility")),
+                event(EventKind::Withheld, None),
+                event(EventKind::Resolved, None),
             ],
         }
     }
@@ -276,7 +273,7 @@ mod tests {
     #[test]
     fn the_page_says_how_the_department_was_chosen() {
         let mut ticket = ticket(Language::En);
-        ticket.events.retain(|e| e.kind != "rerouted");
+        ticket.events.retain(|e| e.kind != EventKind::Rerouted);
         assert_eq!(view(&ticket, name, "D").routed, "by its content (92% sure)");
         ticket.decided_by = DecidedBy::Mailbox;
         assert_eq!(view(&ticket, name, "D").routed, "by the address you wrote to");

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::domain::Refusal;
 use crate::inbound::quote;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,7 +25,7 @@ pub struct Answer {
     /// The new text below the command lines, without quoted history.
     pub text: String,
     /// Each command line that was not understood, with why.
-    pub rejected: Vec<String>,
+    pub rejected: Vec<Refusal>,
 }
 
 impl Answer {
@@ -57,18 +58,16 @@ pub fn parse_answer(text: &str) -> Answer {
             ("resolve", "") => answer.commands.push(Command::Resolve),
             ("reopen", "") => answer.commands.push(Command::Reopen),
             ("note", "") => answer.commands.push(Command::Note),
-            ("route", "") => answer.rejected.push(format!("`{line}`: #route needs a department, as in `#route it`")),
+            ("route", "") => answer.rejected.push(Refusal::RouteWithoutDepartment { line }),
             ("route", department) if !department.contains(char::is_whitespace) => {
                 answer.commands.push(Command::Route(department.to_ascii_lowercase()))
             }
-            ("resolve" | "reopen" | "note" | "route", _) => {
-                answer.rejected.push(format!("`{line}`: unexpected words after the command"))
-            }
-            _ => answer.rejected.push(format!("`{line}`: unknown command")),
+            ("resolve" | "reopen" | "note" | "route", _) => answer.rejected.push(Refusal::UnexpectedWords { line }),
+            _ => answer.rejected.push(Refusal::UnknownCommand { line }),
         }
     }
     if answer.has(&Command::Resolve) && answer.has(&Command::Reopen) {
-        answer.rejected.push("#resolve and #reopen contradict each other".into());
+        answer.rejected.push(Refusal::ResolveAndReopen);
     }
     answer.text = lines.collect::<Vec<_>>().join("\n").trim().to_owned();
     answer
@@ -96,10 +95,12 @@ mod tests {
     #[test]
     fn unknown_or_malformed_commands_are_rejected_with_a_reason() {
         let answer = parse_answer("#close\nDone.");
-        assert_eq!(answer.rejected, vec!["`#close`: unknown command".to_owned()]);
-        assert!(parse_answer("#route\nx").rejected[0].contains("needs a department"));
-        assert!(parse_answer("#route it now\nx").rejected[0].contains("unexpected words"));
-        assert!(parse_answer("#resolve\n#reopen\n").rejected[0].contains("contradict"));
+        assert_eq!(answer.rejected, [Refusal::UnknownCommand { line: "#close".into() }]);
+        assert_eq!(answer.rejected[0].to_string(), "`#close`: unknown command");
+        assert_eq!(parse_answer("#route\nx").rejected, [Refusal::RouteWithoutDepartment { line: "#route".into() }]);
+        let extra = Refusal::UnexpectedWords { line: "#route it now".into() };
+        assert_eq!(parse_answer("#route it now\nx").rejected, [extra]);
+        assert_eq!(parse_answer("#resolve\n#reopen\n").rejected, [Refusal::ResolveAndReopen]);
     }
 
     #[test]

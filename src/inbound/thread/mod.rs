@@ -8,6 +8,7 @@
 
 mod commands;
 
+pub use crate::domain::{Doubt, Role};
 pub use commands::{Answer, Command, parse_answer};
 
 use serde::Serialize;
@@ -31,58 +32,6 @@ pub enum Clue {
 pub struct Hint {
     pub reference: TicketRef,
     pub clue: Clue,
-}
-
-/// Who wrote a message that joins a ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The employee (or someone answering a mail the employee received).
-    Requester,
-    /// The department's queue or one of its staff, proven.
-    Staff,
-    /// Someone whose mail names the ticket but who could not prove to be who they
-    /// claim: the mail is kept on the ticket and does nothing else.
-    Unverified(Doubt),
-}
-
-/// Why a mail that names a ticket is not believed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Doubt {
-    /// From a department's address, but not a reply to a mail loket sent the department.
-    NotAReplyToTheDepartment,
-    /// A reply to a mail loket sent the department, from outside the department's staff.
-    NotDepartmentStaff,
-    /// The organisation's own mail server did not confirm the sender (DMARC).
-    NotConfirmedByTheMailServer,
-    /// The organisation's own mail server says the sender address was forged.
-    Forged,
-}
-
-impl Doubt {
-    pub fn explain(self) -> &'static str {
-        match self {
-            Self::NotAReplyToTheDepartment => {
-                "it comes from a department address but does not answer a mail loket sent to the department"
-            }
-            Self::NotDepartmentStaff => {
-                "it answers the department's mail but does not come from the department's staff"
-            }
-            Self::NotConfirmedByTheMailServer => "the organisation's mail server did not confirm the sender (DMARC)",
-            Self::Forged => "the organisation's mail server says the sender address is forged (DMARC failed)",
-        }
-    }
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Requester => "requester",
-            Self::Staff => "staff",
-            Self::Unverified(_) => "unverified",
-        }
-    }
 }
 
 /// Who may write on a ticket, and how.

@@ -1,5 +1,11 @@
 //! A ticket's timeline: the kinds of event, each with its one spelling in the
-//! store, and one entry as the desk writes it.
+//! store; the typed events the desk and the outbox write; and their sentences,
+//! written when the timeline is shown.
+
+mod data;
+pub mod render;
+
+pub use data::{Event, History, Refusal, Withheld};
 
 use serde::Serialize;
 
@@ -114,25 +120,27 @@ impl EventKind {
     }
 }
 
-/// One entry for a ticket's timeline. `detail` is the operator's note; `public`
-/// is what the status page may show with it (text the employee wrote or
-/// received, or a department id); `None` for entries the page shows by their
-/// kind alone, or not at all.
+/// One entry for a ticket's timeline: the event, and what the status page may
+/// show with it (text the employee wrote or received, or a department id);
+/// `None` for entries the page shows by their kind alone, or not at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    pub kind: EventKind,
-    pub detail: String,
+    pub event: Event,
     pub public: Option<String>,
 }
 
 impl Entry {
-    pub fn new(kind: EventKind, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into(), public: None }
+    pub fn new(event: Event) -> Self {
+        Self { event, public: None }
     }
 
     pub fn public(mut self, text: impl Into<String>) -> Self {
         self.public = Some(text.into());
         self
+    }
+
+    pub fn kind(&self) -> EventKind {
+        self.event.kind()
     }
 }
 
