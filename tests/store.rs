@@ -217,12 +217,12 @@ async fn a_lease_taken_over_by_another_instance_fences_off_the_old_holders_curso
     assert!(store.open_cursor("it-old", 8, 1, Some(first)).await.is_err());
     assert_eq!(store.cursor("it-old").await.unwrap(), Some((7, 3)));
 
-    // The first instance's release does not free the second's lease.
-    store.release_mailbox_lease("it-old", "first", first).await.unwrap();
+    // The first instance's release does not free the second's lease, and says it was lost.
+    assert!(!store.release_mailbox_lease("it-old", "first", first).await.unwrap());
     assert_eq!(store.mailbox_lease("it-old").await.unwrap().unwrap().owner.as_deref(), Some("second"));
     store.advance_cursor("it-old", 7, 9, Some(second)).await.unwrap();
     assert_eq!(store.cursor("it-old").await.unwrap(), Some((7, 9)));
-    store.release_mailbox_lease("it-old", "second", second).await.unwrap();
+    assert!(store.release_mailbox_lease("it-old", "second", second).await.unwrap(), "the holder hands it back");
     let third = store.take_mailbox_lease("it-old", "first", long).await.unwrap().expect("a handed back lease is free");
     assert_eq!(third, second + 1);
 }

@@ -177,11 +177,18 @@ impl MailboxLease {
     }
 
     /// Hands the lease back so that another instance can take the mailbox at once.
+    /// A lease that another instance took in the meantime (while this one was
+    /// paused, say, and its reading ended before its renewal noticed) counts as lost.
     pub async fn release(&self, epoch: i64) {
         let release = self.store.release_mailbox_lease(&self.mailbox, &self.owner, epoch);
         match tokio::time::timeout(Duration::from_secs(5), release).await {
-            Ok(Ok(())) => {
+            Ok(Ok(true)) => {
                 tracing::info!(mailbox = %self.mailbox, instance = %self.owner, lease = epoch, "mailbox lease handed back")
+            }
+            Ok(Ok(false)) => {
+                tracing::warn!(mailbox = %self.mailbox, instance = %self.owner, lease = epoch,
+                    "mailbox lease lost: another instance took the mailbox");
+                self.metrics.lease_lost(&self.mailbox);
             }
             Ok(Err(error)) => tracing::warn!(mailbox = %self.mailbox, %error, "cannot hand the mailbox lease back"),
             Err(_) => tracing::warn!(mailbox = %self.mailbox, "handing the mailbox lease back took too long"),

@@ -88,8 +88,10 @@ impl Store {
     }
 
     /// Hands a lease back, so that another instance may take the mailbox at once.
-    pub async fn release_mailbox_lease(&self, mailbox: &str, owner: &str, epoch: i64) -> Result<(), StoreError> {
-        sqlx::query(
+    /// Hands back the lease `epoch` of `owner`; false when it was no longer theirs
+    /// (another instance took the mailbox).
+    pub async fn release_mailbox_lease(&self, mailbox: &str, owner: &str, epoch: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
             "UPDATE mailboxes SET lease_owner = NULL, lease_until = NULL
              WHERE name = $1 AND lease_owner = $2 AND lease_epoch = $3",
         )
@@ -98,7 +100,7 @@ impl Store {
         .bind(epoch)
         .execute(&self.write)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     /// Who holds `mailbox`, if it is known to the store.
