@@ -8,7 +8,10 @@
 //! runs small smoke sizes. `BENCH_SCENARIOS` picks the scenarios (`backlog`,
 //! `requests`, default both), `BENCH_STORES` the stores (`sqlite`,
 //! `postgres`, default both), `BENCH_REQUESTS` and `BENCH_TRICKLE`
-//! the number of requests in the burst and in the trickle. `scripts/bench-e2e`
+//! the number of requests in the burst and in the trickle, `BENCH_CONNECTIONS`
+//! the SMTP sessions at once (16), and `BENCH_SINK=dump` has `smtp-sink` dump
+//! every mail so that each request's acknowledgement and forward are timed
+//! apart (costly for `smtp-sink`; by default it counts). `scripts/bench-e2e`
 //! runs it.
 
 #[path = "../tests/support/mod.rs"]
@@ -75,7 +78,7 @@ async fn drain(store_url: &str, per_mailbox: usize) -> Drained {
         deliver(&dovecot, user, per_mailbox);
     }
     // With `smtp-sink` the unread part's forwards go out; without it they wait.
-    let sink = sink::Sink::available().then(sink::Sink::start);
+    let sink = sink::Sink::available().then(|| sink::Sink::start(sink::Mode::Count));
     let smtp = sink
         .as_ref()
         .map_or(String::new(), |sink| format!("[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n", sink.port));

@@ -1,7 +1,12 @@
 //! Postfix's `smtp-sink` as the relay: a C server that takes mail as fast as it
-//! comes and appends every mail to one dump file. [`Tail`] follows that file to
-//! see which request's acknowledgement and forward were accepted, and when (to
-//! within the few milliseconds between two reads).
+//! comes. It either counts the mails it accepted ([`Mode::Count`], its `-c`
+//! counter, read by [`Counter`]), or also appends every mail to one dump file
+//! ([`Mode::Dump`]), which [`Tail`] follows to see which request's
+//! acknowledgement and forward were accepted, and when (to within the few
+//! milliseconds between two reads). The dump costs `smtp-sink` about a
+//! millisecond of CPU per mail on this machine's disk (a file created and
+//! removed per mail), more than loket spends on a request, so throughput is
+//! measured with the counter.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -18,10 +23,31 @@ const MARKER: &str = "@@loket-bench@@";
 /// How often the dump file is read.
 const TAIL_EVERY: Duration = Duration::from_millis(2);
 
+/// What `smtp-sink` keeps of the mail it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Only a count, with the time each mail was accepted.
+    Count,
+    /// Every mail, in a dump file, to tell whose acknowledgement and forward each is.
+    Dump,
+}
+
+impl Mode {
+    /// `BENCH_SINK=dump` or `count` (the default).
+    pub fn from_env() -> Self {
+        match std::env::var("BENCH_SINK").as_deref() {
+            Ok("dump") => Self::Dump,
+            _ => Self::Count,
+        }
+    }
+}
+
 pub struct Sink {
     pub port: u16,
+    pub mode: Mode,
     dir: tempfile::TempDir,
     child: Child,
+    counter: Option<Counter>,
 }
 
 impl Sink {
@@ -30,7 +56,7 @@ impl Sink {
         ["/usr/sbin/smtp-sink", "/usr/local/sbin/smtp-sink"].into_iter().any(|p| Path::new(p).exists())
     }
 
-    pub fn start() -> Self {
+    pub fn start(mode: Mode) -> Self {
         let binary = ["/usr/sbin/smtp-sink", "/usr/local/sbin/smtp-sink"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -42,19 +68,27 @@ impl Sink {
         if is_root() {
             command.args(["-u", "nobody"]);
         }
-        let child = command
-            .args(["-S", &format!("{MARKER}\\n"), "-D"])
-            .arg(dir.path().join("dump"))
+        match mode {
+            Mode::Dump => command.args(["-S", &format!("{MARKER}\\n"), "-D"]).arg(dir.path().join("dump")),
+            Mode::Count => command.arg("-c"),
+        };
+        let mut child = command
             .arg(format!("127.0.0.1:{port}"))
             .arg("256")
-            .stdout(Stdio::null())
+            .stdout(if mode == Mode::Count { Stdio::piped() } else { Stdio::null() })
             .stderr(Stdio::null())
             .spawn()
             .expect("smtp-sink could not be started");
+        let counter = child.stdout.take().map(Counter::follow);
         wait_until("smtp-sink to listen", Duration::from_secs(20), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
-        Self { port, dir, child }
+        Self { port, mode, dir, child, counter }
+    }
+
+    /// The counter of a sink in [`Mode::Count`].
+    pub fn counter(&self) -> Option<&Counter> {
+        self.counter.as_ref()
     }
 
     pub fn pid(&self) -> u32 {
@@ -63,6 +97,56 @@ impl Sink {
 
     fn dump(&self) -> PathBuf {
         self.dir.path().join("dump")
+    }
+}
+
+/// Reads the `-c` counter that `smtp-sink` writes after every mail
+/// (`sess=1 quit=0 msg=42\r`) and keeps the time each mail was accepted.
+pub struct Counter {
+    times: Arc<Mutex<Vec<f64>>>,
+}
+
+impl Counter {
+    fn follow(mut stdout: std::process::ChildStdout) -> Self {
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let into = times.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            let mut line = Vec::new();
+            while let Ok(read) = stdout.read(&mut buffer) {
+                if read == 0 {
+                    break;
+                }
+                let at = now_ms();
+                for byte in &buffer[..read] {
+                    if *byte != b'\r' && *byte != b'\n' {
+                        line.push(*byte);
+                        continue;
+                    }
+                    let text = String::from_utf8_lossy(&line);
+                    if let Some(count) =
+                        text.split_whitespace().find_map(|f| f.strip_prefix("mesg=")?.parse::<usize>().ok())
+                    {
+                        let mut times = into.lock().expect("counter lock");
+                        while times.len() < count {
+                            times.push(at);
+                        }
+                    }
+                    line.clear();
+                }
+            }
+        });
+        Self { times }
+    }
+
+    /// How many mails were accepted so far.
+    pub fn count(&self) -> usize {
+        self.times.lock().expect("counter lock").len()
+    }
+
+    /// When the `n`th mail (from 1) was accepted.
+    pub fn accepted(&self, n: usize) -> Option<f64> {
+        n.checked_sub(1).and_then(|i| self.times.lock().expect("counter lock").get(i).copied())
     }
 }
 
