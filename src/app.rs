@@ -99,8 +99,10 @@ pub fn spawn_web(
 ) -> Result<(), AppError> {
     let config = pipeline.config.clone();
     let limits = web::Limits::from_config(&config.web);
+    let renderer = Renderer::load(config.templates.dir.as_deref())?;
+    web::check_pages(&renderer)?;
     let state = WebState {
-        renderer: Arc::new(Renderer::load(config.templates.dir.as_deref())?),
+        renderer: Arc::new(renderer),
         config,
         store: pipeline.store.clone(),
         signer,

@@ -87,7 +87,8 @@ async fn store(config: &Config) -> Line {
 
 fn templates(config: &Config) -> Line {
     crate::outbound::render::Renderer::load(config.templates.dir.as_deref())
-        .map(|_| match &config.templates.dir {
+        .and_then(|renderer| crate::web::check_pages(&renderer))
+        .map(|()| match &config.templates.dir {
             Some(dir) => format!("shipped, with the ones in {}", dir.display()),
             None => "shipped".into(),
         })

@@ -25,7 +25,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::{Config, WebConfig};
-use crate::outbound::render::Renderer;
+use crate::outbound::render::{RenderError, Renderer};
 use crate::sign::Signer;
 use crate::store::Store;
 use crate::web::health::Health;
@@ -66,6 +66,15 @@ pub struct Listeners {
 
 /// The employees' listener: the status page and its stylesheet. Every other
 /// path is the status page's 404, and every error answers with a fixed page.
+/// Renders the web's pages once with sample values, so that a template of the
+/// operator's own that does not fit stops loket at start-up (and fails
+/// `loket check`), not at the first visitor.
+pub fn check_pages(renderer: &Renderer) -> Result<(), RenderError> {
+    renderer.render("status.html", &status::sample())?;
+    renderer.render("form.html", &form::sample())?;
+    Ok(())
+}
+
 pub fn public_router(state: WebState) -> Router {
     let web = &state.config.web;
     let router = Router::new()
@@ -123,4 +132,20 @@ pub async fn bind(config: &Config) -> Result<Listeners, WebError> {
         tracing::warn!("web.metrics_listen is the former name of web.ops_listen: rename it");
     }
     Ok(Listeners { public, ops })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_pages;
+    use crate::outbound::render::Renderer;
+
+    #[test]
+    fn a_page_template_that_does_not_fit_its_page_fails_the_check_with_its_name() {
+        assert!(check_pages(&Renderer::load(None).expect("shipped templates")).is_ok());
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("status.html.hbs"), "<p>{{referense}}</p>").expect("write");
+        let renderer = Renderer::load(Some(dir.path())).expect("mail templates still fit");
+        let error = check_pages(&renderer).expect_err("a misspelt variable").to_string();
+        assert!(error.contains("status.html"), "{error}");
+    }
 }
