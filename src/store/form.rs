@@ -69,10 +69,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let domain = crate::domain::domain_of(&confirmation.recipient);
-        sqlx::query(sqlx::AssertSqlSafe(super::outbox::states(
+        sqlx::query(sqlx::AssertSqlSafe(super::spelling::spelled(
             "INSERT INTO outbox (id, ticket_id, kind, recipient, recipient_key, recipient_domain, sender, message_id,
                 body, state, next_attempt_at, created_at)
-             VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, PENDING, $9, $9)",
+             VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, STATE_PENDING, $9, $9)",
         )))
         .bind(new_id())
         .bind(confirmation.kind.as_str())

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::events::Stored;
 use super::rows::{self, Value};
+use super::spelling::spelled;
 use super::{Backend, Store, StoreError};
 use crate::domain::{Entry, Language, MailKind, OutboxState, Outgoing, Status, TicketRef, TicketState};
 
@@ -266,15 +267,15 @@ impl IngestTx {
         .fetch_optional(&mut *tx)
         .await?;
         let (opening_from, opening_message_id, opening_text, opening_raw) = opening.unwrap_or_default();
-        let staff: Vec<String> = sqlx::query_scalar(
-            "SELECT address FROM participants WHERE ticket_id = $1 AND role = 'staff' ORDER BY address",
-        )
+        let staff: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(spelled(
+            "SELECT address FROM participants WHERE ticket_id = $1 AND role = ROLE_STAFF ORDER BY address",
+        )))
         .bind(&id)
         .fetch_all(&mut *tx)
         .await?;
         let recent_mails: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE ticket_id = $1 AND kind IN ('relay', 'update', 'moved', 'notice')
-             AND created_at > $2",
+            sqlx::AssertSqlSafe(spelled("SELECT COUNT(*) FROM outbox WHERE ticket_id = $1 AND kind IN (MAIL_RELAY, MAIL_UPDATE, MAIL_MOVED, MAIL_NOTICE)
+             AND created_at > $2")),
         )
         .bind(&id)
         .bind(now - 3_600_000)
@@ -364,8 +365,8 @@ impl IngestTx {
 
     /// Marks a sent mail as bounced, with the report's subject as its error.
     pub async fn record_bounce(&mut self, outbox_id: &str, report: &str) -> Result<(), StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(super::outbox::states(
-            "UPDATE outbox SET state = BOUNCED, last_error = $1 WHERE id = $2",
+        sqlx::query(sqlx::AssertSqlSafe(super::spelling::spelled(
+            "UPDATE outbox SET state = STATE_BOUNCED, last_error = $1 WHERE id = $2",
         )))
         .bind(report)
         .bind(outbox_id)
@@ -465,10 +466,10 @@ impl IngestTx {
             .execute(&mut *self.tx)
             .await?;
         if let Some(address) = change.staff {
-            sqlx::query(
-                "INSERT INTO participants (ticket_id, address, role, added_at) VALUES ($1, $2, 'staff', $3)
+            sqlx::query(sqlx::AssertSqlSafe(spelled(
+                "INSERT INTO participants (ticket_id, address, role, added_at) VALUES ($1, $2, ROLE_STAFF, $3)
                  ON CONFLICT DO NOTHING",
-            )
+            )))
             .bind(ticket_id)
             .bind(address.to_ascii_lowercase())
             .bind(now)

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use sqlx::AnyConnection;
 
+use super::spelling::spelled;
 use super::{IngestTx, Store, StoreError};
 use crate::domain::TicketRef;
 
@@ -66,11 +67,11 @@ async fn ack_counts(
     keys.sort_unstable();
     keys.dedup();
     if !keys.is_empty() {
-        let sql = format!(
-            "SELECT recipient_key, COUNT(*) FROM outbox WHERE kind = 'ack' AND created_at > $1
+        let sql = spelled(&format!(
+            "SELECT recipient_key, COUNT(*) FROM outbox WHERE kind = MAIL_ACK AND created_at > $1
              AND recipient_key IN ({}) GROUP BY recipient_key",
             placeholders(2, keys.len())
-        );
+        ));
         let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql)).bind(since);
         for key in &keys {
             query = query.bind(*key);
@@ -79,7 +80,7 @@ async fn ack_counts(
     }
     if with_domains {
         let rows: Vec<(Option<String>, i64)> = sqlx::query_as(
-            "SELECT recipient_domain, COUNT(*) FROM outbox WHERE kind = 'ack' AND created_at > $1 GROUP BY recipient_domain",
+            sqlx::AssertSqlSafe(spelled("SELECT recipient_domain, COUNT(*) FROM outbox WHERE kind = MAIL_ACK AND created_at > $1 GROUP BY recipient_domain")),
         )
         .bind(since)
         .fetch_all(&mut *conn)

@@ -37,6 +37,7 @@ mod report;
 mod retention;
 mod rows;
 mod single;
+mod spelling;
 
 use std::str::FromStr;
 use std::time::Duration;

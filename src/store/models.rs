@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::spelling::spelled;
 use super::{Store, StoreError, ingest::new_id};
 
 /// A model as `loket train` stored it (`body` is its JSON).
@@ -87,14 +88,14 @@ impl Store {
     /// Every reroute by a department, the last one per ticket: the ticket's opening
     /// request, labelled with the department it was rerouted to.
     pub async fn corrections(&self) -> Result<Vec<Correction>, StoreError> {
-        let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+        let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(spelled(
             "SELECT t.reference, m.subject, m.text_body, e.public_text, e.at
              FROM events e JOIN tickets t ON t.id = e.ticket_id
              JOIN messages m ON m.ticket_id = t.id AND m.message_id IS NOT DISTINCT FROM t.opening_message_id
-                 AND m.author_role = 'requester'
-             WHERE e.kind = 'rerouted' AND e.public_text IS NOT NULL
+                 AND m.author_role = ROLE_REQUESTER
+             WHERE e.kind = EVENT_REROUTED AND e.public_text IS NOT NULL
              ORDER BY t.reference, e.at, e.id",
-        )
+        )))
         .fetch_all(&self.read)
         .await?;
         let mut corrections: Vec<Correction> = Vec::new();
@@ -113,19 +114,19 @@ impl Store {
     /// from. Backlog is what was kept as history, or fetched at or below the UID
     /// that was the mailbox's last at the first connection.
     pub async fn mailbox_requests(&self) -> Result<Vec<MailboxRequest>, StoreError> {
-        let rows: Vec<MailboxRow> = sqlx::query_as(
+        let rows: Vec<MailboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(spelled(
             "SELECT t.reference, t.origin_mailbox AS mailbox, t.department, t.status, m.subject, m.text_body AS body,
-                 (SELECT COUNT(*) FROM events h WHERE h.ticket_id = t.id AND h.kind = 'history') AS history,
+                 (SELECT COUNT(*) FROM events h WHERE h.ticket_id = t.id AND h.kind = EVENT_HISTORY) AS history,
                  (SELECT COUNT(*) FROM mailboxes b
                   WHERE b.name = m.mailbox AND b.uidvalidity = m.uidvalidity AND m.uid <= b.backlog_uid)
                  AS below_backlog
              FROM tickets t
              JOIN messages m ON m.ticket_id = t.id AND m.message_id IS NOT DISTINCT FROM t.opening_message_id
-                 AND m.author_role = 'requester'
+                 AND m.author_role = ROLE_REQUESTER
              WHERE t.automatic IS NULL
-                 AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = 'rerouted')
+                 AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = EVENT_REROUTED)
              ORDER BY t.reference, m.received_at, m.id",
-        )
+        )))
         .fetch_all(&self.read)
         .await?;
         let mut requests = Vec::with_capacity(rows.len());

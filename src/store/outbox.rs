@@ -8,6 +8,7 @@ use sqlx::FromRow;
 use std::time::Duration;
 
 use super::lease::{db_now, millis};
+use super::spelling::spelled;
 use super::{Backend, Store, StoreError, events};
 use crate::domain::{Event, MailKind, OutboxState};
 
@@ -54,26 +55,16 @@ pub const OUTBOX_CHANNEL: &str = "loket_outbox";
 /// A mail's claim still holds: the worker's claim token (bound as `$2`), and
 /// not yet run out by the database's clock. A mail whose claim was lost is left
 /// alone: another worker may hold it now.
-const HELD: &str = "lease_owner = $2 AND state = PENDING AND lease_until > DB_NOW";
+const HELD: &str = "lease_owner = $2 AND state = STATE_PENDING AND lease_until > DB_NOW";
 
-/// `sql` with the database's clock in [`HELD`], and the outbox states'
-/// spellings for the words `PENDING`, `SENT`, `FAILED` and `BOUNCED`.
+/// `sql` with the database's clock in [`HELD`], and the vocabulary spelled.
 pub(super) fn held(backend: Backend, sql: &str) -> String {
-    states(&sql.replace("DB_NOW", db_now(backend)))
-}
-
-/// `sql` with every outbox state written in upper case (`PENDING`) replaced by
-/// its quoted spelling in the store (`'pending'`), so that the spelling lives
-/// in [`OutboxState`] alone.
-pub(super) fn states(sql: &str) -> String {
-    OutboxState::ALL
-        .into_iter()
-        .fold(sql.to_owned(), |sql, state| sql.replace(&state.as_str().to_uppercase(), &quoted(state)))
+    spelled(&sql.replace("DB_NOW", db_now(backend)))
 }
 
 /// A state as an SQL literal.
-pub(super) fn quoted(state: OutboxState) -> String {
-    format!("'{}'", state.as_str())
+fn quoted(state: OutboxState) -> String {
+    super::spelling::quoted(state.as_str())
 }
 
 impl Store {
@@ -123,9 +114,9 @@ impl Store {
     /// was left by a loket that stopped without finishing its round, and its mails
     /// go out now instead of when the claim runs out. Returns how many.
     pub async fn release_stale_claims(&self) -> Result<u64, StoreError> {
-        let sql = states(
+        let sql = spelled(
             "UPDATE outbox SET lease_owner = NULL, lease_until = NULL
-             WHERE state = PENDING AND lease_owner IS NOT NULL",
+             WHERE state = STATE_PENDING AND lease_owner IS NOT NULL",
         );
         let done = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.write).await?;
         Ok(done.rows_affected())
@@ -193,7 +184,7 @@ impl Store {
     /// `outbox.keep_failed_days` have passed, for `loket outbox retry`.
     pub async fn give_up(&self, due: &Due, error: &str, now: i64) -> Result<bool, StoreError> {
         let sql = format!(
-            "UPDATE outbox SET state = FAILED, attempts = attempts + 1, last_error = $1, failed_at = $3,
+            "UPDATE outbox SET state = STATE_FAILED, attempts = attempts + 1, last_error = $1, failed_at = $3,
                 lease_owner = NULL, lease_until = NULL
              WHERE id = $4 AND {HELD}"
         );
@@ -230,7 +221,7 @@ impl Store {
 
     /// Mails waiting to be sent.
     pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
-        let sql = states("SELECT COUNT(*) FROM outbox WHERE state = PENDING");
+        let sql = spelled("SELECT COUNT(*) FROM outbox WHERE state = STATE_PENDING");
         Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&self.read).await?)
     }
 

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::outbox::states;
+use super::spelling::spelled;
 use super::{Store, StoreError, events};
 use crate::domain::{Event, MailKind, OutboxState};
 
@@ -43,27 +43,27 @@ const QUEUE: &str =
     "SELECT o.id, o.kind, o.recipient, COALESCE(t.reference, '') AS reference, o.state, o.attempts, o.next_attempt_at,
         o.last_error, o.created_at, o.failed_at, CAST(length(o.body) AS BIGINT) AS body_bytes
      FROM outbox o LEFT JOIN tickets t ON t.id = o.ticket_id
-     WHERE o.state IN (PENDING, FAILED) ORDER BY o.created_at, o.id LIMIT $1";
+     WHERE o.state IN (STATE_PENDING, STATE_FAILED) ORDER BY o.created_at, o.id LIMIT $1";
 
 const QUEUE_FAILED: &str =
     "SELECT o.id, o.kind, o.recipient, COALESCE(t.reference, '') AS reference, o.state, o.attempts, o.next_attempt_at,
         o.last_error, o.created_at, o.failed_at, CAST(length(o.body) AS BIGINT) AS body_bytes
      FROM outbox o LEFT JOIN tickets t ON t.id = o.ticket_id
-     WHERE o.state = FAILED ORDER BY o.created_at, o.id LIMIT $1";
+     WHERE o.state = STATE_FAILED ORDER BY o.created_at, o.id LIMIT $1";
 
 impl Store {
     /// Pending and given-up mails (or only the given-up ones), oldest first.
     pub async fn outbox_queue(&self, only_failed: bool, limit: i64) -> Result<Vec<QueuedMail>, StoreError> {
         let sql = if only_failed { QUEUE_FAILED } else { QUEUE };
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(states(sql))).bind(limit).fetch_all(&self.read).await?)
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(spelled(sql))).bind(limit).fetch_all(&self.read).await?)
     }
 
     /// Puts a given-up mail back in the queue, due now, while its body is kept.
     pub async fn requeue(&self, id: &str, now: i64) -> Result<Requeue, StoreError> {
-        let queued: Option<(String, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(states(
-            "UPDATE outbox SET state = PENDING, next_attempt_at = $2, failing_since = NULL, failed_at = NULL,
+        let queued: Option<(String, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(spelled(
+            "UPDATE outbox SET state = STATE_PENDING, next_attempt_at = $2, failing_since = NULL, failed_at = NULL,
                 lease_owner = NULL, lease_until = NULL
-             WHERE id = $1 AND state = FAILED AND length(body) > 0
+             WHERE id = $1 AND state = STATE_FAILED AND length(body) > 0
              RETURNING COALESCE(ticket_id, '') AS ticket_id, kind, recipient",
         )))
         .bind(id)
@@ -91,8 +91,8 @@ impl Store {
 
     /// The ids of every given-up mail.
     pub async fn given_up_ids(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(states(
-            "SELECT id FROM outbox WHERE state = FAILED ORDER BY created_at, id",
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(spelled(
+            "SELECT id FROM outbox WHERE state = STATE_FAILED ORDER BY created_at, id",
         )))
         .fetch_all(&self.read)
         .await?)
@@ -100,8 +100,8 @@ impl Store {
 
     /// Wipes the bodies of mails given up before `before`; returns how many.
     pub async fn wipe_failed_bodies(&self, before: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query(sqlx::AssertSqlSafe(states(
-            "UPDATE outbox SET body = $2 WHERE state = FAILED AND failed_at < $1 AND length(body) > 0",
+        Ok(sqlx::query(sqlx::AssertSqlSafe(spelled(
+            "UPDATE outbox SET body = $2 WHERE state = STATE_FAILED AND failed_at < $1 AND length(body) > 0",
         )))
         .bind(before)
         .bind(Vec::<u8>::new())

@@ -38,9 +38,9 @@ impl Store {
         }
         let sql = super::outbox::held(
             self.backend,
-            "UPDATE outbox SET state = SENT, sent_at = $1, attempts = attempts + 1, last_error = NULL,
+            "UPDATE outbox SET state = STATE_SENT, sent_at = $1, attempts = attempts + 1, last_error = NULL,
                 lease_owner = NULL, lease_until = NULL, body = $3
-             WHERE id = $4 AND lease_owner = $2 AND state = PENDING AND lease_until > DB_NOW",
+             WHERE id = $4 AND lease_owner = $2 AND state = STATE_PENDING AND lease_until > DB_NOW",
         );
         let mut marked = Vec::with_capacity(sent.len());
         let mut tx = self.write.begin().await?;

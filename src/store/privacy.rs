@@ -32,7 +32,7 @@ pub struct PersonData {
 }
 
 /// Their tickets that a department rerouted: each is a correction routing learns from.
-const LEARNT: &str = "SELECT COUNT(DISTINCT ticket_id) FROM events WHERE kind = 'rerouted'
+const LEARNT: &str = "SELECT COUNT(DISTINCT ticket_id) FROM events WHERE kind = EVENT_REROUTED
      AND ticket_id IN (SELECT id FROM tickets WHERE LOWER(requester_address) = $1)";
 
 const OWN_TICKETS: &str = "SELECT id FROM tickets WHERE LOWER(requester_address) = $1";
@@ -49,7 +49,12 @@ impl Store {
         .await?;
         let count = |sql: &'static str| {
             let address = address.clone();
-            async move { sqlx::query_scalar::<_, i64>(sql).bind(address).fetch_one(&self.read).await }
+            async move {
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(super::spelling::spelled(sql)))
+                    .bind(address)
+                    .fetch_one(&self.read)
+                    .await
+            }
         };
         let learnt_examples = count(LEARNT).await?;
         let models = if learnt_examples > 0 {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::outbox::states;
+use super::spelling::spelled;
 use super::{Store, StoreError};
 use crate::domain::{DecidedBy, Event, EventKind, Language, OutboxState, PublicEvent, PublicTicket};
 
@@ -203,8 +203,8 @@ impl Store {
         )
         .fetch_all(&self.read)
         .await?;
-        let outbox: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(states(
-            "SELECT state, COUNT(*) FROM outbox WHERE state IN (PENDING, FAILED) GROUP BY state",
+        let outbox: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(spelled(
+            "SELECT state, COUNT(*) FROM outbox WHERE state IN (STATE_PENDING, STATE_FAILED) GROUP BY state",
         )))
         .fetch_all(&self.read)
         .await?;

@@ -4,6 +4,7 @@
 
 use sqlx::FromRow;
 
+use super::spelling::spelled;
 use super::{Store, StoreError};
 
 /// The tickets opened at or after `since_ms` and before `until_ms`.
@@ -42,18 +43,18 @@ pub struct SenderCount {
 impl Store {
     /// Requests per mailbox, department and day within `window`.
     pub async fn report_days(&self, window: ReportWindow) -> Result<Vec<DayCount>, StoreError> {
-        let rows = sqlx::query_as::<_, DayCount>(
+        let rows = sqlx::query_as::<_, DayCount>(sqlx::AssertSqlSafe(spelled(
             "SELECT t.origin_mailbox AS mailbox, t.department AS department, t.created_at / 86400000 AS day,
                     CAST(SUM(CASE WHEN t.automatic IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS people,
                     CAST(SUM(CASE WHEN t.automatic IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS automatic,
                     CAST(SUM(CASE WHEN t.automatic IS NULL AND EXISTS (
-                        SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = 'rerouted'
+                        SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = EVENT_REROUTED
                     ) THEN 1 ELSE 0 END) AS BIGINT) AS rerouted_by_staff
              FROM tickets t
              WHERE t.created_at >= $1 AND t.created_at < $2
              GROUP BY t.origin_mailbox, t.department, t.created_at / 86400000
              ORDER BY day",
-        )
+        )))
         .bind(window.since_ms)
         .bind(window.until_ms)
         .fetch_all(&self.read)

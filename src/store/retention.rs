@@ -30,7 +30,7 @@ impl Purged {
     }
 }
 
-const RESOLVED_BEFORE: &str = "SELECT id FROM tickets WHERE status = 'resolved' AND updated_at < $1";
+const RESOLVED_BEFORE: &str = "SELECT id FROM tickets WHERE status = STATUS_RESOLVED AND updated_at < $1";
 const NOT_ANONYMISED: &str = "requester_address <> 'anonymised'";
 
 impl Store {
@@ -41,8 +41,9 @@ impl Store {
         let mut purged = Purged::default();
         let mut tx = self.write.begin().await?;
         if let Some(before) = cutoffs.anonymise {
-            let ids =
-                format!("SELECT id FROM tickets WHERE status = 'resolved' AND updated_at < $1 AND {NOT_ANONYMISED}");
+            let ids = format!(
+                "SELECT id FROM tickets WHERE status = STATUS_RESOLVED AND updated_at < $1 AND {NOT_ANONYMISED}"
+            );
             purged.anonymised_tickets = count(&mut tx, &format!("SELECT COUNT(*) FROM ({ids}) t"), before).await?;
             if !dry_run {
                 // (statement, whether it also takes the empty raw bytes as $2)
@@ -78,7 +79,7 @@ impl Store {
                     ),
                 ];
                 for (sql, raw) in statements {
-                    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before);
+                    let query = sqlx::query(sqlx::AssertSqlSafe(super::spelling::spelled(&sql))).bind(before);
                     let query = if raw { query.bind(Vec::<u8>::new()) } else { query };
                     query.execute(&mut *tx).await?;
                 }
@@ -89,11 +90,18 @@ impl Store {
             purged.raw_messages = count(&mut tx, &format!("SELECT COUNT(*) {which}"), before).await?;
             if !dry_run {
                 let attachments = format!("DELETE FROM attachments WHERE message_id IN (SELECT id {which})");
-                sqlx::query(sqlx::AssertSqlSafe(attachments)).bind(before).execute(&mut *tx).await?;
+                sqlx::query(sqlx::AssertSqlSafe(super::spelling::spelled(&attachments)))
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?;
                 let raw = format!(
                     "UPDATE messages SET raw = $2, html_body = NULL WHERE ticket_id IN ({RESOLVED_BEFORE}) AND LENGTH(raw) > 0"
                 );
-                sqlx::query(sqlx::AssertSqlSafe(raw)).bind(before).bind(Vec::<u8>::new()).execute(&mut *tx).await?;
+                sqlx::query(sqlx::AssertSqlSafe(super::spelling::spelled(&raw)))
+                    .bind(before)
+                    .bind(Vec::<u8>::new())
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         if let Some(before) = cutoffs.quarantine {
@@ -112,5 +120,5 @@ impl Store {
 }
 
 async fn count(tx: &mut sqlx::Transaction<'_, sqlx::Any>, sql: &str, before: i64) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).bind(before).fetch_one(&mut **tx).await?)
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(super::spelling::spelled(sql))).bind(before).fetch_one(&mut **tx).await?)
 }
