@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, DeskConfig, StoreConfig};
 use crate::desk::Respond;
 use crate::outbound::outbox::{self, Transport, TransportError};
 use crate::outbound::render::{RenderError, Renderer};
@@ -40,8 +40,8 @@ pub enum AppError {
 }
 
 /// Opens the store and applies migrations.
-pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
-    let store = Store::connect_with(&config.store.url, config.store.connect_options()).await?;
+pub async fn open_store(config: &StoreConfig) -> Result<Store, StoreError> {
+    let store = Store::connect_with(&config.url, config.connect_options()).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -49,7 +49,7 @@ pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
 /// [`open_store`], waiting with backoff (one second doubling to a minute) while
 /// the database cannot be reached; `None` when shutdown comes first. Any other
 /// failure (a wrong password, a failed migration) is returned at once.
-pub async fn wait_for_store(config: &Config, shutdown: &CancellationToken) -> Result<Option<Store>, StoreError> {
+pub async fn wait_for_store(config: &StoreConfig, shutdown: &CancellationToken) -> Result<Option<Store>, StoreError> {
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         let error = tokio::select! {
@@ -70,8 +70,8 @@ pub async fn wait_for_store(config: &Config, shutdown: &CancellationToken) -> Re
 }
 
 /// The signing secret: from the config, or made once and kept in the store.
-pub async fn signer(config: &Config, store: &Store) -> Result<Signer, StoreError> {
-    let secret = match &config.desk.secret {
+pub async fn signer(config: &DeskConfig, store: &Store) -> Result<Signer, StoreError> {
+    let secret = match &config.secret {
         Some(secret) => secret.expose_secret().to_owned(),
         None => store.signing_secret().await?,
     };
@@ -82,7 +82,7 @@ pub async fn signer(config: &Config, store: &Store) -> Result<Signer, StoreError
 /// at the first mail) and the signing secret.
 pub async fn pipeline(config: Arc<Config>, store: Store) -> Result<Pipeline, AppError> {
     let renderer = Renderer::load(config.templates.dir.as_deref())?;
-    let signer = signer(&config, &store).await?;
+    let signer = signer(&config.desk, &store).await?;
     let responder = Respond::new(config.clone(), renderer, signer.clone());
     let (classifier, _) = learn::classifier(config.clone(), &store).await?;
     let routing = Arc::new(Routing::new(classifier));
@@ -129,7 +129,7 @@ pub fn spawn_web(
 pub async fn run(config: Arc<Config>, shutdown: CancellationToken) -> Result<(), AppError> {
     // Before the listeners: a second daemon on the same SQLite file says so, not that a port is taken.
     let single = crate::store::InstanceLock::take(&config.store.url)?;
-    let listeners = web::bind(&config).await?;
+    let listeners = web::bind(&config.web).await?;
     serve(config, listeners, shutdown, single).await
 }
 
@@ -150,10 +150,10 @@ async fn serve(
     shutdown: CancellationToken,
     single: Option<crate::store::InstanceLock>,
 ) -> Result<(), AppError> {
-    let mut transport = Transport::from_config(&config)?;
+    let mut transport = Transport::from_config(&config.outbox, config.smtp.as_ref(), &config.oauth)?;
     // Alive from the start, also while a database that is down is waited for.
     tokio::spawn(crate::notify::watchdog(shutdown.clone()));
-    let Some(store) = wait_for_store(&config, &shutdown).await? else { return Ok(()) };
+    let Some(store) = wait_for_store(&config.store, &shutdown).await? else { return Ok(()) };
     if single.is_some() {
         let released = store.release_stale_claims().await?;
         if released > 0 {

@@ -221,7 +221,7 @@ async fn terminal_escapes_an_attacker_puts_in_a_mail_are_shown_to_the_operator_n
     let mail = request("Mallory <mallory@example.org>", "it@example.org", "Laptop \x1b[8m hidden", body, "esc-1@test");
     std::fs::write(maildir.join("new/1.M1.host"), mail).unwrap();
     let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
-    let store = loket::app::open_store(&config).await.unwrap();
+    let store = loket::app::open_store(&config.store).await.unwrap();
     let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
     let never = tokio_util::sync::CancellationToken::new();
     let outcome = loket::source::maildir::poll(&pipeline, &config.mailboxes[0], &never).await.unwrap();
@@ -479,8 +479,8 @@ async fn quarantined(dir: &Path, mails: &[(&str, Vec<u8>)]) -> std::sync::Arc<lo
     let text = crate::support::config_text(&crate::support::sqlite_url(dir), 143, &[], &extra);
     std::fs::write(dir.join("loket.toml"), &text).unwrap();
     let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
-    let store = loket::app::open_store(&config).await.unwrap();
-    let signer = loket::app::signer(&config, &store).await.unwrap();
+    let store = loket::app::open_store(&config.store).await.unwrap();
+    let signer = loket::app::signer(&config.desk, &store).await.unwrap();
     let respond =
         loket::desk::Respond::new(config.clone(), loket::outbound::render::Renderer::load(None).unwrap(), signer);
     for (key, raw) in mails {
@@ -597,14 +597,14 @@ async fn two_people(dir: &Path, url: &str) {
     let text = crate::support::config_text(url, 143, &[], &extra);
     std::fs::write(dir.join("loket.toml"), &text).unwrap();
     let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
-    let store = loket::app::open_store(&config).await.unwrap();
+    let store = loket::app::open_store(&config.store).await.unwrap();
     let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
     let never = tokio_util::sync::CancellationToken::new();
     let outcome = loket::source::maildir::poll(&pipeline, &config.mailboxes[0], &never).await.unwrap();
     assert_eq!(outcome.created, 2);
     // Each also has a mail in quarantine, and IT rerouted Anna's ticket once:
     // routing learnt from it.
-    let signer = loket::app::signer(&config, &store).await.unwrap();
+    let signer = loket::app::signer(&config.desk, &store).await.unwrap();
     let respond =
         loket::desk::Respond::new(config.clone(), loket::outbound::render::Renderer::load(None).unwrap(), signer);
     for (key, from, id) in
@@ -820,7 +820,7 @@ async fn counters(dir: &Path, url: &str) -> std::sync::Arc<loket::config::Config
     let text = crate::support::config_text(url, 143, &[], &extra);
     std::fs::write(dir.join("loket.toml"), &text).unwrap();
     let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
-    let store = loket::app::open_store(&config).await.unwrap();
+    let store = loket::app::open_store(&config.store).await.unwrap();
     let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
     let never = tokio_util::sync::CancellationToken::new();
     for mailbox in &config.mailboxes {

@@ -278,15 +278,16 @@ async fn implicit_tls_and_starttls_work_with_a_trusted_ca_and_fail_without() {
     };
     for (tls, port) in [("implicit", dovecot.tls_port), ("starttls", dovecot.port)] {
         let config = loket::config::load_str(&base(tls, port, true)).unwrap();
-        let line = loket::source::imap::check(&config.mailboxes[0], &loket::oauth::Tokens::new(&config, None))
+        let line = loket::source::imap::check(&config.mailboxes[0], &loket::oauth::Tokens::new(&config.oauth, None))
             .await
             .unwrap_or_else(|e| panic!("{tls}: {e}"));
         assert!(line.contains("IDLE supported"), "{line}");
 
         let untrusted = loket::config::load_str(&base(tls, port, false)).unwrap();
-        let error = loket::source::imap::check(&untrusted.mailboxes[0], &loket::oauth::Tokens::new(&untrusted, None))
-            .await
-            .unwrap_err();
+        let error =
+            loket::source::imap::check(&untrusted.mailboxes[0], &loket::oauth::Tokens::new(&untrusted.oauth, None))
+                .await
+                .unwrap_err();
         assert!(error.to_string().contains("TLS"), "{tls}: {error}");
     }
 }
@@ -324,8 +325,9 @@ async fn a_server_that_never_answers_times_out_with_a_clear_error() {
         .replace("command_timeout_secs = 10", "command_timeout_secs = 1");
     let config = loket::config::load_str(&text).unwrap();
     let started = std::time::Instant::now();
-    let error =
-        loket::source::imap::check(&config.mailboxes[0], &loket::oauth::Tokens::new(&config, None)).await.unwrap_err();
+    let error = loket::source::imap::check(&config.mailboxes[0], &loket::oauth::Tokens::new(&config.oauth, None))
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("did not answer the greeting in time"), "{error}");
     assert!(started.elapsed() < Duration::from_secs(10));
     holder.abort();
@@ -497,7 +499,7 @@ async fn mailboxes_sign_in_with_oauth_tokens_and_a_revoked_token_is_replaced_onc
         oauth_client("it-idp", &server, "it-app", "it-secret", "")
     );
     let config = crate::support::config(&url, dovecot.port, &mailboxes, &clients);
-    let tokens = loket::oauth::Tokens::new(&config, None);
+    let tokens = loket::oauth::Tokens::new(&config.oauth, None);
     let line = loket::source::imap::check(&config.mailboxes[0], &tokens).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(line.contains("token from `hr-idp` obtained, signed in with XOAUTH2"), "{line}");
     let line = loket::source::imap::check(&config.mailboxes[1], &tokens).await.unwrap_or_else(|e| panic!("{e}"));
@@ -544,7 +546,7 @@ async fn a_wrong_secret_is_named_and_a_rotated_refresh_token_is_kept_across_a_re
 
     let wrong =
         crate::support::config(&url, dovecot.port, &mailbox, &oauth_client("hr-idp", &server, "hr-app", "nope", ""));
-    let error = loket::source::imap::check(&wrong.mailboxes[0], &loket::oauth::Tokens::new(&wrong, None))
+    let error = loket::source::imap::check(&wrong.mailboxes[0], &loket::oauth::Tokens::new(&wrong.oauth, None))
         .await
         .unwrap_err()
         .to_string();

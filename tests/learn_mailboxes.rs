@@ -33,7 +33,7 @@ async fn take_in(
     raw: Vec<u8>,
     backlog: bool,
 ) {
-    let signer = loket::app::signer(config, store).await.unwrap();
+    let signer = loket::app::signer(&config.desk, store).await.unwrap();
     let renderer = loket::outbound::render::Renderer::load(None).unwrap();
     let respond = loket::desk::Respond::new(config.clone(), renderer, signer.clone());
     let mailbox = config.mailbox(mailbox).unwrap();
@@ -74,7 +74,7 @@ async fn the_old_mailboxes_backlog_teaches_the_model_the_organisations_own_words
 
 async fn backlog_teaches(dir: &std::path::Path, store_url: &str) {
     let config = learning(dir, store_url, true);
-    let store = loket::app::open_store(&config).await.unwrap();
+    let store = loket::app::open_store(&config.store).await.unwrap();
     // The HR mailbox's backlog speaks of the payroll system by its own name; the
     // IT mailbox's of laptops.
     for i in 0..12 {
@@ -215,7 +215,7 @@ async fn the_backlog_of_real_imap_mailboxes_is_learnt_by_loket_train_and_routes_
 
     let shutdown = tokio_util::sync::CancellationToken::new();
     let daemon = tokio::spawn(loket::app::run(config.clone(), shutdown.clone()));
-    let store = loket::app::open_store(&config).await.unwrap();
+    let store = loket::app::open_store(&config.store).await.unwrap();
     crate::support::eventually("every backlog request taken in", std::time::Duration::from_secs(60), || async {
         store.count_tickets().await.unwrap() >= total
     })

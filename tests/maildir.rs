@@ -19,7 +19,7 @@ async fn maildir_messages_become_tickets_once_and_move_to_cur() {
         maildir.display()
     );
     let config = Arc::new(loket::config::load_str(&text).unwrap());
-    let store = loket::app::open_store(&config).await.unwrap();
+    let store = loket::app::open_store(&config.store).await.unwrap();
     let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
     let mailbox = &config.mailboxes[0];
 
@@ -68,7 +68,7 @@ async fn automatic_mails_to_one_address_stop_at_the_hourly_cap() {
         maildir.display()
     );
     let config = Arc::new(loket::config::load_str(&text).unwrap());
-    let store = loket::app::open_store(&config).await.unwrap();
+    let store = loket::app::open_store(&config.store).await.unwrap();
     let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
     for i in 0..3 {
         let raw = crate::support::request(
@@ -122,7 +122,7 @@ impl Desk {
             maildir.display()
         );
         let config = Arc::new(loket::config::load_str(&text).unwrap());
-        let store = loket::app::open_store(&config).await.unwrap();
+        let store = loket::app::open_store(&config.store).await.unwrap();
         let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
         Self { _dir: dir, maildir, config, store, pipeline }
     }

@@ -205,7 +205,7 @@ async fn a_service_account_signs_in_to_each_mailbox_as_that_mailbox() {
         &mailboxes,
         &jwt_client("google", &wrong_key, "https://mail.google.com/"),
     );
-    let error = loket::source::imap::check(&wrong.mailboxes[0], &loket::oauth::Tokens::new(&wrong, None))
+    let error = loket::source::imap::check(&wrong.mailboxes[0], &loket::oauth::Tokens::new(&wrong.oauth, None))
         .await
         .unwrap_err()
         .to_string();
@@ -267,7 +267,7 @@ async fn a_declined_device_sign_in_says_so_and_keeps_nothing() {
     );
     let config = crate::support::config(&url, 143, &[], &clients);
     let store = store(&url).await;
-    let tokens = loket::oauth::Tokens::new(&config, Some(store.clone()));
+    let tokens = loket::oauth::Tokens::new(&config.oauth, Some(store.clone()));
     let mut shown = None;
     let error = tokens.device_login("hr-user", |prompt| shown = Some(prompt.user_code.clone())).await.unwrap_err();
     assert_eq!(shown.as_deref(), Some(crate::support::oauth::DEVICE_USER_CODE));

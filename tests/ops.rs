@@ -158,7 +158,7 @@ async fn quarantine_retry_takes_an_oversized_message_in_once_ingest_max_message_
     deliver(&maildir, 2);
     let text_config = std::fs::read_to_string(dir.path().join("loket.toml")).unwrap();
     let config = std::sync::Arc::new(loket::config::load_str(&text_config).unwrap());
-    let store = loket::app::open_store(&config).await.unwrap();
+    let store = loket::app::open_store(&config.store).await.unwrap();
     let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
     let never = tokio_util::sync::CancellationToken::new();
     let outcome = loket::source::maildir::poll(&pipeline, &config.mailboxes[0], &never).await.unwrap();

@@ -271,7 +271,7 @@ async fn loket_train_learns_another_tools_export_and_counts_it_per_department() 
         let message = loket::inbound::intake::parse(raw.as_bytes()).unwrap();
         Classifier::new(config.clone(), Arc::new(model)).decide_at(&Arrival::desk(&config), &message, Language::Nl)
     };
-    let store = loket::app::open_store(&config).await.unwrap();
+    let store = loket::app::open_store(&config.store).await.unwrap();
     let without = loket::routing::learn::train(&config, &store).await.unwrap();
     assert_eq!(without.from_file, 0);
     let before = ask(&config, without.model);

@@ -35,7 +35,7 @@ async fn one_request(dir: &Path, extra: &str) -> Store {
     let mail = request("Anna <anna@example.org>", "it@example.org", "Laptop", "My laptop is broken.", "t1@test");
     std::fs::write(maildir.join("new/1.M1.host"), mail).unwrap();
     let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
-    let store = loket::app::open_store(&config).await.unwrap();
+    let store = loket::app::open_store(&config.store).await.unwrap();
     let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
     let never = tokio_util::sync::CancellationToken::new();
     let outcome = loket::source::maildir::poll(&pipeline, &config.mailboxes[0], &never).await.unwrap();

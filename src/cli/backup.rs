@@ -26,7 +26,7 @@ pub async fn run(file: &Path, config: &Config) -> Result<()> {
         eprint!("{PG_DUMP_ADVICE}");
         return Err(BackupError::Postgres.into());
     }
-    let store = crate::app::open_store(config).await.context("opening the store")?;
+    let store = crate::app::open_store(&config.store).await.context("opening the store")?;
     let backup = store.backup(file).await;
     store.close().await;
     let backup = backup?;

@@ -96,7 +96,7 @@ fn templates(config: &Config) -> Line {
 }
 
 async fn listen(config: &Config) -> Line {
-    let listeners = crate::web::bind(config).await.map_err(|e| (Kind::Unavailable, e.to_string()))?;
+    let listeners = crate::web::bind(&config.web).await.map_err(|e| (Kind::Unavailable, e.to_string()))?;
     drop(listeners);
     Ok(format!("{}, operators' pages on {}", config.web.listen, config.web.ops_address()))
 }

@@ -39,12 +39,13 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
     let text = demo_config_for(dir, listen);
     let config = Arc::new(config::load_str(&text).context("the demo config")?);
     // Bound first: a taken port stops the demo before it does anything.
-    let listeners = if once { None } else { Some(crate::web::bind(&config).await?) };
-    let store = crate::app::open_store(&config).await?;
+    let listeners = if once { None } else { Some(crate::web::bind(&config.web).await?) };
+    let store = crate::app::open_store(&config.store).await?;
     let pipeline = crate::app::pipeline(config.clone(), store.clone()).await?;
     let never = CancellationToken::new();
     let transport =
-        crate::outbound::outbox::Transport::from_config(&config)?.context("the demo writes mail to files")?;
+        crate::outbound::outbox::Transport::from_config(&config.outbox, config.smtp.as_ref(), &config.oauth)?
+            .context("the demo writes mail to files")?;
     let sending = crate::outbound::outbox::Sending::from_config(&config);
     let mut sent = 0;
     for round in 0..2 {

@@ -164,7 +164,7 @@ async fn dispatch(command: Command, config: Arc<Config>) -> Result<()> {
             crate::app::run(config, shutdown).await.context("loket stopped")
         }
         Command::Migrate => {
-            crate::app::open_store(&config).await.context("migrating the store")?;
+            crate::app::open_store(&config.store).await.context("migrating the store")?;
             println!("store is up to date");
             Ok(())
         }

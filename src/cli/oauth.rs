@@ -36,13 +36,13 @@ pub enum OAuthCommand {
 /// rotated refresh token is read and kept as the daemon would.
 pub async fn tokens(config: &Config) -> Tokens {
     if config.oauth.is_empty() {
-        return Tokens::new(config, None);
+        return Tokens::new(&config.oauth, None);
     }
-    match crate::app::open_store(config).await {
-        Ok(store) => Tokens::new(config, Some(store)),
+    match crate::app::open_store(&config.store).await {
+        Ok(store) => Tokens::new(&config.oauth, Some(store)),
         Err(error) => {
             tracing::warn!(%error, "the store cannot be opened; rotated refresh tokens will not be kept");
-            Tokens::new(config, None)
+            Tokens::new(&config.oauth, None)
         }
     }
 }
@@ -55,8 +55,8 @@ pub async fn oauth(command: OAuthCommand, config: &Config) -> Result<()> {
 }
 
 async fn login(config: &Config, name: &str) -> Result<()> {
-    let store = crate::app::open_store(config).await.context("the store keeps the refresh token")?;
-    let tokens = Tokens::new(config, Some(store));
+    let store = crate::app::open_store(&config.store).await.context("the store keeps the refresh token")?;
+    let tokens = Tokens::new(&config.oauth, Some(store));
     tokens
         .device_login(name, |prompt| {
             let mut out = super::terminal::stdout();

@@ -37,8 +37,9 @@ pub enum OutboxCommand {
 }
 
 pub async fn outbox(command: OutboxCommand, config: &Config) -> Result<()> {
-    let store =
-        crate::app::open_store(config).await.with_context(|| format!("opening the store {}", config.store.url))?;
+    let store = crate::app::open_store(&config.store)
+        .await
+        .with_context(|| format!("opening the store {}", config.store.url))?;
     let mut out = std::io::stdout().lock();
     match command {
         OutboxCommand::List { failed, json, limit } => {

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::store::{PersonData, PersonMail};
 
 pub async fn forget(address: &str, dry_run: bool, config: &Config) -> Result<()> {
-    let store = crate::app::open_store(config).await.context("opening the store")?;
+    let store = crate::app::open_store(&config.store).await.context("opening the store")?;
     let mut out = super::terminal::stdout();
     let data = if dry_run { store.person_data(address).await? } else { store.forget_person(address).await? };
     let verb = if dry_run { "would erase" } else { "erased" };
@@ -50,7 +50,7 @@ fn print(out: &mut impl Write, address: &str, verb: &str, data: &PersonData) -> 
 /// Writes the JSON to standard output, or with `dir` the JSON as `data.json`
 /// and every original message as an `.eml` file under `dir` (a new folder).
 pub async fn export(address: &str, dir: Option<&Path>, config: &Config) -> Result<()> {
-    let store = crate::app::open_store(config).await.context("opening the store")?;
+    let store = crate::app::open_store(&config.store).await.context("opening the store")?;
     let data = store.export_person(address).await;
     let mail = match (&data, dir) {
         (Ok(_), Some(_)) => Some(store.person_mail(address).await),
@@ -95,7 +95,7 @@ fn write_folder(dir: &Path, json: &str, mail: &[PersonMail]) -> std::io::Result<
 }
 
 pub async fn purge(dry_run: bool, config: &Config) -> Result<()> {
-    let store = crate::app::open_store(config).await.context("opening the store")?;
+    let store = crate::app::open_store(&config.store).await.context("opening the store")?;
     let cutoffs = config.retention.cutoffs(crate::clock::now_ms());
     let purged = store.purge(cutoffs, dry_run).await?;
     store.close().await;

@@ -41,8 +41,9 @@ pub async fn run(args: ReportArgs, config: &Config) -> Result<()> {
     let since_ms = args.since.unwrap_or(i64::MIN);
     let until_ms = args.until.map_or(i64::MAX, |day| day + DAY_MS);
     anyhow::ensure!(since_ms < until_ms, "--until must not be before --since");
-    let store =
-        crate::app::open_store(config).await.with_context(|| format!("opening the store {}", config.store.url))?;
+    let store = crate::app::open_store(&config.store)
+        .await
+        .with_context(|| format!("opening the store {}", config.store.url))?;
     let report =
         report::build(&store, config, ReportWindow { since_ms, until_ms }).await.context("reading the report")?;
     store.close().await;

@@ -10,8 +10,9 @@ use crate::config::Config;
 use crate::web::status_json as json;
 
 pub async fn run(json_output: bool, config: &Config) -> Result<()> {
-    let store =
-        crate::app::open_store(config).await.with_context(|| format!("opening the store {}", config.store.url))?;
+    let store = crate::app::open_store(&config.store)
+        .await
+        .with_context(|| format!("opening the store {}", config.store.url))?;
     let lease = Duration::from_secs(config.store.mailbox_lease_secs);
     let (mailboxes, instances) = store.status(lease).await.context("reading the leases")?;
     store.close().await;

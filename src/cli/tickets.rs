@@ -126,7 +126,7 @@ fn operators_language(config: &Config) -> Language {
 }
 
 async fn open(config: &Config) -> Result<Store> {
-    crate::app::open_store(config).await.with_context(|| format!("opening the store {}", config.store.url))
+    crate::app::open_store(&config.store).await.with_context(|| format!("opening the store {}", config.store.url))
 }
 
 pub async fn tickets(command: TicketsCommand, config: &Config) -> Result<()> {

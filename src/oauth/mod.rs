@@ -32,7 +32,7 @@ pub use device::DevicePrompt;
 pub use jwt::ServiceAccountKey;
 pub use sasl::{after_error, initial_response};
 
-use crate::config::{Config, Grant, OAuthConfig};
+use crate::config::{Grant, OAuthConfig};
 use crate::store::{Store, StoreError};
 use crate::web::health::Health;
 use crate::web::metrics::Metrics;
@@ -133,9 +133,10 @@ impl std::fmt::Debug for Tokens {
 }
 
 impl Tokens {
-    /// The clients of `config`; rotated refresh tokens are kept in `store` when given.
-    pub fn new(config: &Config, store: Option<Store>) -> Self {
-        let http = if config.oauth.is_empty() {
+    /// The configured clients (`[[oauth]]`); rotated refresh tokens are kept in
+    /// `store` when given.
+    pub fn new(clients: &[OAuthConfig], store: Option<Store>) -> Self {
+        let http = if clients.is_empty() {
             None
         } else {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -147,7 +148,7 @@ impl Tokens {
                 }
             }
         };
-        let clients = config.oauth.iter().map(|c| (c.name.clone(), c.clone())).collect();
+        let clients = clients.iter().map(|c| (c.name.clone(), c.clone())).collect();
         Self {
             inner: Arc::new(Inner {
                 clients,

@@ -56,7 +56,7 @@ impl Pipeline {
         let rules = Arc::new(Rules::from_config(&config, signer, routing));
         let health = Health::new(config.mailboxes.iter().map(|m| m.name.as_str()));
         let metrics = Metrics::new();
-        let oauth = crate::oauth::Tokens::new(&config, Some(store.clone()));
+        let oauth = crate::oauth::Tokens::new(&config.oauth, Some(store.clone()));
         oauth.report_to(health.clone(), metrics.clone());
         Self {
             config,

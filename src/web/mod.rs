@@ -122,13 +122,13 @@ fn limited(router: Router<WebState>, web: &WebConfig) -> Router<WebState> {
 }
 
 /// Binds the configured addresses now, so that a taken port stops loket at start.
-pub async fn bind(config: &Config) -> Result<Listeners, WebError> {
+pub async fn bind(config: &WebConfig) -> Result<Listeners, WebError> {
     let listen = |key: &'static str, address: SocketAddr| async move {
         TcpListener::bind(address).await.map_err(|source| WebError::Bind { key, address, source })
     };
-    let public = listen("web.listen", config.web.listen).await?;
-    let ops = listen(config.web.ops_key(), config.web.ops_address()).await?;
-    if config.web.ops_listen.is_none() && config.web.metrics_listen.is_some() {
+    let public = listen("web.listen", config.listen).await?;
+    let ops = listen(config.ops_key(), config.ops_address()).await?;
+    if config.ops_listen.is_none() && config.metrics_listen.is_some() {
         tracing::warn!("web.metrics_listen is the former name of web.ops_listen: rename it");
     }
     Ok(Listeners { public, ops })

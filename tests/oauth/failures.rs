@@ -164,7 +164,7 @@ async fn a_token_endpoint_that_fails_in_passing_is_asked_again_and_a_refused_sec
     let clients = client_credentials("hr-idp", &server, "hr-app", "hr-secret")
         + &client_credentials("stale", &server, "hr-app", "old-secret");
     let config = crate::support::config(&crate::support::sqlite_url(dir.path()), 143, &[], &clients);
-    let tokens = loket::oauth::Tokens::new(&config, None);
+    let tokens = loket::oauth::Tokens::new(&config.oauth, None);
 
     server.fail_next(2);
     let started = Instant::now();
@@ -189,7 +189,7 @@ async fn a_token_endpoint_that_does_not_answer_is_given_up_after_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let client = client_credentials("hr-idp", &server, "hr-app", "hr-secret") + "timeout_secs = 1\n";
     let config = crate::support::config(&crate::support::sqlite_url(dir.path()), 143, &[], &client);
-    let tokens = loket::oauth::Tokens::new(&config, None);
+    let tokens = loket::oauth::Tokens::new(&config.oauth, None);
 
     let started = Instant::now();
     let error = tokens.token("hr-idp", "hr@example.org").await.unwrap_err();
@@ -213,7 +213,7 @@ async fn a_token_endpoint_where_nothing_listens_is_reported_with_the_cause() {
         "[[oauth]]\nname = \"hr-idp\"\ngrant = \"client_credentials\"\ntoken_url = \"http://127.0.0.1:{closed}/token\"\nclient_id = \"hr-app\"\nclient_secret = \"hr-secret\"\n"
     );
     let config = crate::support::config(&crate::support::sqlite_url(dir.path()), 143, &[], &client);
-    let tokens = loket::oauth::Tokens::new(&config, None);
+    let tokens = loket::oauth::Tokens::new(&config.oauth, None);
 
     let error = tokens.token("hr-idp", "hr@example.org").await.unwrap_err().to_string();
     assert!(error.starts_with("oauth client `hr-idp`: the token endpoint could not be reached: "), "{error}");

@@ -10,7 +10,7 @@ use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncTransport, Tokio1Executor};
 
 use super::smtp::{Encryption, Smtp};
-use crate::config::{Config, SmtpConfig, TlsMode};
+use crate::config::{OAuthConfig, OutboxConfig, SmtpConfig, TlsMode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -47,12 +47,16 @@ impl std::fmt::Debug for Transport {
 impl Transport {
     /// The transport the config asks for: files when `outbox.file_dir` is set, else
     /// SMTP when `[smtp]` is there, else none (mail waits in the outbox).
-    pub fn from_config(config: &Config) -> Result<Option<Self>, TransportError> {
-        if let Some(dir) = &config.outbox.file_dir {
+    pub fn from_config(
+        outbox: &OutboxConfig,
+        smtp_config: Option<&SmtpConfig>,
+        oauth: &[OAuthConfig],
+    ) -> Result<Option<Self>, TransportError> {
+        if let Some(dir) = &outbox.file_dir {
             std::fs::create_dir_all(dir).map_err(|e| TransportError::Setup(format!("{}: {e}", dir.display())))?;
             return Ok(Some(Self::File { transport: AsyncFileTransport::new(dir), dir: dir.clone() }));
         }
-        config.smtp.as_ref().map(|smtp_config| smtp(smtp_config, config)).transpose()
+        smtp_config.map(|smtp_config| smtp(smtp_config, oauth)).transpose()
     }
 
     /// Shares the daemon's token source (which keeps rotated refresh tokens in the store).
@@ -85,7 +89,7 @@ impl Transport {
     }
 }
 
-fn smtp(config: &SmtpConfig, whole: &Config) -> Result<Transport, TransportError> {
+fn smtp(config: &SmtpConfig, oauth: &[OAuthConfig]) -> Result<Transport, TransportError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let setup = |e: String| TransportError::Setup(e);
     let port = config.port.unwrap_or(match config.tls {
@@ -118,7 +122,7 @@ fn smtp(config: &SmtpConfig, whole: &Config) -> Result<Transport, TransportError
         Duration::from_secs(config.timeout_secs),
     );
     Ok(Transport::Smtp(match (&config.oauth, config.auth.uses_oauth()) {
-        (Some(client), true) => smtp.with_oauth(config.auth, client.clone(), crate::oauth::Tokens::new(whole, None)),
+        (Some(client), true) => smtp.with_oauth(config.auth, client.clone(), crate::oauth::Tokens::new(oauth, None)),
         _ => smtp,
     }))
 }
