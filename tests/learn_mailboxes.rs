@@ -9,7 +9,7 @@ use loket::inbound::language::Language;
 use loket::pipeline::plan::{Incoming, Plan, Rules, plan_parsed};
 use loket::routing::classify::{Arrival, Classifier, Model, Routing};
 
-use crate::support::request;
+use crate::support::{loket, request};
 
 fn learning(dir: &std::path::Path, store_url: &str, learn: bool) -> Arc<Config> {
     let mut extra = format!("[outbox]\nfile_dir = \"out\"\n[routing]\nlearn_from_mailboxes = {learn}\n");
@@ -127,18 +127,6 @@ fn endava() -> Option<std::path::PathBuf> {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval/tickets"));
     (dir.join("history.csv").exists() && dir.join("tickets.csv").exists()).then_some(dir)
-}
-
-fn loket(args: &[&str], dir: &std::path::Path) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_loket"))
-        .args(args)
-        .current_dir(dir)
-        .env("LOKET_LOG", "warn")
-        .env_remove("LOKET_CONFIG")
-        .output()
-        .expect("run loket");
-    assert!(output.status.success(), "loket {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// `loket eval --json` on Endava's tickets, HR Support against the IT labels.

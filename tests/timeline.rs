@@ -2,24 +2,11 @@
 //! shown in the reader's language.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use loket::domain::{DepartmentId, Event, Language, MailKind, MailboxName, timeline};
 use loket::store::Store;
 
-use crate::support::request;
-
-fn loket(args: &[&str], dir: &Path) -> String {
-    let output: Output = Command::new(env!("CARGO_BIN_EXE_loket"))
-        .args(args)
-        .current_dir(dir)
-        .env("LOKET_LOG", "warn")
-        .env_remove("LOKET_CONFIG")
-        .output()
-        .expect("run loket");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use crate::support::{loket, request};
 
 /// A desk on SQLite in `dir` whose old IT mailbox (a Maildir) got Anna's request,
 /// taken in as `SD-00001`; `extra` is added to the config.
@@ -34,12 +21,8 @@ async fn one_request(dir: &Path, extra: &str) -> Store {
     std::fs::write(dir.join("loket.toml"), &text).unwrap();
     let mail = request("Anna <anna@example.org>", "it@example.org", "Laptop", "My laptop is broken.", "t1@test");
     std::fs::write(maildir.join("new/1.M1.host"), mail).unwrap();
-    let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
-    let store = loket::app::open_store(&config.store).await.unwrap();
-    let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
-    let never = tokio_util::sync::CancellationToken::new();
-    let outcome = loket::source::maildir::poll(&pipeline, &config.mailboxes[0], &never).await.unwrap();
-    assert_eq!(outcome.created, 1);
+    let (store, created) = crate::support::take_in_maildir(&text).await;
+    assert_eq!(created, 1);
     store
 }
 

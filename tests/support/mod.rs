@@ -181,3 +181,27 @@ pub fn config(store_url: &str, port: u16, mailboxes: &[TestMailbox<'_>], extra: 
 pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("loket.db").display())
 }
+
+/// Runs the `loket` binary in `dir` and returns what it printed; it must succeed.
+pub fn loket(args: &[&str], dir: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_loket"))
+        .args(args)
+        .current_dir(dir)
+        .env("LOKET_LOG", "warn")
+        .env_remove("LOKET_CONFIG")
+        .output()
+        .expect("run loket");
+    assert!(output.status.success(), "loket {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Loads `text` as the config, opens its store and takes in what the first
+/// mailbox (a Maildir) holds, once; returns the store and how many tickets it made.
+pub async fn take_in_maildir(text: &str) -> (loket::store::Store, usize) {
+    let config = std::sync::Arc::new(loket::config::load_str(text).unwrap());
+    let store = loket::app::open_store(&config.store).await.unwrap();
+    let pipeline = loket::app::pipeline(config.clone(), store.clone()).await.unwrap();
+    let never = tokio_util::sync::CancellationToken::new();
+    let outcome = loket::source::maildir::poll(&pipeline, &config.mailboxes[0], &never).await.unwrap();
+    (store, outcome.created)
+}
