@@ -70,7 +70,7 @@ impl Respond {
     fn to_department(
         &self,
         turn: &Turn<'_>,
-        department: &str,
+        department: &DepartmentId,
         text: &str,
         raw: &[u8],
         reason: &str,
@@ -78,10 +78,10 @@ impl Respond {
     ) -> Result<outbound::Outgoing, Withheld> {
         let ticket = turn.ticket;
         let mail = if update { MailKind::Update } else { MailKind::Forward };
-        let config = self.config.department_by_id(department).ok_or_else(|| match DepartmentId::parse(department) {
-            Ok(department) => Withheld::NoDepartment { mail, department },
-            Err(error) => Withheld::NotComposed { mail, error: error.to_string() },
-        })?;
+        let config = self
+            .config
+            .department(department)
+            .ok_or_else(|| Withheld::NoDepartment { mail, department: department.clone() })?;
         let token = self.signer.tracking_token(&ticket.reference, ticket.link_generation);
         let requester = Self::requester(ticket);
         let sent_to = if update {
@@ -119,7 +119,7 @@ impl Respond {
         ticket: &'a TicketState,
         requester: &'a Mailbox,
         token: &'a str,
-        department: &'a str,
+        department: &'a DepartmentId,
     ) -> Conversation<'a> {
         Conversation {
             reference: &ticket.reference,
@@ -127,7 +127,7 @@ impl Respond {
             language: ticket.language,
             requester,
             subject: &ticket.subject,
-            department: self.config.department_name(department),
+            department: self.config.department_name(department.as_str()),
             opening_message_id: ticket.opening_message_id.as_deref(),
         }
     }
@@ -160,7 +160,7 @@ impl Respond {
             if let Command::Route(target) = command {
                 match self.config.department_by_id(target) {
                     None => parsed.rejected.push(Refusal::NoSuchDepartment { department: target.clone() }),
-                    Some(department) if *target == ticket.department => {
+                    Some(department) if ticket.department == target.as_str() => {
                         parsed.rejected.push(Refusal::AlreadyWith { department: department.id.clone() })
                     }
                     Some(_) => {}
@@ -239,25 +239,21 @@ impl Respond {
     ) {
         let ticket = turn.ticket;
         let from = &turn.message.from;
-        let old = self.config.department_name(&ticket.department);
-        reply.department = Some(target.to_string());
+        let old = self.config.department_name(ticket.department.as_str());
+        reply.department = Some(target.clone());
         reply.status = Some(Status::New);
-        let rerouted = Event::Rerouted {
-            from: DepartmentId::parse(&ticket.department).ok(),
-            to: target.clone(),
-            by: from.clone(),
-        };
+        let rerouted = Event::Rerouted { from: Some(ticket.department.clone()), to: target.clone(), by: from.clone() };
         reply.entries.push(Entry::new(rerouted).public(target.as_str()));
         let reason = if note.is_empty() {
             format!("passed on by {old} ({})", from.address)
         } else {
             format!("passed on by {old} ({}): {}", from.address, quote::one_paragraph(note))
         };
-        match self.to_department(turn, target.as_str(), &ticket.opening_text, &ticket.opening_raw, &reason, false) {
+        match self.to_department(turn, target, &ticket.opening_text, &ticket.opening_raw, &reason, false) {
             Ok(mail) => reply.mails.push(mail),
             Err(reason) => reply.entries.push(Entry::new(Event::Withheld { reason })),
         }
-        let about = self.conversation_facts(ticket, requester, token, target.as_str());
+        let about = self.conversation_facts(ticket, requester, token, target);
         match self.composer().moved(&about) {
             Ok(mail) => reply.mails.push(mail),
             Err(error) => reply.entries.push(not_composed(MailKind::Moved, &error)),

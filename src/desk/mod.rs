@@ -215,7 +215,7 @@ impl Responder for Respond {
     }
 
     fn join(&self, joining: &Joining<'_>) -> Option<Role> {
-        let staff = self.config.staff(&joining.ticket.department);
+        let staff = self.config.staff(joining.ticket.department.as_str());
         let proof = Proof { server_checks: self.config.trust.authserv_id.is_some(), dmarc: joining.trust.dmarc };
         crate::inbound::thread::role(
             joining.hint,

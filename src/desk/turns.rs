@@ -3,7 +3,7 @@
 //! a ticket does. The ingest step writes the answers in the same transaction as
 //! the message, so mails are queued exactly when what caused them is stored.
 
-use crate::domain::Incoming;
+use crate::domain::{DepartmentId, Incoming};
 use crate::domain::{Entry, Event, Outgoing, Status, TicketRef, TicketState, Withheld};
 use crate::inbound::guard::Verdict;
 use crate::inbound::intake::Normalised;
@@ -81,7 +81,7 @@ pub struct Reply {
     pub entries: Vec<Entry>,
     pub status: Option<Status>,
     /// The department the ticket moves to.
-    pub department: Option<String>,
+    pub department: Option<DepartmentId>,
     /// An address to remember as the ticket's staff.
     pub staff: Option<String>,
 }

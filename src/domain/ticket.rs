@@ -1,7 +1,7 @@
 //! A stored ticket as a message that joins it finds it: what the desk needs to
 //! decide who wrote the message and what it does.
 
-use super::{DecidedBy, EventKind, Language, Status, TicketRef};
+use super::{DecidedBy, DepartmentId, EventKind, Language, Status, TicketRef};
 
 #[derive(Debug, Clone)]
 pub struct TicketState {
@@ -12,7 +12,7 @@ pub struct TicketState {
     /// The From address of the message that opened the ticket.
     pub opening_from: String,
     pub subject: String,
-    pub department: String,
+    pub department: DepartmentId,
     pub status: Status,
     pub language: Language,
     pub origin_mailbox: String,

@@ -158,7 +158,7 @@ async fn converse(
         let reply = desk.converse(&turn);
         let change = TicketChange {
             status: reply.status.unwrap_or(ticket.status),
-            department: reply.department.as_deref().unwrap_or(&ticket.department),
+            department: reply.department.as_ref().unwrap_or(&ticket.department).as_str(),
             staff: reply.staff.as_deref(),
         };
         tx.change_ticket(&ticket.id, change, now).await?;

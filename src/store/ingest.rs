@@ -16,7 +16,7 @@ use super::events::Stored;
 use super::rows::{self, Value};
 use super::spelling::spelled;
 use super::{Backend, Store, StoreError};
-use crate::domain::{Entry, Language, MailKind, OutboxState, Outgoing, Status, TicketRef, TicketState};
+use crate::domain::{DepartmentId, Entry, Language, MailKind, OutboxState, Outgoing, Status, TicketRef, TicketState};
 
 /// How far back a ticket's messages are given to the desk to recognise a loop.
 const LOOP_WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -296,7 +296,7 @@ impl IngestTx {
             requester_name,
             opening_from,
             subject,
-            department,
+            department: DepartmentId::parse(&department).map_err(|e| StoreError::Corrupt(e.0))?,
             status: Status::from_stored(&status),
             language: language.as_deref().and_then(Language::from_code).unwrap_or(Language::En),
             origin_mailbox: origin,

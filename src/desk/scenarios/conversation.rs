@@ -17,7 +17,7 @@ fn ticket() -> TicketState {
         requester_name: Some("Anna".into()),
         opening_from: "anna@example.org".into(),
         subject: "Laptop".into(),
-        department: "it".into(),
+        department: DepartmentId::parse("it").unwrap(),
         status: Status::New,
         language: Language::En,
         origin_mailbox: "it-old".into(),
@@ -89,7 +89,7 @@ fn staff_answering_the_forward_are_relayed_and_their_commands_run() {
     let bob = who("Bob", "bob@example.org");
     assert_eq!(events(&reply.entries), [Event::Answered { from: bob.clone() }, Event::Resolved { by: bob }]);
     let (_, routed) = converse(&d, &t, reply_to(&d, MailKind::Update, "it-queue@example.org", "#route hr\nFor HR."));
-    assert_eq!(routed.department.as_deref(), Some("hr"));
+    assert_eq!(routed.department.as_ref().map(DepartmentId::as_str), Some("hr"));
     assert_eq!(kinds(&routed.mails), [MailKind::Forward, MailKind::Moved]);
     let queue = Mailbox { name: None, address: "it-queue@example.org".into() };
     let rerouted = Event::Rerouted { from: Some(department("it")), to: department("hr"), by: queue };
