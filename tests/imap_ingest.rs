@@ -237,7 +237,7 @@ async fn a_mailbox_with_a_wrong_password_leaves_the_others_working() {
     wait_for_tickets(&store, 4).await;
     daemon.stop().await;
     let departments: HashSet<String> =
-        store.list_tickets(10).await.unwrap().into_iter().map(|t| t.department).collect();
+        store.list_tickets(10).await.unwrap().into_iter().map(|t| t.department.to_string()).collect();
     assert_eq!(departments, HashSet::from(["it".to_owned(), "facility".to_owned()]));
     assert_eq!(store.cursor("hr-old").await.unwrap(), None);
 }

@@ -35,6 +35,14 @@ macro_rules! identifier {
             }
         }
 
+        impl TryFrom<String> for $name {
+            type Error = InvalidValue;
+
+            fn try_from(stored: String) -> Result<Self, Self::Error> {
+                Self::parse(&stored)
+            }
+        }
+
         impl PartialEq<&str> for $name {
             fn eq(&self, other: &&str) -> bool {
                 self.0 == *other
@@ -49,7 +57,7 @@ macro_rules! identifier {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.pad(&self.0)
             }
         }
 
@@ -104,7 +112,7 @@ impl TicketRef {
 
 impl fmt::Display for TicketRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 

@@ -11,7 +11,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::domain::DepartmentId;
 use crate::routing::classify::data::{self, Example};
 use crate::routing::classify::{Classifier, Model, Routing};
 use crate::store::{Store, StoreError};
@@ -99,14 +98,12 @@ pub async fn train(config: &Config, store: &Store) -> Result<Training, LearnErro
         .corrections()
         .await?
         .into_iter()
-        .filter_map(|c| {
-            Some(Example {
-                department: DepartmentId::parse(&c.department).ok()?,
-                category: None,
-                subject: c.subject,
-                body: c.body,
-                weight: data::CURATED,
-            })
+        .map(|c| Example {
+            department: c.department,
+            category: None,
+            subject: c.subject,
+            body: c.body,
+            weight: data::CURATED,
         })
         .collect();
     let from_mailboxes = mailbox_examples(config, store).await?;

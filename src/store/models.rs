@@ -4,6 +4,7 @@ use sqlx::FromRow;
 
 use super::spelling::spelled;
 use super::{Store, StoreError, ingest::new_id};
+use crate::domain::DepartmentId;
 
 /// A model as `loket train` stored it (`body` is its JSON).
 #[derive(Debug, Clone, FromRow)]
@@ -20,7 +21,7 @@ pub struct StoredModel {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxRequest {
     pub mailbox: String,
-    pub department: String,
+    pub department: DepartmentId,
     pub resolved: bool,
     /// It was already in the mailbox when loket first connected.
     pub backlog: bool,
@@ -32,7 +33,8 @@ pub struct MailboxRequest {
 struct MailboxRow {
     reference: String,
     mailbox: String,
-    department: String,
+    #[sqlx(try_from = "String")]
+    department: DepartmentId,
     status: String,
     subject: String,
     body: String,
@@ -46,7 +48,7 @@ pub struct Correction {
     pub reference: String,
     pub subject: String,
     pub body: String,
-    pub department: String,
+    pub department: DepartmentId,
 }
 
 impl Store {
@@ -100,6 +102,8 @@ impl Store {
         .await?;
         let mut corrections: Vec<Correction> = Vec::new();
         for (reference, subject, body, department, _) in rows {
+            // A reroute names a department id; anything else teaches nothing.
+            let Ok(department) = DepartmentId::parse(&department) else { continue };
             if let Some(last) = corrections.last_mut().filter(|c| c.reference == reference) {
                 last.department = department;
             } else {

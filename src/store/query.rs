@@ -5,12 +5,13 @@ use sqlx::FromRow;
 
 use super::spelling::spelled;
 use super::{Store, StoreError};
-use crate::domain::{DecidedBy, Event, EventKind, Language, OutboxState, PublicEvent, PublicTicket};
+use crate::domain::{DecidedBy, DepartmentId, Event, EventKind, Language, OutboxState, PublicEvent, PublicTicket};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct TicketSummary {
     pub reference: String,
-    pub department: String,
+    #[sqlx(try_from = "String")]
+    pub department: DepartmentId,
     pub status: String,
     pub requester: String,
     pub requester_name: Option<String>,

@@ -6,6 +6,7 @@ use sqlx::FromRow;
 
 use super::spelling::spelled;
 use super::{Store, StoreError};
+use crate::domain::DepartmentId;
 
 /// The tickets opened at or after `since_ms` and before `until_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +20,8 @@ pub struct ReportWindow {
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct DayCount {
     pub mailbox: String,
-    pub department: String,
+    #[sqlx(try_from = "String")]
+    pub department: DepartmentId,
     /// Days since the epoch.
     pub day: i64,
     /// Opened by a person's mail.

@@ -162,7 +162,7 @@ fn mailbox_report(
     let department = configured.and_then(|m| m.department.as_ref()).map(|d| d.as_str().to_owned());
     let mut by_week: BTreeMap<&str, MailboxWeek> = BTreeMap::new();
     for day in days.iter().filter(|d| d.mailbox == name) {
-        let elsewhere = department.as_deref().is_some_and(|home| home != day.department);
+        let elsewhere = department.as_deref().is_some_and(|home| day.department != home);
         let entry = by_week.entry(weeks_of(day.day, weeks)).or_default();
         entry.requests += day.people;
         entry.automatic += day.automatic;
