@@ -2,6 +2,7 @@
 //! and carried through the pipeline without further checks.
 
 mod address;
+mod auto;
 mod decided_by;
 mod event;
 mod ids;
@@ -13,6 +14,7 @@ mod status;
 mod ticket;
 
 pub use address::{EmailAddress, Mailbox, domain_of, rate_key};
+pub use auto::AutoSign;
 pub use decided_by::DecidedBy;
 pub use event::{Entry, Event, EventKind, History, Refusal, Withheld, render as timeline};
 pub use ids::{DepartmentId, MailboxName, TicketRef};

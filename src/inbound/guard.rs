@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+pub use crate::domain::AutoSign;
+
 use crate::domain::EmailAddress;
 use crate::inbound::intake::Normalised;
 
@@ -31,7 +33,7 @@ impl AutoKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Verdict {
     Person,
-    Automatic { kind: AutoKind, reason: String },
+    Automatic { kind: AutoKind, reason: AutoSign },
 }
 
 impl Verdict {
@@ -66,61 +68,61 @@ fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
 /// Judges one message. `own` are the addresses loket sends from (the desk's).
 pub fn assess(message: &Normalised, own: &[EmailAddress]) -> Verdict {
     let m = &message.markers;
-    let auto = |kind, reason: String| Verdict::Automatic { kind, reason };
+    let auto = |kind, reason: AutoSign| Verdict::Automatic { kind, reason };
     if let Some(marker) = &m.loop_marker {
-        return auto(AutoKind::Loop, format!("it carries loket's own loop header ({marker})"));
+        return auto(AutoKind::Loop, AutoSign::LoopHeader(marker.clone()));
     }
     if own.iter().any(|a| a.same_as(&message.from.address)) {
-        return auto(AutoKind::Loop, format!("it comes from loket's own address {}", message.from.address));
+        return auto(AutoKind::Loop, AutoSign::OwnAddress(message.from.address.clone()));
     }
     if let Some(report) = &m.report_type {
-        return auto(AutoKind::Bounce, format!("it is a delivery report (multipart/report; report-type={report})"));
+        return auto(AutoKind::Bounce, AutoSign::DeliveryReport(report.clone()));
     }
     if m.return_path.as_deref() == Some("") {
-        return auto(AutoKind::Bounce, "it has a null return path (<>)".into());
+        return auto(AutoKind::Bounce, AutoSign::NullReturnPath);
     }
     let address = &message.from.address;
     let local = address.rsplit_once('@').map_or(address.as_str(), |(l, _)| l).to_ascii_lowercase();
     if ROBOT_LOCAL_PARTS.contains(&local.as_str()) {
         let kind =
             if local == "mailer-daemon" || local == "postmaster" { AutoKind::Bounce } else { AutoKind::AutoReply };
-        return auto(kind, format!("it comes from the automatic sender {}", message.from.address));
+        return auto(kind, AutoSign::RobotSender(message.from.address.clone()));
     }
     if let Some(value) = &m.auto_submitted {
         let token = value.split(';').next().unwrap_or("").trim();
         if !token.eq_ignore_ascii_case("no") {
-            return auto(AutoKind::AutoReply, format!("Auto-Submitted: {value}"));
+            return auto(AutoKind::AutoReply, AutoSign::AutoSubmitted(value.clone()));
         }
     }
     if m.x_autoreply {
-        return auto(AutoKind::AutoReply, "it has an X-Autoreply header".into());
+        return auto(AutoKind::AutoReply, AutoSign::XAutoreply);
     }
     if m.x_autorespond {
-        return auto(AutoKind::AutoReply, "it has an X-Autorespond header".into());
+        return auto(AutoKind::AutoReply, AutoSign::XAutorespond);
     }
     if let Some(value) = &m.x_auto_response_suppress {
-        return auto(AutoKind::AutoReply, format!("X-Auto-Response-Suppress: {value}"));
+        return auto(AutoKind::AutoReply, AutoSign::AutoResponseSuppress(value.clone()));
     }
     if let Some(action) = &m.vendor_autoreply {
-        return auto(AutoKind::AutoReply, format!("it is a vacation reply ({action})"));
+        return auto(AutoKind::AutoReply, AutoSign::VacationReply(action.clone()));
     }
     if let Some(prefix) = AUTO_REPLY_SUBJECTS.iter().find(|p| starts_with_ignore_case(&message.subject, p)) {
-        return auto(AutoKind::AutoReply, format!("its subject starts with \"{prefix}\""));
+        return auto(AutoKind::AutoReply, AutoSign::SubjectPrefix((*prefix).to_owned()));
     }
     if let Some(value) = &m.precedence {
         let lower = value.to_ascii_lowercase();
         if lower == "list" {
-            return auto(AutoKind::List, "Precedence: list".into());
+            return auto(AutoKind::List, AutoSign::Precedence("list".into()));
         }
         if ["bulk", "junk", "auto_reply"].contains(&lower.as_str()) {
-            return auto(AutoKind::AutoReply, format!("Precedence: {lower}"));
+            return auto(AutoKind::AutoReply, AutoSign::Precedence(lower));
         }
     }
     if let Some(list) = &m.list_id {
-        return auto(AutoKind::List, format!("it is list mail (List-Id: {list})"));
+        return auto(AutoKind::List, AutoSign::ListId(list.clone()));
     }
     if m.list_unsubscribe {
-        return auto(AutoKind::List, "it is list mail (List-Unsubscribe)".into());
+        return auto(AutoKind::List, AutoSign::ListUnsubscribe);
     }
     Verdict::Person
 }

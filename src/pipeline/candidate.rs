@@ -97,7 +97,7 @@ impl Candidate<'_> {
             text: &m.text,
             html: m.html.as_deref(),
             automatic: match self.verdict {
-                Verdict::Automatic { reason, .. } => Some(reason.as_str()),
+                Verdict::Automatic { reason, .. } => Some(reason.to_string()),
                 Verdict::Person => None,
             },
             raw: &self.incoming.raw,

@@ -50,7 +50,7 @@ pub struct NewMessage<'a> {
     pub text: &'a str,
     pub html: Option<&'a str>,
     /// Why it is automatic mail, when it is.
-    pub automatic: Option<&'a str>,
+    pub automatic: Option<String>,
     pub raw: &'a [u8],
     /// `requester`, `staff`, `unverified`; `None` for copies and bounces.
     pub author_role: Option<&'a str>,
@@ -343,7 +343,7 @@ impl IngestTx {
                     Value::Int(now),
                     Value::Text(m.text),
                     Value::MaybeText(m.html),
-                    Value::MaybeText(m.automatic),
+                    Value::MaybeText(m.automatic.as_deref()),
                     Value::Int(size(m.raw.len() as u64)),
                     Value::Bytes(m.raw),
                     Value::MaybeText(m.author_role),

@@ -56,6 +56,7 @@ fn check_intake(raw: &[u8]) -> Option<Normalised> {
 fn check_guard(message: &Normalised, raw: &[u8]) {
     let verdict = guard::assess(message, &own());
     if let Verdict::Automatic { kind, reason } = &verdict {
+        let reason = reason.to_string();
         assert!(!reason.is_empty() && reason.len() <= GROWTH * raw.len() + 256, "reason of {} bytes", reason.len());
         if message.markers.loop_marker.is_some() {
             assert_eq!(*kind, AutoKind::Loop);

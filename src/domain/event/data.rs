@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::EventKind;
-use crate::domain::{DepartmentId, Doubt, MailKind, Mailbox, MailboxName, Role};
+use crate::domain::{AutoSign, DepartmentId, Doubt, MailKind, Mailbox, MailboxName, Role};
 
 /// One event on a ticket's timeline. Stored as JSON beside its kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +25,7 @@ pub enum Event {
     /// `None`) or a later one on the ticket. `reason` is what gave it away.
     Automatic {
         from: Option<Mailbox>,
-        reason: String,
+        reason: AutoSign,
     },
     /// A mail was queued.
     Queued {
@@ -134,7 +134,7 @@ pub enum Event {
 #[serde(tag = "why", rename_all = "snake_case")]
 pub enum Withheld {
     /// Neither acknowledgement nor forward: automatic mail (RFC 3834).
-    Automatic { reason: String },
+    Automatic { reason: AutoSign },
     /// The department the mail was for is not configured.
     NoDepartment { mail: MailKind, department: DepartmentId },
     /// No acknowledgement: the organisation's mail server says the sender is forged.

@@ -182,9 +182,11 @@ fn dutch(event: &Event) -> String {
     match event {
         Event::Received { mailbox } => format!("ontvangen in mailbox {mailbox}"),
         Event::Routed { department, reason } => format!("naar {department} gestuurd: {reason}"),
-        Event::Automatic { from: None, reason } => format!("automatische mail, er gaat geen antwoord uit: {reason}"),
+        Event::Automatic { from: None, reason } => {
+            format!("automatische mail, er gaat geen antwoord uit: {}", reason.say(Language::Nl))
+        }
         Event::Automatic { from: Some(from), reason } => {
-            format!("automatische mail van {from} bij het ticket bewaard, niets verstuurd: {reason}")
+            format!("automatische mail van {from} bij het ticket bewaard, niets verstuurd: {}", reason.say(Language::Nl))
         }
         Event::Queued { mail, recipient } => format!("{} aan {recipient} klaargezet", noun(mail)),
         Event::Withheld { reason } => withheld_nl(reason),
@@ -239,7 +241,7 @@ fn dutch(event: &Event) -> String {
 fn withheld_nl(reason: &Withheld) -> String {
     match reason {
         Withheld::Automatic { reason } => {
-            format!("geen ontvangstbevestiging en niets doorgestuurd: automatische mail ({reason})")
+            format!("geen ontvangstbevestiging en niets doorgestuurd: automatische mail ({})", reason.say(Language::Nl))
         }
         Withheld::NoDepartment { mail, department } => {
             format!("geen {}: afdeling {department} is niet ingesteld", noun_nl(*mail))

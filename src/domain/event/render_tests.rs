@@ -1,7 +1,7 @@
 use chrono::NaiveDate;
 
 use super::*;
-use crate::domain::{DepartmentId, EventKind, Mailbox, MailboxName};
+use crate::domain::{AutoSign, DepartmentId, EventKind, Mailbox, MailboxName};
 
 fn anna() -> Mailbox {
     Mailbox { name: Some("Anna".into()), address: "anna@example.org".into() }
@@ -16,7 +16,7 @@ fn reasons() -> Vec<Withheld> {
     let mail = MailKind::Ack;
     let day = NaiveDate::from_ymd_opt(2026, 12, 31).expect("a day");
     let reasons = vec![
-        Withheld::Automatic { reason: "Auto-Submitted: auto-replied".into() },
+        Withheld::Automatic { reason: AutoSign::AutoSubmitted("auto-replied".into()) },
         Withheld::NoDepartment { mail: MailKind::Forward, department: it() },
         Withheld::Forged,
         Withheld::AcksOff,
@@ -78,8 +78,8 @@ fn samples() -> Vec<Event> {
     let mut events = vec![
         Event::Received { mailbox: mailbox.clone() },
         Event::Routed { department: it(), reason: "rule \"phones\"".into() },
-        Event::Automatic { from: None, reason: "Auto-Submitted: auto-replied".into() },
-        Event::Automatic { from: Some(anna()), reason: "Precedence: bulk".into() },
+        Event::Automatic { from: None, reason: AutoSign::AutoSubmitted("auto-replied".into()) },
+        Event::Automatic { from: Some(anna()), reason: AutoSign::Precedence("bulk".into()) },
         Event::Copy { mailbox },
         Event::Bounced {
             mail: MailKind::Ack,
