@@ -250,7 +250,7 @@ pub fn opening_entries(opened: &Opened<'_>, response: &Response) -> Vec<Entry> {
     let decision = opened.decision;
     let mut entries = vec![
         Entry::new(Event::Received { mailbox: opened.incoming.mailbox.clone() }),
-        Entry::new(Event::Routed { department: decision.department.clone(), reason: decision.reason.clone() })
+        Entry::new(Event::Routed { department: decision.department.clone(), reason: decision.why.clone() })
             .public(decision.department.as_str()),
     ];
     if let Verdict::Automatic { reason, .. } = opened.verdict {

@@ -10,6 +10,7 @@ mod incoming;
 mod language;
 mod mail;
 mod role;
+mod route;
 mod status;
 mod ticket;
 
@@ -22,6 +23,7 @@ pub use incoming::{ImapPosition, Incoming};
 pub use language::Language;
 pub use mail::{MailKind, OutboxState, Outgoing, PauseReason};
 pub use role::{Doubt, Role};
+pub use route::{Outcome, Reading, RouteWhy, SentTo, percent};
 pub use status::Status;
 pub use ticket::{PublicEvent, PublicTicket, TicketState};
 

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::EventKind;
-use crate::domain::{AutoSign, DepartmentId, Doubt, MailKind, Mailbox, MailboxName, Role};
+use crate::domain::{AutoSign, DepartmentId, Doubt, MailKind, Mailbox, MailboxName, Role, RouteWhy};
 
 /// One event on a ticket's timeline. Stored as JSON beside its kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,7 +19,7 @@ pub enum Event {
     /// The department was chosen, and why (the routing's own explanation).
     Routed {
         department: DepartmentId,
-        reason: String,
+        reason: RouteWhy,
     },
     /// Automatic mail kept without an answer: the opening message (`from` is
     /// `None`) or a later one on the ticket. `reason` is what gave it away.

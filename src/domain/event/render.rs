@@ -181,7 +181,7 @@ fn dutch(event: &Event) -> String {
     let noun = |mail: &MailKind| noun_nl(*mail);
     match event {
         Event::Received { mailbox } => format!("ontvangen in mailbox {mailbox}"),
-        Event::Routed { department, reason } => format!("naar {department} gestuurd: {reason}"),
+        Event::Routed { department, reason } => format!("naar {department} gestuurd: {}", reason.say(Language::Nl)),
         Event::Automatic { from: None, reason } => {
             format!("automatische mail, er gaat geen antwoord uit: {}", reason.say(Language::Nl))
         }

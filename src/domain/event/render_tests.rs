@@ -1,7 +1,7 @@
 use chrono::NaiveDate;
 
 use super::*;
-use crate::domain::{AutoSign, DepartmentId, EventKind, Mailbox, MailboxName};
+use crate::domain::{AutoSign, DepartmentId, EventKind, Mailbox, MailboxName, Outcome, RouteWhy, SentTo};
 
 fn anna() -> Mailbox {
     Mailbox { name: Some("Anna".into()), address: "anna@example.org".into() }
@@ -77,7 +77,13 @@ fn samples() -> Vec<Event> {
     let recipient = || "anna@example.org".to_owned();
     let mut events = vec![
         Event::Received { mailbox: mailbox.clone() },
-        Event::Routed { department: it(), reason: "rule \"phones\"".into() },
+        Event::Routed {
+            department: it(),
+            reason: RouteWhy {
+                sent_to: SentTo::OldMailbox { department: "Facility".into(), mailbox: "facility-old".into() },
+                outcome: Outcome::Rule { name: "phones".into(), keyword: Some("phone".into()) },
+            },
+        },
         Event::Automatic { from: None, reason: AutoSign::AutoSubmitted("auto-replied".into()) },
         Event::Automatic { from: Some(anna()), reason: AutoSign::Precedence("bulk".into()) },
         Event::Copy { mailbox },

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::domain::DepartmentId;
+use crate::domain::{DepartmentId, RouteWhy};
 
 pub use crate::domain::DecidedBy;
 
@@ -32,6 +32,8 @@ pub struct Decision {
     pub mailbox_department: Option<DepartmentId>,
     /// True when it goes to another department than its mailbox's.
     pub reroute: bool,
-    /// One sentence a person can read.
+    /// Why, as facts that can be said in either language.
+    pub why: RouteWhy,
+    /// The same as one English sentence (for the forward and the command line).
     pub reason: String,
 }

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::config::{Config, MailboxConfig};
-use crate::domain::DepartmentId;
+use crate::domain::{DepartmentId, Outcome, RouteWhy, SentTo};
 use crate::inbound::intake::Normalised;
 use crate::inbound::language::Language;
 
@@ -132,18 +132,24 @@ impl Classifier {
 
     /// Decides the department of a new request that arrived as `arrival` says.
     pub fn decide_at(&self, arrival: &Arrival, message: &Normalised, language: Language) -> Decision {
+        let mut decision = self.decide_why(arrival, message, language);
+        decision.reason = decision.why.to_string();
+        decision
+    }
+
+    fn decide_why(&self, arrival: &Arrival, message: &Normalised, language: Language) -> Decision {
         let config = &self.config;
         let routing = &config.routing;
         let own = text::request_text(&message.text);
         let home = arrival.department.clone();
         let sent_to = match &home {
-            Some(d) => format!(
-                "it was sent to the old {} mailbox ({})",
-                self.config.department_name(d.as_str()),
-                arrival.mailbox
-            ),
-            None => format!("it was sent to the desk's own inbox ({})", arrival.mailbox),
+            Some(d) => SentTo::OldMailbox {
+                department: self.config.department_name(d.as_str()).to_owned(),
+                mailbox: arrival.mailbox.clone(),
+            },
+            None => SentTo::DeskInbox { mailbox: arrival.mailbox.clone() },
         };
+        let why = |outcome: Outcome| RouteWhy { sent_to: sent_to.clone(), outcome };
         let reading = self.read(message, &own, language);
         let mut decision = Decision {
             department: home.clone().unwrap_or_else(|| self.default_department()),
@@ -156,6 +162,7 @@ impl Classifier {
             evidence: reading.as_ref().map(|r| r.evidence.clone()).unwrap_or_default(),
             mailbox_department: home.clone(),
             reroute: false,
+            why: why(Outcome::NoModel),
             reason: String::new(),
         };
         if let Some(matched) = self.rules.first(message, &arrival.address, &own) {
@@ -167,33 +174,20 @@ impl Classifier {
             decision.department = department;
             decision.decided_by = DecidedBy::Rule;
             decision.rule = Some(rule.name.clone());
-            let on = matched.keyword.map(|k| format!(" on `{k}`")).unwrap_or_default();
-            decision.reason = format!("rule `{}` matched{on}; {sent_to}", rule.name);
+            decision.why = why(Outcome::Rule { name: rule.name.clone(), keyword: matched.keyword.map(str::to_owned) });
             return decision;
         }
         let Some(reading) = reading else {
-            decision.reason = format!("{sent_to}; no model to read it");
             return decision;
         };
-        let read_as = format!(
-            "the text reads as {} ({:.0}%{}{})",
-            self.config.department_name(reading.department.as_str()),
-            reading.confidence * 100.0,
-            reading
-                .runner_up
-                .as_ref()
-                .map(|r| format!(
-                    "; then {} {:.0}%",
-                    self.config.department_name(r.department.as_str()),
-                    r.confidence * 100.0
-                ))
-                .unwrap_or_default(),
-            if reading.evidence.is_empty() {
-                String::new()
-            } else {
-                format!("; words: {}", reading.evidence.join(", "))
-            }
-        );
+        let read_as = crate::domain::Reading {
+            department: self.config.department_name(reading.department.as_str()).to_owned(),
+            percent: crate::domain::percent(reading.confidence),
+            runner_up: reading.runner_up.as_ref().map(|r| {
+                (self.config.department_name(r.department.as_str()).to_owned(), crate::domain::percent(r.confidence))
+            }),
+            words: reading.evidence.clone(),
+        };
         let known = Some(reading.department.clone()).filter(|d| config.department(d).is_some());
         match (&home, known) {
             (Some(home), Some(read)) if *home != read => {
@@ -208,36 +202,23 @@ impl Classifier {
                     decision.category = reading.category.clone();
                     decision.decided_by = DecidedBy::Model;
                     decision.reroute = true;
-                    decision.reason = format!("{read_as}; {sent_to}, so it was rerouted");
+                    decision.why = why(Outcome::Rerouted { reading: read_as });
                 } else {
-                    let needed = if confidential {
-                        format!(
-                            "needed to take a request out of {}, which is confidential",
-                            self.config.department_name(home.as_str())
-                        )
-                    } else {
-                        "needed to reroute".to_owned()
-                    };
-                    decision.reason = format!(
-                        "{sent_to}; {read_as}, below the {:.0}% {needed}, so the mailbox's department stands",
-                        bar * 100.0
-                    );
+                    let confidential = confidential.then(|| self.config.department_name(home.as_str()).to_owned());
+                    decision.why =
+                        why(Outcome::Stood { reading: read_as, bar: crate::domain::percent(bar), confidential });
                 }
             }
             (_, Some(read)) if reading.confidence >= routing.min_confidence => {
                 decision.department = read;
                 decision.category = reading.category.clone();
                 decision.decided_by = DecidedBy::Model;
-                decision.reason = format!("{read_as}; {sent_to}");
+                decision.why = why(Outcome::Chosen { reading: read_as });
             }
             _ => {
-                decision.reason = match &home {
-                    Some(_) => format!("{sent_to}; {read_as}, not sure enough to say more"),
-                    None => format!(
-                        "{sent_to}; {read_as}, not sure enough, so {} takes it",
-                        self.config.department_name(decision.department.as_str())
-                    ),
-                };
+                let fallback =
+                    home.is_none().then(|| self.config.department_name(decision.department.as_str()).to_owned());
+                decision.why = why(Outcome::NotSure { reading: read_as, fallback });
             }
         }
         decision
