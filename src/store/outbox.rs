@@ -62,11 +62,6 @@ pub(super) fn held(backend: Backend, sql: &str) -> String {
     spelled(&sql.replace("DB_NOW", db_now(backend)))
 }
 
-/// A state as an SQL literal.
-fn quoted(state: OutboxState) -> String {
-    super::spelling::quoted(state.as_str())
-}
-
 impl Store {
     /// The signing secret kept in the store, made on first use.
     pub async fn signing_secret(&self) -> Result<String, StoreError> {
@@ -86,19 +81,20 @@ impl Store {
     /// clock; an instance whose clock runs ahead takes nothing early.
     /// PostgreSQL skips rows other instances hold; SQLite has one writer.
     pub async fn claim_due(&self, worker: &str, limit: i64, lease: Duration) -> Result<Vec<Due>, StoreError> {
-        let now = db_now(self.backend);
         let skip = match self.backend {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         };
-        let pending = quoted(OutboxState::Pending);
-        let sql = format!(
-            "UPDATE outbox SET lease_owner = $1, lease_until = {now} + $2 WHERE id IN (
-                SELECT id FROM outbox WHERE state = {pending}
-                  AND (next_attempt_at = created_at OR next_attempt_at <= {now})
-                  AND (lease_until IS NULL OR lease_until < {now}) ORDER BY next_attempt_at, id LIMIT $3{skip})
+        let sql = held(
+            self.backend,
+            &format!(
+                "UPDATE outbox SET lease_owner = $1, lease_until = DB_NOW + $2 WHERE id IN (
+                SELECT id FROM outbox WHERE state = STATE_PENDING
+                  AND (next_attempt_at = created_at OR next_attempt_at <= DB_NOW)
+                  AND (lease_until IS NULL OR lease_until < DB_NOW) ORDER BY next_attempt_at, id LIMIT $3{skip})
              RETURNING id, COALESCE(ticket_id, '') AS ticket_id, kind, recipient, sender, message_id, body,
                attempts, created_at, failing_since, lease_owner"
+            ),
         );
         let token = format!("{worker}/{}", uuid::Uuid::now_v7());
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -125,10 +121,9 @@ impl Store {
     /// Extends the claim `token` while its mails are being sent; false once none
     /// of them is held under it any more.
     pub async fn renew_claim(&self, token: &str, lease: Duration) -> Result<bool, StoreError> {
-        let now = db_now(self.backend);
-        let pending = quoted(OutboxState::Pending);
-        let sql = format!(
-            "UPDATE outbox SET lease_until = {now} + $2 WHERE lease_owner = $1 AND state = {pending} AND lease_until > {now}"
+        let sql = held(
+            self.backend,
+            "UPDATE outbox SET lease_until = DB_NOW + $2 WHERE lease_owner = $1 AND state = STATE_PENDING AND lease_until > DB_NOW",
         );
         let done = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(millis(lease)).execute(&self.write).await?;
         Ok(done.rows_affected() > 0)

@@ -3,35 +3,39 @@
 //! `MAIL_ACK`, `ROLE_STAFF`, `STATUS_RESOLVED`), and [`spelled`] writes it as the quoted literal the type gives
 //! (`'pending'`), so that no spelling is written twice.
 
+use std::sync::LazyLock;
+
 use crate::domain::{Doubt, EventKind, MailKind, OutboxState, Role, Status};
 
-/// `sql` with every vocabulary token replaced by its quoted spelling.
-pub(super) fn spelled(sql: &str) -> String {
+/// Every token and the literal it stands for, longer tokens first, so that no
+/// token is cut short by another it begins with. Made once.
+static TOKENS: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
     let states = OutboxState::ALL.into_iter().map(|s| ("STATE_", s.as_str()));
     let events = EventKind::ALL.into_iter().map(|k| ("EVENT_", k.as_str()));
     let mails = MailKind::ALL.into_iter().map(|k| ("MAIL_", k.as_str()));
     let roles =
         [Role::Requester, Role::Staff, Role::Unverified(Doubt::Forged)].into_iter().map(|r| ("ROLE_", r.as_str()));
     let statuses = [Status::New, Status::InProgress, Status::Resolved].into_iter().map(|s| ("STATUS_", s.as_str()));
-    let mut tokens: Vec<(String, &str)> = states
+    let mut tokens: Vec<(String, String)> = states
         .chain(events)
         .chain(mails)
         .chain(roles)
         .chain(statuses)
-        .map(|(prefix, word)| (format!("{prefix}{}", word.to_uppercase()), word))
+        .map(|(prefix, word)| (format!("{prefix}{}", word.to_uppercase()), quoted(word)))
         .collect();
-    // Longer tokens first, so that no token is cut short by another it begins with.
     tokens.sort_by_key(|(token, _)| std::cmp::Reverse(token.len()));
-    tokens.into_iter().fold(
-        sql.to_owned(),
-        |sql, (token, word)| {
-            if sql.contains(&token) { sql.replace(&token, &quoted(word)) } else { sql }
-        },
-    )
+    tokens
+});
+
+/// `sql` with every vocabulary token replaced by its quoted spelling.
+pub(super) fn spelled(sql: &str) -> String {
+    TOKENS.iter().fold(sql.to_owned(), |sql, (token, literal)| {
+        if sql.contains(token.as_str()) { sql.replace(token.as_str(), literal) } else { sql }
+    })
 }
 
 /// A spelling as an SQL literal.
-pub(super) fn quoted(word: &str) -> String {
+fn quoted(word: &str) -> String {
     format!("'{word}'")
 }
 
