@@ -72,8 +72,13 @@ fn mail(from: &str, headers: &str, subject: &str, body: &str) -> Vec<u8> {
 }
 
 fn arrive(desk: &Desk, raw: Vec<u8>, backlog: bool) -> (Incoming, Plan) {
+    arrive_in(desk, "it-old", raw, backlog)
+}
+
+/// [`arrive`] in another configured mailbox.
+fn arrive_in(desk: &Desk, mailbox: &str, raw: Vec<u8>, backlog: bool) -> (Incoming, Plan) {
     let incoming = Incoming {
-        mailbox: MailboxName::parse("it-old").expect("name"),
+        mailbox: MailboxName::parse(mailbox).expect("name"),
         source_key: "1/1".into(),
         imap: None,
         size: raw.len() as u64,
@@ -83,7 +88,7 @@ fn arrive(desk: &Desk, raw: Vec<u8>, backlog: bool) -> (Incoming, Plan) {
         received_at_ms: 0,
         seen: false,
     };
-    let mailbox = desk.config.mailbox("it-old").expect("mailbox");
+    let mailbox = desk.config.mailbox(mailbox).expect("mailbox");
     let plan = plan_parsed(&desk.rules, mailbox, &incoming, crate::inbound::intake::parse(&incoming.raw));
     (incoming, plan)
 }
@@ -103,7 +108,21 @@ fn open_as(desk: &Desk, raw: Vec<u8>, recent: RecentAcks, backlog: bool, seen: b
 
 /// A new request: what the desk sends, and the new ticket's timeline.
 fn opening(desk: &Desk, raw: Vec<u8>, recent: RecentAcks, backlog: bool, seen: bool) -> (Response, Vec<Event>) {
-    let (mut incoming, plan) = arrive(desk, raw, backlog);
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).expect("a day");
+    opening_at(desk, "it-old", raw, recent, backlog, seen, today)
+}
+
+/// [`opening`] in another configured mailbox, on `today`.
+fn opening_at(
+    desk: &Desk,
+    mailbox: &str,
+    raw: Vec<u8>,
+    recent: RecentAcks,
+    backlog: bool,
+    seen: bool,
+    today: chrono::NaiveDate,
+) -> (Response, Vec<Event>) {
+    let (mut incoming, plan) = arrive_in(desk, mailbox, raw, backlog);
     incoming.seen = seen;
     incoming.received_at_ms = 1_796_000_000_000;
     let Plan::Ticket { message, verdict, decision, language, trust, .. } = &plan else { panic!("quarantined") };
@@ -117,7 +136,7 @@ fn opening(desk: &Desk, raw: Vec<u8>, recent: RecentAcks, backlog: bool, seen: b
         language: *language,
         trust,
         recent,
-        today: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).expect("a day"),
+        today,
     };
     let response = desk.respond.respond(&opened);
     let timeline = events(&super::opening_entries(&opened, &response));

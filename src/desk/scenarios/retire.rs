@@ -4,10 +4,8 @@
 use chrono::NaiveDate;
 use mail_parser::MessageParser;
 
-use super::{Desk, Plan, RecentAcks, Response, desk_with, kinds};
-use crate::desk::{Opened, Responder};
-use crate::domain::{MailKind, MailboxName, TicketRef, Withheld};
-use crate::pipeline::plan::{Incoming, plan_parsed};
+use super::{Desk, RecentAcks, Response, desk_with, kinds, opening_at};
+use crate::domain::{MailKind, Withheld};
 
 /// Keys for the old IT mailbox: the scenario config ends inside its table.
 fn old_it(keys: &str) -> Desk {
@@ -30,32 +28,7 @@ fn request(desk: &Desk, mailbox: &str, to: &str, body: &str, today: &str) -> Res
         body.len()
     )
     .into_bytes();
-    let incoming = Incoming {
-        mailbox: MailboxName::parse(mailbox).expect("name"),
-        source_key: "1/1".into(),
-        imap: None,
-        size: raw.len() as u64,
-        raw,
-        truncated: false,
-        backlog: false,
-        received_at_ms: 1_796_000_000_000,
-        seen: false,
-    };
-    let config = desk.config.mailbox(mailbox).expect("mailbox");
-    let plan = plan_parsed(&desk.rules, config, &incoming, crate::inbound::intake::parse(&incoming.raw));
-    let Plan::Ticket { message, verdict, decision, language, trust, .. } = &plan else { panic!("quarantined") };
-    let reference = TicketRef::new("SD", 1);
-    desk.respond.respond(&Opened {
-        reference: &reference,
-        incoming: &incoming,
-        message,
-        verdict,
-        decision,
-        language: *language,
-        trust,
-        recent: RecentAcks::default(),
-        today: day(today),
-    })
+    opening_at(desk, mailbox, raw, RecentAcks::default(), false, false, day(today)).0
 }
 
 /// The text part of the mail to the employee.
