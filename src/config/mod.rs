@@ -545,6 +545,20 @@ impl MailboxConfig {
     }
 }
 
+/// The smallest valid config, for the config's own tests to add to.
+#[cfg(test)]
+const TEST_BASE: &str = r#"
+[desk]
+name = "Service Desk"
+address = "servicedesk@example.org"
+base_url = "https://desk.example.org/"
+
+[[departments]]
+id = "it"
+name = "IT"
+queue_address = "it-queue@example.org"
+"#;
+
 mod defaults {
     use super::TlsMode;
     use std::net::{Ipv4Addr, SocketAddr};

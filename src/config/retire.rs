@@ -109,17 +109,7 @@ mod tests {
     use super::super::load_str;
     use super::*;
 
-    const BASE: &str = r#"
-[desk]
-name = "Service Desk"
-address = "servicedesk@example.org"
-base_url = "https://desk.example.org/"
-
-[[departments]]
-id = "it"
-name = "IT"
-queue_address = "it-queue@example.org"
-"#;
+    use super::super::TEST_BASE as BASE;
 
     fn mailbox(department: &str, keys: &str) -> String {
         let address = if department.is_empty() { "" } else { "address = \"old@example.org\"\n" };

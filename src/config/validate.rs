@@ -385,17 +385,7 @@ pub(crate) fn is_loopback(host: &str) -> bool {
 mod tests {
     use super::super::load_str;
 
-    const BASE: &str = r#"
-[desk]
-name = "Service Desk"
-address = "servicedesk@example.org"
-base_url = "https://desk.example.org/"
-
-[[departments]]
-id = "it"
-name = "IT"
-queue_address = "it-queue@example.org"
-"#;
+    use super::super::TEST_BASE as BASE;
 
     fn error_of(extra: &str) -> String {
         load_str(&format!("{BASE}{extra}")).unwrap_err().to_string()
