@@ -18,9 +18,9 @@ fn classify(c: &mut Criterion) {
             loket::inbound::intake::parse(raw.as_bytes()).expect("example parses")
         })
         .collect();
-    let routing = Routing::from_config(config.clone());
+    let routing = Routing::from_config(&config);
     let classifier = routing.get();
-    let arrival = Arrival::desk(&config);
+    let arrival = Arrival::desk(classifier.settings());
     let mut group = c.benchmark_group("classify");
     group.throughput(Throughput::Elements(messages.len() as u64));
     group.bench_function(format!("decide {} requests", messages.len()), |b| {
@@ -34,7 +34,7 @@ fn classify(c: &mut Criterion) {
     let mut group = c.benchmark_group("train");
     group.sample_size(10);
     group.bench_function(format!("{} shipped examples with 5-fold calibration", examples.len()), |b| {
-        b.iter(|| std::hint::black_box(data::train(&config, &[])))
+        b.iter(|| std::hint::black_box(data::train(classifier.settings(), &[])))
     });
     group.finish();
 }

@@ -38,10 +38,9 @@ fn store_ingest(c: &mut Criterion) {
         store
     });
     let config = loket::config::load_str(CONFIG).expect("config");
-    let routing =
-        std::sync::Arc::new(loket::routing::classify::Routing::from_config(std::sync::Arc::new(config.clone())));
+    let routing = std::sync::Arc::new(loket::routing::classify::Routing::from_config(&config));
     let rules = Rules::from_config(&config, loket::sign::Signer::new(b"bench"), routing);
-    let mailbox = config.mailbox("it-old").expect("mailbox");
+    let mailbox = loket::config::mailbox_named(&config.mailboxes, "it-old").expect("mailbox");
     let next = AtomicU32::new(1);
     let body = "Mijn laptop start niet meer op, kunnen jullie kijken?\r\n".repeat(20);
 

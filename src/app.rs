@@ -83,8 +83,8 @@ pub async fn signer(config: &DeskConfig, store: &Store) -> Result<Signer, StoreE
 pub async fn pipeline(config: Arc<Config>, store: Store) -> Result<Pipeline, AppError> {
     let renderer = Renderer::load(config.templates.dir.as_deref())?;
     let signer = signer(&config.desk, &store).await?;
-    let responder = Respond::new(config.clone(), renderer, signer.clone());
-    let (classifier, _) = learn::classifier(config.clone(), &store).await?;
+    let responder = Respond::new(crate::desk::Settings::from_config(&config), renderer, signer.clone());
+    let (classifier, _) = learn::classifier(Arc::new(crate::routing::Settings::from_config(&config)), &store).await?;
     let routing = Arc::new(Routing::new(classifier));
     Ok(Pipeline::new(config, store, signer, routing, Arc::new(responder)))
 }
@@ -103,6 +103,7 @@ pub fn spawn_web(
     web::check_pages(&renderer)?;
     let state = WebState {
         renderer: Arc::new(renderer),
+        directory: Arc::new(crate::config::Directory::of(&config)),
         config,
         store: pipeline.store.clone(),
         signer,
@@ -168,8 +169,13 @@ async fn serve(
     spawn_web(&mut tasks, &pipeline, pipeline.signer().clone(), listeners, &shutdown)?;
     let supervisor = Supervisor::new(pipeline.health.clone(), pipeline.metrics.clone(), shutdown.clone());
     let model = store.latest_model_id().await?;
-    let (learn_config, learn_store, routing, metrics, stop) =
-        (config.clone(), store.clone(), pipeline.routing().clone(), pipeline.metrics.clone(), shutdown.clone());
+    let (learn_config, learn_store, routing, metrics, stop) = (
+        Arc::new(crate::routing::Settings::from_config(&config)),
+        store.clone(),
+        pipeline.routing().clone(),
+        pipeline.metrics.clone(),
+        shutdown.clone(),
+    );
     supervisor.spawn(&mut tasks, Task::Learn, move || {
         learn::watch(
             learn_config.clone(),

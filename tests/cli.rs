@@ -477,8 +477,11 @@ async fn quarantined(dir: &Path, mails: &[(&str, Vec<u8>)]) -> std::sync::Arc<lo
     let config = std::sync::Arc::new(loket::config::load_str(&text).unwrap());
     let store = loket::app::open_store(&config.store).await.unwrap();
     let signer = loket::app::signer(&config.desk, &store).await.unwrap();
-    let respond =
-        loket::desk::Respond::new(config.clone(), loket::outbound::render::Renderer::load(None).unwrap(), signer);
+    let respond = loket::desk::Respond::new(
+        loket::desk::Settings::from_config(&config),
+        loket::outbound::render::Renderer::load(None).unwrap(),
+        signer,
+    );
     for (key, raw) in mails {
         let incoming = loket::pipeline::plan::Incoming {
             mailbox: config.mailboxes[0].name.clone(),
@@ -601,8 +604,11 @@ async fn two_people(dir: &Path, url: &str) {
     // Each also has a mail in quarantine, and IT rerouted Anna's ticket once:
     // routing learnt from it.
     let signer = loket::app::signer(&config.desk, &store).await.unwrap();
-    let respond =
-        loket::desk::Respond::new(config.clone(), loket::outbound::render::Renderer::load(None).unwrap(), signer);
+    let respond = loket::desk::Respond::new(
+        loket::desk::Settings::from_config(&config),
+        loket::outbound::render::Renderer::load(None).unwrap(),
+        signer,
+    );
     for (key, from, id) in
         [("3.M3.host", "Anna <anna@example.org>", "q-anna@t"), ("4.M4.host", "Bob <bob2@example.org>", "q-bob@t")]
     {
@@ -842,7 +848,7 @@ async fn counters(dir: &Path, url: &str) -> std::sync::Arc<loket::config::Config
         forward.trim_matches(['<', '>']),
     );
     std::fs::write(dir.join("desk/new/7.M7.host"), route).unwrap();
-    let desk = config.mailbox("desk").unwrap();
+    let desk = loket::config::mailbox_named(&config.mailboxes, "desk").unwrap();
     loket::source::maildir::poll(&pipeline, desk, &never).await.unwrap();
     let two_weeks = 14 * 86_400_000_i64;
     let moved = sqlx::query("UPDATE tickets SET created_at = created_at - $1 WHERE subject = 'VPN'")

@@ -35,8 +35,8 @@ async fn take_in(
 ) {
     let signer = loket::app::signer(&config.desk, store).await.unwrap();
     let renderer = loket::outbound::render::Renderer::load(None).unwrap();
-    let respond = loket::desk::Respond::new(config.clone(), renderer, signer.clone());
-    let mailbox = config.mailbox(mailbox).unwrap();
+    let respond = loket::desk::Respond::new(loket::desk::Settings::from_config(config), renderer, signer.clone());
+    let mailbox = loket::config::mailbox_named(&config.mailboxes, mailbox).unwrap();
     let incoming = Incoming {
         mailbox: mailbox.name.clone(),
         source_key: key.to_owned(),
@@ -48,7 +48,7 @@ async fn take_in(
         received_at_ms: loket::clock::now_ms(),
         seen: backlog,
     };
-    let rules = Rules::from_config(config, signer, Arc::new(Routing::from_config(config.clone())));
+    let rules = Rules::from_config(config, signer, Arc::new(Routing::from_config(config)));
     let plan: Plan = plan_parsed(&rules, mailbox, &incoming, loket::inbound::intake::parse(&incoming.raw));
     loket::pipeline::store_group(store, &[(&incoming, &plan)], "SD", &respond, loket::clock::now_ms()).await.unwrap();
 }
@@ -56,7 +56,8 @@ async fn take_in(
 fn ask(config: &Arc<Config>, model: Model) -> loket::routing::classify::Decision {
     let raw = "From: a@example.org\r\nSubject: Peoplesoft loonrun\r\n\r\nDe Peoplesoft loonrun mist de mutaties.\r\n";
     let message = loket::inbound::intake::parse(raw.as_bytes()).unwrap();
-    Classifier::new(config.clone(), Arc::new(model)).decide_at(&Arrival::desk(config), &message, Language::Nl)
+    let settings = Arc::new(loket::routing::Settings::from_config(config));
+    Classifier::new(settings.clone(), Arc::new(model)).decide_at(&Arrival::desk(&settings), &message, Language::Nl)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,12 +107,12 @@ async fn backlog_teaches(dir: &std::path::Path, store_url: &str) {
     assert_eq!(store.count_tickets().await.unwrap(), 27);
 
     let off = learning(dir, store_url, false);
-    let without = loket::routing::learn::train(&off, &store).await.unwrap();
+    let without = loket::routing::learn::train(&loket::routing::Settings::from_config(&off), &store).await.unwrap();
     assert_eq!(without.from_mailboxes(), 0, "nothing is learnt from the mailboxes unless asked");
     let before = ask(&off, without.model);
     assert_ne!(before.model_department.as_ref().map(DepartmentId::as_str), Some("hr"), "{}", before.reason);
 
-    let training = loket::routing::learn::train(&config, &store).await.unwrap();
+    let training = loket::routing::learn::train(&loket::routing::Settings::from_config(&config), &store).await.unwrap();
     assert_eq!(training.from_mailboxes_by_department.get("hr"), Some(&12));
     assert_eq!(training.from_mailboxes_by_department.get("it"), Some(&12));
     assert_eq!(training.from_mailboxes(), 24);

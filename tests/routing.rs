@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use loket::domain::DepartmentId;
 use loket::inbound::language::{self, Language};
+use loket::routing::Settings;
 use loket::routing::classify::data::{self, Example};
 use loket::routing::classify::{Arrival, Classifier, eval};
 
@@ -78,13 +79,13 @@ to = "^vertrouwelijk@"
 
 #[test]
 fn the_model_routes_held_back_requests_it_never_saw() {
-    let config = Arc::new(config("plain"));
+    let settings = Arc::new(Settings::from_config(&config("plain")));
     let (held, trained): (Vec<Example>, Vec<Example>) = data::shipped().into_iter().partition(data::held_back);
     assert!(held.len() >= 50, "a real held-back split: {}", held.len());
-    let model = loket::routing::classify::Model::train(&data::samples(&config, &trained));
-    let classifier = Classifier::new(config.clone(), Arc::new(model));
+    let model = loket::routing::classify::Model::train(&data::samples(&settings, &trained));
+    let classifier = Classifier::new(settings.clone(), Arc::new(model));
     let labelled: Vec<data::Labelled> = held.iter().map(Example::labelled).collect();
-    let predicted = eval::predict(&classifier, &config, &labelled);
+    let predicted = eval::predict(&classifier, &labelled);
     let pairs: Vec<(String, String)> = predicted.iter().map(|(t, p, _)| (t.clone(), p.clone())).collect();
     let report = eval::report(&pairs);
     for row in &report.per_label {
@@ -185,11 +186,11 @@ fn every_routing_scenario_goes_where_its_directives_say() {
         let kind = d["config"].clone();
         let routing = routings
             .entry(kind.clone())
-            .or_insert_with(|| loket::routing::classify::Routing::from_config(Arc::new(config(&kind))));
+            .or_insert_with(|| loket::routing::classify::Routing::from_config(&config(&kind)));
         let classifier = routing.get();
         let config = config(&kind);
-        let mailbox =
-            config.mailbox(&d["mailbox"]).unwrap_or_else(|| panic!("{}: no mailbox {}", scenario.name, d["mailbox"]));
+        let mailbox = loket::config::mailbox_named(&config.mailboxes, &d["mailbox"])
+            .unwrap_or_else(|| panic!("{}: no mailbox {}", scenario.name, d["mailbox"]));
         let message = loket::inbound::intake::parse(&scenario.raw).unwrap();
         let language = language::detect(&message.subject, &message.text, Language::En);
         let decision = classifier.decide(mailbox, &message, language);
@@ -236,15 +237,15 @@ examples = [
 "#,
     );
     let config = Arc::new(loket::config::load_str(&text).unwrap());
-    let routing = loket::routing::classify::Routing::from_config(config.clone());
+    let routing = loket::routing::classify::Routing::from_config(&config);
     let raw = "From: a@example.org\r\nSubject: Offerte leverancier\r\n\r\nKunnen jullie een offerte aanvragen bij twee leveranciers en daarna een inkooporder maken?\r\n";
     let message = loket::inbound::intake::parse(raw.as_bytes()).unwrap();
-    let decision = routing.get().decide_at(&Arrival::desk(&config), &message, Language::Nl);
+    let decision = routing.get().decide_at(&Arrival::desk(&Settings::from_config(&config)), &message, Language::Nl);
     assert_eq!(decision.model_department.as_ref().map(DepartmentId::as_str), Some("purchasing"), "{}", decision.reason);
     // And the others still go where they went.
     let raw = "From: a@example.org\r\nSubject: Laptop kapot\r\n\r\nMijn laptop start niet meer op, het scherm blijft zwart.\r\n";
     let message = loket::inbound::intake::parse(raw.as_bytes()).unwrap();
-    let decision = routing.get().decide_at(&Arrival::desk(&config), &message, Language::Nl);
+    let decision = routing.get().decide_at(&Arrival::desk(&Settings::from_config(&config)), &message, Language::Nl);
     assert_eq!(decision.department.as_str(), "it", "{}", decision.reason);
 }
 
@@ -265,20 +266,20 @@ async fn loket_train_learns_another_tools_export_and_counts_it_per_department() 
     let store_url = format!("sqlite://{}", dir.path().join("loket.db").display());
     let mut config = loket::config::load_str(&config_text("plain").replace("sqlite://unused.db", &store_url)).unwrap();
     let ask = |config: &loket::config::Config, model: loket::routing::classify::Model| {
-        let config = Arc::new(config.clone());
+        let settings = Arc::new(Settings::from_config(config));
         let raw =
             "From: a@example.org\r\nSubject: Peoplesoft loonrun\r\n\r\nDe Peoplesoft loonrun mist de mutaties.\r\n";
         let message = loket::inbound::intake::parse(raw.as_bytes()).unwrap();
-        Classifier::new(config.clone(), Arc::new(model)).decide_at(&Arrival::desk(&config), &message, Language::Nl)
+        Classifier::new(settings.clone(), Arc::new(model)).decide_at(&Arrival::desk(&settings), &message, Language::Nl)
     };
     let store = loket::app::open_store(&config.store).await.unwrap();
-    let without = loket::routing::learn::train(&config, &store).await.unwrap();
+    let without = loket::routing::learn::train(&Settings::from_config(&config), &store).await.unwrap();
     assert_eq!(without.from_file, 0);
     let before = ask(&config, without.model);
     assert_ne!(before.model_department.as_ref().map(DepartmentId::as_str), Some("hr"), "{}", before.reason);
 
     config.routing.examples_file = Some(file);
-    let training = loket::routing::learn::train(&config, &store).await.unwrap();
+    let training = loket::routing::learn::train(&Settings::from_config(&config), &store).await.unwrap();
     assert_eq!(training.from_file, 30);
     assert_eq!(training.from_file_by_department.get("hr"), Some(&15));
     assert_eq!(training.from_file_by_department.get("it"), Some(&15));

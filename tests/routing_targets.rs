@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use loket::inbound::language::{self, Language};
+use loket::routing::Settings;
 use loket::routing::classify::data::{self, Example};
 use loket::routing::classify::{Classifier, eval};
 
@@ -16,10 +17,10 @@ use crate::routing::config;
 /// addressed ones are moved away.
 #[test]
 fn misdirected_held_back_requests_are_rerouted_and_rightly_addressed_ones_stay() {
-    let config = Arc::new(config("plain"));
+    let settings = Arc::new(Settings::from_config(&config("plain")));
     let (held, trained): (Vec<Example>, Vec<Example>) = data::shipped().into_iter().partition(data::held_back);
-    let model = loket::routing::classify::Model::train(&data::samples(&config, &trained));
-    let classifier = Classifier::new(config.clone(), Arc::new(model));
+    let model = loket::routing::classify::Model::train(&data::samples(&settings, &trained));
+    let classifier = Classifier::new(settings.clone(), Arc::new(model));
     let (mut misdirected, mut rerouted_right, mut rerouted_wrong, mut addressed, mut moved_wrong) = (0, 0, 0, 0, 0);
     for example in &held {
         let raw = format!(
@@ -30,7 +31,7 @@ fn misdirected_held_back_requests_are_rerouted_and_rightly_addressed_ones_stay()
         let message = loket::inbound::intake::parse(raw.as_bytes()).unwrap();
         let language = language::detect(&message.subject, &message.text, Language::En);
         for mailbox in ["it-old", "hr-old", "facility-old"] {
-            let decision = classifier.decide(config.mailbox(mailbox).unwrap(), &message, language);
+            let decision = classifier.decide(settings.directory.mailbox(mailbox).unwrap(), &message, language);
             if mailbox.strip_suffix("-old") == Some(example.department.as_str()) {
                 addressed += 1;
                 moved_wrong += usize::from(decision.reroute);
@@ -62,13 +63,13 @@ fn misdirected_held_back_requests_are_rerouted_and_rightly_addressed_ones_stay()
 
 #[test]
 fn logistic_regression_also_routes_held_back_requests_it_never_saw() {
-    let config = Arc::new(config("plain"));
+    let settings = Arc::new(Settings::from_config(&config("plain")));
     let (held, trained): (Vec<Example>, Vec<Example>) = data::shipped().into_iter().partition(data::held_back);
     let kind = loket::config::ModelKind::Logistic;
-    let model = loket::routing::classify::Model::train_as(kind, &data::samples(&config, &trained));
-    let classifier = Classifier::new(config.clone(), Arc::new(model));
+    let model = loket::routing::classify::Model::train_as(kind, &data::samples(&settings, &trained));
+    let classifier = Classifier::new(settings.clone(), Arc::new(model));
     let labelled: Vec<data::Labelled> = held.iter().map(Example::labelled).collect();
-    let predicted = eval::predict(&classifier, &config, &labelled);
+    let predicted = eval::predict(&classifier, &labelled);
     let pairs: Vec<(String, String)> = predicted.iter().map(|(t, p, _)| (t.clone(), p.clone())).collect();
     let report = eval::report(&pairs);
     println!("logistic, held back: {} examples, macro-F1 {:.3}", report.examples, report.macro_f1);

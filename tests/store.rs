@@ -54,9 +54,8 @@ fn incoming(mailbox: &str, uid: u32, raw: &[u8]) -> Incoming {
 }
 
 fn plan(config: &Config, incoming: &Incoming) -> Plan {
-    let mailbox = config.mailbox(incoming.mailbox.as_str()).unwrap();
-    let routing =
-        std::sync::Arc::new(loket::routing::classify::Routing::from_config(std::sync::Arc::new(config.clone())));
+    let mailbox = loket::config::mailbox_named(&config.mailboxes, incoming.mailbox.as_str()).unwrap();
+    let routing = std::sync::Arc::new(loket::routing::classify::Routing::from_config(config));
     plan_parsed(
         &Rules::from_config(config, loket::sign::Signer::new(b"test"), routing),
         mailbox,

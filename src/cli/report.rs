@@ -44,8 +44,14 @@ pub async fn run(args: ReportArgs, config: &Config) -> Result<()> {
     let store = crate::app::open_store(&config.store)
         .await
         .with_context(|| format!("opening the store {}", config.store.url))?;
-    let report =
-        report::build(&store, config, ReportWindow { since_ms, until_ms }).await.context("reading the report")?;
+    let report = report::build(
+        &store,
+        &crate::config::Directory::of(config),
+        &config.report,
+        ReportWindow { since_ms, until_ms },
+    )
+    .await
+    .context("reading the report")?;
     store.close().await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

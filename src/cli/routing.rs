@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::inbound::language;
+use crate::routing::Settings;
 use crate::routing::classify::data::{self, Labelled};
 use crate::routing::classify::{Arrival, Classifier, eval};
 
@@ -43,14 +44,14 @@ pub struct EvalArgs {
 
 /// The classifier the daemon would use: the stored model when the store exists and
 /// holds one that fits the config, else one trained now. Nothing is written.
-async fn classifier(config: &Arc<Config>) -> Result<(Classifier, String)> {
+async fn classifier(config: &Config, settings: &Arc<Settings>) -> Result<(Classifier, String)> {
     let url = &config.store.url;
     let exists = match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         Some(path) => Path::new(path.split('?').next().unwrap_or(path)).exists(),
         None => true,
     };
     if exists && let Ok(store) = crate::store::Store::connect(url, 1).await {
-        let loaded = crate::routing::learn::classifier(config.clone(), &store).await;
+        let loaded = crate::routing::learn::classifier(settings.clone(), &store).await;
         store.close().await;
         match loaded {
             Ok((classifier, Some(id))) => return Ok((classifier, format!("the stored model {id}"))),
@@ -61,9 +62,9 @@ async fn classifier(config: &Arc<Config>) -> Result<(Classifier, String)> {
             Err(_) => {}
         }
     }
-    let model = data::train(config, &[]);
+    let model = data::train(settings, &[]);
     Ok((
-        Classifier::new(config.clone(), Arc::new(model)),
+        Classifier::new(settings.clone(), Arc::new(model)),
         "a model trained now from the shipped and configured examples".into(),
     ))
 }
@@ -78,16 +79,18 @@ pub async fn classify(args: ClassifyArgs, config: Arc<Config>) -> Result<()> {
     }
     let message =
         crate::inbound::intake::parse(&raw).with_context(|| format!("{} cannot be parsed", args.file.display()))?;
+    let settings = Arc::new(Settings::from_config(&config));
+    let directory = &settings.directory;
     let arrival = match &args.mailbox {
-        Some(name) => Arrival::of(config.mailbox(name).with_context(|| {
+        Some(name) => Arrival::of(directory.mailbox(name).with_context(|| {
             let names: Vec<String> = config.mailboxes.iter().map(|m| m.name.to_string()).collect();
             format!("no mailbox `{name}` in the config (configured: {})", names.join(", "))
         })?),
-        None => Arrival::desk(&config),
+        None => Arrival::desk(&settings),
     };
     let default = config.ack.default_language;
     let language = language::detect(&message.subject, &message.text, default);
-    let (classifier, source) = classifier(&config).await?;
+    let (classifier, source) = classifier(&config, &settings).await?;
     let decision = classifier.decide_at(&arrival, &message, language);
     if args.json {
         let mut value = serde_json::to_value(&decision)?;
@@ -102,19 +105,19 @@ pub async fn classify(args: ClassifyArgs, config: Arc<Config>) -> Result<()> {
         out,
         "arrived in:  {} ({})",
         arrival.mailbox,
-        arrival.department.as_ref().map_or("no department", |d| config.department_name(d.as_str()))
+        arrival.department.as_ref().map_or("no department", |d| directory.department_name(d.as_str()))
     )?;
     let category = decision.category.as_deref().map(|c| format!(", category {c}")).unwrap_or_default();
-    writeln!(out, "department:  {}{category}", config.department_name(decision.department.as_str()))?;
+    writeln!(out, "department:  {}{category}", directory.department_name(decision.department.as_str()))?;
     writeln!(out, "decided by:  {}", decision.decided_by.as_str())?;
     if let (Some(read), Some(confidence)) = (&decision.model_department, decision.confidence) {
-        writeln!(out, "model reads: {} {:.0}%", config.department_name(read.as_str()), confidence * 100.0)?;
+        writeln!(out, "model reads: {} {:.0}%", directory.department_name(read.as_str()), confidence * 100.0)?;
     }
     if let Some(runner_up) = &decision.runner_up {
         writeln!(
             out,
             "runner-up:   {} {:.0}%",
-            config.department_name(runner_up.department.as_str()),
+            directory.department_name(runner_up.department.as_str()),
             runner_up.confidence * 100.0
         )?;
     }
@@ -150,9 +153,10 @@ pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
         .filter(|e| e.label != "-")
         .collect();
     anyhow::ensure!(!examples.is_empty(), "{} holds no examples", args.csv.display());
-    let unknown = examples.iter().filter(|e| config.department_by_id(&e.label).is_none()).count();
-    let (classifier, source) = classifier(&config).await?;
-    let (predicted, took) = eval::predict_timed(&classifier, &config, &examples);
+    let settings = Arc::new(Settings::from_config(&config));
+    let unknown = examples.iter().filter(|e| settings.directory.department_by_id(&e.label).is_none()).count();
+    let (classifier, source) = classifier(&config, &settings).await?;
+    let (predicted, took) = eval::predict_timed(&classifier, &examples);
     let (p50, p99) = (eval::quantile_ms(&took, 0.5), eval::quantile_ms(&took, 0.99));
     let model_mib = classifier.model().memory_bytes() as f64 / (1024.0 * 1024.0);
     let pairs: Vec<(String, String)> = predicted.iter().map(|(t, p, _)| (t.clone(), p.clone())).collect();
@@ -221,7 +225,7 @@ fn truncate(label: &str) -> String {
 
 pub async fn train(config: Arc<Config>) -> Result<()> {
     let store = crate::app::open_store(&config.store).await?;
-    let training = crate::routing::learn::train(&config, &store).await?;
+    let training = crate::routing::learn::train(&Settings::from_config(&config), &store).await?;
     let body = serde_json::to_string(&training.model).context("writing the model")?;
     let examples = i64::try_from(training.model.examples).unwrap_or(i64::MAX);
     let corrections = i64::try_from(training.corrections).unwrap_or(i64::MAX);

@@ -77,7 +77,7 @@ impl Config {
         if self.form.any_domain {
             return true;
         }
-        self.internal_domains().contains(address)
+        self.desk.domains().contains(address)
             || crate::inbound::trust::Domains::new(&self.form.extra_domains).contains(address)
     }
 }

@@ -5,6 +5,7 @@
 //! then checks what types cannot: references between sections, files that must
 //! exist, combinations that are unsafe. Every error names the key.
 
+mod directory;
 mod form;
 mod load;
 mod oauth;
@@ -24,6 +25,7 @@ use serde::Deserialize;
 
 use crate::domain::{DepartmentId, EmailAddress, Language, MailboxName};
 
+pub use directory::{Directory, mailbox_named};
 pub use form::{FORM_CHANNEL, FormConfig};
 pub use load::{EXAMPLE, load, load_str};
 pub use oauth::{AuthMethod, Grant, OAuthConfig};
@@ -90,31 +92,6 @@ pub struct Config {
     /// OAuth clients that mailboxes and `[smtp]` sign in with.
     #[serde(default)]
     pub oauth: Vec<OAuthConfig>,
-}
-
-impl Config {
-    pub fn department(&self, id: &DepartmentId) -> Option<&DepartmentConfig> {
-        self.departments.iter().find(|d| &d.id == id)
-    }
-
-    /// The department whose id is `id` as stored (a plain string).
-    pub fn department_by_id(&self, id: &str) -> Option<&DepartmentConfig> {
-        self.departments.iter().find(|d| d.id.as_str() == id)
-    }
-
-    /// The name people read for a department id; the id itself when it is not configured.
-    pub fn department_name<'a>(&'a self, id: &'a str) -> &'a str {
-        self.department_by_id(id).map_or(id, |d| d.name.as_str())
-    }
-
-    /// The public address of a configured mailbox, or its name when it has none.
-    pub fn mailbox_address(&self, name: &str) -> String {
-        self.mailbox(name).map_or_else(|| name.to_owned(), MailboxConfig::public_address)
-    }
-
-    pub fn mailbox(&self, name: &str) -> Option<&MailboxConfig> {
-        self.mailboxes.iter().find(|m| m.name.as_str() == name)
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,6 +200,17 @@ pub enum TlsMode {
     Implicit,
     Starttls,
     None,
+}
+
+impl DeskConfig {
+    /// The organisation's own domains: `desk.internal_domains`, or the desk address's domain.
+    pub fn domains(&self) -> crate::inbound::trust::Domains {
+        if self.internal_domains.is_empty() {
+            crate::inbound::trust::Domains::new([crate::inbound::trust::domain_of(self.address.as_str())])
+        } else {
+            crate::inbound::trust::Domains::new(&self.internal_domains)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,7 +3,6 @@
 use serde::Deserialize;
 
 use super::{Config, ConfigError};
-use crate::inbound::trust::{Domains, Staff};
 
 /// Which mail server's word loket takes.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -42,23 +41,6 @@ fn max_mails_per_ticket_per_hour() -> u32 {
 
 fn loop_repeats() -> u32 {
     3
-}
-
-impl Config {
-    /// The organisation's own domains: `desk.internal_domains`, or the desk address's domain.
-    pub fn internal_domains(&self) -> Domains {
-        if self.desk.internal_domains.is_empty() {
-            Domains::new([crate::inbound::trust::domain_of(self.desk.address.as_str())])
-        } else {
-            Domains::new(&self.desk.internal_domains)
-        }
-    }
-
-    /// The people who may answer for a department: its queue and its configured staff.
-    pub fn staff(&self, department: &str) -> Option<Staff<'_>> {
-        self.department_by_id(department)
-            .map(|d| Staff { queue: d.queue_address.as_str(), members: d.staff.as_slice() })
-    }
 }
 
 pub(super) fn check(config: &Config) -> Result<(), ConfigError> {

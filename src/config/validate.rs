@@ -208,7 +208,7 @@ fn check_routing(config: &Config) -> Result<(), ConfigError> {
             return Err(ConfigError::invalid(key("department"), "a rule sets a department, a category or both"));
         }
         if let Some(department) = &rule.department
-            && config.department(department).is_none()
+            && !config.departments.iter().any(|d| &d.id == department)
         {
             return Err(ConfigError::invalid(
                 key("department"),

@@ -31,7 +31,7 @@ impl Respond {
             Role::Requester => self.follow_up(turn),
             Role::Staff => self.answer(turn),
         };
-        let cap = i64::from(self.config.conversation.max_mails_per_ticket_per_hour);
+        let cap = i64::from(self.settings.conversation.max_mails_per_ticket_per_hour);
         let wanted = i64::try_from(reply.mails.len()).unwrap_or(i64::MAX);
         if wanted > 0 && turn.ticket.recent_mails + wanted > cap {
             let mails: Vec<MailKind> = reply.mails.drain(..).map(|m| m.kind).collect();
@@ -59,7 +59,7 @@ impl Respond {
             .iter()
             .filter(|(from, text)| from.eq_ignore_ascii_case(sender) && gist(text) == this)
             .count();
-        before + 1 >= self.config.conversation.loop_repeats as usize
+        before + 1 >= self.settings.conversation.loop_repeats as usize
     }
 
     fn requester(ticket: &TicketState) -> Mailbox {
@@ -78,24 +78,24 @@ impl Respond {
     ) -> Result<outbound::Outgoing, Withheld> {
         let ticket = turn.ticket;
         let mail = if update { MailKind::Update } else { MailKind::Forward };
-        let config = self
-            .config
+        let department_config = self
+            .directory()
             .department(department)
             .ok_or_else(|| Withheld::NoDepartment { mail, department: department.clone() })?;
         let token = self.signer.tracking_token(&ticket.reference, ticket.link_generation);
         let requester = Self::requester(ticket);
         let sent_to = if update {
-            self.config.mailbox_address(turn.incoming.mailbox.as_str())
+            self.directory().mailbox_address(turn.incoming.mailbox.as_str())
         } else {
-            self.config.mailbox_address(&ticket.origin_mailbox)
+            self.directory().mailbox_address(&ticket.origin_mailbox)
         };
         let received = clock::display(if update { turn.incoming.received_at_ms } else { ticket.received_at });
         let facts = TicketFacts {
             reference: &ticket.reference,
             token: &token,
             language: ticket.language,
-            department: &config.name,
-            queue: &config.queue_address,
+            department: &department_config.name,
+            queue: &department_config.queue_address,
             requester: &requester,
             subject: &ticket.subject,
             text,
@@ -127,7 +127,7 @@ impl Respond {
             language: ticket.language,
             requester,
             subject: &ticket.subject,
-            department: self.config.department_name(department.as_str()),
+            department: self.directory().department_name(department.as_str()),
             opening_message_id: ticket.opening_message_id.as_deref(),
         }
     }
@@ -158,7 +158,7 @@ impl Respond {
         let mut parsed = parse_answer(&turn.message.text);
         for command in &parsed.commands {
             if let Command::Route(target) = command {
-                match self.config.department_by_id(target) {
+                match self.directory().department_by_id(target) {
                     None => parsed.rejected.push(Refusal::NoSuchDepartment { department: target.clone() }),
                     Some(department) if ticket.department == target.as_str() => {
                         parsed.rejected.push(Refusal::AlreadyWith { department: department.id.clone() })
@@ -169,7 +169,7 @@ impl Respond {
         }
         let mut reply = Reply::default();
         if !parsed.rejected.is_empty() {
-            let departments: Vec<String> = self.config.departments.iter().map(|d| d.id.to_string()).collect();
+            let departments: Vec<String> = self.directory().departments.iter().map(|d| d.id.to_string()).collect();
             let problem = CommandProblem {
                 reference: &ticket.reference,
                 subject: &ticket.subject,
@@ -188,7 +188,7 @@ impl Respond {
         let requester = Self::requester(ticket);
         let token = self.signer.tracking_token(&ticket.reference, ticket.link_generation);
         let route = parsed.commands.iter().find_map(|c| match c {
-            Command::Route(target) => self.config.department_by_id(target).map(|d| d.id.clone()),
+            Command::Route(target) => self.directory().department_by_id(target).map(|d| d.id.clone()),
             _ => None,
         });
         if let Some(target) = &route {
@@ -239,7 +239,7 @@ impl Respond {
     ) {
         let ticket = turn.ticket;
         let from = &turn.message.from;
-        let old = self.config.department_name(ticket.department.as_str());
+        let old = self.directory().department_name(ticket.department.as_str());
         reply.department = Some(target.clone());
         reply.status = Some(Status::New);
         let rerouted = Event::Rerouted { from: Some(ticket.department.clone()), to: target.clone(), by: from.clone() };

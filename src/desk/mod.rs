@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::clock;
-use crate::config::Config;
+use crate::config::{AckConfig, Config, ConversationConfig, Directory};
 use crate::domain::{Entry, Event, History, MailKind, Mailbox, MailboxName, Outgoing, Status, Withheld};
 use crate::inbound::guard::Verdict;
 use crate::inbound::language::Language;
@@ -34,22 +34,53 @@ use crate::outbound::{Composer, Desk, TicketFacts};
 use crate::routing::classify::{DecidedBy, Decision};
 use crate::sign::Signer;
 
+/// What the desk's rules read from the config, taken from it once.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub directory: Arc<Directory>,
+    pub ack: AckConfig,
+    pub conversation: ConversationConfig,
+    /// Whether the organisation's mail server vouches for senders (`trust.authserv_id`).
+    pub server_checks: bool,
+    /// Backlog older than this many days is history (`ingest.backlog_forward_days`).
+    pub backlog_forward_days: u32,
+    /// The largest original attached to a forward (`outbox.max_attachment_bytes`).
+    pub max_attachment: usize,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            directory: Arc::new(Directory::of(config)),
+            ack: config.ack.clone(),
+            conversation: config.conversation.clone(),
+            server_checks: config.trust.authserv_id.is_some(),
+            backlog_forward_days: config.ingest.backlog_forward_days,
+            max_attachment: usize::try_from(config.outbox.max_attachment_bytes).unwrap_or(usize::MAX),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Respond {
-    config: Arc<Config>,
+    settings: Settings,
     renderer: Renderer,
     signer: Signer,
     internal: Domains,
 }
 
 impl Respond {
-    pub fn new(config: Arc<Config>, renderer: Renderer, signer: Signer) -> Self {
-        let internal = config.internal_domains();
-        Self { config, renderer, signer, internal }
+    pub fn new(settings: Settings, renderer: Renderer, signer: Signer) -> Self {
+        let internal = settings.directory.desk.domains();
+        Self { settings, renderer, signer, internal }
+    }
+
+    fn directory(&self) -> &Directory {
+        &self.settings.directory
     }
 
     fn desk(&self) -> Desk<'_> {
-        let desk = &self.config.desk;
+        let desk = &self.directory().desk;
         Desk { name: &desk.name, address: &desk.address, base_url: &desk.base_url }
     }
 
@@ -60,7 +91,7 @@ impl Respond {
             renderer: &self.renderer,
             signer: &self.signer,
             date: SystemTime::now(),
-            max_attachment: usize::try_from(self.config.outbox.max_attachment_bytes).unwrap_or(usize::MAX),
+            max_attachment: self.settings.max_attachment,
         }
     }
 }
@@ -79,14 +110,19 @@ fn decided(decision: &Decision) -> String {
 
 /// For the employee, in their language: why a department other than the one they
 /// wrote to handles the request. `None` when it was not rerouted.
-fn why(config: &Config, decision: &Decision, language: Language) -> Option<String> {
+fn why(directory: &Directory, decision: &Decision, language: Language) -> Option<String> {
     if !decision.reroute {
         return None;
     }
-    let old = config.department_name(decision.mailbox_department.as_ref()?.as_str());
-    let new = config.department_name(decision.department.as_str());
+    let old = directory.department_name(decision.mailbox_department.as_ref()?.as_str());
+    let new = directory.department_name(decision.department.as_str());
     let category = decision.category.as_ref().and_then(|c| {
-        config.department(&decision.department)?.categories.iter().find(|k| &k.id == c).map(|k| k.name.to_lowercase())
+        directory
+            .department(&decision.department)?
+            .categories
+            .iter()
+            .find(|k| &k.id == c)
+            .map(|k| k.name.to_lowercase())
     });
     let words: Vec<String> = decision.evidence.iter().take(2).map(|w| format!("“{w}”")).collect();
     let topic = category.or_else(|| {
@@ -118,7 +154,7 @@ fn why(config: &Config, decision: &Decision, language: Language) -> Option<Strin
 impl Responder for Respond {
     fn respond(&self, opened: &Opened<'_>) -> Response {
         let mut response = Response::default();
-        if let Some(why) = history(opened, self.config.ingest.backlog_forward_days) {
+        if let Some(why) = history(opened, self.settings.backlog_forward_days) {
             response.status = Some(Status::Resolved);
             response.entries.push(Entry::new(Event::History { why }));
             return response;
@@ -127,17 +163,17 @@ impl Responder for Respond {
             response.withheld.push(Withheld::Automatic { reason: reason.clone() });
             return response;
         }
-        let config = &self.config;
-        let Some(department) = config.department(&opened.decision.department) else {
+        let directory = self.directory();
+        let Some(department) = directory.department(&opened.decision.department) else {
             let department = opened.decision.department.clone();
             response.withheld.push(Withheld::NoDepartment { mail: MailKind::Forward, department });
             return response;
         };
-        let sent_to = config.mailbox_address(opened.incoming.mailbox.as_str());
+        let sent_to = directory.mailbox_address(opened.incoming.mailbox.as_str());
         let received = clock::display(opened.incoming.received_at_ms);
         let token = self.signer.tracking_token(opened.reference, crate::sign::FIRST_LINK);
         let decided_by = decided(opened.decision);
-        let why = why(config, opened.decision, opened.language);
+        let why = why(directory, opened.decision, opened.language);
         let facts = TicketFacts {
             reference: opened.reference,
             token: &token,
@@ -169,7 +205,7 @@ impl Responder for Respond {
             }));
         }
         let composer = self.composer();
-        let ack = &config.ack;
+        let ack = &self.settings.ack;
         let cap = i64::from(ack.max_per_recipient_per_hour);
         let recent = opened.recent;
         let outside = !self.internal.contains(&facts.requester.address);
@@ -189,8 +225,8 @@ impl Responder for Respond {
         } else if outside && recent.outside >= i64::from(ack.max_outside_per_hour) {
             response.withheld.push(Withheld::OutsideCap { count: recent.outside });
         } else {
-            let mailbox = config.mailbox(opened.incoming.mailbox.as_str());
-            let old = old_address(mailbox, opened.message, config.desk.address.as_str(), opened.today);
+            let mailbox = directory.mailbox(opened.incoming.mailbox.as_str());
+            let old = old_address(mailbox, opened.message, directory.desk.address.as_str(), opened.today);
             match retire::ack(&composer, &facts, old) {
                 (Ok(mail), instead) => {
                     response.mails.push(mail);
@@ -215,8 +251,8 @@ impl Responder for Respond {
     }
 
     fn join(&self, joining: &Joining<'_>) -> Option<Role> {
-        let staff = self.config.staff(joining.ticket.department.as_str());
-        let proof = Proof { server_checks: self.config.trust.authserv_id.is_some(), dmarc: joining.trust.dmarc };
+        let staff = self.directory().staff(joining.ticket.department.as_str());
+        let proof = Proof { server_checks: self.settings.server_checks, dmarc: joining.trust.dmarc };
         crate::inbound::thread::role(
             joining.hint,
             &joining.message.from.address,

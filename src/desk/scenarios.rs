@@ -7,7 +7,6 @@ mod retire;
 use std::sync::{Arc, OnceLock};
 
 use super::{Opened, RecentAcks, Respond, Responder, Response};
-use crate::config::Config;
 use crate::domain::{Entry, Event, History, MailKind, MailboxName, Status, TicketRef, Withheld};
 use crate::outbound::render::Renderer;
 use crate::pipeline::plan::{Incoming, Plan, Rules, plan_parsed};
@@ -45,18 +44,19 @@ maildir = "/nonexistent/it"
 struct Desk {
     respond: Respond,
     rules: Rules,
-    config: Arc<Config>,
+    settings: crate::desk::Settings,
     signer: Signer,
 }
 
 fn desk_with(extra: &str) -> Desk {
-    let config = Arc::new(crate::config::load_str(&format!("{CONFIG}\n{extra}")).expect("scenario config"));
+    let config = crate::config::load_str(&format!("{CONFIG}\n{extra}")).expect("scenario config");
     let signer = Signer::new(b"scenario secret, long enough for the desk");
     static ROUTING: OnceLock<Arc<Routing>> = OnceLock::new();
-    let routing = ROUTING.get_or_init(|| Arc::new(Routing::from_config(Arc::new(config.as_ref().clone())))).clone();
+    let routing = ROUTING.get_or_init(|| Arc::new(Routing::from_config(&config))).clone();
     let rules = Rules::from_config(&config, signer.clone(), routing);
     let renderer = Renderer::load(None).expect("shipped templates");
-    Desk { respond: Respond::new(config.clone(), renderer, signer.clone()), rules, config, signer }
+    let settings = crate::desk::Settings::from_config(&config);
+    Desk { respond: Respond::new(settings.clone(), renderer, signer.clone()), rules, settings, signer }
 }
 
 fn desk() -> Desk {
@@ -88,7 +88,7 @@ fn arrive_in(desk: &Desk, mailbox: &str, raw: Vec<u8>, backlog: bool) -> (Incomi
         received_at_ms: 0,
         seen: false,
     };
-    let mailbox = desk.config.mailbox(mailbox).expect("mailbox");
+    let mailbox = desk.settings.directory.mailbox(mailbox).expect("mailbox");
     let plan = plan_parsed(&desk.rules, mailbox, &incoming, crate::inbound::intake::parse(&incoming.raw));
     (incoming, plan)
 }

@@ -64,7 +64,7 @@ impl Rules {
             signer,
             routing,
             authserv_id: config.trust.authserv_id.clone(),
-            internal_domains: config.internal_domains(),
+            internal_domains: config.desk.domains(),
         }
     }
 }

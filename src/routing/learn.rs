@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::routing::Settings;
 use crate::routing::classify::data::{self, Example};
 use crate::routing::classify::{Classifier, Model, Routing};
 use crate::store::{Store, StoreError};
@@ -50,8 +50,8 @@ impl Training {
 /// backlog, and later mail that was resolved in its mailbox's department. A
 /// request a department rerouted is a correction instead; one the model took
 /// elsewhere, or still open, says nothing yet about where it belonged.
-async fn mailbox_examples(config: &Config, store: &Store) -> Result<Vec<Example>, LearnError> {
-    if !config.routing.learn_from_mailboxes {
+async fn mailbox_examples(settings: &Settings, store: &Store) -> Result<Vec<Example>, LearnError> {
+    if !settings.routing.learn_from_mailboxes {
         return Ok(Vec::new());
     }
     let examples = store
@@ -59,7 +59,7 @@ async fn mailbox_examples(config: &Config, store: &Store) -> Result<Vec<Example>
         .await?
         .into_iter()
         .filter_map(|request| {
-            let home = config.mailbox(&request.mailbox)?.department.clone()?;
+            let home = settings.directory.mailbox(&request.mailbox)?.department.clone()?;
             let held = request.resolved && request.department == home.as_str();
             (request.backlog || held).then_some(Example {
                 department: home,
@@ -83,8 +83,8 @@ fn per_department(examples: &[Example]) -> BTreeMap<String, usize> {
 /// The operator's labelled examples: CSV with `subject`, `body`, `label` (or
 /// `department`), where a label is a department id or `department/category`;
 /// they count [`data::FROM_FILE`], below the curated examples.
-fn examples_file(config: &Config) -> Result<Vec<Example>, LearnError> {
-    let Some(path) = &config.routing.examples_file else { return Ok(Vec::new()) };
+fn examples_file(settings: &Settings) -> Result<Vec<Example>, LearnError> {
+    let Some(path) = &settings.routing.examples_file else { return Ok(Vec::new()) };
     let fail = |reason: String| LearnError::Examples { path: path.display().to_string(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     let rows = data::read_csv(&text, &HashMap::new()).map_err(|e| fail(e.to_string()))?;
@@ -92,8 +92,8 @@ fn examples_file(config: &Config) -> Result<Vec<Example>, LearnError> {
 }
 
 /// Trains a model now from every source.
-pub async fn train(config: &Config, store: &Store) -> Result<Training, LearnError> {
-    let from_file = examples_file(config)?;
+pub async fn train(settings: &Settings, store: &Store) -> Result<Training, LearnError> {
+    let from_file = examples_file(settings)?;
     let corrections: Vec<Example> = store
         .corrections()
         .await?
@@ -106,15 +106,15 @@ pub async fn train(config: &Config, store: &Store) -> Result<Training, LearnErro
             weight: data::CURATED,
         })
         .collect();
-    let from_mailboxes = mailbox_examples(config, store).await?;
+    let from_mailboxes = mailbox_examples(settings, store).await?;
     let mut extra = from_file.clone();
     extra.extend_from_slice(&corrections);
     extra.extend_from_slice(&from_mailboxes);
-    let model = data::train(config, &extra);
+    let model = data::train(settings, &extra);
     Ok(Training {
         model,
-        shipped: if config.routing.builtin_examples { data::shipped().len() } else { 0 },
-        configured: data::from_config(config).len(),
+        shipped: if settings.routing.builtin_examples { data::shipped().len() } else { 0 },
+        configured: data::from_config(&settings.directory).len(),
         from_file: from_file.len(),
         from_file_by_department: per_department(&from_file),
         corrections: corrections.len(),
@@ -123,21 +123,21 @@ pub async fn train(config: &Config, store: &Store) -> Result<Training, LearnErro
 }
 
 /// True when the model knows exactly the configured departments.
-fn fits(model: &Model, config: &Config) -> bool {
+fn fits(model: &Model, settings: &Settings) -> bool {
     let known: BTreeSet<&str> = model.labels.iter().map(|l| l.department.as_str()).collect();
-    let configured: BTreeSet<&str> = config.departments.iter().map(|d| d.id.as_str()).collect();
+    let configured: BTreeSet<&str> = settings.directory.departments.iter().map(|d| d.id.as_str()).collect();
     known == configured
 }
 
 /// The classifier with the newest stored model (and that model's id), or with a
 /// model trained now when none is stored or the stored one no longer fits the
 /// configured departments.
-pub async fn classifier(config: Arc<Config>, store: &Store) -> Result<(Classifier, Option<String>), LearnError> {
+pub async fn classifier(settings: Arc<Settings>, store: &Store) -> Result<(Classifier, Option<String>), LearnError> {
     if let Some(stored) = store.latest_model().await? {
         match serde_json::from_str::<Model>(&stored.body) {
-            Ok(model) if fits(&model, &config) => {
+            Ok(model) if fits(&model, &settings) => {
                 tracing::info!(id = %stored.id, examples = stored.examples, "routing model loaded");
-                return Ok((Classifier::new(config, Arc::new(model)), Some(stored.id)));
+                return Ok((Classifier::new(settings, Arc::new(model)), Some(stored.id)));
             }
             Ok(_) => {
                 tracing::warn!(id = %stored.id, "the stored model knows other departments than the config; training anew")
@@ -145,14 +145,14 @@ pub async fn classifier(config: Arc<Config>, store: &Store) -> Result<(Classifie
             Err(error) => tracing::error!(%error, id = %stored.id, "the stored model cannot be read; training anew"),
         }
     }
-    let training = train(&config, store).await?;
+    let training = train(&settings, store).await?;
     tracing::info!(examples = training.model.examples, "routing model trained");
-    Ok((Classifier::new(config, Arc::new(training.model)), None))
+    Ok((Classifier::new(settings, Arc::new(training.model)), None))
 }
 
 /// Replaces the routing model whenever `loket train` stores a newer one.
 pub async fn watch(
-    config: Arc<Config>,
+    settings: Arc<Settings>,
     store: Store,
     routing: Arc<Routing>,
     metrics: Metrics,
@@ -160,14 +160,14 @@ pub async fn watch(
     shutdown: CancellationToken,
 ) {
     metrics.model(routing.get().model().examples);
-    let every = Duration::from_secs(config.routing.model_check_secs.max(1));
+    let every = Duration::from_secs(settings.routing.model_check_secs.max(1));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
         match store.latest_model_id().await {
-            Ok(latest) if latest.is_some() && latest != current => match classifier(config.clone(), &store).await {
+            Ok(latest) if latest.is_some() && latest != current => match classifier(settings.clone(), &store).await {
                 Ok((classifier, id)) => {
                     tracing::info!(id = ?id, examples = classifier.model().examples, "new routing model in use");
                     metrics.model(classifier.model().examples);

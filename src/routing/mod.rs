@@ -4,3 +4,6 @@
 
 pub mod classify;
 pub mod learn;
+mod settings;
+
+pub use settings::Settings;

@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::config::{Config, WebConfig};
+use crate::config::{Config, Directory, WebConfig};
 use crate::outbound::render::{RenderError, Renderer};
 use crate::sign::Signer;
 use crate::store::Store;
@@ -46,6 +46,8 @@ pub enum WebError {
 #[derive(Clone)]
 pub struct WebState {
     pub config: Arc<Config>,
+    /// Who the desk, its departments and mailboxes are, for the pages.
+    pub directory: Arc<Directory>,
     pub store: Store,
     pub signer: Signer,
     pub renderer: Arc<Renderer>,

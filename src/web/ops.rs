@@ -87,7 +87,7 @@ pub(super) async fn metrics(State(state): State<WebState>) -> Response {
 /// The counters' report over every request in the store, as the page `loket report --html` writes.
 pub(super) async fn report(State(state): State<WebState>) -> Response {
     let window = crate::store::ReportWindow { since_ms: i64::MIN, until_ms: i64::MAX };
-    let page = match super::report::build(&state.store, &state.config, window).await {
+    let page = match super::report::build(&state.store, &state.directory, &state.config.report, window).await {
         Ok(report) => super::report::html(&report),
         Err(error) => Err(error.to_string()),
     };

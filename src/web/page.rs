@@ -72,7 +72,7 @@ pub(super) async fn status(
     {
         return not_found().await;
     }
-    let view = status::view(&ticket, |id| config.department_name(id).to_owned(), &config.desk.name);
+    let view = status::view(&ticket, |id| state.directory.department_name(id).to_owned(), &state.directory.desk.name);
     match state.renderer.render("status.html", &view) {
         Ok(html) => Html(html).into_response(),
         Err(error) => {

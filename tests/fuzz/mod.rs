@@ -132,7 +132,7 @@ pub fn config() -> Arc<Config> {
 /// The classifier trained once from the shipped examples.
 pub fn routing() -> Arc<Routing> {
     static ROUTING: OnceLock<Arc<Routing>> = OnceLock::new();
-    ROUTING.get_or_init(|| Arc::new(Routing::from_config(config()))).clone()
+    ROUTING.get_or_init(|| Arc::new(Routing::from_config(&config()))).clone()
 }
 
 /// mail-parser 0.11.9 checks this with `debug_assert!` while parsing some nested

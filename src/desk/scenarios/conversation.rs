@@ -129,7 +129,7 @@ fn the_same_text_again_and_again_is_a_loop_and_sends_nothing() {
 fn a_ticket_sends_at_most_its_hourly_share_of_conversation_mail() {
     let d = desk();
     let mut t = ticket();
-    t.recent_mails = i64::from(d.config.conversation.max_mails_per_ticket_per_hour);
+    t.recent_mails = i64::from(d.settings.conversation.max_mails_per_ticket_per_hour);
     let (_, reply) = converse(&d, &t, reply_to(&d, MailKind::Ack, "Anna <anna@example.org>", "One more thing"));
     assert!(reply.mails.is_empty());
     let cap = Withheld::TicketCap { mails: vec![MailKind::Update], sent: t.recent_mails };
@@ -143,7 +143,7 @@ fn a_ticket_sends_at_most_its_hourly_share_of_conversation_mail() {
 fn participants_are_the_requester_and_whoever_opened_the_ticket() {
     let d = desk();
     let t = ticket();
-    let p = participants(&t, d.config.staff("it"));
+    let p = participants(&t, d.settings.directory.staff("it"));
     assert_eq!(p.requester, ["anna@example.org", "anna@example.org"]);
     assert!(p.staff.is_some_and(|s| s.includes("bob@example.org")));
 }

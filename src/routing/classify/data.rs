@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use super::model::{Label, Model, Sample};
 use super::text;
-use crate::config::Config;
+use crate::config::Directory;
 use crate::domain::DepartmentId;
 use crate::inbound::language::{self, Language};
+use crate::routing::Settings;
 
 /// (department, shipped file) of the examples that come with loket: the first
 /// requests written for loket, and the departments' service catalogues.
@@ -107,9 +108,9 @@ pub fn shipped() -> Vec<Example> {
 }
 
 /// The descriptions and example phrases in the config, one example each.
-pub fn from_config(config: &Config) -> Vec<Example> {
+pub fn from_config(directory: &Directory) -> Vec<Example> {
     let mut examples = Vec::new();
-    for department in &config.departments {
+    for department in &directory.departments {
         let id = department.id.clone();
         let texts = department.description.iter().chain(department.examples.iter());
         examples.extend(texts.map(|t| Example {
@@ -174,12 +175,12 @@ pub fn features(subject: &str, body: &str, default: Language) -> text::Features 
 
 /// Samples for the configured departments: examples of other departments are
 /// left out, and a category is kept only where the department has it configured.
-pub fn samples(config: &Config, examples: &[Example]) -> Vec<Sample> {
-    let default = config.ack.default_language;
+pub fn samples(settings: &Settings, examples: &[Example]) -> Vec<Sample> {
+    let default = settings.default_language;
     examples
         .iter()
         .filter_map(|example| {
-            let department = config.department(&example.department)?;
+            let department = settings.directory.department(&example.department)?;
             let category =
                 example.category.clone().filter(|c| department.categories.iter().any(|configured| &configured.id == c));
             Some(Sample {
@@ -193,9 +194,9 @@ pub fn samples(config: &Config, examples: &[Example]) -> Vec<Sample> {
 
 /// The model for `config`: the shipped examples (unless `routing.builtin_examples`
 /// is off), the config's own, and `extra` (the operator's file, corrections).
-pub fn train(config: &Config, extra: &[Example]) -> Model {
-    let mut examples = if config.routing.builtin_examples { shipped() } else { Vec::new() };
-    examples.extend(from_config(config));
+pub fn train(settings: &Settings, extra: &[Example]) -> Model {
+    let mut examples = if settings.routing.builtin_examples { shipped() } else { Vec::new() };
+    examples.extend(from_config(&settings.directory));
     examples.extend_from_slice(extra);
-    Model::train_as(config.routing.model, &samples(config, &examples))
+    Model::train_as(settings.routing.model, &samples(settings, &examples))
 }

@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use super::data::Labelled;
 use super::{Arrival, Classifier, DecidedBy};
-use crate::config::Config;
 use crate::inbound::language;
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,19 +34,15 @@ pub struct Report {
 /// (label, predicted department, confidence) for each example, decided as if it
 /// were mailed to the desk's own address: the rule's department when a rule
 /// matches, else the model's, whatever its confidence.
-pub fn predict(classifier: &Classifier, config: &Config, examples: &[Labelled]) -> Vec<(String, String, f64)> {
-    predict_timed(classifier, config, examples).0
+pub fn predict(classifier: &Classifier, examples: &[Labelled]) -> Vec<(String, String, f64)> {
+    predict_timed(classifier, examples).0
 }
 
 /// As [`predict`], with how long each decision took (the whole decision: text
 /// preparation, language, rules and model; not the parsing of the test mail).
-pub fn predict_timed(
-    classifier: &Classifier,
-    config: &Config,
-    examples: &[Labelled],
-) -> (Vec<(String, String, f64)>, Vec<Duration>) {
-    let default = config.ack.default_language;
-    let arrival = Arrival::desk(config);
+pub fn predict_timed(classifier: &Classifier, examples: &[Labelled]) -> (Vec<(String, String, f64)>, Vec<Duration>) {
+    let default = classifier.settings().default_language;
+    let arrival = Arrival::desk(classifier.settings());
     let mut took = Vec::with_capacity(examples.len());
     let predicted = examples
         .iter()

@@ -20,10 +20,11 @@ pub mod text;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::config::{Config, MailboxConfig};
+use crate::config::MailboxConfig;
 use crate::domain::{DepartmentId, Outcome, RouteWhy, SentTo};
 use crate::inbound::intake::Normalised;
 use crate::inbound::language::Language;
+use crate::routing::Settings;
 
 pub use decision::{DecidedBy, Decision, RunnerUp};
 pub use model::Model;
@@ -54,15 +55,15 @@ impl Arrival {
     }
 
     /// As if mailed to the desk's own address.
-    pub fn desk(config: &Config) -> Self {
-        Self { mailbox: "desk".into(), address: config.desk.address.to_string(), department: None }
+    pub fn desk(settings: &Settings) -> Self {
+        Self { mailbox: "desk".into(), address: settings.directory.desk.address.to_string(), department: None }
     }
 }
 
 /// The rules and the model, ready to decide.
 #[derive(Debug, Clone)]
 pub struct Classifier {
-    config: Arc<Config>,
+    settings: Arc<Settings>,
     rules: rules::Rules,
     model: Arc<Model>,
 }
@@ -77,9 +78,13 @@ struct Reading {
 }
 
 impl Classifier {
-    pub fn new(config: Arc<Config>, model: Arc<Model>) -> Self {
-        let rules = rules::Rules::compile(&config);
-        Self { config, rules, model }
+    pub fn new(settings: Arc<Settings>, model: Arc<Model>) -> Self {
+        let rules = rules::Rules::compile(&settings);
+        Self { settings, rules, model }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -138,13 +143,13 @@ impl Classifier {
     }
 
     fn decide_why(&self, arrival: &Arrival, message: &Normalised, language: Language) -> Decision {
-        let config = &self.config;
-        let routing = &config.routing;
+        let directory = &self.settings.directory;
+        let routing = &self.settings.routing;
         let own = text::request_text(&message.text);
         let home = arrival.department.clone();
         let sent_to = match &home {
             Some(d) => SentTo::OldMailbox {
-                department: self.config.department_name(d.as_str()).to_owned(),
+                department: directory.department_name(d.as_str()).to_owned(),
                 mailbox: arrival.mailbox.clone(),
             },
             None => SentTo::DeskInbox { mailbox: arrival.mailbox.clone() },
@@ -181,17 +186,17 @@ impl Classifier {
             return decision;
         };
         let read_as = crate::domain::Reading {
-            department: self.config.department_name(reading.department.as_str()).to_owned(),
+            department: directory.department_name(reading.department.as_str()).to_owned(),
             percent: crate::domain::percent(reading.confidence),
             runner_up: reading.runner_up.as_ref().map(|r| {
-                (self.config.department_name(r.department.as_str()).to_owned(), crate::domain::percent(r.confidence))
+                (directory.department_name(r.department.as_str()).to_owned(), crate::domain::percent(r.confidence))
             }),
             words: reading.evidence.clone(),
         };
-        let known = Some(reading.department.clone()).filter(|d| config.department(d).is_some());
+        let known = Some(reading.department.clone()).filter(|d| directory.department(d).is_some());
         match (&home, known) {
             (Some(home), Some(read)) if *home != read => {
-                let confidential = config.department(home).is_some_and(|d| d.confidential);
+                let confidential = directory.department(home).is_some_and(|d| d.confidential);
                 let bar = if confidential {
                     routing.confidential_confidence.max(routing.reroute_confidence)
                 } else {
@@ -204,7 +209,7 @@ impl Classifier {
                     decision.reroute = true;
                     decision.why = why(Outcome::Rerouted { reading: read_as });
                 } else {
-                    let confidential = confidential.then(|| self.config.department_name(home.as_str()).to_owned());
+                    let confidential = confidential.then(|| directory.department_name(home.as_str()).to_owned());
                     decision.why =
                         why(Outcome::Stood { reading: read_as, bar: crate::domain::percent(bar), confidential });
                 }
@@ -217,7 +222,7 @@ impl Classifier {
             }
             _ => {
                 let fallback =
-                    home.is_none().then(|| self.config.department_name(decision.department.as_str()).to_owned());
+                    home.is_none().then(|| directory.department_name(decision.department.as_str()).to_owned());
                 decision.why = why(Outcome::NotSure { reading: read_as, fallback });
             }
         }
@@ -225,8 +230,7 @@ impl Classifier {
     }
 
     fn default_department(&self) -> DepartmentId {
-        let config = &self.config;
-        config.desk.default_department.clone().unwrap_or_else(|| config.departments[0].id.clone())
+        self.settings.directory.default_department().clone()
     }
 }
 
@@ -238,9 +242,10 @@ pub struct Routing {
 
 impl Routing {
     /// Rules and a model trained now from the shipped examples and the config's.
-    pub fn from_config(config: Arc<Config>) -> Self {
-        let model = Arc::new(data::train(&config, &[]));
-        Self::new(Classifier::new(config, model))
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let settings = Arc::new(Settings::from_config(config));
+        let model = Arc::new(data::train(&settings, &[]));
+        Self::new(Classifier::new(settings, model))
     }
 
     pub fn new(classifier: Classifier) -> Self {

@@ -1,9 +1,10 @@
 //! The operator's routing rules, compiled once: the first rule whose every
 //! condition holds decides, before the model.
 
-use crate::config::{Config, Pattern, RuleConfig};
+use crate::config::{Pattern, RuleConfig};
 use crate::domain::DepartmentId;
 use crate::inbound::intake::Normalised;
+use crate::routing::Settings;
 
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -26,12 +27,16 @@ pub struct Matched<'a> {
 }
 
 impl Rule {
-    fn compile(config: &Config, rule: &RuleConfig) -> Option<Self> {
+    fn compile(settings: &Settings, rule: &RuleConfig) -> Option<Self> {
         let department = match (&rule.department, &rule.category) {
             (Some(department), _) => department.clone(),
-            (None, Some(category)) => {
-                config.departments.iter().find(|d| d.categories.iter().any(|c| &c.id == category))?.id.clone()
-            }
+            (None, Some(category)) => settings
+                .directory
+                .departments
+                .iter()
+                .find(|d| d.categories.iter().any(|c| &c.id == category))?
+                .id
+                .clone(),
             (None, None) => return None,
         };
         Some(Self {
@@ -72,8 +77,8 @@ impl Rule {
 pub struct Rules(Vec<Rule>);
 
 impl Rules {
-    pub fn compile(config: &Config) -> Self {
-        Self(config.routing.rules.iter().filter_map(|r| Rule::compile(config, r)).collect())
+    pub fn compile(settings: &Settings) -> Self {
+        Self(settings.routing.rules.iter().filter_map(|r| Rule::compile(settings, r)).collect())
     }
 
     /// The first rule that matches.

@@ -1,8 +1,6 @@
 //! The careful side of routing: a confidential department's mailbox keeps its
 //! requests unless the model is very sure or a rule says otherwise.
 
-use std::sync::Arc;
-
 use super::{DecidedBy, Routing};
 use crate::config::Config;
 use crate::domain::DepartmentId;
@@ -32,11 +30,10 @@ fn config(confidential: bool, rule: bool) -> Config {
 }
 
 fn decide(config: Config, mailbox: &str, subject: &str, body: &str) -> super::Decision {
-    let config = Arc::new(config);
-    let routing = Routing::from_config(config.clone());
+    let routing = Routing::from_config(&config);
     let raw = format!("From: a@example.org\r\nSubject: {subject}\r\n\r\n{body}\r\n");
     let message = crate::inbound::intake::parse(raw.as_bytes()).expect("parses");
-    let mailbox = config.mailbox(mailbox).expect("configured mailbox");
+    let mailbox = crate::config::mailbox_named(&config.mailboxes, mailbox).expect("configured mailbox");
     routing.get().decide(mailbox, &message, Language::En)
 }
 

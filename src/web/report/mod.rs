@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::config::{Config, FORM_CHANNEL};
+use crate::config::{Directory, FORM_CHANNEL, ReportConfig};
 use crate::store::{DayCount, ReportWindow, SenderCount, Store, StoreError};
 
 pub use html::{html, html_csp};
@@ -104,24 +104,30 @@ pub struct DeskWeek {
 
 /// Reads the figures for `window` and lays them out per configured mailbox (and
 /// any mailbox the store still names that the config no longer has).
-pub async fn build(store: &Store, config: &Config, window: ReportWindow) -> Result<Report, StoreError> {
+pub async fn build(
+    store: &Store,
+    directory: &Directory,
+    settings: &ReportConfig,
+    window: ReportWindow,
+) -> Result<Report, StoreError> {
     let days = store.report_days(window).await?;
     let senders = store.report_senders(window).await?;
     let as_of_ms = window.until_ms.min(crate::clock::now_ms());
     let quiet = store.report_quiet(as_of_ms).await?;
-    let mut report = assemble(config, window, &days, &senders);
-    quiet::mark(&mut report.mailboxes, &quiet, as_of_ms, config.report.quiet_days);
+    let mut report = assemble(directory, window, &days, &senders);
+    report.safe_after_quiet_days = settings.quiet_days;
+    quiet::mark(&mut report.mailboxes, &quiet, as_of_ms, settings.quiet_days);
     report.quiet_as_of = time_text(as_of_ms);
     Ok(report)
 }
 
-fn assemble(config: &Config, window: ReportWindow, days: &[DayCount], senders: &[SenderCount]) -> Report {
+fn assemble(directory: &Directory, window: ReportWindow, days: &[DayCount], senders: &[SenderCount]) -> Report {
     let weeks = week_span(window, days);
-    let mut names: Vec<String> = config.mailboxes.iter().map(|m| m.name.as_str().to_owned()).collect();
+    let mut names: Vec<String> = directory.mailboxes.iter().map(|m| m.name.as_str().to_owned()).collect();
     let stored: BTreeSet<&str> = days.iter().map(|d| d.mailbox.as_str()).collect();
-    names.extend(stored.into_iter().filter(|n| config.mailbox(n).is_none()).map(str::to_owned));
+    names.extend(stored.into_iter().filter(|n| directory.mailbox(n).is_none()).map(str::to_owned));
     let mailboxes: Vec<MailboxReport> =
-        names.iter().map(|name| mailbox_report(config, name, &weeks, days, senders)).collect();
+        names.iter().map(|name| mailbox_report(directory, name, &weeks, days, senders)).collect();
     let desk_weeks = weeks
         .iter()
         .enumerate()
@@ -147,18 +153,18 @@ fn assemble(config: &Config, window: ReportWindow, days: &[DayCount], senders: &
         mailboxes,
         weeks: desk_weeks,
         quiet_as_of: String::new(),
-        safe_after_quiet_days: config.report.quiet_days,
+        safe_after_quiet_days: 0,
     }
 }
 
 fn mailbox_report(
-    config: &Config,
+    directory: &Directory,
     name: &str,
     weeks: &[String],
     days: &[DayCount],
     senders: &[SenderCount],
 ) -> MailboxReport {
-    let configured = config.mailbox(name);
+    let configured = directory.mailbox(name);
     let department = configured.and_then(|m| m.department.as_ref()).map(|d| d.as_str().to_owned());
     let mut by_week: BTreeMap<&str, MailboxWeek> = BTreeMap::new();
     for day in days.iter().filter(|d| d.mailbox == name) {
@@ -177,8 +183,8 @@ fn mailbox_report(
     MailboxReport {
         name: name.to_owned(),
         address: match channel {
-            Channel::WebForm => format!("{}/new", config.desk.base_url),
-            Channel::Mail => config.mailbox_address(name),
+            Channel::WebForm => format!("{}/new", directory.desk.base_url),
+            Channel::Mail => directory.mailbox_address(name),
         },
         desk: configured.is_some_and(|m| m.department.is_none()),
         channel,
