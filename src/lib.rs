@@ -19,10 +19,13 @@
 //!   outbound               compose and render mail; the outbox worker sends it
 //! ```
 //!
-//! Around it: `web` (status page, health, metrics), `config` (one typed file),
-//! `cli` (the commands), `app`, `supervise` and `shutdown` (the daemon's tasks),
-//! `oauth` (tokens for IMAP and SMTP), `sign` (loket's own signatures),
-//! `telemetry` (logs), `notify` (systemd).
+//! Around it: `web` (status page, web form, the operators' endpoints), `config`
+//! (one typed file; the desk, routing and the pages take their own part of it,
+//! the directory of desk, departments and mailboxes among them), `cli` (the
+//! commands), `app`, `supervise` and `shutdown` (the daemon's tasks), `oauth`
+//! (tokens for IMAP and SMTP), `sign` (loket's own signatures), `telemetry`
+//! (health, metrics and logs, which every stage reports to and `web` serves),
+//! `notify` (systemd).
 
 #![forbid(unsafe_code)]
 

@@ -20,6 +20,8 @@ impl Status {
         }
     }
 
+    pub const ALL: [Self; 3] = [Self::New, Self::InProgress, Self::Resolved];
+
     /// The status as stored by [`Status::as_str`]; anything unknown reads as new.
     pub fn from_stored(value: &str) -> Self {
         match value {
@@ -27,5 +29,16 @@ impl Status {
             "resolved" => Self::Resolved,
             _ => Self::New,
         }
+    }
+}
+
+impl TryFrom<String> for Status {
+    type Error = super::InvalidValue;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == stored)
+            .ok_or_else(|| super::InvalidValue(format!("`{stored}` is not a ticket status")))
     }
 }

@@ -34,8 +34,8 @@ pub use sasl::{after_error, initial_response};
 
 use crate::config::{Grant, OAuthConfig};
 use crate::store::{Store, StoreError};
-use crate::web::health::Health;
-use crate::web::metrics::Metrics;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
 
 /// The longest a token is used before its expiry comes near: at most five minutes
 /// before it, or a quarter of its lifetime for short-lived tokens.

@@ -21,8 +21,8 @@ use crate::outbound::outbox;
 use crate::routing::classify::Routing;
 use crate::sign::Signer;
 use crate::store::{Store, StoreError};
-use crate::web::health::Health;
-use crate::web::metrics::Metrics;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct Pipeline {

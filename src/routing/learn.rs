@@ -14,7 +14,7 @@ use crate::routing::Settings;
 use crate::routing::classify::data::{self, Example};
 use crate::routing::classify::{Classifier, Model, Routing};
 use crate::store::{Store, StoreError};
-use crate::web::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LearnError {

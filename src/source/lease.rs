@@ -24,8 +24,8 @@ pub struct MailboxLease {
     pub mailbox: String,
     pub owner: String,
     pub length: Duration,
-    pub health: crate::web::health::Health,
-    pub metrics: crate::web::metrics::Metrics,
+    pub health: crate::telemetry::health::Health,
+    pub metrics: crate::telemetry::metrics::Metrics,
     pub spread: Spread,
 }
 

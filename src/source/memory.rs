@@ -9,7 +9,7 @@ use crate::pipeline::IngestOutcome;
 use crate::pipeline::Pipeline;
 use crate::pipeline::plan::Incoming;
 use crate::store::StoreError;
-use crate::web::health::Problem;
+use crate::telemetry::health::Problem;
 
 /// Failed attempts in a row after which a move or flag of stored mail is given up:
 /// the cursor goes past those messages and they stay where they are.

@@ -60,7 +60,7 @@ pub use outbox_sent::Sent;
 pub use person_mail::PersonMail;
 pub use privacy::PersonData;
 pub use quarantine::QuarantineEntry;
-pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketDetail, TicketSummary};
+pub use query::{AttachmentRow, EventRow, Gauges, MessageRow, QuarantineRow, TicketCount, TicketDetail, TicketSummary};
 pub use report::{DayCount, QuietFacts, ReportWindow, SenderCount};
 pub use retention::{PurgeCutoffs, Purged};
 pub use single::InstanceLock;

@@ -5,7 +5,9 @@ use sqlx::FromRow;
 
 use super::spelling::spelled;
 use super::{Store, StoreError};
-use crate::domain::{DecidedBy, DepartmentId, Event, EventKind, Language, OutboxState, PublicEvent, PublicTicket};
+use crate::domain::{
+    DecidedBy, DepartmentId, Event, EventKind, Language, OutboxState, PublicEvent, PublicTicket, Status,
+};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct TicketSummary {
@@ -55,11 +57,20 @@ pub struct AttachmentRow {
     pub size: i64,
 }
 
+/// How many tickets of one department stand at one status.
+#[derive(Debug, Clone, FromRow)]
+pub struct TicketCount {
+    #[sqlx(try_from = "String")]
+    pub department: DepartmentId,
+    #[sqlx(try_from = "String")]
+    pub status: Status,
+    pub tickets: i64,
+}
+
 /// The store's counts for `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct Gauges {
-    /// (department, status, tickets)
-    pub tickets: Vec<(String, String, i64)>,
+    pub tickets: Vec<TicketCount>,
     pub outbox_pending: i64,
     pub outbox_failed: i64,
     pub quarantine: i64,
@@ -200,7 +211,8 @@ impl Store {
     /// The counts `/metrics` reports.
     pub async fn gauges(&self) -> Result<Gauges, StoreError> {
         let tickets = sqlx::query_as(
-            "SELECT department, status, COUNT(*) FROM tickets GROUP BY department, status ORDER BY department, status",
+            "SELECT department, status, COUNT(*) AS tickets FROM tickets \
+             GROUP BY department, status ORDER BY department, status",
         )
         .fetch_all(&self.read)
         .await?;

@@ -5,8 +5,6 @@
 //! (see [`serve`]).
 
 pub mod form;
-pub mod health;
-pub mod metrics;
 mod ops;
 mod page;
 pub mod report;
@@ -28,8 +26,8 @@ use crate::config::{Config, Directory, WebConfig};
 use crate::outbound::render::{RenderError, Renderer};
 use crate::sign::Signer;
 use crate::store::Store;
-use crate::web::health::Health;
-use crate::web::metrics::Metrics;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
 
 pub use ops::status_json;
 pub use serve::{Limits, serve};

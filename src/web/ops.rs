@@ -52,7 +52,7 @@ pub(super) async fn readyz(State(state): State<WebState>) -> Response {
     let task_runs = |name: &str| tasks.get(name).is_none_or(|t| t.running);
     // A mailbox another instance reads (this one stands by for its lease) is
     // not a failure: a standby instance is ready to take over.
-    let working = |name: &str, m: &crate::web::health::MailboxHealth| {
+    let working = |name: &str, m: &crate::telemetry::health::MailboxHealth| {
         (m.connected || m.standby) && task_runs(&format!("mailbox:{name}"))
     };
     let some_mailbox = mailboxes.is_empty() || mailboxes.iter().any(|(name, m)| working(name, m));
@@ -74,12 +74,19 @@ pub(super) async fn readyz(State(state): State<WebState>) -> Response {
 }
 
 pub(super) async fn metrics(State(state): State<WebState>) -> Response {
-    match state.metrics.render(&state.store, &state.health).await {
+    let counts = match state.store.gauges().await {
+        Ok(counts) => counts,
+        Err(error) => {
+            tracing::error!(%error, "metrics could not be read");
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response();
+        }
+    };
+    match state.metrics.render(&counts, &state.health) {
         Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
             .into_response(),
         Err(error) => {
-            tracing::error!(%error, "metrics could not be read");
-            (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response()
+            tracing::error!(%error, "metrics could not be written");
+            (StatusCode::SERVICE_UNAVAILABLE, "metrics could not be written\n").into_response()
         }
     }
 }

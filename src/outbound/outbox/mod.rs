@@ -44,8 +44,8 @@ pub use transport::{PauseReason, SendError, Transport, TransportError};
 
 use crate::clock::now_ms;
 use crate::store::{Store, StoreError};
-use crate::web::health::Health;
-use crate::web::metrics::Metrics;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
 
 /// How often the queue is looked at without being woken: for mail queued by
 /// another instance or the command line, and for retries coming due.

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use super::{PauseReason, jitter};
-use crate::web::health::Health;
-use crate::web::metrics::Metrics;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
 
 /// The longest wait between two probes.
 const PROBE_MAX: Duration = Duration::from_secs(300);
@@ -50,7 +50,7 @@ impl Pause {
                     %error,
                     "outbox paused: the mail server takes no mail; nothing is given up, sending resumes by itself"
                 );
-                self.metrics.outbox_paused(Some(reason.as_str()));
+                self.metrics.outbox_paused(Some(reason));
                 self.health.outbox_paused(reason.as_str(), &error);
                 let since = self.current.map_or_else(Instant::now, |(since, ..)| since);
                 self.current = Some((since, reason, (self.base * 2).min(PROBE_MAX)));

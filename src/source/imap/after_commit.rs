@@ -11,7 +11,7 @@ use crate::pipeline::Pipeline;
 use crate::pipeline::plan::Incoming;
 use crate::source::SourceError;
 use crate::source::memory::{AFTER_COMMIT_TRIES, Memory, report, resolved};
-use crate::web::health::Problem;
+use crate::telemetry::health::Problem;
 
 /// The step after the commit, as this server and this folder allow it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use crate::pipeline::Pipeline;
 use crate::pipeline::plan::{ImapPosition, Incoming};
 use crate::source::memory::{Memory, WITHHELD_POLLS, quarantine, report, resolved};
 use crate::source::{PollOutcome, SourceError};
-use crate::web::health::Problem;
+use crate::telemetry::health::Problem;
 
 /// Messages stored in one group commit, at most: the unit of work a shutdown
 /// waits for.

@@ -24,7 +24,7 @@ use crate::clock::now_ms;
 use crate::config::MailboxConfig;
 use crate::pipeline::Pipeline;
 use crate::pipeline::plan::Incoming;
-use crate::web::health::Problem;
+use crate::telemetry::health::Problem;
 use files::{Read, Waiting};
 
 pub use files::MARK;

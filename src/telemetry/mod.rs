@@ -1,3 +1,6 @@
+//! Telemetry: what loket tells its operator while it runs. The mailboxes',
+//! tasks' and outbox's [`health`], the Prometheus [`metrics`], and the logs.
+//!
 //! Logs: human-readable by default, JSON lines with `--log-format json`; colour
 //! only when standard error is a terminal (and `NO_COLOR` is unset).
 //! The level comes from `-v`/`-q` when given, else from `LOKET_LOG` (or
@@ -8,6 +11,9 @@
 //! lettre, when built with tracing, writes SMTP `AUTH` lines at debug. Those
 //! targets are capped below the levels that carry such lines whatever `LOKET_LOG`
 //! asks for, so passwords never reach a log.
+
+pub mod health;
+pub mod metrics;
 
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};

@@ -11,8 +11,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::store::{Store, StoreError};
-use crate::web::health::{Health, Problem};
+use crate::domain::{MailKind, PauseReason};
+use crate::store::Gauges;
+use crate::telemetry::health::{Health, Problem};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct IngestLabels {
@@ -235,31 +236,32 @@ impl Metrics {
 
     /// A mail of `kind` went out; for an acknowledgement, `waited_ms` since the
     /// message arrived is recorded.
-    pub fn sent(&self, kind: &str, waited_ms: i64) {
-        self.sent.get_or_create(&KindLabels { kind: kind.to_owned() }).inc();
-        if kind == crate::domain::MailKind::Ack.as_str() {
+    pub fn sent(&self, kind: MailKind, waited_ms: i64) {
+        self.sent.get_or_create(&KindLabels { kind: kind.as_str().to_owned() }).inc();
+        if kind == MailKind::Ack {
             self.ack_latency.observe(waited_ms.max(0) as f64 / 1000.0);
         }
     }
 
     /// The outbox paused for `reason`, or (`None`) sends again.
-    pub fn outbox_paused(&self, reason: Option<&str>) {
-        for known in crate::domain::PauseReason::ALL {
-            let on = reason == Some(known.as_str());
+    pub fn outbox_paused(&self, reason: Option<PauseReason>) {
+        for known in PauseReason::ALL {
+            let on = reason == Some(known);
             self.outbox_paused.get_or_create(&ReasonLabels { reason: known.as_str().to_owned() }).set(i64::from(on));
         }
     }
 
-    pub fn failed(&self, kind: &str) {
-        self.failures.get_or_create(&KindLabels { kind: kind.to_owned() }).inc();
+    pub fn failed(&self, kind: MailKind) {
+        self.failures.get_or_create(&KindLabels { kind: kind.as_str().to_owned() }).inc();
     }
 
-    /// The text exposition, with the store's counts and the mailboxes' state read now.
-    pub async fn render(&self, store: &Store, health: &Health) -> Result<String, StoreError> {
-        let counts = store.gauges().await?;
+    /// The text exposition, with the store's counts and the mailboxes' state as read now.
+    pub fn render(&self, counts: &Gauges, health: &Health) -> Result<String, std::fmt::Error> {
         self.tickets.clear();
-        for (department, status, count) in counts.tickets {
-            self.tickets.get_or_create(&TicketLabels { department, status }).set(count);
+        for count in &counts.tickets {
+            let labels =
+                TicketLabels { department: count.department.to_string(), status: count.status.as_str().to_owned() };
+            self.tickets.get_or_create(&labels).set(count.tickets);
         }
         self.outbox_depth.set(counts.outbox_pending);
         self.outbox_failed.set(counts.outbox_failed);
@@ -278,8 +280,7 @@ impl Metrics {
             self.mailbox_up.get_or_create(&MailboxLabels { mailbox }).set(i64::from(state.connected));
         }
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)
-            .map_err(|e| StoreError::Corrupt(format!("metrics could not be written: {e}")))?;
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
     }
 }
