@@ -3,6 +3,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
+use loket::domain::MailKind;
 use loket::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -85,8 +86,12 @@ async fn automatic_mails_to_one_address_stop_at_the_hourly_cap() {
     let mut acks = 0;
     for reference in ["SD-00001", "SD-00002", "SD-00003"] {
         let ticket = store.ticket(reference).await.unwrap();
-        acks += ticket.outbox.iter().filter(|o| o.kind == "ack").count();
-        assert_eq!(ticket.outbox.iter().filter(|o| o.kind == "forward").count(), 1, "every request is forwarded");
+        acks += ticket.outbox.iter().filter(|o| o.kind == MailKind::Ack).count();
+        assert_eq!(
+            ticket.outbox.iter().filter(|o| o.kind == MailKind::Forward).count(),
+            1,
+            "every request is forwarded"
+        );
     }
     assert_eq!(acks, 2);
     let third = store.ticket("SD-00003").await.unwrap();

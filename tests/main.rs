@@ -15,6 +15,7 @@ mod maildir;
 mod oauth;
 mod ops;
 mod outbound;
+mod outbox;
 mod respond;
 mod routing;
 mod routing_targets;

@@ -338,7 +338,7 @@ async fn a_bounce_of_loket_s_own_acknowledgement_lands_on_its_ticket() {
         "{event:?}"
     );
     assert!(event.detail.contains("acknowledgement to ghost@example.org could not be delivered"), "{}", event.detail);
-    assert!(ticket.outbox.iter().any(|o| o.kind == "ack" && o.state == OutboxState::Bounced));
+    assert!(ticket.outbox.iter().any(|o| o.kind == MailKind::Ack && o.state == OutboxState::Bounced));
     assert_eq!(sink.received().len(), 2, "the bounce itself gets no reply");
 }
 
@@ -361,7 +361,7 @@ async fn a_permanent_refusal_is_recorded_on_the_ticket_and_not_retried() {
     })
     .await;
     let ticket = store.ticket("SD-00001").await.unwrap();
-    let ack = ticket.outbox.iter().find(|o| o.kind == "ack").unwrap();
+    let ack = ticket.outbox.iter().find(|o| o.kind == MailKind::Ack).unwrap();
     assert_eq!((ack.state, ack.attempts), (OutboxState::Failed, 1), "a permanent refusal is not retried");
     assert!(ack.last_error.as_deref().unwrap_or_default().contains("550"), "{:?}", ack.last_error);
     let event = ticket.events.iter().find(|e| e.kind == "failed").unwrap();
@@ -512,7 +512,7 @@ async fn a_refused_recipient_gives_up_only_that_mail_and_outbox_retry_sends_it_a
     .await;
     assert_eq!(sink.received().len(), 4, "only the retried mail went out again");
     let ticket = store.ticket("SD-00001").await.unwrap();
-    let ack = ticket.outbox.iter().find(|o| o.kind == "ack").unwrap();
+    let ack = ticket.outbox.iter().find(|o| o.kind == MailKind::Ack).unwrap();
     assert_eq!(ack.state, OutboxState::Sent);
     assert!(ticket.events.iter().any(|e| e.kind == "requeued"), "{:?}", ticket.events);
 }

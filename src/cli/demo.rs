@@ -99,7 +99,11 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
 async fn answer_first_forward(dir: &Path, store: &crate::store::Store) -> Result<()> {
     let (folder, name, bytes) = DESK_ANSWER;
     let first = store.ticket("SD-00001").await.context("the first demo ticket")?;
-    let forward = first.outbox.iter().find(|o| o.kind == "forward").context("the first ticket's forward")?;
+    let forward = first
+        .outbox
+        .iter()
+        .find(|o| o.kind == crate::domain::MailKind::Forward)
+        .context("the first ticket's forward")?;
     let threading = format!("In-Reply-To: <{0}>\r\nReferences: <{0}>\r\n", forward.message_id);
     let maildir = dir.join("maildir").join(folder);
     std::fs::write(maildir.join("new").join(name), [threading.as_bytes(), bytes].concat())?;

@@ -56,6 +56,14 @@ impl MailKind {
         Self::ALL.into_iter().find(|k| k.as_str() == kind).unwrap_or(Self::Forward)
     }
 
+    /// The kind as stored by [`MailKind::as_str`], and nothing else.
+    pub fn parse_stored(kind: &str) -> Result<Self, super::InvalidValue> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+            .ok_or_else(|| super::InvalidValue(format!("`{kind}` is not a mail kind")))
+    }
+
     /// The kind a signed Message-ID names, when it is one of loket's.
     pub fn from_signed(kind: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.id_kind() == kind)
@@ -78,6 +86,20 @@ impl MailKind {
             Self::Notice => "command reply",
             Self::Confirm => "confirmation request",
         }
+    }
+}
+
+impl std::fmt::Display for MailKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl TryFrom<String> for MailKind {
+    type Error = super::InvalidValue;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        Self::parse_stored(&stored)
     }
 }
 
@@ -183,8 +205,10 @@ mod tests {
     #[test]
     fn every_mail_kind_reads_back_from_the_store_and_from_its_signed_id() {
         for kind in MailKind::ALL {
-            assert_eq!(MailKind::from_stored(kind.as_str()), kind);
             assert_eq!(MailKind::from_signed(kind.id_kind()), Some(kind));
+            assert_eq!(MailKind::try_from(kind.as_str().to_owned()), Ok(kind));
         }
+        assert!(MailKind::try_from("bogus".to_owned()).is_err());
+        assert!(MailKind::try_from("fwd".to_owned()).is_err(), "the signed spelling is not the stored one");
     }
 }

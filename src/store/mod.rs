@@ -14,6 +14,7 @@
 
 mod backup;
 mod cursor;
+mod decode;
 mod events;
 mod failures;
 mod files;
@@ -71,7 +72,7 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("mailbox {mailbox}: lease {lease} was taken over by another instance")]
@@ -94,6 +95,17 @@ pub enum StoreError {
     Lock { path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot make the store file {path} readable by loket alone: {source}")]
     Private { path: std::path::PathBuf, source: std::io::Error },
+}
+
+/// A column that does not decode into its type holds a value loket cannot
+/// read: that is the store's content, not the database, at fault.
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::ColumnDecode { index, source } => Self::Corrupt(format!("{source} (column {index})")),
+            other => Self::Database(other),
+        }
+    }
 }
 
 impl StoreError {

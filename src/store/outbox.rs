@@ -3,7 +3,7 @@
 //! given up.
 
 use serde::Serialize;
-use sqlx::FromRow;
+use sqlx::{FromRow, Row};
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub struct Due {
     pub id: String,
     /// Empty for a mail about no ticket (a web form's confirmation).
     pub ticket_id: String,
-    pub kind: String,
+    pub kind: MailKind,
     pub recipient: String,
     pub sender: String,
     pub message_id: String,
@@ -35,10 +35,9 @@ pub struct Due {
 /// An outbox row as `tickets show` presents it.
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct OutboxRow {
-    pub kind: String,
+    pub kind: MailKind,
     pub recipient: String,
     pub message_id: String,
-    #[sqlx(try_from = "String")]
     pub state: OutboxState,
     pub attempts: i64,
     pub last_error: Option<String>,
@@ -80,6 +79,10 @@ impl Store {
     /// when it was just queued or its next attempt has come by the database's
     /// clock; an instance whose clock runs ahead takes nothing early.
     /// PostgreSQL skips rows other instances hold; SQLite has one writer.
+    ///
+    /// Each claimed row is read on its own: a mail the store holds in a form loket
+    /// cannot read (a kind no version of it wrote) is given up unsent, with why as
+    /// its last error, and the others go out as usual.
     pub async fn claim_due(&self, worker: &str, limit: i64, lease: Duration) -> Result<Vec<Due>, StoreError> {
         let skip = match self.backend {
             Backend::Sqlite => "",
@@ -97,12 +100,43 @@ impl Store {
             ),
         );
         let token = format!("{worker}/{}", uuid::Uuid::now_v7());
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(token)
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&token)
             .bind(millis(lease))
             .bind(limit)
             .fetch_all(&self.write)
-            .await?)
+            .await?;
+        let mut due = Vec::with_capacity(rows.len());
+        for row in rows {
+            match Due::from_row(&row).map_err(StoreError::from) {
+                Ok(mail) => due.push(mail),
+                Err(StoreError::Corrupt(why)) => {
+                    let id: String = row.try_get("id")?;
+                    self.give_up_unreadable(&id, &token, &why).await?;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(due)
+    }
+
+    /// Gives up a claimed mail that loket cannot read, so that it is not claimed
+    /// again and again; its last error and the log say why.
+    async fn give_up_unreadable(&self, id: &str, token: &str, why: &str) -> Result<(), StoreError> {
+        let error = format!("given up unsent: {}", StoreError::Corrupt(why.to_owned()));
+        tracing::error!(mail = %id, %error, "an outbox row could not be read");
+        let sql = format!(
+            "UPDATE outbox SET state = STATE_FAILED, last_error = $1, failed_at = {db}, lease_owner = NULL,
+                lease_until = NULL WHERE id = $3 AND {HELD}",
+            db = db_now(self.backend)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(held(self.backend, &sql)))
+            .bind(error)
+            .bind(token)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     /// Hands back every claim on pending mail. Only for a store that one instance
@@ -192,8 +226,7 @@ impl Store {
             .await?
             .rows_affected();
         if done == 1 && !due.ticket_id.is_empty() {
-            let mail = MailKind::from_stored(&due.kind);
-            let event = Event::Failed { mail, recipient: due.recipient.clone(), error: error.to_owned() };
+            let event = Event::Failed { mail: due.kind, recipient: due.recipient.clone(), error: error.to_owned() };
             self.note(due, now, &event).await;
         }
         Ok(done == 1)

@@ -12,11 +12,10 @@ use crate::domain::{Event, MailKind, OutboxState};
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct QueuedMail {
     pub id: String,
-    pub kind: String,
+    pub kind: MailKind,
     pub recipient: String,
     /// The ticket's reference; empty for a mail about no ticket (a web form's confirmation).
     pub reference: String,
-    #[sqlx(try_from = "String")]
     pub state: OutboxState,
     pub attempts: i64,
     pub next_attempt_at: i64,
@@ -74,7 +73,8 @@ impl Store {
             if ticket_id.is_empty() {
                 return Ok(Requeue::Queued);
             }
-            let event = Event::Requeued { mail: MailKind::from_stored(&kind), recipient };
+            let mail = MailKind::parse_stored(&kind).map_err(|e| StoreError::Corrupt(e.0))?;
+            let event = Event::Requeued { mail, recipient };
             let mut tx = self.write.begin().await?;
             events::insert(&mut tx, &ticket_id, now, &event).await?;
             tx.commit().await?;

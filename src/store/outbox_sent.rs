@@ -4,7 +4,7 @@
 //! timelines once per round.
 
 use super::{Store, StoreError, events};
-use crate::domain::{Event, MailKind};
+use crate::domain::Event;
 use crate::store::Due;
 
 /// A mail the server accepted, and when.
@@ -68,7 +68,7 @@ impl Store {
         let result: Result<(), StoreError> = async {
             let mut tx = self.write.begin().await?;
             for Sent { due, at } in sent.iter().filter(|sent| !sent.due.ticket_id.is_empty()) {
-                let event = Event::Sent { mail: MailKind::from_stored(&due.kind), recipient: due.recipient.clone() };
+                let event = Event::Sent { mail: due.kind, recipient: due.recipient.clone() };
                 events::insert(&mut tx, &due.ticket_id, *at, &event).await?;
             }
             tx.commit().await?;

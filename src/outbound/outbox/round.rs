@@ -11,7 +11,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Delivery, Refusal, SendError, Sending, Transport, jitter};
 use crate::clock::now_ms;
-use crate::domain::MailKind;
 use crate::store::{Due, Sent, Store, StoreError};
 use crate::telemetry::metrics::Metrics;
 
@@ -63,7 +62,7 @@ pub async fn step(
     let mut noted = Vec::new();
     for (due, attempt) in &attempts {
         if let Attempt::Sent { at, ours } = attempt {
-            metrics.sent(MailKind::from_stored(&due.kind), at - due.created_at);
+            metrics.sent(due.kind, at - due.created_at);
             match ours {
                 Some(true) => noted.push(Sent { due, at: *at }),
                 Some(false) => tracing::warn!(mail = %due.id, "mail sent after its claim had passed to another worker"),
@@ -97,20 +96,20 @@ pub async fn step(
                 }
             }
             Attempt::Failed(SendError::Permanent(error)) => {
-                metrics.failed(MailKind::from_stored(&due.kind));
+                metrics.failed(due.kind);
                 tracing::warn!(recipient = %due.recipient, %error, "mail refused for good");
                 give_up(store, due, error).await?;
                 delivery.given_up += 1;
             }
             Attempt::Failed(SendError::Transient(error)) if sending.policy.exhausted(due.failing_since, now_ms()) => {
-                metrics.failed(MailKind::from_stored(&due.kind));
+                metrics.failed(due.kind);
                 let hours = sending.policy.retry_for.as_secs() / 3600;
                 tracing::warn!(recipient = %due.recipient, %error, hours, "mail given up after retrying");
                 give_up(store, due, &format!("{error} (retried for {hours} hours)")).await?;
                 delivery.given_up += 1;
             }
             Attempt::Failed(SendError::Transient(error)) => {
-                metrics.failed(MailKind::from_stored(&due.kind));
+                metrics.failed(due.kind);
                 let wait = jitter(sending.policy.backoff(due.attempts));
                 tracing::info!(recipient = %due.recipient, %error, retry_in_secs = wait.as_secs(), "mail will be retried");
                 store.retry_later(due, error, wait, now_ms()).await?;

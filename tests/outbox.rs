@@ -1,0 +1,84 @@
+//! The outbox worker against a real SMTP server, over rows the store holds.
+
+use std::time::Duration;
+
+use loket::outbound::outbox::{Sending, Transport, drain};
+use loket::store::{Store, StoreError};
+use sqlx::Connection;
+
+use crate::support::smtp::SmtpSink;
+
+/// Puts a mail of `kind` for the ticket `t-1` straight into the outbox, as
+/// another program (or a later loket) could have.
+async fn put(db: &mut sqlx::SqliteConnection, id: &str, kind: &str, recipient: &str, now: i64) {
+    sqlx::query(
+        "INSERT INTO outbox (id, ticket_id, kind, recipient, sender, message_id, body, state, next_attempt_at, created_at)
+         VALUES ($1, 't-1', $2, $3, 'servicedesk@example.org', $4, $5, 'pending', $6, $6)",
+    )
+    .bind(id)
+    .bind(kind)
+    .bind(recipient)
+    .bind(format!("{id}@loket"))
+    .bind(format!("Message-ID: <{id}@loket>\r\nSubject: VPN\r\n\r\nThanks.\r\n").into_bytes())
+    .bind(now)
+    .execute(db)
+    .await
+    .unwrap();
+}
+
+/// One row whose kind no loket wrote must not hold up the queue: a claim that
+/// failed on it as a whole would be claimed again and fail again, and nothing
+/// would go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_of_a_kind_loket_cannot_read_is_given_up_with_why_and_the_other_mails_still_go_out() {
+    crate::support::init_tracing();
+    let sink = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::sqlite_url(dir.path());
+    let config = crate::support::config(&url, crate::support::free_port(), &[], &sink.section());
+    let store = Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO tickets (id, reference, requester_address, subject, department, status, decided_by,
+            route_reason, origin_mailbox, created_at, updated_at)
+         VALUES ('t-1', 'SD-00001', 'anna@example.org', 'VPN', 'it', 'new', 'mailbox', 'mailbox', 'it-old', $1, $1)",
+    )
+    .bind(now)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    put(&mut db, "m1", "ack", "anna@example.org", now).await;
+    put(&mut db, "m2", "bogus", "bram@example.org", now).await;
+    put(&mut db, "m3", "forward", "it-queue@example.org", now).await;
+
+    let transport = Transport::from_config(&config.outbox, config.smtp.as_ref(), &config.oauth)
+        .unwrap()
+        .expect("an SMTP transport");
+    let sending = Sending::from_config(&config);
+    let delivery = drain(&store, &transport, sending).await.unwrap();
+    assert_eq!(delivery.sent, 2, "{delivery:?}");
+    let mut recipients: Vec<String> = sink.received().into_iter().flat_map(|m| m.rcpt_tos).collect();
+    recipients.sort();
+    assert_eq!(recipients, ["anna@example.org", "it-queue@example.org"]);
+    assert_eq!(store.outbox_depth().await.unwrap(), 0, "nothing is left to be claimed again");
+
+    let (state, error): (String, Option<String>) =
+        sqlx::query_as("SELECT state, last_error FROM outbox WHERE id = 'm2'").fetch_one(&mut db).await.unwrap();
+    assert_eq!(state, "failed");
+    let error = error.unwrap_or_default();
+    assert!(error.contains("`bogus` is not a mail kind"), "{error}");
+
+    // The operator's list names the value it cannot show.
+    match store.outbox_queue(true, 10).await {
+        Err(StoreError::Corrupt(why)) => assert!(why.contains("`bogus`"), "{why}"),
+        other => panic!("the list read a mail of kind bogus: {other:?}"),
+    }
+
+    // Another round claims nothing: the mail given up stays given up, and nothing is sent twice.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(drain(&store, &transport, sending).await.unwrap().total(), 0);
+    assert_eq!(sink.received().len(), 2);
+}
