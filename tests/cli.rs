@@ -572,6 +572,44 @@ async fn tickets_list_filters_by_status_department_mailbox_and_date_and_keeps_it
     assert_eq!(list(&["--since", "2099-01-01"]).trim(), "no tickets yet");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_list_names_a_filter_that_is_no_such_thing_and_a_stored_status_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = request("Anna <anna@example.org>", "it@example.org", "VPN", "The VPN drops.", "g1@t");
+    let b = request("Bob <bob2@example.org>", "it@example.org", "Printer", "Out of toner.", "g2@t");
+    let config = quarantined(dir.path(), &[("1.M1.host", a), ("2.M2.host", b)]).await;
+    assert!(loket(&["quarantine", "reingest", "--all", "--config", "loket.toml"], dir.path()).status.success());
+    let list = |args: &[&str]| {
+        let mut all = vec!["tickets", "list", "--config", "loket.toml"];
+        all.extend_from_slice(args);
+        loket(&all, dir.path())
+    };
+
+    for (flag, value) in [("--department", "IT"), ("--mailbox", "it old"), ("--status", "closed")] {
+        let refused = list(&[flag, value]);
+        assert!(!refused.status.success(), "{flag} {value} was taken");
+        let message = stderr(&refused);
+        assert!(message.contains(flag) && message.contains(value), "{message}");
+    }
+
+    let json = stdout(&list(&["--json", "--department", "it", "--mailbox", "it-old"]));
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["status"], "new", "{first}");
+    assert_eq!(first["department"], "it", "{first}");
+    assert_eq!(first["mailbox"], "it-old", "{first}");
+    assert_eq!(first["decided_by"], "model", "{first}");
+    assert!(first["reference"].as_str().unwrap().starts_with("SD-"), "{first}");
+
+    // A status no loket writes is not read as new: the operator is told which value it is.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(config.store.url.expose()).await.unwrap();
+    sqlx::query("UPDATE tickets SET status = 'closed' WHERE reference = 'SD-00002'").execute(&pool).await.unwrap();
+    pool.close().await;
+    let failed = list(&[]);
+    assert!(!failed.status.success(), "{}", stdout(&failed));
+    assert!(stderr(&failed).contains("`closed` is not a ticket status"), "{}", stderr(&failed));
+}
+
 /// Two people's requests taken in from a Maildir into the store at `url`.
 async fn two_people(dir: &Path, url: &str) {
     let maildir = dir.join("it");

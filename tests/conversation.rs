@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::support::desk::*;
 use crate::support::{browser, eventually, http, request};
+use loket::domain::Status;
 use mail_parser::{MessageParser, MimeHeaders};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,7 +181,7 @@ async fn outsiders_can_neither_write_on_nor_read_a_ticket_that_is_not_theirs() {
         .await;
     desk.mail("mallory@example.net", "ack", 2).await;
     let detail = desk.store.ticket("SD-00001").await.unwrap();
-    assert_eq!(detail.summary.status, "new", "the forged #resolve did nothing");
+    assert_eq!(detail.summary.status, Status::New, "the forged #resolve did nothing");
     assert_eq!(detail.messages.len(), 1, "nothing joined SD-00001");
     assert_eq!(desk.count(ANNA), 1, "the employee got their ack and nothing else");
 
@@ -224,7 +225,7 @@ async fn outsiders_can_neither_write_on_nor_read_a_ticket_that_is_not_theirs() {
     })
     .await;
     assert_eq!(desk.count(ANNA), 1, "neither the unknown command nor the note reached the employee");
-    assert_eq!(desk.store.ticket("SD-00001").await.unwrap().summary.status, "new");
+    assert_eq!(desk.store.ticket("SD-00001").await.unwrap().summary.status, Status::New);
 
     // Reading: a guessed token, a missing one, another ticket's token and an unknown
     // reference all get the same 404.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::support::dovecot::{self, Dovecot};
 use crate::support::{TestMailbox, eventually, http, imap, request};
 use loket::config::Config;
+use loket::domain::Status;
 use loket::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -99,8 +100,8 @@ async fn three_mailboxes_become_tickets(store_url: &str) {
         let user = ticket.subject.split(' ').next().unwrap();
         let expected_department = user;
         assert_eq!(ticket.department, expected_department, "{}", ticket.subject);
-        assert_eq!(ticket.mailbox, format!("{user}-old"));
-        assert_eq!(ticket.status, "new");
+        assert_eq!(ticket.mailbox.as_str(), format!("{user}-old"));
+        assert_eq!(ticket.status, Status::New);
         assert_eq!(ticket.requester, "anna@example.org");
         assert!(ticket.message_id.as_deref().unwrap().starts_with(user));
     }
@@ -608,16 +609,16 @@ async fn backlog_that_was_read_or_is_old_is_kept_as_history_and_recent_unread_ma
     wait_for_tickets(&store, 3).await;
     daemon.stop().await;
     for ticket in store.list_tickets(10).await.unwrap() {
-        let detail = store.ticket(&ticket.reference).await.unwrap();
+        let detail = store.ticket(ticket.reference.as_str()).await.unwrap();
         let history = detail.events.iter().find(|e| e.kind == "history");
         match ticket.subject.as_str() {
             "recent" => {
-                assert_eq!(ticket.status, "new");
+                assert_eq!(ticket.status, Status::New);
                 assert!(history.is_none());
                 assert_eq!(detail.outbox.iter().map(|o| o.kind.as_str()).collect::<Vec<_>>(), ["forward"]);
             }
             "read" | "old" => {
-                assert_eq!(ticket.status, "resolved", "{}", ticket.subject);
+                assert_eq!(ticket.status, Status::Resolved, "{}", ticket.subject);
                 let why = history.and_then(|h| h.data.clone()).expect("the timeline says it is history");
                 let loket::domain::Event::History { why } = why else { panic!("{why:?}") };
                 assert_eq!(matches!(why, loket::domain::History::Seen), ticket.subject == "read", "{why:?}");

@@ -188,7 +188,7 @@ async fn every_human_request_gets_one_ack_and_one_forward_and_automatic_mail_get
     }
     // The stored tickets say why the automatic mails got no reply.
     for ticket in store.list_tickets(20).await.unwrap() {
-        let detail = store.ticket(&ticket.reference).await.unwrap();
+        let detail = store.ticket(ticket.reference.as_str()).await.unwrap();
         let withheld = detail.events.iter().any(|e| e.kind == "withheld");
         assert_eq!(withheld, ticket.automatic.is_some(), "{}", ticket.subject);
         if ticket.automatic.is_none() {

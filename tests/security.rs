@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::support::desk::*;
 use crate::support::eventually;
+use loket::domain::Status;
 
 /// A request from `from`, with extra header lines.
 fn request_with(from: &str, headers: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
@@ -71,7 +72,7 @@ async fn a_stranger_cannot_speak_for_a_department_but_its_staff_can() {
     })
     .await;
     let detail = desk.store.ticket("SD-00001").await.unwrap();
-    assert_eq!(detail.summary.status, "new", "no #resolve ran");
+    assert_eq!(detail.summary.status, Status::New, "no #resolve ran");
     assert_eq!(detail.summary.department, "it", "no #route ran");
     assert_eq!(desk.count(ANNA), 1, "the employee got the acknowledgement and no phishing");
     assert_eq!(desk.count("hr-queue@example.org"), 0, "nothing went to HR");

@@ -99,7 +99,7 @@ async fn suite(store: Store) {
     assert_eq!(ticket.summary.department, "hr");
     assert_eq!(ticket.summary.mailbox, "hr-old");
     // The signed contract reads as HR too, so the model confirms the mailbox's department.
-    assert_eq!(ticket.summary.decided_by, "model");
+    assert_eq!(ticket.summary.decided_by, loket::domain::DecidedBy::Model);
     assert_eq!(ticket.messages.len(), 1);
     let attachment = &ticket.messages[0].attachments[0];
     assert_eq!(attachment.filename.as_deref(), Some("contract.pdf"));

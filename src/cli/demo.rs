@@ -77,7 +77,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
     std::fs::write(dir.join("loket.toml"), saved).context("writing the demo config")?;
     let Some(first) = tickets.last() else { return Ok(()) };
     println!("see one whole: loket tickets show {} --config {}", first.reference, dir.join("loket.toml").display());
-    let reference = crate::domain::TicketRef::parse(&first.reference).map_err(|e| anyhow::anyhow!(e.0))?;
+    let reference = first.reference.clone();
     let generation = store.link_generation(reference.as_str()).await?.unwrap_or(crate::sign::FIRST_LINK);
     let token = pipeline.signer().tracking_token(&reference, generation);
     let link = format!("{}/t/{reference}?k={token}", config.desk.base_url);

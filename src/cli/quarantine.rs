@@ -56,7 +56,7 @@ async fn reingest_one(
     store: &Store,
     entry: &QuarantineEntry,
 ) -> Result<String, String> {
-    let Some(mailbox) = crate::config::mailbox_named(&config.mailboxes, &entry.mailbox) else {
+    let Some(mailbox) = crate::config::mailbox_named(&config.mailboxes, entry.mailbox.as_str()) else {
         return Err(format!("mailbox {} is no longer in the config", entry.mailbox));
     };
     let raw = if entry.truncated != 0 { whole(config, mailbox, entry).await? } else { entry.raw.clone() };

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::clock;
 use crate::config::Config;
-use crate::domain::Language;
+use crate::domain::{DepartmentId, Language, MailboxName};
 use crate::store::{Store, TicketFilter, TicketSummary};
 
 #[derive(Debug, Subcommand)]
@@ -25,11 +25,11 @@ pub enum TicketsCommand {
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
         /// Only tickets of this department (its id).
-        #[arg(long)]
-        department: Option<String>,
+        #[arg(long, value_parser = parse_department)]
+        department: Option<DepartmentId>,
         /// Only tickets that came in through this mailbox (its name).
-        #[arg(long)]
-        mailbox: Option<String>,
+        #[arg(long, value_parser = parse_mailbox)]
+        mailbox: Option<MailboxName>,
         /// Only tickets opened since this day (YYYY-MM-DD) or for this many days (7d).
         #[arg(long, value_parser = parse_since)]
         since: Option<i64>,
@@ -107,6 +107,14 @@ impl StatusArg {
     }
 }
 
+fn parse_department(text: &str) -> Result<DepartmentId, String> {
+    DepartmentId::parse(text).map_err(|e| e.0)
+}
+
+fn parse_mailbox(text: &str) -> Result<MailboxName, String> {
+    MailboxName::parse(text).map_err(|e| e.0)
+}
+
 /// `2026-11-01` (midnight, local time) or `7d` (seven days back from now), as milliseconds.
 fn parse_since(text: &str) -> Result<i64, String> {
     if let Some(days) = text.strip_suffix('d') {
@@ -134,13 +142,8 @@ pub async fn tickets(command: TicketsCommand, config: &Config) -> Result<()> {
     let mut out = super::terminal::stdout();
     match command {
         TicketsCommand::List { json, limit, status, department, mailbox, since } => {
-            let filter = TicketFilter {
-                status: status.map(|s| s.status().as_str().to_owned()),
-                department,
-                mailbox,
-                since_ms: since,
-                limit,
-            };
+            let filter =
+                TicketFilter { status: status.map(StatusArg::status), department, mailbox, since_ms: since, limit };
             let tickets = store.find_tickets(&filter).await?;
             if json {
                 for ticket in &tickets {

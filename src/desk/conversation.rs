@@ -87,7 +87,7 @@ impl Respond {
         let sent_to = if update {
             self.directory().mailbox_address(turn.incoming.mailbox.as_str())
         } else {
-            self.directory().mailbox_address(&ticket.origin_mailbox)
+            self.directory().mailbox_address(ticket.origin_mailbox.as_str())
         };
         let received = clock::display(if update { turn.incoming.received_at_ms } else { ticket.received_at });
         let facts = TicketFacts {

@@ -17,6 +17,8 @@ pub enum DecidedBy {
 }
 
 impl DecidedBy {
+    pub const ALL: [Self; 4] = [Self::Mailbox, Self::DeskDefault, Self::Rule, Self::Model];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Mailbox => "mailbox",
@@ -25,13 +27,36 @@ impl DecidedBy {
             Self::Model => "model",
         }
     }
+}
 
-    pub fn from_stored(value: &str) -> Self {
-        match value {
-            "desk_default" => Self::DeskDefault,
-            "rule" => Self::Rule,
-            "model" => Self::Model,
-            _ => Self::Mailbox,
+impl TryFrom<String> for DecidedBy {
+    type Error = super::InvalidValue;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.as_str() == stored)
+            .ok_or_else(|| super::InvalidValue(format!("`{stored}` is not who chose a department")))
+    }
+}
+
+/// The store's spelling, as the command line shows it.
+impl std::fmt::Display for DecidedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DecidedBy;
+
+    #[test]
+    fn who_chose_reads_back_from_its_stored_spelling_and_nothing_else_does() {
+        for chooser in DecidedBy::ALL {
+            assert_eq!(DecidedBy::try_from(chooser.as_str().to_owned()), Ok(chooser));
         }
+        assert!(DecidedBy::try_from("classifier".to_owned()).is_err());
+        assert!(DecidedBy::try_from(String::new()).is_err(), "an empty value is not the mailbox");
     }
 }

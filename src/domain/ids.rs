@@ -110,6 +110,14 @@ impl TicketRef {
     }
 }
 
+impl TryFrom<String> for TicketRef {
+    type Error = InvalidValue;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        Self::parse(&stored)
+    }
+}
+
 impl fmt::Display for TicketRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(&self.0)

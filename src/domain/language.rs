@@ -26,6 +26,14 @@ impl Language {
     }
 }
 
+impl TryFrom<String> for Language {
+    type Error = super::InvalidValue;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        Self::from_code(&stored).ok_or_else(|| super::InvalidValue(format!("`{stored}` is not a language")))
+    }
+}
+
 /// As written in the config: `en` or `nl`.
 impl<'de> Deserialize<'de> for Language {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

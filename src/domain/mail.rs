@@ -51,11 +51,6 @@ impl MailKind {
         }
     }
 
-    /// The kind as stored by [`MailKind::as_str`]; anything unknown reads as a forward.
-    pub fn from_stored(kind: &str) -> Self {
-        Self::ALL.into_iter().find(|k| k.as_str() == kind).unwrap_or(Self::Forward)
-    }
-
     /// The kind as stored by [`MailKind::as_str`], and nothing else.
     pub fn parse_stored(kind: &str) -> Result<Self, super::InvalidValue> {
         Self::ALL

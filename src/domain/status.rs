@@ -21,15 +21,6 @@ impl Status {
     }
 
     pub const ALL: [Self; 3] = [Self::New, Self::InProgress, Self::Resolved];
-
-    /// The status as stored by [`Status::as_str`]; anything unknown reads as new.
-    pub fn from_stored(value: &str) -> Self {
-        match value {
-            "in_progress" => Self::InProgress,
-            "resolved" => Self::Resolved,
-            _ => Self::New,
-        }
-    }
 }
 
 impl TryFrom<String> for Status {
@@ -40,5 +31,25 @@ impl TryFrom<String> for Status {
             .into_iter()
             .find(|s| s.as_str() == stored)
             .ok_or_else(|| super::InvalidValue(format!("`{stored}` is not a ticket status")))
+    }
+}
+
+/// The store's spelling, as the command line shows it.
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status;
+
+    #[test]
+    fn every_status_reads_back_from_its_stored_spelling_and_nothing_else_does() {
+        for status in Status::ALL {
+            assert_eq!(Status::try_from(status.as_str().to_owned()), Ok(status));
+        }
+        assert!(Status::try_from("closed".to_owned()).is_err(), "an unknown status is not read as new");
     }
 }

@@ -1,7 +1,7 @@
 //! A stored ticket as a message that joins it finds it: what the desk needs to
 //! decide who wrote the message and what it does.
 
-use super::{DecidedBy, DepartmentId, EventKind, Language, Status, TicketRef};
+use super::{DecidedBy, DepartmentId, EventKind, Language, MailboxName, Status, TicketRef};
 
 #[derive(Debug, Clone)]
 pub struct TicketState {
@@ -15,7 +15,7 @@ pub struct TicketState {
     pub department: DepartmentId,
     pub status: Status,
     pub language: Language,
-    pub origin_mailbox: String,
+    pub origin_mailbox: MailboxName,
     pub opening_message_id: Option<String>,
     pub opening_text: String,
     pub opening_raw: Vec<u8>,
@@ -44,9 +44,9 @@ pub struct PublicEvent {
 /// The stored ticket, as the page may read it.
 #[derive(Debug, Clone)]
 pub struct PublicTicket {
-    pub reference: String,
+    pub reference: TicketRef,
     pub subject: String,
-    pub department: String,
+    pub department: DepartmentId,
     pub status: Status,
     pub language: Language,
     /// Who chose the department when the ticket opened, and the model's confidence.

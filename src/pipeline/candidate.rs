@@ -117,18 +117,18 @@ impl Candidate<'_> {
             requester_address: &requester.address,
             requester_name: requester.name.as_deref(),
             subject: &self.message.subject,
-            department: self.decision.department.as_str(),
+            department: &self.decision.department,
             category: self.decision.category.as_deref(),
-            decided_by: self.decision.decided_by.as_str(),
+            decided_by: self.decision.decided_by,
             confidence: self.decision.confidence,
             reason: &self.decision.reason,
-            origin_mailbox: self.incoming.mailbox.as_str(),
+            origin_mailbox: &self.incoming.mailbox,
             automatic: match self.verdict {
                 Verdict::Automatic { kind, .. } => Some(kind.as_str()),
                 Verdict::Person => None,
             },
             opening_message_id: self.message.message_id.as_deref(),
-            language: self.language.code(),
+            language: self.language,
             status,
         }
     }

@@ -13,7 +13,7 @@ use super::candidate::{Candidate, Case, IngestOutcome, candidates};
 use super::open;
 use crate::desk::{self, Joining, Responder, Turn};
 use crate::domain::Incoming;
-use crate::domain::{TicketRef, TicketState};
+use crate::domain::TicketState;
 use crate::inbound::guard::{AutoKind, Verdict};
 use crate::pipeline::plan::Plan;
 use crate::store::{CopyKey, IngestTx, NewMessage, Quarantined, Store, StoreError, TicketChange};
@@ -70,8 +70,7 @@ pub async fn store_group(
                 tx.record_bounce(&bounced.outbox_id, &c.message.subject).await?;
                 let entry = desk::bounce_entry(bounced.kind, &bounced.recipient, &c.message.subject, &c.message.from);
                 entries.push((c, entry));
-                let reference = TicketRef::parse(&bounced.reference).map_err(|e| StoreError::Corrupt(e.0))?;
-                outcomes[c.index] = IngestOutcome::Bounced(reference);
+                outcomes[c.index] = IngestOutcome::Bounced(bounced.reference.clone());
             }
             Case::Joined(..) | Case::New => {}
         }
@@ -158,7 +157,7 @@ async fn converse(
         let reply = desk.converse(&turn);
         let change = TicketChange {
             status: reply.status.unwrap_or(ticket.status),
-            department: reply.department.as_ref().unwrap_or(&ticket.department).as_str(),
+            department: reply.department.as_ref().unwrap_or(&ticket.department),
             staff: reply.staff.as_deref(),
         };
         tx.change_ticket(&ticket.id, change, now).await?;

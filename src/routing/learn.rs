@@ -59,7 +59,7 @@ async fn mailbox_examples(settings: &Settings, store: &Store) -> Result<Vec<Exam
         .await?
         .into_iter()
         .filter_map(|request| {
-            let home = settings.directory.mailbox(&request.mailbox)?.department.clone()?;
+            let home = settings.directory.mailbox(request.mailbox.as_str())?.department.clone()?;
             let held = request.resolved && request.department == home.as_str();
             (request.backlog || held).then_some(Example {
                 department: home,

@@ -2,13 +2,14 @@
 
 use super::query::SUMMARY_COLUMNS;
 use super::{Store, StoreError, TicketSummary};
+use crate::domain::{DepartmentId, MailboxName, Status};
 
 /// Which tickets to list; `None` means any.
 #[derive(Debug, Clone, Default)]
 pub struct TicketFilter {
-    pub status: Option<String>,
-    pub department: Option<String>,
-    pub mailbox: Option<String>,
+    pub status: Option<Status>,
+    pub department: Option<DepartmentId>,
+    pub mailbox: Option<MailboxName>,
     /// Opened at or after this time (milliseconds).
     pub since_ms: Option<i64>,
     pub limit: i64,
@@ -19,11 +20,13 @@ impl Store {
     pub async fn find_tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketSummary>, StoreError> {
         let mut conditions = Vec::new();
         let mut texts = Vec::new();
-        for (column, value) in
-            [("status", &filter.status), ("department", &filter.department), ("origin_mailbox", &filter.mailbox)]
-        {
+        for (column, value) in [
+            ("status", filter.status.map(Status::as_str)),
+            ("department", filter.department.as_ref().map(DepartmentId::as_str)),
+            ("origin_mailbox", filter.mailbox.as_ref().map(MailboxName::as_str)),
+        ] {
             if let Some(value) = value {
-                texts.push(value.as_str());
+                texts.push(value);
                 conditions.push(format!("{column} = ${}", texts.len()));
             }
         }

@@ -4,7 +4,7 @@
 //! has expired.
 
 use super::{Store, StoreError, new_id};
-use crate::domain::Outgoing;
+use crate::domain::{Language, Outgoing};
 
 /// A request made on the form, as it waits for confirmation.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -14,8 +14,8 @@ pub struct FormRequest {
     pub address: String,
     /// The client (IP address) that sent the form.
     pub client: String,
-    /// `en` or `nl`: the language the form was filled in.
-    pub language: String,
+    /// The language the form was filled in.
+    pub language: Language,
     /// The request as a mail (RFC 5322), as it will be taken in.
     pub raw: Vec<u8>,
     pub created_at: i64,
@@ -62,7 +62,7 @@ impl Store {
         .bind(&request.id)
         .bind(&request.address)
         .bind(&request.client)
-        .bind(&request.language)
+        .bind(request.language.code())
         .bind(&request.raw)
         .bind(request.created_at)
         .bind(request.expires_at)

@@ -16,7 +16,10 @@ use super::events::Stored;
 use super::rows::{self, Value};
 use super::spelling::spelled;
 use super::{Backend, Store, StoreError};
-use crate::domain::{DepartmentId, Entry, Language, MailKind, OutboxState, Outgoing, Status, TicketRef, TicketState};
+use crate::domain::{
+    DecidedBy, DepartmentId, Entry, Language, MailKind, MailboxName, OutboxState, Outgoing, Status, TicketRef,
+    TicketState,
+};
 
 /// How far back a ticket's messages are given to the desk to recognise a loop.
 const LOOP_WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -64,16 +67,16 @@ pub struct NewTicket<'a> {
     pub requester_address: &'a str,
     pub requester_name: Option<&'a str>,
     pub subject: &'a str,
-    pub department: &'a str,
+    pub department: &'a DepartmentId,
     pub category: Option<&'a str>,
-    pub decided_by: &'a str,
+    pub decided_by: DecidedBy,
     pub confidence: Option<f64>,
     pub reason: &'a str,
-    pub origin_mailbox: &'a str,
+    pub origin_mailbox: &'a MailboxName,
     /// The kind of automatic mail that opened it, when it was.
     pub automatic: Option<&'a str>,
     pub opening_message_id: Option<&'a str>,
-    pub language: &'a str,
+    pub language: Language,
     pub status: Status,
 }
 
@@ -102,7 +105,7 @@ pub struct Quarantined<'a> {
 /// One of loket's sent mails that a delivery report quotes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BouncedMail {
-    pub reference: String,
+    pub reference: TicketRef,
     pub ticket_id: String,
     pub outbox_id: String,
     pub kind: MailKind,
@@ -113,7 +116,7 @@ pub struct BouncedMail {
 #[derive(Debug, Clone, Copy)]
 pub struct TicketChange<'a> {
     pub status: Status,
-    pub department: &'a str,
+    pub department: &'a DepartmentId,
     /// An address to remember as the ticket's staff.
     pub staff: Option<&'a str>,
 }
@@ -208,7 +211,7 @@ impl IngestTx {
     /// The sent mail one of `quoted` Message-IDs names, when it is one of loket's.
     pub async fn bounced_mail(&mut self, quoted: &[String]) -> Result<Option<BouncedMail>, StoreError> {
         for id in quoted {
-            let row: Option<(String, String, String, String, String)> = sqlx::query_as(
+            let row: Option<(TicketRef, String, String, MailKind, String)> = sqlx::query_as(
                 "SELECT t.reference, t.id, o.id, o.kind, o.recipient FROM outbox o JOIN tickets t ON t.id = o.ticket_id
                  WHERE o.message_id = $1",
             )
@@ -216,7 +219,6 @@ impl IngestTx {
             .fetch_optional(&mut *self.tx)
             .await?;
             if let Some((reference, ticket_id, outbox_id, kind, recipient)) = row {
-                let kind = MailKind::from_stored(&kind);
                 return Ok(Some(BouncedMail { reference, ticket_id, outbox_id, kind, recipient }));
             }
         }
@@ -228,8 +230,19 @@ impl IngestTx {
     /// concurrent command or reply waits and then sees this one's change instead of
     /// writing back what it read before.
     pub async fn ticket(&mut self, reference: &TicketRef, now: i64) -> Result<Option<TicketState>, StoreError> {
-        type TicketRow =
-            (String, String, String, Option<String>, String, String, String, Option<String>, String, i64, i64);
+        type TicketRow = (
+            String,
+            TicketRef,
+            String,
+            Option<String>,
+            String,
+            DepartmentId,
+            Status,
+            Option<Language>,
+            MailboxName,
+            i64,
+            i64,
+        );
         let select = match self.backend {
             Backend::Sqlite => {
                 "SELECT id, reference, requester_address, requester_name, subject, department, status, language,
@@ -291,14 +304,15 @@ impl IngestTx {
         .await?;
         Ok(Some(TicketState {
             id,
-            reference: TicketRef::parse(&reference).map_err(|e| StoreError::Corrupt(e.0))?,
+            reference,
             requester_address,
             requester_name,
             opening_from,
             subject,
-            department: DepartmentId::parse(&department).map_err(|e| StoreError::Corrupt(e.0))?,
-            status: Status::from_stored(&status),
-            language: language.as_deref().and_then(Language::from_code).unwrap_or(Language::En),
+            department,
+            status,
+            // Tickets opened before languages were kept are in English.
+            language: language.unwrap_or(Language::En),
             origin_mailbox: origin,
             opening_message_id,
             opening_text,
@@ -396,16 +410,16 @@ impl IngestTx {
                     Value::Text(t.requester_address),
                     Value::MaybeText(t.requester_name),
                     Value::Text(t.subject),
-                    Value::Text(t.department),
+                    Value::Text(t.department.as_str()),
                     Value::MaybeText(t.category),
                     Value::Text(t.status.as_str()),
-                    Value::Text(t.decided_by),
+                    Value::Text(t.decided_by.as_str()),
                     Value::MaybeFloat(t.confidence),
                     Value::Text(t.reason),
-                    Value::Text(t.origin_mailbox),
+                    Value::Text(t.origin_mailbox.as_str()),
                     Value::MaybeText(t.automatic),
                     Value::MaybeText(t.opening_message_id),
-                    Value::Text(t.language),
+                    Value::Text(t.language.code()),
                     Value::Int(now),
                     Value::Int(now),
                 ]
@@ -460,7 +474,7 @@ impl IngestTx {
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE tickets SET status = $1, department = $2, updated_at = $3 WHERE id = $4")
             .bind(change.status.as_str())
-            .bind(change.department)
+            .bind(change.department.as_str())
             .bind(now)
             .bind(ticket_id)
             .execute(&mut *self.tx)

@@ -10,11 +10,12 @@ use sqlx::FromRow;
 
 use super::lease::{db_now, millis};
 use super::{Store, StoreError};
+use crate::domain::MailboxName;
 
 /// A mailbox as `loket status` shows it.
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct MailboxStatus {
-    pub mailbox: String,
+    pub mailbox: MailboxName,
     /// The instance holding its lease, while the lease runs.
     pub holder: Option<String>,
     /// Since when the holder holds it (database clock, milliseconds).

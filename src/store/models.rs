@@ -4,7 +4,7 @@ use sqlx::FromRow;
 
 use super::spelling::spelled;
 use super::{Store, StoreError, ingest::new_id};
-use crate::domain::DepartmentId;
+use crate::domain::{DepartmentId, MailboxName, Status, TicketRef};
 
 /// A model as `loket train` stored it (`body` is its JSON).
 #[derive(Debug, Clone, FromRow)]
@@ -20,7 +20,7 @@ pub struct StoredModel {
 /// opening mail, where it arrived, where it went, and whether it was backlog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxRequest {
-    pub mailbox: String,
+    pub mailbox: MailboxName,
     pub department: DepartmentId,
     pub resolved: bool,
     /// It was already in the mailbox when loket first connected.
@@ -31,11 +31,10 @@ pub struct MailboxRequest {
 
 #[derive(FromRow)]
 struct MailboxRow {
-    reference: String,
-    mailbox: String,
-    #[sqlx(try_from = "String")]
+    reference: TicketRef,
+    mailbox: MailboxName,
     department: DepartmentId,
-    status: String,
+    status: Status,
     subject: String,
     body: String,
     history: i64,
@@ -45,7 +44,7 @@ struct MailboxRow {
 /// A department's `#route`: the ticket's opening request and where it belonged.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Correction {
-    pub reference: String,
+    pub reference: TicketRef,
     pub subject: String,
     pub body: String,
     pub department: DepartmentId,
@@ -90,7 +89,7 @@ impl Store {
     /// Every reroute by a department, the last one per ticket: the ticket's opening
     /// request, labelled with the department it was rerouted to.
     pub async fn corrections(&self) -> Result<Vec<Correction>, StoreError> {
-        let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(spelled(
+        let rows: Vec<(TicketRef, String, String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(spelled(
             "SELECT t.reference, m.subject, m.text_body, e.public_text, e.at
              FROM events e JOIN tickets t ON t.id = e.ticket_id
              JOIN messages m ON m.ticket_id = t.id AND m.message_id IS NOT DISTINCT FROM t.opening_message_id
@@ -134,7 +133,7 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         let mut requests = Vec::with_capacity(rows.len());
-        let mut last: Option<String> = None;
+        let mut last: Option<TicketRef> = None;
         // A mail sent to two old addresses is stored twice on one ticket: it counts once.
         for row in rows {
             if last.as_ref() == Some(&row.reference) {
@@ -144,7 +143,7 @@ impl Store {
             requests.push(MailboxRequest {
                 mailbox: row.mailbox,
                 department: row.department,
-                resolved: row.status == crate::domain::Status::Resolved.as_str(),
+                resolved: row.status == Status::Resolved,
                 backlog: row.history > 0 || row.below_backlog > 0,
                 subject: row.subject,
                 body: row.body,

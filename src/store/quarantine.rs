@@ -2,12 +2,13 @@
 //! removing entries.
 
 use super::{Store, StoreError};
+use crate::domain::MailboxName;
 
 /// A quarantined message as it is taken in again.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct QuarantineEntry {
     pub id: String,
-    pub mailbox: String,
+    pub mailbox: MailboxName,
     pub source_key: String,
     pub reason: String,
     /// Only the message's header was kept (it was over the size limit).

@@ -6,25 +6,25 @@ use sqlx::FromRow;
 use super::spelling::spelled;
 use super::{Store, StoreError};
 use crate::domain::{
-    DecidedBy, DepartmentId, Event, EventKind, Language, OutboxState, PublicEvent, PublicTicket, Status,
+    DecidedBy, DepartmentId, Event, EventKind, Language, MailboxName, OutboxState, PublicEvent, PublicTicket, Status,
+    TicketRef,
 };
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct TicketSummary {
-    pub reference: String,
-    #[sqlx(try_from = "String")]
+    pub reference: TicketRef,
     pub department: DepartmentId,
-    pub status: String,
+    pub status: Status,
     pub requester: String,
     pub requester_name: Option<String>,
     pub subject: String,
     /// The old mailbox the opening message arrived in.
-    pub mailbox: String,
+    pub mailbox: MailboxName,
     /// The Message-ID of the message that opened the ticket.
     pub message_id: Option<String>,
     /// Set when the opening message was automatic mail (auto_reply, bounce, list, loop).
     pub automatic: Option<String>,
-    pub decided_by: String,
+    pub decided_by: DecidedBy,
     pub route_reason: String,
     pub created_at: i64,
 }
@@ -34,7 +34,8 @@ pub struct MessageRow {
     #[serde(skip)]
     pub id: String,
     pub direction: String,
-    pub mailbox: Option<String>,
+    /// The mailbox an incoming message arrived in; none for mail loket sent.
+    pub mailbox: Option<MailboxName>,
     pub message_id: Option<String>,
     pub from_address: String,
     pub from_name: Option<String>,
@@ -60,9 +61,7 @@ pub struct AttachmentRow {
 /// How many tickets of one department stand at one status.
 #[derive(Debug, Clone, FromRow)]
 pub struct TicketCount {
-    #[sqlx(try_from = "String")]
     pub department: DepartmentId,
-    #[sqlx(try_from = "String")]
     pub status: Status,
     pub tickets: i64,
 }
@@ -102,7 +101,7 @@ pub struct TicketDetail {
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct QuarantineRow {
     pub id: String,
-    pub mailbox: String,
+    pub mailbox: MailboxName,
     pub source_key: String,
     pub reason: String,
     pub size: i64,
@@ -170,7 +169,7 @@ impl Store {
     /// What the status page may show of a ticket. With `timeline` false only the
     /// ticket is looked up (the status page does that when the token is wrong).
     pub async fn public_ticket(&self, reference: &str, timeline: bool) -> Result<Option<PublicTicket>, StoreError> {
-        type Row = (String, String, String, String, String, Option<String>, String, Option<f64>, i64);
+        type Row = (String, TicketRef, String, DepartmentId, Status, Option<Language>, DecidedBy, Option<f64>, i64);
         let row: Option<Row> = sqlx::query_as(
             "SELECT id, reference, subject, department, status, language, decided_by, route_confidence, link_generation
              FROM tickets WHERE reference = $1",
@@ -194,9 +193,10 @@ impl Store {
             reference,
             subject,
             department,
-            status: crate::domain::Status::from_stored(&status),
-            language: language.as_deref().and_then(Language::from_code).unwrap_or(Language::En),
-            decided_by: DecidedBy::from_stored(&decided_by),
+            status,
+            // Tickets opened before languages were kept are in English.
+            language: language.unwrap_or(Language::En),
+            decided_by,
             confidence,
             link_generation,
             events: events

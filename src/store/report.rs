@@ -6,7 +6,7 @@ use sqlx::FromRow;
 
 use super::spelling::spelled;
 use super::{Store, StoreError};
-use crate::domain::DepartmentId;
+use crate::domain::{DepartmentId, MailboxName};
 
 /// The tickets opened at or after `since_ms` and before `until_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,8 +19,7 @@ pub struct ReportWindow {
 /// in one department.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct DayCount {
-    pub mailbox: String,
-    #[sqlx(try_from = "String")]
+    pub mailbox: MailboxName,
     pub department: DepartmentId,
     /// Days since the epoch.
     pub day: i64,
@@ -35,7 +34,7 @@ pub struct DayCount {
 /// One person's requests through one mailbox.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct SenderCount {
-    pub mailbox: String,
+    pub mailbox: MailboxName,
     /// The requester's address in lower case.
     pub address: String,
     pub requests: i64,
@@ -86,16 +85,16 @@ impl Store {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QuietFacts {
     /// Per mailbox, its last request from a person.
-    pub last_request: Vec<(String, i64)>,
+    pub last_request: Vec<(MailboxName, i64)>,
     /// Per mailbox, when loket first read it.
-    pub watched_since: Vec<(String, i64)>,
+    pub watched_since: Vec<(MailboxName, i64)>,
 }
 
 impl Store {
     /// Each mailbox's last request from a person before `before_ms` (whatever the
     /// report's window), and when loket first connected to it.
     pub async fn report_quiet(&self, before_ms: i64) -> Result<QuietFacts, StoreError> {
-        let last_request = sqlx::query_as::<_, (String, i64)>(
+        let last_request = sqlx::query_as::<_, (MailboxName, i64)>(
             "SELECT origin_mailbox, MAX(created_at) FROM tickets
              WHERE automatic IS NULL AND created_at < $1
              GROUP BY origin_mailbox",
@@ -103,7 +102,7 @@ impl Store {
         .bind(before_ms)
         .fetch_all(&self.read)
         .await?;
-        let watched_since = sqlx::query_as::<_, (String, i64)>(
+        let watched_since = sqlx::query_as::<_, (MailboxName, i64)>(
             "SELECT name, first_connected_at FROM mailboxes WHERE first_connected_at IS NOT NULL",
         )
         .fetch_all(&self.read)

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::clock;
-use crate::domain::{DecidedBy, EventKind, Language, Status};
+use crate::domain::{DecidedBy, DepartmentId, EventKind, Language, Status, TicketRef};
 pub use crate::domain::{PublicEvent, PublicTicket};
 
 #[derive(Debug, Clone, Serialize)]
@@ -147,9 +147,9 @@ pub fn view(ticket: &PublicTicket, department_name: impl Fn(&str) -> String, des
         .collect();
     StatusView {
         lang: language.code(),
-        reference: ticket.reference.clone(),
+        reference: ticket.reference.to_string(),
         subject: ticket.subject.clone(),
-        department: department_name(&ticket.department),
+        department: department_name(ticket.department.as_str()),
         status: ticket.status.as_str(),
         status_label: status_label(ticket.status, language),
         routed: if ticket.events.iter().any(|e| e.kind == EventKind::Rerouted) {
@@ -180,10 +180,11 @@ pub fn link_expired(ticket: &PublicTicket, now: i64, lifetime_ms: i64) -> bool {
 pub fn sample() -> StatusView {
     let event =
         |at, kind: EventKind, text: Option<&str>| PublicEvent { at, kind, public_text: text.map(str::to_owned) };
+    let Ok(department) = DepartmentId::parse("it") else { unreachable!("`it` is a department id") };
     let ticket = PublicTicket {
-        reference: "SD-00001".into(),
+        reference: TicketRef::new("SD", 1),
         subject: "Phone".into(),
-        department: "it".into(),
+        department,
         status: Status::InProgress,
         language: Language::En,
         decided_by: DecidedBy::Model,
@@ -209,9 +210,9 @@ mod tests {
             public_text: text.map(str::to_owned),
         };
         PublicTicket {
-            reference: "SD-00042".into(),
+            reference: TicketRef::new("SD", 42),
             subject: "Badge".into(),
-            department: "facility".into(),
+            department: DepartmentId::parse("facility").unwrap(),
             status: Status::Resolved,
             language,
             decided_by: DecidedBy::Model,

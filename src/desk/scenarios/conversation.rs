@@ -4,7 +4,8 @@
 use super::{Desk, arrive, desk, events, kinds, mail};
 use crate::desk::{Joining, Reply, Responder, Turn, participants};
 use crate::domain::{
-    DepartmentId, Event, EventKind, Language, MailKind, Mailbox, Refusal, Status, TicketRef, TicketState, Withheld,
+    DepartmentId, Event, EventKind, Language, MailKind, Mailbox, MailboxName, Refusal, Status, TicketRef, TicketState,
+    Withheld,
 };
 use crate::inbound::thread::{Doubt, Role};
 use crate::pipeline::plan::Plan;
@@ -20,7 +21,7 @@ fn ticket() -> TicketState {
         department: DepartmentId::parse("it").unwrap(),
         status: Status::New,
         language: Language::En,
-        origin_mailbox: "it-old".into(),
+        origin_mailbox: MailboxName::parse("it-old").expect("a name"),
         opening_message_id: Some("a-1@x".into()),
         opening_text: "My laptop is broken".into(),
         opening_raw: b"From: anna@example.org\r\nSubject: Laptop\r\n\r\nMy laptop is broken\r\n".to_vec(),

@@ -246,7 +246,6 @@ async fn queue(
         desk: config.desk.name.clone(),
     };
     let mail = confirmation_mail(&desk, &state.renderer, language, &fields.address, &view, date).map_err(failed)?;
-    let request =
-        FormRequest { id, address, client, language: language.code().to_owned(), raw, created_at: now, expires_at };
+    let request = FormRequest { id, address, client, language, raw, created_at: now, expires_at };
     state.store.queue_form_request(&request, &mail, now).await.map_err(|error| super::page::unavailable(&error))
 }

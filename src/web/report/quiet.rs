@@ -3,6 +3,7 @@
 //! A mailbox that never had one counts from when loket first read it. The desk's
 //! own address is never one to switch off.
 
+use crate::domain::MailboxName;
 use crate::store::QuietFacts;
 
 use super::MailboxReport;
@@ -17,7 +18,7 @@ fn days_between(since_ms: i64, as_of_ms: i64) -> i64 {
 /// Sets each mailbox's quiet days as of `as_of_ms`, and marks the ones quiet for
 /// at least `threshold` days as safe to switch off.
 pub(super) fn mark(mailboxes: &mut [MailboxReport], facts: &QuietFacts, as_of_ms: i64, threshold: u32) {
-    let find = |list: &[(String, i64)], name: &str| list.iter().find(|(m, _)| m == name).map(|(_, at)| *at);
+    let find = |list: &[(MailboxName, i64)], name: &str| list.iter().find(|(m, _)| m == name).map(|(_, at)| *at);
     for mailbox in mailboxes {
         let since = find(&facts.last_request, &mailbox.name)
             .or_else(|| find(&facts.watched_since, &mailbox.name))
@@ -33,6 +34,10 @@ pub(super) fn mark(mailboxes: &mut [MailboxReport], facts: &QuietFacts, as_of_ms
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn name(name: &str) -> MailboxName {
+        MailboxName::parse(name).unwrap()
+    }
 
     fn mailbox(name: &str, desk: bool) -> MailboxReport {
         MailboxReport {
@@ -58,11 +63,11 @@ mod tests {
         let now = 1_800_000_000_000;
         let facts = QuietFacts {
             last_request: vec![
-                ("it".into(), now - 30 * DAY_MS),
-                ("hr".into(), now - 29 * DAY_MS - 1),
-                ("desk".into(), now - 90 * DAY_MS),
+                (name("it"), now - 30 * DAY_MS),
+                (name("hr"), now - 29 * DAY_MS - 1),
+                (name("desk"), now - 90 * DAY_MS),
             ],
-            watched_since: vec![("facility".into(), now - 45 * DAY_MS), ("it".into(), now - 400 * DAY_MS)],
+            watched_since: vec![(name("facility"), now - 45 * DAY_MS), (name("it"), now - 400 * DAY_MS)],
         };
         let mut boxes =
             vec![mailbox("it", false), mailbox("hr", false), mailbox("facility", false), mailbox("new", false)];
