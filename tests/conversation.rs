@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::desk::*;
 use crate::support::{browser, eventually, http, request};
-use loket::domain::Status;
+use loket::domain::{EventKind, Status};
 use mail_parser::{MessageParser, MimeHeaders};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,7 +221,7 @@ async fn outsiders_can_neither_write_on_nor_read_a_ticket_that_is_not_theirs() {
     );
     desk.deliver("desk", note).await;
     eventually("the note stored", Duration::from_secs(60), || async {
-        desk.store.ticket("SD-00001").await.unwrap().events.iter().any(|e| e.kind == "note")
+        desk.store.ticket("SD-00001").await.unwrap().events.iter().any(|e| e.kind == EventKind::Note)
     })
     .await;
     assert_eq!(desk.count(ANNA), 1, "neither the unknown command nor the note reached the employee");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::support::dovecot::{self, Dovecot};
 use crate::support::{TestMailbox, eventually, http, imap, request};
 use loket::config::Config;
-use loket::domain::Status;
+use loket::domain::{EventKind, Status};
 use loket::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -610,7 +610,7 @@ async fn backlog_that_was_read_or_is_old_is_kept_as_history_and_recent_unread_ma
     daemon.stop().await;
     for ticket in store.list_tickets(10).await.unwrap() {
         let detail = store.ticket(ticket.reference.as_str()).await.unwrap();
-        let history = detail.events.iter().find(|e| e.kind == "history");
+        let history = detail.events.iter().find(|e| e.kind == EventKind::History);
         match ticket.subject.as_str() {
             "recent" => {
                 assert_eq!(ticket.status, Status::New);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::support::dovecot::Dovecot;
 use crate::support::smtp::{Received, SmtpSink};
 use crate::support::{TestMailbox, eventually, imap, request};
-use loket::domain::{Event, MailKind, OutboxState, Withheld};
+use loket::domain::{Event, EventKind, MailKind, OutboxState, Withheld};
 use loket::store::Store;
 use mail_parser::{MessageParser, MimeHeaders};
 use tokio_util::sync::CancellationToken;
@@ -189,7 +189,7 @@ async fn every_human_request_gets_one_ack_and_one_forward_and_automatic_mail_get
     // The stored tickets say why the automatic mails got no reply.
     for ticket in store.list_tickets(20).await.unwrap() {
         let detail = store.ticket(ticket.reference.as_str()).await.unwrap();
-        let withheld = detail.events.iter().any(|e| e.kind == "withheld");
+        let withheld = detail.events.iter().any(|e| e.kind == EventKind::Withheld);
         assert_eq!(withheld, ticket.automatic.is_some(), "{}", ticket.subject);
         if ticket.automatic.is_none() {
             assert_eq!(detail.outbox.iter().filter(|o| o.state == OutboxState::Sent).count(), 2, "{}", ticket.subject);
@@ -323,7 +323,7 @@ async fn a_bounce_of_loket_s_own_acknowledgement_lands_on_its_ticket() {
     );
     imap::append_all(dovecot.port, "it", "INBOX", &[dsn.into_bytes()]).await;
     eventually("the bounce on the ticket", Duration::from_secs(30), || async {
-        store.ticket("SD-00001").await.unwrap().events.iter().any(|e| e.kind == "bounced")
+        store.ticket("SD-00001").await.unwrap().events.iter().any(|e| e.kind == EventKind::Bounced)
     })
     .await;
     shutdown.cancel();
@@ -332,7 +332,7 @@ async fn a_bounce_of_loket_s_own_acknowledgement_lands_on_its_ticket() {
     assert_eq!(store.count_tickets().await.unwrap(), 1, "a bounce opens no ticket");
     let ticket = store.ticket("SD-00001").await.unwrap();
     assert_eq!(ticket.messages.len(), 2);
-    let event = ticket.events.iter().find(|e| e.kind == "bounced").unwrap();
+    let event = ticket.events.iter().find(|e| e.kind == EventKind::Bounced).unwrap();
     assert!(
         matches!(&event.data, Some(Event::Bounced { mail: MailKind::Ack, recipient, .. }) if recipient == "ghost@example.org"),
         "{event:?}"
@@ -364,7 +364,7 @@ async fn a_permanent_refusal_is_recorded_on_the_ticket_and_not_retried() {
     let ack = ticket.outbox.iter().find(|o| o.kind == MailKind::Ack).unwrap();
     assert_eq!((ack.state, ack.attempts), (OutboxState::Failed, 1), "a permanent refusal is not retried");
     assert!(ack.last_error.as_deref().unwrap_or_default().contains("550"), "{:?}", ack.last_error);
-    let event = ticket.events.iter().find(|e| e.kind == "failed").unwrap();
+    let event = ticket.events.iter().find(|e| e.kind == EventKind::Failed).unwrap();
     let Some(Event::Failed { mail: MailKind::Ack, recipient, error }) = &event.data else { panic!("{event:?}") };
     assert_eq!(recipient, "nobody@nowhere.example.org");
     assert!(error.contains("550"), "{error}");
@@ -514,7 +514,7 @@ async fn a_refused_recipient_gives_up_only_that_mail_and_outbox_retry_sends_it_a
     let ticket = store.ticket("SD-00001").await.unwrap();
     let ack = ticket.outbox.iter().find(|o| o.kind == MailKind::Ack).unwrap();
     assert_eq!(ack.state, OutboxState::Sent);
-    assert!(ticket.events.iter().any(|e| e.kind == "requeued"), "{:?}", ticket.events);
+    assert!(ticket.events.iter().any(|e| e.kind == EventKind::Requeued), "{:?}", ticket.events);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

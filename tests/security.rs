@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::desk::*;
 use crate::support::eventually;
-use loket::domain::Status;
+use loket::domain::{EventKind, Status};
 
 /// A request from `from`, with extra header lines.
 fn request_with(from: &str, headers: &str, subject: &str, body: &str, id: &str) -> Vec<u8> {
@@ -23,7 +23,7 @@ fn reply_under(headers: &str, from: &str, body: &str, id: &str, in_reply_to: &st
     [headers.as_bytes(), &mail].concat()
 }
 
-async fn events(desk: &Desk, kind: &str) -> usize {
+async fn events(desk: &Desk, kind: EventKind) -> usize {
     desk.store.ticket("SD-00001").await.unwrap().events.iter().filter(|e| e.kind == kind).count()
 }
 
@@ -68,7 +68,7 @@ async fn a_stranger_cannot_speak_for_a_department_but_its_staff_can() {
     );
     desk.deliver("desk", stolen).await;
     eventually("both forgeries kept on the ticket", Duration::from_secs(60), || async {
-        events(&desk, "unverified").await == 2
+        events(&desk, EventKind::Unverified).await == 2
     })
     .await;
     let detail = desk.store.ticket("SD-00001").await.unwrap();
@@ -116,8 +116,10 @@ async fn with_the_organisations_mail_server_named_only_its_dmarc_verdict_counts(
         &forward,
     );
     desk.deliver("desk", claimed).await;
-    eventually("both kept as unverified", Duration::from_secs(60), || async { events(&desk, "unverified").await == 2 })
-        .await;
+    eventually("both kept as unverified", Duration::from_secs(60), || async {
+        events(&desk, EventKind::Unverified).await == 2
+    })
+    .await;
     assert_eq!(desk.count(ANNA), 1, "nothing relayed");
 
     let real = reply_under(
@@ -236,6 +238,6 @@ async fn two_auto_responders_that_ignore_rfc_3834_stop_after_a_handful_of_mails(
     }
     let sent = desk.sink.received().len();
     assert!(sent <= 12, "the desk sent {sent} mails between two auto-responders");
-    assert!(events(&desk, "loop").await >= 1, "the loop is on the timeline");
+    assert!(events(&desk, EventKind::Loop).await >= 1, "the loop is on the timeline");
     desk.stop().await;
 }

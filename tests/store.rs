@@ -2,7 +2,7 @@
 
 use loket::config::Config;
 use loket::desk::Silent;
-use loket::domain::MailboxName;
+use loket::domain::{EventKind, MailboxName};
 use loket::pipeline::plan::{ImapPosition, Incoming, Plan, Rules, plan_parsed};
 use loket::pipeline::{IngestOutcome, store_group};
 use loket::store::Store;
@@ -129,7 +129,7 @@ async fn suite(store: Store) {
     ingest(&store, &config, &incoming("it-old", 3, ooo)).await;
     let ticket = store.ticket("SD-00003").await.unwrap();
     assert_eq!(ticket.summary.automatic.as_deref(), Some("auto_reply"));
-    assert!(ticket.events.iter().any(|e| e.kind == "automatic" && e.detail.contains("Auto-Submitted")));
+    assert!(ticket.events.iter().any(|e| e.kind == EventKind::Automatic && e.detail.contains("Auto-Submitted")));
 
     // Quarantine keeps the bytes once, with the reason.
     let garbage = incoming("it-old", 4, b"no headers here\r\n");

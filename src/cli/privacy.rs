@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::config::Config;
+use crate::domain::TicketRef;
 use crate::store::{PersonData, PersonMail};
 
 pub async fn forget(address: &str, dry_run: bool, config: &Config) -> Result<()> {
@@ -36,7 +37,12 @@ pub async fn forget(address: &str, dry_run: bool, config: &Config) -> Result<()>
 
 fn print(out: &mut impl Write, address: &str, verb: &str, data: &PersonData) -> std::io::Result<()> {
     writeln!(out, "{address}: {verb}")?;
-    writeln!(out, "  {} tickets they opened, whole: {}", data.tickets.len(), data.tickets.join(", "))?;
+    writeln!(
+        out,
+        "  {} tickets they opened, whole: {}",
+        data.tickets.len(),
+        data.tickets.iter().map(TicketRef::as_str).collect::<Vec<_>>().join(", ")
+    )?;
     writeln!(out, "  {} messages they wrote on other tickets", data.other_messages)?;
     writeln!(out, "  {} mails to them on other tickets", data.mails_to_them)?;
     writeln!(out, "  {} participant records", data.participant_records)?;

@@ -79,7 +79,7 @@ impl Candidate<'_> {
         NewMessage {
             row_id: &self.message_row,
             ticket_id: &self.ticket_id,
-            mailbox: self.incoming.mailbox.as_str(),
+            mailbox: &self.incoming.mailbox,
             source_key: &self.incoming.source_key,
             uidvalidity: self.incoming.imap.map(|p| i64::from(p.uidvalidity)),
             uid: self.incoming.imap.map(|p| i64::from(p.uid)),
@@ -102,8 +102,8 @@ impl Candidate<'_> {
             },
             raw: &self.incoming.raw,
             author_role: match &self.case {
-                Case::Joined(_, role) => Some(role.as_str()),
-                Case::New => Some(Role::Requester.as_str()),
+                Case::Joined(_, role) => Some(*role),
+                Case::New => Some(Role::Requester),
                 Case::Copy | Case::Bounce(_) => None,
             },
         }

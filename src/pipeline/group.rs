@@ -42,7 +42,7 @@ pub async fn store_group(
         .zip(&hashes)
         .filter_map(|((incoming, plan), hash)| match (plan, hash) {
             (Plan::Quarantine { reason }, Some(sha256)) => Some(Quarantined {
-                mailbox: incoming.mailbox.as_str(),
+                mailbox: &incoming.mailbox,
                 source_key: &incoming.source_key,
                 reason,
                 sha256,

@@ -6,7 +6,9 @@ use sqlx::any::{AnyTypeInfo, AnyValueRef};
 use sqlx::error::BoxDynError;
 use sqlx::{Any, Decode, Type};
 
-use crate::domain::{DecidedBy, DepartmentId, Language, MailKind, MailboxName, OutboxState, Status, TicketRef};
+use crate::domain::{
+    DecidedBy, DepartmentId, EventKind, Language, MailKind, MailboxName, OutboxState, Status, TicketRef,
+};
 
 macro_rules! read_as_text {
     ($($ty:ty),* $(,)?) => {$(
@@ -29,4 +31,4 @@ macro_rules! read_as_text {
     )*};
 }
 
-read_as_text!(DecidedBy, DepartmentId, Language, MailKind, MailboxName, OutboxState, Status, TicketRef);
+read_as_text!(DecidedBy, DepartmentId, EventKind, Language, MailKind, MailboxName, OutboxState, Status, TicketRef);

@@ -17,7 +17,7 @@ use super::rows::{self, Value};
 use super::spelling::spelled;
 use super::{Backend, Store, StoreError};
 use crate::domain::{
-    DecidedBy, DepartmentId, Entry, Language, MailKind, MailboxName, OutboxState, Outgoing, Status, TicketRef,
+    DecidedBy, DepartmentId, Entry, Language, MailKind, MailboxName, OutboxState, Outgoing, Role, Status, TicketRef,
     TicketState,
 };
 
@@ -34,7 +34,7 @@ pub fn new_id() -> String {
 pub struct NewMessage<'a> {
     pub row_id: &'a str,
     pub ticket_id: &'a str,
-    pub mailbox: &'a str,
+    pub mailbox: &'a MailboxName,
     pub source_key: &'a str,
     pub uidvalidity: Option<i64>,
     pub uid: Option<i64>,
@@ -55,8 +55,8 @@ pub struct NewMessage<'a> {
     /// Why it is automatic mail, when it is.
     pub automatic: Option<String>,
     pub raw: &'a [u8],
-    /// `requester`, `staff`, `unverified`; `None` for copies and bounces.
-    pub author_role: Option<&'a str>,
+    /// Who wrote it; `None` for copies and bounces.
+    pub author_role: Option<Role>,
 }
 
 /// A ticket to open, as its row.
@@ -93,7 +93,7 @@ pub struct NewAttachment<'a> {
 /// A message that could not be taken in, with why.
 #[derive(Debug, Clone)]
 pub struct Quarantined<'a> {
-    pub mailbox: &'a str,
+    pub mailbox: &'a MailboxName,
     pub source_key: &'a str,
     pub reason: &'a str,
     pub sha256: &'a str,
@@ -165,7 +165,7 @@ impl IngestTx {
             .map(|(q, id)| {
                 vec![
                     Value::Text(id),
-                    Value::Text(q.mailbox),
+                    Value::Text(q.mailbox.as_str()),
                     Value::Text(q.source_key),
                     Value::Text(q.reason),
                     Value::Text(q.sha256),
@@ -338,7 +338,7 @@ impl IngestTx {
                     Value::Text(m.row_id),
                     Value::Text(m.ticket_id),
                     Value::Text("in"),
-                    Value::Text(m.mailbox),
+                    Value::Text(m.mailbox.as_str()),
                     Value::Text(m.source_key),
                     Value::MaybeInt(m.uidvalidity),
                     Value::MaybeInt(m.uid),
@@ -360,7 +360,7 @@ impl IngestTx {
                     Value::MaybeText(m.automatic.as_deref()),
                     Value::Int(size(m.raw.len() as u64)),
                     Value::Bytes(m.raw),
-                    Value::MaybeText(m.author_role),
+                    Value::MaybeText(m.author_role.map(Role::as_str)),
                 ]
             })
             .collect();

@@ -16,7 +16,7 @@ use crate::domain::TicketRef;
 pub type CopyKey = (String, String);
 
 /// Where copies of messages are already stored: copy key to (ticket id, reference).
-pub type Copies = HashMap<CopyKey, (String, String)>;
+pub type Copies = HashMap<CopyKey, (String, TicketRef)>;
 
 /// The acknowledgements since a moment, per recipient key and per recipient domain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,7 +44,7 @@ async fn copies(conn: &mut AnyConnection, keys: &[CopyKey]) -> Result<Copies, St
         placeholders(1, ids.len())
     );
     // Only numbered placeholders are formatted into the statement; every value is bound.
-    let mut query = sqlx::query_as::<_, (String, String, String, String)>(sqlx::AssertSqlSafe(sql));
+    let mut query = sqlx::query_as::<_, (String, String, String, TicketRef)>(sqlx::AssertSqlSafe(sql));
     for id in &ids {
         query = query.bind(*id);
     }

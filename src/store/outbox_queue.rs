@@ -33,7 +33,7 @@ pub enum Requeue {
     Queued,
     NotFound,
     /// Only given-up mail is put back; this one is `pending`, `sent` or `bounced`.
-    NotGivenUp(String),
+    NotGivenUp(OutboxState),
     /// Given up longer ago than its body is kept: there is nothing left to send.
     BodyWiped,
 }
@@ -80,11 +80,11 @@ impl Store {
             tx.commit().await?;
             return Ok(Requeue::Queued);
         }
-        let found: Option<String> =
+        let found: Option<OutboxState> =
             sqlx::query_scalar("SELECT state FROM outbox WHERE id = $1").bind(id).fetch_optional(&self.read).await?;
         Ok(match found {
             None => Requeue::NotFound,
-            Some(state) if state == OutboxState::Failed.as_str() => Requeue::BodyWiped,
+            Some(OutboxState::Failed) => Requeue::BodyWiped,
             Some(state) => Requeue::NotGivenUp(state),
         })
     }

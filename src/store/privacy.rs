@@ -10,12 +10,13 @@
 use serde::Serialize;
 
 use super::{Backend, Store, StoreError, TicketDetail};
+use crate::domain::TicketRef;
 
 /// What `forget` removes (or, in a dry run, would remove).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct PersonData {
     /// References of the tickets they opened.
-    pub tickets: Vec<String>,
+    pub tickets: Vec<TicketRef>,
     /// Their messages on other people's tickets.
     pub other_messages: i64,
     /// Mails to them (acknowledgements, answers) outside their own tickets.
@@ -87,7 +88,7 @@ impl Store {
         let data = self.person_data(address).await?;
         let mut tickets: Vec<TicketDetail> = Vec::new();
         for reference in &data.tickets {
-            tickets.push(self.ticket(reference).await?);
+            tickets.push(self.ticket(reference.as_str()).await?);
         }
         type Row = (Option<String>, String, String, i64, String);
         let others: Vec<Row> = sqlx::query_as(

@@ -79,7 +79,7 @@ pub struct Gauges {
 #[derive(Debug, Clone, Serialize)]
 pub struct EventRow {
     pub at: i64,
-    pub kind: String,
+    pub kind: EventKind,
     /// The English sentence kept with the event: all there is of rows written
     /// before events were typed.
     pub detail: String,
@@ -153,7 +153,7 @@ impl Store {
             .fetch_all(&self.read)
             .await?;
         }
-        let events: Vec<(i64, String, String, Option<String>)> =
+        let events: Vec<(i64, EventKind, String, Option<String>)> =
             sqlx::query_as("SELECT at, kind, detail, data FROM events WHERE ticket_id = $1 ORDER BY at, id")
                 .bind(&ticket_id)
                 .fetch_all(&self.read)
@@ -216,17 +216,17 @@ impl Store {
         )
         .fetch_all(&self.read)
         .await?;
-        let outbox: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(spelled(
+        let outbox: Vec<(OutboxState, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(spelled(
             "SELECT state, COUNT(*) FROM outbox WHERE state IN (STATE_PENDING, STATE_FAILED) GROUP BY state",
         )))
         .fetch_all(&self.read)
         .await?;
-        let count = |state: &str| outbox.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+        let count = |state: OutboxState| outbox.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
         let quarantine = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine").fetch_one(&self.read).await?;
         Ok(Gauges {
             tickets,
-            outbox_pending: count(OutboxState::Pending.as_str()),
-            outbox_failed: count(OutboxState::Failed.as_str()),
+            outbox_pending: count(OutboxState::Pending),
+            outbox_failed: count(OutboxState::Failed),
             quarantine,
         })
     }

@@ -120,6 +120,20 @@ impl EventKind {
     }
 }
 
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl TryFrom<String> for EventKind {
+    type Error = super::InvalidValue;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        Self::from_stored(&stored).ok_or_else(|| super::InvalidValue(format!("`{stored}` is not a timeline event")))
+    }
+}
+
 /// One entry for a ticket's timeline: the event, and what the status page may
 /// show with it (text the employee wrote or received, or a department id);
 /// `None` for entries the page shows by their kind alone, or not at all.
