@@ -2,7 +2,7 @@
 
 use loket::config::Config;
 use loket::desk::Silent;
-use loket::domain::{EventKind, MailboxName};
+use loket::domain::{AutoKind, EventKind, MailboxName};
 use loket::pipeline::plan::{ImapPosition, Incoming, Plan, Rules, plan_parsed};
 use loket::pipeline::{IngestOutcome, store_group};
 use loket::store::Store;
@@ -128,7 +128,7 @@ async fn suite(store: Store) {
     let ooo = b"From: Sanne <sanne@example.org>\r\nTo: it@example.org\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo@test>\r\n\r\nAway.\r\n";
     ingest(&store, &config, &incoming("it-old", 3, ooo)).await;
     let ticket = store.ticket("SD-00003").await.unwrap();
-    assert_eq!(ticket.summary.automatic.as_deref(), Some("auto_reply"));
+    assert_eq!(ticket.summary.automatic, Some(AutoKind::AutoReply));
     assert!(ticket.events.iter().any(|e| e.kind == EventKind::Automatic && e.detail.contains("Auto-Submitted")));
 
     // Quarantine keeps the bytes once, with the reason.

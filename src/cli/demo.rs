@@ -66,7 +66,7 @@ pub async fn run(dir: &Path, listen: SocketAddr, once: bool) -> Result<()> {
     println!();
     let tickets = store.list_tickets(100).await?;
     for t in &tickets {
-        let note = t.automatic.as_deref().map(|k| format!("  [{k}: stored, no reply]")).unwrap_or_default();
+        let note = t.automatic.map(|k| format!("  [{k}: stored, no reply]")).unwrap_or_default();
         let line = format!("{}  {:<8}  {:<28}  {}{note}", t.reference, t.department, t.requester, t.subject);
         println!("{}", super::inert(&line));
     }

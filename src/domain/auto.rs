@@ -7,6 +7,46 @@ use serde::{Deserialize, Serialize};
 
 use super::Language;
 
+/// What kind of automatic mail a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoKind {
+    AutoReply,
+    Bounce,
+    List,
+    Loop,
+}
+
+impl AutoKind {
+    pub const ALL: [Self; 4] = [Self::AutoReply, Self::Bounce, Self::List, Self::Loop];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AutoReply => "auto_reply",
+            Self::Bounce => "bounce",
+            Self::List => "list",
+            Self::Loop => "loop",
+        }
+    }
+}
+
+impl fmt::Display for AutoKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl TryFrom<String> for AutoKind {
+    type Error = super::InvalidValue;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == stored)
+            .ok_or_else(|| super::InvalidValue(format!("`{stored}` is not a kind of automatic mail")))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "sign", content = "value", rename_all = "snake_case")]
 pub enum AutoSign {

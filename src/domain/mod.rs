@@ -15,7 +15,7 @@ mod status;
 mod ticket;
 
 pub use address::{EmailAddress, Mailbox, domain_of, rate_key};
-pub use auto::AutoSign;
+pub use auto::{AutoKind, AutoSign};
 pub use decided_by::DecidedBy;
 pub use event::{Entry, Event, EventKind, History, Refusal, Withheld, render as timeline};
 pub use ids::{DepartmentId, MailboxName, TicketRef};

@@ -3,31 +3,10 @@
 
 use serde::Serialize;
 
-pub use crate::domain::AutoSign;
+pub use crate::domain::{AutoKind, AutoSign};
 
 use crate::domain::EmailAddress;
 use crate::inbound::intake::Normalised;
-
-/// What kind of automatic mail a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AutoKind {
-    AutoReply,
-    Bounce,
-    List,
-    Loop,
-}
-
-impl AutoKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AutoReply => "auto_reply",
-            Self::Bounce => "bounce",
-            Self::List => "list",
-            Self::Loop => "loop",
-        }
-    }
-}
 
 /// The guard's verdict on one message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -124,7 +124,7 @@ impl Candidate<'_> {
             reason: &self.decision.reason,
             origin_mailbox: &self.incoming.mailbox,
             automatic: match self.verdict {
-                Verdict::Automatic { kind, .. } => Some(kind.as_str()),
+                Verdict::Automatic { kind, .. } => Some(*kind),
                 Verdict::Person => None,
             },
             opening_message_id: self.message.message_id.as_deref(),

@@ -7,7 +7,7 @@ use sqlx::error::BoxDynError;
 use sqlx::{Any, Decode, Type};
 
 use crate::domain::{
-    DecidedBy, DepartmentId, EventKind, Language, MailKind, MailboxName, OutboxState, Status, TicketRef,
+    AutoKind, DecidedBy, DepartmentId, EventKind, Language, MailKind, MailboxName, OutboxState, Status, TicketRef,
 };
 
 macro_rules! read_as_text {
@@ -31,4 +31,15 @@ macro_rules! read_as_text {
     )*};
 }
 
-read_as_text!(DecidedBy, DepartmentId, EventKind, Language, MailKind, MailboxName, OutboxState, Status, TicketRef);
+read_as_text!(
+    AutoKind,
+    DecidedBy,
+    DepartmentId,
+    EventKind,
+    Language,
+    MailKind,
+    MailboxName,
+    OutboxState,
+    Status,
+    TicketRef
+);

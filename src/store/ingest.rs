@@ -17,8 +17,8 @@ use super::rows::{self, Value};
 use super::spelling::spelled;
 use super::{Backend, Store, StoreError};
 use crate::domain::{
-    DecidedBy, DepartmentId, Entry, Language, MailKind, MailboxName, OutboxState, Outgoing, Role, Status, TicketRef,
-    TicketState,
+    AutoKind, DecidedBy, DepartmentId, Entry, Language, MailKind, MailboxName, OutboxState, Outgoing, Role, Status,
+    TicketRef, TicketState,
 };
 
 /// How far back a ticket's messages are given to the desk to recognise a loop.
@@ -74,7 +74,7 @@ pub struct NewTicket<'a> {
     pub reason: &'a str,
     pub origin_mailbox: &'a MailboxName,
     /// The kind of automatic mail that opened it, when it was.
-    pub automatic: Option<&'a str>,
+    pub automatic: Option<AutoKind>,
     pub opening_message_id: Option<&'a str>,
     pub language: Language,
     pub status: Status,
@@ -417,7 +417,7 @@ impl IngestTx {
                     Value::MaybeFloat(t.confidence),
                     Value::Text(t.reason),
                     Value::Text(t.origin_mailbox.as_str()),
-                    Value::MaybeText(t.automatic),
+                    Value::MaybeText(t.automatic.map(AutoKind::as_str)),
                     Value::MaybeText(t.opening_message_id),
                     Value::Text(t.language.code()),
                     Value::Int(now),

@@ -6,8 +6,8 @@ use sqlx::FromRow;
 use super::spelling::spelled;
 use super::{Store, StoreError};
 use crate::domain::{
-    DecidedBy, DepartmentId, Event, EventKind, Language, MailboxName, OutboxState, PublicEvent, PublicTicket, Status,
-    TicketRef,
+    AutoKind, DecidedBy, DepartmentId, Event, EventKind, Language, MailboxName, OutboxState, PublicEvent, PublicTicket,
+    Status, TicketRef,
 };
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -22,8 +22,8 @@ pub struct TicketSummary {
     pub mailbox: MailboxName,
     /// The Message-ID of the message that opened the ticket.
     pub message_id: Option<String>,
-    /// Set when the opening message was automatic mail (auto_reply, bounce, list, loop).
-    pub automatic: Option<String>,
+    /// Set when the opening message was automatic mail.
+    pub automatic: Option<AutoKind>,
     pub decided_by: DecidedBy,
     pub route_reason: String,
     pub created_at: i64,
