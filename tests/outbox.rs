@@ -4,13 +4,12 @@ use std::time::Duration;
 
 use loket::outbound::outbox::{Sending, Transport, drain};
 use loket::store::{Store, StoreError};
-use sqlx::Connection;
 
 use crate::support::smtp::SmtpSink;
 
 /// Puts a mail of `kind` for the ticket `t-1` straight into the outbox, as
 /// another program (or a later loket) could have.
-async fn put(db: &mut sqlx::SqliteConnection, id: &str, kind: &str, recipient: &str, now: i64) {
+async fn put(db: &sqlx::AnyPool, id: &str, kind: &str, recipient: &str, now: i64) {
     sqlx::query(
         "INSERT INTO outbox (id, ticket_id, kind, recipient, sender, message_id, body, state, next_attempt_at, created_at)
          VALUES ($1, 't-1', $2, $3, 'servicedesk@example.org', $4, $5, 'pending', $6, $6)",
@@ -31,28 +30,38 @@ async fn put(db: &mut sqlx::SqliteConnection, id: &str, kind: &str, recipient: &
 /// would go out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mail_of_a_kind_loket_cannot_read_is_given_up_with_why_and_the_other_mails_still_go_out() {
+    let dir = tempfile::tempdir().unwrap();
+    one_unreadable_mail_among_others(&crate::support::sqlite_url(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_too_a_mail_of_a_kind_loket_cannot_read_is_given_up_alone() {
+    let postgres = crate::support::postgres::Postgres::start();
+    one_unreadable_mail_among_others(&postgres.database("unreadable").await).await;
+}
+
+async fn one_unreadable_mail_among_others(url: &str) {
     crate::support::init_tracing();
     let sink = SmtpSink::start();
-    let dir = tempfile::tempdir().unwrap();
-    let url = crate::support::sqlite_url(dir.path());
-    let config = crate::support::config(&url, crate::support::free_port(), &[], &sink.section());
-    let store = Store::connect(&url, 2).await.unwrap();
+    let config = crate::support::config(url, crate::support::free_port(), &[], &sink.section());
+    let store = Store::connect(url, 2).await.unwrap();
     store.migrate().await.unwrap();
 
     let now = chrono::Utc::now().timestamp_millis();
-    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(url).await.unwrap();
     sqlx::query(
         "INSERT INTO tickets (id, reference, requester_address, subject, department, status, decided_by,
             route_reason, origin_mailbox, created_at, updated_at)
          VALUES ('t-1', 'SD-00001', 'anna@example.org', 'VPN', 'it', 'new', 'mailbox', 'mailbox', 'it-old', $1, $1)",
     )
     .bind(now)
-    .execute(&mut db)
+    .execute(&db)
     .await
     .unwrap();
-    put(&mut db, "m1", "ack", "anna@example.org", now).await;
-    put(&mut db, "m2", "bogus", "bram@example.org", now).await;
-    put(&mut db, "m3", "forward", "it-queue@example.org", now).await;
+    put(&db, "m1", "ack", "anna@example.org", now).await;
+    put(&db, "m2", "bogus", "bram@example.org", now).await;
+    put(&db, "m3", "forward", "it-queue@example.org", now).await;
 
     let transport = Transport::from_config(&config.outbox, config.smtp.as_ref(), &config.oauth)
         .unwrap()
@@ -66,7 +75,7 @@ async fn a_mail_of_a_kind_loket_cannot_read_is_given_up_with_why_and_the_other_m
     assert_eq!(store.outbox_depth().await.unwrap(), 0, "nothing is left to be claimed again");
 
     let (state, error): (String, Option<String>) =
-        sqlx::query_as("SELECT state, last_error FROM outbox WHERE id = 'm2'").fetch_one(&mut db).await.unwrap();
+        sqlx::query_as("SELECT state, last_error FROM outbox WHERE id = 'm2'").fetch_one(&db).await.unwrap();
     assert_eq!(state, "failed");
     let error = error.unwrap_or_default();
     assert!(error.contains("`bogus` is not a mail kind"), "{error}");
@@ -81,4 +90,5 @@ async fn a_mail_of_a_kind_loket_cannot_read_is_given_up_with_why_and_the_other_m
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(drain(&store, &transport, sending).await.unwrap().total(), 0);
     assert_eq!(sink.received().len(), 2);
+    db.close().await;
 }
