@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::config::{Config, DeskConfig, StoreConfig};
 use crate::desk::Respond;
 use crate::outbound::outbox::{self, Transport, TransportError};
@@ -20,7 +21,7 @@ use crate::routing::learn::{self, LearnError};
 use crate::sign::Signer;
 use crate::source;
 use crate::store::{Store, StoreError};
-use crate::supervise::{Backoff, Supervisor, Task};
+use crate::supervise::{Supervisor, Task};
 use crate::web::{self, WebError, WebState};
 
 pub use crate::shutdown::cancel_on_signal;
