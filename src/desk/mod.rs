@@ -114,8 +114,8 @@ fn why(directory: &Directory, decision: &Decision, language: Language) -> Option
     if !decision.reroute {
         return None;
     }
-    let old = directory.department_name(decision.mailbox_department.as_ref()?.as_str());
-    let new = directory.department_name(decision.department.as_str());
+    let old = directory.department_name(decision.mailbox_department.as_ref()?);
+    let new = directory.department_name(&decision.department);
     let category = decision.category.as_ref().and_then(|c| {
         directory
             .department(&decision.department)?
@@ -251,7 +251,7 @@ impl Responder for Respond {
     }
 
     fn join(&self, joining: &Joining<'_>) -> Option<Role> {
-        let staff = self.directory().staff(joining.ticket.department.as_str());
+        let staff = self.directory().staff(&joining.ticket.department);
         let proof = Proof { server_checks: self.settings.server_checks, dmarc: joining.trust.dmarc };
         crate::inbound::thread::role(
             joining.hint,

@@ -182,6 +182,7 @@ impl Store {
         else {
             return Ok(None);
         };
+        let department = DepartmentId::try_from(department).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let events: Vec<(i64, String, Option<String>)> = if timeline {
             sqlx::query_as("SELECT at, kind, public_text FROM events WHERE ticket_id = $1 ORDER BY at, id")
                 .bind(&id)
@@ -202,7 +203,7 @@ impl Store {
             events: events
                 .into_iter()
                 .filter_map(|(at, kind, public_text)| {
-                    Some(PublicEvent { at, kind: EventKind::from_stored(&kind)?, public_text })
+                    Some(PublicEvent::from_stored(at, EventKind::from_stored(&kind)?, public_text))
                 })
                 .collect(),
         }))

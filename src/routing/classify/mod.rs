@@ -149,7 +149,7 @@ impl Classifier {
         let home = arrival.department.clone();
         let sent_to = match &home {
             Some(d) => SentTo::OldMailbox {
-                department: directory.department_name(d.as_str()).to_owned(),
+                department: directory.department_name(d).to_owned(),
                 mailbox: arrival.mailbox.clone(),
             },
             None => SentTo::DeskInbox { mailbox: arrival.mailbox.clone() },
@@ -186,11 +186,12 @@ impl Classifier {
             return decision;
         };
         let read_as = crate::domain::Reading {
-            department: directory.department_name(reading.department.as_str()).to_owned(),
+            department: directory.department_name(&reading.department).to_owned(),
             percent: crate::domain::percent(reading.confidence),
-            runner_up: reading.runner_up.as_ref().map(|r| {
-                (directory.department_name(r.department.as_str()).to_owned(), crate::domain::percent(r.confidence))
-            }),
+            runner_up: reading
+                .runner_up
+                .as_ref()
+                .map(|r| (directory.department_name(&r.department).to_owned(), crate::domain::percent(r.confidence))),
             words: reading.evidence.clone(),
         };
         let known = Some(reading.department.clone()).filter(|d| directory.department(d).is_some());
@@ -209,7 +210,7 @@ impl Classifier {
                     decision.reroute = true;
                     decision.why = why(Outcome::Rerouted { reading: read_as });
                 } else {
-                    let confidential = confidential.then(|| directory.department_name(home.as_str()).to_owned());
+                    let confidential = confidential.then(|| directory.department_name(home).to_owned());
                     decision.why =
                         why(Outcome::Stood { reading: read_as, bar: crate::domain::percent(bar), confidential });
                 }
@@ -221,8 +222,7 @@ impl Classifier {
                 decision.why = why(Outcome::Chosen { reading: read_as });
             }
             _ => {
-                let fallback =
-                    home.is_none().then(|| directory.department_name(decision.department.as_str()).to_owned());
+                let fallback = home.is_none().then(|| directory.department_name(&decision.department).to_owned());
                 decision.why = why(Outcome::NotSure { reading: read_as, fallback });
             }
         }
