@@ -34,6 +34,10 @@ const EVIDENCE: usize = 3;
 /// A request needs about this much known wording (subject words count double)
 /// before the model's confidence counts in full: with less, the confidence is
 /// drawn towards "no idea", so that a single telling word does not reroute.
+/// This is the product's caution, not calibration: in cross-validation the
+/// drawn confidence is lower than the share that is right (0.76 is right 90%
+/// of the time), and a confidence calibrated on departments instead would
+/// reroute the ambiguous scenario requests ("I am leaving") that must stay.
 const WORDING: f64 = 2.0;
 
 /// Where a request arrived: the old mailbox's name, address and department
