@@ -16,7 +16,8 @@ pub use crate::config::ModelKind;
 /// Laplace smoothing.
 const ALPHA: f32 = 0.1;
 const FOLDS: usize = 5;
-const TEMPERATURES: &[f32] = &[1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0];
+const TEMPERATURES: &[f32] =
+    &[0.25, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0];
 
 /// What one example or prediction is labelled with.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
