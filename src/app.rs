@@ -74,7 +74,7 @@ pub async fn wait_for_store(config: &StoreConfig, shutdown: &CancellationToken) 
 pub async fn signer(config: &DeskConfig, store: &Store) -> Result<Signer, StoreError> {
     let secret = match &config.secret {
         Some(secret) => secret.expose_secret().to_owned(),
-        None => store.signing_secret().await?,
+        None => store.signing_secret(&crate::sign::new_secret()).await?,
     };
     Ok(Signer::new(secret.as_bytes()))
 }
