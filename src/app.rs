@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::config::{Config, DeskConfig, StoreConfig};
 use crate::desk::Respond;
 use crate::outbound::outbox::{self, Transport, TransportError};
@@ -20,7 +21,7 @@ use crate::routing::learn::{self, LearnError};
 use crate::sign::Signer;
 use crate::source;
 use crate::store::{Store, StoreError};
-use crate::supervise::{Backoff, Supervisor, Task};
+use crate::supervise::{Supervisor, Task};
 use crate::web::{self, WebError, WebState};
 
 pub use crate::shutdown::cancel_on_signal;
@@ -73,7 +74,7 @@ pub async fn wait_for_store(config: &StoreConfig, shutdown: &CancellationToken) 
 pub async fn signer(config: &DeskConfig, store: &Store) -> Result<Signer, StoreError> {
     let secret = match &config.secret {
         Some(secret) => secret.expose_secret().to_owned(),
-        None => store.signing_secret().await?,
+        None => store.signing_secret(&crate::sign::new_secret()).await?,
     };
     Ok(Signer::new(secret.as_bytes()))
 }

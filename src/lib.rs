@@ -23,13 +23,15 @@
 //! (one typed file; the desk, routing and the pages take their own part of it,
 //! the directory of desk, departments and mailboxes among them), `cli` (the
 //! commands), `app`, `supervise` and `shutdown` (the daemon's tasks), `oauth`
-//! (tokens for IMAP and SMTP), `sign` (loket's own signatures), `telemetry`
+//! (tokens for IMAP and SMTP), `sign` (loket's own signatures), `tls` and `backoff` (shared by
+//! the sources and the outbox), `telemetry`
 //! (health, metrics and logs, which every stage reports to and `web` serves),
 //! `notify` (systemd).
 
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod backoff;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -47,4 +49,5 @@ pub mod source;
 pub mod store;
 pub mod supervise;
 pub mod telemetry;
+pub mod tls;
 pub mod web;

@@ -6,52 +6,12 @@ mod failures;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use loket::config::Config;
-use loket::store::Store;
-use tokio_util::sync::CancellationToken;
-
+use crate::support::daemon::{Daemon, store, wait_for_tickets};
 use crate::support::dovecot::Dovecot;
 use crate::support::oauth::TokenServer;
-use crate::support::{TestMailbox, eventually, imap, request};
-
-struct Daemon {
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), loket::app::AppError>>,
-}
-
-impl Daemon {
-    fn start(config: &Config) -> Self {
-        crate::support::init_tracing();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(loket::app::run(Arc::new(config.clone()), shutdown.clone()));
-        Self { shutdown, task }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("the daemon stops within 30 s")
-            .expect("the daemon task ends cleanly")
-            .expect("the daemon reports no error");
-    }
-}
-
-async fn store(url: &str) -> Store {
-    let store = Store::connect(url, 2).await.expect("store");
-    store.migrate().await.expect("migrate");
-    store
-}
-
-async fn wait_for_tickets(store: &Store, n: i64) {
-    eventually(&format!("{n} tickets"), Duration::from_secs(60), || async {
-        store.count_tickets().await.unwrap() >= n
-    })
-    .await;
-}
+use crate::support::{TestMailbox, imap, request};
 
 fn messages(prefix: &str, to: &str, n: usize) -> Vec<Vec<u8>> {
     (0..n)

@@ -157,7 +157,9 @@ async fn every_human_request_gets_one_ack_and_one_forward_and_automatic_mail_get
                 let (path, token) = link.split_once("?k=").unwrap();
                 let reference = path.rsplit('/').next().unwrap();
                 assert!(token.len() >= 32, "at least 128 bits: {token}");
-                let signer = loket::sign::Signer::new(store.signing_secret().await.unwrap().as_bytes());
+                let signer = loket::sign::Signer::new(
+                    store.signing_secret(&loket::sign::new_secret()).await.unwrap().as_bytes(),
+                );
                 let reference = loket::domain::TicketRef::parse(reference).unwrap();
                 assert!(signer.token_matches(&reference, loket::sign::FIRST_LINK, token));
                 assert!(!signer.token_matches(&reference, loket::sign::FIRST_LINK, "0123456789abcdef0123456789abcdef"));

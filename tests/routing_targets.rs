@@ -51,8 +51,10 @@ fn misdirected_held_back_requests_are_rerouted_and_rightly_addressed_ones_stay()
     // Issue 10's targets: at most 2% moved away (measured: none of 238), and 90%
     // of the misdirected rerouted right, which the 0.8 reroute bar does not reach
     // on these one-line requests (measured: 348 of 476, 0.731; the rest stay
-    // with the mailbox's department, none goes to a wrong one). The bar below
-    // keeps today's figure from slipping.
+    // with the mailbox's department, none goes to a wrong one). Calibrating on
+    // departments or taking the mailbox as evidence does not reach it either
+    // while the ambiguous and confidential scenarios hold (README, routing).
+    // The bar below keeps today's figure from slipping.
     assert!(moved <= 0.02, "{moved:.3} of the rightly addressed requests moved away");
     assert!(rerouted >= 0.70, "{rerouted:.3} of the misdirected requests rerouted right");
     assert!(
@@ -76,5 +78,7 @@ fn logistic_regression_also_routes_held_back_requests_it_never_saw() {
     // Measured at 0.963 (naive Bayes: 0.966).
     assert!(report.macro_f1 >= 0.85, "macro-F1 {:.3}", report.macro_f1);
     let sure: Vec<&(String, String, f64)> = predicted.iter().filter(|(_, _, c)| *c >= 0.8).collect();
+    let right = sure.iter().filter(|(t, p, _)| t == p).count();
+    println!("logistic, held back, at 80%: {} of {} decided, {right} right", sure.len(), predicted.len());
     assert!(sure.iter().all(|(t, p, _)| t == p), "every prediction at 80% is right");
 }

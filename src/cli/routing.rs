@@ -105,19 +105,19 @@ pub async fn classify(args: ClassifyArgs, config: Arc<Config>) -> Result<()> {
         out,
         "arrived in:  {} ({})",
         arrival.mailbox,
-        arrival.department.as_ref().map_or("no department", |d| directory.department_name(d.as_str()))
+        arrival.department.as_ref().map_or("no department", |d| directory.department_name(d))
     )?;
     let category = decision.category.as_deref().map(|c| format!(", category {c}")).unwrap_or_default();
-    writeln!(out, "department:  {}{category}", directory.department_name(decision.department.as_str()))?;
+    writeln!(out, "department:  {}{category}", directory.department_name(&decision.department))?;
     writeln!(out, "decided by:  {}", decision.decided_by.as_str())?;
     if let (Some(read), Some(confidence)) = (&decision.model_department, decision.confidence) {
-        writeln!(out, "model reads: {} {:.0}%", directory.department_name(read.as_str()), confidence * 100.0)?;
+        writeln!(out, "model reads: {} {:.0}%", directory.department_name(read), confidence * 100.0)?;
     }
     if let Some(runner_up) = &decision.runner_up {
         writeln!(
             out,
             "runner-up:   {} {:.0}%",
-            directory.department_name(runner_up.department.as_str()),
+            directory.department_name(&runner_up.department),
             runner_up.confidence * 100.0
         )?;
     }

@@ -32,9 +32,9 @@ impl Directory {
         self.departments.iter().find(|d| d.id.as_str() == id)
     }
 
-    /// The name people read for a department id; the id itself when it is not configured.
-    pub fn department_name<'a>(&'a self, id: &'a str) -> &'a str {
-        self.department_by_id(id).map_or(id, |d| d.name.as_str())
+    /// The name people read for a department; its id when it is not configured.
+    pub fn department_name<'a>(&'a self, id: &'a DepartmentId) -> &'a str {
+        self.department(id).map_or(id.as_str(), |d| d.name.as_str())
     }
 
     /// Where a request goes when nothing else decides: `desk.default_department`,
@@ -53,8 +53,7 @@ impl Directory {
     }
 
     /// The people who may answer for a department: its queue and its configured staff.
-    pub fn staff(&self, department: &str) -> Option<Staff<'_>> {
-        self.department_by_id(department)
-            .map(|d| Staff { queue: d.queue_address.as_str(), members: d.staff.as_slice() })
+    pub fn staff(&self, department: &DepartmentId) -> Option<Staff<'_>> {
+        self.department(department).map(|d| Staff { queue: d.queue_address.as_str(), members: d.staff.as_slice() })
     }
 }

@@ -184,7 +184,7 @@ fn check_client(key: &str, client: &mut OAuthConfig) -> Result<(), ConfigError> 
             let Some(path) = &client.key_file else {
                 return Err(ConfigError::invalid(field("key_file"), "jwt_bearer needs the service account's JSON key"));
             };
-            let key = crate::oauth::ServiceAccountKey::read(path)
+            let key = super::ServiceAccountKey::read(path)
                 .map_err(|e| ConfigError::invalid(field("key_file"), e.to_string()))?;
             if client.token_url.is_none() {
                 client.token_url = Some(key.token_uri);

@@ -127,7 +127,7 @@ impl Respond {
             language: ticket.language,
             requester,
             subject: &ticket.subject,
-            department: self.directory().department_name(department.as_str()),
+            department: self.directory().department_name(department),
             opening_message_id: ticket.opening_message_id.as_deref(),
         }
     }
@@ -239,7 +239,7 @@ impl Respond {
     ) {
         let ticket = turn.ticket;
         let from = &turn.message.from;
-        let old = self.directory().department_name(ticket.department.as_str());
+        let old = self.directory().department_name(&ticket.department);
         reply.department = Some(target.clone());
         reply.status = Some(Status::New);
         let rerouted = Event::Rerouted { from: Some(ticket.department.clone()), to: target.clone(), by: from.clone() };

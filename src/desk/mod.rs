@@ -13,17 +13,18 @@ mod conversation;
 mod retire;
 #[cfg(test)]
 mod scenarios;
+mod settings;
 mod turns;
 
 pub use retire::{OldAddress, old_address};
+pub use settings::Settings;
 
 pub use turns::{Joining, Opened, RecentAcks, Reply, Responder, Response, Silent, Turn, participants};
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::clock;
-use crate::config::{AckConfig, Config, ConversationConfig, Directory};
+use crate::config::Directory;
 use crate::domain::{Entry, Event, History, MailKind, Mailbox, MailboxName, Outgoing, Status, Withheld};
 use crate::inbound::guard::Verdict;
 use crate::inbound::language::Language;
@@ -33,33 +34,6 @@ use crate::outbound::render::Renderer;
 use crate::outbound::{Composer, Desk, TicketFacts};
 use crate::routing::classify::{DecidedBy, Decision};
 use crate::sign::Signer;
-
-/// What the desk's rules read from the config, taken from it once.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub directory: Arc<Directory>,
-    pub ack: AckConfig,
-    pub conversation: ConversationConfig,
-    /// Whether the organisation's mail server vouches for senders (`trust.authserv_id`).
-    pub server_checks: bool,
-    /// Backlog older than this many days is history (`ingest.backlog_forward_days`).
-    pub backlog_forward_days: u32,
-    /// The largest original attached to a forward (`outbox.max_attachment_bytes`).
-    pub max_attachment: usize,
-}
-
-impl Settings {
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            directory: Arc::new(Directory::of(config)),
-            ack: config.ack.clone(),
-            conversation: config.conversation.clone(),
-            server_checks: config.trust.authserv_id.is_some(),
-            backlog_forward_days: config.ingest.backlog_forward_days,
-            max_attachment: usize::try_from(config.outbox.max_attachment_bytes).unwrap_or(usize::MAX),
-        }
-    }
-}
 
 #[derive(Debug)]
 pub struct Respond {
@@ -114,8 +88,8 @@ fn why(directory: &Directory, decision: &Decision, language: Language) -> Option
     if !decision.reroute {
         return None;
     }
-    let old = directory.department_name(decision.mailbox_department.as_ref()?.as_str());
-    let new = directory.department_name(decision.department.as_str());
+    let old = directory.department_name(decision.mailbox_department.as_ref()?);
+    let new = directory.department_name(&decision.department);
     let category = decision.category.as_ref().and_then(|c| {
         directory
             .department(&decision.department)?
@@ -251,7 +225,7 @@ impl Responder for Respond {
     }
 
     fn join(&self, joining: &Joining<'_>) -> Option<Role> {
-        let staff = self.directory().staff(joining.ticket.department.as_str());
+        let staff = self.directory().staff(&joining.ticket.department);
         let proof = Proof { server_checks: self.settings.server_checks, dmarc: joining.trust.dmarc };
         crate::inbound::thread::role(
             joining.hint,

@@ -25,7 +25,7 @@ pub use mail::{MailKind, OutboxState, Outgoing, PauseReason};
 pub use role::{Doubt, Role};
 pub use route::{Outcome, Reading, RouteWhy, SentTo, percent};
 pub use status::Status;
-pub use ticket::{PublicEvent, PublicTicket, TicketState};
+pub use ticket::{PublicEvent, PublicTicket, Shown, TicketState};
 
 use thiserror::Error;
 

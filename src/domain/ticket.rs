@@ -36,9 +36,32 @@ pub struct TicketState {
 pub struct PublicEvent {
     pub at: i64,
     pub kind: EventKind,
-    /// For `answered` and `followup`: the text the employee received or wrote;
-    /// for `routed` and `rerouted`: the department's id.
-    pub public_text: Option<String>,
+    pub shown: Shown,
+}
+
+/// What the page may show of an entry besides its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shown {
+    Nothing,
+    /// For `routed` and `rerouted`: the department that took the request.
+    Department(DepartmentId),
+    /// For `answered` and `followup`: the text the employee received or wrote.
+    Text(String),
+}
+
+impl PublicEvent {
+    /// An entry as stored: `public_text` holds the department's id or the
+    /// employee's text, as the kind says; nothing else is shown.
+    pub fn from_stored(at: i64, kind: EventKind, public_text: Option<String>) -> Self {
+        let shown = match (kind, public_text) {
+            (EventKind::Routed | EventKind::Rerouted, Some(id)) => {
+                DepartmentId::parse(&id).map_or(Shown::Nothing, Shown::Department)
+            }
+            (EventKind::Answered | EventKind::Followup, Some(text)) if !text.is_empty() => Shown::Text(text),
+            _ => Shown::Nothing,
+        };
+        Self { at, kind, shown }
+    }
 }
 
 /// The stored ticket, as the page may read it.

@@ -29,7 +29,6 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
 pub use device::DevicePrompt;
-pub use jwt::ServiceAccountKey;
 pub use sasl::{after_error, initial_response};
 
 use crate::config::{Grant, OAuthConfig};

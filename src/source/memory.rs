@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::Backoff;
+use crate::backoff::Backoff;
 use crate::config::MailboxConfig;
 use crate::pipeline::IngestOutcome;
 use crate::pipeline::Pipeline;

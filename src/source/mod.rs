@@ -7,7 +7,6 @@ mod lease;
 pub use lease::Spread;
 pub mod maildir;
 mod memory;
-pub(crate) mod tls;
 
 use std::time::Duration;
 
@@ -131,37 +130,5 @@ async fn read(pipeline: &Pipeline, mailbox: &MailboxConfig, stop: &CancellationT
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(delay) => {}
         }
-    }
-}
-
-/// Exponential backoff from one second to five minutes, reset by a successful poll.
-#[derive(Debug, Default)]
-pub struct Backoff {
-    failures: u32,
-}
-
-impl Backoff {
-    pub fn next_delay(&mut self) -> Duration {
-        let secs = 1u64 << self.failures.min(9);
-        self.failures = self.failures.saturating_add(1);
-        Duration::from_secs(secs.min(300))
-    }
-
-    pub fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_five_minutes_and_resets() {
-        let mut backoff = Backoff::default();
-        let delays: Vec<u64> = (0..11).map(|_| backoff.next_delay().as_secs()).collect();
-        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
-        backoff.reset();
-        assert_eq!(backoff.next_delay().as_secs(), 1);
     }
 }

@@ -75,7 +75,7 @@ mod tests {
         let db = dir.path().join("loket.db");
         let store = Store::connect(&format!("sqlite://{}", db.display()), 2).await.unwrap();
         store.migrate().await.unwrap();
-        store.signing_secret().await.unwrap();
+        store.signing_secret("a secret for the test").await.unwrap();
         for name in ["loket.db", "loket.db-wal", "loket.db-shm"] {
             assert_eq!(mode(&dir.path().join(name)), 0o600, "{name}");
         }

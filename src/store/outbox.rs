@@ -62,10 +62,11 @@ pub(super) fn held(backend: Backend, sql: &str) -> String {
 }
 
 impl Store {
-    /// The signing secret kept in the store, made on first use.
-    pub async fn signing_secret(&self) -> Result<String, StoreError> {
+    /// The signing secret kept in the store: `fresh` on first use, and the
+    /// one kept before ever after (every instance sharing the store signs alike).
+    pub async fn signing_secret(&self, fresh: &str) -> Result<String, StoreError> {
         sqlx::query("INSERT INTO settings (name, value) VALUES ('signing_secret', $1) ON CONFLICT DO NOTHING")
-            .bind(crate::sign::new_secret())
+            .bind(fresh)
             .execute(&self.write)
             .await?;
         Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = 'signing_secret'")

@@ -202,7 +202,7 @@ impl Store {
             events: events
                 .into_iter()
                 .filter_map(|(at, kind, public_text)| {
-                    Some(PublicEvent { at, kind: EventKind::from_stored(&kind)?, public_text })
+                    Some(PublicEvent::from_stored(at, EventKind::from_stored(&kind)?, public_text))
                 })
                 .collect(),
         }))

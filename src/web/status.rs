@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::clock;
-use crate::domain::{DecidedBy, DepartmentId, EventKind, Language, Status, TicketRef};
+use crate::domain::{DecidedBy, DepartmentId, EventKind, Language, Shown, Status, TicketRef};
 pub use crate::domain::{PublicEvent, PublicTicket};
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,20 +120,19 @@ fn step_label(kind: EventKind, department: &str, language: Language) -> Option<S
 }
 
 /// The page's view of a ticket; `department_name` names a department id.
-pub fn view(ticket: &PublicTicket, department_name: impl Fn(&str) -> String, desk: &str) -> StatusView {
+pub fn view(ticket: &PublicTicket, department_name: impl Fn(&DepartmentId) -> String, desk: &str) -> StatusView {
     let language = ticket.language;
     let timeline = ticket
         .events
         .iter()
         .filter_map(|event| {
-            let routing = matches!(event.kind, EventKind::Routed | EventKind::Rerouted);
-            let department = match (&event.public_text, routing) {
-                (Some(id), true) => department_name(id),
+            let department = match &event.shown {
+                Shown::Department(id) => department_name(id),
                 _ => String::new(),
             };
             let label = step_label(event.kind, &department, language)?;
-            let text = match event.kind {
-                EventKind::Answered | EventKind::Followup => event.public_text.clone().filter(|t| !t.is_empty()),
+            let text = match &event.shown {
+                Shown::Text(text) => Some(text.clone()),
                 _ => None,
             };
             Some(Step {
@@ -149,7 +148,7 @@ pub fn view(ticket: &PublicTicket, department_name: impl Fn(&str) -> String, des
         lang: language.code(),
         reference: ticket.reference.to_string(),
         subject: ticket.subject.clone(),
-        department: department_name(ticket.department.as_str()),
+        department: department_name(&ticket.department),
         status: ticket.status.as_str(),
         status_label: status_label(ticket.status, language),
         routed: if ticket.events.iter().any(|e| e.kind == EventKind::Rerouted) {
@@ -178,13 +177,12 @@ pub fn link_expired(ticket: &PublicTicket, now: i64, lifetime_ms: i64) -> bool {
 
 /// Sample values, for checking the page's template at start-up.
 pub fn sample() -> StatusView {
-    let event =
-        |at, kind: EventKind, text: Option<&str>| PublicEvent { at, kind, public_text: text.map(str::to_owned) };
-    let Ok(department) = DepartmentId::parse("it") else { unreachable!("`it` is a department id") };
+    let event = |at, kind: EventKind, text: Option<&str>| PublicEvent::from_stored(at, kind, text.map(str::to_owned));
+    let it = DepartmentId::parse("it").expect("a valid department id");
     let ticket = PublicTicket {
         reference: TicketRef::new("SD", 1),
         subject: "Phone".into(),
-        department,
+        department: it,
         status: Status::InProgress,
         language: Language::En,
         decided_by: DecidedBy::Model,
@@ -196,7 +194,7 @@ pub fn sample() -> StatusView {
             event(1, EventKind::Answered, Some("Ready tomorrow.")),
         ],
     };
-    view(&ticket, |id| id.to_uppercase(), "Service Desk")
+    view(&ticket, |id| id.as_str().to_uppercase(), "Service Desk")
 }
 
 #[cfg(test)]
@@ -204,10 +202,8 @@ mod tests {
     use super::*;
 
     fn ticket(language: Language) -> PublicTicket {
-        let event = |kind: EventKind, text: Option<&str>| PublicEvent {
-            at: 1_700_000_000_000,
-            kind,
-            public_text: text.map(str::to_owned),
+        let event = |kind: EventKind, text: Option<&str>| {
+            PublicEvent::from_stored(1_700_000_000_000, kind, text.map(str::to_owned))
         };
         PublicTicket {
             reference: TicketRef::new("SD", 42),
@@ -231,8 +227,8 @@ mod tests {
         }
     }
 
-    fn name(id: &str) -> String {
-        match id {
+    fn name(id: &DepartmentId) -> String {
+        match id.as_str() {
             "it" => "IT".into(),
             other => format!("Dept {other}"),
         }

@@ -144,7 +144,7 @@ fn a_ticket_sends_at_most_its_hourly_share_of_conversation_mail() {
 fn participants_are_the_requester_and_whoever_opened_the_ticket() {
     let d = desk();
     let t = ticket();
-    let p = participants(&t, d.settings.directory.staff("it"));
+    let p = participants(&t, d.settings.directory.staff(&crate::domain::DepartmentId::parse("it").unwrap()));
     assert_eq!(p.requester, ["anna@example.org", "anna@example.org"]);
     assert!(p.staff.is_some_and(|s| s.includes("bob@example.org")));
 }

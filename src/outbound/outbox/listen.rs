@@ -10,8 +10,8 @@ use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
 use super::Wake;
+use crate::backoff::Backoff;
 use crate::store::OUTBOX_CHANNEL;
-use crate::supervise::Backoff;
 
 /// Listens until shutdown, reconnecting with backoff.
 pub async fn listen(url: String, wake: Wake, shutdown: CancellationToken) {

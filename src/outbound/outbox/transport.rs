@@ -100,9 +100,7 @@ fn smtp(config: &SmtpConfig, oauth: &[OAuthConfig]) -> Result<Transport, Transpo
     let encryption = match config.tls {
         TlsMode::None => Encryption::None,
         // Implicit TLS runs over loket's own socket (see `super::socket`), with the same roots.
-        TlsMode::Implicit => {
-            Encryption::Implicit(crate::source::tls::connector(config.ca_file.as_deref()).map_err(setup)?)
-        }
+        TlsMode::Implicit => Encryption::Implicit(crate::tls::connector(config.ca_file.as_deref()).map_err(setup)?),
         TlsMode::Starttls => {
             let mut tls = TlsParameters::builder(config.host.clone());
             if let Some(path) = &config.ca_file {

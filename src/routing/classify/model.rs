@@ -16,7 +16,8 @@ pub use crate::config::ModelKind;
 /// Laplace smoothing.
 const ALPHA: f32 = 0.1;
 const FOLDS: usize = 5;
-const TEMPERATURES: &[f32] = &[1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0];
+const TEMPERATURES: &[f32] =
+    &[0.25, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0];
 
 /// What one example or prediction is labelled with.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -258,6 +259,36 @@ mod tests {
         let unknown: HashMap<String, f32> = [("w:zebra".to_owned(), 1.0)].into();
         let scores = model.predict(&unknown);
         assert!(scores.ranked[0].1 < 0.6, "only the priors speak: {scores:?}");
+    }
+
+    /// Requests of three telling words whose words name the right department
+    /// nine times in ten.
+    fn nine_in_ten() -> Vec<Sample> {
+        let hr = ["payslip", "salary", "leave", "holiday", "pension"];
+        let it = ["laptop", "screen", "printer", "vpn", "password"];
+        let mut samples = Vec::new();
+        for i in 0..400 {
+            let (a, b) = if (i / 5) % 10 == 0 { ("it", "hr") } else { ("hr", "it") };
+            let pick = |words: &[&'static str; 5]| [words[i % 5], words[(i + 1) % 5], words[(i + 2) % 5]];
+            let (p, q) = (format!("p{i}"), format!("q{i}"));
+            let [x, y, z] = pick(&hr);
+            samples.push(sample(a, &[x, y, z, &p]));
+            let [x, y, z] = pick(&it);
+            samples.push(sample(b, &[x, y, z, &q]));
+        }
+        samples
+    }
+
+    #[test]
+    fn words_that_are_right_nine_times_in_ten_give_about_ninety_percent() {
+        for kind in [ModelKind::NaiveBayes, ModelKind::Logistic] {
+            let model = Model::train_as(kind, &nine_in_ten());
+            let features: HashMap<String, f32> =
+                ["w:payslip", "w:salary", "w:leave"].iter().map(|w| ((*w).to_owned(), 1.0)).collect();
+            let scores = model.predict(&features);
+            assert_eq!(model.labels[scores.ranked[0].0].department, "hr");
+            assert!((0.85..0.95).contains(&scores.ranked[0].1), "{kind:?}: {scores:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The careful side of routing: a confidential department's mailbox keeps its
-//! requests unless the model is very sure or a rule says otherwise.
+//! The careful side of routing: a request leaves its mailbox only on enough
+//! wording, and a confidential department's mailbox keeps its requests unless
+//! the model is very sure or a rule says otherwise.
 
 use super::{DecidedBy, Routing};
 use crate::config::Config;
@@ -41,6 +42,17 @@ const LAPTOP: (&str, &str) = (
     "Laptop screen broken",
     "The screen of my laptop is cracked. I need a repair or a new laptop with a docking station.",
 );
+
+#[test]
+fn a_request_resting_on_one_telling_word_stays_with_its_mailbox_and_a_clear_one_is_rerouted() {
+    let one = decide(config(false, false), "it-old", "Payslip", "");
+    assert_eq!(one.model_department.as_ref().map(DepartmentId::as_str), Some("hr"), "{}", one.reason);
+    assert_eq!(one.department.as_str(), "it", "{}", one.reason);
+    assert!(!one.reroute);
+    let clear = decide(config(false, false), "it-old", "Payslip wrong", "My payslip shows the wrong salary.");
+    assert_eq!(clear.department.as_str(), "hr", "{}", clear.reason);
+    assert!(clear.reroute);
+}
 
 #[test]
 fn a_laptop_request_leaves_an_ordinary_hr_mailbox() {

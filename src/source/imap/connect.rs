@@ -18,7 +18,8 @@ use tokio_io_timeout::TimeoutStream;
 
 use crate::config::{AuthMethod, MailboxConfig, TlsMode};
 use crate::oauth::Tokens;
-use crate::source::{SourceError, tls};
+use crate::source::SourceError;
+use crate::tls;
 
 /// Any byte stream an IMAP session can run over.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}

@@ -1,4 +1,4 @@
-//! TLS for IMAP: the system's trusted roots, plus an optional PEM file of extra
+//! TLS for IMAP and SMTP: the system's trusted roots, plus an optional PEM file of extra
 //! certificate authorities (an internal CA, or the test CA).
 
 use std::path::Path;
