@@ -276,7 +276,7 @@ async fn loket_train_learns_another_tools_export_and_counts_it_per_department() 
     let without = loket::routing::learn::train(&Settings::from_config(&config), &store).await.unwrap();
     assert_eq!(without.from_file, 0);
     let before = ask(&config, without.model);
-    assert_ne!(before.model_department.as_ref().map(DepartmentId::as_str), Some("hr"), "{}", before.reason);
+    assert_ne!(before.department.as_str(), "hr", "{}", before.reason);
 
     config.routing.examples_file = Some(file);
     let training = loket::routing::learn::train(&Settings::from_config(&config), &store).await.unwrap();
@@ -284,6 +284,6 @@ async fn loket_train_learns_another_tools_export_and_counts_it_per_department() 
     assert_eq!(training.from_file_by_department.get("hr"), Some(&15));
     assert_eq!(training.from_file_by_department.get("it"), Some(&15));
     let after = ask(&config, training.model);
-    assert_eq!(after.model_department.as_ref().map(DepartmentId::as_str), Some("hr"), "{}", after.reason);
+    assert_eq!(after.department.as_str(), "hr", "{}", after.reason);
     store.close().await;
 }

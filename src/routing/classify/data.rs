@@ -12,7 +12,8 @@ use crate::inbound::language::{self, Language};
 use crate::routing::Settings;
 
 /// (department, shipped file) of the examples that come with loket: the first
-/// requests written for loket, and the departments' service catalogues.
+/// requests written for loket, the departments' service catalogues, and the
+/// short ways people phrase requests to a desk.
 const SHIPPED: &[(&str, &str)] = &[
     ("it", include_str!("../../../training/it.tsv")),
     ("hr", include_str!("../../../training/hr.tsv")),
@@ -20,6 +21,9 @@ const SHIPPED: &[(&str, &str)] = &[
     ("it", include_str!("../../../training/it-catalogue.tsv")),
     ("hr", include_str!("../../../training/hr-catalogue.tsv")),
     ("facility", include_str!("../../../training/facility-catalogue.tsv")),
+    ("it", include_str!("../../../training/it-phrasing.tsv")),
+    ("hr", include_str!("../../../training/hr-phrasing.tsv")),
+    ("facility", include_str!("../../../training/facility-phrasing.tsv")),
 ];
 
 /// How much a curated example counts: the shipped ones, the config's, the
