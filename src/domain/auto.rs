@@ -30,22 +30,7 @@ impl AutoKind {
     }
 }
 
-impl fmt::Display for AutoKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl TryFrom<String> for AutoKind {
-    type Error = super::InvalidValue;
-
-    fn try_from(stored: String) -> Result<Self, Self::Error> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == stored)
-            .ok_or_else(|| super::InvalidValue(format!("`{stored}` is not a kind of automatic mail")))
-    }
-}
+spelt_once!(AutoKind, "a kind of automatic mail");
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "sign", content = "value", rename_all = "snake_case")]

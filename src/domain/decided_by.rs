@@ -29,23 +29,7 @@ impl DecidedBy {
     }
 }
 
-impl TryFrom<String> for DecidedBy {
-    type Error = super::InvalidValue;
-
-    fn try_from(stored: String) -> Result<Self, Self::Error> {
-        Self::ALL
-            .into_iter()
-            .find(|d| d.as_str() == stored)
-            .ok_or_else(|| super::InvalidValue(format!("`{stored}` is not who chose a department")))
-    }
-}
-
-/// The store's spelling, as the command line shows it.
-impl std::fmt::Display for DecidedBy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
+spelt_once!(DecidedBy, "who chose a department");
 
 #[cfg(test)]
 mod tests {

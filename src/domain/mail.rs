@@ -51,14 +51,6 @@ impl MailKind {
         }
     }
 
-    /// The kind as stored by [`MailKind::as_str`], and nothing else.
-    pub fn parse_stored(kind: &str) -> Result<Self, super::InvalidValue> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == kind)
-            .ok_or_else(|| super::InvalidValue(format!("`{kind}` is not a mail kind")))
-    }
-
     /// The kind a signed Message-ID names, when it is one of loket's.
     pub fn from_signed(kind: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.id_kind() == kind)
@@ -84,19 +76,7 @@ impl MailKind {
     }
 }
 
-impl std::fmt::Display for MailKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl TryFrom<String> for MailKind {
-    type Error = super::InvalidValue;
-
-    fn try_from(stored: String) -> Result<Self, Self::Error> {
-        Self::parse_stored(&stored)
-    }
-}
+spelt_once!(MailKind, "a mail kind");
 
 /// Where a mail in the outbox stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -130,19 +110,7 @@ impl OutboxState {
     }
 }
 
-impl std::fmt::Display for OutboxState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl TryFrom<String> for OutboxState {
-    type Error = super::InvalidValue;
-
-    fn try_from(stored: String) -> Result<Self, Self::Error> {
-        Self::from_stored(&stored).ok_or_else(|| super::InvalidValue(format!("`{stored}` is not an outbox state")))
-    }
-}
+spelt_once!(OutboxState, "an outbox state");
 
 /// A composed mail, ready for the outbox.
 #[derive(Debug, Clone)]

@@ -1,6 +1,29 @@
 //! Values that can only hold what is valid: they are parsed once, at the edge,
 //! and carried through the pipeline without further checks.
 
+/// A closed set spelt once (`as_str`, listed in `ALL`): shown as that spelling,
+/// and read back from it and nothing else, the refusal saying what it is not.
+macro_rules! spelt_once {
+    ($name:ty, $what:literal) => {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = crate::domain::InvalidValue;
+
+            fn try_from(stored: String) -> Result<Self, Self::Error> {
+                Self::ALL
+                    .into_iter()
+                    .find(|value| value.as_str() == stored)
+                    .ok_or_else(|| crate::domain::InvalidValue(format!(concat!("`{}` is not ", $what), stored)))
+            }
+        }
+    };
+}
+
 mod address;
 mod auto;
 mod decided_by;

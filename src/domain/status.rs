@@ -23,23 +23,7 @@ impl Status {
     pub const ALL: [Self; 3] = [Self::New, Self::InProgress, Self::Resolved];
 }
 
-impl TryFrom<String> for Status {
-    type Error = super::InvalidValue;
-
-    fn try_from(stored: String) -> Result<Self, Self::Error> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == stored)
-            .ok_or_else(|| super::InvalidValue(format!("`{stored}` is not a ticket status")))
-    }
-}
-
-/// The store's spelling, as the command line shows it.
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
+spelt_once!(Status, "a ticket status");
 
 #[cfg(test)]
 mod tests {

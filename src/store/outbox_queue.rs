@@ -73,7 +73,7 @@ impl Store {
             if ticket_id.is_empty() {
                 return Ok(Requeue::Queued);
             }
-            let mail = MailKind::parse_stored(&kind).map_err(|e| StoreError::Corrupt(e.0))?;
+            let mail = MailKind::try_from(kind).map_err(|e| StoreError::Corrupt(e.0))?;
             let event = Event::Requeued { mail, recipient };
             let mut tx = self.write.begin().await?;
             events::insert(&mut tx, &ticket_id, now, &event).await?;

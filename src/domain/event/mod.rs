@@ -120,19 +120,7 @@ impl EventKind {
     }
 }
 
-impl std::fmt::Display for EventKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl TryFrom<String> for EventKind {
-    type Error = super::InvalidValue;
-
-    fn try_from(stored: String) -> Result<Self, Self::Error> {
-        Self::from_stored(&stored).ok_or_else(|| super::InvalidValue(format!("`{stored}` is not a timeline event")))
-    }
-}
+spelt_once!(EventKind, "a timeline event");
 
 /// One entry for a ticket's timeline: the event, and what the status page may
 /// show with it (text the employee wrote or received, or a department id);
