@@ -570,7 +570,7 @@ async fn backlog_that_was_read_or_is_old_is_kept_as_history_and_recent_unread_ma
             "recent" => {
                 assert_eq!(ticket.status, Status::New);
                 assert!(history.is_none());
-                assert_eq!(detail.outbox.iter().map(|o| o.kind.as_str()).collect::<Vec<_>>(), ["forward"]);
+                assert_eq!(detail.outbox.iter().map(|o| o.kind.to_string()).collect::<Vec<_>>(), ["forward"]);
             }
             "read" | "old" => {
                 assert_eq!(ticket.status, Status::Resolved, "{}", ticket.subject);

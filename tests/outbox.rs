@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use loket::domain::OutboxState;
 use loket::outbound::outbox::{Sending, Transport, drain};
-use loket::store::{Store, StoreError};
+use loket::store::{Store, Stored};
 
 use crate::support::smtp::SmtpSink;
 
@@ -80,10 +81,29 @@ async fn one_unreadable_mail_among_others(url: &str) {
     let error = error.unwrap_or_default();
     assert!(error.contains("`bogus` is not a mail kind"), "{error}");
 
-    // The operator's list names the value it cannot show.
-    match store.outbox_queue(true, 10).await {
-        Err(StoreError::Corrupt(why)) => assert!(why.contains("`bogus`"), "{why}"),
-        other => panic!("the list read a mail of kind bogus: {other:?}"),
+    // The operator's list shows the mail with the kind as stored, and its reason.
+    let failed = store.outbox_queue(true, 10).await.unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].id, "m2");
+    assert_eq!(failed[0].kind, Stored::Unreadable("bogus".to_owned()));
+    assert_eq!(failed[0].kind.to_string(), "bogus?");
+    assert_eq!(failed[0].state, OutboxState::Failed);
+    assert!(failed[0].last_error.as_deref().is_some_and(|e| e.contains("`bogus`")), "{failed:?}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("loket.toml"), crate::support::config_text(url, 143, &[], "")).unwrap();
+    for args in [&["outbox", "list"][..], &["tickets", "show", "SD-00001"]] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_loket"))
+            .args(args)
+            .args(["--config", "loket.toml"])
+            .current_dir(dir.path())
+            .env("LOKET_LOG", "warn")
+            .env_remove("LOKET_CONFIG")
+            .env_remove("LOKET_STORE__URL")
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(shown.contains("bogus?"), "{args:?} shows the kind as stored: {shown}");
     }
 
     // Another round claims nothing: the mail given up stays given up, and nothing is sent twice.

@@ -110,8 +110,8 @@ fn print_table(out: &mut impl Write, mails: &[QueuedMail]) -> std::io::Result<()
         "ID", "KIND", "RECIPIENT", "TICKET", "STATE", "ATTEMPTS", "NEXT ATTEMPT"
     )?;
     for mail in mails {
-        let next = match mail.state {
-            OutboxState::Pending => clock::display(mail.next_attempt_at),
+        let next = match mail.state.read() {
+            Some(OutboxState::Pending) => clock::display(mail.next_attempt_at),
             _ if mail.body_bytes > 0 => "retry possible".to_owned(),
             _ => "body wiped".to_owned(),
         };

@@ -48,6 +48,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use backup::{Backup, BackupError};
 pub use cursor::MailboxCursor;
+pub use decode::Stored;
 pub use filter::TicketFilter;
 pub use form::{FormCounts, FormRequest};
 pub use ingest::{BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, TicketChange, new_id};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::lease::{db_now, millis};
 use super::spelling::spelled;
-use super::{Backend, Store, StoreError, events};
+use super::{Backend, Store, StoreError, Stored, events};
 use crate::domain::{Event, MailKind, OutboxState};
 
 /// A mail claimed for delivery.
@@ -35,10 +35,10 @@ pub struct Due {
 /// An outbox row as `tickets show` presents it.
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct OutboxRow {
-    pub kind: MailKind,
+    pub kind: Stored<MailKind>,
     pub recipient: String,
     pub message_id: String,
-    pub state: OutboxState,
+    pub state: Stored<OutboxState>,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub created_at: i64,

@@ -5,18 +5,19 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::spelling::spelled;
-use super::{Store, StoreError, events};
+use super::{Store, StoreError, Stored, events};
 use crate::domain::{Event, MailKind, OutboxState};
 
 /// A mail still in the queue, or given up.
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct QueuedMail {
     pub id: String,
-    pub kind: MailKind,
+    /// As stored: a kind no loket wrote is shown as it is rather than hiding the list.
+    pub kind: Stored<MailKind>,
     pub recipient: String,
     /// The ticket's reference; empty for a mail about no ticket (a web form's confirmation).
     pub reference: String,
-    pub state: OutboxState,
+    pub state: Stored<OutboxState>,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
