@@ -84,8 +84,10 @@ pub async fn signer(config: &DeskConfig, store: &Store) -> Result<Signer, StoreE
 pub async fn pipeline(config: Arc<Config>, store: Store) -> Result<Pipeline, AppError> {
     let renderer = Renderer::load(config.templates.dir.as_deref())?;
     let signer = signer(&config.desk, &store).await?;
-    let responder = Respond::new(crate::desk::Settings::from_config(&config), renderer, signer.clone());
-    let (classifier, _) = learn::classifier(Arc::new(crate::routing::Settings::from_config(&config)), &store).await?;
+    let directory = Arc::new(crate::config::Directory::of(&config));
+    let responder = Respond::new(crate::desk::Settings::new(&config, directory.clone()), renderer, signer.clone());
+    let (classifier, _) =
+        learn::classifier(Arc::new(crate::routing::Settings::new(&config, directory)), &store).await?;
     let routing = Arc::new(Routing::new(classifier));
     Ok(Pipeline::new(config, store, signer, routing, Arc::new(responder)))
 }
@@ -104,7 +106,7 @@ pub fn spawn_web(
     web::check_pages(&renderer)?;
     let state = WebState {
         renderer: Arc::new(renderer),
-        directory: Arc::new(crate::config::Directory::of(&config)),
+        directory: pipeline.routing().get().settings().directory.clone(),
         config,
         store: pipeline.store.clone(),
         signer,
@@ -171,7 +173,7 @@ async fn serve(
     let supervisor = Supervisor::new(pipeline.health.clone(), pipeline.metrics.clone(), shutdown.clone());
     let model = store.latest_model_id().await?;
     let (learn_config, learn_store, routing, metrics, stop) = (
-        Arc::new(crate::routing::Settings::from_config(&config)),
+        pipeline.routing().get().settings().clone(),
         store.clone(),
         pipeline.routing().clone(),
         pipeline.metrics.clone(),

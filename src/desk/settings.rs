@@ -21,8 +21,13 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_config(config: &Config) -> Self {
+        Self::new(config, Arc::new(Directory::of(config)))
+    }
+
+    /// The same, with a directory already taken from the config and shared.
+    pub fn new(config: &Config, directory: Arc<Directory>) -> Self {
         Self {
-            directory: Arc::new(Directory::of(config)),
+            directory,
             ack: config.ack.clone(),
             conversation: config.conversation.clone(),
             server_checks: config.trust.authserv_id.is_some(),

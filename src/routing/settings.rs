@@ -17,10 +17,11 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_config(config: &Config) -> Self {
-        Self {
-            directory: Arc::new(Directory::of(config)),
-            routing: config.routing.clone(),
-            default_language: config.ack.default_language,
-        }
+        Self::new(config, Arc::new(Directory::of(config)))
+    }
+
+    /// The same, with a directory already taken from the config and shared.
+    pub fn new(config: &Config, directory: Arc<Directory>) -> Self {
+        Self { directory, routing: config.routing.clone(), default_language: config.ack.default_language }
     }
 }

@@ -87,7 +87,7 @@ impl Classifier {
         Self { settings, rules, model }
     }
 
-    pub fn settings(&self) -> &Settings {
+    pub fn settings(&self) -> &Arc<Settings> {
         &self.settings
     }
 
