@@ -23,7 +23,7 @@ pub fn scale<'a>(weights: impl Iterator<Item = (&'a String, &'a f32)>) -> f32 {
 }
 
 /// The biases (one per label) and weights (`[label][feature]`) fitted to `samples`.
-pub fn fit(samples: &[Sample], labels: &[Label], vocabulary: &HashMap<String, u32>) -> (Vec<f32>, Vec<Vec<f32>>) {
+pub fn fit(samples: &[&Sample], labels: &[Label], vocabulary: &HashMap<String, u32>) -> (Vec<f32>, Vec<Vec<f32>>) {
     let rows: Vec<Row> = samples
         .iter()
         .filter_map(|sample| {

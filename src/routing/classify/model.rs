@@ -65,13 +65,14 @@ impl Model {
 
     /// Trains a model of `kind` on `samples` and fits the temperature in cross-validation.
     pub fn train_as(kind: ModelKind, samples: &[Sample]) -> Self {
-        let mut model = Self::fit(kind, samples);
+        let all: Vec<&Sample> = samples.iter().collect();
+        let mut model = Self::fit(kind, &all);
         model.temperature = fit_temperature(kind, samples);
         model
     }
 
     /// Without calibration (temperature 1).
-    fn fit(kind: ModelKind, samples: &[Sample]) -> Self {
+    fn fit(kind: ModelKind, samples: &[&Sample]) -> Self {
         let mut labels: Vec<Label> = samples.iter().map(|s| s.label.clone()).collect();
         labels.sort();
         labels.dedup();
@@ -202,8 +203,8 @@ fn fit_temperature(kind: ModelKind, samples: &[Sample]) -> f32 {
         ((x ^ (x >> 31)) % FOLDS as u64) as usize
     };
     for fold in 0..FOLDS {
-        let train: Vec<Sample> =
-            samples.iter().enumerate().filter(|(i, _)| fold_of(*i) != fold).map(|(_, s)| s.clone()).collect();
+        let train: Vec<&Sample> =
+            samples.iter().enumerate().filter(|(i, _)| fold_of(*i) != fold).map(|(_, s)| s).collect();
         let model = Model::fit(kind, &train);
         for (_, sample) in samples.iter().enumerate().filter(|(i, _)| fold_of(*i) == fold) {
             let truth = model.labels.binary_search(&sample.label).ok();
