@@ -48,15 +48,15 @@ fn misdirected_held_back_requests_are_rerouted_and_rightly_addressed_ones_stay()
         "misdirected: {rerouted_right} of {misdirected} rerouted right ({rerouted:.3}), {rerouted_wrong} to a wrong one; \
          rightly addressed: {moved_wrong} of {addressed} moved away ({moved:.3})"
     );
-    // Issue 10's targets: at most 2% moved away (measured: 1 of 387), and 90%
-    // of the misdirected rerouted right, which the 0.8 reroute bar does not reach
-    // on these one-line requests (measured: 650 of 774, 0.840; 1 goes to a wrong
+    // Issue 10's targets: at most 2% moved away (measured: 5 of 562), and 90%
+    // of the misdirected rerouted right, which the 0.8 reroute bar does not quite
+    // reach on these requests (measured: 1,000 of 1,124, 0.890; 5 go to a wrong
     // department, the rest stay with the mailbox's department). Calibrating on
     // departments or taking the mailbox as evidence does not reach it either
     // while the ambiguous and confidential scenarios hold (README, routing).
     // The bar below keeps today's figure from slipping.
     assert!(moved <= 0.02, "{moved:.3} of the rightly addressed requests moved away");
-    assert!(rerouted >= 0.835, "{rerouted:.3} of the misdirected requests rerouted right");
+    assert!(rerouted >= 0.88, "{rerouted:.3} of the misdirected requests rerouted right");
     assert!(
         rerouted_wrong as f64 <= 0.02 * misdirected as f64,
         "{rerouted_wrong} misdirected requests rerouted wrongly"
@@ -75,12 +75,11 @@ fn logistic_regression_also_routes_held_back_requests_it_never_saw() {
     let pairs: Vec<(String, String)> = predicted.iter().map(|(t, p, _)| (t.clone(), p.clone())).collect();
     let report = eval::report(&pairs);
     println!("logistic, held back: {} examples, macro-F1 {:.3}", report.examples, report.macro_f1);
-    // Measured at 0.979 (naive Bayes: 0.976).
+    // Measured at 0.980 (naive Bayes: 0.978).
     assert!(report.macro_f1 >= 0.85, "macro-F1 {:.3}", report.macro_f1);
     let sure: Vec<&(String, String, f64)> = predicted.iter().filter(|(_, _, c)| *c >= 0.8).collect();
     let right = sure.iter().filter(|(t, p, _)| t == p).count();
     println!("logistic, held back, at 80%: {} of {} decided, {right} right", sure.len(), predicted.len());
-    // Measured: 323 of 324 right (a request paid for oneself that names a
-    // laptop stand and a keyboard, read as IT at 0.90).
+    // Measured: 490 of 492 right.
     assert!(right as f64 >= 0.99 * sure.len() as f64, "{right} of {} predictions at 80% right", sure.len());
 }

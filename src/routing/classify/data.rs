@@ -24,6 +24,9 @@ const SHIPPED: &[(&str, &str)] = &[
     ("it", include_str!("../../../training/it-phrasing.tsv")),
     ("hr", include_str!("../../../training/hr-phrasing.tsv")),
     ("facility", include_str!("../../../training/facility-phrasing.tsv")),
+    ("it", include_str!("../../../training/it-mail.tsv")),
+    ("hr", include_str!("../../../training/hr-mail.tsv")),
+    ("facility", include_str!("../../../training/facility-mail.tsv")),
 ];
 
 /// How much a curated example counts: the shipped ones, the config's, the
@@ -103,7 +106,7 @@ pub fn shipped() -> Vec<Example> {
                     department: department.clone(),
                     category: (!category.is_empty() && category != "-").then(|| category.to_owned()),
                     subject: subject.to_owned(),
-                    body: body.to_owned(),
+                    body: body.replace("\\n", "\n"),
                     weight: CURATED,
                 })
             })

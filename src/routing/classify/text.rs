@@ -16,6 +16,9 @@ const SUBJECT_WEIGHT: f32 = 2.0;
 /// Each character n-gram of a long word counts this much.
 const GRAM_WEIGHT: f32 = 0.25;
 const GRAM: usize = 4;
+/// Two neighbouring words (stop words left out) also count as a pair, at this
+/// weight: "access badge" is Facility's, "access rights" IT's.
+const PAIR_WEIGHT: f32 = 0.5;
 /// Words at least this long are also cut into n-grams.
 const GRAM_MIN_WORD: usize = 7;
 /// Longer "words" (encoded data, URLs, hostile input) count only with their first
@@ -44,10 +47,19 @@ const CLOSINGS: &[&str] = &[
     "hartelijke groeten",
     "groet",
     "groeten",
+    "groetjes",
     "gr",
     "mvg",
     "alvast bedankt",
+    "bedankt alvast",
+    "alvast dank",
     "bij voorbaat dank",
+    "hartelijk dank",
+    "dank je wel",
+    "dank u wel",
+    "dank je",
+    "dank",
+    "bedankt",
     "kind regards",
     "best regards",
     "warm regards",
@@ -57,6 +69,7 @@ const CLOSINGS: &[&str] = &[
     "thanks",
     "thank you",
     "many thanks",
+    "thanks a lot",
     "thanks in advance",
     "sent from my iphone",
     "verzonden vanaf mijn iphone",
@@ -323,8 +336,8 @@ pub struct Features {
 
 impl Features {
     /// A word's features: its stem, and for a long word its character n-grams.
-    fn add(&mut self, word: &str, language: Language, weight: f32) {
-        let stem = stemmer(language).stem(word);
+    fn add(&mut self, word: &str, language: Language, weight: f32) -> String {
+        let stem = stemmer(language).stem(word).into_owned();
         let mut put = |feature: String, weight: f32| {
             self.words.entry(feature.clone()).or_insert_with(|| word.to_owned());
             *self.weights.entry(feature).or_default() += weight;
@@ -336,17 +349,24 @@ impl Features {
                 put(format!("c:{}", gram.iter().collect::<String>()), weight * GRAM_WEIGHT);
             }
         }
+        stem
     }
 }
 
-/// The features of a request (its subject and its own text): subject words count double.
+/// The features of a request (its subject and its own text): each word's stem
+/// and character n-grams, and each pair of neighbouring words; subject words count double.
 pub fn features(subject: &str, body: &str, language: Language) -> Features {
     let mut features = Features::default();
-    for word in words(cut(subject, MAX_SUBJECT_CHARS)) {
-        features.add(&word, language, SUBJECT_WEIGHT);
-    }
-    for word in words(cut(body, MAX_TEXT_CHARS)) {
-        features.add(&word, language, 1.0);
+    for (text, weight) in [(cut(subject, MAX_SUBJECT_CHARS), SUBJECT_WEIGHT), (cut(body, MAX_TEXT_CHARS), 1.0)] {
+        let mut previous: Option<String> = None;
+        for word in words(text) {
+            let stem = features.add(&word, language, weight);
+            if let Some(previous) = previous.replace(stem.clone()) {
+                let pair = format!("b:{previous}_{stem}");
+                features.words.entry(pair.clone()).or_insert_with(|| word.clone());
+                *features.weights.entry(pair).or_default() += weight * PAIR_WEIGHT;
+            }
+        }
     }
     features
 }
@@ -354,6 +374,24 @@ pub fn features(subject: &str, body: &str, language: Language) -> Features {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn neighbouring_words_make_a_pair_that_tells_an_access_badge_from_access_rights() {
+        let badge = features("Access badge", "The reader stays red.", Language::En);
+        let rights = features("Access rights", "I need access to the share.", Language::En);
+        assert!(badge.weights.contains_key("b:access_badg"), "{:?}", badge.weights.keys());
+        assert!(badge.weights.contains_key("b:reader_stay"), "{:?}", badge.weights.keys());
+        assert!(rights.weights.contains_key("b:access_right"), "{:?}", rights.weights.keys());
+        assert!(!rights.weights.keys().any(|k| k.starts_with("b:right_")), "subject and body are not paired");
+    }
+
+    #[test]
+    fn a_closing_on_its_own_line_ends_the_request_in_both_languages() {
+        for closing in ["Groetjes,", "Dank je wel!", "Bedankt", "Thanks a lot,"] {
+            let body = format!("Hoi,\n\nMijn pas werkt niet.\n\n{closing}\nFenna\nReceptie");
+            assert_eq!(request_text(&body), "Hoi,\n\nMijn pas werkt niet.", "{closing}");
+        }
+    }
 
     #[test]
     fn signatures_disclaimers_and_quotes_are_left_out() {
