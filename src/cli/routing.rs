@@ -10,9 +10,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, ModelKind};
 use crate::inbound::language;
 use crate::routing::Settings;
+use crate::routing::classify::choose::{KindChoice, MIN_OWN};
 use crate::routing::classify::data::{self, Labelled};
 use crate::routing::classify::{Arrival, Classifier, eval};
 
@@ -260,7 +261,25 @@ pub async fn train(config: Arc<Config>) -> Result<()> {
         println!("from the old mailboxes: {}", if by.is_empty() { "none yet".to_owned() } else { counts(by) });
     }
     println!("labels: {}", labels.join(", "));
+    println!("model: {}", model_line(training.model.kind, &training.choice));
     println!("calibration temperature: {}", training.model.temperature);
     println!("stored as model {id}; running instances pick it up within {} s", config.routing.model_check_secs);
     Ok(())
+}
+
+/// The model's kind and how it was chosen, as `loket train` says it.
+fn model_line(kind: ModelKind, choice: &KindChoice) -> String {
+    let name = match kind {
+        ModelKind::NaiveBayes => "naive Bayes",
+        ModelKind::Logistic => "logistic regression",
+    };
+    match choice {
+        KindChoice::Configured => format!("{name} (routing.model)"),
+        KindChoice::TooFewOwn { own } => format!(
+            "{name} (routing.model = \"auto\": {own} of your own examples, fewer than the {MIN_OWN} needed to measure which reads them better)"
+        ),
+        KindChoice::Measured { own, naive_bayes, logistic } => format!(
+            "{name} (routing.model = \"auto\": on your {own} own examples, each read by a model trained without it, macro-F1 {naive_bayes:.3} naive Bayes, {logistic:.3} logistic regression)"
+        ),
+    }
 }

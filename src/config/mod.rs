@@ -184,7 +184,7 @@ pub struct DeskConfig {
     pub secret_env: Option<String>,
 }
 
-/// Which model reads requests (`routing.model`).
+/// Which kind of model a trained model is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
@@ -194,6 +194,40 @@ pub enum ModelKind {
     /// Logistic regression over the same features: best once the organisation's
     /// own history is trained on.
     Logistic,
+}
+
+impl ModelKind {
+    pub const ALL: [Self; 2] = [Self::NaiveBayes, Self::Logistic];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NaiveBayes => "naive_bayes",
+            Self::Logistic => "logistic",
+        }
+    }
+}
+
+/// Which model reads requests (`routing.model`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelChoice {
+    /// The kind that reads the organisation's own examples best in
+    /// cross-validation; naive Bayes while there are too few of them.
+    #[default]
+    Auto,
+    NaiveBayes,
+    Logistic,
+}
+
+impl ModelChoice {
+    /// The kind the operator fixed, if they did.
+    pub fn fixed(self) -> Option<ModelKind> {
+        match self {
+            Self::Auto => None,
+            Self::NaiveBayes => Some(ModelKind::NaiveBayes),
+            Self::Logistic => Some(ModelKind::Logistic),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -414,9 +448,9 @@ pub struct RoutingConfig {
     /// held, labelled by the mailbox's department, counted below the curated examples.
     #[serde(default)]
     pub learn_from_mailboxes: bool,
-    /// Which model reads requests: `naive_bayes` or `logistic`.
+    /// Which model reads requests: `auto`, `naive_bayes` or `logistic`.
     #[serde(default)]
-    pub model: ModelKind,
+    pub model: ModelChoice,
     /// Seconds between checks for a model that `loket train` stored.
     #[serde(default = "defaults::model_check_secs")]
     pub model_check_secs: u64,
@@ -435,7 +469,7 @@ impl Default for RoutingConfig {
             builtin_examples: true,
             examples_file: None,
             learn_from_mailboxes: false,
-            model: ModelKind::NaiveBayes,
+            model: ModelChoice::Auto,
             model_check_secs: defaults::model_check_secs(),
             rules: Vec::new(),
         }

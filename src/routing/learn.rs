@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::routing::Settings;
+use crate::routing::classify::choose::KindChoice;
 use crate::routing::classify::data::{self, Example};
 use crate::routing::classify::{Classifier, Model, Routing};
 use crate::store::{Store, StoreError};
@@ -28,6 +29,8 @@ pub enum LearnError {
 #[derive(Debug)]
 pub struct Training {
     pub model: Model,
+    /// How the model's kind was chosen (`routing.model`).
+    pub choice: KindChoice,
     pub shipped: usize,
     pub configured: usize,
     pub from_file: usize,
@@ -110,9 +113,10 @@ pub async fn train(settings: &Settings, store: &Store) -> Result<Training, Learn
     let mut extra = from_file.clone();
     extra.extend_from_slice(&corrections);
     extra.extend_from_slice(&from_mailboxes);
-    let model = data::train(settings, &extra);
+    let trained = data::train_chosen(settings, &extra);
     Ok(Training {
-        model,
+        model: trained.model,
+        choice: trained.choice,
         shipped: if settings.routing.builtin_examples { data::shipped().len() } else { 0 },
         configured: data::from_config(&settings.directory).len(),
         from_file: from_file.len(),

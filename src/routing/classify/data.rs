@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use super::choose::{self, Trained};
 use super::model::{Label, Model, Sample};
 use super::text;
 use crate::config::Directory;
@@ -202,8 +203,16 @@ pub fn samples(settings: &Settings, examples: &[Example]) -> Vec<Sample> {
 /// The model for `config`: the shipped examples (unless `routing.builtin_examples`
 /// is off), the config's own, and `extra` (the operator's file, corrections).
 pub fn train(settings: &Settings, extra: &[Example]) -> Model {
+    train_chosen(settings, extra).model
+}
+
+/// As [`train`], with how the model's kind was chosen: `extra` is the
+/// organisation's own, which `routing.model = "auto"` measures each kind on.
+pub fn train_chosen(settings: &Settings, extra: &[Example]) -> Trained {
     let mut examples = if settings.routing.builtin_examples { shipped() } else { Vec::new() };
     examples.extend(from_config(&settings.directory));
-    examples.extend_from_slice(extra);
-    Model::train_as(settings.routing.model, &samples(settings, &examples))
+    let mut all = samples(settings, &examples);
+    let own = all.len();
+    all.extend(samples(settings, extra));
+    choose::train(settings.routing.model, &all, own)
 }

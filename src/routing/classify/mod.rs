@@ -9,6 +9,7 @@
 //! of a `confidential` department's mailbox only at the still higher
 //! `routing.confidential_confidence`.
 
+pub mod choose;
 pub mod data;
 mod decision;
 pub mod eval;

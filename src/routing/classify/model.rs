@@ -52,6 +52,14 @@ pub struct Model {
     pub kind: ModelKind,
 }
 
+/// A model, and the department each of its samples was read as in
+/// cross-validation (none where there were too few samples to fold).
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub model: Model,
+    pub held_out: Vec<Option<DepartmentId>>,
+}
+
 /// A prediction: every label's calibrated probability, best first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scores {
@@ -66,10 +74,17 @@ impl Model {
 
     /// Trains a model of `kind` on `samples` and fits the temperature in cross-validation.
     pub fn train_as(kind: ModelKind, samples: &[Sample]) -> Self {
+        Self::train_validated(kind, samples).model
+    }
+
+    /// As [`Model::train_as`], with the department each sample was read as by
+    /// the cross-validation model that did not see it.
+    pub fn train_validated(kind: ModelKind, samples: &[Sample]) -> Validated {
         let all: Vec<&Sample> = samples.iter().collect();
         let mut model = Self::fit(kind, &all);
-        model.temperature = fit_temperature(kind, samples);
-        model
+        let (temperature, held_out) = cross_validate(kind, samples);
+        model.temperature = temperature;
+        Validated { model, held_out }
     }
 
     /// Without calibration (temperature 1).
@@ -192,10 +207,12 @@ pub(super) fn softmax(scores: &[f32], temperature: f32) -> Vec<f64> {
     exps.into_iter().map(|e| if sum > 0.0 { e / sum } else { 0.0 }).collect()
 }
 
-/// The temperature that minimises the log-loss of held-out folds.
-fn fit_temperature(kind: ModelKind, samples: &[Sample]) -> f32 {
+/// The temperature that minimises the log-loss of held-out folds, and the
+/// department each sample was read as there.
+fn cross_validate(kind: ModelKind, samples: &[Sample]) -> (f32, Vec<Option<DepartmentId>>) {
+    let mut read = vec![None; samples.len()];
     if samples.len() < FOLDS * 4 {
-        return 1.0;
+        return (1.0, read);
     }
     let mut held_out: Vec<(Vec<f32>, Option<usize>)> = Vec::with_capacity(samples.len());
     // Folds by a scrambled index, so that examples stored in a regular order
@@ -210,9 +227,12 @@ fn fit_temperature(kind: ModelKind, samples: &[Sample]) -> f32 {
         let train: Vec<&Sample> =
             samples.iter().enumerate().filter(|(i, _)| fold_of(*i) != fold).map(|(_, s)| s).collect();
         let model = Model::fit(kind, &train);
-        for (_, sample) in samples.iter().enumerate().filter(|(i, _)| fold_of(*i) == fold) {
+        for (i, sample) in samples.iter().enumerate().filter(|(i, _)| fold_of(*i) == fold) {
             let truth = model.labels.binary_search(&sample.label).ok();
-            held_out.push((model.log_scores(&sample.features), truth));
+            let scores = model.log_scores(&sample.features);
+            let best = scores.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(l, _)| l);
+            read[i] = best.map(|l| model.labels[l].department.clone());
+            held_out.push((scores, truth));
         }
     }
     let loss = |t: f32| -> f64 {
@@ -224,7 +244,7 @@ fn fit_temperature(kind: ModelKind, samples: &[Sample]) -> f32 {
             })
             .sum()
     };
-    TEMPERATURES.iter().copied().min_by(|a, b| loss(*a).total_cmp(&loss(*b))).unwrap_or(1.0)
+    (TEMPERATURES.iter().copied().min_by(|a, b| loss(*a).total_cmp(&loss(*b))).unwrap_or(1.0), read)
 }
 
 #[cfg(test)]
