@@ -28,6 +28,9 @@ const SHIPPED: &[(&str, &str)] = &[
     ("it", include_str!("../../../training/it-mail.tsv")),
     ("hr", include_str!("../../../training/hr-mail.tsv")),
     ("facility", include_str!("../../../training/facility-mail.tsv")),
+    ("it", include_str!("../../../training/it-terse.tsv")),
+    ("hr", include_str!("../../../training/hr-terse.tsv")),
+    ("facility", include_str!("../../../training/facility-terse.tsv")),
 ];
 
 /// How much a curated example counts: the shipped ones, the config's, the
