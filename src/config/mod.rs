@@ -196,17 +196,6 @@ pub enum ModelKind {
     Logistic,
 }
 
-impl ModelKind {
-    pub const ALL: [Self; 2] = [Self::NaiveBayes, Self::Logistic];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NaiveBayes => "naive_bayes",
-            Self::Logistic => "logistic",
-        }
-    }
-}
-
 /// Which model reads requests (`routing.model`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

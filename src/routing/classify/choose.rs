@@ -74,7 +74,7 @@ mod tests {
     fn sample(department: &str, words: &[String]) -> Sample {
         Sample {
             label: Label { department: DepartmentId::parse(department).expect("a test department"), category: None },
-            features: words.iter().map(|w| (format!("w:{w}"), 1.0)).collect(),
+            features: words.iter().map(|w| (format!("w:{w}").into(), 1.0)).collect(),
             weight: 1.0,
         }
     }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::choose::{self, Trained};
-use super::model::{Label, Model, Sample};
+use super::model::{Label, Model, Names, Sample};
 use super::text;
 use crate::config::Directory;
 use crate::domain::DepartmentId;
@@ -187,6 +187,11 @@ pub fn features(subject: &str, body: &str, default: Language) -> text::Features 
 /// Samples for the configured departments: examples of other departments are
 /// left out, and a category is kept only where the department has it configured.
 pub fn samples(settings: &Settings, examples: &[Example]) -> Vec<Sample> {
+    samples_named(settings, examples, &mut Names::default())
+}
+
+/// As [`samples`], each feature name kept once in `names`.
+fn samples_named(settings: &Settings, examples: &[Example], names: &mut Names) -> Vec<Sample> {
     let default = settings.default_language;
     examples
         .iter()
@@ -194,9 +199,10 @@ pub fn samples(settings: &Settings, examples: &[Example]) -> Vec<Sample> {
             let department = settings.directory.department(&example.department)?;
             let category =
                 example.category.clone().filter(|c| department.categories.iter().any(|configured| &configured.id == c));
+            let features = features(&example.subject, &example.body, default).weights;
             Some(Sample {
                 label: Label { department: example.department.clone(), category },
-                features: features(&example.subject, &example.body, default).weights,
+                features: features.into_iter().map(|(name, weight)| (names.get(&name), weight)).collect(),
                 weight: example.weight,
             })
         })
@@ -214,8 +220,9 @@ pub fn train(settings: &Settings, extra: &[Example]) -> Model {
 pub fn train_chosen(settings: &Settings, extra: &[Example]) -> Trained {
     let mut examples = if settings.routing.builtin_examples { shipped() } else { Vec::new() };
     examples.extend(from_config(&settings.directory));
-    let mut all = samples(settings, &examples);
+    let mut names = Names::default();
+    let mut all = samples_named(settings, &examples, &mut names);
     let own = all.len();
-    all.extend(samples(settings, extra));
+    all.extend(samples_named(settings, extra, &mut names));
     choose::train(settings.routing.model, &all, own)
 }

@@ -17,7 +17,7 @@ type Row = (usize, Vec<(usize, f32)>, f32);
 
 /// What a request's feature weights are multiplied by: one over their length, so
 /// that a long mail does not count more than a short one.
-pub fn scale<'a>(weights: impl Iterator<Item = (&'a String, &'a f32)>) -> f32 {
+pub fn scale<'a>(weights: impl Iterator<Item = (&'a str, f32)>) -> f32 {
     let length = weights.map(|(_, w)| w * w).sum::<f32>().sqrt();
     if length > 0.0 { 1.0 / length } else { 1.0 }
 }
@@ -28,9 +28,9 @@ pub fn fit(samples: &[&Sample], labels: &[Label], vocabulary: &HashMap<String, u
         .iter()
         .filter_map(|sample| {
             let label = labels.binary_search(&sample.label).ok()?;
-            let s = scale(sample.features.iter());
+            let s = scale(sample.features.iter().map(|(f, w)| (&**f, *w)));
             let features =
-                sample.features.iter().filter_map(|(f, w)| Some((*vocabulary.get(f)? as usize, w * s))).collect();
+                sample.features.iter().filter_map(|(f, w)| Some((*vocabulary.get(&**f)? as usize, w * s))).collect();
             Some((label, features, sample.weight))
         })
         .collect();
@@ -76,7 +76,7 @@ mod tests {
     fn sample(department: &str, words: &[&str], weight: f32) -> Sample {
         Sample {
             label: Label { department: DepartmentId::parse(department).expect("a test department"), category: None },
-            features: words.iter().map(|w| (format!("w:{w}"), 1.0)).collect(),
+            features: words.iter().map(|w| (format!("w:{w}").into(), 1.0)).collect(),
             weight,
         }
     }

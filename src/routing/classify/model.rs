@@ -6,7 +6,8 @@
 //! trained in milliseconds from a few thousand examples, readable (each
 //! feature's weight per label can be shown), stored as JSON.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,14 +28,34 @@ pub struct Label {
     pub category: Option<String>,
 }
 
-/// One labelled example, as features.
+/// A feature's name, shared by every sample that has it.
+pub type Feature = Arc<str>;
+
+/// One labelled example, as features: a list, each name shared through
+/// [`Names`], so that thousands of examples hold each name once.
 #[derive(Debug, Clone)]
 pub struct Sample {
     pub label: Label,
-    pub features: HashMap<String, f32>,
+    pub features: Vec<(Feature, f32)>,
     /// How much this example counts: 1 for curated examples, less for examples
     /// taken from another tool's tickets.
     pub weight: f32,
+}
+
+/// The feature names of a training set, each kept once.
+#[derive(Debug, Default)]
+pub struct Names(HashSet<Feature>);
+
+impl Names {
+    /// The shared name `name`.
+    pub fn get(&mut self, name: &str) -> Feature {
+        if let Some(known) = self.0.get(name) {
+            return known.clone();
+        }
+        let new: Feature = name.into();
+        self.0.insert(new.clone());
+        new
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,9 +115,11 @@ impl Model {
         labels.dedup();
         let mut vocabulary = HashMap::new();
         for sample in samples {
-            for feature in sample.features.keys() {
-                let next = u32::try_from(vocabulary.len()).unwrap_or(u32::MAX);
-                vocabulary.entry(feature.clone()).or_insert(next);
+            for (feature, _) in &sample.features {
+                if !vocabulary.contains_key(&**feature) {
+                    let next = u32::try_from(vocabulary.len()).unwrap_or(u32::MAX);
+                    vocabulary.insert(feature.to_string(), next);
+                }
             }
         }
         if kind == ModelKind::Logistic {
@@ -113,14 +136,15 @@ impl Model {
         }
         let mut counts = vec![vec![0f32; vocabulary.len()]; labels.len()];
         let mut docs = vec![0f32; labels.len()];
-        let norms: Vec<f32> = samples.iter().map(|s| s.features.values().map(|w| w * w).sum::<f32>().sqrt()).collect();
+        let norms: Vec<f32> =
+            samples.iter().map(|s| s.features.iter().map(|(_, w)| w * w).sum::<f32>().sqrt()).collect();
         let mean = norms.iter().sum::<f32>() / norms.len().max(1) as f32;
         for (sample, norm) in samples.iter().zip(&norms) {
             let Ok(l) = labels.binary_search(&sample.label) else { continue };
             docs[l] += sample.weight;
             let scale = if *norm > 0.0 { mean / norm } else { 1.0 };
             for (feature, weight) in &sample.features {
-                if let Some(&f) = vocabulary.get(feature) {
+                if let Some(&f) = vocabulary.get(&**feature) {
                     counts[l][f as usize] += weight * scale * sample.weight;
                 }
             }
@@ -140,10 +164,15 @@ impl Model {
 
     /// Each label's raw log score.
     fn log_scores(&self, features: &HashMap<String, f32>) -> Vec<f32> {
+        self.log_scores_of(features.iter().map(|(f, w)| (f.as_str(), *w)))
+    }
+
+    /// Each label's raw log score, of features given as (name, weight).
+    fn log_scores_of<'f>(&self, features: impl Iterator<Item = (&'f str, f32)> + Clone) -> Vec<f32> {
         let mut scores = self.log_prior.clone();
         let scale = match self.kind {
             ModelKind::NaiveBayes => 1.0,
-            ModelKind::Logistic => super::logistic::scale(features.iter().filter(|(f, _)| self.knows(f))),
+            ModelKind::Logistic => super::logistic::scale(features.clone().filter(|(f, _)| self.knows(f))),
         };
         for (feature, weight) in features {
             if let Some(&f) = self.vocabulary.get(feature) {
@@ -229,7 +258,7 @@ fn cross_validate(kind: ModelKind, samples: &[Sample]) -> (f32, Vec<Option<Depar
         let model = Model::fit(kind, &train);
         for (i, sample) in samples.iter().enumerate().filter(|(i, _)| fold_of(*i) == fold) {
             let truth = model.labels.binary_search(&sample.label).ok();
-            let scores = model.log_scores(&sample.features);
+            let scores = model.log_scores_of(sample.features.iter().map(|(f, w)| (&**f, *w)));
             let best = scores.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(l, _)| l);
             read[i] = best.map(|l| model.labels[l].department.clone());
             held_out.push((scores, truth));
@@ -254,7 +283,7 @@ mod tests {
     fn sample(department: &str, words: &[&str]) -> Sample {
         Sample {
             label: Label { department: DepartmentId::parse(department).expect("a test department"), category: None },
-            features: words.iter().map(|w| (format!("w:{w}"), 1.0)).collect(),
+            features: words.iter().map(|w| (Feature::from(format!("w:{w}")), 1.0)).collect(),
             weight: 1.0,
         }
     }
@@ -349,7 +378,7 @@ mod tests {
             samples.push(sample("it", &["printer", "screen"]));
         }
         let mut long = sample("it", &[]);
-        long.features = [("w:badge".to_owned(), 200.0), ("w:printer".to_owned(), 20.0)].into();
+        long.features = vec![("w:badge".into(), 200.0), ("w:printer".into(), 20.0)];
         samples.push(long);
         let model = Model::train(&samples);
         let features: HashMap<String, f32> = [("w:badge".to_owned(), 1.0)].into();
