@@ -115,8 +115,19 @@ async fn backlog_teaches(dir: &std::path::Path, store_url: &str) {
     assert_eq!(training.from_mailboxes_by_department.get("hr"), Some(&12));
     assert_eq!(training.from_mailboxes_by_department.get("it"), Some(&12));
     assert_eq!(training.from_mailboxes(), 24);
+    assert!(!training.mailboxes_capped);
     let after = ask(&config, training.model);
     assert_eq!(after.department.as_str(), "hr", "{}", after.reason);
+
+    // Capped, the newest requests are the ones learnt from: the last pair taken in.
+    let mut capped = (*config).clone();
+    capped.routing.max_own_examples = 4;
+    let training = loket::routing::learn::train(&loket::routing::Settings::from_config(&capped), &store).await.unwrap();
+    assert!(training.mailboxes_capped);
+    let newest = store.mailbox_requests(6).await.unwrap();
+    let subjects: Vec<&str> = newest.iter().map(|r| r.subject.as_str()).collect();
+    assert!(subjects.contains(&"Peoplesoft loonrun 11") && subjects.contains(&"Laptop 11"), "{subjects:?}");
+    assert!(!subjects.iter().any(|s| s.ends_with(" 0")), "{subjects:?}");
     store.close().await;
 }
 

@@ -313,7 +313,14 @@ async fn loket_train_learns_another_tools_export_and_counts_it_per_department() 
     assert_eq!(training.from_file, 30);
     assert_eq!(training.from_file_by_department.get("hr"), Some(&15));
     assert_eq!(training.from_file_by_department.get("it"), Some(&15));
+    assert!(!training.file_capped);
     let after = ask(&config, training.model);
     assert_eq!(after.department.as_str(), "hr", "{}", after.reason);
+
+    // An export larger than routing.max_own_examples is read up to it.
+    config.routing.max_own_examples = 12;
+    let capped = loket::routing::learn::train(&Settings::from_config(&config), &store).await.unwrap();
+    assert_eq!(capped.from_file, 12);
+    assert!(capped.file_capped);
     store.close().await;
 }

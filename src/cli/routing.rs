@@ -256,6 +256,13 @@ pub async fn train(config: Arc<Config>) -> Result<()> {
     if !training.from_file_by_department.is_empty() {
         println!("from routing.examples_file: {}", counts(&training.from_file_by_department));
     }
+    let cap = config.routing.max_own_examples;
+    if training.file_capped {
+        println!("routing.examples_file has more rows: its first {cap} were read (routing.max_own_examples)");
+    }
+    if training.mailboxes_capped {
+        println!("the old mailboxes hold more requests: the newest {cap} were read (routing.max_own_examples)");
+    }
     if config.routing.learn_from_mailboxes {
         let by = &training.from_mailboxes_by_department;
         println!("from the old mailboxes: {}", if by.is_empty() { "none yet".to_owned() } else { counts(by) });

@@ -437,6 +437,10 @@ pub struct RoutingConfig {
     /// held, labelled by the mailbox's department, counted below the curated examples.
     #[serde(default)]
     pub learn_from_mailboxes: bool,
+    /// At most this many examples are taken from `examples_file` (its first
+    /// rows) and from the old mailboxes (their newest requests), each.
+    #[serde(default = "defaults::max_own_examples")]
+    pub max_own_examples: usize,
     /// Which model reads requests: `auto`, `naive_bayes` or `logistic`.
     #[serde(default)]
     pub model: ModelChoice,
@@ -458,6 +462,7 @@ impl Default for RoutingConfig {
             builtin_examples: true,
             examples_file: None,
             learn_from_mailboxes: false,
+            max_own_examples: defaults::max_own_examples(),
             model: ModelChoice::Auto,
             model_check_secs: defaults::model_check_secs(),
             rules: Vec::new(),
@@ -614,6 +619,10 @@ mod defaults {
 
     pub fn model_check_secs() -> u64 {
         30
+    }
+
+    pub fn max_own_examples() -> usize {
+        20_000
     }
 
     pub fn web_listen() -> SocketAddr {

@@ -181,6 +181,9 @@ fn check_routing(config: &Config) -> Result<(), ConfigError> {
             return Err(ConfigError::invalid(format!("routing.{key}"), "must be between 0 and 1"));
         }
     }
+    if routing.max_own_examples == 0 {
+        return Err(ConfigError::invalid("routing.max_own_examples", "must be 1 or more"));
+    }
     if routing.reroute_confidence < routing.min_confidence {
         return Err(ConfigError::invalid("routing.reroute_confidence", "must not be below routing.min_confidence"));
     }
@@ -416,6 +419,8 @@ mod tests {
         assert!(error.contains("routing.min_confidence"), "{error}");
         let error = error_of("[routing]\nconfidential_confidence = 0.7\n");
         assert!(error.contains("routing.confidential_confidence"), "{error}");
+        let error = error_of("[routing]\nmax_own_examples = 0\n");
+        assert!(error.contains("routing.max_own_examples"), "{error}");
     }
 
     #[test]

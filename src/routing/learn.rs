@@ -40,6 +40,10 @@ pub struct Training {
     /// How many requests from the old mailboxes each department got
     /// (`routing.learn_from_mailboxes`).
     pub from_mailboxes_by_department: BTreeMap<String, usize>,
+    /// `routing.examples_file` had more rows than `routing.max_own_examples`.
+    pub file_capped: bool,
+    /// The old mailboxes held more requests than `routing.max_own_examples`.
+    pub mailboxes_capped: bool,
 }
 
 impl Training {
@@ -53,13 +57,14 @@ impl Training {
 /// backlog, and later mail that was resolved in its mailbox's department. A
 /// request a department rerouted is a correction instead; one the model took
 /// elsewhere, or still open, says nothing yet about where it belonged.
-async fn mailbox_examples(settings: &Settings, store: &Store) -> Result<Vec<Example>, LearnError> {
+async fn mailbox_examples(settings: &Settings, store: &Store) -> Result<(Vec<Example>, bool), LearnError> {
     if !settings.routing.learn_from_mailboxes {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
-    let examples = store
-        .mailbox_requests()
-        .await?
+    let newest = settings.routing.max_own_examples;
+    let requests = store.mailbox_requests(newest).await?;
+    let capped = requests.len() == newest;
+    let examples = requests
         .into_iter()
         .filter_map(|request| {
             let home = settings.directory.mailbox(request.mailbox.as_str())?.department.clone()?;
@@ -73,7 +78,7 @@ async fn mailbox_examples(settings: &Settings, store: &Store) -> Result<Vec<Exam
             })
         })
         .collect();
-    Ok(examples)
+    Ok((examples, capped))
 }
 
 fn per_department(examples: &[Example]) -> BTreeMap<String, usize> {
@@ -86,17 +91,20 @@ fn per_department(examples: &[Example]) -> BTreeMap<String, usize> {
 /// The operator's labelled examples: CSV with `subject`, `body`, `label` (or
 /// `department`), where a label is a department id or `department/category`;
 /// they count [`data::FROM_FILE`], below the curated examples.
-fn examples_file(settings: &Settings) -> Result<Vec<Example>, LearnError> {
-    let Some(path) = &settings.routing.examples_file else { return Ok(Vec::new()) };
+/// At most `routing.max_own_examples` rows are read; true when more were left.
+fn examples_file(settings: &Settings) -> Result<(Vec<Example>, bool), LearnError> {
+    let Some(path) = &settings.routing.examples_file else { return Ok((Vec::new(), false)) };
     let fail = |reason: String| LearnError::Examples { path: path.display().to_string(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let rows = data::read_csv(&text, &HashMap::new()).map_err(|e| fail(e.to_string()))?;
-    Ok(rows.iter().filter_map(|row| row.example(data::FROM_FILE)).collect())
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let (rows, capped) =
+        data::read_csv_rows(std::io::BufReader::new(file), &HashMap::new(), settings.routing.max_own_examples)
+            .map_err(|e| fail(e.to_string()))?;
+    Ok((rows.iter().filter_map(|row| row.example(data::FROM_FILE)).collect(), capped))
 }
 
 /// Trains a model now from every source.
 pub async fn train(settings: &Settings, store: &Store) -> Result<Training, LearnError> {
-    let from_file = examples_file(settings)?;
+    let (from_file, file_capped) = examples_file(settings)?;
     let corrections: Vec<Example> = store
         .corrections()
         .await?
@@ -109,7 +117,7 @@ pub async fn train(settings: &Settings, store: &Store) -> Result<Training, Learn
             weight: data::CURATED,
         })
         .collect();
-    let from_mailboxes = mailbox_examples(settings, store).await?;
+    let (from_mailboxes, mailboxes_capped) = mailbox_examples(settings, store).await?;
     let mut extra = from_file.clone();
     extra.extend_from_slice(&corrections);
     extra.extend_from_slice(&from_mailboxes);
@@ -123,6 +131,8 @@ pub async fn train(settings: &Settings, store: &Store) -> Result<Training, Learn
         from_file_by_department: per_department(&from_file),
         corrections: corrections.len(),
         from_mailboxes_by_department: per_department(&from_mailboxes),
+        file_capped,
+        mailboxes_capped,
     })
 }
 

@@ -6,6 +6,9 @@ use super::spelling::spelled;
 use super::{Store, StoreError, ingest::new_id};
 use crate::domain::{DepartmentId, MailboxName, Status, TicketRef};
 
+/// How much of a request's text is read to learn from: as much as routing reads.
+pub const REQUEST_CHARS: usize = 20_000;
+
 /// A model as `loket train` stored it (`body` is its JSON).
 #[derive(Debug, Clone, FromRow)]
 pub struct StoredModel {
@@ -112,13 +115,15 @@ impl Store {
         Ok(corrections)
     }
 
-    /// Every person's request (no automatic mail) that no department rerouted with
-    /// `#route`, with its opening mail: what `routing.learn_from_mailboxes` learns
+    /// The newest `newest` of every person's requests (no automatic mail) that no
+    /// department rerouted with `#route`, with their opening mail's first
+    /// [`REQUEST_CHARS`] characters: what `routing.learn_from_mailboxes` learns
     /// from. Backlog is what was kept as history, or fetched at or below the UID
     /// that was the mailbox's last at the first connection.
-    pub async fn mailbox_requests(&self) -> Result<Vec<MailboxRequest>, StoreError> {
-        let rows: Vec<MailboxRow> = sqlx::query_as(sqlx::AssertSqlSafe(spelled(
-            "SELECT t.reference, t.origin_mailbox AS mailbox, t.department, t.status, m.subject, m.text_body AS body,
+    pub async fn mailbox_requests(&self, newest: usize) -> Result<Vec<MailboxRequest>, StoreError> {
+        let sql = format!(
+            "SELECT t.reference, t.origin_mailbox AS mailbox, t.department, t.status, m.subject,
+                 substr(m.text_body, 1, {REQUEST_CHARS}) AS body,
                  (SELECT COUNT(*) FROM events h WHERE h.ticket_id = t.id AND h.kind = EVENT_HISTORY) AS history,
                  (SELECT COUNT(*) FROM mailboxes b
                   WHERE b.name = m.mailbox AND b.uidvalidity = m.uidvalidity AND m.uid <= b.backlog_uid)
@@ -128,11 +133,13 @@ impl Store {
                  AND m.author_role = ROLE_REQUESTER
              WHERE t.automatic IS NULL
                  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = EVENT_REROUTED)
-             ORDER BY t.reference, m.received_at, m.id",
-        )))
-        .fetch_all(&self.read)
-        .await?;
-        let mut requests = Vec::with_capacity(rows.len());
+             ORDER BY t.created_at DESC, t.reference, m.received_at, m.id LIMIT $1"
+        );
+        // A ticket has at most a few opening copies; twice as many rows leave room for them.
+        let limit = i64::try_from(newest.saturating_mul(2)).unwrap_or(i64::MAX);
+        let rows: Vec<MailboxRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(spelled(&sql))).bind(limit).fetch_all(&self.read).await?;
+        let mut requests = Vec::with_capacity(rows.len().min(newest));
         let mut last: Option<TicketRef> = None;
         // A mail sent to two old addresses is stored twice on one ticket: it counts once.
         for row in rows {
@@ -148,6 +155,9 @@ impl Store {
                 subject: row.subject,
                 body: row.body,
             });
+            if requests.len() == newest {
+                break;
+            }
         }
         Ok(requests)
     }

@@ -150,7 +150,16 @@ pub fn from_config(directory: &Directory) -> Vec<Example> {
 /// (or `department`); `map` turns labels into department ids (a label without a
 /// mapping is used as it is).
 pub fn read_csv(text: &str, map: &HashMap<String, String>) -> Result<Vec<Labelled>, DataError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+    Ok(read_csv_rows(text.as_bytes(), map, usize::MAX)?.0)
+}
+
+/// As [`read_csv`], from a reader and at most `limit` rows; true when rows were left.
+pub fn read_csv_rows(
+    source: impl std::io::Read,
+    map: &HashMap<String, String>,
+    limit: usize,
+) -> Result<(Vec<Labelled>, bool), DataError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(source);
     let headers = reader.headers()?.clone();
     let find = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
     let column = |name: &'static str| find(name).ok_or(DataError::Column(name));
@@ -158,13 +167,16 @@ pub fn read_csv(text: &str, map: &HashMap<String, String>) -> Result<Vec<Labelle
     let label = find("label").or_else(|| find("department")).ok_or(DataError::Column("label"))?;
     let mut examples = Vec::new();
     for record in reader.records() {
+        if examples.len() == limit {
+            return Ok((examples, true));
+        }
         let record = record?;
         let field = |i: usize| record.get(i).unwrap_or("").to_owned();
         let label = field(label);
         let label = map.get(&label).cloned().unwrap_or(label);
         examples.push(Labelled { label, subject: field(subject), body: field(body) });
     }
-    Ok(examples)
+    Ok((examples, false))
 }
 
 /// One in five shipped examples is held back from the test model, chosen by a
