@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::eval;
 use super::model::{Model, ModelKind, Sample};
+use super::score;
 use crate::config::ModelChoice;
 
 /// Below this many of the organisation's own examples, `auto` keeps naive Bayes:
@@ -56,7 +56,7 @@ pub fn train(choice: ModelChoice, samples: &[Sample], own: usize) -> Trained {
                 (sample.label.department.to_string(), read)
             })
             .collect();
-        (validated.model, eval::report(&pairs).macro_f1)
+        (validated.model, score::report(&pairs).macro_f1)
     };
     let (bayes, naive_bayes) = score(ModelKind::NaiveBayes);
     let (logistic_model, logistic) = score(ModelKind::Logistic);

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::model::{Label, Sample, softmax};
+use super::sample::{Label, Sample};
 
 const EPOCHS: usize = 20;
 const L2: f32 = 1e-4;
@@ -64,6 +64,14 @@ pub fn fit(samples: &[&Sample], labels: &[Label], vocabulary: &HashMap<String, u
         }
     }
     (bias, weights)
+}
+
+/// The multinomial logistic function: probabilities from log scores, at a temperature.
+pub fn softmax(scores: &[f32], temperature: f32) -> Vec<f64> {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f64> = scores.iter().map(|s| f64::from((s - max) / temperature).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.into_iter().map(|e| if sum > 0.0 { e / sum } else { 0.0 }).collect()
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ pub mod eval;
 mod logistic;
 pub mod model;
 pub mod rules;
+pub mod sample;
+pub mod score;
 pub mod text;
 
 use std::collections::HashMap;

@@ -6,13 +6,13 @@
 //! trained in milliseconds from a few thousand examples, readable (each
 //! feature's weight per label can be shown), stored as JSON.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::DepartmentId;
 
+pub use super::sample::{Feature, Label, Names, Sample};
 pub use crate::config::ModelKind;
 
 /// Laplace smoothing.
@@ -20,43 +20,6 @@ const ALPHA: f32 = 0.1;
 const FOLDS: usize = 5;
 const TEMPERATURES: &[f32] =
     &[0.25, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0];
-
-/// What one example or prediction is labelled with.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-pub struct Label {
-    pub department: DepartmentId,
-    pub category: Option<String>,
-}
-
-/// A feature's name, shared by every sample that has it.
-pub type Feature = Arc<str>;
-
-/// One labelled example, as features: a list, each name shared through
-/// [`Names`], so that thousands of examples hold each name once.
-#[derive(Debug, Clone)]
-pub struct Sample {
-    pub label: Label,
-    pub features: Vec<(Feature, f32)>,
-    /// How much this example counts: 1 for curated examples, less for examples
-    /// taken from another tool's tickets.
-    pub weight: f32,
-}
-
-/// The feature names of a training set, each kept once.
-#[derive(Debug, Default)]
-pub struct Names(HashSet<Feature>);
-
-impl Names {
-    /// The shared name `name`.
-    pub fn get(&mut self, name: &str) -> Feature {
-        if let Some(known) = self.0.get(name) {
-            return known.clone();
-        }
-        let new: Feature = name.into();
-        self.0.insert(new.clone());
-        new
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Model {
@@ -201,7 +164,7 @@ impl Model {
 
     /// Calibrated probabilities, best first; empty when the model has no labels.
     pub fn predict(&self, features: &HashMap<String, f32>) -> Scores {
-        let probabilities = softmax(&self.log_scores(features), self.temperature);
+        let probabilities = super::logistic::softmax(&self.log_scores(features), self.temperature);
         let mut ranked: Vec<(usize, f64)> = probabilities.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         Scores { ranked }
@@ -227,13 +190,6 @@ impl Model {
         weighed.truncate(most);
         weighed
     }
-}
-
-pub(super) fn softmax(scores: &[f32], temperature: f32) -> Vec<f64> {
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f64> = scores.iter().map(|s| f64::from((s - max) / temperature).exp()).collect();
-    let sum: f64 = exps.iter().sum();
-    exps.into_iter().map(|e| if sum > 0.0 { e / sum } else { 0.0 }).collect()
 }
 
 /// The temperature that minimises the log-loss of held-out folds, and the
@@ -268,7 +224,7 @@ fn cross_validate(kind: ModelKind, samples: &[Sample]) -> (f32, Vec<Option<Depar
         held_out
             .iter()
             .map(|(scores, truth)| match truth {
-                Some(l) => -softmax(scores, t)[*l].max(1e-12).ln(),
+                Some(l) => -super::logistic::softmax(scores, t)[*l].max(1e-12).ln(),
                 None => 0.0,
             })
             .sum()
