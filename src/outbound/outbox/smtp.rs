@@ -155,7 +155,7 @@ impl Smtp {
         } else if let Some(user) = &self.username {
             let credentials = Credentials::new(user.clone(), self.password()?);
             session.auth(DEFAULT_MECHANISMS, &credentials).await.map_err(|e| SendError::Server {
-                reason: if e.status().is_some() || e.is_client() { PauseReason::Authentication } else { reason(&e) },
+                reason: if e.status().is_some() || e.is_client() { PauseReason::Authentication } else { super::socket::reason(&e) },
                 error: format!("AUTH: {e}"),
             })?;
         }
@@ -205,21 +205,6 @@ pub enum Step {
     Sender,
     Recipient,
     Content,
-}
-
-/// A failure while the session was being opened: the server's problem, always.
-pub(super) fn opening(error: SmtpError) -> SendError {
-    SendError::Server { reason: reason(&error), error: error.to_string() }
-}
-
-fn reason(error: &SmtpError) -> PauseReason {
-    if error.is_tls() {
-        PauseReason::Tls
-    } else if error.status().is_some() {
-        PauseReason::Refused
-    } else {
-        PauseReason::Connection
-    }
 }
 
 /// A failure inside the mail transaction, by the step it happened at.

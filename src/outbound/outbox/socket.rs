@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::extension::ClientId;
 use rustls_pki_types::ServerName;
@@ -53,7 +54,7 @@ pub(super) async fn connect(
             Box::new(Tls(tls))
         }
     };
-    AsyncSmtpConnection::connect_with_transport(stream, hello).await.map_err(super::smtp::opening)
+    AsyncSmtpConnection::connect_with_transport(stream, hello).await.map_err(opening)
 }
 
 /// An implicit-TLS socket as lettre takes one.
@@ -83,5 +84,21 @@ impl AsyncWrite for Tls {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+/// A failure while the session was being opened: the server's problem, always.
+fn opening(error: SmtpError) -> SendError {
+    SendError::Server { reason: reason(&error), error: error.to_string() }
+}
+
+/// Why a session could not be opened, or went wrong before the mail.
+pub(super) fn reason(error: &SmtpError) -> PauseReason {
+    if error.is_tls() {
+        PauseReason::Tls
+    } else if error.status().is_some() {
+        PauseReason::Refused
+    } else {
+        PauseReason::Connection
     }
 }
