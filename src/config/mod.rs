@@ -17,6 +17,7 @@ mod service_key;
 mod store_url;
 mod trust;
 mod validate;
+mod values;
 mod web;
 
 use std::path::PathBuf;

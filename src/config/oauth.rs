@@ -151,14 +151,14 @@ fn check_client(key: &str, client: &mut OAuthConfig) -> Result<(), ConfigError> 
     if client.timeout_secs == 0 {
         return Err(ConfigError::invalid(field("timeout_secs"), "must be at least 1"));
     }
-    let secret = super::validate::one_secret(
+    let secret = super::values::one_secret(
         &field("client_secret"),
         client.client_secret.take(),
         client.client_secret_file.as_deref(),
         client.client_secret_env.as_deref(),
     )?;
     client.client_secret = secret;
-    let refresh = super::validate::one_secret(
+    let refresh = super::values::one_secret(
         &field("refresh_token"),
         client.refresh_token.take(),
         client.refresh_token_file.as_deref(),
@@ -201,7 +201,7 @@ fn loopback_url(url: &str) -> bool {
         Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
         _ => authority,
     };
-    super::validate::is_loopback(host)
+    super::values::is_loopback(host)
 }
 
 #[cfg(test)]

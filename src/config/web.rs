@@ -146,7 +146,7 @@ pub(super) fn check_base_url(base_url: &str) -> Result<(), ConfigError> {
         Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
         None => authority.split(':').next().unwrap_or_default(),
     };
-    if super::validate::is_loopback(host) {
+    if super::values::is_loopback(host) {
         Ok(())
     } else {
         Err(ConfigError::invalid(

@@ -6,11 +6,11 @@ use std::time::SystemTime;
 
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox as LettreMailbox, MultiPart, SinglePart};
-use serde::Serialize;
 
 use super::{Desk, MailKind, OutboundError, Outgoing, angle, automatic, header, parse_address};
 use crate::inbound::intake::one_line;
 use crate::inbound::language::Language;
+pub use crate::outbound::render::ConfirmView;
 use crate::outbound::render::Renderer;
 
 /// The header that marks a mail as written on the web form.
@@ -31,28 +31,6 @@ pub struct FormAttachment {
     pub filename: String,
     pub content_type: String,
     pub bytes: Vec<u8>,
-}
-
-/// The values of the confirmation mail.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConfirmView {
-    pub name: String,
-    pub subject: String,
-    pub link: String,
-    pub hours: u32,
-    pub desk: String,
-}
-
-impl ConfirmView {
-    pub fn sample() -> Self {
-        Self {
-            name: "Anna".into(),
-            subject: "My laptop".into(),
-            link: "https://desk.example.org/new/confirm?r=x&e=1&s=y".into(),
-            hours: 24,
-            desk: "Service Desk".into(),
-        }
-    }
 }
 
 /// The request as a mail from the person to the desk, with its attachment.

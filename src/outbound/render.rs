@@ -95,6 +95,28 @@ pub struct NoticeView {
     pub desk: String,
 }
 
+/// The values of the confirmation mail.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfirmView {
+    pub name: String,
+    pub subject: String,
+    pub link: String,
+    pub hours: u32,
+    pub desk: String,
+}
+
+impl ConfirmView {
+    pub fn sample() -> Self {
+        Self {
+            name: "Anna".into(),
+            subject: "My laptop".into(),
+            link: "https://desk.example.org/new/confirm?r=x&e=1&s=y".into(),
+            hours: 24,
+            desk: "Service Desk".into(),
+        }
+    }
+}
+
 /// The values of a department forward's header block.
 #[derive(Debug, Clone, Serialize)]
 pub struct ForwardView {
@@ -199,7 +221,7 @@ impl Renderer {
         for (name, _) in TEMPLATES.iter().chain(FORM_TEMPLATES) {
             match name.split('.').next() {
                 Some("form" | "status") => String::new(),
-                Some("form-confirm") => self.render(name, &crate::outbound::form::ConfirmView::sample())?,
+                Some("form-confirm") => self.render(name, &ConfirmView::sample())?,
                 Some("ack" | "closed") => self.render(name, &ack)?,
                 Some("relay" | "moved") => self.render(name, &relay)?,
                 Some("notice") => self.render(name, &notice)?,

@@ -82,6 +82,11 @@ pub(super) async fn status(
     }
 }
 
+/// Marks a response as a page of its own (the web form's refusals), which
+/// [`fixed_errors`] passes on as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnPage;
+
 pub(super) fn unavailable(error: &StoreError) -> Response {
     tracing::error!(%error, "status page: the store did not answer");
     StatusCode::SERVICE_UNAVAILABLE.into_response()
@@ -94,9 +99,7 @@ pub(super) fn unavailable(error: &StoreError) -> Response {
 /// host name or path ever reaches the employee; the log has the details.
 pub(super) async fn fixed_errors(response: Response) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error())
-        || response.extensions().get::<super::form::OwnPage>().is_some()
-    {
+    if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<OwnPage>().is_some() {
         return response;
     }
     let page = if status == StatusCode::NOT_FOUND { NOT_FOUND } else { UNAVAILABLE };

@@ -155,7 +155,11 @@ impl Smtp {
         } else if let Some(user) = &self.username {
             let credentials = Credentials::new(user.clone(), self.password()?);
             session.auth(DEFAULT_MECHANISMS, &credentials).await.map_err(|e| SendError::Server {
-                reason: if e.status().is_some() || e.is_client() { PauseReason::Authentication } else { super::socket::reason(&e) },
+                reason: if e.status().is_some() || e.is_client() {
+                    PauseReason::Authentication
+                } else {
+                    super::socket::reason(&e)
+                },
                 error: format!("AUTH: {e}"),
             })?;
         }

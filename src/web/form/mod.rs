@@ -23,6 +23,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 use super::WebState;
+use super::page::OwnPage;
 use crate::clock;
 use crate::domain::{Language, rate_key};
 use crate::outbound::Desk;
@@ -39,11 +40,6 @@ const HOUR_MS: i64 = 3_600_000;
 /// The form's own policy: its answers post back to itself, and nothing else.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; \
                    frame-ancestors 'none'";
-
-/// Marks a response whose error page is the form's own, kept by the listener's
-/// fixed error pages.
-#[derive(Debug, Clone, Copy)]
-pub struct OwnPage;
 
 #[derive(Debug, Deserialize)]
 pub struct LangQuery {
