@@ -89,6 +89,12 @@ async fn one_unreadable_mail_among_others(url: &str) {
     assert_eq!(failed[0].kind.to_string(), "bogus?");
     assert_eq!(failed[0].state, OutboxState::Failed);
     assert!(failed[0].last_error.as_deref().is_some_and(|e| e.contains("`bogus`")), "{failed:?}");
+    // A relay's answer kept as the last error is shown, not obeyed, on the operator's terminal.
+    sqlx::query("UPDATE outbox SET last_error = $1 WHERE id = 'm2'")
+        .bind("bogus: relay said \u{1b}]0;pwned\u{7}\u{1b}[2J")
+        .execute(&db)
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("loket.toml"), crate::support::config_text(url, 143, &[], "")).unwrap();
     for args in [&["outbox", "list"][..], &["tickets", "show", "SD-00001"]] {
@@ -104,6 +110,7 @@ async fn one_unreadable_mail_among_others(url: &str) {
         let shown = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
         assert!(shown.contains("bogus?"), "{args:?} shows the kind as stored: {shown}");
+        assert!(!shown.contains('\u{1b}') && !shown.contains('\u{7}'), "{args:?} printed an escape: {shown:?}");
     }
 
     // Another round claims nothing: the mail given up stays given up, and nothing is sent twice.

@@ -40,7 +40,7 @@ pub async fn outbox(command: OutboxCommand, config: &Config) -> Result<()> {
     let store = crate::app::open_store(&config.store)
         .await
         .with_context(|| format!("opening the store {}", config.store.url))?;
-    let mut out = std::io::stdout().lock();
+    let mut out = super::terminal::stdout();
     match command {
         OutboxCommand::List { failed, json, limit } => {
             let mails = store.outbox_queue(failed, limit).await?;

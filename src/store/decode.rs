@@ -73,7 +73,7 @@ impl<T: std::fmt::Display> std::fmt::Display for Stored<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Read(value) => value.fmt(f),
-            Self::Unreadable(stored) => write!(f, "{stored}?"),
+            Self::Unreadable(stored) => f.pad(&format!("{stored}?")),
         }
     }
 }
