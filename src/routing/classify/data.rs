@@ -13,8 +13,8 @@ use crate::inbound::language::{self, Language};
 use crate::routing::Settings;
 
 /// (department, shipped file) of the examples that come with loket: the first
-/// requests written for loket, the departments' service catalogues, and the
-/// short ways people phrase requests to a desk.
+/// requests written for loket, the departments' service catalogues, the short
+/// ways people phrase requests to a desk, whole mails, and terse tickets.
 const SHIPPED: &[(&str, &str)] = &[
     ("it", include_str!("../../../training/it.tsv")),
     ("hr", include_str!("../../../training/hr.tsv")),
