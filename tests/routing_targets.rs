@@ -55,17 +55,17 @@ fn misdirected_held_back_requests_are_rerouted_and_rightly_addressed_ones_stay()
         "misdirected: {rerouted_right} of {misdirected} rerouted right ({rerouted:.3}), {rerouted_wrong} to a wrong one; \
          rightly addressed: {moved_wrong} of {addressed} moved away ({moved:.3})"
     );
-    // Issue 10's targets: at most 2% moved away (measured: 5 of 763), and 90%
+    // Issue 10's targets: at most 2% moved away (measured: 7 of 763), and 90%
     // of the misdirected rerouted right, which the 0.8 reroute bar does not
-    // reach (measured: 1,292 of 1,526, 0.847; 5 go to a wrong department, the
+    // reach (measured: 1,330 of 1,526, 0.872; 7 go to a wrong department, the
     // rest stay with the mailbox's department). By kind of request: the first
-    // files, catalogues and phrasings 0.879, whole mails 0.943, terse tickets
-    // 0.701 (a few words each, so their confidence is drawn towards "no idea").
-    // Calibrating on departments or taking the mailbox as evidence does not reach
-    // it either while the ambiguous and confidential scenarios hold (README,
+    // files, catalogues and phrasings 0.902, whole mails 0.943, terse tickets
+    // 0.751 (a few words each, so their confidence is drawn towards "no idea").
+    // Less caution about short requests reroutes more, but takes the ambiguous
+    // and confidential scenario requests away from their mailbox (README,
     // routing). The bar below keeps today's figure from slipping.
     assert!(moved <= 0.02, "{moved:.3} of the rightly addressed requests moved away");
-    assert!(rerouted >= 0.84, "{rerouted:.3} of the misdirected requests rerouted right");
+    assert!(rerouted >= 0.86, "{rerouted:.3} of the misdirected requests rerouted right");
     assert!(
         rerouted_wrong as f64 <= 0.02 * misdirected as f64,
         "{rerouted_wrong} misdirected requests rerouted wrongly"
@@ -116,6 +116,6 @@ fn logistic_regression_also_routes_held_back_requests_it_never_saw() {
     let sure: Vec<&(String, String, f64)> = predicted.iter().filter(|(_, _, c)| *c >= 0.8).collect();
     let right = sure.iter().filter(|(t, p, _)| t == p).count();
     println!("logistic, held back, at 80%: {} of {} decided, {right} right", sure.len(), predicted.len());
-    // Measured: 643 of 647 right.
+    // Measured: 667 of 672 right.
     assert!(right as f64 >= 0.99 * sure.len() as f64, "{right} of {} predictions at 80% right", sure.len());
 }
