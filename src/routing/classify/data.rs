@@ -12,25 +12,32 @@ use crate::domain::DepartmentId;
 use crate::inbound::language::{self, Language};
 use crate::routing::Settings;
 
-/// (department, shipped file) of the examples that come with loket: the first
-/// requests written for loket, the departments' service catalogues, the short
-/// ways people phrase requests to a desk, whole mails, and terse tickets.
-const SHIPPED: &[(&str, &str)] = &[
-    ("it", include_str!("../../../training/it.tsv")),
-    ("hr", include_str!("../../../training/hr.tsv")),
-    ("facility", include_str!("../../../training/facility.tsv")),
-    ("it", include_str!("../../../training/it-catalogue.tsv")),
-    ("hr", include_str!("../../../training/hr-catalogue.tsv")),
-    ("facility", include_str!("../../../training/facility-catalogue.tsv")),
-    ("it", include_str!("../../../training/it-phrasing.tsv")),
-    ("hr", include_str!("../../../training/hr-phrasing.tsv")),
-    ("facility", include_str!("../../../training/facility-phrasing.tsv")),
-    ("it", include_str!("../../../training/it-mail.tsv")),
-    ("hr", include_str!("../../../training/hr-mail.tsv")),
-    ("facility", include_str!("../../../training/facility-mail.tsv")),
-    ("it", include_str!("../../../training/it-terse.tsv")),
-    ("hr", include_str!("../../../training/hr-terse.tsv")),
-    ("facility", include_str!("../../../training/facility-terse.tsv")),
+/// (department, file name, text) of a file in `training/`.
+macro_rules! shipped {
+    ($department:literal, $file:literal) => {
+        ($department, $file, include_str!(concat!("../../../training/", $file, ".tsv")))
+    };
+}
+
+/// The files of examples that come with loket: the first requests written for
+/// loket, the departments' service catalogues, the short ways people phrase
+/// requests to a desk, whole mails, and terse tickets.
+const SHIPPED: &[(&str, &str, &str)] = &[
+    shipped!("it", "it"),
+    shipped!("hr", "hr"),
+    shipped!("facility", "facility"),
+    shipped!("it", "it-catalogue"),
+    shipped!("hr", "hr-catalogue"),
+    shipped!("facility", "facility-catalogue"),
+    shipped!("it", "it-phrasing"),
+    shipped!("hr", "hr-phrasing"),
+    shipped!("facility", "facility-phrasing"),
+    shipped!("it", "it-mail"),
+    shipped!("hr", "hr-mail"),
+    shipped!("facility", "facility-mail"),
+    shipped!("it", "it-terse"),
+    shipped!("hr", "hr-terse"),
+    shipped!("facility", "facility-terse"),
 ];
 
 /// How much a curated example counts: the shipped ones, the config's, the
@@ -98,20 +105,38 @@ impl Labelled {
 
 /// The examples shipped in `training/`: `language<TAB>category<TAB>subject<TAB>body`.
 pub fn shipped() -> Vec<Example> {
+    shipped_lines().into_iter().map(|line| line.example).collect()
+}
+
+/// A shipped example with the file it stands in (`training/FILE.tsv`) and its
+/// language.
+#[derive(Debug, Clone)]
+pub struct ShippedLine {
+    pub file: &'static str,
+    pub language: Option<Language>,
+    pub example: Example,
+}
+
+/// Every shipped example, with where it comes from.
+pub fn shipped_lines() -> Vec<ShippedLine> {
     SHIPPED
         .iter()
-        .filter_map(|(department, file)| Some((DepartmentId::parse(department).ok()?, file)))
-        .flat_map(|(department, file)| {
-            file.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).filter_map(move |line| {
+        .filter_map(|(department, name, text)| Some((DepartmentId::parse(department).ok()?, *name, *text)))
+        .flat_map(|(department, name, text)| {
+            text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).filter_map(move |line| {
                 let mut fields = line.split('\t');
-                let (_language, category, subject, body) =
+                let (language, category, subject, body) =
                     (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
-                Some(Example {
-                    department: department.clone(),
-                    category: (!category.is_empty() && category != "-").then(|| category.to_owned()),
-                    subject: subject.to_owned(),
-                    body: body.replace("\\n", "\n"),
-                    weight: CURATED,
+                Some(ShippedLine {
+                    file: name,
+                    language: Language::from_code(language),
+                    example: Example {
+                        department: department.clone(),
+                        category: (!category.is_empty() && category != "-").then(|| category.to_owned()),
+                        subject: subject.to_owned(),
+                        body: body.replace("\\n", "\n"),
+                        weight: CURATED,
+                    },
                 })
             })
         })
