@@ -2,8 +2,6 @@
 //! `auto` the one that reads the organisation's own examples best in
 //! cross-validation (naive Bayes while there are too few of them to tell).
 
-use serde::Serialize;
-
 use super::model::{Model, ModelKind, Sample};
 use super::score;
 use crate::config::ModelChoice;
@@ -14,8 +12,7 @@ use crate::config::ModelChoice;
 pub const MIN_OWN: usize = 100;
 
 /// How the kind of a trained model was chosen.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "by", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum KindChoice {
     /// `routing.model` names it.
     Configured,
@@ -33,13 +30,14 @@ pub struct Trained {
     pub choice: KindChoice,
 }
 
-/// Trains on `samples`, of which those from `own` on are the organisation's own
-/// (its examples file, its old mailboxes, its departments' corrections).
-pub fn train(choice: ModelChoice, samples: &[Sample], own: usize) -> Trained {
+/// Trains on `samples`, of which those from index `first_own` on are the
+/// organisation's own (its examples file, its old mailboxes, its departments'
+/// corrections).
+pub fn train(choice: ModelChoice, samples: &[Sample], first_own: usize) -> Trained {
     if let Some(kind) = choice.fixed() {
         return Trained { model: Model::train_as(kind, samples), choice: KindChoice::Configured };
     }
-    let count = samples.len().saturating_sub(own);
+    let count = samples.len().saturating_sub(first_own);
     if count < MIN_OWN {
         return Trained {
             model: Model::train_as(ModelKind::NaiveBayes, samples),
@@ -48,9 +46,9 @@ pub fn train(choice: ModelChoice, samples: &[Sample], own: usize) -> Trained {
     }
     let score = |kind: ModelKind| {
         let validated = Model::train_validated(kind, samples);
-        let pairs: Vec<(String, String)> = samples[own..]
+        let pairs: Vec<(String, String)> = samples[first_own..]
             .iter()
-            .zip(&validated.held_out[own..])
+            .zip(&validated.held_out[first_own..])
             .map(|(sample, read)| {
                 let read = read.as_ref().map_or_else(String::new, ToString::to_string);
                 (sample.label.department.to_string(), read)

@@ -259,7 +259,7 @@ pub fn train_chosen(settings: &Settings, extra: &[Example]) -> Trained {
     examples.extend(from_config(&settings.directory));
     let mut names = Names::default();
     let mut all = samples_named(settings, &examples, &mut names);
-    let own = all.len();
+    let first_own = all.len();
     all.extend(samples_named(settings, extra, &mut names));
-    choose::train(settings.routing.model, &all, own)
+    choose::train(settings.routing.model, &all, first_own)
 }

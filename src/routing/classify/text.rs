@@ -336,20 +336,23 @@ pub struct Features {
 
 impl Features {
     /// A word's features: its stem, and for a long word its character n-grams.
+    /// Returns the stem.
     fn add(&mut self, word: &str, language: Language, weight: f32) -> String {
         let stem = stemmer(language).stem(word).into_owned();
-        let mut put = |feature: String, weight: f32| {
-            self.words.entry(feature.clone()).or_insert_with(|| word.to_owned());
-            *self.weights.entry(feature).or_default() += weight;
-        };
-        put(format!("w:{stem}"), weight);
+        self.put(format!("w:{stem}"), word, weight);
         let chars: Vec<char> = word.chars().collect();
         if chars.len() >= GRAM_MIN_WORD {
             for gram in chars.windows(GRAM) {
-                put(format!("c:{}", gram.iter().collect::<String>()), weight * GRAM_WEIGHT);
+                self.put(format!("c:{}", gram.iter().collect::<String>()), word, weight * GRAM_WEIGHT);
             }
         }
         stem
+    }
+
+    /// Adds `weight` to `feature`, which `word` is the first to give.
+    fn put(&mut self, feature: String, word: &str, weight: f32) {
+        self.words.entry(feature.clone()).or_insert_with(|| word.to_owned());
+        *self.weights.entry(feature).or_default() += weight;
     }
 }
 
@@ -362,9 +365,7 @@ pub fn features(subject: &str, body: &str, language: Language) -> Features {
         for word in words(text) {
             let stem = features.add(&word, language, weight);
             if let Some(previous) = previous.replace(stem.clone()) {
-                let pair = format!("b:{previous}_{stem}");
-                features.words.entry(pair.clone()).or_insert_with(|| word.clone());
-                *features.weights.entry(pair).or_default() += weight * PAIR_WEIGHT;
+                features.put(format!("b:{previous}_{stem}"), &word, weight * PAIR_WEIGHT);
             }
         }
     }
