@@ -124,6 +124,11 @@ async fn backlog_teaches(dir: &std::path::Path, store_url: &str) {
     capped.routing.max_own_examples = 4;
     let training = loket::routing::learn::train(&loket::routing::Settings::from_config(&capped), &store).await.unwrap();
     assert!(training.mailboxes_capped);
+    // Exactly as many as may be read is not more.
+    let all = store.mailbox_requests(1_000).await.unwrap().len();
+    capped.routing.max_own_examples = all;
+    let training = loket::routing::learn::train(&loket::routing::Settings::from_config(&capped), &store).await.unwrap();
+    assert!(!training.mailboxes_capped, "{all} requests, {all} may be read");
     let newest = store.mailbox_requests(6).await.unwrap();
     let subjects: Vec<&str> = newest.iter().map(|r| r.subject.as_str()).collect();
     assert!(subjects.contains(&"Peoplesoft loonrun 11") && subjects.contains(&"Laptop 11"), "{subjects:?}");

@@ -62,8 +62,10 @@ async fn mailbox_examples(settings: &Settings, store: &Store) -> Result<(Vec<Exa
         return Ok((Vec::new(), false));
     }
     let newest = settings.routing.max_own_examples;
-    let requests = store.mailbox_requests(newest).await?;
-    let capped = requests.len() == newest;
+    // One more than is read tells whether there were more.
+    let mut requests = store.mailbox_requests(newest.saturating_add(1)).await?;
+    let capped = requests.len() > newest;
+    requests.truncate(newest);
     let examples = requests
         .into_iter()
         .filter_map(|request| {
