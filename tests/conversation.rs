@@ -339,7 +339,7 @@ async fn a_phone_request_mailed_to_facility_reaches_it_and_a_correction_teaches_
     );
     desk.deliver("desk", route).await;
     desk.mail("facility-queue@example.org", "fwd", 1).await;
-    let corrections = desk.store.corrections().await.unwrap();
+    let (corrections, _) = desk.store.corrections(loket::domain::TextBounds::WHOLE).await.unwrap();
     assert_eq!(corrections.len(), 1);
     assert_eq!(
         (corrections[0].department.as_str(), corrections[0].subject.as_str()),

@@ -106,34 +106,60 @@ async fn backlog_teaches(dir: &std::path::Path, store_url: &str) {
     assert_eq!(store.count_tickets().await.unwrap(), 27);
 
     let off = learning(dir, store_url, false);
-    let without = loket::routing::learn::train(&loket::routing::Settings::from_config(&off), &store).await.unwrap();
+    let without =
+        loket::routing::learn::train(&Arc::new(loket::routing::Settings::from_config(&off)), &store).await.unwrap();
     assert_eq!(without.from_mailboxes(), 0, "nothing is learnt from the mailboxes unless asked");
     let before = ask(&off, without.model);
     assert_ne!(before.department.as_str(), "hr", "{}", before.reason);
 
-    let training = loket::routing::learn::train(&loket::routing::Settings::from_config(&config), &store).await.unwrap();
+    let training =
+        loket::routing::learn::train(&Arc::new(loket::routing::Settings::from_config(&config)), &store).await.unwrap();
     assert_eq!(training.from_mailboxes_by_department.get("hr"), Some(&12));
     assert_eq!(training.from_mailboxes_by_department.get("it"), Some(&12));
     assert_eq!(training.from_mailboxes(), 24);
-    assert!(!training.mailboxes_capped);
+    assert!(!training.mailboxes_read.full);
     let after = ask(&config, training.model);
     assert_eq!(after.department.as_str(), "hr", "{}", after.reason);
 
     // Capped, the newest requests are the ones learnt from: the last pair taken in.
     let mut capped = (*config).clone();
     capped.routing.max_own_examples = 4;
-    let training = loket::routing::learn::train(&loket::routing::Settings::from_config(&capped), &store).await.unwrap();
-    assert!(training.mailboxes_capped);
+    let training =
+        loket::routing::learn::train(&Arc::new(loket::routing::Settings::from_config(&capped)), &store).await.unwrap();
+    assert!(training.mailboxes_read.full);
     // Exactly as many as may be read is not more.
-    let all = store.mailbox_requests(1_000).await.unwrap().len();
+    let all = store.mailbox_requests(bounds(1_000)).await.unwrap().0.len();
     capped.routing.max_own_examples = all;
-    let training = loket::routing::learn::train(&loket::routing::Settings::from_config(&capped), &store).await.unwrap();
-    assert!(!training.mailboxes_capped, "{all} requests, {all} may be read");
-    let newest = store.mailbox_requests(6).await.unwrap();
+    let training =
+        loket::routing::learn::train(&Arc::new(loket::routing::Settings::from_config(&capped)), &store).await.unwrap();
+    assert!(!training.mailboxes_read.full, "{all} requests, {all} may be read");
+    let newest = store.mailbox_requests(bounds(6)).await.unwrap().0;
     let subjects: Vec<&str> = newest.iter().map(|r| r.subject.as_str()).collect();
     assert!(subjects.contains(&"Peoplesoft loonrun 11") && subjects.contains(&"Laptop 11"), "{subjects:?}");
     assert!(!subjects.iter().any(|s| s.ends_with(" 0")), "{subjects:?}");
+
+    // A request without a Message-ID, and ten follow-ups without one either: it
+    // is one request to learn from, and the others still count.
+    let eve = b"From: Eve <eve@example.org>\r\nTo: hr@example.org\r\nSubject: Vraag\r\n\r\nHoe zit het met mijn contract?\r\n";
+    take_in(&config, &store, "hr-old", "eve", eve.to_vec(), true).await;
+    let (reference, _) = store.ticket_of_source("hr-old", "eve").await.unwrap().unwrap();
+    for i in 0..10 {
+        let follow = format!(
+            "From: Eve <eve@example.org>\r\nTo: hr@example.org\r\nSubject: Re: [{reference}] Vraag\r\n\r\nEn nog iets, {i}.\r\n"
+        );
+        take_in(&config, &store, "hr-old", &format!("eve-{i}"), follow.into_bytes(), true).await;
+    }
+    assert_eq!(store.count_tickets().await.unwrap(), 28, "the follow-ups joined Eve's ticket");
+    let newest = store.mailbox_requests(bounds(3)).await.unwrap().0;
+    let subjects: Vec<&str> = newest.iter().map(|r| r.subject.as_str()).collect();
+    assert_eq!(subjects.len(), 3, "{subjects:?}");
+    assert_eq!(subjects.iter().filter(|s| s.contains("Vraag")).count(), 1, "{subjects:?}");
+    assert!(subjects.contains(&"Vraag"), "the opening mail, not a follow-up: {subjects:?}");
     store.close().await;
+}
+
+fn bounds(requests: usize) -> loket::domain::TextBounds {
+    loket::domain::TextBounds { requests, ..loket::domain::TextBounds::WHOLE }
 }
 
 /// Where the Endava tickets are (`../shared/eval/tickets` beside the project, or

@@ -272,24 +272,38 @@ async fn loket_train_learns_another_tools_export_and_counts_it_per_department() 
         Classifier::new(settings.clone(), Arc::new(model)).decide_at(&Arrival::desk(&settings), &message, Language::Nl)
     };
     let store = loket::app::open_store(&config.store).await.unwrap();
-    let without = loket::routing::learn::train(&Settings::from_config(&config), &store).await.unwrap();
+    let without = loket::routing::learn::train(&Arc::new(Settings::from_config(&config)), &store).await.unwrap();
     assert_eq!(without.from_file, 0);
     let before = ask(&config, without.model);
     assert_ne!(before.department.as_str(), "hr", "{}", before.reason);
 
     config.routing.examples_file = Some(file);
-    let training = loket::routing::learn::train(&Settings::from_config(&config), &store).await.unwrap();
+    let training = loket::routing::learn::train(&Arc::new(Settings::from_config(&config)), &store).await.unwrap();
     assert_eq!(training.from_file, 30);
     assert_eq!(training.from_file_by_department.get("hr"), Some(&15));
     assert_eq!(training.from_file_by_department.get("it"), Some(&15));
-    assert!(!training.file_capped);
+    assert!(!training.file_read.full);
+    let model_json = serde_json::to_value(&training.model).unwrap();
     let after = ask(&config, training.model);
     assert_eq!(after.department.as_str(), "hr", "{}", after.reason);
 
     // An export larger than routing.max_own_examples is read up to it.
     config.routing.max_own_examples = 12;
-    let capped = loket::routing::learn::train(&Settings::from_config(&config), &store).await.unwrap();
+    let capped = loket::routing::learn::train(&Arc::new(Settings::from_config(&config)), &store).await.unwrap();
     assert_eq!(capped.from_file, 12);
-    assert!(capped.file_capped);
+    assert!(capped.file_read.full);
+
+    // A stored model that does not add up (here: weights for no label) is not
+    // used: the daemon trains one anew and routes as before.
+    let mut broken = model_json;
+    broken["log_likelihood"] = serde_json::json!([]);
+    store.save_model(&broken.to_string(), 30, 0, 1).await.unwrap();
+    let settings = Arc::new(Settings::from_config(&config));
+    let (classifier, id) = loket::routing::learn::classifier(settings.clone(), &store).await.unwrap();
+    assert_eq!(id, None, "the broken model is not the one in use");
+    let raw = "From: a@example.org\r\nSubject: Peoplesoft loonrun\r\n\r\nDe Peoplesoft loonrun mist de mutaties.\r\n";
+    let message = loket::inbound::intake::parse(raw.as_bytes()).unwrap();
+    let decision = classifier.decide_at(&Arrival::desk(&settings), &message, Language::Nl);
+    assert_eq!(decision.department.as_str(), "hr", "{}", decision.reason);
     store.close().await;
 }

@@ -226,7 +226,7 @@ fn truncate(label: &str) -> String {
 
 pub async fn train(config: Arc<Config>) -> Result<()> {
     let store = crate::app::open_store(&config.store).await?;
-    let training = crate::routing::learn::train(&Settings::from_config(&config), &store).await?;
+    let training = crate::routing::learn::train(&std::sync::Arc::new(Settings::from_config(&config)), &store).await?;
     let body = serde_json::to_string(&training.model).context("writing the model")?;
     let examples = i64::try_from(training.model.examples).unwrap_or(i64::MAX);
     let corrections = i64::try_from(training.corrections).unwrap_or(i64::MAX);
@@ -257,11 +257,19 @@ pub async fn train(config: Arc<Config>) -> Result<()> {
         println!("from routing.examples_file: {}", counts(&training.from_file_by_department));
     }
     let cap = config.routing.max_own_examples;
-    if training.file_capped {
-        println!("routing.examples_file has more rows: its first {cap} were read (routing.max_own_examples)");
+    let within = format!(
+        "routing.max_own_examples ({cap}), and {} million characters of the organisation's own requests in all",
+        crate::routing::learn::OWN_TOTAL_CHARS / 1_000_000
+    );
+    let (corrections, file, mailboxes) = (&training.corrections_read, &training.file_read, &training.mailboxes_read);
+    if corrections.full {
+        println!("there are more corrections: the first {} were read ({within})", corrections.requests);
     }
-    if training.mailboxes_capped {
-        println!("the old mailboxes hold more requests: the newest {cap} were read (routing.max_own_examples)");
+    if file.full {
+        println!("routing.examples_file has more rows: its first {} were read ({within})", file.requests);
+    }
+    if mailboxes.full {
+        println!("the old mailboxes hold more requests: the newest {} were read ({within})", mailboxes.requests);
     }
     if config.routing.learn_from_mailboxes {
         let by = &training.from_mailboxes_by_department;

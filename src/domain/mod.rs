@@ -26,6 +26,7 @@ macro_rules! spelt_once {
 
 mod address;
 mod auto;
+mod bounds;
 mod decided_by;
 mod event;
 mod ids;
@@ -39,6 +40,7 @@ mod ticket;
 
 pub use address::{EmailAddress, Mailbox, domain_of, rate_key};
 pub use auto::{AutoKind, AutoSign};
+pub use bounds::{Taken, TextBounds};
 pub use decided_by::DecidedBy;
 pub use event::{Entry, Event, EventKind, History, Refusal, Withheld, render as timeline};
 pub use ids::{DepartmentId, MailboxName, TicketRef};

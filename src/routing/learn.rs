@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::{Taken, TextBounds};
 use crate::routing::Settings;
 use crate::routing::classify::choose::KindChoice;
 use crate::routing::classify::data::{self, Example};
+use crate::routing::classify::text;
 use crate::routing::classify::{Classifier, Model, Routing};
 use crate::store::{Store, StoreError};
 use crate::telemetry::metrics::Metrics;
@@ -23,6 +25,8 @@ pub enum LearnError {
     Store(#[from] StoreError),
     #[error("routing.examples_file {path}: {reason}")]
     Examples { path: String, reason: String },
+    #[error("training stopped: {0}")]
+    Training(String),
 }
 
 /// A trained model and what it learnt from.
@@ -40,10 +44,32 @@ pub struct Training {
     /// How many requests from the old mailboxes each department got
     /// (`routing.learn_from_mailboxes`).
     pub from_mailboxes_by_department: BTreeMap<String, usize>,
-    /// `routing.examples_file` had more rows than `routing.max_own_examples`.
-    pub file_capped: bool,
-    /// The old mailboxes held more requests than `routing.max_own_examples`.
-    pub mailboxes_capped: bool,
+    /// How much was read of each source of the organisation's own requests
+    /// (see [`own_bounds`]), and whether it held more.
+    pub corrections_read: Taken,
+    pub file_read: Taken,
+    pub mailboxes_read: Taken,
+}
+
+/// How much of a request of the organisation's own training reads: the opening
+/// of its text, where what it is about is said, so that a few huge mails
+/// cannot crowd out the others.
+pub const OWN_BODY_CHARS: usize = 4_000;
+/// How many characters of the organisation's own requests training reads in
+/// all (corrections, `routing.examples_file` and the old mailboxes together):
+/// about 20,000 requests of an ordinary length. It bounds training's time and
+/// memory whatever the mail holds.
+pub const OWN_TOTAL_CHARS: usize = 8_000_000;
+
+/// The bounds of one source of own requests, with `spent` characters already
+/// read from the sources before it.
+fn own_bounds(settings: &Settings, spent: usize) -> TextBounds {
+    TextBounds {
+        requests: settings.routing.max_own_examples,
+        subject_chars: text::MAX_SUBJECT_CHARS,
+        body_chars: OWN_BODY_CHARS,
+        total_chars: OWN_TOTAL_CHARS.saturating_sub(spent),
+    }
 }
 
 impl Training {
@@ -57,15 +83,15 @@ impl Training {
 /// backlog, and later mail that was resolved in its mailbox's department. A
 /// request a department rerouted is a correction instead; one the model took
 /// elsewhere, or still open, says nothing yet about where it belonged.
-async fn mailbox_examples(settings: &Settings, store: &Store) -> Result<(Vec<Example>, bool), LearnError> {
+async fn mailbox_examples(
+    settings: &Settings,
+    store: &Store,
+    spent: usize,
+) -> Result<(Vec<Example>, Taken), LearnError> {
     if !settings.routing.learn_from_mailboxes {
-        return Ok((Vec::new(), false));
+        return Ok((Vec::new(), Taken::default()));
     }
-    let newest = settings.routing.max_own_examples;
-    // One more than is read tells whether there were more.
-    let mut requests = store.mailbox_requests(newest.saturating_add(1)).await?;
-    let capped = requests.len() > newest;
-    requests.truncate(newest);
+    let (requests, taken) = store.mailbox_requests(own_bounds(settings, spent)).await?;
     let examples = requests
         .into_iter()
         .filter_map(|request| {
@@ -80,7 +106,7 @@ async fn mailbox_examples(settings: &Settings, store: &Store) -> Result<(Vec<Exa
             })
         })
         .collect();
-    Ok((examples, capped))
+    Ok((examples, taken))
 }
 
 fn per_department(examples: &[Example]) -> BTreeMap<String, usize> {
@@ -93,23 +119,22 @@ fn per_department(examples: &[Example]) -> BTreeMap<String, usize> {
 /// The operator's labelled examples: CSV with `subject`, `body`, `label` (or
 /// `department`), where a label is a department id or `department/category`;
 /// they count [`data::FROM_FILE`], below the curated examples.
-/// At most `routing.max_own_examples` rows are read; true when more were left.
-fn examples_file(settings: &Settings) -> Result<(Vec<Example>, bool), LearnError> {
-    let Some(path) = &settings.routing.examples_file else { return Ok((Vec::new(), false)) };
+/// Read within [`own_bounds`].
+fn examples_file(settings: &Settings, spent: usize) -> Result<(Vec<Example>, Taken), LearnError> {
+    let Some(path) = &settings.routing.examples_file else { return Ok((Vec::new(), Taken::default())) };
     let fail = |reason: String| LearnError::Examples { path: path.display().to_string(), reason };
     let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-    let (rows, capped) =
-        data::read_csv_rows(std::io::BufReader::new(file), &HashMap::new(), settings.routing.max_own_examples)
+    let (rows, taken) =
+        data::read_csv_rows(std::io::BufReader::new(file), &HashMap::new(), own_bounds(settings, spent))
             .map_err(|e| fail(e.to_string()))?;
-    Ok((rows.iter().filter_map(|row| row.example(data::FROM_FILE)).collect(), capped))
+    Ok((rows.iter().filter_map(|row| row.example(data::FROM_FILE)).collect(), taken))
 }
 
 /// Trains a model now from every source.
-pub async fn train(settings: &Settings, store: &Store) -> Result<Training, LearnError> {
-    let (from_file, file_capped) = examples_file(settings)?;
-    let corrections: Vec<Example> = store
-        .corrections()
-        .await?
+pub async fn train(settings: &Arc<Settings>, store: &Store) -> Result<Training, LearnError> {
+    let (corrections, corrections_taken) = store.corrections(own_bounds(settings, 0)).await?;
+    let (from_file, file_taken) = examples_file(settings, corrections_taken.chars)?;
+    let corrections: Vec<Example> = corrections
         .into_iter()
         .map(|c| Example {
             department: c.department,
@@ -119,22 +144,31 @@ pub async fn train(settings: &Settings, store: &Store) -> Result<Training, Learn
             weight: data::CURATED,
         })
         .collect();
-    let (from_mailboxes, mailboxes_capped) = mailbox_examples(settings, store).await?;
-    let mut extra = from_file.clone();
-    extra.extend_from_slice(&corrections);
-    extra.extend_from_slice(&from_mailboxes);
-    let trained = data::train_chosen(settings, &extra);
+    let spent = corrections_taken.chars.saturating_add(file_taken.chars);
+    let (from_mailboxes, mailboxes_taken) = mailbox_examples(settings, store, spent).await?;
+    let (from_file_count, from_file_by_department) = (from_file.len(), per_department(&from_file));
+    let corrections_count = corrections.len();
+    let from_mailboxes_by_department = per_department(&from_mailboxes);
+    let mut extra = from_file;
+    extra.extend(corrections);
+    extra.extend(from_mailboxes);
+    // Training is seconds of arithmetic: off the workers that serve mail and HTTP.
+    let for_training = settings.clone();
+    let trained = tokio::task::spawn_blocking(move || data::train_chosen(&for_training, &extra))
+        .await
+        .map_err(|e| LearnError::Training(e.to_string()))?;
     Ok(Training {
         model: trained.model,
         choice: trained.choice,
         shipped: if settings.routing.builtin_examples { data::shipped().len() } else { 0 },
         configured: data::from_config(&settings.directory).len(),
-        from_file: from_file.len(),
-        from_file_by_department: per_department(&from_file),
-        corrections: corrections.len(),
-        from_mailboxes_by_department: per_department(&from_mailboxes),
-        file_capped,
-        mailboxes_capped,
+        from_file: from_file_count,
+        from_file_by_department,
+        corrections: corrections_count,
+        from_mailboxes_by_department,
+        corrections_read: corrections_taken,
+        file_read: file_taken,
+        mailboxes_read: mailboxes_taken,
     })
 }
 
@@ -150,15 +184,19 @@ fn fits(model: &Model, settings: &Settings) -> bool {
 /// configured departments.
 pub async fn classifier(settings: Arc<Settings>, store: &Store) -> Result<(Classifier, Option<String>), LearnError> {
     if let Some(stored) = store.latest_model().await? {
-        match serde_json::from_str::<Model>(&stored.body) {
+        let (id, examples) = (stored.id, stored.examples);
+        let read = tokio::task::spawn_blocking(move || Model::from_json(&stored.body))
+            .await
+            .map_err(|e| LearnError::Training(e.to_string()))?;
+        match read {
             Ok(model) if fits(&model, &settings) => {
-                tracing::info!(id = %stored.id, examples = stored.examples, "routing model loaded");
-                return Ok((Classifier::new(settings, Arc::new(model)), Some(stored.id)));
+                tracing::info!(id = %id, examples, "routing model loaded");
+                return Ok((Classifier::new(settings, Arc::new(model)), Some(id)));
             }
             Ok(_) => {
-                tracing::warn!(id = %stored.id, "the stored model knows other departments than the config; training anew")
+                tracing::warn!(id = %id, "the stored model knows other departments than the config; training anew")
             }
-            Err(error) => tracing::error!(%error, id = %stored.id, "the stored model cannot be read; training anew"),
+            Err(error) => tracing::error!(%error, id = %id, "the stored model cannot be read; training anew"),
         }
     }
     let training = train(&settings, store).await?;

@@ -1,13 +1,24 @@
 //! Routing models and the corrections they learn from.
 
+use futures::TryStreamExt;
 use sqlx::FromRow;
 
 use super::spelling::spelled;
 use super::{Store, StoreError, ingest::new_id};
-use crate::domain::{DepartmentId, MailboxName, Status, TicketRef};
+use crate::domain::{DepartmentId, MailboxName, Status, Taken, TextBounds, TicketRef};
 
-/// How much of a request's text is read to learn from: as much as routing reads.
-pub const REQUEST_CHARS: usize = 20_000;
+/// The row of a ticket's opening request: the first mail from its requester
+/// that carries the opening Message-ID (a mail sent to two old addresses is
+/// stored twice; a follow-up without a Message-ID is not its opening).
+const OPENING: &str = "SELECT o.id FROM messages o
+     WHERE o.ticket_id = t.id AND o.message_id IS NOT DISTINCT FROM t.opening_message_id
+         AND o.author_role = ROLE_REQUESTER
+     ORDER BY o.received_at, o.id LIMIT 1";
+
+/// A character count as SQL's `substr` takes it.
+fn sql_chars(chars: usize) -> i64 {
+    i64::try_from(chars).unwrap_or(i64::MAX).min(i64::from(i32::MAX))
+}
 
 /// A model as `loket train` stored it (`body` is its JSON).
 #[derive(Debug, Clone, FromRow)]
@@ -34,7 +45,6 @@ pub struct MailboxRequest {
 
 #[derive(FromRow)]
 struct MailboxRow {
-    reference: TicketRef,
     mailbox: MailboxName,
     department: DepartmentId,
     status: Status,
@@ -90,75 +100,72 @@ impl Store {
     }
 
     /// Every reroute by a department, the last one per ticket: the ticket's opening
-    /// request, labelled with the department it was rerouted to.
-    pub async fn corrections(&self) -> Result<Vec<Correction>, StoreError> {
-        let rows: Vec<(TicketRef, String, String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(spelled(
-            "SELECT t.reference, m.subject, m.text_body, e.public_text, e.at
+    /// request, labelled with the department it was rerouted to, read within
+    /// `bounds` (oldest ticket first).
+    pub async fn corrections(&self, bounds: TextBounds) -> Result<(Vec<Correction>, Taken), StoreError> {
+        let sql = format!(
+            "SELECT t.reference, substr(m.subject, 1, {subject}), substr(m.text_body, 1, {body}), e.public_text, e.at
              FROM events e JOIN tickets t ON t.id = e.ticket_id
-             JOIN messages m ON m.ticket_id = t.id AND m.message_id IS NOT DISTINCT FROM t.opening_message_id
-                 AND m.author_role = ROLE_REQUESTER
+             JOIN messages m ON m.id = ({OPENING})
              WHERE e.kind = EVENT_REROUTED AND e.public_text IS NOT NULL
              ORDER BY t.reference, e.at, e.id",
-        )))
-        .fetch_all(&self.read)
-        .await?;
+            subject = sql_chars(bounds.subject_chars),
+            body = sql_chars(bounds.body_chars),
+        );
+        let mut rows =
+            sqlx::query_as::<_, (TicketRef, String, String, String, i64)>(sqlx::AssertSqlSafe(spelled(&sql)))
+                .fetch(&self.read);
         let mut corrections: Vec<Correction> = Vec::new();
-        for (reference, subject, body, department, _) in rows {
+        let mut taken = Taken::default();
+        while let Some((reference, subject, body, department, _)) = rows.try_next().await? {
             // A reroute names a department id; anything else teaches nothing.
             let Ok(department) = DepartmentId::parse(&department) else { continue };
             if let Some(last) = corrections.last_mut().filter(|c| c.reference == reference) {
                 last.department = department;
-            } else {
+            } else if let Some((subject, body)) = bounds.take(&mut taken, subject, body) {
                 corrections.push(Correction { reference, subject, body, department });
+            } else {
+                break;
             }
         }
-        Ok(corrections)
+        Ok((corrections, taken))
     }
 
-    /// The newest `newest` of every person's requests (no automatic mail) that no
-    /// department rerouted with `#route`, with their opening mail's first
-    /// [`REQUEST_CHARS`] characters: what `routing.learn_from_mailboxes` learns
-    /// from. Backlog is what was kept as history, or fetched at or below the UID
-    /// that was the mailbox's last at the first connection.
-    pub async fn mailbox_requests(&self, newest: usize) -> Result<Vec<MailboxRequest>, StoreError> {
+    /// Every person's requests (no automatic mail) that no department rerouted
+    /// with `#route`, newest first, with their opening mail, read within
+    /// `bounds`: what `routing.learn_from_mailboxes` learns from. Backlog is what
+    /// was kept as history, or fetched at or below the UID that was the
+    /// mailbox's last at the first connection.
+    pub async fn mailbox_requests(&self, bounds: TextBounds) -> Result<(Vec<MailboxRequest>, Taken), StoreError> {
         let sql = format!(
-            "SELECT t.reference, t.origin_mailbox AS mailbox, t.department, t.status, m.subject,
-                 substr(m.text_body, 1, {REQUEST_CHARS}) AS body,
+            "SELECT t.origin_mailbox AS mailbox, t.department, t.status,
+                 substr(m.subject, 1, {subject}) AS subject, substr(m.text_body, 1, {body}) AS body,
                  (SELECT COUNT(*) FROM events h WHERE h.ticket_id = t.id AND h.kind = EVENT_HISTORY) AS history,
                  (SELECT COUNT(*) FROM mailboxes b
                   WHERE b.name = m.mailbox AND b.uidvalidity = m.uidvalidity AND m.uid <= b.backlog_uid)
                  AS below_backlog
              FROM tickets t
-             JOIN messages m ON m.ticket_id = t.id AND m.message_id IS NOT DISTINCT FROM t.opening_message_id
-                 AND m.author_role = ROLE_REQUESTER
+             JOIN messages m ON m.id = ({OPENING})
              WHERE t.automatic IS NULL
                  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = EVENT_REROUTED)
-             ORDER BY t.created_at DESC, t.reference, m.received_at, m.id LIMIT $1"
+             ORDER BY t.created_at DESC, t.reference",
+            subject = sql_chars(bounds.subject_chars),
+            body = sql_chars(bounds.body_chars),
         );
-        // A ticket has at most a few opening copies; twice as many rows leave room for them.
-        let limit = i64::try_from(newest.saturating_mul(2)).unwrap_or(i64::MAX);
-        let rows: Vec<MailboxRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(spelled(&sql))).bind(limit).fetch_all(&self.read).await?;
-        let mut requests = Vec::with_capacity(rows.len().min(newest));
-        let mut last: Option<TicketRef> = None;
-        // A mail sent to two old addresses is stored twice on one ticket: it counts once.
-        for row in rows {
-            if last.as_ref() == Some(&row.reference) {
-                continue;
-            }
-            last = Some(row.reference);
+        let mut rows = sqlx::query_as::<_, MailboxRow>(sqlx::AssertSqlSafe(spelled(&sql))).fetch(&self.read);
+        let mut requests = Vec::new();
+        let mut taken = Taken::default();
+        while let Some(row) = rows.try_next().await? {
+            let Some((subject, body)) = bounds.take(&mut taken, row.subject, row.body) else { break };
             requests.push(MailboxRequest {
                 mailbox: row.mailbox,
                 department: row.department,
                 resolved: row.status == Status::Resolved,
                 backlog: row.history > 0 || row.below_backlog > 0,
-                subject: row.subject,
-                body: row.body,
+                subject,
+                body,
             });
-            if requests.len() == newest {
-                break;
-            }
         }
-        Ok(requests)
+        Ok((requests, taken))
     }
 }

@@ -8,7 +8,7 @@ use super::choose::{self, Trained};
 use super::model::{Label, Model, Names, Sample};
 use super::text;
 use crate::config::Directory;
-use crate::domain::DepartmentId;
+use crate::domain::{DepartmentId, Taken, TextBounds};
 use crate::inbound::language::{self, Language};
 use crate::routing::Settings;
 
@@ -175,15 +175,16 @@ pub fn from_config(directory: &Directory) -> Vec<Example> {
 /// (or `department`); `map` turns labels into department ids (a label without a
 /// mapping is used as it is).
 pub fn read_csv(text: &str, map: &HashMap<String, String>) -> Result<Vec<Labelled>, DataError> {
-    Ok(read_csv_rows(text.as_bytes(), map, usize::MAX)?.0)
+    Ok(read_csv_rows(text.as_bytes(), map, TextBounds::WHOLE)?.0)
 }
 
-/// As [`read_csv`], from a reader and at most `limit` rows; true when rows were left.
+/// As [`read_csv`], from a reader and within `bounds`, streamed: rows past the
+/// bounds are not read, and each row's subject and body are cut as it is read.
 pub fn read_csv_rows(
     source: impl std::io::Read,
     map: &HashMap<String, String>,
-    limit: usize,
-) -> Result<(Vec<Labelled>, bool), DataError> {
+    bounds: TextBounds,
+) -> Result<(Vec<Labelled>, Taken), DataError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(source);
     let headers = reader.headers()?.clone();
     let find = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
@@ -191,17 +192,16 @@ pub fn read_csv_rows(
     let (subject, body) = (column("subject")?, column("body")?);
     let label = find("label").or_else(|| find("department")).ok_or(DataError::Column("label"))?;
     let mut examples = Vec::new();
-    for record in reader.records() {
-        if examples.len() == limit {
-            return Ok((examples, true));
-        }
-        let record = record?;
+    let mut taken = Taken::default();
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record)? {
         let field = |i: usize| record.get(i).unwrap_or("").to_owned();
+        let Some((subject, body)) = bounds.take(&mut taken, field(subject), field(body)) else { break };
         let label = field(label);
         let label = map.get(&label).cloned().unwrap_or(label);
-        examples.push(Labelled { label, subject: field(subject), body: field(body) });
+        examples.push(Labelled { label, subject, body });
     }
-    Ok((examples, false))
+    Ok((examples, taken))
 }
 
 /// One in five shipped examples is held back from the test model, chosen by a
@@ -262,4 +262,29 @@ pub fn train_chosen(settings: &Settings, extra: &[Example]) -> Trained {
     let first_own = all.len();
     all.extend(samples_named(settings, extra, &mut names));
     choose::train(settings.routing.model, &all, first_own)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Another tool's export may hold a ticket body of any size: each row is cut
+    /// as it is read, and reading stops once the characters are spent.
+    #[test]
+    fn an_exports_huge_fields_are_cut_as_they_are_read_and_reading_stops_at_the_total() {
+        let huge = "printer ".repeat(200_000);
+        let mut csv = String::from("subject,body,label\n");
+        for i in 0..5 {
+            csv.push_str(&format!("\"{huge}\",\"{huge}\",it\nsmall {i},laptop,it\n"));
+        }
+        let bounds = TextBounds { requests: 100, subject_chars: 50, body_chars: 1_000, total_chars: 2_500 };
+        let (rows, taken) = read_csv_rows(csv.as_bytes(), &HashMap::new(), bounds).unwrap();
+        assert_eq!(rows[0].subject.chars().count(), 50);
+        assert_eq!(rows[0].body.chars().count(), 1_000);
+        assert_eq!(rows[1].subject, "small 0");
+        assert_eq!(rows.len(), 5, "the third long row is read, then the total is spent");
+        assert!(taken.full);
+        let (all, taken) = read_csv_rows(csv.as_bytes(), &HashMap::new(), TextBounds::WHOLE).unwrap();
+        assert_eq!((all.len(), all[0].body.len(), taken.full), (10, huge.len(), false));
+    }
 }

@@ -17,6 +17,10 @@ pub use crate::config::ModelKind;
 
 /// Laplace smoothing.
 const ALPHA: f32 = 0.1;
+/// At most this many features: those in the most examples. With three
+/// departments the model then holds at most about 20 MiB, whatever the mail
+/// it learnt from (every distinct word of a hostile mail is a feature).
+pub const MAX_VOCABULARY: usize = 300_000;
 const FOLDS: usize = 5;
 const TEMPERATURES: &[f32] =
     &[0.25, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0];
@@ -42,6 +46,21 @@ pub struct Model {
 pub struct Validated {
     pub model: Model,
     pub held_out: Vec<Option<DepartmentId>>,
+}
+
+/// Why a stored model cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    #[error("not a model: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{labels} labels, but {priors} priors and {rows} rows of weights")]
+    Labels { labels: usize, priors: usize, rows: usize },
+    #[error("a row of weights holds {numbers} numbers for {features} features")]
+    Row { numbers: usize, features: usize },
+    #[error("feature number {index} is past its {features} features")]
+    Index { index: u32, features: usize },
+    #[error("temperature {0} is not a positive number")]
+    Temperature(f32),
 }
 
 /// A prediction: every label's calibrated probability, best first.
@@ -71,20 +90,32 @@ impl Model {
         Validated { model, held_out }
     }
 
+    /// A model stored as JSON, checked whole before it is used: every label has
+    /// its prior and its row, every row a number for every feature.
+    pub fn from_json(json: &str) -> Result<Self, Unreadable> {
+        let model: Self = serde_json::from_str(json)?;
+        let (labels, features) = (model.labels.len(), model.vocabulary.len());
+        if model.log_prior.len() != labels || model.log_likelihood.len() != labels {
+            return Err(Unreadable::Labels { labels, priors: model.log_prior.len(), rows: model.log_likelihood.len() });
+        }
+        if let Some(row) = model.log_likelihood.iter().find(|row| row.len() != features) {
+            return Err(Unreadable::Row { numbers: row.len(), features });
+        }
+        if let Some(&index) = model.vocabulary.values().find(|&&i| i as usize >= features) {
+            return Err(Unreadable::Index { index, features });
+        }
+        if !(model.temperature.is_finite() && model.temperature > 0.0) {
+            return Err(Unreadable::Temperature(model.temperature));
+        }
+        Ok(model)
+    }
+
     /// Without calibration (temperature 1).
     fn fit(kind: ModelKind, samples: &[&Sample]) -> Self {
         let mut labels: Vec<Label> = samples.iter().map(|s| s.label.clone()).collect();
         labels.sort();
         labels.dedup();
-        let mut vocabulary = HashMap::new();
-        for sample in samples {
-            for (feature, _) in &sample.features {
-                if !vocabulary.contains_key(&**feature) {
-                    let next = u32::try_from(vocabulary.len()).unwrap_or(u32::MAX);
-                    vocabulary.insert(feature.to_string(), next);
-                }
-            }
-        }
+        let vocabulary = vocabulary(samples);
         if kind == ModelKind::Logistic {
             let (bias, weights) = super::logistic::fit(samples, &labels, &vocabulary);
             return Self {
@@ -190,6 +221,25 @@ impl Model {
         weighed.truncate(most);
         weighed
     }
+}
+
+/// Every feature of `samples`, numbered in the order they first occur; past
+/// [`MAX_VOCABULARY`], those in the fewest examples are left out.
+fn vocabulary(samples: &[&Sample]) -> HashMap<String, u32> {
+    let mut seen: HashMap<&str, (usize, u32)> = HashMap::new();
+    for sample in samples {
+        for (feature, _) in &sample.features {
+            let next = seen.len();
+            seen.entry(&**feature).or_insert((next, 0)).1 += 1;
+        }
+    }
+    let mut kept: Vec<(&str, usize, u32)> = seen.into_iter().map(|(f, (first, count))| (f, first, count)).collect();
+    if kept.len() > MAX_VOCABULARY {
+        kept.select_nth_unstable_by(MAX_VOCABULARY, |a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)));
+        kept.truncate(MAX_VOCABULARY);
+    }
+    kept.sort_unstable_by_key(|(_, first, _)| *first);
+    kept.into_iter().zip(0u32..).map(|((feature, _, _), index)| (feature.to_owned(), index)).collect()
 }
 
 /// The temperature that minimises the log-loss of held-out folds, and the
@@ -353,6 +403,46 @@ mod tests {
         let evidence = model.evidence(&features, best, second, 3);
         assert_eq!(evidence[0].0, "w:phone");
         assert!(evidence.iter().all(|(f, _)| *f != "w:zebra"));
+    }
+
+    #[test]
+    fn a_stored_model_that_does_not_add_up_is_refused_with_its_reason() {
+        let json = serde_json::to_string(&Model::train(&samples())).unwrap();
+        assert!(Model::from_json(&json).is_ok());
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        value["log_likelihood"] = serde_json::json!([]);
+        let error = Model::from_json(&value.to_string()).unwrap_err();
+        assert!(error.to_string().contains("3 labels, but 3 priors and 0 rows"), "{error}");
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        value["labels"].as_array_mut().unwrap().truncate(1);
+        assert!(matches!(Model::from_json(&value.to_string()), Err(Unreadable::Labels { .. })));
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        value["log_likelihood"][1].as_array_mut().unwrap().pop();
+        assert!(matches!(Model::from_json(&value.to_string()), Err(Unreadable::Row { .. })));
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        value["vocabulary"]["w:laptop"] = serde_json::json!(4_000_000);
+        assert!(matches!(Model::from_json(&value.to_string()), Err(Unreadable::Index { index: 4_000_000, .. })));
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        value["temperature"] = serde_json::json!(0.0);
+        assert!(matches!(Model::from_json(&value.to_string()), Err(Unreadable::Temperature(_))));
+        assert!(matches!(Model::from_json("[1, 2"), Err(Unreadable::Json(_))));
+    }
+
+    /// Every distinct word of a mail is a feature: past the bound, the features
+    /// of the fewest examples are left out, so that random words cannot grow the model.
+    #[test]
+    fn the_vocabulary_keeps_the_features_of_the_most_examples_up_to_its_bound() {
+        let mut samples = samples();
+        let mut junk = sample("it", &[]);
+        junk.features = (0..MAX_VOCABULARY + 10).map(|i| (Feature::from(format!("w:junk{i}")), 1.0)).collect();
+        samples.push(junk);
+        let model = Model::train(&samples);
+        assert_eq!(model.vocabulary.len(), MAX_VOCABULARY);
+        for word in ["w:laptop", "w:payslip", "w:lamp", "w:x7"] {
+            assert!(model.knows(word), "{word} is in twenty examples and stays");
+        }
+        let features: HashMap<String, f32> = [("w:payslip".to_owned(), 1.0)].into();
+        assert_eq!(model.labels[model.predict(&features).ranked[0].0].department, "hr");
     }
 
     #[test]
