@@ -1003,3 +1003,33 @@ async fn the_report_page_is_served_to_operators_and_not_on_the_employees_listene
     shutdown.cancel();
     daemon.await.unwrap().unwrap();
 }
+
+#[test]
+fn eval_measures_labelled_requests_and_refuses_a_file_of_endless_labels_naming_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = loket(&["demo", "--dir", "demo", "--once"], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = "subject,body,label\n\
+               Laptop kapot,Mijn laptop start niet meer op,Hardware\n\
+               Payslip wrong,My payslip shows the wrong salary this month,People\n\
+               Lamp stuk,De lamp boven mijn bureau is kapot,Building\n";
+    std::fs::write(dir.path().join("labelled.csv"), csv).unwrap();
+    let args = ["eval", "--json", "--config", "demo/loket.toml", "--csv", "labelled.csv"];
+    let mapped = [&args[..], &["--map", "Hardware=it", "--map", "People=hr", "--map", "Building=facility"]].concat();
+    let output = loket(&mapped, dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(value["report"]["examples"], 3);
+    assert_eq!(value["report"]["macro_f1"], 1.0, "{value}");
+    assert_eq!(value["report"]["confusion"].as_array().unwrap().len(), 3);
+
+    let mut endless = String::from("subject,body,label\n");
+    for i in 0..1_001 {
+        endless.push_str(&format!("Vraag {i},Een vraag,label {i}\n"));
+    }
+    std::fs::write(dir.path().join("endless.csv"), endless).unwrap();
+    let output = loket(&["eval", "--config", "demo/loket.toml", "--csv", "endless.csv"], dir.path());
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("1001 different labels") && message.contains("--map"), "{message}");
+}

@@ -11,6 +11,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::config::{Config, ModelKind};
+use crate::domain::TextBounds;
 use crate::inbound::language;
 use crate::routing::Settings;
 use crate::routing::classify::choose::{KindChoice, MIN_OWN};
@@ -133,6 +134,10 @@ pub async fn classify(args: ClassifyArgs, config: Arc<Config>) -> Result<()> {
     Ok(())
 }
 
+/// The most labels `loket eval` compares: its confusion matrix has a row and a
+/// column for each.
+const MAX_EVAL_LABELS: usize = 1_000;
+
 /// Parses `--map` values.
 fn mapping(map: &[String]) -> Result<HashMap<String, String>> {
     map.iter()
@@ -146,14 +151,20 @@ fn mapping(map: &[String]) -> Result<HashMap<String, String>> {
 
 pub async fn evaluate(args: EvalArgs, config: Arc<Config>) -> Result<()> {
     let mut out = super::terminal::stdout();
-    let text = std::fs::read_to_string(&args.csv).with_context(|| format!("reading {}", args.csv.display()))?;
+    let file = std::fs::File::open(&args.csv).with_context(|| format!("reading {}", args.csv.display()))?;
     let map = mapping(&args.map)?;
-    let examples: Vec<Labelled> = data::read_csv(&text, &map)
-        .with_context(|| args.csv.display().to_string())?
-        .into_iter()
-        .filter(|e| e.label != "-")
-        .collect();
+    let (examples, _) = data::read_csv_rows(std::io::BufReader::new(file), &map, TextBounds::WHOLE)
+        .with_context(|| args.csv.display().to_string())?;
+    let examples: Vec<Labelled> = examples.into_iter().filter(|e| e.label != "-").collect();
     anyhow::ensure!(!examples.is_empty(), "{} holds no examples", args.csv.display());
+    let labels: std::collections::HashSet<&str> = examples.iter().map(|e| e.label.as_str()).collect();
+    anyhow::ensure!(
+        labels.len() <= MAX_EVAL_LABELS,
+        "{} holds {} different labels; loket eval compares at most {MAX_EVAL_LABELS}: map them to departments with \
+         --map LABEL=DEPARTMENT (or LABEL=- to leave them out)",
+        args.csv.display(),
+        labels.len()
+    );
     let settings = Arc::new(Settings::from_config(&config));
     let unknown = examples.iter().filter(|e| settings.directory.department_by_id(&e.label).is_none()).count();
     let (classifier, source) = classifier(&config, &settings).await?;

@@ -1,13 +1,16 @@
 //! Everything the command line prints is inert: text from mail (subjects, names,
 //! bodies, server answers) may hold escape sequences that set the window title,
-//! clear the screen or fake output, so control characters are shown, not obeyed.
+//! clear the screen or fake output, and bidirectional overrides that reorder
+//! what is shown (a subject that seems to end in `.pdf`, columns swapped), so
+//! control characters are shown, not obeyed.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
 
 /// `text` with every control character except newline and tab replaced: C0 and DEL
-/// by their visible symbols (ESC becomes `␛`), C1 by `�`.
+/// by their visible symbols (ESC becomes `␛`), C1 and the bidirectional marks,
+/// embeddings, overrides and isolates by `�`.
 pub fn inert(text: &str) -> Cow<'_, str> {
     if !text.chars().any(obeyed) {
         return Cow::Borrowed(text);
@@ -26,7 +29,8 @@ pub fn inert(text: &str) -> Cow<'_, str> {
 
 /// A character a terminal would act on instead of showing.
 fn obeyed(c: char) -> bool {
-    c.is_control() && c != '\n' && c != '\t'
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A writer that passes everything written through [`inert`]. `writeln!` hands it
@@ -65,6 +69,13 @@ mod tests {
         assert!(!shown.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "{shown:?}");
         assert_eq!(shown, "title␛]0;PWNED␇ clear␛[2J red␛[31m␍\nnext\tcol �31m del␡");
         assert!(matches!(inert("Dear Anna,\n\tthanks — ü"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn bidirectional_overrides_cannot_reorder_what_is_shown() {
+        let subject = "invoice \u{202e}fdp.exe\u{202c} and \u{2067}isolated\u{2069}";
+        assert_eq!(inert(subject), "invoice �fdp.exe� and �isolated�");
+        assert!(matches!(inert("שלום and مرحبا"), Cow::Borrowed(_)), "right-to-left text itself stays");
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub fn report(pairs: &[(String, String)]) -> Report {
     let mut labels: Vec<String> = pairs.iter().flat_map(|(t, p)| [t.clone(), p.clone()]).collect();
     labels.sort();
     labels.dedup();
-    let index = |l: &str| labels.iter().position(|x| x == l).unwrap_or(0);
+    let positions: std::collections::HashMap<&str, usize> =
+        labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    let index = |l: &str| positions.get(l).copied().unwrap_or(0);
     let mut confusion = vec![vec![0usize; labels.len()]; labels.len()];
     for (truth, predicted) in pairs {
         confusion[index(truth)][index(predicted)] += 1;
