@@ -9,18 +9,29 @@ const MIN_CONFIDENCE: f64 = 0.5;
 
 /// The language of `subject` and `body`, or `fallback` when the text is too short or
 /// too mixed to tell. Quoted lines (`>`) are someone else's words and do not count.
+/// How much of a request is read to tell its language.
+const DETECT_BYTES: usize = 4000;
+
+/// The longest start of `text` of at most `bytes` bytes that ends between characters.
+fn cut(text: &str, bytes: usize) -> &str {
+    let end = (0..=bytes.min(text.len())).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    &text[..end]
+}
+
 pub fn detect(subject: &str, body: &str, fallback: Language) -> Language {
-    let own_words: String = body
-        .lines()
-        .take_while(|line| !is_quote_header(line))
-        .filter(|line| !line.trim_start().starts_with('>'))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut text = format!("{subject}\n{own_words}");
-    if text.len() > 4000 {
-        let cut = (0..=4000).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-        text.truncate(cut);
+    // The subject and the first own lines, never more than is read: a huge
+    // subject or body is not copied whole.
+    let mut text = String::with_capacity(DETECT_BYTES + 1);
+    text.push_str(cut(subject, DETECT_BYTES));
+    let own = body.lines().take_while(|line| !is_quote_header(line)).filter(|line| !line.trim_start().starts_with('>'));
+    for line in own {
+        if text.len() > DETECT_BYTES {
+            break;
+        }
+        text.push('\n');
+        text.push_str(cut(line, DETECT_BYTES + 1 - text.len()));
     }
+    text.truncate(cut(&text, DETECT_BYTES).len());
     let detector = Detector::with_allowlist(vec![Lang::Eng, Lang::Nld]);
     match detector.detect(&text) {
         Some(info) if info.confidence() >= MIN_CONFIDENCE => match info.lang() {
@@ -70,5 +81,14 @@ mod tests {
     fn quoted_history_does_not_count() {
         let body = "Thanks, the printer works again now. You can close the request, thank you for the quick help.\n\nOp maandag schreef:\n> Beste collega, kun je de printer op de tweede verdieping\n> opnieuw starten? Hij doet het niet meer sinds gisteren.";
         assert_eq!(detect("Re: printer", body, Language::Nl), Language::En);
+    }
+
+    #[test]
+    fn only_the_start_of_a_huge_request_is_read() {
+        let body = "Mijn laptop start niet meer op en ik kan niet werken. ".repeat(200_000);
+        assert_eq!(detect("Laptop", &body, Language::En), Language::Nl);
+        let subject = "é".repeat(100_000);
+        assert_eq!(detect(&subject, "", Language::Nl), Language::Nl, "a cut between bytes of a character is safe");
+        assert_eq!(cut("aé", 2), "a");
     }
 }
