@@ -100,7 +100,7 @@ fn the_model_routes_held_back_requests_it_never_saw() {
         "held back: {} examples, accuracy {:.3}, macro-F1 {:.3}",
         report.examples, report.accuracy, report.macro_f1
     );
-    // Measured at 0.963 on the shipped data; the bar leaves room for new examples.
+    // Measured at 0.955 on the shipped data; the bar leaves room for new examples.
     assert!(report.macro_f1 >= 0.85, "macro-F1 {:.3}", report.macro_f1);
     // The first requests written for loket (the catalogue files came later) stay
     // as well routed as before those were added (0.894 then).

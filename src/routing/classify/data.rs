@@ -38,6 +38,9 @@ const SHIPPED: &[(&str, &str, &str)] = &[
     shipped!("it", "it-terse"),
     shipped!("hr", "hr-terse"),
     shipped!("facility", "facility-terse"),
+    shipped!("it", "it-more-terse"),
+    shipped!("hr", "hr-more-terse"),
+    shipped!("facility", "facility-more-terse"),
 ];
 
 /// How much a curated example counts: the shipped ones, the config's, the
