@@ -106,14 +106,12 @@ async fn backlog_teaches(dir: &std::path::Path, store_url: &str) {
     assert_eq!(store.count_tickets().await.unwrap(), 27);
 
     let off = learning(dir, store_url, false);
-    let without =
-        loket::routing::learn::train(&Arc::new(loket::routing::Settings::from_config(&off)), &store).await.unwrap();
+    let without = loket::routing::learn::train(&loket::routing::Settings::from_config(&off), &store).await.unwrap();
     assert_eq!(without.from_mailboxes(), 0, "nothing is learnt from the mailboxes unless asked");
     let before = ask(&off, without.model);
     assert_ne!(before.department.as_str(), "hr", "{}", before.reason);
 
-    let training =
-        loket::routing::learn::train(&Arc::new(loket::routing::Settings::from_config(&config)), &store).await.unwrap();
+    let training = loket::routing::learn::train(&loket::routing::Settings::from_config(&config), &store).await.unwrap();
     assert_eq!(training.from_mailboxes_by_department.get("hr"), Some(&12));
     assert_eq!(training.from_mailboxes_by_department.get("it"), Some(&12));
     assert_eq!(training.from_mailboxes(), 24);
@@ -124,14 +122,12 @@ async fn backlog_teaches(dir: &std::path::Path, store_url: &str) {
     // Capped, the newest requests are the ones learnt from: the last pair taken in.
     let mut capped = (*config).clone();
     capped.routing.max_own_examples = 4;
-    let training =
-        loket::routing::learn::train(&Arc::new(loket::routing::Settings::from_config(&capped)), &store).await.unwrap();
+    let training = loket::routing::learn::train(&loket::routing::Settings::from_config(&capped), &store).await.unwrap();
     assert!(training.mailboxes_read.full);
     // Exactly as many as may be read is not more.
     let all = store.mailbox_requests(bounds(1_000)).await.unwrap().0.len();
     capped.routing.max_own_examples = all;
-    let training =
-        loket::routing::learn::train(&Arc::new(loket::routing::Settings::from_config(&capped)), &store).await.unwrap();
+    let training = loket::routing::learn::train(&loket::routing::Settings::from_config(&capped), &store).await.unwrap();
     assert!(!training.mailboxes_read.full, "{all} requests, {all} may be read");
     let newest = store.mailbox_requests(bounds(6)).await.unwrap().0;
     let subjects: Vec<&str> = newest.iter().map(|r| r.subject.as_str()).collect();

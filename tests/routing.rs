@@ -272,13 +272,13 @@ async fn loket_train_learns_another_tools_export_and_counts_it_per_department() 
         Classifier::new(settings.clone(), Arc::new(model)).decide_at(&Arrival::desk(&settings), &message, Language::Nl)
     };
     let store = loket::app::open_store(&config.store).await.unwrap();
-    let without = loket::routing::learn::train(&Arc::new(Settings::from_config(&config)), &store).await.unwrap();
+    let without = loket::routing::learn::train(&Settings::from_config(&config), &store).await.unwrap();
     assert_eq!(without.from_file, 0);
     let before = ask(&config, without.model);
     assert_ne!(before.department.as_str(), "hr", "{}", before.reason);
 
     config.routing.examples_file = Some(file);
-    let training = loket::routing::learn::train(&Arc::new(Settings::from_config(&config)), &store).await.unwrap();
+    let training = loket::routing::learn::train(&Settings::from_config(&config), &store).await.unwrap();
     assert_eq!(training.from_file, 30);
     assert_eq!(training.from_file_by_department.get("hr"), Some(&15));
     assert_eq!(training.from_file_by_department.get("it"), Some(&15));
@@ -289,7 +289,7 @@ async fn loket_train_learns_another_tools_export_and_counts_it_per_department() 
 
     // An export larger than routing.max_own_examples is read up to it.
     config.routing.max_own_examples = 12;
-    let capped = loket::routing::learn::train(&Arc::new(Settings::from_config(&config)), &store).await.unwrap();
+    let capped = loket::routing::learn::train(&Settings::from_config(&config), &store).await.unwrap();
     assert_eq!(capped.from_file, 12);
     assert!(capped.file_read.full);
 

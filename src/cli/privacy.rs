@@ -19,10 +19,9 @@ pub async fn forget(address: &str, dry_run: bool, config: &Config) -> Result<()>
     // The models trained on their reroutes are gone: a fresh one from what remains
     // replaces them, and running instances pick it up.
     if !dry_run && data.models > 0 {
-        let training =
-            crate::routing::learn::train(&std::sync::Arc::new(crate::routing::Settings::from_config(config)), &store)
-                .await
-                .context("training a model without them")?;
+        let training = crate::routing::learn::train(&crate::routing::Settings::from_config(config), &store)
+            .await
+            .context("training a model without them")?;
         let body = serde_json::to_string(&training.model)?;
         let examples = i64::try_from(training.model.examples).unwrap_or(i64::MAX);
         let corrections = i64::try_from(training.corrections).unwrap_or(i64::MAX);

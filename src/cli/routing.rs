@@ -237,7 +237,7 @@ fn truncate(label: &str) -> String {
 
 pub async fn train(config: Arc<Config>) -> Result<()> {
     let store = crate::app::open_store(&config.store).await?;
-    let training = crate::routing::learn::train(&std::sync::Arc::new(Settings::from_config(&config)), &store).await?;
+    let training = crate::routing::learn::train(&Settings::from_config(&config), &store).await?;
     let body = serde_json::to_string(&training.model).context("writing the model")?;
     let examples = i64::try_from(training.model.examples).unwrap_or(i64::MAX);
     let corrections = i64::try_from(training.corrections).unwrap_or(i64::MAX);
