@@ -282,6 +282,14 @@ pub async fn train(config: Arc<Config>) -> Result<()> {
     if mailboxes.full {
         println!("the old mailboxes hold more requests: the newest {} were read ({within})", mailboxes.requests);
     }
+    if training.own_left_out > 0 {
+        println!(
+            "{} of your own examples were left out: those before them name {} different words and word pairs, \
+             as many as training reads",
+            training.own_left_out,
+            data::MAX_FEATURE_NAMES
+        );
+    }
     if config.routing.learn_from_mailboxes {
         let by = &training.from_mailboxes_by_department;
         println!("from the old mailboxes: {}", if by.is_empty() { "none yet".to_owned() } else { counts(by) });

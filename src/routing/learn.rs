@@ -44,6 +44,9 @@ pub struct Training {
     /// How many requests from the old mailboxes each department got
     /// (`routing.learn_from_mailboxes`).
     pub from_mailboxes_by_department: BTreeMap<String, usize>,
+    /// How many of the organisation's own examples were left out because those
+    /// before them named [`data::MAX_FEATURE_NAMES`] features.
+    pub own_left_out: usize,
     /// How much was read of each source of the organisation's own requests
     /// (see [`own_bounds`]), and whether it held more.
     pub corrections_read: Taken,
@@ -157,7 +160,7 @@ pub async fn train(settings: &Settings, store: &Store) -> Result<Training, Learn
     // daemon only when a stored model cannot be used. On a thread of its own
     // the allocator would keep that thread's memory apart from the workers'
     // (measured: 4 to 10 MiB more at the peak of a burst).
-    let trained = data::train_chosen(settings, &extra);
+    let (trained, own_left_out) = data::train_chosen(settings, &extra);
     Ok(Training {
         model: trained.model,
         choice: trained.choice,
@@ -167,6 +170,7 @@ pub async fn train(settings: &Settings, store: &Store) -> Result<Training, Learn
         from_file_by_department,
         corrections: corrections_count,
         from_mailboxes_by_department,
+        own_left_out,
         corrections_read: corrections_taken,
         file_read: file_taken,
         mailboxes_read: mailboxes_taken,

@@ -43,4 +43,13 @@ impl Names {
         self.0.insert(new.clone());
         new
     }
+
+    /// How many names are kept.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
