@@ -101,14 +101,14 @@ impl Store {
 
     /// Every reroute by a department, the last one per ticket: the ticket's opening
     /// request, labelled with the department it was rerouted to, read within
-    /// `bounds` (oldest ticket first).
+    /// `bounds` (newest ticket first).
     pub async fn corrections(&self, bounds: TextBounds) -> Result<(Vec<Correction>, Taken), StoreError> {
         let sql = format!(
             "SELECT t.reference, substr(m.subject, 1, {subject}), substr(m.text_body, 1, {body}), e.public_text, e.at
              FROM events e JOIN tickets t ON t.id = e.ticket_id
              JOIN messages m ON m.id = ({OPENING})
              WHERE e.kind = EVENT_REROUTED AND e.public_text IS NOT NULL
-             ORDER BY t.reference, e.at, e.id",
+             ORDER BY t.created_at DESC, t.reference, e.at, e.id",
             subject = sql_chars(bounds.subject_chars),
             body = sql_chars(bounds.body_chars),
         );
