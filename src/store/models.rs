@@ -148,9 +148,11 @@ impl Store {
              JOIN messages m ON m.id = ({OPENING})
              WHERE t.automatic IS NULL
                  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = EVENT_REROUTED)
-             ORDER BY t.created_at DESC, t.reference",
+             ORDER BY t.created_at DESC, t.reference LIMIT {rows}",
             subject = sql_chars(bounds.subject_chars),
             body = sql_chars(bounds.body_chars),
+            // One more than may be taken tells whether there were more.
+            rows = i64::try_from(bounds.requests.saturating_add(1)).unwrap_or(i64::MAX),
         );
         let mut rows = sqlx::query_as::<_, MailboxRow>(sqlx::AssertSqlSafe(spelled(&sql))).fetch(&self.read);
         let mut requests = Vec::new();
