@@ -274,7 +274,7 @@ pub async fn train(config: Arc<Config>) -> Result<()> {
     );
     let (corrections, file, mailboxes) = (&training.corrections_read, &training.file_read, &training.mailboxes_read);
     if corrections.full {
-        println!("there are more corrections: the first {} were read ({within})", corrections.requests);
+        println!("there are more corrections: the newest {} were read ({within})", corrections.requests);
     }
     if file.full {
         println!("routing.examples_file has more rows: its first {} were read ({within})", file.requests);

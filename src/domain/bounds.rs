@@ -40,6 +40,11 @@ impl TextBounds {
     }
 }
 
+/// The start of `text`: at most `most` characters.
+pub fn prefix(text: &str, most: usize) -> &str {
+    text.char_indices().nth(most).map_or(text, |(end, _)| &text[..end])
+}
+
 /// Cuts `text` after `most` characters; how many it keeps.
 fn cut(text: &mut String, most: usize) -> usize {
     match text.char_indices().nth(most) {

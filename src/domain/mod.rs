@@ -40,7 +40,7 @@ mod ticket;
 
 pub use address::{EmailAddress, Mailbox, domain_of, rate_key};
 pub use auto::{AutoKind, AutoSign};
-pub use bounds::{Taken, TextBounds};
+pub use bounds::{Taken, TextBounds, prefix};
 pub use decided_by::DecidedBy;
 pub use event::{Entry, Event, EventKind, History, Refusal, Withheld, render as timeline};
 pub use ids::{DepartmentId, MailboxName, TicketRef};

@@ -7,8 +7,6 @@ pub use crate::domain::Language;
 /// How sure the detector must be before its answer beats the configured default.
 const MIN_CONFIDENCE: f64 = 0.5;
 
-/// The language of `subject` and `body`, or `fallback` when the text is too short or
-/// too mixed to tell. Quoted lines (`>`) are someone else's words and do not count.
 /// How much of a request is read to tell its language.
 const DETECT_BYTES: usize = 4000;
 
@@ -18,6 +16,8 @@ fn cut(text: &str, bytes: usize) -> &str {
     &text[..end]
 }
 
+/// The language of `subject` and `body`, or `fallback` when the text is too short or
+/// too mixed to tell. Quoted lines (`>`) are someone else's words and do not count.
 pub fn detect(subject: &str, body: &str, fallback: Language) -> Language {
     // The subject and the first own lines, never more than is read: a huge
     // subject or body is not copied whole.
@@ -87,7 +87,7 @@ mod tests {
     fn only_the_start_of_a_huge_request_is_read() {
         let body = "Mijn laptop start niet meer op en ik kan niet werken. ".repeat(200_000);
         assert_eq!(detect("Laptop", &body, Language::En), Language::Nl);
-        let subject = "é".repeat(100_000);
+        let subject = "€".repeat(100_000);
         assert_eq!(detect(&subject, "", Language::Nl), Language::Nl, "a cut between bytes of a character is safe");
         assert_eq!(cut("aé", 2), "a");
     }

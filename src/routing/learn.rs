@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{Taken, TextBounds};
+use crate::domain::{DepartmentId, MailboxName, Taken, TextBounds};
 use crate::routing::Settings;
 use crate::routing::classify::choose::KindChoice;
 use crate::routing::classify::data::{self, Example};
@@ -64,6 +64,10 @@ pub const OWN_BODY_CHARS: usize = 4_000;
 /// memory whatever the mail holds.
 pub const OWN_TOTAL_CHARS: usize = 8_000_000;
 
+/// How many bytes of `routing.examples_file` are read at most: some 30,000
+/// exported tickets with their other columns.
+pub const EXPORT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The bounds of one source of own requests, with `spent` characters already
 /// read from the sources before it.
 fn own_bounds(settings: &Settings, spent: usize) -> TextBounds {
@@ -94,7 +98,13 @@ async fn mailbox_examples(
     if !settings.routing.learn_from_mailboxes {
         return Ok((Vec::new(), Taken::default()));
     }
-    let (requests, taken) = store.mailbox_requests(own_bounds(settings, spent)).await?;
+    let homes: Vec<(MailboxName, DepartmentId)> = settings
+        .directory
+        .mailboxes
+        .iter()
+        .filter_map(|mailbox| Some((mailbox.name.clone(), mailbox.department.clone()?)))
+        .collect();
+    let (requests, taken) = store.mailbox_requests(&homes, own_bounds(settings, spent)).await?;
     let examples = requests
         .into_iter()
         .filter_map(|request| {
@@ -127,9 +137,13 @@ fn examples_file(settings: &Settings, spent: usize) -> Result<(Vec<Example>, Tak
     let Some(path) = &settings.routing.examples_file else { return Ok((Vec::new(), Taken::default())) };
     let fail = |reason: String| LearnError::Examples { path: path.display().to_string(), reason };
     let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-    let (rows, taken) =
-        data::read_csv_rows(std::io::BufReader::new(file), &HashMap::new(), own_bounds(settings, spent))
+    // A row is held whole while it is read, however large its fields: the
+    // bytes read are bounded too.
+    let mut limited = std::io::Read::take(file, EXPORT_BYTES);
+    let (rows, mut taken) =
+        data::read_csv_rows(std::io::BufReader::new(&mut limited), &HashMap::new(), own_bounds(settings, spent))
             .map_err(|e| fail(e.to_string()))?;
+    taken.full |= limited.limit() == 0;
     Ok((rows.iter().filter_map(|row| row.example(data::FROM_FILE)).collect(), taken))
 }
 
@@ -152,8 +166,10 @@ pub async fn train(settings: &Settings, store: &Store) -> Result<Training, Learn
     let (from_file_count, from_file_by_department) = (from_file.len(), per_department(&from_file));
     let corrections_count = corrections.len();
     let from_mailboxes_by_department = per_department(&from_mailboxes);
-    let mut extra = from_file;
-    extra.extend(corrections);
+    // In the order of what they are worth, as the character bound reads them:
+    // the feature bound then leaves out the least worth first.
+    let mut extra = corrections;
+    extra.extend(from_file);
     extra.extend(from_mailboxes);
     // Seconds of arithmetic at most (the bounds above), run where it is called:
     // at start-up before anything is served, by `loket train`, and in the

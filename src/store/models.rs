@@ -131,30 +131,56 @@ impl Store {
         Ok((corrections, taken))
     }
 
-    /// Every person's requests (no automatic mail) that no department rerouted
-    /// with `#route`, newest first, with their opening mail, read within
-    /// `bounds`: what `routing.learn_from_mailboxes` learns from. Backlog is what
-    /// was kept as history, or fetched at or below the UID that was the
-    /// mailbox's last at the first connection.
-    pub async fn mailbox_requests(&self, bounds: TextBounds) -> Result<(Vec<MailboxRequest>, Taken), StoreError> {
+    /// The requests that `routing.learn_from_mailboxes` learns from, newest
+    /// first, read within `bounds`: every person's request (no automatic mail)
+    /// that arrived in one of `homes` (an old mailbox and its department), that
+    /// no department rerouted with `#route`, and that was backlog or was
+    /// resolved in the mailbox's department. Backlog is what was kept as
+    /// history, or fetched at or below the UID that was the mailbox's last at
+    /// the first connection. Only these count against the bounds.
+    pub async fn mailbox_requests(
+        &self,
+        homes: &[(MailboxName, DepartmentId)],
+        bounds: TextBounds,
+    ) -> Result<(Vec<MailboxRequest>, Taken), StoreError> {
+        if homes.is_empty() {
+            return Ok((Vec::new(), Taken::default()));
+        }
+        const HISTORY: &str = "(SELECT COUNT(*) FROM events h WHERE h.ticket_id = t.id AND h.kind = EVENT_HISTORY)";
+        const BELOW_BACKLOG: &str = "(SELECT COUNT(*) FROM mailboxes b
+             WHERE b.name = m.mailbox AND b.uidvalidity = m.uidvalidity AND m.uid <= b.backlog_uid)";
+        let usable: Vec<String> = (0..homes.len())
+            .map(|i| {
+                format!(
+                    "(t.origin_mailbox = ${} AND ({HISTORY} > 0 OR {BELOW_BACKLOG} > 0
+                         OR (t.status = STATUS_RESOLVED AND t.department = ${})))",
+                    2 * i + 1,
+                    2 * i + 2
+                )
+            })
+            .collect();
         let sql = format!(
             "SELECT t.origin_mailbox AS mailbox, t.department, t.status,
                  substr(m.subject, 1, {subject}) AS subject, substr(m.text_body, 1, {body}) AS body,
-                 (SELECT COUNT(*) FROM events h WHERE h.ticket_id = t.id AND h.kind = EVENT_HISTORY) AS history,
-                 (SELECT COUNT(*) FROM mailboxes b
-                  WHERE b.name = m.mailbox AND b.uidvalidity = m.uidvalidity AND m.uid <= b.backlog_uid)
-                 AS below_backlog
+                 {HISTORY} AS history, {BELOW_BACKLOG} AS below_backlog
              FROM tickets t
              JOIN messages m ON m.id = ({OPENING})
              WHERE t.automatic IS NULL
                  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = EVENT_REROUTED)
+                 AND ({usable})
              ORDER BY t.created_at DESC, t.reference LIMIT {rows}",
+            usable = usable.join(" OR "),
             subject = sql_chars(bounds.subject_chars),
             body = sql_chars(bounds.body_chars),
             // One more than may be taken tells whether there were more.
             rows = i64::try_from(bounds.requests.saturating_add(1)).unwrap_or(i64::MAX),
         );
-        let mut rows = sqlx::query_as::<_, MailboxRow>(sqlx::AssertSqlSafe(spelled(&sql))).fetch(&self.read);
+        let spelled = spelled(&sql);
+        let mut query = sqlx::query_as::<_, MailboxRow>(sqlx::AssertSqlSafe(spelled.as_str()));
+        for (mailbox, department) in homes {
+            query = query.bind(mailbox.as_str()).bind(department.as_str());
+        }
+        let mut rows = query.fetch(&self.read);
         let mut requests = Vec::new();
         let mut taken = Taken::default();
         while let Some(row) = rows.try_next().await? {

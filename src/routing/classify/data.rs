@@ -8,7 +8,7 @@ use super::choose::{self, Trained};
 use super::model::{Label, Model, Names, Sample};
 use super::text;
 use crate::config::Directory;
-use crate::domain::{DepartmentId, Taken, TextBounds};
+use crate::domain::{DepartmentId, Taken, TextBounds, prefix};
 use crate::inbound::language::{self, Language};
 use crate::routing::Settings;
 
@@ -181,6 +181,10 @@ pub fn read_csv(text: &str, map: &HashMap<String, String>) -> Result<Vec<Labelle
     Ok(read_csv_rows(text.as_bytes(), map, TextBounds::WHOLE)?.0)
 }
 
+/// The most characters of a label that are read: labels name departments,
+/// categories or another tool's queues.
+const MAX_LABEL_CHARS: usize = 200;
+
 /// As [`read_csv`], from a reader and within `bounds`, streamed: rows past the
 /// bounds are not read, and each row's subject and body are cut as it is read.
 pub fn read_csv_rows(
@@ -198,9 +202,11 @@ pub fn read_csv_rows(
     let mut taken = Taken::default();
     let mut record = csv::StringRecord::new();
     while reader.read_record(&mut record)? {
-        let field = |i: usize| record.get(i).unwrap_or("").to_owned();
-        let Some((subject, body)) = bounds.take(&mut taken, field(subject), field(body)) else { break };
-        let label = field(label);
+        // Cut before copying: a field may be as large as the file.
+        let field = |i: usize, most: usize| prefix(record.get(i).unwrap_or(""), most).to_owned();
+        let (subject, body) = (field(subject, bounds.subject_chars), field(body, bounds.body_chars));
+        let Some((subject, body)) = bounds.take(&mut taken, subject, body) else { break };
+        let label = field(label, MAX_LABEL_CHARS);
         let label = map.get(&label).cloned().unwrap_or(label);
         examples.push(Labelled { label, subject, body });
     }

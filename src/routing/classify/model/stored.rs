@@ -17,7 +17,14 @@ pub enum Unreadable {
     Index { index: u32, features: usize },
     #[error("temperature {0} is not a positive number")]
     Temperature(f32),
+    #[error("a weight of {0} is not one a trained model holds")]
+    Weight(f32),
 }
+
+/// No trained model holds a weight this large: log-probabilities of smoothed
+/// counts and regularised regression weights stay far below it, and sums of
+/// such weights over a request's features cannot overflow.
+const MAX_WEIGHT: f32 = 1e4;
 
 impl Model {
     /// A model stored as JSON, checked whole before it is used: every label has
@@ -36,6 +43,10 @@ impl Model {
         }
         if !(model.temperature.is_finite() && model.temperature > 0.0) {
             return Err(Unreadable::Temperature(model.temperature));
+        }
+        let weights = model.log_prior.iter().chain(model.log_likelihood.iter().flatten());
+        if let Some(&weight) = weights.into_iter().find(|w| !w.is_finite() || w.abs() > MAX_WEIGHT) {
+            return Err(Unreadable::Weight(weight));
         }
         Ok(model)
     }

@@ -141,6 +141,12 @@ fn a_stored_model_that_does_not_add_up_is_refused_with_its_reason() {
     let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
     value["temperature"] = serde_json::json!(0.0);
     assert!(matches!(Model::from_json(&value.to_string()), Err(Unreadable::Temperature(_))));
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    value["log_likelihood"][0][0] = serde_json::json!(-1e39);
+    assert!(matches!(Model::from_json(&value.to_string()), Err(Unreadable::Weight(_))), "infinite in an f32");
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    value["log_prior"][2] = serde_json::json!(3e38);
+    assert!(matches!(Model::from_json(&value.to_string()), Err(Unreadable::Weight(_))), "sums would overflow");
     assert!(matches!(Model::from_json("[1, 2"), Err(Unreadable::Json(_))));
 }
 
