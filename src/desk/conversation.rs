@@ -46,7 +46,7 @@ impl Respond {
     /// that ignore RFC 3834 answering each other through the desk.
     fn repeats(&self, turn: &Turn<'_>) -> bool {
         let gist = |text: &str| -> String {
-            let own = quote::new_text(crate::routing::classify::text::cut(text, 2_000));
+            let own = quote::new_text(crate::domain::prefix(text, 2_000));
             let letters: String =
                 own.chars().map(|c| if c.is_alphabetic() { c.to_ascii_lowercase() } else { ' ' }).collect();
             letters.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(500).collect()

@@ -47,13 +47,8 @@ pub fn prefix(text: &str, most: usize) -> &str {
 
 /// Cuts `text` after `most` characters; how many it keeps.
 fn cut(text: &mut String, most: usize) -> usize {
-    match text.char_indices().nth(most) {
-        Some((end, _)) => {
-            text.truncate(end);
-            most
-        }
-        None => text.chars().count(),
-    }
+    text.truncate(prefix(text, most).len());
+    text.chars().count()
 }
 
 #[cfg(test)]

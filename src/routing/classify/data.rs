@@ -297,6 +297,7 @@ fn samples_within(settings: &Settings, examples: &[Example], names: &mut Names, 
     }
     (samples, read)
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

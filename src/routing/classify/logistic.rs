@@ -18,7 +18,7 @@ type Row = (usize, Vec<(usize, f32)>, f32);
 /// What a request's feature weights are multiplied by: one over their length, so
 /// that a long mail does not count more than a short one.
 pub fn scale<'a>(weights: impl Iterator<Item = (&'a str, f32)>) -> f32 {
-    let length = weights.map(|(_, w)| w * w).sum::<f32>().sqrt();
+    let length = super::sample::length(weights.map(|(_, w)| w));
     if length > 0.0 { 1.0 / length } else { 1.0 }
 }
 

@@ -29,6 +29,19 @@ pub struct Sample {
     pub weight: f32,
 }
 
+impl Sample {
+    /// The length of its feature weights (their Euclidean norm).
+    pub fn length(&self) -> f32 {
+        length(self.features.iter().map(|(_, w)| *w))
+    }
+}
+
+/// The length of a list of feature weights (their Euclidean norm): what a long
+/// mail's weights are divided by, so that it counts as one request.
+pub fn length(weights: impl Iterator<Item = f32>) -> f32 {
+    weights.map(|w| w * w).sum::<f32>().sqrt()
+}
+
 /// The feature names of a training set, each kept once.
 #[derive(Debug, Default)]
 pub struct Names(HashSet<Feature>);

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
+use crate::domain::prefix;
 use crate::inbound::language::Language;
 use crate::inbound::quote;
 
@@ -28,14 +29,6 @@ pub const MAX_WORD_CHARS: usize = 40;
 /// the opening of a request says what it is about, and the work stays bounded.
 pub const MAX_SUBJECT_CHARS: usize = 1_000;
 pub const MAX_TEXT_CHARS: usize = 20_000;
-
-/// The first `max` characters of `text` (all of it when shorter).
-pub fn cut(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => &text[..end],
-        None => text,
-    }
-}
 
 /// Lines that close a mail: what follows is a signature.
 const CLOSINGS: &[&str] = &[
@@ -278,7 +271,7 @@ const STOP_NL: &[&str] = &[
 /// The request's own text: quoted history, the signature (from a closing line
 /// near the end, or a `-- ` line) and disclaimer paragraphs left out.
 pub fn request_text(body: &str) -> String {
-    let new = quote::new_text(cut(body, MAX_TEXT_CHARS));
+    let new = quote::new_text(prefix(body, MAX_TEXT_CHARS));
     let lines: Vec<&str> = new.lines().collect();
     let mut end = lines.len();
     for (i, line) in lines.iter().enumerate() {
@@ -321,7 +314,7 @@ fn stemmer(language: Language) -> &'static Stemmer {
 /// a word longer than [`MAX_WORD_CHARS`] is cut to that length.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
-        .map(|w| cut(w, MAX_WORD_CHARS))
+        .map(|w| prefix(w, MAX_WORD_CHARS))
         .filter(|w| w.chars().nth(1).is_some() && !w.chars().all(|c| c.is_numeric()))
         .map(str::to_lowercase)
         .filter(|w| !STOP_EN.contains(&w.as_str()) && !STOP_NL.contains(&w.as_str()))
@@ -360,7 +353,7 @@ impl Features {
 /// and character n-grams, and each pair of neighbouring words; subject words count double.
 pub fn features(subject: &str, body: &str, language: Language) -> Features {
     let mut features = Features::default();
-    for (text, weight) in [(cut(subject, MAX_SUBJECT_CHARS), SUBJECT_WEIGHT), (cut(body, MAX_TEXT_CHARS), 1.0)] {
+    for (text, weight) in [(prefix(subject, MAX_SUBJECT_CHARS), SUBJECT_WEIGHT), (prefix(body, MAX_TEXT_CHARS), 1.0)] {
         let mut previous: Option<String> = None;
         for word in words(text) {
             let stem = features.add(&word, language, weight);
@@ -439,7 +432,7 @@ mod tests {
         let body = "printer ".repeat(100_000);
         let own = request_text(&body);
         assert!(own.chars().count() <= MAX_TEXT_CHARS);
-        assert_eq!(cut("héllo", 2), "hé");
-        assert_eq!(cut("hi", 10), "hi");
+        assert_eq!(prefix("héllo", 2), "hé");
+        assert_eq!(prefix("hi", 10), "hi");
     }
 }

@@ -98,8 +98,7 @@ impl Model {
         }
         let mut counts = vec![vec![0f32; vocabulary.len()]; labels.len()];
         let mut docs = vec![0f32; labels.len()];
-        let norms: Vec<f32> =
-            samples.iter().map(|s| s.features.iter().map(|(_, w)| w * w).sum::<f32>().sqrt()).collect();
+        let norms: Vec<f32> = samples.iter().map(|s| s.length()).collect();
         let mean = norms.iter().sum::<f32>() / norms.len().max(1) as f32;
         for (sample, norm) in samples.iter().zip(&norms) {
             let Ok(l) = labels.binary_search(&sample.label) else { continue };
