@@ -134,6 +134,28 @@ fn the_model_routes_held_back_requests_it_never_saw() {
     assert!(right >= 0.85, "{right:.3} right at 80% confidence");
 }
 
+/// A request written twice, once in the trained part and once held back,
+/// would be counted as read right without being learnt.
+#[test]
+fn no_request_is_shipped_twice() {
+    let normalised = |text: &str| -> String {
+        text.to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut seen: std::collections::HashMap<String, &'static str> = std::collections::HashMap::new();
+    let mut twice = Vec::new();
+    for line in data::shipped_lines() {
+        if let Some(first) = seen.insert(normalised(&line.example.body), line.file) {
+            twice.push(format!("{} ({first}, {})", line.example.body, line.file));
+        }
+    }
+    assert!(seen.len() > 4_000, "the shipped examples were read: {}", seen.len());
+    assert!(twice.is_empty(), "requests shipped twice: {twice:#?}");
+}
+
 /// One scenario: directives (`#! key: value`) above a raw message.
 struct Scenario {
     name: String,
