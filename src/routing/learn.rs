@@ -176,17 +176,17 @@ pub async fn train(settings: &Settings, store: &Store) -> Result<Training, Learn
     // daemon only when a stored model cannot be used. On a thread of its own
     // the allocator would keep that thread's memory apart from the workers'
     // (measured: 4 to 10 MiB more at the peak of a burst).
-    let (trained, own_left_out) = data::train_chosen(settings, &extra);
+    let built = data::train_chosen(settings, &extra);
     Ok(Training {
-        model: trained.model,
-        choice: trained.choice,
-        shipped: if settings.routing.builtin_examples { data::shipped().len() } else { 0 },
-        configured: data::from_config(&settings.directory).len(),
+        model: built.trained.model,
+        choice: built.trained.choice,
+        shipped: built.shipped,
+        configured: built.configured,
         from_file: from_file_count,
         from_file_by_department,
         corrections: corrections_count,
         from_mailboxes_by_department,
-        own_left_out,
+        own_left_out: built.own_left_out,
         corrections_read: corrections_taken,
         file_read: file_taken,
         mailboxes_read: mailboxes_taken,

@@ -258,22 +258,36 @@ fn samples_named(settings: &Settings, examples: &[Example], names: &mut Names) -
 /// The model for `config`: the shipped examples (unless `routing.builtin_examples`
 /// is off), the config's own, and `extra` (the operator's file, corrections).
 pub fn train(settings: &Settings, extra: &[Example]) -> Model {
-    train_chosen(settings, extra).0.model
+    train_chosen(settings, extra).trained.model
 }
 
-/// As [`train`], with how the model's kind was chosen: `extra` is the
-/// organisation's own, which `routing.model = "auto"` measures each kind on;
-/// and how many of them were left out by [`MAX_FEATURE_NAMES`].
-pub fn train_chosen(settings: &Settings, extra: &[Example]) -> (Trained, usize) {
+/// A model trained by [`train_chosen`], with what it was trained on.
+#[derive(Debug)]
+pub struct Built {
+    pub trained: Trained,
+    /// The shipped examples read (none with `routing.builtin_examples` off).
+    pub shipped: usize,
+    /// The config's own examples read.
+    pub configured: usize,
+    /// The organisation's own examples left out by [`MAX_FEATURE_NAMES`].
+    pub own_left_out: usize,
+}
+
+/// As [`train`], with how the model's kind was chosen (`extra` is the
+/// organisation's own, which `routing.model = "auto"` measures each kind on)
+/// and what it was trained on.
+pub fn train_chosen(settings: &Settings, extra: &[Example]) -> Built {
     let mut examples = if settings.routing.builtin_examples { shipped() } else { Vec::new() };
+    let shipped = examples.len();
     examples.extend(from_config(&settings.directory));
+    let configured = examples.len() - shipped;
     let mut names = Names::default();
     let mut all = samples_named(settings, &examples, &mut names);
     let first_own = all.len();
     let (own, read) = samples_within(settings, extra, &mut names, MAX_FEATURE_NAMES);
     all.extend(own);
-    let left_out = extra.len() - read;
-    (choose::train(settings.routing.model, &all, first_own), left_out)
+    let trained = choose::train(settings.routing.model, &all, first_own);
+    Built { trained, shipped, configured, own_left_out: extra.len() - read }
 }
 
 /// At most this many different features (words, word pairs, parts of words)
