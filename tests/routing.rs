@@ -296,6 +296,8 @@ async fn loket_train_learns_another_tools_export_and_counts_it_per_department() 
     let store = loket::app::open_store(&config.store).await.unwrap();
     let without = loket::routing::learn::train(&Settings::from_config(&config), &store).await.unwrap();
     assert_eq!(without.from_file, 0);
+    assert_eq!(without.shipped, data::shipped().len(), "every shipped example is counted");
+    assert_eq!(without.configured, 0, "the test config has no examples of its own");
     let before = ask(&config, without.model);
     assert_ne!(before.department.as_str(), "hr", "{}", before.reason);
 
