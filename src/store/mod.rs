@@ -284,6 +284,10 @@ async fn sqlite_pool(url: &str, max_connections: u32, acquire_timeout: Duration)
                 conn.execute("PRAGMA synchronous = FULL").await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
+                // What is deleted or overwritten is overwritten with zeros in the
+                // file, so retention and `loket forget` leave no text behind
+                // without rewriting the whole file.
+                conn.execute("PRAGMA secure_delete = ON").await?;
                 Ok(())
             })
         })

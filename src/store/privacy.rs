@@ -122,8 +122,9 @@ impl Store {
         }))
     }
 
-    /// Erases everything about `address` in one transaction, then (SQLite) rewrites
-    /// the file so that the removed text is gone from its bytes too.
+    /// Erases everything about `address` in one transaction; SQLite overwrites
+    /// what is removed (`secure_delete`) and its WAL is then emptied, so that the
+    /// removed text is gone from the file's bytes too.
     pub async fn forget_person(&self, address: &str) -> Result<PersonData, StoreError> {
         let data = self.person_data(address).await?;
         let address = address.to_lowercase();
@@ -152,15 +153,14 @@ impl Store {
             sqlx::query("DELETE FROM quarantine WHERE id = $1").bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        self.compact().await?;
+        self.checkpoint().await?;
         Ok(data)
     }
 
-    /// SQLite keeps deleted rows' bytes in free pages and the WAL: rewrite the
-    /// file and empty the WAL. PostgreSQL's deleted rows are reclaimed by its vacuum.
-    pub async fn compact(&self) -> Result<(), StoreError> {
+    /// Empties SQLite's WAL into the file, where removed text was already
+    /// overwritten (`secure_delete`): quick, unlike rewriting the file.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
         if self.backend == Backend::Sqlite {
-            sqlx::query("VACUUM").execute(&self.write).await?;
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.write).await?;
         }
         Ok(())

@@ -34,9 +34,10 @@ const RESOLVED_BEFORE: &str = "SELECT id FROM tickets WHERE status = STATUS_RESO
 const NOT_ANONYMISED: &str = "requester_address <> 'anonymised'";
 
 impl Store {
-    /// Applies the cutoffs; with `dry_run`, only counts. After a real purge that
-    /// removed anything, SQLite's file is rewritten so the removed text is gone
-    /// from its bytes.
+    /// Applies the cutoffs; with `dry_run`, only counts. SQLite overwrites what
+    /// is removed (`secure_delete`), and after a real purge that removed anything
+    /// its WAL is emptied, so the removed text is gone from the file's bytes
+    /// without rewriting the file: the daemon runs this while it takes in mail.
     pub async fn purge(&self, cutoffs: PurgeCutoffs, dry_run: bool) -> Result<Purged, StoreError> {
         let mut purged = Purged::default();
         let mut tx = self.write.begin().await?;
@@ -113,7 +114,7 @@ impl Store {
         }
         tx.commit().await?;
         if !dry_run && !purged.is_empty() {
-            self.compact().await?;
+            self.checkpoint().await?;
         }
         Ok(purged)
     }
