@@ -277,6 +277,67 @@ async fn a_message_that_cannot_be_stored_is_quarantined_after_its_tries_across_a
     daemon.wait().unwrap();
 }
 
+/// A database that is only busy (here: a deadlock it reports for one message,
+/// for a while) does not count against the message: however many tries it
+/// takes, the message becomes a ticket once the database can store it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_database_is_too_busy_to_store_is_never_quarantined_for_it() {
+    let postgres = crate::support::postgres::Postgres::start();
+    let url = postgres.database("busy").await;
+    let store = Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let admin = format!("postgres://postgres@127.0.0.1:{}/busy", postgres.port);
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
+    for statement in [
+        "CREATE TABLE busy (on_now boolean NOT NULL)",
+        "INSERT INTO busy VALUES (true)",
+        // A sequence counts the tries: it is not rolled back with them.
+        "CREATE SEQUENCE busy_tries",
+        "CREATE FUNCTION deadlock_busy() RETURNS trigger AS $$ BEGIN
+           IF NEW.subject = 'busy' AND (SELECT on_now FROM busy) THEN
+             PERFORM nextval('busy_tries');
+             RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01';
+           END IF;
+           RETURN NEW;
+         END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER deadlock_busy BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION deadlock_busy()",
+    ] {
+        sqlx::query(statement).execute(&mut conn).await.unwrap();
+    }
+    let dovecot = Dovecot::start(&["it"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("loket.toml");
+    let mailboxes =
+        [TestMailbox { extra: "processed_folder = \"Processed\"", ..TestMailbox::new("it-old", "it", "it") }];
+    let extra = "[ingest]\nmax_store_attempts = 2\n";
+    std::fs::write(&config_path, crate::support::config_text(&url, dovecot.port, &mailboxes, extra)).unwrap();
+    let messages = vec![
+        request("Anna <anna@example.org>", "it@example.org", "busy", "my laptop", "busy@test"),
+        request("Bob <bob@example.org>", "it@example.org", "printer", "out of toner", "printer@test"),
+    ];
+    imap::append_all(dovecot.port, "it", "INBOX", &messages).await;
+    let mut daemon = spawn_daemon(&config_path);
+    let tries = || async {
+        sqlx::query_scalar::<_, i64>("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM busy_tries")
+            .fetch_one(&mut <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap())
+            .await
+            .unwrap()
+    };
+    eventually("more tries than ingest.max_store_attempts, or a quarantine", Duration::from_secs(90), || async {
+        tries().await >= 5 || !store.list_quarantine(10).await.unwrap().is_empty()
+    })
+    .await;
+    assert!(store.list_quarantine(10).await.unwrap().is_empty(), "a busy database is not the message's fault");
+    sqlx::query("UPDATE busy SET on_now = false").execute(&mut conn).await.unwrap();
+    eventually("both messages tickets", Duration::from_secs(90), || async {
+        store.count_tickets().await.unwrap() == 2
+    })
+    .await;
+    assert!(store.list_quarantine(10).await.unwrap().is_empty());
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_mails_arriving_in_two_mailboxes_at_once_make_one_ticket_each_on_postgresql() {
     const MAILS: usize = 50;

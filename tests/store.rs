@@ -225,3 +225,33 @@ async fn a_lease_taken_over_by_another_instance_fences_off_the_old_holders_curso
     let third = store.take_mailbox_lease("it-old", "first", long).await.unwrap().expect("a handed back lease is free");
     assert_eq!(third, second + 1);
 }
+
+/// A write that finds SQLite locked by another writer, or a PostgreSQL
+/// statement cut off by its timeout, is the database being busy: worth trying
+/// again, and no fault of what was being stored. A refused value is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_and_timed_out_databases_are_told_apart_from_refused_values() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::sqlite_url(dir.path());
+    let store = Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut holder = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("PRAGMA busy_timeout = 0").execute(&mut other).await.unwrap();
+    let busy = sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut other).await.unwrap_err();
+    assert!(loket::store::StoreError::from(busy).is_transient(), "SQLite locked by another writer");
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    let refused = sqlx::query("INSERT INTO no_such_table VALUES (1)").execute(&mut other).await.unwrap_err();
+    assert!(!loket::store::StoreError::from(refused).is_transient(), "a statement SQLite refuses");
+
+    let postgres = crate::support::postgres::Postgres::start();
+    let url = postgres.database("transient").await;
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("SET statement_timeout = 50").execute(&mut conn).await.unwrap();
+    let timed_out = sqlx::query("SELECT pg_sleep(5)").execute(&mut conn).await.unwrap_err();
+    assert!(loket::store::StoreError::from(timed_out).is_transient(), "a statement timeout");
+    let refused = sqlx::query("SELECT 1 / 0").execute(&mut conn).await.unwrap_err();
+    assert!(!loket::store::StoreError::from(refused).is_transient(), "division by zero");
+}

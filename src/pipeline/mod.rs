@@ -84,7 +84,8 @@ impl Pipeline {
     /// Plans several messages (reading them in parallel) and stores them whole, in
     /// order, in one group commit. When the group cannot be stored, each message is
     /// stored on its own, so one message that cannot be stored never holds back the
-    /// others: its failure is counted in the store, and after
+    /// others: its failure (unless the database was only busy or away) is counted
+    /// in the store, and after
     /// `ingest.max_store_attempts` it is quarantined with the error. An error means
     /// the messages from the failing one on are not stored (the source fetches them
     /// again); those before it are.
@@ -144,6 +145,9 @@ impl Pipeline {
                     continue;
                 }
                 Err(error @ StoreError::LeaseLost { .. }) => return Err(error),
+                // The database is busy, locked or away: not the message's fault,
+                // and the source tries again later.
+                Err(error) if error.is_transient() => return Err(error),
                 Err(error) => error,
             };
             // A store that cannot count the failure is itself failing: nothing is

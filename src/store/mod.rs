@@ -126,6 +126,26 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// The database could not do it now but may in a moment: unreachable, busy
+    /// or locked by another writer, a statement timeout, a deadlock or
+    /// serialisation failure, out of connections. Such a failure is not the
+    /// fault of what was being stored.
+    pub fn is_transient(&self) -> bool {
+        if self.is_unreachable() {
+            return true;
+        }
+        let Self::Database(sqlx::Error::Database(db)) = self else { return false };
+        let Some(code) = db.code() else { return false };
+        if code.len() == 5 {
+            // PostgreSQL's SQLSTATE: 57014 statement timeout or cancel, 40P01
+            // deadlock, 40001 serialisation failure, 55P03 lock not available,
+            // class 53 insufficient resources.
+            return ["57014", "40P01", "40001", "55P03"].contains(&code.as_ref()) || code.starts_with("53");
+        }
+        // SQLite's extended result code: its low byte is SQLITE_BUSY (5) or SQLITE_LOCKED (6).
+        code.parse::<i32>().is_ok_and(|code| matches!(code & 0xff, 5 | 6))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
