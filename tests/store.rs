@@ -255,3 +255,51 @@ async fn busy_and_timed_out_databases_are_told_apart_from_refused_values() {
     let refused = sqlx::query("SELECT 1 / 0").execute(&mut conn).await.unwrap_err();
     assert!(!loket::store::StoreError::from(refused).is_transient(), "division by zero");
 }
+
+/// A desk with a bug that one message meets: it panics on that message alone.
+struct Panicky;
+
+impl loket::desk::Responder for Panicky {
+    fn respond(&self, opened: &loket::desk::Opened<'_>) -> loket::desk::Response {
+        assert!(opened.message.subject != "boom", "a bug met by one message");
+        loket::desk::Response::default()
+    }
+}
+
+/// A panic while one message is stored ends neither the mailbox's work nor the
+/// other messages: it counts as that message's failure, and after
+/// `ingest.max_store_attempts` the message is quarantined with the panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_makes_storing_panic_is_quarantined_and_the_others_become_tickets() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&crate::support::sqlite_url(dir.path()), 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut config = config();
+    config.ingest.max_store_attempts = 2;
+    let config = std::sync::Arc::new(config);
+    let routing = std::sync::Arc::new(loket::routing::classify::Routing::from_config(&config));
+    let pipeline = loket::pipeline::Pipeline::new(
+        config.clone(),
+        store.clone(),
+        loket::sign::Signer::new(b"test"),
+        routing,
+        std::sync::Arc::new(Panicky),
+    );
+    let mailbox = loket::config::mailbox_named(&config.mailboxes, "it-old").unwrap();
+    let mail = |uid: u32, subject: &str| {
+        let raw = format!(
+            "From: Anna <anna@example.org>\r\nTo: it@example.org\r\nSubject: {subject}\r\nMessage-ID: <{uid}@test>\r\n\r\nHelp.\r\n"
+        );
+        incoming("it-old", uid, raw.as_bytes())
+    };
+    let messages = [mail(1, "laptop"), mail(2, "boom"), mail(3, "printer")];
+    let first = pipeline.ingest_all(mailbox, &messages).await;
+    assert!(matches!(first, Err(loket::store::StoreError::Panicked(_))), "{first:?}");
+    assert_eq!(store.count_tickets().await.unwrap(), 1, "the message before it is stored");
+    let second = pipeline.ingest_all(mailbox, &messages[1..]).await.unwrap();
+    assert_eq!(second.len(), 2);
+    assert_eq!(store.count_tickets().await.unwrap(), 2, "the message after it is stored");
+    let quarantined = store.list_quarantine(10).await.unwrap();
+    assert_eq!(quarantined.len(), 1);
+    assert!(quarantined[0].reason.contains("panicked"), "{}", quarantined[0].reason);
+}

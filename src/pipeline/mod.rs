@@ -98,7 +98,8 @@ impl Pipeline {
             futures::future::join_all(incoming.iter().map(|i| plan::plan(&self.rules, &self.pool, mailbox, i))).await;
         let items: Vec<(&Incoming, &Plan)> = incoming.iter().zip(plans.iter()).collect();
         let prefix = &self.config.desk.ticket_prefix;
-        let outcomes = match store_group(&self.store, &items, prefix, self.responder.as_ref(), now_ms()).await {
+        let outcomes = match guarded(store_group(&self.store, &items, prefix, self.responder.as_ref(), now_ms())).await
+        {
             Ok(outcomes) => outcomes,
             // Another instance reads the mailbox now: nothing is blamed on the messages.
             Err(error @ StoreError::LeaseLost { .. }) => return Err(error),
@@ -171,7 +172,8 @@ impl Pipeline {
 
     async fn store_one(&self, incoming: &Incoming, plan: &Plan) -> Result<IngestOutcome, StoreError> {
         let prefix = &self.config.desk.ticket_prefix;
-        let outcomes = store_group(&self.store, &[(incoming, plan)], prefix, self.responder.as_ref(), now_ms()).await?;
+        let outcomes =
+            guarded(store_group(&self.store, &[(incoming, plan)], prefix, self.responder.as_ref(), now_ms())).await?;
         Ok(outcomes.into_iter().next().unwrap_or(IngestOutcome::Duplicate))
     }
 
@@ -181,5 +183,32 @@ impl Pipeline {
         let outcome = self.store_one(incoming, &Plan::Quarantine { reason }).await?;
         self.metrics.ingested(incoming.mailbox.as_str(), outcome.label());
         Ok(outcome)
+    }
+}
+
+/// Runs the ingest step so that a panic in it (a bug met by one message) is an
+/// error of that message, counted and in the end quarantined like any other,
+/// instead of ending the mailbox's task, which would take the same message
+/// again after its restart, forever. The step's transaction is dropped, so
+/// rolled back, on the way out.
+async fn guarded<F>(step: F) -> Result<Vec<IngestOutcome>, StoreError>
+where
+    F: std::future::Future<Output = Result<Vec<IngestOutcome>, StoreError>>,
+{
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(step).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into())
+                .chars()
+                .take(500)
+                .collect::<String>();
+            tracing::error!(panic = %what, "storing a message panicked");
+            Err(StoreError::Panicked(what))
+        }
     }
 }

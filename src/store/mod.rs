@@ -96,6 +96,10 @@ pub enum StoreError {
     Lock { path: std::path::PathBuf, source: std::io::Error },
     #[error("cannot make the store file {path} readable by loket alone: {source}")]
     Private { path: std::path::PathBuf, source: std::io::Error },
+    /// Deciding or writing what a message means failed on a bug; the
+    /// transaction was rolled back.
+    #[error("storing it panicked: {0}")]
+    Panicked(String),
 }
 
 /// A column that does not decode into its type holds a value loket cannot
