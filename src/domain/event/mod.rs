@@ -122,6 +122,9 @@ impl EventKind {
 
 spelt_once!(EventKind, "a timeline event");
 
+/// At most this many characters of a mail's text are kept for the status page.
+pub const PUBLIC_TEXT_CHARS: usize = 20_000;
+
 /// One entry for a ticket's timeline: the event, and what the status page may
 /// show with it (text the employee wrote or received, or a department id);
 /// `None` for entries the page shows by their kind alone, or not at all.
@@ -136,8 +139,17 @@ impl Entry {
         Self { event, public: None }
     }
 
+    /// What the status page may show, cut to [`PUBLIC_TEXT_CHARS`] (and marked
+    /// so): the page shows a mail's text, not the mail, which stays whole in
+    /// the store.
     pub fn public(mut self, text: impl Into<String>) -> Self {
-        self.public = Some(text.into());
+        let mut text = text.into();
+        let kept = crate::domain::prefix(&text, PUBLIC_TEXT_CHARS).len();
+        if kept < text.len() {
+            text.truncate(kept);
+            text.push_str(" […]");
+        }
+        self.public = Some(text);
         self
     }
 
@@ -149,6 +161,17 @@ impl Entry {
 #[cfg(test)]
 mod tests {
     use super::EventKind;
+
+    #[test]
+    fn the_text_a_status_page_may_show_is_cut_and_marked() {
+        let long = "é".repeat(super::PUBLIC_TEXT_CHARS + 5);
+        let entry = super::Entry::new(super::Event::Reopened { by: None }).public(long.as_str());
+        let shown = entry.public.unwrap();
+        assert_eq!(shown.chars().count(), super::PUBLIC_TEXT_CHARS + " […]".chars().count());
+        assert!(shown.ends_with(" […]"));
+        let short = super::Entry::new(super::Event::Reopened { by: None }).public("Thanks, it works.");
+        assert_eq!(short.public.as_deref(), Some("Thanks, it works."));
+    }
 
     #[test]
     fn every_kind_reads_back_as_itself() {
