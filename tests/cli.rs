@@ -521,6 +521,22 @@ async fn quarantined_mail_is_taken_in_again_once_and_can_be_deleted() {
     let output = loket(&["quarantine", "delete", &ids[0], "--config", "loket.toml"], dir.path());
     assert!(!output.status.success(), "a deleted entry is gone");
 
+    // The raw bytes go to a pipe as kept, never to a terminal.
+    let export = loket(&["quarantine", "export", &ids[1], "--config", "loket.toml"], dir.path());
+    assert!(export.status.success(), "{}", stderr(&export));
+    assert!(export.stdout == vpn || export.stdout == printer, "the kept bytes, unchanged");
+    let command = format!("{} quarantine export {} --config loket.toml", env!("CARGO_BIN_EXE_loket"), ids[1]);
+    let on_terminal =
+        std::process::Command::new("script").args(["-qec", &command, "/dev/null"]).current_dir(dir.path()).output();
+    if let Ok(on_terminal) = on_terminal {
+        let shown = String::from_utf8_lossy(&on_terminal.stdout);
+        assert!(!on_terminal.status.success(), "{shown}");
+        assert!(
+            shown.contains("not a terminal") && !shown.contains("Out of toner") && !shown.contains("VPN drops"),
+            "{shown}"
+        );
+    }
+
     let output = loket(&["quarantine", "retry", "--all", "--config", "loket.toml"], dir.path());
     assert!(output.status.success(), "{}", stderr(&output));
     let printed = stdout(&output);

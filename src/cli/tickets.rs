@@ -246,7 +246,14 @@ pub async fn quarantine(command: QuarantineCommand, config: std::sync::Arc<Confi
         }
         QuarantineCommand::Export { id } => {
             // The raw bytes as kept, for a file or a pipe: this is the one output
-            // that is not made inert.
+            // that is not made inert, so it is never written to a terminal, where
+            // a hostile mail's escape sequences would act.
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                anyhow::bail!(
+                    "the raw bytes of a quarantined mail go to a file or a pipe, not a terminal: \
+                     loket quarantine export {id} > message.eml"
+                );
+            }
             let raw = store.quarantine_raw(&id).await?;
             std::io::stdout().lock().write_all(&raw)?;
         }
