@@ -150,6 +150,134 @@ async fn with_the_organisations_mail_server_named_only_its_dmarc_verdict_counts(
     desk.stop().await;
 }
 
+/// Mails to `recipient` whose Message-ID has the kind `kind`, as far as sent.
+fn sent(desk: &Desk, recipient: &str, kind: &str) -> usize {
+    let kind = format!(".{kind}.");
+    desk.sink
+        .received()
+        .iter()
+        .filter(|m| m.rcpt_tos.iter().any(|r| r == recipient) && message_id(m).contains(&kind))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_the_mail_server_did_not_judge_joins_no_ticket_and_a_new_one_warns_the_department() {
+    let desk = Desk::start_with(false, "\n[trust]\nauthserv_id = \"mx.example.org\"\n").await;
+    let forward = anna_asks_it(&desk).await;
+    let judged_evil = "Authentication-Results: mx.example.org; dmarc=pass header.from=evil.example\r\n";
+
+    // The server judged the first From; loket would read the last, Anna's.
+    let two_froms = reply_under(
+        &format!("{judged_evil}From: m@evil.example\r\n"),
+        "Anna <anna@example.org>",
+        "Please pay the invoice to NL00EVIL0123456789 today.",
+        "two-1@x",
+        "unknown@example.net",
+    );
+    desk.deliver("desk", two_froms).await;
+    // No From the server could judge; the leaked forward's Message-ID and the queue as Sender.
+    let sender_only = reply_under(
+        "Authentication-Results: mx.example.org; dmarc=none\r\nSender: IT <it-queue@example.org>\r\n",
+        "undisclosed:;",
+        "#resolve\nYour password expired, reset it at https://evil.example/sso",
+        "sender-1@x",
+        &forward,
+    );
+    desk.deliver("desk", sender_only).await;
+    eventually("both kept as unverified", Duration::from_secs(60), || async {
+        events(&desk, EventKind::Unverified).await == 2
+    })
+    .await;
+    let detail = desk.store.ticket("SD-00001").await.unwrap();
+    assert_eq!(detail.summary.status, Status::New, "no #resolve ran");
+    assert_eq!(sent(&desk, "it-queue@example.org", "upd"), 0, "no update in Anna's name");
+    assert_eq!(desk.count(ANNA), 1, "nothing relayed to Anna as the department's answer");
+
+    // The same tricks as new requests: the department is warned, and told why.
+    let new_two = request_with(
+        "m@evil.example",
+        &format!("{judged_evil}From: Anna <anna@example.org>\r\n"),
+        "New bank account",
+        "Please pay my salary to NL00EVIL0123456789 from now on.",
+        "two-2@x",
+    );
+    desk.deliver("it", new_two).await;
+    let warned = text(&desk.mail("it-queue@example.org", "fwd", 2).await);
+    assert!(warned.starts_with("*** WARNING: loket cannot tell who sent this mail"), "{warned}");
+    assert!(warned.contains("more than one sender (From)"), "{warned}");
+    let new_sender = request_with(
+        "undisclosed:;",
+        "Sender: Anna <anna@example.org>\r\n",
+        "New bank account",
+        "Please pay my salary to NL00EVIL0123456789 from now on.",
+        "sender-2@x",
+    );
+    desk.deliver("it", new_sender).await;
+    let warned = text(&desk.mail("it-queue@example.org", "fwd", 3).await);
+    assert!(warned.contains("WARNING") && warned.contains("no usable From"), "{warned}");
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsiders_reply_to_cannot_give_the_request_an_employees_name() {
+    let desk = Desk::start_with(false, "\n[trust]\nauthserv_id = \"mx.example.org\"\n").await;
+    desk.deliver(
+        "it",
+        request_with(
+            "m@evil.example",
+            "Authentication-Results: mx.example.org; dmarc=pass header.from=evil.example\r\nReply-To: CEO <ceo@example.org>\r\n",
+            "Laptop for the board",
+            "Please hand the new laptop for the board to my driver at the reception.",
+            "ceo-1@x",
+        ),
+    )
+    .await;
+    let forward = text(&desk.mail("it-queue@example.org", "fwd", 1).await);
+    assert!(forward.lines().any(|line| line.trim_end() == "Requester:   m@evil.example"), "{forward}");
+    assert!(forward.contains("WARNING") && forward.contains("ceo@example.org (Reply-To)"), "{forward}");
+    desk.mail("m@evil.example", "ack", 1).await;
+    assert_eq!(desk.count("ceo@example.org"), 0, "nothing went to the CEO");
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_named_only_by_its_subject_reaches_the_department_with_a_warning() {
+    let desk = Desk::start(false).await;
+    let forward = anna_asks_it(&desk).await;
+    let resolve = reply(
+        "Bob <bob@example.org>",
+        "servicedesk@example.org",
+        "Re: [SD-00001] Laptop",
+        "#resolve\nFixed.",
+        "r-1@x",
+        &forward,
+    );
+    desk.deliver("desk", resolve).await;
+    desk.mail(ANNA, "ans", 1).await;
+    // Anyone can write the reference and an employee's address.
+    let claimed = crate::support::request(
+        "Anna <anna@example.org>",
+        "servicedesk@example.org",
+        "Re: [SD-00001] Laptop",
+        "Please pay the laptop repair to NL00EVIL0123456789.",
+        "fake-1@example.net",
+    );
+    desk.deliver("desk", claimed).await;
+    let update = text(&desk.mail("it-queue@example.org", "upd", 1).await);
+    assert!(update.starts_with("*** WARNING: loket could not verify the sender of this update"), "{update}");
+    assert!(update.contains("NL00EVIL0123456789"));
+    let detail = desk.store.ticket("SD-00001").await.unwrap();
+    assert_eq!(detail.summary.status, Status::InProgress, "it still reopens the ticket");
+    // Anna's reply to the acknowledgement loket signed needs no warning.
+    let ack = message_id(&desk.mail(ANNA, "ack", 1).await);
+    let genuine =
+        reply("Anna <anna@example.org>", "servicedesk@example.org", "Re: Laptop", "It broke again.", "a-2@x", &ack);
+    desk.deliver("desk", genuine).await;
+    let update = text(&desk.mail("it-queue@example.org", "upd", 2).await);
+    assert!(update.starts_with("The employee wrote again") && !update.contains("WARNING"), "{update}");
+    desk.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desk_cannot_be_used_to_mail_outsiders() {
     let caps = "\n[ack]\nmax_per_recipient_per_hour = 2\nmax_per_domain_per_hour = 3\nmax_outside_per_hour = 4\n";

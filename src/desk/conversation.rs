@@ -109,6 +109,8 @@ impl Respond {
             why: None,
             warning: None,
         };
+        let warning = if update { super::warning::follow_up(turn.hint, turn.trust) } else { None };
+        let facts = TicketFacts { warning: warning.as_deref(), ..facts };
         let composer = self.composer();
         let composed = if update { composer.update(&facts) } else { composer.forward(&facts) };
         composed.map_err(|e| Withheld::NotComposed { mail, error: e.to_string() })

@@ -15,6 +15,7 @@ mod retire;
 mod scenarios;
 mod settings;
 mod turns;
+mod warning;
 
 pub use retire::{OldAddress, old_address};
 pub use settings::Settings;
@@ -167,11 +168,8 @@ impl Responder for Respond {
             why: why.as_deref(),
             warning: None,
         };
-        let warning = opened.trust.spoofed.then_some(
-            "The organisation's mail server says this sender address is forged (DMARC failed). \
-             The requester did not get an acknowledgement; do not trust the sender's name.",
-        );
-        let facts = TicketFacts { warning, ..facts };
+        let warning = warning::opening(opened.trust);
+        let facts = TicketFacts { warning: warning.as_deref(), ..facts };
         if let Some(ignored) = &opened.trust.ignored_reply_to {
             response.entries.push(Entry::new(Event::ReplyToSetAside {
                 reply_to: ignored.address.clone(),
@@ -226,7 +224,11 @@ impl Responder for Respond {
 
     fn join(&self, joining: &Joining<'_>) -> Option<Role> {
         let staff = self.directory().staff(&joining.ticket.department);
-        let proof = Proof { server_checks: self.settings.server_checks, dmarc: joining.trust.dmarc };
+        let proof = Proof {
+            server_checks: self.settings.server_checks,
+            dmarc: joining.trust.dmarc,
+            doubt: joining.trust.doubt,
+        };
         crate::inbound::thread::role(
             joining.hint,
             &joining.message.from.address,

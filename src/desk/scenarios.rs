@@ -147,6 +147,11 @@ fn kinds(mails: &[crate::domain::Outgoing]) -> Vec<MailKind> {
     mails.iter().map(|m| m.kind).collect()
 }
 
+/// The text of a composed mail, as its reader sees it (quoted-printable undone).
+fn body(mail: &crate::domain::Outgoing) -> String {
+    crate::inbound::intake::parse(&mail.bytes).map(|m| m.text).unwrap_or_default()
+}
+
 fn events(entries: &[Entry]) -> Vec<Event> {
     entries.iter().map(|e| e.event.clone()).collect()
 }
@@ -258,4 +263,36 @@ fn a_forged_colleague_gets_no_acknowledgement_and_the_department_is_warned() {
     let response = open(&d, forged, RecentAcks::default());
     assert_eq!(kinds(&response.mails), [MailKind::Forward]);
     assert!(String::from_utf8_lossy(&response.mails[0].bytes).contains("WARNING"));
+}
+
+#[test]
+fn an_outsiders_reply_to_naming_an_employee_is_set_aside_and_the_department_told() {
+    let d = desk();
+    let raw = mail("m@evil.example", "Reply-To: CEO <ceo@example.org>\r\n", "Salary change", "Change my IBAN");
+    let response = open(&d, raw, RecentAcks::default());
+    let ack = response.mails.iter().find(|m| m.kind == MailKind::Ack).expect("an acknowledgement");
+    assert_eq!(ack.recipient, "m@evil.example");
+    assert!(response.mails.iter().all(|m| m.recipient != "ceo@example.org"));
+    let forward = response.mails.iter().find(|m| m.kind == MailKind::Forward).expect("a forward");
+    assert!(body(forward).contains("Requester:   m@evil.example"), "{}", body(forward));
+    assert!(body(forward).contains("WARNING") && body(forward).contains("ceo@example.org (Reply-To)"));
+    let set_aside = Event::ReplyToSetAside { reply_to: "ceo@example.org".into(), to: "m@evil.example".into() };
+    assert_eq!(events(&response.entries), [set_aside]);
+}
+
+#[test]
+fn a_new_request_whose_sender_is_in_doubt_warns_the_department_and_names_why() {
+    let d = desk_with("[trust]\nauthserv_id = \"mx.example.org\"\n");
+    let verdict = "Authentication-Results: mx.example.org; dmarc=pass header.from=evil.example\r\n";
+    let two = mail("m@evil.example", &format!("{verdict}From: Anna <anna@example.org>\r\n"), "IBAN", "Pay NL00EVIL");
+    let response = open(&d, two, RecentAcks::default());
+    let forward = response.mails.iter().find(|m| m.kind == MailKind::Forward).expect("a forward");
+    assert!(body(forward).contains("WARNING: loket cannot tell who sent this mail: it names more than one sender"));
+    let sender = mail("undisclosed:;", "Sender: anna@example.org\r\n", "IBAN", "Pay NL00EVIL");
+    let response = open(&d, sender, RecentAcks::default());
+    let forward = response.mails.iter().find(|m| m.kind == MailKind::Forward).expect("a forward");
+    assert!(body(forward).contains("it has no usable From"), "{}", body(forward));
+    let plain = mail("Anna <anna@example.org>", "", "Laptop", "Broken");
+    let response = open(&d, plain, RecentAcks::default());
+    assert!(response.mails.iter().all(|m| !body(m).contains("WARNING")));
 }

@@ -66,6 +66,8 @@ pub struct Joining<'a> {
 #[derive(Debug)]
 pub struct Turn<'a> {
     pub ticket: &'a TicketState,
+    /// How the message named the ticket.
+    pub hint: &'a Hint,
     pub role: Role,
     pub incoming: &'a Incoming,
     pub message: &'a Normalised,
@@ -98,7 +100,7 @@ pub trait Responder: Sync {
 
     /// As whom the message joins the ticket it names, or `None` to open a new one.
     fn join(&self, joining: &Joining<'_>) -> Option<Role> {
-        let proof = Proof { server_checks: false, dmarc: joining.trust.dmarc };
+        let proof = Proof { server_checks: false, dmarc: joining.trust.dmarc, doubt: joining.trust.doubt };
         thread::role(joining.hint, &joining.message.from.address, &participants(joining.ticket, None), proof)
     }
 

@@ -27,6 +27,26 @@ pub enum Doubt {
     NotConfirmedByTheMailServer,
     /// The organisation's own mail server says the sender address was forged.
     Forged,
+    /// The mail names more than one sender (several From headers or addresses),
+    /// so what a mail server checked may be another one than loket reads.
+    SeveralSenders,
+    /// The mail has no usable From: the sender was read from Sender or the
+    /// return path, which DMARC does not check.
+    NoFrom,
+    /// The organisation's own mail server judged another domain than the sender's.
+    VerdictAboutAnotherDomain,
+}
+
+impl Doubt {
+    pub const ALL: [Self; 7] = [
+        Self::NotAReplyToTheDepartment,
+        Self::NotDepartmentStaff,
+        Self::NotConfirmedByTheMailServer,
+        Self::Forged,
+        Self::SeveralSenders,
+        Self::NoFrom,
+        Self::VerdictAboutAnotherDomain,
+    ];
 }
 
 impl Role {

@@ -4,7 +4,7 @@
 //! types, so moving to another parser (or another major version) touches only
 //! this file. The raw bytes are never altered here; callers keep them.
 
-use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Address, HeaderName, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -36,6 +36,9 @@ pub struct Normalised {
     pub in_reply_to: Vec<String>,
     pub references: Vec<String>,
     pub from: Mailbox,
+    /// Where `from` was read: only a mail with one From naming one address says
+    /// plainly who sent it.
+    pub sender: SenderFrom,
     pub reply_to: Option<Mailbox>,
     pub to: Vec<Mailbox>,
     pub cc: Vec<Mailbox>,
@@ -48,6 +51,21 @@ pub struct Normalised {
     pub markers: Markers,
     /// Hex SHA-256 of the raw bytes, part of the duplicate key.
     pub sha256: String,
+}
+
+/// Where the sender address of a message was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SenderFrom {
+    /// The one From header, naming one address.
+    From,
+    /// One of several From headers, or of several addresses in From: a mail
+    /// system may have judged another one than loket reads.
+    OneOfSeveralFroms,
+    /// No usable From: the Sender header, else the return path.
+    NoFrom,
+    /// A delivery report with a null sender and no From: the mail system itself.
+    MailSystem,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -102,12 +120,13 @@ pub fn parse(raw: &[u8]) -> Result<Normalised, IntakeError> {
         return Err(IntakeError::NoHeaders);
     }
     let markers = markers(&message);
-    let from = sender(&message, &markers).ok_or(IntakeError::NoSender)?;
+    let (from, sender) = sender(&message, &markers).ok_or(IntakeError::NoSender)?;
     Ok(Normalised {
         message_id: message.message_id().map(clean_id).filter(|id| !id.is_empty()),
         in_reply_to: id_list(message.in_reply_to()),
         references: id_list(message.references()),
         from,
+        sender,
         reply_to: first_mailbox(message.reply_to()),
         to: mailboxes(message.to()),
         cc: mailboxes(message.cc()),
@@ -137,11 +156,16 @@ fn cr_only_to_crlf(raw: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The sender: From, else Sender, else the return path. A delivery report with a
-/// null sender gets the mail system as its sender, so that it is still stored.
-fn sender(message: &Message<'_>, markers: &Markers) -> Option<Mailbox> {
-    first_mailbox(message.from())
-        .or_else(|| first_mailbox(message.sender()))
+/// The sender: From (the last one, should there be several), else Sender, else
+/// the return path. A delivery report with a null sender gets the mail system as
+/// its sender, so that it is still stored.
+fn sender(message: &Message<'_>, markers: &Markers) -> Option<(Mailbox, SenderFrom)> {
+    if let Some(from) = first_mailbox(message.from()) {
+        let addresses: usize = message.header_values(HeaderName::From).map(|v| address_count(v.as_address())).sum();
+        let how = if addresses > 1 { SenderFrom::OneOfSeveralFroms } else { SenderFrom::From };
+        return Some((from, how));
+    }
+    first_mailbox(message.sender())
         .or_else(|| {
             markers
                 .return_path
@@ -149,10 +173,19 @@ fn sender(message: &Message<'_>, markers: &Markers) -> Option<Mailbox> {
                 .filter(|path| path.contains('@'))
                 .map(|path| Mailbox { name: None, address: path.clone() })
         })
+        .map(|mailbox| (mailbox, SenderFrom::NoFrom))
         .or_else(|| {
-            (markers.report_type.is_some() || markers.return_path.as_deref() == Some(""))
-                .then(|| Mailbox { name: Some("Mail Delivery System".into()), address: "MAILER-DAEMON".into() })
+            (markers.report_type.is_some() || markers.return_path.as_deref() == Some("")).then(|| {
+                let system = Mailbox { name: Some("Mail Delivery System".into()), address: "MAILER-DAEMON".into() };
+                (system, SenderFrom::MailSystem)
+            })
         })
+}
+
+/// How many addresses a From header names; one that cannot be read counts as one,
+/// since a mail system may read it otherwise.
+fn address_count(address: Option<&Address<'_>>) -> usize {
+    address.map_or(1, |a| a.iter().count().max(1))
 }
 
 /// Removes control characters (CR and LF among them) and folds runs of white space.
@@ -350,7 +383,25 @@ mod tests {
     #[test]
     fn a_bounce_with_a_null_sender_is_taken_from_the_mail_system() {
         let raw = b"Return-Path: <>\r\nFrom: <>\r\nSubject: failure\r\n\r\nundeliverable\r\n";
-        assert_eq!(parse(raw).unwrap().from.address, "MAILER-DAEMON");
+        let message = parse(raw).unwrap();
+        assert_eq!(message.from.address, "MAILER-DAEMON");
+        assert_eq!(message.sender, SenderFrom::MailSystem);
+    }
+
+    #[test]
+    fn the_sender_read_from_one_of_several_froms_or_without_a_from_is_marked() {
+        assert_eq!(parse(SIMPLE).unwrap().sender, SenderFrom::From);
+        let two = b"From: m@evil.example\r\nFrom: Anna <anna@example.org>\r\nSubject: x\r\n\r\nb\r\n";
+        let message = parse(two).unwrap();
+        assert_eq!(message.from.address, "anna@example.org", "the last From is read");
+        assert_eq!(message.sender, SenderFrom::OneOfSeveralFroms);
+        let listed = b"From: m@evil.example, Anna <anna@example.org>\r\nSubject: x\r\n\r\nb\r\n";
+        assert_eq!(parse(listed).unwrap().sender, SenderFrom::OneOfSeveralFroms);
+        let group = b"From: undisclosed:;\r\nSender: anna@example.org\r\nSubject: x\r\n\r\nb\r\n";
+        let message = parse(group).unwrap();
+        assert_eq!((message.from.address.as_str(), message.sender), ("anna@example.org", SenderFrom::NoFrom));
+        let path = b"Return-Path: <anna@example.org>\r\nSubject: x\r\n\r\nb\r\n";
+        assert_eq!(parse(path).unwrap().sender, SenderFrom::NoFrom);
     }
 
     #[test]

@@ -143,7 +143,7 @@ async fn converse(
 ) -> Result<(), StoreError> {
     let mut conversed = HashSet::new();
     for c in candidates.iter().filter(|c| inserted.contains(&c.message_row)) {
-        let Case::Joined(ticket, role) = &c.case else { continue };
+        let (Case::Joined(ticket, role), Some(hint)) = (&c.case, c.hint) else { continue };
         // Read again only when an earlier message of this group changed it.
         let reloaded;
         let ticket: &TicketState = if conversed.insert(ticket.id.clone()) {
@@ -152,8 +152,15 @@ async fn converse(
             reloaded = tx.ticket(&ticket.reference, now).await?.unwrap_or_else(|| (**ticket).clone());
             &reloaded
         };
-        let turn =
-            Turn { ticket, role: *role, incoming: c.incoming, message: c.message, verdict: c.verdict, trust: c.trust };
+        let turn = Turn {
+            ticket,
+            hint,
+            role: *role,
+            incoming: c.incoming,
+            message: c.message,
+            verdict: c.verdict,
+            trust: c.trust,
+        };
         let reply = desk.converse(&turn);
         let change = TicketChange {
             status: reply.status.unwrap_or(ticket.status),

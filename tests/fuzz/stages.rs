@@ -80,7 +80,7 @@ fn check_thread(message: &Normalised) {
     let members = vec![message.from.address.clone()];
     let staff = loket::inbound::trust::Staff { queue: "it-queue@example.org", members: &members };
     let participants = Participants { requester: vec![message.from.address.as_str()], staff: Some(staff) };
-    let proof = thread::Proof { server_checks: false, dmarc: loket::inbound::trust::Dmarc::Unknown };
+    let proof = thread::Proof { server_checks: false, dmarc: loket::inbound::trust::Dmarc::Unknown, doubt: None };
     assert!(thread::role(&hint, &message.from.address, &participants, proof).is_some());
     let answer = thread::parse_answer(&message.text);
     assert!(answer.text.len() <= message.text.len());

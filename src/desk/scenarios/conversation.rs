@@ -1,7 +1,7 @@
 //! Messages that continue a ticket, as scenarios: the employee writing again, a
 //! department answering with commands, strangers and loops.
 
-use super::{Desk, arrive, desk, events, kinds, mail};
+use super::{Desk, arrive, body, desk, desk_with, events, kinds, mail};
 use crate::desk::{Joining, Reply, Responder, Turn, participants};
 use crate::domain::{
     DepartmentId, Event, EventKind, Language, MailKind, Mailbox, MailboxName, Refusal, Status, TicketRef, TicketState,
@@ -46,7 +46,7 @@ fn converse(desk: &Desk, ticket: &TicketState, raw: Vec<u8>) -> (Option<Role>, R
     let hint = thread.as_ref().expect("the mail names the ticket");
     let role = desk.respond.join(&Joining { ticket, hint, message, trust });
     let Some(role) = role else { return (None, Reply::default()) };
-    let turn = Turn { ticket, role, incoming: &incoming, message, verdict, trust };
+    let turn = Turn { ticket, hint, role, incoming: &incoming, message, verdict, trust };
     (Some(role), desk.respond.converse(&turn))
 }
 
@@ -111,6 +111,51 @@ fn a_claimed_department_address_without_proof_does_nothing() {
     let (role, reply) = converse(&d, &t, stolen);
     assert_eq!(role, Some(Role::Unverified(Doubt::NotDepartmentStaff)));
     assert!(reply.mails.is_empty() && reply.department.is_none());
+}
+
+#[test]
+fn a_follow_up_named_only_by_its_subject_reaches_the_department_with_a_warning() {
+    let d = desk();
+    let mut resolved = ticket();
+    resolved.status = Status::Resolved;
+    let by_subject = mail("Anna <anna@example.org>", "", "Re: [SD-00001] Laptop", "Please pay to NL00EVIL");
+    let (role, reply) = converse(&d, &resolved, by_subject);
+    assert_eq!(role, Some(Role::Requester), "an employee's own mail still joins");
+    assert_eq!(kinds(&reply.mails), [MailKind::Update]);
+    assert!(body(&reply.mails[0]).starts_with("*** WARNING: loket could not verify the sender of this update"));
+    assert_eq!(reply.status, Some(Status::InProgress));
+    // A reply to a mail loket signed carries no warning.
+    let (_, reply) = converse(&d, &resolved, reply_to(&d, MailKind::Ack, "Anna <anna@example.org>", "Still broken"));
+    assert!(!body(&reply.mails[0]).contains("WARNING"));
+    // Nor does one the organisation's mail server vouched for.
+    let checked = desk_with("[trust]\nauthserv_id = \"mx.example.org\"\n");
+    let pass = "Authentication-Results: mx.example.org; dmarc=pass header.from=example.org\r\n";
+    let vouched = mail("Anna <anna@example.org>", pass, "Re: [SD-00001] Laptop", "Still broken");
+    let (_, reply) = converse(&checked, &resolved, vouched);
+    assert_eq!(kinds(&reply.mails), [MailKind::Update]);
+    assert!(!body(&reply.mails[0]).contains("WARNING"));
+}
+
+#[test]
+fn a_mail_whose_sender_is_in_doubt_is_kept_unverified_and_does_nothing() {
+    let d = desk_with("[trust]\nauthserv_id = \"mx.example.org\"\n");
+    let t = ticket();
+    let judged = "Authentication-Results: mx.example.org; dmarc=pass header.from=evil.example\r\n";
+    let two = mail("m@evil.example", &format!("{judged}From: Anna <anna@example.org>\r\n"), "Re: [SD-00001] x", "Pay");
+    let (role, reply) = converse(&d, &t, two);
+    assert_eq!(role, Some(Role::Unverified(Doubt::SeveralSenders)));
+    assert!(reply.mails.is_empty() && reply.status.is_none());
+    let anna = who("Anna", "anna@example.org");
+    assert_eq!(events(&reply.entries), [Event::Unverified { from: anna, doubt: Doubt::SeveralSenders }]);
+    let sender = reply_to(&d, MailKind::Forward, "undisclosed:;", "#resolve");
+    let sender = [b"Sender: it-queue@example.org\r\n".as_slice(), &sender].concat();
+    let (role, reply) = converse(&d, &t, sender);
+    assert_eq!(role, Some(Role::Unverified(Doubt::NoFrom)), "a leaked forward does not make Sender staff");
+    assert!(reply.mails.is_empty() && reply.status.is_none());
+    let other = "Authentication-Results: mx.example.org; dmarc=pass header.from=evil.example\r\n";
+    let staff = reply_to(&d, MailKind::Forward, "IT <it-queue@example.org>", "#resolve");
+    let (role, _) = converse(&d, &t, [other.as_bytes(), &staff].concat());
+    assert_eq!(role, Some(Role::Unverified(Doubt::VerdictAboutAnotherDomain)));
 }
 
 #[test]

@@ -94,8 +94,8 @@ pub enum Event {
     Loop {
         from: Mailbox,
     },
-    /// A Reply-To outside the sender's and the organisation's domains was set
-    /// aside; mail to the employee goes to `to`.
+    /// A Reply-To outside the sender's own domain (unless sender and Reply-To are
+    /// both the organisation's) was set aside; mail to the employee goes to `to`.
     ReplyToSetAside {
         reply_to: String,
         to: String,

@@ -100,7 +100,7 @@ fn english(event: &Event) -> String {
             "mail from {from} kept, nothing sent: it repeats the same text again within minutes, a mail loop (conversation.loop_repeats)"
         ),
         Event::ReplyToSetAside { reply_to, to } => format!(
-            "Reply-To {reply_to} set aside: it is outside the sender's and the organisation's domains; mail to the employee goes to {to}"
+            "Reply-To {reply_to} set aside: it is neither in the sender's own domain nor, with the sender, in the organisation's; mail to the employee goes to {to}"
         ),
         Event::Message { from, role } => format!("message from {from} ({})", role.as_str()),
         Event::Sent { mail, recipient } => format!("{} sent to {recipient}", noun(mail)),
@@ -154,7 +154,8 @@ fn withheld_en(reason: &Withheld) -> String {
     }
 }
 
-fn doubt_en(doubt: Doubt) -> &'static str {
+/// Why a writer is not believed, in English (the departments' mails use it too).
+pub fn doubt_en(doubt: Doubt) -> &'static str {
     match doubt {
         Doubt::NotAReplyToTheDepartment => {
             "it comes from a department address but does not answer a mail loket sent to the department"
@@ -162,6 +163,15 @@ fn doubt_en(doubt: Doubt) -> &'static str {
         Doubt::NotDepartmentStaff => "it answers the department's mail but does not come from the department's staff",
         Doubt::NotConfirmedByTheMailServer => "the organisation's mail server did not confirm the sender (DMARC)",
         Doubt::Forged => "the organisation's mail server says the sender address is forged (DMARC failed)",
+        Doubt::SeveralSenders => {
+            "it names more than one sender (From), so the organisation's mail server may have checked another one"
+        }
+        Doubt::NoFrom => {
+            "it has no usable From; the sender was read from Sender or Return-Path, which DMARC does not check"
+        }
+        Doubt::VerdictAboutAnotherDomain => {
+            "the organisation's mail server judged another domain than the sender's (DMARC header.from)"
+        }
     }
 }
 
@@ -218,7 +228,7 @@ fn dutch(event: &Event) -> String {
             "mail van {from} bewaard, niets verstuurd: dezelfde tekst kwam binnen enkele minuten opnieuw, een maillus (conversation.loop_repeats)"
         ),
         Event::ReplyToSetAside { reply_to, to } => format!(
-            "Reply-To {reply_to} genegeerd: het adres valt buiten de domeinen van de afzender en de organisatie; mail aan de medewerker gaat naar {to}"
+            "Reply-To {reply_to} genegeerd: het adres valt buiten het domein van de afzender, en afzender en adres zijn niet allebei van de organisatie; mail aan de medewerker gaat naar {to}"
         ),
         Event::Message { from, role } => format!("bericht van {from} ({})", role_nl(*role)),
         Event::Sent { mail, recipient } => format!("{} verstuurd aan {recipient}", noun(mail)),
@@ -287,6 +297,15 @@ fn doubt_nl(doubt: Doubt) -> &'static str {
             "de mailserver van de organisatie heeft de afzender niet bevestigd (DMARC)"
         }
         Doubt::Forged => "de mailserver van de organisatie zegt dat het afzenderadres vervalst is (DMARC mislukt)",
+        Doubt::SeveralSenders => {
+            "de mail noemt meer dan één afzender (From), dus de mailserver van de organisatie kan een andere hebben gecontroleerd"
+        }
+        Doubt::NoFrom => {
+            "de mail heeft geen bruikbare From; de afzender komt uit Sender of Return-Path, en die controleert DMARC niet"
+        }
+        Doubt::VerdictAboutAnotherDomain => {
+            "de mailserver van de organisatie beoordeelde een ander domein dan dat van de afzender (DMARC header.from)"
+        }
     }
 }
 

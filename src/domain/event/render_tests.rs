@@ -115,9 +115,7 @@ fn samples() -> Vec<Event> {
         events.push(Event::Sent { mail, recipient: recipient() });
         events.push(Event::Requeued { mail, recipient: recipient() });
     }
-    for doubt in
-        [Doubt::NotAReplyToTheDepartment, Doubt::NotDepartmentStaff, Doubt::NotConfirmedByTheMailServer, Doubt::Forged]
-    {
+    for doubt in Doubt::ALL {
         events.push(Event::Unverified { from: anna(), doubt });
         events.push(Event::Message { from: anna(), role: Role::Unverified(doubt) });
     }

@@ -51,6 +51,8 @@ pub struct Proof {
     /// A trusted server is configured, so its DMARC verdict is required of staff.
     pub server_checks: bool,
     pub dmarc: Dmarc,
+    /// Why the sender may not be the one the server judged (see `Trust::doubt`).
+    pub doubt: Option<Doubt>,
 }
 
 /// The ticket a message names, if any: a signed Message-ID it replies to (the most
@@ -94,7 +96,9 @@ pub fn subject_reference(subject: &str, prefix: &str) -> Option<TicketRef> {
 /// signed and sent to the department (a forward, an update, a command reply),
 /// from the department's queue or staff, confirmed by the organisation's mail
 /// server when one is configured. A department address without that proof is
-/// kept on the ticket as unverified; so is anything the server calls forged.
+/// kept on the ticket as unverified; so is anything the server calls forged, and
+/// a mail whose sender is in doubt (several From, none, or a verdict about
+/// another domain), whoever it names.
 pub fn role(hint: &Hint, sender: &str, participants: &Participants<'_>, proof: Proof) -> Option<Role> {
     let is = |address: &str| address.eq_ignore_ascii_case(sender);
     let is_staff = participants.staff.is_some_and(|s| s.includes(sender));
@@ -105,6 +109,9 @@ pub fn role(hint: &Hint, sender: &str, participants: &Participants<'_>, proof: P
     }
     if proof.dmarc == Dmarc::Fail {
         return Some(Role::Unverified(Doubt::Forged));
+    }
+    if let Some(doubt) = proof.doubt {
+        return Some(Role::Unverified(doubt));
     }
     if to_department && is_staff {
         return Some(if proof.server_checks && proof.dmarc != Dmarc::Pass {
@@ -171,7 +178,7 @@ mod tests {
         }
     }
 
-    const UNCHECKED: Proof = Proof { server_checks: false, dmarc: Dmarc::Unknown };
+    const UNCHECKED: Proof = Proof { server_checks: false, dmarc: Dmarc::Unknown, doubt: None };
 
     fn signed(kind: &str) -> Hint {
         let kind = MailKind::from_signed(kind).expect("a kind loket signs");
@@ -226,9 +233,9 @@ mod tests {
             requester: vec!["anna@example.org"],
             staff: Some(Staff { queue: "it@example.org", members: &[] }),
         };
-        let pass = Proof { server_checks: true, dmarc: Dmarc::Pass };
-        let unknown = Proof { server_checks: true, dmarc: Dmarc::Unknown };
-        let fail = Proof { server_checks: true, dmarc: Dmarc::Fail };
+        let pass = Proof { server_checks: true, dmarc: Dmarc::Pass, doubt: None };
+        let unknown = Proof { server_checks: true, dmarc: Dmarc::Unknown, doubt: None };
+        let fail = Proof { server_checks: true, dmarc: Dmarc::Fail, doubt: None };
         assert_eq!(role(&signed("fwd"), "it@example.org", &p, pass), Some(Role::Staff));
         assert_eq!(
             role(&signed("fwd"), "it@example.org", &p, unknown),
@@ -236,5 +243,25 @@ mod tests {
         );
         assert_eq!(role(&signed("fwd"), "it@example.org", &p, fail), Some(Role::Unverified(Doubt::Forged)));
         assert_eq!(role(&signed("ack"), "anna@example.org", &p, fail), Some(Role::Unverified(Doubt::Forged)));
+    }
+
+    #[test]
+    fn a_sender_in_doubt_joins_as_neither_requester_nor_staff() {
+        let p = Participants {
+            requester: vec!["anna@example.org"],
+            staff: Some(Staff { queue: "it@example.org", members: &[] }),
+        };
+        let subject = Hint { reference: TicketRef::new("SD", 1), clue: Clue::Subject };
+        for doubt in [Doubt::SeveralSenders, Doubt::NoFrom, Doubt::VerdictAboutAnotherDomain] {
+            for server_checks in [false, true] {
+                let proof = Proof { server_checks, dmarc: Dmarc::Unknown, doubt: Some(doubt) };
+                let unverified = Some(Role::Unverified(doubt));
+                assert_eq!(role(&subject, "anna@example.org", &p, proof), unverified, "{doubt:?}");
+                assert_eq!(role(&signed("fwd"), "it@example.org", &p, proof), unverified, "{doubt:?}");
+                assert_eq!(role(&signed("ack"), "colleague@example.org", &p, proof), unverified, "{doubt:?}");
+                // A stranger naming the ticket by its subject alone still opens a ticket of its own.
+                assert_eq!(role(&subject, "mallory@example.org", &p, proof), None);
+            }
+        }
     }
 }
