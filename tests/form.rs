@@ -12,7 +12,7 @@ use crate::support::browser::Driver;
 use crate::support::desk::{ANNA, Desk, message_id, text};
 use crate::support::{eventually, http};
 
-async fn form_served(base: &str) {
+pub async fn form_served(base: &str) {
     eventually("the web form", Duration::from_secs(30), || async {
         tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.is_ok()
     })
@@ -99,7 +99,7 @@ async fn a_request_on_the_web_form_becomes_a_ticket_once_when_its_address_is_con
 }
 
 /// The page's cookie and anti-forgery token.
-async fn fresh_form(base: &str) -> (String, String) {
+pub async fn fresh_form(base: &str) -> (String, String) {
     let page = http::get(&format!("{base}/new?lang=en")).await;
     assert_eq!(page.status, 200);
     let cookie = page.headers.get("set-cookie").expect("a cookie").split(';').next().unwrap().to_owned();
@@ -107,7 +107,7 @@ async fn fresh_form(base: &str) -> (String, String) {
     (cookie, token)
 }
 
-async fn send_form(base: &str, cookie: &str, token: Option<&str>, address: &str) -> http::Answer {
+pub async fn send_form(base: &str, cookie: &str, token: Option<&str>, address: &str) -> http::Answer {
     let boundary = "----loket-test";
     let mut fields =
         vec![("name", "Anna"), ("address", address), ("subject", "Chair"), ("description", "My chair broke.")];

@@ -28,7 +28,7 @@ use crate::clock;
 use crate::domain::{Language, rate_key};
 use crate::outbound::Desk;
 use crate::outbound::form::{ConfirmView, FormAttachment, FormFields, confirmation_mail, request_mail};
-use crate::store::FormRequest;
+use crate::store::{FormLimits, FormQueued, FormRequest};
 pub use confirm::confirm;
 pub use view::{FormView, Refusal, sample};
 
@@ -194,27 +194,22 @@ pub async fn send(
     }
     let client = peer.ip().to_string();
     let address = rate_key(&fields.address);
-    let counts = match state.store.form_counts(&address, &client, now - HOUR_MS).await {
-        Ok(counts) => counts,
-        Err(error) => return super::page::unavailable(&error),
-    };
-    if counts.address >= i64::from(form.max_per_address_per_hour)
-        || counts.client >= i64::from(form.max_per_client_per_hour)
-    {
-        tracing::info!(%client, "web form refused: rate limit");
-        return refuse(page, Refusal::TooMany, StatusCode::TOO_MANY_REQUESTS);
-    }
-    match queue(&state, &fields, language, address, client, now).await {
-        Ok(()) => {
+    match queue(&state, &fields, language, address, client.clone(), now).await {
+        Ok(FormQueued::Queued) => {
             state.pipeline.outbox.queued();
             let page = view::sent(page, language, &fields.address, form.link_hours);
             answer(&state, &page, StatusCode::OK, cookie.as_deref())
+        }
+        Ok(FormQueued::TooMany) => {
+            tracing::info!(%client, "web form refused: rate limit");
+            refuse(page, Refusal::TooMany, StatusCode::TOO_MANY_REQUESTS)
         }
         Err(response) => response,
     }
 }
 
-/// Stores the request and queues the mail that asks to confirm it.
+/// Stores the request and queues the mail that asks to confirm it, unless the
+/// address or the client reached the limit of an hour.
 async fn queue(
     state: &WebState,
     fields: &FormFields,
@@ -222,7 +217,7 @@ async fn queue(
     address: String,
     client: String,
     now: i64,
-) -> Result<(), Response> {
+) -> Result<FormQueued, Response> {
     let config = &state.config;
     let desk = Desk { name: &config.desk.name, address: &config.desk.address, base_url: &config.desk.base_url };
     let id = crate::store::new_id();
@@ -243,5 +238,10 @@ async fn queue(
     };
     let mail = confirmation_mail(&desk, &state.renderer, language, &fields.address, &view, date).map_err(failed)?;
     let request = FormRequest { id, address, client, language, raw, created_at: now, expires_at };
-    state.store.queue_form_request(&request, &mail, now).await.map_err(|error| super::page::unavailable(&error))
+    let limits = FormLimits {
+        since: now - HOUR_MS,
+        per_address: i64::from(config.form.max_per_address_per_hour),
+        per_client: i64::from(config.form.max_per_client_per_hour),
+    };
+    state.store.queue_form_request(&request, &mail, limits, now).await.map_err(|error| super::page::unavailable(&error))
 }
