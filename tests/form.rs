@@ -164,3 +164,30 @@ async fn the_web_form_refuses_forged_forms_outside_addresses_too_many_requests_a
     assert_eq!(http::get(&link).await.status, 303, "the link as mailed still works");
     desk.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_post_without_the_pages_cookie_is_refused_before_its_body_is_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let desk = Desk::start(false).await;
+    let base = desk.config.desk.base_url.clone();
+    form_served(&base).await;
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    let head = "POST /new HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+                Content-Length: 5000000\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buffer = [0_u8; 4096];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer while the body is not sent");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    desk.stop().await;
+}

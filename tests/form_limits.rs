@@ -1,8 +1,11 @@
 //! The web form under attack: many forms sent at one moment for one address
 //! queue no more confirmation mails than its limit allows (on SQLite and on
-//! PostgreSQL).
+//! PostgreSQL), and clients posting large forms slowly hold only a few of the
+//! reading slots, so their bodies cannot fill the memory.
 
 use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
 
 use crate::form::{form_served, fresh_form, send_form};
 use crate::support::desk::{ANNA, Desk, message_id};
@@ -47,4 +50,38 @@ async fn twenty_forms_sent_at_once_for_one_address_queue_no_more_confirmations_t
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_forms_sent_at_once_for_one_address_queue_no_more_confirmations_than_its_limit_on_postgres() {
     forms_sent_at_once_for_one_address_queue_at_most_its_limit_of_confirmations(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_sending_large_forms_slowly_hold_only_the_form_reading_slots_and_others_go_on_after_them() {
+    let desk = Desk::start(false).await;
+    let base = desk.config.desk.base_url.clone();
+    form_served(&base).await;
+    let host = base.trim_start_matches("http://").to_owned();
+
+    // Every slot taken by a client that announces 5 MB and sends nothing more.
+    let mut slow = Vec::new();
+    for _ in 0..loket::web::form::BODIES_AT_ONCE {
+        let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+        let head = format!(
+            "POST /new HTTP/1.1\r\nHost: x\r\nCookie: loket_form={}\r\n\
+             Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 5000000\r\n\r\n--b\r\n",
+            "0".repeat(32)
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A person's form waits for a slot instead of being read beside them.
+    let (cookie, token) = fresh_form(&base).await;
+    let person = tokio::spawn(async move { send_form(&base, &cookie, Some(&token), ANNA).await.status });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!person.is_finished(), "a further form is read only when a slot is free");
+
+    drop(slow.pop());
+    let status = tokio::time::timeout(Duration::from_secs(10), person).await.expect("answered once a slot is free");
+    assert_eq!(status.unwrap(), 200);
+    drop(slow);
+    desk.stop().await;
 }

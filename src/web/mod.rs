@@ -53,6 +53,8 @@ pub struct WebState {
     pub metrics: Metrics,
     /// Takes confirmed web form requests in, as a source does mail.
     pub pipeline: crate::pipeline::Pipeline,
+    /// The web form's bodies read at a time (see [`form::bodies`]).
+    pub form_bodies: Arc<tokio::sync::Semaphore>,
 }
 
 /// The listeners, bound before anything else starts.
