@@ -30,7 +30,7 @@ use crate::domain::{Language, rate_key};
 use crate::outbound::Desk;
 use crate::outbound::form::{ConfirmView, FormAttachment, FormFields, confirmation_mail, request_mail};
 use crate::store::{FormLimits, FormQueued, FormRequest};
-pub use confirm::confirm;
+pub use confirm::{confirm, confirmed};
 pub use view::{FormView, Refusal, sample};
 
 /// Posted forms read at the same time, at most; further posts wait for one to
