@@ -113,6 +113,7 @@ pub fn spawn_web(
         health: pipeline.health.clone(),
         metrics: pipeline.metrics.clone(),
         pipeline: pipeline.clone(),
+        form_bodies: web::form::bodies(),
     };
     let servers = [
         ("web server", listeners.public, web::public_router(state.clone())),

@@ -1,8 +1,10 @@
 //! The web form at /new, end to end: a person fills it in in a real browser, the
-//! confirmation mail arrives at the SMTP server, its link opens the ticket once
-//! (acknowledgement and forward sent as for mail); and what is refused: a link
-//! that was altered or has expired, a form without its anti-forgery token, an
-//! address outside the organisation, and one request too many.
+//! confirmation mail arrives at the SMTP server, its link shows a button that
+//! opens the ticket once (acknowledgement and forward sent as for mail); what is
+//! refused: a link that was altered or has expired, a form without its
+//! anti-forgery token or its cookie, an address outside the organisation, and
+//! one request too many; and what a link fetched by a mail scanner, or followed
+//! again after the status link was revoked, gives away: nothing.
 
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use crate::support::browser::Driver;
 use crate::support::desk::{ANNA, Desk, message_id, text};
 use crate::support::{eventually, http};
 
-async fn form_served(base: &str) {
+pub async fn form_served(base: &str) {
     eventually("the web form", Duration::from_secs(30), || async {
         tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.is_ok()
     })
@@ -23,8 +25,10 @@ fn confirm_link(mail_text: &str) -> String {
     mail_text.split_whitespace().find(|w| w.contains("/new/confirm?")).expect("a confirmation link").to_owned()
 }
 
-fn path_of(url: &str) -> String {
-    url.split_once("://").and_then(|(_, rest)| rest.split_once('/')).map(|(_, p)| format!("/{p}")).unwrap_or_default()
+/// Posts the link's fields as its page's button does.
+async fn confirm(link: &str) -> http::Answer {
+    let (page, query) = link.split_once('?').expect("a link with its fields");
+    http::post(page, &[], "application/x-www-form-urlencoded", query.as_bytes()).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -62,13 +66,17 @@ async fn a_request_on_the_web_form_becomes_a_ticket_once_when_its_address_is_con
     assert!(body.contains("Laptop start niet") && body.contains("24 uur"), "{body}");
     let link = confirm_link(&body);
 
-    let (ticket_url, page) = tokio::task::spawn_blocking(move || {
+    let (button, ticket_url, page) = tokio::task::spawn_blocking(move || {
         browser.open(&link);
+        let button = browser.html();
+        browser.screenshot("form-confirm-phone.png");
+        browser.click_and_wait("confirm");
         browser.screenshot("form-ticket-phone.png");
-        (browser.url(), browser.html())
+        (button, browser.url(), browser.html())
     })
     .await
     .unwrap();
+    assert!(button.contains("Bevestig je verzoek") && button.contains("Bevestigen"), "{button}");
     assert!(ticket_url.contains("/t/SD-"), "the link leads to the ticket's status page: {ticket_url}");
     assert!(page.contains("Laptop start niet"), "{page}");
 
@@ -89,8 +97,8 @@ async fn a_request_on_the_web_form_becomes_a_ticket_once_when_its_address_is_con
 
     // The link again, as a person clicking twice: the same ticket, no second one.
     let again = http::get(&confirm_link(&body)).await;
-    assert_eq!(again.status, 303);
-    assert_eq!(again.headers.get("location").map(String::as_str), Some(path_of(&ticket_url).as_str()));
+    assert_eq!(again.status, 200);
+    assert!(again.body.contains("Al bevestigd") && !again.body.contains("/t/SD-"), "{}", again.body);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(desk.store.list_tickets(100).await.unwrap().len(), 1);
     let acks = desk.sink.received().iter().filter(|m| message_id(m).contains(".ack.")).count();
@@ -99,7 +107,7 @@ async fn a_request_on_the_web_form_becomes_a_ticket_once_when_its_address_is_con
 }
 
 /// The page's cookie and anti-forgery token.
-async fn fresh_form(base: &str) -> (String, String) {
+pub async fn fresh_form(base: &str) -> (String, String) {
     let page = http::get(&format!("{base}/new?lang=en")).await;
     assert_eq!(page.status, 200);
     let cookie = page.headers.get("set-cookie").expect("a cookie").split(';').next().unwrap().to_owned();
@@ -107,7 +115,7 @@ async fn fresh_form(base: &str) -> (String, String) {
     (cookie, token)
 }
 
-async fn send_form(base: &str, cookie: &str, token: Option<&str>, address: &str) -> http::Answer {
+pub async fn send_form(base: &str, cookie: &str, token: Option<&str>, address: &str) -> http::Answer {
     let boundary = "----loket-test";
     let mut fields =
         vec![("name", "Anna"), ("address", address), ("subject", "Chair"), ("description", "My chair broke.")];
@@ -161,6 +169,93 @@ async fn the_web_form_refuses_forged_forms_outside_addresses_too_many_requests_a
     assert_eq!(refused.status, 404, "an expired link");
     assert!(refused.body.contains("expired"), "{}", refused.body);
     assert_eq!(desk.store.list_tickets(100).await.unwrap().len(), 0, "nothing was opened");
-    assert_eq!(http::get(&link).await.status, 303, "the link as mailed still works");
+    assert_eq!(http::get(&link).await.status, 200, "the link as mailed still works");
+    assert_eq!(confirm(&link).await.status, 303);
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scanner_fetching_the_confirmation_link_opens_nothing_and_the_button_opens_the_ticket_once() {
+    let desk = Desk::start(false).await;
+    let base = desk.config.desk.base_url.clone();
+    form_served(&base).await;
+    let (cookie, token) = fresh_form(&base).await;
+    assert_eq!(send_form(&base, &cookie, Some(&token), ANNA).await.status, 200);
+    let link = confirm_link(&text(&desk.mail(ANNA, "form", 1).await));
+
+    // A mail scanner (or a preview) fetches the link, twice.
+    for _ in 0..2 {
+        let page = http::get(&link).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Confirm your request") && page.body.contains("id=\"confirm\""), "{}", page.body);
+        assert!(page.body.contains("action=\"/new/confirm\"") && page.body.contains("method=\"post\""));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(desk.store.list_tickets(100).await.unwrap().len(), 0, "fetching the link opens nothing");
+
+    // The person presses the button, and again.
+    let opened = confirm(&link).await;
+    assert_eq!(opened.status, 303);
+    let status_page = opened.headers.get("location").cloned().unwrap_or_default();
+    assert!(status_page.starts_with("/t/SD-00001?k="), "{status_page}");
+    let again = confirm(&link).await;
+    assert_eq!(again.status, 200);
+    assert!(again.body.contains("Already confirmed") && !again.body.contains("/t/SD-"), "{}", again.body);
+    assert_eq!(desk.store.list_tickets(100).await.unwrap().len(), 1, "one ticket");
+    desk.mail(ANNA, "ack", 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let acks = desk.sink.received().iter().filter(|m| message_id(m).contains(".ack.")).count();
+    assert_eq!(acks, 1, "one acknowledgement");
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_confirmation_link_does_not_bring_back_a_revoked_status_link() {
+    let desk = Desk::start(false).await;
+    let base = desk.config.desk.base_url.clone();
+    form_served(&base).await;
+    let (cookie, token) = fresh_form(&base).await;
+    assert_eq!(send_form(&base, &cookie, Some(&token), ANNA).await.status, 200);
+    let link = confirm_link(&text(&desk.mail(ANNA, "form", 1).await));
+    let opened = confirm(&link).await;
+    assert_eq!(opened.status, 303);
+    let first = opened.headers.get("location").cloned().unwrap_or_default();
+
+    // The status link leaked; the operator takes it back; someone with the confirmation mail tries again.
+    desk.store.revoke_link("SD-00001", loket::clock::now_ms()).await.unwrap();
+    assert_eq!(http::get(&format!("{base}{first}")).await.status, 404, "the old status link is revoked");
+    for answer in [http::get(&link).await, confirm(&link).await] {
+        assert_eq!(answer.status, 200);
+        assert!(!answer.headers.contains_key("location"));
+        assert!(answer.body.contains("Already confirmed"), "{}", answer.body);
+        assert!(!answer.body.contains("k=") && !answer.body.contains("/t/SD-"), "no status link: {}", answer.body);
+    }
+    desk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_post_without_the_pages_cookie_is_refused_before_its_body_is_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let desk = Desk::start(false).await;
+    let base = desk.config.desk.base_url.clone();
+    form_served(&base).await;
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    let head = "POST /new HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+                Content-Length: 5000000\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buffer = [0_u8; 4096];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer while the body is not sent");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     desk.stop().await;
 }

@@ -8,6 +8,7 @@ mod conversation;
 mod crash;
 mod faults;
 mod form;
+mod form_limits;
 mod imap_ingest;
 mod intake_golden;
 mod learn_mailboxes;

@@ -3,7 +3,7 @@
 //! transaction; counted for the form's rate limits; removed when their link
 //! has expired.
 
-use super::{Store, StoreError, new_id};
+use super::{Backend, Store, StoreError, new_id};
 use crate::domain::{Language, Outgoing};
 
 /// A request made on the form, as it waits for confirmation.
@@ -22,38 +22,66 @@ pub struct FormRequest {
     pub expires_at: i64,
 }
 
-/// How many requests an address and a client made since a moment.
+/// How many requests one address, and one client, may make in the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FormCounts {
-    pub address: i64,
-    pub client: i64,
+pub struct FormLimits {
+    /// Requests made at or after this moment count.
+    pub since: i64,
+    pub per_address: i64,
+    pub per_client: i64,
+}
+
+/// What became of a request offered to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormQueued {
+    /// Stored, and its confirmation mail queued.
+    Queued,
+    /// The address or the client reached its limit: nothing was stored.
+    TooMany,
 }
 
 impl Store {
-    /// Requests made by `address` and by `client` at or after `since`.
-    pub async fn form_counts(&self, address: &str, client: &str, since: i64) -> Result<FormCounts, StoreError> {
+    /// Stores the request and queues its confirmation mail, together, unless its
+    /// address or its client already made as many requests as `limits` allow;
+    /// requests whose link has expired go at the same time.
+    ///
+    /// The count and the insert are one step, so that requests sent at the same
+    /// moment cannot all pass the count: SQLite writes through one connection,
+    /// and on PostgreSQL each transaction first takes the address's and the
+    /// client's advisory locks (in order, so two never wait for each other),
+    /// which the transaction that counted before it holds until its commit.
+    pub async fn queue_form_request(
+        &self,
+        request: &FormRequest,
+        confirmation: &Outgoing,
+        limits: FormLimits,
+        now: i64,
+    ) -> Result<FormQueued, StoreError> {
+        let mut tx = self.write.begin().await?;
+        if self.backend == Backend::Postgres {
+            let mut keys = [format!("form-address:{}", request.address), format!("form-client:{}", request.client)];
+            keys.sort_unstable();
+            for key in &keys {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         let (by_address, by_client): (i64, i64) = sqlx::query_as(
             "SELECT
                 (SELECT COUNT(*) FROM form_requests WHERE address = $1 AND created_at >= $3),
                 (SELECT COUNT(*) FROM form_requests WHERE client = $2 AND created_at >= $3)",
         )
-        .bind(address)
-        .bind(client)
-        .bind(since)
-        .fetch_one(&self.read)
+        .bind(&request.address)
+        .bind(&request.client)
+        .bind(limits.since)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(FormCounts { address: by_address, client: by_client })
-    }
-
-    /// Stores the request and queues its confirmation mail, together; requests
-    /// whose link has expired go at the same time.
-    pub async fn queue_form_request(
-        &self,
-        request: &FormRequest,
-        confirmation: &Outgoing,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        if by_address >= limits.per_address || by_client >= limits.per_client {
+            tx.rollback().await?;
+            return Ok(FormQueued::TooMany);
+        }
         sqlx::query("DELETE FROM form_requests WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
         sqlx::query(
             "INSERT INTO form_requests (id, address, client, language, raw, created_at, expires_at)
@@ -86,7 +114,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(FormQueued::Queued)
     }
 
     /// A request waiting for confirmation, while its link has not expired.

@@ -50,7 +50,7 @@ pub use backup::{Backup, BackupError};
 pub use cursor::MailboxCursor;
 pub use decode::Stored;
 pub use filter::TicketFilter;
-pub use form::{FormCounts, FormRequest};
+pub use form::{FormLimits, FormQueued, FormRequest};
 pub use ingest::{BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, TicketChange, new_id};
 pub use instances::{InstanceStatus, MailboxStatus, Share};
 pub use lease::LeaseHolder;

@@ -53,6 +53,8 @@ pub struct WebState {
     pub metrics: Metrics,
     /// Takes confirmed web form requests in, as a source does mail.
     pub pipeline: crate::pipeline::Pipeline,
+    /// The web form's bodies read at a time (see [`form::bodies`]).
+    pub form_bodies: Arc<tokio::sync::Semaphore>,
 }
 
 /// The listeners, bound before anything else starts.
@@ -87,11 +89,12 @@ pub fn public_router(state: WebState) -> Router {
         let limit = state.config.form_max_body_bytes();
         let form = Router::new()
             .route("/new", get(form::show).post(form::send))
-            .route("/new/confirm", get(form::confirm))
             .layer(DefaultBodyLimit::max(limit))
             .layer(RequestBodyLimitLayer::new(limit))
             .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, web.request_timeout()));
-        router.merge(form)
+        // Confirming posts only the link's fields: the listener's own small limit.
+        let confirm = limited(Router::new().route("/new/confirm", get(form::confirm).post(form::confirmed)), web);
+        router.merge(form).merge(confirm)
     } else {
         router
     };

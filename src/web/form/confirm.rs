@@ -1,10 +1,18 @@
-//! Following the confirmation link: the request is taken in through the same
-//! pipeline as a mail to the desk, under its id as the key, so that following
-//! the link again (or twice at once) finds the one ticket it opened.
+//! Following the confirmation link shows one button; only posting it takes the
+//! request in, through the same pipeline as a mail to the desk, under its id as
+//! the key, so that confirming again (or twice at once) finds the one ticket it
+//! opened. The link is fetched by mail scanners as well as by people, so the
+//! fetch changes nothing; the post carries the link's own signed fields, which
+//! no other site knows, as its proof.
+//!
+//! Only the post that opens the ticket is sent on to its status page: once the
+//! ticket exists the link says so and hands out no status link, which stays in
+//! the mails (and is taken back with `loket tickets revoke-link`).
 
 use std::collections::HashMap;
 
-use axum::extract::rejection::QueryRejection;
+use axum::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -13,8 +21,9 @@ use super::{answer, fresh, language_of, view};
 use crate::clock;
 use crate::config::{FORM_CHANNEL, MailboxConfig};
 use crate::domain::{Incoming, TicketRef};
+use crate::pipeline::IngestOutcome;
 use crate::sign::same_secret;
-use crate::store::StoreError;
+use crate::store::{FormRequest, StoreError};
 use crate::web::WebState;
 
 /// The form as the pipeline sees it: a mailbox without a department (like the
@@ -27,32 +36,87 @@ fn form_mailbox(config: &crate::config::Config) -> Option<MailboxConfig> {
     .ok()
 }
 
+/// The link's fields: the request's id, when the link expires, and the signature of both.
+struct Link {
+    id: String,
+    expires_at: i64,
+    signature: String,
+}
+
+impl Link {
+    fn from(fields: &HashMap<String, String>) -> Self {
+        let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
+        Self { id: field("r"), expires_at: field("e").parse().unwrap_or(i64::MIN), signature: field("s") }
+    }
+}
+
+/// The request a link stands for, while the link is signed and has not expired;
+/// otherwise the page that says the link is not valid.
+async fn request_of(
+    state: &WebState,
+    link: &Link,
+    asked: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<FormRequest, Response> {
+    let now = clock::now_ms();
+    let signed = same_secret(&state.signer.confirm_signature(&link.id, link.expires_at), &link.signature);
+    let request = if signed && link.expires_at >= now {
+        state.store.form_request(&link.id, now).await.map_err(|error| super::super::page::unavailable(&error))?
+    } else {
+        None
+    };
+    request.ok_or_else(|| {
+        let language = language_of(state, asked, headers);
+        let (page, cookie) = fresh(state, headers, language);
+        answer(state, &view::link_refused(page, language), StatusCode::NOT_FOUND, cookie.as_deref())
+    })
+}
+
+/// The page of a request in its own language: `make` fills it in.
+fn request_page(
+    state: &WebState,
+    request: &FormRequest,
+    headers: &HeaderMap,
+    make: impl FnOnce(view::FormView) -> view::FormView,
+) -> Response {
+    let (page, cookie) = fresh(state, headers, request.language);
+    answer(state, &make(page), StatusCode::OK, cookie.as_deref())
+}
+
+/// `GET /new/confirm?r=&e=&s=`: the link as mailed. Opens nothing.
 pub async fn confirm(
     State(state): State<WebState>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
     let query = query.map(|Query(q)| q).unwrap_or_default();
-    let field = |name: &str| query.get(name).map_or("", String::as_str);
-    let (id, signature) = (field("r"), field("s"));
-    let expires_at: i64 = field("e").parse().unwrap_or(i64::MIN);
-    let now = clock::now_ms();
-    let signed = same_secret(&state.signer.confirm_signature(id, expires_at), signature);
-    let request = if signed && expires_at >= now {
-        match state.store.form_request(id, now).await {
-            Ok(request) => request,
-            Err(error) => return super::super::page::unavailable(&error),
-        }
-    } else {
-        None
+    let link = Link::from(&query);
+    let request = match request_of(&state, &link, query.get("lang").map(String::as_str), &headers).await {
+        Ok(request) => request,
+        Err(refused) => return refused,
     };
-    let Some(request) = request else {
-        let language = language_of(&state, query.get("lang").map(String::as_str), &headers);
-        let (page, cookie) = fresh(&state, &headers, language);
-        return answer(&state, &view::link_refused(page, language), StatusCode::NOT_FOUND, cookie.as_deref());
+    match state.store.ticket_of_source(FORM_CHANNEL, &request.id).await {
+        Ok(Some(_)) => request_page(&state, &request, &headers, |page| view::already_confirmed(page, request.language)),
+        Ok(None) => request_page(&state, &request, &headers, |page| {
+            view::confirm_page(page, request.language, (link.id, link.expires_at, link.signature))
+        }),
+        Err(error) => super::super::page::unavailable(&error),
+    }
+}
+
+/// `POST /new/confirm` with the link's fields: takes the request in, once.
+pub async fn confirmed(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Response {
+    let fields = form.map(|Form(f)| f).unwrap_or_default();
+    let request = match request_of(&state, &Link::from(&fields), None, &headers).await {
+        Ok(request) => request,
+        Err(refused) => return refused,
     };
     match take_in(&state, &request).await {
-        Ok(Some((reference, generation))) => {
+        Ok(Some(TakenIn::Now(reference, generation))) => {
             let Ok(reference) = TicketRef::parse(&reference) else {
                 return StatusCode::INTERNAL_SERVER_ERROR.into_response();
             };
@@ -60,6 +124,9 @@ pub async fn confirm(
             let mut response = Redirect::to(&format!("/t/{reference}?k={token}")).into_response();
             response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
             response
+        }
+        Ok(Some(TakenIn::Before)) => {
+            request_page(&state, &request, &headers, |page| view::already_confirmed(page, request.language))
         }
         Ok(None) => {
             tracing::warn!(request = %request.id, "a confirmed web form request was not opened as a ticket");
@@ -69,10 +136,17 @@ pub async fn confirm(
     }
 }
 
-/// The ticket of the request: the one it opened before, or the one it opens now.
-async fn take_in(state: &WebState, request: &crate::store::FormRequest) -> Result<Option<(String, i64)>, StoreError> {
-    if let Some(found) = state.store.ticket_of_source(FORM_CHANNEL, &request.id).await? {
-        return Ok(Some(found));
+/// Whether this confirmation took the request in.
+enum TakenIn {
+    /// Now, on the ticket with this reference and link generation.
+    Now(String, i64),
+    /// Before (or at the same moment, by another confirmation).
+    Before,
+}
+
+async fn take_in(state: &WebState, request: &FormRequest) -> Result<Option<TakenIn>, StoreError> {
+    if state.store.ticket_of_source(FORM_CHANNEL, &request.id).await?.is_some() {
+        return Ok(Some(TakenIn::Before));
     }
     let Some(mailbox) = form_mailbox(&state.config) else {
         tracing::error!("the web form's mailbox could not be made");
@@ -89,7 +163,14 @@ async fn take_in(state: &WebState, request: &crate::store::FormRequest) -> Resul
         seen: false,
         received_at_ms: clock::now_ms(),
     };
-    state.pipeline.ingest_all(&mailbox, &[incoming]).await?;
-    tracing::info!(request = %request.id, "web form request confirmed");
-    state.store.ticket_of_source(FORM_CHANNEL, &request.id).await
+    let outcomes = state.pipeline.ingest_all(&mailbox, &[incoming]).await?;
+    let now = outcomes.iter().any(|o| matches!(o, IngestOutcome::Created(_) | IngestOutcome::Joined(_)));
+    if now {
+        tracing::info!(request = %request.id, "web form request confirmed");
+    }
+    Ok(state
+        .store
+        .ticket_of_source(FORM_CHANNEL, &request.id)
+        .await?
+        .map(|(reference, generation)| if now { TakenIn::Now(reference, generation) } else { TakenIn::Before }))
 }

@@ -8,7 +8,8 @@
 //! Sending needs the anti-forgery token of the page the browser was given
 //! (bound to its cookie and signed with the desk's secret), an address in the
 //! organisation's domains, and stays within the per-address and per-client
-//! limits of an hour.
+//! limits of an hour. A post without the page's cookie is refused before its
+//! body is read, and at most [`BODIES_AT_ONCE`] bodies are read at a time.
 
 mod confirm;
 mod view;
@@ -28,9 +29,20 @@ use crate::clock;
 use crate::domain::{Language, rate_key};
 use crate::outbound::Desk;
 use crate::outbound::form::{ConfirmView, FormAttachment, FormFields, confirmation_mail, request_mail};
-use crate::store::FormRequest;
-pub use confirm::confirm;
+use crate::store::{FormLimits, FormQueued, FormRequest};
+pub use confirm::{confirm, confirmed};
 pub use view::{FormView, Refusal, sample};
+
+/// Posted forms read at the same time, at most; further posts wait for one to
+/// finish (within `web.request_timeout_secs`). Each body may reach the form's
+/// limit (the attachment and 64 KiB), so this bounds the memory that clients
+/// sending large forms at once can take.
+pub const BODIES_AT_ONCE: usize = 8;
+
+/// The permits for reading posted forms, one per body read at a time.
+pub fn bodies() -> std::sync::Arc<tokio::sync::Semaphore> {
+    std::sync::Arc::new(tokio::sync::Semaphore::new(BODIES_AT_ONCE))
+}
 
 const COOKIE: &str = "loket_form";
 /// How long a page's anti-forgery token stays good.
@@ -167,11 +179,21 @@ pub async fn send(
         page.error = Some(refusal.text(language, max_mib));
         answer(&state, &page, status, cookie.as_deref())
     };
+    // The token is in the body, but it is bound to the page's cookie: a post
+    // without one cannot hold a good token and is refused before its body is read.
+    let Some(nonce) = cookie_nonce(&headers) else {
+        tracing::info!(client = %peer.ip(), "web form refused: no cookie of the form's page");
+        return refuse(page, Refusal::Forged, StatusCode::FORBIDDEN);
+    };
+    // Held until the request is stored, so that the copies made of the body are counted too.
+    let Ok(_reading) = state.form_bodies.acquire().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     let Some(sent) = read_form(multipart, state.config.form_attachment_limit()).await else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     let now = clock::now_ms();
-    let issued = cookie_nonce(&headers).and_then(|nonce| state.signer.form_token_issued(&nonce, &sent.csrf));
+    let issued = state.signer.form_token_issued(&nonce, &sent.csrf);
     if !issued.is_some_and(|at| at <= now && now - at < TOKEN_LIFETIME_MS) {
         tracing::info!(client = %peer.ip(), "web form refused: no valid anti-forgery token");
         return refuse(page, Refusal::Forged, StatusCode::FORBIDDEN);
@@ -194,27 +216,22 @@ pub async fn send(
     }
     let client = peer.ip().to_string();
     let address = rate_key(&fields.address);
-    let counts = match state.store.form_counts(&address, &client, now - HOUR_MS).await {
-        Ok(counts) => counts,
-        Err(error) => return super::page::unavailable(&error),
-    };
-    if counts.address >= i64::from(form.max_per_address_per_hour)
-        || counts.client >= i64::from(form.max_per_client_per_hour)
-    {
-        tracing::info!(%client, "web form refused: rate limit");
-        return refuse(page, Refusal::TooMany, StatusCode::TOO_MANY_REQUESTS);
-    }
-    match queue(&state, &fields, language, address, client, now).await {
-        Ok(()) => {
+    match queue(&state, &fields, language, address, client.clone(), now).await {
+        Ok(FormQueued::Queued) => {
             state.pipeline.outbox.queued();
             let page = view::sent(page, language, &fields.address, form.link_hours);
             answer(&state, &page, StatusCode::OK, cookie.as_deref())
+        }
+        Ok(FormQueued::TooMany) => {
+            tracing::info!(%client, "web form refused: rate limit");
+            refuse(page, Refusal::TooMany, StatusCode::TOO_MANY_REQUESTS)
         }
         Err(response) => response,
     }
 }
 
-/// Stores the request and queues the mail that asks to confirm it.
+/// Stores the request and queues the mail that asks to confirm it, unless the
+/// address or the client reached the limit of an hour.
 async fn queue(
     state: &WebState,
     fields: &FormFields,
@@ -222,7 +239,7 @@ async fn queue(
     address: String,
     client: String,
     now: i64,
-) -> Result<(), Response> {
+) -> Result<FormQueued, Response> {
     let config = &state.config;
     let desk = Desk { name: &config.desk.name, address: &config.desk.address, base_url: &config.desk.base_url };
     let id = crate::store::new_id();
@@ -243,5 +260,10 @@ async fn queue(
     };
     let mail = confirmation_mail(&desk, &state.renderer, language, &fields.address, &view, date).map_err(failed)?;
     let request = FormRequest { id, address, client, language, raw, created_at: now, expires_at };
-    state.store.queue_form_request(&request, &mail, now).await.map_err(|error| super::page::unavailable(&error))
+    let limits = FormLimits {
+        since: now - HOUR_MS,
+        per_address: i64::from(config.form.max_per_address_per_hour),
+        per_client: i64::from(config.form.max_per_client_per_hour),
+    };
+    state.store.queue_form_request(&request, &mail, limits, now).await.map_err(|error| super::page::unavailable(&error))
 }

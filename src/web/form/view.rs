@@ -38,9 +38,21 @@ pub struct FormView {
     pub labels: Labels,
     pub show_form: bool,
     pub csrf: String,
+    /// On the page of a confirmation link: the button that confirms, with the link's fields.
+    pub confirm: Option<ConfirmButton>,
     pub values: Values,
     pub message: Option<String>,
     pub error: Option<String>,
+}
+
+/// The button on the page of a confirmation link: it posts the link's own
+/// signed fields back, and only that post takes the request in.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfirmButton {
+    pub r: String,
+    pub e: i64,
+    pub s: String,
+    pub label: &'static str,
 }
 
 /// Why a filled-in form is refused; each says what to do in the page's language.
@@ -123,6 +135,7 @@ pub fn page(language: Language, desk: &str, max_attachment_bytes: usize, csrf: S
         labels: labels(language, max_mib),
         show_form: true,
         csrf,
+        confirm: None,
         values: Values::default(),
         message: None,
         error: None,
@@ -138,11 +151,40 @@ pub fn sent(mut view: FormView, language: Language, address: &str, hours: u32) -
     };
     view.message = Some(match language {
         Language::Nl => format!(
-            "We stuurden een e-mail naar {address}. Volg binnen {hours} uur de link daarin: pas dan wordt je verzoek geregistreerd."
+            "We stuurden een e-mail naar {address}. Open binnen {hours} uur de link daarin en bevestig: pas dan wordt je verzoek geregistreerd."
         ),
         Language::En => format!(
-            "We sent an e-mail to {address}. Follow the link in it within {hours} hours: only then is your request registered."
+            "We sent an e-mail to {address}. Open the link in it within {hours} hours and confirm: only then is your request registered."
         ),
+    });
+    view
+}
+
+/// The page of a confirmation link: one button that confirms. Following the
+/// link opens nothing, so a mail scanner fetching it does not act for the person.
+pub fn confirm_page(mut view: FormView, language: Language, (r, e, s): (String, i64, String)) -> FormView {
+    let nl = language == Language::Nl;
+    view.show_form = false;
+    view.heading = if nl { "Bevestig je verzoek" } else { "Confirm your request" };
+    view.message = Some(if nl {
+        "Klik op de knop om je verzoek te registreren.".into()
+    } else {
+        "Click the button to register your request.".into()
+    });
+    view.confirm = Some(ConfirmButton { r, e, s, label: if nl { "Bevestigen" } else { "Confirm" } });
+    view
+}
+
+/// The page of a confirmation link whose request is already a ticket: the
+/// status link is only in the mail, never handed out again here.
+pub fn already_confirmed(mut view: FormView, language: Language) -> FormView {
+    let nl = language == Language::Nl;
+    view.show_form = false;
+    view.heading = if nl { "Al bevestigd" } else { "Already confirmed" };
+    view.message = Some(if nl {
+        "Je verzoek is al geregistreerd. De link naar de voortgang staat in de e-mail die we je daarna stuurden.".into()
+    } else {
+        "Your request has already been registered. The link to its progress is in the e-mail we sent you then.".into()
     });
     view
 }
@@ -207,6 +249,7 @@ pub fn checked(mut fields: FormFields) -> Result<FormFields, Refusal> {
 pub fn sample() -> FormView {
     let mut view = page(Language::En, "Service Desk", 5 * 1024 * 1024, "1.ab".into());
     view.error = Some(Refusal::Missing.text(Language::En, 5));
+    view.confirm = Some(ConfirmButton { r: "id".into(), e: 0, s: "sig".into(), label: "Confirm" });
     view
 }
 
