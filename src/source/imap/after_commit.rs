@@ -160,13 +160,17 @@ pub(super) struct Acknowledger {
     pub action: AfterCommit,
     pub pending: Vec<u32>,
     pub last: Option<u32>,
+    /// The lowest UID held back in this poll: the cursor stays below it.
+    pub held_from: Option<u32>,
 }
 
 impl Acknowledger {
     pub fn stored(&mut self, group: &[Incoming]) {
         for incoming in group {
             let Some(position) = incoming.imap else { continue };
-            self.last = Some(position.uid);
+            if self.held_from.is_none_or(|held| position.uid < held) {
+                self.last = Some(position.uid);
+            }
             // An oversized message was stored with its header only: the whole
             // message stays where it is, for a person to deal with.
             if !incoming.truncated {
