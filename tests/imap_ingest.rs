@@ -1,5 +1,7 @@
 //! Ingest against a real Dovecot: the old mailboxes flow into one store, exactly once.
 
+mod passed_over;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -8,7 +10,7 @@ use crate::support::dovecot::{self, Dovecot};
 use crate::support::{TestMailbox, eventually, http, imap, request};
 use loket::domain::{EventKind, Status};
 
-fn messages(prefix: &str, to: &str, n: usize) -> Vec<Vec<u8>> {
+pub(crate) fn messages(prefix: &str, to: &str, n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| {
             request(

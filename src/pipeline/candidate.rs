@@ -60,6 +60,9 @@ pub(super) struct Candidate<'a> {
     pub(super) case: Case,
     pub(super) message_row: String,
     pub(super) ticket_id: String,
+    /// The key the message is stored under: the source's, or, when that key
+    /// already holds other bytes, the source's with the sha256 added.
+    pub(super) source_key: String,
     to: String,
     cc: String,
     reply_to: Option<String>,
@@ -80,7 +83,7 @@ impl Candidate<'_> {
             row_id: &self.message_row,
             ticket_id: &self.ticket_id,
             mailbox: &self.incoming.mailbox,
-            source_key: &self.incoming.source_key,
+            source_key: &self.source_key,
             uidvalidity: self.incoming.imap.map(|p| i64::from(p.uidvalidity)),
             uid: self.incoming.imap.map(|p| i64::from(p.uid)),
             message_id: m.message_id.as_deref(),
@@ -151,6 +154,7 @@ pub(super) fn candidates<'a>(items: &[(&'a Incoming, &'a Plan)], outcomes: &mut 
                 case: Case::New,
                 message_row: crate::store::new_id(),
                 ticket_id: crate::store::new_id(),
+                source_key: incoming.source_key.clone(),
                 to: serde_json::to_string(&message.to).unwrap_or_else(|_| "[]".into()),
                 cc: serde_json::to_string(&message.cc).unwrap_or_else(|_| "[]".into()),
                 reply_to: message.reply_to.as_ref().map(Mailbox::to_string),

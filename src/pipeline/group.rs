@@ -16,7 +16,7 @@ use crate::domain::Incoming;
 use crate::domain::TicketState;
 use crate::inbound::guard::{AutoKind, Verdict};
 use crate::pipeline::plan::Plan;
-use crate::store::{CopyKey, IngestTx, NewMessage, Quarantined, Store, StoreError, TicketChange};
+use crate::store::{CopyKey, IngestTx, KeyedTable, NewMessage, Quarantined, Store, StoreError, TicketChange};
 
 /// Stores several whole messages, in source order, in one transaction (a group
 /// commit). A failure stores none of the group, so the source acknowledges none
@@ -37,13 +37,15 @@ pub async fn store_group(
             matches!(plan, Plan::Quarantine { .. }).then(|| crate::inbound::intake::sha256_hex(&incoming.raw))
         })
         .collect();
+    let mut tx = store.begin_ingest().await?;
+    let quarantine_keys = distinct_keys(&mut tx, KeyedTable::Quarantine, items, &hashes).await?;
     let quarantined: Vec<Quarantined<'_>> = items
         .iter()
-        .zip(&hashes)
-        .filter_map(|((incoming, plan), hash)| match (plan, hash) {
+        .zip(hashes.iter().zip(&quarantine_keys))
+        .filter_map(|((incoming, plan), (hash, key))| match (plan, hash) {
             (Plan::Quarantine { reason }, Some(sha256)) => Some(Quarantined {
                 mailbox: &incoming.mailbox,
-                source_key: &incoming.source_key,
+                source_key: key,
                 reason,
                 sha256,
                 size: incoming.size,
@@ -53,12 +55,17 @@ pub async fn store_group(
             _ => None,
         })
         .collect();
-    let mut tx = store.begin_ingest().await?;
     tx.quarantine(&quarantined, now).await?;
     let keys: Vec<String> =
         candidates.iter().filter_map(Candidate::copy_key).map(|(id, from)| format!("{id}\n{from}")).collect();
     tx.lock_copy_keys(&keys).await?;
     find_cases(&mut tx, &mut candidates, desk, now).await?;
+    let candidate_hashes: Vec<Option<String>> = candidates.iter().map(|c| Some(c.message.sha256.clone())).collect();
+    let candidate_items: Vec<(&Incoming, &Plan)> = candidates.iter().map(|c| items[c.index]).collect();
+    let keys = distinct_keys(&mut tx, KeyedTable::Messages, &candidate_items, &candidate_hashes).await?;
+    for (c, key) in candidates.iter_mut().zip(keys) {
+        c.source_key = key;
+    }
     let rows: Vec<NewMessage<'_>> = candidates.iter().map(Candidate::row).collect();
     let inserted = tx.insert_messages(&rows, now).await?;
     let stored = |c: &&Candidate<'_>| inserted.contains(&c.message_row);
@@ -93,6 +100,46 @@ pub async fn store_group(
         tracing::warn!(mailbox = %q.mailbox, key = %q.source_key, reason = q.reason, "message quarantined");
     }
     Ok(outcomes)
+}
+
+/// The key each message is stored under in `table`: its source's key, unless
+/// that key already holds other bytes there. A server that hands out a UID again
+/// under the same UIDVALIDITY (restored from a backup) gives new mail the key of
+/// mail stored before: it is a new message, kept under the key with its sha256
+/// added, which stays the same for it, so a repeat of it is still a duplicate.
+/// The same bytes under the same key stay a duplicate. `None` hashes are not
+/// stored in `table` and keep their key.
+async fn distinct_keys(
+    tx: &mut IngestTx,
+    table: KeyedTable,
+    items: &[(&Incoming, &Plan)],
+    hashes: &[Option<String>],
+) -> Result<Vec<String>, StoreError> {
+    let mut stored: HashMap<(&str, String), String> = HashMap::new();
+    let mut mailboxes: Vec<&str> = items.iter().map(|(incoming, _)| incoming.mailbox.as_str()).collect();
+    mailboxes.sort_unstable();
+    mailboxes.dedup();
+    for mailbox in mailboxes {
+        let asked: Vec<&str> = items
+            .iter()
+            .zip(hashes)
+            .filter(|((incoming, _), hash)| hash.is_some() && incoming.mailbox.as_str() == mailbox)
+            .map(|((incoming, _), _)| incoming.source_key.as_str())
+            .collect();
+        for (key, hash) in tx.stored_hashes(table, mailbox, &asked).await? {
+            stored.insert((mailbox, key), hash);
+        }
+    }
+    Ok(items
+        .iter()
+        .zip(hashes)
+        .map(|((incoming, _), hash)| {
+            match (stored.get(&(incoming.mailbox.as_str(), incoming.source_key.clone())), hash) {
+                (Some(kept), Some(hash)) if kept != hash => format!("{}/{hash}", incoming.source_key),
+                _ => incoming.source_key.clone(),
+            }
+        })
+        .collect())
 }
 
 /// Asks the store about each message and the desk what it means: a bounce of one

@@ -1,7 +1,8 @@
 //! What a watched mailbox remembers across reconnects (not across restarts):
 //! the backoff, and the problems it works around, each reported once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
 use crate::config::MailboxConfig;
@@ -15,9 +16,28 @@ use crate::telemetry::health::Problem;
 /// the cursor goes past those messages and they stay where they are.
 pub const AFTER_COMMIT_TRIES: u32 = 3;
 
-/// Polls in a row in which the server listed a UID but sent no body, after which
-/// the message is recorded in quarantine and passed.
-pub const WITHHELD_POLLS: u32 = 5;
+/// Tries in which the server listed a UID but did not send the message (it
+/// answered NO, left it out, or it did not arrive within the command timeout),
+/// after which, once [`WITHHELD_FOR`] has also passed, the message is recorded
+/// in quarantine and passed.
+pub const WITHHELD_TRIES: u32 = 5;
+
+/// How long a message the server holds back is tried again before it is given
+/// up: a server's passing trouble (a file it cannot read for a while, a restore,
+/// a slow link for one large message) must not cost a request its ticket.
+pub const WITHHELD_FOR: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// The longest wait between two tries of a held-back message; the first is one
+/// second, doubling from there.
+const WITHHELD_RETRY_MAX: Duration = Duration::from_secs(5 * 60);
+
+/// A message the server listed but did not send.
+#[derive(Debug, Clone, Copy)]
+pub struct Withheld {
+    pub tries: u32,
+    pub since: Instant,
+    pub next_try: Instant,
+}
 
 #[derive(Debug, Default)]
 pub struct Memory {
@@ -26,14 +46,54 @@ pub struct Memory {
     pub after_commit_failures: u32,
     /// Under which UIDVALIDITY `withheld` was counted.
     pub withheld_validity: u32,
-    /// UIDs the server listed without sending their body, and in how many polls in a row.
-    pub withheld: BTreeMap<u32, u32>,
+    /// UIDs the server listed without sending the message.
+    pub withheld: BTreeMap<u32, Withheld>,
+    /// UIDs above a held-back message that were stored while the cursor waits
+    /// below it: not fetched again, and passed once nothing below them is held.
+    pub stored_above_held: BTreeSet<u32>,
     /// Bytes one fetch may carry, when a timeout made it smaller than `ingest.batch_bytes`.
     pub fetch_bytes: Option<u64>,
     /// Maildir files recorded as unreadable in this run, by unique name.
     pub unreadable: HashSet<String>,
     /// The number of the mailbox lease held now; cursor writes are fenced with it.
     pub lease: Option<i64>,
+}
+
+impl Memory {
+    /// Whether a held-back message may be asked for again now.
+    pub fn due(&self, uid: u32, now: Instant) -> bool {
+        self.withheld.get(&uid).is_none_or(|w| w.next_try <= now && !w.given_up(now))
+    }
+
+    /// Counts one more try in which the server did not send `uid`.
+    pub fn withheld_again(&mut self, uid: u32, now: Instant) {
+        let held = self.withheld.entry(uid).or_insert(Withheld { tries: 0, since: now, next_try: now });
+        held.tries = held.tries.saturating_add(1);
+        let wait = Duration::from_secs(1u64 << (held.tries - 1).min(20)).min(WITHHELD_RETRY_MAX);
+        held.next_try = now + wait;
+    }
+
+    /// Whether `uid` was tried [`WITHHELD_TRIES`] times over at least [`WITHHELD_FOR`].
+    pub fn given_up(&self, uid: u32, now: Instant) -> bool {
+        self.withheld.get(&uid).is_some_and(|w| w.given_up(now))
+    }
+
+    /// When the next held-back message is due to be tried again.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.withheld.values().map(|w| w.next_try).min()
+    }
+
+    /// Forgets what was counted per UID, when the UIDs no longer name the same messages.
+    pub fn forget_uids(&mut self) {
+        self.withheld.clear();
+        self.stored_above_held.clear();
+    }
+}
+
+impl Withheld {
+    fn given_up(&self, now: Instant) -> bool {
+        self.tries >= WITHHELD_TRIES && now.duration_since(self.since) >= WITHHELD_FOR
+    }
 }
 
 /// Reports a problem the mailbox works around: in `/readyz`, and once in the

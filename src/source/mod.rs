@@ -28,8 +28,6 @@ pub enum SourceError {
     Imap(#[from] async_imap::error::Error),
     #[error("the server did not answer {0} in time")]
     Timeout(&'static str),
-    #[error("the server sent {got} of {expected} requested messages; reconnecting")]
-    ShortBatch { expected: usize, got: usize },
     #[error("{0}")]
     Protocol(String),
     #[error("maildir {path}: {source}")]

@@ -76,6 +76,28 @@ impl Store {
         Ok(cursor)
     }
 
+    /// Reads the folder again from UID 1 under the same `uidvalidity`, for a server
+    /// that hands out UIDs again: nothing in it is backlog any more, since all that
+    /// was there before was read. Fenced with `lease` like every cursor write.
+    pub async fn restart_cursor(&self, mailbox: &str, uidvalidity: u32, lease: Option<i64>) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE mailboxes SET last_uid = 0, backlog_uid = 0, updated_at = $1
+             WHERE name = $2 AND uidvalidity = $3 AND lease_epoch = COALESCE($4, lease_epoch)",
+        )
+        .bind(now_ms())
+        .bind(mailbox)
+        .bind(i64::from(uidvalidity))
+        .bind(lease)
+        .execute(&self.write)
+        .await?;
+        if let Some(lease) = lease
+            && done.rows_affected() == 0
+        {
+            return Err(StoreError::LeaseLost { mailbox: mailbox.to_owned(), lease });
+        }
+        Ok(())
+    }
+
     /// The stored cursor of a mailbox, if it was ever connected.
     pub async fn cursor(&self, mailbox: &str) -> Result<Option<(i64, i64)>, StoreError> {
         let row: Option<(Option<i64>, i64)> =

@@ -18,6 +18,22 @@ pub type CopyKey = (String, String);
 /// Where copies of messages are already stored: copy key to (ticket id, reference).
 pub type Copies = HashMap<CopyKey, (String, TicketRef)>;
 
+/// The tables that keep a message's bytes under a key unique per mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyedTable {
+    Messages,
+    Quarantine,
+}
+
+impl KeyedTable {
+    fn query(self) -> &'static str {
+        match self {
+            Self::Messages => "SELECT source_key, sha256 FROM messages WHERE mailbox = $1 AND source_key IN",
+            Self::Quarantine => "SELECT source_key, sha256 FROM quarantine WHERE mailbox = $1 AND source_key IN",
+        }
+    }
+}
+
 /// The acknowledgements since a moment, per recipient key and per recipient domain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AckCounts {
@@ -122,6 +138,26 @@ impl IngestTx {
     /// Where copies of these messages are stored, inside the transaction.
     pub async fn copies(&mut self, keys: &[CopyKey]) -> Result<Copies, StoreError> {
         copies(&mut self.tx, keys).await
+    }
+
+    /// The sha256 of the bytes already kept in `table` under these keys of
+    /// `mailbox`, by key.
+    pub async fn stored_hashes(
+        &mut self,
+        table: KeyedTable,
+        mailbox: &str,
+        keys: &[&str],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!("{} ({})", table.query(), placeholders(2, keys.len()));
+        // Only numbered placeholders are formatted into the statement; every value is bound.
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql)).bind(mailbox);
+        for key in keys {
+            query = query.bind(*key);
+        }
+        Ok(query.fetch_all(&mut *self.tx).await?.into_iter().collect())
     }
 
     /// The acknowledgements since `since`, inside the transaction: with the

@@ -54,7 +54,7 @@ pub use form::{FormLimits, FormQueued, FormRequest};
 pub use ingest::{BouncedMail, IngestTx, NewAttachment, NewMessage, NewTicket, Quarantined, TicketChange, new_id};
 pub use instances::{InstanceStatus, MailboxStatus, Share};
 pub use lease::LeaseHolder;
-pub use lookup::{AckCounts, Copies, CopyKey};
+pub use lookup::{AckCounts, Copies, CopyKey, KeyedTable};
 pub use models::{Correction, MailboxRequest, StoredModel};
 pub use outbox::{Due, OUTBOX_CHANNEL, OutboxRow};
 pub use outbox_queue::{QueuedMail, Requeue};

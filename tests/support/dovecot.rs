@@ -156,10 +156,17 @@ protocol imap {{
 
     /// Stops the server, dropping every connection, and starts it again on the same ports.
     pub fn restart(&mut self) {
+        self.restart_after(|_| {});
+    }
+
+    /// Stops the server, runs `meanwhile` on its home directory (the users'
+    /// Maildirs are under it), and starts it again on the same ports.
+    pub fn restart_after(&mut self, meanwhile: impl FnOnce(&std::path::Path)) {
         super::stop(&mut self.child, "TERM");
         wait_until("dovecot to stop listening", Duration::from_secs(20), || {
             std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err()
         });
+        meanwhile(&self.dir.path().join("home"));
         self.child = spawn(&self.dir.path().join("dovecot.conf"));
         self.wait_for_listeners();
     }

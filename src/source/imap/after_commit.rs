@@ -28,7 +28,7 @@ pub(super) enum AfterCommit {
     /// before the copy, so no message is ever copied twice; a crash between the
     /// commit and the copy leaves that message in the folder, uncopied.
     CopyOnce(String),
-    /// Set a flag or keyword; the search skips messages that carry it.
+    /// Set a flag or keyword; the search skips messages that carry a keyword.
     Flag(String),
 }
 
@@ -100,17 +100,13 @@ impl AfterCommit {
         matches!(self, Self::Move(_) | Self::CopyExpunge(_) | Self::Flag(_))
     }
 
-    /// The search key that leaves out messages already flagged, in flag mode.
+    /// The search key that leaves out messages already flagged, in flag mode:
+    /// only for a keyword, which is loket's own. A system flag (`\Seen`,
+    /// `\Flagged`, ...) may also be set by a person, on mail loket never took
+    /// in: the cursor and the store's unique keys decide what is new instead.
     pub(super) fn search_filter(&self) -> Option<String> {
         let Self::Flag(flag) = self else { return None };
-        Some(match flag.to_ascii_lowercase().as_str() {
-            "\\seen" => "UNSEEN".to_owned(),
-            "\\answered" => "UNANSWERED".to_owned(),
-            "\\flagged" => "UNFLAGGED".to_owned(),
-            "\\deleted" => "UNDELETED".to_owned(),
-            "\\draft" => "UNDRAFT".to_owned(),
-            _ => format!("UNKEYWORD {flag}"),
-        })
+        is_keyword(flag).then(|| format!("UNKEYWORD {flag}"))
     }
 
     async fn run(&self, mailbox: &MailboxConfig, session: &mut ImapSession, uids: &[u32]) -> Result<(), SourceError> {
@@ -164,13 +160,17 @@ pub(super) struct Acknowledger {
     pub action: AfterCommit,
     pub pending: Vec<u32>,
     pub last: Option<u32>,
+    /// The lowest UID held back in this poll: the cursor stays below it.
+    pub held_from: Option<u32>,
 }
 
 impl Acknowledger {
     pub fn stored(&mut self, group: &[Incoming]) {
         for incoming in group {
             let Some(position) = incoming.imap else { continue };
-            self.last = Some(position.uid);
+            if self.held_from.is_none_or(|held| position.uid < held) {
+                self.last = Some(position.uid);
+            }
             // An oversized message was stored with its header only: the whole
             // message stays where it is, for a person to deal with.
             if !incoming.truncated {

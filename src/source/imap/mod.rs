@@ -29,8 +29,8 @@ use tokio_util::sync::CancellationToken;
 use after_commit::AfterCommit;
 pub use connect::{ImapSession, connect};
 
-use super::SourceError;
 use super::memory::Memory;
+use super::{PollOutcome, SourceError};
 use crate::config::MailboxConfig;
 use crate::pipeline::Pipeline;
 
@@ -60,12 +60,13 @@ pub(super) async fn watch(
             let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
             return Ok(());
         }
-        if outcome.total() > 0 {
+        if outcome.total() > outcome.duplicates {
             // More may have arrived while this batch was stored.
             continue;
         }
+        let wait = next_wait(mailbox, can_idle, &outcome, memory);
         session = if can_idle {
-            match idle(session, mailbox, shutdown).await? {
+            match idle(session, mailbox, shutdown, wait).await? {
                 Some(session) => session,
                 None => return Ok(()),
             }
@@ -75,23 +76,43 @@ pub(super) async fn watch(
                     let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
                     return Ok(());
                 }
-                _ = tokio::time::sleep(Duration::from_secs(mailbox.poll_interval_secs)) => session,
+                _ = tokio::time::sleep(wait) => session,
             }
         };
     }
 }
 
-/// Waits in IDLE until the server reports a change, the IDLE times out, or
+/// How long to wait for the server before the next poll: an IDLE lasts
+/// `idle_timeout_secs`, a sleep `poll_interval_secs`. A poll that found only
+/// mail already stored waits too (it would find the same again), though no
+/// longer than `poll_interval_secs`, since mail that arrived during it was
+/// announced while it ran; and a message the server held back is tried again
+/// when its wait is over.
+fn next_wait(mailbox: &MailboxConfig, can_idle: bool, outcome: &PollOutcome, memory: &Memory) -> Duration {
+    let interval = Duration::from_secs(mailbox.poll_interval_secs);
+    let mut wait = if can_idle { Duration::from_secs(mailbox.idle_timeout_secs) } else { interval };
+    if outcome.duplicates > 0 {
+        wait = wait.min(interval);
+    }
+    if let Some(next) = memory.next_retry() {
+        let until = next.saturating_duration_since(std::time::Instant::now());
+        wait = wait.min(until.max(Duration::from_millis(100)));
+    }
+    wait
+}
+
+/// Waits in IDLE until the server reports a change, `wait` is over, or
 /// shutdown comes (then `None`).
 async fn idle(
     session: ImapSession,
     mailbox: &MailboxConfig,
     shutdown: &CancellationToken,
+    wait: Duration,
 ) -> Result<Option<ImapSession>, SourceError> {
     let mut handle = session.idle();
     timed(mailbox, "IDLE", handle.init()).await?;
     let stopped = {
-        let (wait, _stop) = handle.wait_with_timeout(Duration::from_secs(mailbox.idle_timeout_secs));
+        let (wait, _stop) = handle.wait_with_timeout(wait);
         tokio::select! {
             _ = shutdown.cancelled() => true,
             response = wait => {
