@@ -95,6 +95,7 @@ fn the_demo_makes_tickets_from_the_sample_maildir_and_they_can_be_listed() {
     for entry in std::fs::read_dir(dir.path().join("demo/outbox")).unwrap() {
         assert_eq!(mode(entry.unwrap().path()), 0o600);
     }
+    assert_eq!(mode(dir.path().join("demo/outbox")), 0o700, "no mail is readable by others while it is written");
     assert_eq!(mode(dir.path().join("demo/loket.db")), 0o600);
     assert_eq!(outbox.iter().filter(|m| m.contains("Auto-Submitted: auto-replied")).count(), 6);
     assert_eq!(outbox.iter().filter(|m| m.contains("Auto-Submitted: auto-generated")).count(), 6);

@@ -53,7 +53,11 @@ impl Transport {
         oauth: &[OAuthConfig],
     ) -> Result<Option<Self>, TransportError> {
         if let Some(dir) = &outbox.file_dir {
-            std::fs::create_dir_all(dir).map_err(|e| TransportError::Setup(format!("{}: {e}", dir.display())))?;
+            // Made readable by loket's user alone, so that no mail is readable by
+            // others between its writing and its own permissions being narrowed.
+            std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+                .create(dir)
+                .map_err(|e| TransportError::Setup(format!("{}: {e}", dir.display())))?;
             return Ok(Some(Self::File { transport: AsyncFileTransport::new(dir), dir: dir.clone() }));
         }
         smtp_config.map(|smtp_config| smtp(smtp_config, oauth)).transpose()
