@@ -190,22 +190,34 @@ impl Store {
     /// attempt is counted. The one that met the refusal (`tried`) notes why and goes
     /// behind the others due, so that the next probe tries another mail.
     pub async fn release(&self, claimed: &[Due], tried: &str, error: &str) -> Result<(), StoreError> {
+        let (refused, others): (Vec<Due>, Vec<Due>) = claimed.iter().cloned().partition(|due| due.id == tried);
+        for due in &refused {
+            let sql = format!(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, last_error = $3,
+                    next_attempt_at = {} WHERE id = $1 AND {HELD}",
+                db_now(self.backend)
+            );
+            sqlx::query(sqlx::AssertSqlSafe(held(self.backend, &sql)))
+                .bind(&due.id)
+                .bind(&due.lease_owner)
+                .bind(error)
+                .execute(&self.write)
+                .await?;
+        }
+        self.hand_back(&others).await
+    }
+
+    /// Hands claimed mails back untried, as they were: no attempt is counted, and
+    /// the next round (of any worker) takes them at once.
+    pub async fn hand_back(&self, claimed: &[Due]) -> Result<(), StoreError> {
+        let sql = format!("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND {HELD}");
+        let sql = held(self.backend, &sql);
         for due in claimed {
-            let query = if due.id == tried {
-                let sql = format!(
-                    "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, last_error = $3,
-                        next_attempt_at = {} WHERE id = $1 AND {HELD}",
-                    db_now(self.backend)
-                );
-                sqlx::query(sqlx::AssertSqlSafe(held(self.backend, &sql)))
-                    .bind(&due.id)
-                    .bind(&due.lease_owner)
-                    .bind(error)
-            } else {
-                let sql = format!("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND {HELD}");
-                sqlx::query(sqlx::AssertSqlSafe(held(self.backend, &sql))).bind(&due.id).bind(&due.lease_owner)
-            };
-            query.execute(&self.write).await?;
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(&due.id)
+                .bind(&due.lease_owner)
+                .execute(&self.write)
+                .await?;
         }
         Ok(())
     }
