@@ -13,7 +13,7 @@ use crate::support::smtp::SmtpSink;
 
 /// Puts a mail of `kind` for the ticket `t-1` straight into the outbox, as
 /// another program (or a later loket) could have.
-async fn put(db: &sqlx::AnyPool, id: &str, kind: &str, recipient: &str, now: i64) {
+pub(crate) async fn put(db: &sqlx::AnyPool, id: &str, kind: &str, recipient: &str, now: i64) {
     sqlx::query(
         "INSERT INTO outbox (id, ticket_id, kind, recipient, sender, message_id, body, state, next_attempt_at, created_at)
          VALUES ($1, 't-1', $2, $3, 'servicedesk@example.org', $4, $5, 'pending', $6, $6)",
@@ -30,7 +30,7 @@ async fn put(db: &sqlx::AnyPool, id: &str, kind: &str, recipient: &str, now: i64
 }
 
 /// The ticket `t-1` the mails [`put`] queues are about.
-async fn ticket(db: &sqlx::AnyPool, now: i64) {
+pub(crate) async fn ticket(db: &sqlx::AnyPool, now: i64) {
     sqlx::query(
         "INSERT INTO tickets (id, reference, requester_address, subject, department, status, decided_by,
             route_reason, origin_mailbox, created_at, updated_at)
