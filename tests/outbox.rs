@@ -200,3 +200,63 @@ async fn one_unreadable_mail_among_others(url: &str) {
     assert_eq!(sink.received().len(), 2);
     db.close().await;
 }
+
+/// A queue of large forwards is not read into memory a whole claim at a time:
+/// mails are claimed in turn while their bodies fit the byte bound, and a mail
+/// larger than the bound still goes, alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_of_many_large_mails_takes_only_as_many_as_its_byte_bound_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    claims_bounded_by_bytes(&crate::support::sqlite_url(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_too_a_claim_of_large_mails_is_bounded_by_bytes() {
+    let postgres = crate::support::postgres::Postgres::start();
+    claims_bounded_by_bytes(&postgres.database("claimbytes").await).await;
+}
+
+async fn claims_bounded_by_bytes(url: &str) {
+    const MIB: usize = 1024 * 1024;
+    let store = Store::connect(url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(url).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    ticket(&db, now).await;
+    let sized = |id: &str, size: usize| {
+        let mut body = format!("Message-ID: <{id}@loket>\r\nSubject: Forward\r\n\r\n").into_bytes();
+        body.resize(size, b'x');
+        body
+    };
+    for (i, size) in [MIB, MIB, MIB, MIB, MIB, MIB, 5 * MIB, 1000].into_iter().enumerate() {
+        let id = format!("m{i}");
+        put(&db, &id, "forward", "it-queue@example.org", now).await;
+        sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2")
+            .bind(sized(&id, size))
+            .bind(&id)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+
+    let bound = i64::try_from(3 * MIB + MIB / 2).unwrap();
+    let mut rounds = Vec::new();
+    loop {
+        let mut claimed: Vec<String> = store
+            .claim_due_within("w", 64, bound, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|due| due.id)
+            .collect();
+        if claimed.is_empty() {
+            break;
+        }
+        claimed.sort();
+        rounds.push(claimed);
+    }
+    // Three of 1 MiB fit 3.5 MiB; the 5 MiB mail goes alone, and the small one after it waits its turn.
+    assert_eq!(rounds, [vec!["m0", "m1", "m2"], vec!["m3", "m4", "m5"], vec!["m6"], vec!["m7"]]);
+    db.close().await;
+}
