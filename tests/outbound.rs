@@ -1,4 +1,5 @@
-//! The mails a new ticket sends, read back with a real MIME parser.
+//! The mails a new ticket sends, read back with a real MIME parser, and how a
+//! real SMTP server's refusals of them are taken.
 
 use std::time::{Duration, SystemTime};
 
@@ -165,4 +166,54 @@ fn exchange_is_told_to_hold_back_out_of_office_replies_to_every_automatic_mail()
         assert_eq!(parsed.header_raw("X-Auto-Response-Suppress").map(str::trim), Some("All"), "{:?}", mail.kind);
         assert!(parsed.header_raw("Auto-Submitted").is_some());
     }
+}
+
+/// An internal-only relay refuses an acknowledgement to an outside requester at
+/// RCPT with `554 5.7.1 Relay access denied`: that is about this recipient, so
+/// that mail fails for good (on the operator's list and the ticket's timeline),
+/// and the forward queued after it goes out in the same session, no pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_refusing_one_outside_recipient_fails_that_mail_and_the_next_mail_goes_out_at_once() {
+    use loket::domain::OutboxState;
+    use loket::outbound::outbox::{Sending, Transport, drain};
+    use loket::store::Store;
+
+    crate::support::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::sqlite_url(dir.path());
+    let sink = crate::support::smtp::SmtpSink::start();
+    sink.refuse_domain("other.org", "554 5.7.1 <anna@other.org>: Relay access denied");
+    let config = crate::support::config(&url, crate::support::free_port(), &[], &sink.section());
+    let store = Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(&url).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    crate::outbox::ticket(&db, now).await;
+    crate::outbox::put(&db, "m1", "ack", "anna@other.org", now).await;
+    crate::outbox::put(&db, "m2", "forward", "it-queue@example.org", now).await;
+
+    let transport = Transport::from_config(&config.outbox, config.smtp.as_ref(), &config.oauth)
+        .unwrap()
+        .expect("an SMTP transport");
+    // One session: the forward is sent after the refusal, over the same server.
+    let sending = Sending { connections: 1, ..Sending::from_config(&config) };
+    let delivery = drain(&store, &transport, sending).await.unwrap();
+    assert_eq!(delivery.paused, None, "{delivery:?}");
+    assert_eq!((delivery.sent, delivery.given_up), (1, 1), "{delivery:?}");
+    let recipients: Vec<Vec<String>> = sink.received().into_iter().map(|m| m.rcpt_tos).collect();
+    assert_eq!(recipients, [["it-queue@example.org"]]);
+
+    let failed = store.outbox_queue(true, 10).await.unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].id, "m1");
+    assert_eq!(failed[0].state, OutboxState::Failed);
+    assert!(failed[0].last_error.as_deref().is_some_and(|e| e.contains("Relay access denied")), "{failed:?}");
+    let noted: Vec<String> = sqlx::query_scalar("SELECT COALESCE(data, detail) FROM events WHERE ticket_id = 't-1'")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert!(noted.iter().any(|d| d.contains("Relay access denied")), "the ticket says the mail failed: {noted:?}");
+    assert_eq!(store.outbox_depth().await.unwrap(), 0, "nothing waits for a retry or a probe");
+    db.close().await;
 }

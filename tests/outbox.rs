@@ -1,16 +1,19 @@
 //! The outbox worker against a real SMTP server, over rows the store holds.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use loket::domain::OutboxState;
-use loket::outbound::outbox::{Sending, Transport, drain};
+use loket::outbound::outbox::{Sending, Transport, Wake, drain, run};
 use loket::store::{Store, Stored};
+use loket::telemetry::{health::Health, metrics::Metrics};
+use sqlx::Connection;
 
 use crate::support::smtp::SmtpSink;
 
 /// Puts a mail of `kind` for the ticket `t-1` straight into the outbox, as
 /// another program (or a later loket) could have.
-async fn put(db: &sqlx::AnyPool, id: &str, kind: &str, recipient: &str, now: i64) {
+pub(crate) async fn put(db: &sqlx::AnyPool, id: &str, kind: &str, recipient: &str, now: i64) {
     sqlx::query(
         "INSERT INTO outbox (id, ticket_id, kind, recipient, sender, message_id, body, state, next_attempt_at, created_at)
          VALUES ($1, 't-1', $2, $3, 'servicedesk@example.org', $4, $5, 'pending', $6, $6)",
@@ -24,6 +27,92 @@ async fn put(db: &sqlx::AnyPool, id: &str, kind: &str, recipient: &str, now: i64
     .execute(db)
     .await
     .unwrap();
+}
+
+/// The ticket `t-1` the mails [`put`] queues are about.
+pub(crate) async fn ticket(db: &sqlx::AnyPool, now: i64) {
+    sqlx::query(
+        "INSERT INTO tickets (id, reference, requester_address, subject, department, status, decided_by,
+            route_reason, origin_mailbox, created_at, updated_at)
+         VALUES ('t-1', 'SD-00001', 'anna@example.org', 'VPN', 'it', 'new', 'mailbox', 'mailbox', 'it-old', $1, $1)",
+    )
+    .bind(now)
+    .execute(db)
+    .await
+    .unwrap();
+}
+
+/// The store held by another writer longer than loket waits for it (its busy
+/// timeout, 10 s), just after the first mail reached a slow server: the round
+/// starts no other mail, marks those the server took once the store is back,
+/// and hands back the rest for the next round. Past the claim's lease, when
+/// any mail claimed but not marked would go out again, every mail has arrived
+/// and at most one per session twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_mark_a_mail_sent_mid_round_makes_no_mail_go_out_twice_beyond_one_per_session() {
+    const MAILS: usize = 40;
+    crate::support::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::sqlite_url(dir.path());
+    let sink = SmtpSink::start();
+    sink.slow_down(Duration::from_millis(300));
+    let config = crate::support::config(&url, crate::support::free_port(), &[], &sink.section());
+    let store = Store::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(&url).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    ticket(&db, now).await;
+    for i in 0..MAILS {
+        put(&db, &format!("m{i:02}"), "ack", &format!("employee{i}@example.org"), now).await;
+    }
+
+    let transport = Transport::from_config(&config.outbox, config.smtp.as_ref(), &config.oauth)
+        .unwrap()
+        .expect("an SMTP transport");
+    let sending = Sending { claim_lease: Duration::from_secs(20), ..Sending::from_config(&config) };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(run(
+        store.clone(),
+        transport,
+        sending,
+        Metrics::default(),
+        Health::new([]),
+        Wake::default(),
+        shutdown.clone(),
+    ));
+
+    crate::support::eventually("the first mail at the server", Duration::from_secs(30), || async {
+        !sink.received().is_empty()
+    })
+    .await;
+    let mut writer = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut writer).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    sqlx::query("COMMIT").execute(&mut writer).await.unwrap();
+
+    let received = || {
+        let mut times: HashMap<String, usize> = HashMap::new();
+        for mail in sink.received() {
+            *times.entry(crate::support::desk::message_id(&mail)).or_default() += 1;
+        }
+        times
+    };
+    crate::support::eventually("every mail at the server", Duration::from_secs(60), || async {
+        received().len() >= MAILS
+    })
+    .await;
+    tokio::time::sleep(sending.claim_lease + Duration::from_secs(5)).await;
+    shutdown.cancel();
+    worker.await.unwrap();
+
+    let times = received();
+    assert_eq!(times.len(), MAILS, "every mail arrived: {times:?}");
+    let extra: usize = times.values().map(|n| n - 1).sum();
+    assert!(extra <= sending.connections, "{extra} mails sent again for {} sessions: {times:?}", sending.connections);
+    assert_eq!(store.outbox_depth().await.unwrap(), 0, "every mail is marked sent, none waits to go again");
+    writer.close().await.unwrap();
+    db.close().await;
 }
 
 /// One row whose kind no loket wrote must not hold up the queue: a claim that
@@ -51,15 +140,7 @@ async fn one_unreadable_mail_among_others(url: &str) {
     let now = chrono::Utc::now().timestamp_millis();
     sqlx::any::install_default_drivers();
     let db = sqlx::AnyPool::connect(url).await.unwrap();
-    sqlx::query(
-        "INSERT INTO tickets (id, reference, requester_address, subject, department, status, decided_by,
-            route_reason, origin_mailbox, created_at, updated_at)
-         VALUES ('t-1', 'SD-00001', 'anna@example.org', 'VPN', 'it', 'new', 'mailbox', 'mailbox', 'it-old', $1, $1)",
-    )
-    .bind(now)
-    .execute(&db)
-    .await
-    .unwrap();
+    ticket(&db, now).await;
     put(&db, "m1", "ack", "anna@example.org", now).await;
     put(&db, "m2", "bogus", "bram@example.org", now).await;
     put(&db, "m3", "forward", "it-queue@example.org", now).await;
@@ -117,5 +198,65 @@ async fn one_unreadable_mail_among_others(url: &str) {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(drain(&store, &transport, sending).await.unwrap().total(), 0);
     assert_eq!(sink.received().len(), 2);
+    db.close().await;
+}
+
+/// A queue of large forwards is not read into memory a whole claim at a time:
+/// mails are claimed in turn while their bodies fit the byte bound, and a mail
+/// larger than the bound still goes, alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_of_many_large_mails_takes_only_as_many_as_its_byte_bound_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    claims_bounded_by_bytes(&crate::support::sqlite_url(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_too_a_claim_of_large_mails_is_bounded_by_bytes() {
+    let postgres = crate::support::postgres::Postgres::start();
+    claims_bounded_by_bytes(&postgres.database("claimbytes").await).await;
+}
+
+async fn claims_bounded_by_bytes(url: &str) {
+    const MIB: usize = 1024 * 1024;
+    let store = Store::connect(url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(url).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    ticket(&db, now).await;
+    let sized = |id: &str, size: usize| {
+        let mut body = format!("Message-ID: <{id}@loket>\r\nSubject: Forward\r\n\r\n").into_bytes();
+        body.resize(size, b'x');
+        body
+    };
+    for (i, size) in [MIB, MIB, MIB, MIB, MIB, MIB, 5 * MIB, 1000].into_iter().enumerate() {
+        let id = format!("m{i}");
+        put(&db, &id, "forward", "it-queue@example.org", now).await;
+        sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2")
+            .bind(sized(&id, size))
+            .bind(&id)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+
+    let bound = i64::try_from(3 * MIB + MIB / 2).unwrap();
+    let mut rounds = Vec::new();
+    loop {
+        let mut claimed: Vec<String> = store
+            .claim_due_within("w", 64, bound, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|due| due.id)
+            .collect();
+        if claimed.is_empty() {
+            break;
+        }
+        claimed.sort();
+        rounds.push(claimed);
+    }
+    // Three of 1 MiB fit 3.5 MiB; the 5 MiB mail goes alone, and the small one after it waits its turn.
+    assert_eq!(rounds, [vec!["m0", "m1", "m2"], vec!["m3", "m4", "m5"], vec!["m6"], vec!["m7"]]);
     db.close().await;
 }

@@ -3,7 +3,7 @@
 //! given up.
 
 use serde::Serialize;
-use sqlx::{FromRow, Row};
+use sqlx::FromRow;
 
 use std::time::Duration;
 
@@ -54,7 +54,7 @@ pub const OUTBOX_CHANNEL: &str = "loket_outbox";
 /// A mail's claim still holds: the worker's claim token (bound as `$2`), and
 /// not yet run out by the database's clock. A mail whose claim was lost is left
 /// alone: another worker may hold it now.
-const HELD: &str = "lease_owner = $2 AND state = STATE_PENDING AND lease_until > DB_NOW";
+pub(super) const HELD: &str = "lease_owner = $2 AND state = STATE_PENDING AND lease_until > DB_NOW";
 
 /// `sql` with the database's clock in [`HELD`], and the vocabulary spelled.
 pub(super) fn held(backend: Backend, sql: &str) -> String {
@@ -72,96 +72,6 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = 'signing_secret'")
             .fetch_one(&self.write)
             .await?)
-    }
-
-    /// Claims up to `limit` due mails for `worker`, for `lease` by the database's
-    /// clock: a claim is a lease of its own, under a token new for each claim, so
-    /// that only this claim may record what became of its mails. A mail is due
-    /// when it was just queued or its next attempt has come by the database's
-    /// clock; an instance whose clock runs ahead takes nothing early.
-    /// PostgreSQL skips rows other instances hold; SQLite has one writer.
-    ///
-    /// Each claimed row is read on its own: a mail the store holds in a form loket
-    /// cannot read (a kind no version of it wrote) is given up unsent, with why as
-    /// its last error, and the others go out as usual.
-    pub async fn claim_due(&self, worker: &str, limit: i64, lease: Duration) -> Result<Vec<Due>, StoreError> {
-        let skip = match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        };
-        let sql = held(
-            self.backend,
-            &format!(
-                "UPDATE outbox SET lease_owner = $1, lease_until = DB_NOW + $2 WHERE id IN (
-                SELECT id FROM outbox WHERE state = STATE_PENDING
-                  AND (next_attempt_at = created_at OR next_attempt_at <= DB_NOW)
-                  AND (lease_until IS NULL OR lease_until < DB_NOW) ORDER BY next_attempt_at, id LIMIT $3{skip})
-             RETURNING id, COALESCE(ticket_id, '') AS ticket_id, kind, recipient, sender, message_id, body,
-               attempts, created_at, failing_since, lease_owner"
-            ),
-        );
-        let token = format!("{worker}/{}", uuid::Uuid::now_v7());
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&token)
-            .bind(millis(lease))
-            .bind(limit)
-            .fetch_all(&self.write)
-            .await?;
-        let mut due = Vec::with_capacity(rows.len());
-        for row in rows {
-            match Due::from_row(&row).map_err(StoreError::from) {
-                Ok(mail) => due.push(mail),
-                Err(StoreError::Corrupt(why)) => {
-                    let id: String = row.try_get("id")?;
-                    self.give_up_unreadable(&id, &token, &why).await?;
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        Ok(due)
-    }
-
-    /// Gives up a claimed mail that loket cannot read, so that it is not claimed
-    /// again and again; its last error and the log say why.
-    async fn give_up_unreadable(&self, id: &str, token: &str, why: &str) -> Result<(), StoreError> {
-        let error = format!("given up unsent: {}", StoreError::Corrupt(why.to_owned()));
-        tracing::error!(mail = %id, %error, "an outbox row could not be read");
-        let sql = format!(
-            "UPDATE outbox SET state = STATE_FAILED, last_error = $1, failed_at = {db}, lease_owner = NULL,
-                lease_until = NULL WHERE id = $3 AND {HELD}",
-            db = db_now(self.backend)
-        );
-        sqlx::query(sqlx::AssertSqlSafe(held(self.backend, &sql)))
-            .bind(error)
-            .bind(token)
-            .bind(id)
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
-    /// Hands back every claim on pending mail. Only for a store that one instance
-    /// alone uses (SQLite under its instance lock), at its start: any claim then
-    /// was left by a loket that stopped without finishing its round, and its mails
-    /// go out now instead of when the claim runs out. Returns how many.
-    pub async fn release_stale_claims(&self) -> Result<u64, StoreError> {
-        let sql = spelled(
-            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL
-             WHERE state = STATE_PENDING AND lease_owner IS NOT NULL",
-        );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.write).await?;
-        Ok(done.rows_affected())
-    }
-
-    /// Extends the claim `token` while its mails are being sent; false once none
-    /// of them is held under it any more.
-    pub async fn renew_claim(&self, token: &str, lease: Duration) -> Result<bool, StoreError> {
-        let sql = held(
-            self.backend,
-            "UPDATE outbox SET lease_until = DB_NOW + $2 WHERE lease_owner = $1 AND state = STATE_PENDING AND lease_until > DB_NOW",
-        );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token).bind(millis(lease)).execute(&self.write).await?;
-        Ok(done.rows_affected() > 0)
     }
 
     /// Schedules another attempt `wait` from now by the database's clock, after a
@@ -190,22 +100,34 @@ impl Store {
     /// attempt is counted. The one that met the refusal (`tried`) notes why and goes
     /// behind the others due, so that the next probe tries another mail.
     pub async fn release(&self, claimed: &[Due], tried: &str, error: &str) -> Result<(), StoreError> {
+        let (refused, others): (Vec<Due>, Vec<Due>) = claimed.iter().cloned().partition(|due| due.id == tried);
+        for due in &refused {
+            let sql = format!(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, last_error = $3,
+                    next_attempt_at = {} WHERE id = $1 AND {HELD}",
+                db_now(self.backend)
+            );
+            sqlx::query(sqlx::AssertSqlSafe(held(self.backend, &sql)))
+                .bind(&due.id)
+                .bind(&due.lease_owner)
+                .bind(error)
+                .execute(&self.write)
+                .await?;
+        }
+        self.hand_back(&others).await
+    }
+
+    /// Hands claimed mails back untried, as they were: no attempt is counted, and
+    /// the next round (of any worker) takes them at once.
+    pub async fn hand_back(&self, claimed: &[Due]) -> Result<(), StoreError> {
+        let sql = format!("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND {HELD}");
+        let sql = held(self.backend, &sql);
         for due in claimed {
-            let query = if due.id == tried {
-                let sql = format!(
-                    "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, last_error = $3,
-                        next_attempt_at = {} WHERE id = $1 AND {HELD}",
-                    db_now(self.backend)
-                );
-                sqlx::query(sqlx::AssertSqlSafe(held(self.backend, &sql)))
-                    .bind(&due.id)
-                    .bind(&due.lease_owner)
-                    .bind(error)
-            } else {
-                let sql = format!("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND {HELD}");
-                sqlx::query(sqlx::AssertSqlSafe(held(self.backend, &sql))).bind(&due.id).bind(&due.lease_owner)
-            };
-            query.execute(&self.write).await?;
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(&due.id)
+                .bind(&due.lease_owner)
+                .execute(&self.write)
+                .await?;
         }
         Ok(())
     }

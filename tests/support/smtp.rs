@@ -85,6 +85,17 @@ impl SmtpSink {
         std::fs::write(path, list).expect("refused list");
     }
 
+    /// Refuses every address at `@domain` at RCPT with `reply` (code and text) from now on.
+    pub fn refuse_domain(&self, domain: &str, reply: &str) {
+        self.refuse(&format!("@{domain} {reply}"));
+    }
+
+    /// Waits `delay` before answering the end of every mail's DATA from now on, as
+    /// a slow server does.
+    pub fn slow_down(&self, delay: Duration) {
+        std::fs::write(self.dir.path().join("mail/delay.txt"), delay.as_secs_f64().to_string()).expect("delay file");
+    }
+
     /// Takes mail to every address again.
     pub fn refuse_nobody(&self) {
         let _ = std::fs::remove_file(self.dir.path().join("mail/refused.txt"));

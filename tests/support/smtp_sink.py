@@ -6,7 +6,9 @@ and implicit TLS on another, both with the test CA's certificate.
 
 With --password-file, a login is required: the user named by --user with the
 password the file holds when the client logs in (tests change it while the
-server runs). Addresses listed in the folder's refused.txt are refused at RCPT.
+server runs). Addresses listed in the folder's refused.txt are refused at RCPT;
+a line "@domain REPLY" refuses every address of that domain with that reply.
+A number of seconds in the folder's delay.txt slows the answer to every DATA.
 """
 import argparse
 import asyncio
@@ -33,15 +35,22 @@ class Sink:
             return "550 5.1.1 no such user here"
         try:
             with open(os.path.join(self.folder, "refused.txt")) as f:
-                refused = {line.strip().lower() for line in f if line.strip()}
+                lines = [line.strip().split(" ", 1) for line in f if line.strip()]
         except FileNotFoundError:
-            refused = set()
-        if address.lower() in refused:
-            return "550 5.1.1 mailbox unavailable"
+            lines = []
+        for refused in lines:
+            pattern = refused[0].lower()
+            if address.lower() == pattern or (pattern.startswith("@") and address.lower().endswith(pattern)):
+                return refused[1] if len(refused) > 1 else "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        try:
+            with open(os.path.join(self.folder, "delay.txt")) as f:
+                await asyncio.sleep(float(f.read().strip() or 0))
+        except FileNotFoundError:
+            pass
         name = f"{time.time_ns()}-{uuid.uuid4().hex}"
         meta = {
             "mail_from": envelope.mail_from,

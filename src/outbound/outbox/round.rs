@@ -2,9 +2,12 @@
 //! once, and record what happened. A session marks the mail the server accepted
 //! before it starts its next one (the marks of sessions that finish together
 //! share one transaction), so a loket that dies mid-round sends again at most
-//! one mail per session.
+//! one mail per session. A mark that fails stops the round the same way: no
+//! session starts another mail, the marks are tried again once the sessions
+//! are done, and the mails not started are handed back for the next round.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
@@ -13,6 +16,9 @@ use super::{Delivery, Refusal, SendError, Sending, Transport, jitter};
 use crate::clock::now_ms;
 use crate::store::{Due, Sent, Store, StoreError};
 use crate::telemetry::metrics::Metrics;
+
+/// The first wait before marking again mails whose mark failed; it doubles.
+const MARK_AGAIN: Duration = Duration::from_secs(1);
 
 /// What became of one claimed mail.
 enum Attempt {
@@ -23,13 +29,15 @@ enum Attempt {
         ours: Option<bool>,
     },
     Failed(SendError),
-    /// Not tried: the server had refused the session for another mail first.
+    /// Not tried: the server had refused the session for another mail first, or
+    /// a mail the server accepted could not be marked sent.
     Untried,
 }
 
 /// Claims up to `limit` due mails and delivers them, `sending.connections` at a
-/// time. When the server refuses the session, no further mail is started (those
-/// under way finish) and the untried ones are handed back uncharged.
+/// time. When the server refuses the session, or a mail it accepted cannot be
+/// marked sent, no further mail is started (those under way finish) and the
+/// untried ones are handed back uncharged.
 pub async fn step(
     store: &Store,
     transport: &Transport,
@@ -44,19 +52,30 @@ pub async fn step(
         return Ok(Delivery::default());
     };
     let claimed_in = started.elapsed();
-    let refused = AtomicBool::new(false);
+    let stopped = AtomicBool::new(false);
     let (accepted, marks) = mpsc::unbounded_channel();
     // Collected first: a stream holding the closure would not be `Send` (rust-lang/rust#102211).
     let sends: Vec<_> = claimed
         .iter()
         .enumerate()
-        .map(|(index, due)| attempt(transport, &refused, accepted.clone(), index, due))
+        .map(|(index, due)| attempt(transport, &stopped, accepted.clone(), index, due))
         .collect();
     drop(accepted);
     let sending_all = futures::stream::iter(sends).buffer_unordered(sending.connections.max(1)).collect::<Vec<_>>();
-    let (attempts, marking): (Vec<(usize, Attempt)>, Result<(), StoreError>) =
-        keep_claim(store, &token, sending, async { tokio::join!(sending_all, mark(store, &claimed, marks)) }).await;
-    let attempts: Vec<(&Due, Attempt)> = attempts.into_iter().map(|(index, a)| (&claimed[index], a)).collect();
+    let marking = mark(store, &claimed, &stopped, sending.claim_lease, marks);
+    let (attempts, marking): (Vec<(usize, Attempt)>, Result<LateMarks, StoreError>) =
+        keep_claim(store, &token, sending, async { tokio::join!(sending_all, marking) }).await;
+    let late = marking.as_ref().map_or(&[][..], Vec::as_slice);
+    let attempts: Vec<(&Due, Attempt)> = attempts
+        .into_iter()
+        .map(|(index, attempt)| match attempt {
+            Attempt::Sent { at, ours: None } => {
+                let ours = late.iter().find(|(marked, _)| *marked == index).map(|(_, ours)| *ours);
+                (&claimed[index], Attempt::Sent { at, ours })
+            }
+            attempt => (&claimed[index], attempt),
+        })
+        .collect();
 
     let sent_in = started.elapsed();
     let mut noted = Vec::new();
@@ -71,7 +90,6 @@ pub async fn step(
         }
     }
     store.note_sent(&noted).await;
-    marking?;
     let sent = attempts.iter().filter(|(_, a)| matches!(a, Attempt::Sent { .. })).count();
     let mut delivery = Delivery { sent, ..Delivery::default() };
     // Where a round's time goes: the claim and the marking wait for the store's writer.
@@ -120,7 +138,10 @@ pub async fn step(
     // The mail that met the refusal notes why and goes behind the others.
     if let (Some(refusal), Some(tried)) = (&delivery.paused, tried) {
         store.release(&untried, tried, &refusal.error).await?;
+    } else {
+        store.hand_back(&untried).await?;
     }
+    marking?;
     Ok(delivery)
 }
 
@@ -128,19 +149,22 @@ pub async fn step(
 /// that a claim outlives its slowest round and still runs out soon after an
 /// instance dies. A claim that could not be renewed is not a reason to stop
 /// sending: marking the mails checks the claim, and leaves those it lost alone.
+/// The renewal runs beside the sends, never instead of them: a renewal waiting
+/// for a store that is busy must not hold up the marks it waits for.
 async fn keep_claim<T>(store: &Store, token: &str, sending: Sending, sends: impl Future<Output = T>) -> T {
-    tokio::pin!(sends);
-    loop {
-        tokio::select! {
-            done = &mut sends => return done,
-            _ = tokio::time::sleep(sending.claim_lease / 3) => {
-                match store.renew_claim(token, sending.claim_lease).await {
-                    Ok(true) => {}
-                    Ok(false) => tracing::warn!("the outbox claim ran out while sending; its mails are not marked"),
-                    Err(error) => tracing::warn!(%error, "cannot renew the outbox claim"),
-                }
+    let renew = async {
+        loop {
+            tokio::time::sleep(sending.claim_lease / 3).await;
+            match store.renew_claim(token, sending.claim_lease).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!("the outbox claim ran out while sending; its mails are not marked"),
+                Err(error) => tracing::warn!(%error, "cannot renew the outbox claim"),
             }
         }
+    };
+    tokio::select! {
+        done = sends => done,
+        never = renew => never,
     }
 }
 
@@ -148,17 +172,33 @@ async fn keep_claim<T>(store: &Store, token: &str, sending: Sending, sends: impl
 /// whether it was marked.
 type Accepted = (usize, i64, oneshot::Sender<bool>);
 
+/// Mails marked only after a failed mark: each one's index in the claim, and
+/// whether it was still this worker's.
+type LateMarks = Vec<(usize, bool)>;
+
 /// Marks accepted mails as they come, those that arrive together in one
 /// transaction, and answers each session. After a store error nothing more is
-/// marked (the sessions learn it) and the error is returned at the end.
-async fn mark(store: &Store, claimed: &[Due], mut marks: mpsc::UnboundedReceiver<Accepted>) -> Result<(), StoreError> {
-    let mut failure = None;
+/// marked meanwhile and `stop` tells the sessions to start no other mail; once
+/// they are done, the mails accepted but not marked are marked again, waiting
+/// for the store for as long as the claim lasts. Returns those late marks (the
+/// mail's index and whether it was still ours), or the error when the store did
+/// not come back: then those mails go out again once their claim runs out, at
+/// most one per session.
+async fn mark(
+    store: &Store,
+    claimed: &[Due],
+    stop: &AtomicBool,
+    lease: Duration,
+    mut marks: mpsc::UnboundedReceiver<Accepted>,
+) -> Result<LateMarks, StoreError> {
+    let mut unmarked: Vec<(usize, i64)> = Vec::new();
     while let Some(first) = marks.recv().await {
         let mut batch = vec![first];
         while let Ok(more) = marks.try_recv() {
             batch.push(more);
         }
-        if failure.is_some() {
+        if !unmarked.is_empty() {
+            unmarked.extend(batch.into_iter().map(|(index, at, _)| (index, at)));
             continue;
         }
         let sent: Vec<Sent<'_>> = batch.iter().map(|(index, at, _)| Sent { due: &claimed[*index], at: *at }).collect();
@@ -168,22 +208,44 @@ async fn mark(store: &Store, claimed: &[Due], mut marks: mpsc::UnboundedReceiver
                     let _ = answer.send(ours);
                 }
             }
-            Err(error) => failure = Some(error),
+            Err(error) => {
+                // Set before the sessions hear that their mails are not marked.
+                stop.store(true, Ordering::SeqCst);
+                tracing::warn!(%error, "mails sent could not be marked; the round starts no other mail");
+                unmarked.extend(batch.into_iter().map(|(index, at, _)| (index, at)));
+            }
         }
     }
-    failure.map_or(Ok(()), Err)
+    if unmarked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sent: Vec<Sent<'_>> = unmarked.iter().map(|(index, at)| Sent { due: &claimed[*index], at: *at }).collect();
+    let until = tokio::time::Instant::now() + lease;
+    let mut wait = MARK_AGAIN;
+    loop {
+        tokio::time::sleep(wait).await;
+        match store.mark_sent(&sent).await {
+            Ok(ours) => {
+                tracing::info!(mails = sent.len(), "mails sent are marked after all");
+                return Ok(unmarked.iter().map(|(index, _)| *index).zip(ours).collect());
+            }
+            Err(error) if tokio::time::Instant::now() + wait >= until => return Err(error),
+            Err(error) => tracing::warn!(%error, "mails sent still cannot be marked"),
+        }
+        wait = (wait * 2).min(MARK_AGAIN * 8);
+    }
 }
 
-/// Sends one mail unless the server has refused the session meanwhile; once
+/// Sends one mail unless the round was stopped meanwhile; once
 /// the server accepted it, waits until it is marked before the session goes on.
 async fn attempt(
     transport: &Transport,
-    refused: &AtomicBool,
+    stopped: &AtomicBool,
     accepted: mpsc::UnboundedSender<Accepted>,
     index: usize,
     due: &Due,
 ) -> (usize, Attempt) {
-    if refused.load(Ordering::Relaxed) {
+    if stopped.load(Ordering::SeqCst) {
         return (index, Attempt::Untried);
     }
     match transport.send(&due.sender, &due.recipient, &due.body).await {
@@ -198,7 +260,7 @@ async fn attempt(
         }
         Err(error) => {
             if matches!(error, SendError::Server { .. }) {
-                refused.store(true, Ordering::Relaxed);
+                stopped.store(true, Ordering::SeqCst);
             }
             (index, Attempt::Failed(error))
         }

@@ -222,17 +222,23 @@ pub fn at(step: Step, error: &SmtpError) -> SendError {
     classify(step, code, &text)
 }
 
-/// The decision, by step, reply code and text.
+/// The decision, by step, reply code and text. A refusal at RCPT is about that
+/// mail's recipient, whatever its words: an internal-only relay refusing an
+/// outside address (`554 5.7.1 Relay access denied`) fails that mail, and the
+/// queue goes on.
 pub fn classify(step: Step, code: u16, text: &str) -> SendError {
     let lower = text.to_ascii_lowercase();
-    if matches!(code, 530 | 534 | 535 | 538 | 454) {
+    // A login the server no longer takes, wherever it says so; 454 at RCPT is
+    // also a relay refused for now, about that recipient.
+    if matches!(code, 530 | 534 | 535 | 538) || (code == 454 && step != Step::Recipient) {
         return SendError::Server { reason: PauseReason::Authentication, error: text.to_owned() };
     }
     let about_sender = ["sender", "send as", "sendas", "send on behalf", "not permitted to send", "relay"]
         .iter()
         .any(|w| lower.contains(w));
     let policy = lower.contains("5.7.") || lower.contains("4.7.");
-    if step == Step::Sender || (policy && about_sender) {
+    // Some servers refuse the desk's address as sender only after the content (Exchange's 5.7.60).
+    if step == Step::Sender || (step == Step::Content && policy && about_sender) {
         return SendError::Server { reason: PauseReason::Sender, error: text.to_owned() };
     }
     if code >= 500 { SendError::Permanent(text.to_owned()) } else { SendError::Transient(text.to_owned()) }
@@ -257,7 +263,9 @@ mod tests {
         let send_as = "permanent error (550): 5.7.60 SMTP; Client does not have permissions to send as this sender";
         assert_eq!(paused(classify(Step::Content, 550, send_as)), Some(PauseReason::Sender));
         let relay = "permanent error (554): 5.7.1 <x@example.com>: Relay access denied";
-        assert_eq!(paused(classify(Step::Recipient, 554, relay)), Some(PauseReason::Sender));
+        assert_eq!(paused(classify(Step::Content, 554, relay)), Some(PauseReason::Sender));
+        let required = "permanent error (530): 5.7.0 Authentication required";
+        assert_eq!(paused(classify(Step::Recipient, 530, required)), Some(PauseReason::Authentication));
         assert_eq!(paused(classify(Step::Sender, 451, "4.3.0 try later")), Some(PauseReason::Sender));
     }
 
@@ -271,5 +279,16 @@ mod tests {
         assert!(matches!(greylisted, SendError::Transient(_)), "{greylisted:?}");
         let spam = classify(Step::Content, 554, "permanent error (554): 5.7.1 message content rejected");
         assert!(matches!(spam, SendError::Permanent(_)), "{spam:?}");
+    }
+
+    #[test]
+    fn a_relay_refused_for_one_recipient_fails_that_mail_and_never_pauses_the_queue() {
+        let relay = classify(Step::Recipient, 554, "permanent error (554): 5.7.1 <x@other.org>: Relay access denied");
+        assert!(matches!(relay, SendError::Permanent(_)), "{relay:?}");
+        let soft = classify(Step::Recipient, 454, "transient error (454): 4.7.1 <x@other.org>: Relay access denied");
+        assert!(matches!(soft, SendError::Transient(_)), "{soft:?}");
+        let sender =
+            classify(Step::Recipient, 550, "permanent error (550): 5.7.1 sender not allowed to this recipient");
+        assert!(matches!(sender, SendError::Permanent(_)), "{sender:?}");
     }
 }
