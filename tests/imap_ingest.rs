@@ -128,6 +128,55 @@ async fn a_changed_uidvalidity_duplicates_nothing() {
     assert_eq!(store.count_messages().await.unwrap(), 4);
 }
 
+/// A folder loket empties (mail taken in is moved to the processed folder)
+/// holds only mail not yet taken in: when its UIDVALIDITY changes, what is in
+/// it arrived since, and is answered and forwarded as new, not kept as backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_changed_uidvalidity_mail_in_a_folder_loket_empties_is_answered_as_new() {
+    let dovecot = Dovecot::start(&["it"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::sqlite_url(dir.path());
+    let mailboxes = [TestMailbox {
+        folder: "Requests",
+        extra: "processed_folder = \"Processed\"",
+        ..TestMailbox::new("it-old", "it", "it")
+    }];
+    let config = crate::support::config(&url, dovecot.port, &mailboxes, "");
+    imap::append_all(dovecot.port, "it", "Requests", &messages("first", "it@example.org", 1)).await;
+    let store = store(&url).await;
+    let daemon = Daemon::start(&config);
+    wait_for_tickets(&store, 1).await;
+    eventually("the folder emptied", Duration::from_secs(30), || async {
+        imap::count(dovecot.port, "it", "Requests").await == 0
+    })
+    .await;
+    daemon.stop().await;
+    let old_validity = imap::uidvalidity(dovecot.port, "it", "Requests").await;
+
+    // The folder is recreated while loket is away, and a request arrives in it.
+    let mut session = imap::login(dovecot.port, "it").await;
+    session.delete("Requests").await.unwrap();
+    session.logout().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    imap::append_all(dovecot.port, "it", "Requests", &messages("arrived", "it@example.org", 1)).await;
+    assert_ne!(
+        old_validity,
+        imap::uidvalidity(dovecot.port, "it", "Requests").await,
+        "the test needs a new UIDVALIDITY"
+    );
+
+    let daemon = Daemon::start(&config);
+    wait_for_tickets(&store, 2).await;
+    daemon.stop().await;
+    let tickets = store.list_tickets(10).await.unwrap();
+    let arrived = tickets.iter().find(|t| t.subject == "arrived request 0").expect("the new request is a ticket");
+    let detail = store.ticket(arrived.reference.as_str()).await.unwrap();
+    let mut sent: Vec<String> = detail.outbox.iter().map(|o| o.kind.to_string()).collect();
+    sent.sort();
+    assert_eq!(sent, ["ack", "forward"], "answered and forwarded as new");
+    assert!(detail.events.iter().all(|e| e.kind != EventKind::History), "{:?}", detail.events);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_and_unparseable_mail_is_quarantined_and_the_next_message_still_becomes_a_ticket() {
     let dovecot = Dovecot::start(&["it"]);

@@ -15,6 +15,18 @@ pub struct MailboxCursor {
     pub fresh: bool,
 }
 
+/// What a folder holds besides new mail, which decides what mail found in it
+/// after its UIDVALIDITY changed is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderHolds {
+    /// Mail already taken in stays in the folder (flagged, or not touched): what
+    /// is there after a change is backlog, as at the first connection.
+    ProcessedToo,
+    /// Mail taken in is moved out: whatever is there after a change arrived
+    /// since, and is new.
+    OnlyUnprocessed,
+}
+
 impl Store {
     /// Loads the cursor of `mailbox` for the server's current `uidvalidity`, creating it
     /// on first connection. A changed UIDVALIDITY restarts from UID 1; the duplicate keys
@@ -27,8 +39,22 @@ impl Store {
         uid_next: u32,
         lease: Option<i64>,
     ) -> Result<MailboxCursor, StoreError> {
+        self.open_cursor_of(mailbox, uidvalidity, uid_next, lease, FolderHolds::ProcessedToo).await
+    }
+
+    /// As [`Store::open_cursor`], for a folder that holds what `holds` says: the
+    /// mail in a folder that holds only unprocessed mail is new after a change of
+    /// UIDVALIDITY (backlog only at the first connection).
+    pub async fn open_cursor_of(
+        &self,
+        mailbox: &str,
+        uidvalidity: u32,
+        uid_next: u32,
+        lease: Option<i64>,
+        holds: FolderHolds,
+    ) -> Result<MailboxCursor, StoreError> {
         let now = now_ms();
-        let backlog = i64::from(uid_next.saturating_sub(1));
+        let present = i64::from(uid_next.saturating_sub(1));
         let mut tx = self.write.begin().await?;
         super::lease::check_fence(&mut tx, mailbox, lease).await?;
         let row: Option<(Option<i64>, i64, Option<i64>)> =
@@ -44,6 +70,7 @@ impl Store {
                 fresh: false,
             },
             existing => {
+                let changed = matches!(existing, Some((Some(_), ..)));
                 if let Some((Some(stored), ..)) = existing {
                     tracing::warn!(
                         mailbox,
@@ -52,6 +79,7 @@ impl Store {
                         "UIDVALIDITY changed; reading the folder again from the start"
                     );
                 }
+                let backlog = if changed && holds == FolderHolds::OnlyUnprocessed { 0 } else { present };
                 let done = sqlx::query(
                     "INSERT INTO mailboxes (name, uidvalidity, last_uid, backlog_uid, first_connected_at, updated_at)
                      VALUES ($1, $2, 0, $3, $4, $4)

@@ -48,7 +48,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use backup::{Backup, BackupError};
-pub use cursor::MailboxCursor;
+pub use cursor::{FolderHolds, MailboxCursor};
 pub use decode::Stored;
 pub use filter::TicketFilter;
 pub use form::{FormLimits, FormQueued, FormRequest};

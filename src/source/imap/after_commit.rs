@@ -100,6 +100,15 @@ impl AfterCommit {
         matches!(self, Self::Move(_) | Self::CopyExpunge(_) | Self::Flag(_))
     }
 
+    /// Whether mail taken in leaves the folder (moved, or copied and expunged),
+    /// so that the folder holds only mail not yet taken in.
+    pub(super) fn folder_holds(&self) -> crate::store::FolderHolds {
+        match self {
+            Self::Move(_) | Self::CopyExpunge(_) => crate::store::FolderHolds::OnlyUnprocessed,
+            Self::Nothing | Self::CopyOnce(_) | Self::Flag(_) => crate::store::FolderHolds::ProcessedToo,
+        }
+    }
+
     /// The search key that leaves out messages already flagged, in flag mode:
     /// only for a keyword, which is loket's own. A system flag (`\Seen`,
     /// `\Flagged`, ...) may also be set by a person, on mail loket never took

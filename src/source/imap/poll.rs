@@ -38,7 +38,9 @@ pub(super) async fn poll(
         .ok_or_else(|| SourceError::Protocol(format!("the server reports no UIDVALIDITY for {}", mailbox.folder)))?;
     let action = action.for_selected(pipeline, mailbox, &selected);
     let uid_next = selected.uid_next.unwrap_or(1);
-    let mut cursor = pipeline.store.open_cursor(mailbox.name.as_str(), uidvalidity, uid_next, memory.lease).await?;
+    let holds = action.folder_holds();
+    let mut cursor =
+        pipeline.store.open_cursor_of(mailbox.name.as_str(), uidvalidity, uid_next, memory.lease, holds).await?;
     if cursor.fresh {
         tracing::info!(mailbox = %mailbox.name, uidvalidity, backlog_up_to = cursor.backlog_uid, "first read of this folder");
     }
