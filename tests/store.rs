@@ -303,3 +303,59 @@ async fn a_message_that_makes_storing_panic_is_quarantined_and_the_others_become
     assert_eq!(quarantined.len(), 1);
     assert!(quarantined[0].reason.contains("panicked"), "{}", quarantined[0].reason);
 }
+
+/// Retention over more tickets than one of its transactions takes: every long
+/// resolved ticket is stripped and then anonymised, a dry run counts the same
+/// as the purge removes, and a second purge finds nothing left.
+async fn purge_in_batches(url: &str) {
+    use loket::store::PurgeCutoffs;
+    let store = Store::connect(url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let config = config();
+    const TICKETS: i64 = 230;
+    let routing = std::sync::Arc::new(loket::routing::classify::Routing::from_config(&config));
+    let rules = Rules::from_config(&config, loket::sign::Signer::new(b"test"), routing);
+    let mailbox = loket::config::mailbox_named(&config.mailboxes, "it-old").unwrap();
+    let mails: Vec<Incoming> = (1..=TICKETS)
+        .map(|uid| {
+            let raw = format!(
+                "From: Anna <anna{uid}@example.org>\r\nTo: it@example.org\r\nSubject: Request {uid}\r\nMessage-ID: <p{uid}@test>\r\n\r\nHelp.\r\n"
+            );
+            incoming("it-old", u32::try_from(uid).unwrap(), raw.as_bytes())
+        })
+        .collect();
+    let plans: Vec<Plan> =
+        mails.iter().map(|m| plan_parsed(&rules, mailbox, m, loket::inbound::intake::parse(&m.raw))).collect();
+    let items: Vec<(&Incoming, &Plan)> = mails.iter().zip(&plans).collect();
+    store_group(&store, &items, "SD", &Silent, 1_000).await.unwrap();
+    assert_eq!(store.count_tickets().await.unwrap(), TICKETS);
+    let raw = sqlx::AnyPool::connect(url).await.unwrap();
+    sqlx::query("UPDATE tickets SET status = 'resolved', updated_at = 1").execute(&raw).await.unwrap();
+    let now = loket::clock::now_ms();
+    let strip = PurgeCutoffs { raw: Some(now), ..PurgeCutoffs::default() };
+    assert_eq!(store.purge(strip, true).await.unwrap().raw_messages, TICKETS, "a dry run counts");
+    assert_eq!(store.purge(strip, false).await.unwrap().raw_messages, TICKETS);
+    let kept: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE LENGTH(raw) > 0").fetch_one(&raw).await.unwrap();
+    assert_eq!(kept, 0, "no raw mail is left");
+    let anonymise = PurgeCutoffs { anonymise: Some(now), ..PurgeCutoffs::default() };
+    assert_eq!(store.purge(anonymise, true).await.unwrap().anonymised_tickets, TICKETS, "a dry run counts");
+    assert_eq!(store.purge(anonymise, false).await.unwrap().anonymised_tickets, TICKETS);
+    let named: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets WHERE requester_address <> 'anonymised'")
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    assert_eq!(named, 0, "no ticket keeps its requester");
+    let everything = PurgeCutoffs { raw: Some(now), anonymise: Some(now), quarantine: Some(now) };
+    assert!(store.purge(everything, false).await.unwrap().is_empty(), "nothing is left to purge");
+    raw.close().await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_purges_more_tickets_than_one_transaction_takes_on_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    purge_in_batches(&crate::support::sqlite_url(dir.path())).await;
+    let postgres = crate::support::postgres::Postgres::start();
+    purge_in_batches(&postgres.database("retention").await).await;
+}

@@ -42,7 +42,7 @@ pub struct AckCounts {
     pub domains: Option<HashMap<String, i64>>,
 }
 
-fn placeholders(from: usize, count: usize) -> String {
+pub(super) fn placeholders(from: usize, count: usize) -> String {
     (from..from + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
