@@ -15,7 +15,7 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(loket::cli::execute(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", loket::cli::inert(&format!("{error:#}")));
+            eprintln!("error: {}", loket::cli::inert(&loket::cli::exit::message(&error)));
             std::process::ExitCode::from(loket::cli::exit::code(&error))
         }
     }

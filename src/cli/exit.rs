@@ -30,6 +30,20 @@ pub enum CheckFailed {
     Unavailable(usize),
 }
 
+/// What the error that ended a command says, with each of its causes that it
+/// does not already say (an error often names its cause in its own words).
+pub fn message(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 /// The exit code for an error that ended a command.
 pub fn code(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
@@ -79,6 +93,19 @@ fn of_web(error: &WebError) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_names_each_cause_once() {
+        let read = ConfigError::Read {
+            path: "/etc/loket.toml".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+        };
+        let error = anyhow::Error::new(read).context("loading the config");
+        assert_eq!(
+            message(&error),
+            "loading the config: cannot read config file /etc/loket.toml: No such file or directory"
+        );
+    }
 
     #[test]
     fn a_config_error_exits_78_however_deep_it_sits() {
