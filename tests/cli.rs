@@ -822,7 +822,24 @@ async fn purge_applies_retention_to_long_resolved_tickets_down_to_the_files_byte
     let listed = stdout(&loket(&["tickets", "list", "--json", "--config", "loket.toml"], dir.path()));
     assert!(listed.contains("Sick leave"), "a dry run changes nothing: {listed}");
 
-    let purge = loket(&["purge", "--config", "loket.toml"], dir.path());
+    // A reader in the middle of a read (the status page, say) while the purge
+    // runs, for longer than SQLite's busy timeout: the WAL is emptied once it
+    // is done.
+    let mut reader = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut reader).await.unwrap();
+    let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets").fetch_one(&mut reader).await.unwrap();
+    let purging = Command::new(env!("CARGO_BIN_EXE_loket"))
+        .args(["purge", "--config", "loket.toml"])
+        .current_dir(dir.path())
+        .env("LOKET_LOG", "warn")
+        .env_remove("LOKET_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    sqlx::query("COMMIT").execute(&mut reader).await.unwrap();
+    let purge = purging.wait_with_output().unwrap();
     assert!(purge.status.success(), "{}", stderr(&purge));
     assert!(stdout(&purge).contains("1 tickets were anonymised"), "{}", stdout(&purge));
     let listed = stdout(&loket(&["tickets", "list", "--json", "--config", "loket.toml"], dir.path()));

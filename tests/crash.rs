@@ -278,10 +278,11 @@ async fn a_message_that_cannot_be_stored_is_quarantined_after_its_tries_across_a
 }
 
 /// A database that is only busy (here: a deadlock it reports for one message,
-/// for a while) does not count against the message: however many tries it
-/// takes, the message becomes a ticket once the database can store it.
+/// for a while) counts far less against the message: past
+/// `ingest.max_store_attempts` tries the message is not quarantined, and it
+/// becomes a ticket once the database can store it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_the_database_is_too_busy_to_store_is_never_quarantined_for_it() {
+async fn a_message_the_database_is_too_busy_to_store_is_not_quarantined_after_its_usual_tries() {
     let postgres = crate::support::postgres::Postgres::start();
     let url = postgres.database("busy").await;
     let store = Store::connect(&url, 2).await.unwrap();

@@ -45,11 +45,11 @@ pub(crate) async fn ticket(db: &sqlx::AnyPool, now: i64) {
 /// The store held by another writer longer than loket waits for it (its busy
 /// timeout, 10 s), just after the first mail reached a slow server: the round
 /// starts no other mail, marks those the server took once the store is back,
-/// and hands back the rest for the next round. Past the claim's lease, when
-/// any mail claimed but not marked would go out again, every mail has arrived
-/// and at most one per session twice.
+/// and hands back the rest for the next round, even though the claim ran out
+/// meanwhile (no other worker took its mails). Past the claim's lease, when any
+/// mail claimed but not marked would go out again, every mail has arrived once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_that_cannot_mark_a_mail_sent_mid_round_makes_no_mail_go_out_twice_beyond_one_per_session() {
+async fn a_store_that_cannot_mark_a_mail_sent_mid_round_makes_no_mail_go_out_twice() {
     const MAILS: usize = 40;
     crate::support::init_tracing();
     let dir = tempfile::tempdir().unwrap();
@@ -70,7 +70,7 @@ async fn a_store_that_cannot_mark_a_mail_sent_mid_round_makes_no_mail_go_out_twi
     let transport = Transport::from_config(&config.outbox, config.smtp.as_ref(), &config.oauth)
         .unwrap()
         .expect("an SMTP transport");
-    let sending = Sending { claim_lease: Duration::from_secs(20), ..Sending::from_config(&config) };
+    let sending = Sending { claim_lease: Duration::from_secs(10), ..Sending::from_config(&config) };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let worker = tokio::spawn(run(
         store.clone(),
@@ -87,8 +87,10 @@ async fn a_store_that_cannot_mark_a_mail_sent_mid_round_makes_no_mail_go_out_twi
     })
     .await;
     let mut writer = sqlx::AnyConnection::connect(&url).await.unwrap();
+    // Longer than the store's busy timeout, and than the claim's lease: the
+    // claim runs out while the store is away.
     sqlx::query("BEGIN IMMEDIATE").execute(&mut writer).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    tokio::time::sleep(Duration::from_secs(18)).await;
     sqlx::query("COMMIT").execute(&mut writer).await.unwrap();
 
     let received = || {
@@ -109,7 +111,7 @@ async fn a_store_that_cannot_mark_a_mail_sent_mid_round_makes_no_mail_go_out_twi
     let times = received();
     assert_eq!(times.len(), MAILS, "every mail arrived: {times:?}");
     let extra: usize = times.values().map(|n| n - 1).sum();
-    assert!(extra <= sending.connections, "{extra} mails sent again for {} sessions: {times:?}", sending.connections);
+    assert_eq!(extra, 0, "mails sent again: {times:?}");
     assert_eq!(store.outbox_depth().await.unwrap(), 0, "every mail is marked sent, none waits to go again");
     writer.close().await.unwrap();
     db.close().await;

@@ -24,6 +24,10 @@ use crate::store::{Store, StoreError};
 use crate::telemetry::health::Health;
 use crate::telemetry::metrics::Metrics;
 
+/// How many times more tries a message gets when storing it failed on a
+/// database that was only busy, locked or timed out.
+const TRANSIENT_PATIENCE: u32 = 20;
+
 #[derive(Clone)]
 pub struct Pipeline {
     pub config: Arc<Config>,
@@ -84,9 +88,9 @@ impl Pipeline {
     /// Plans several messages (reading them in parallel) and stores them whole, in
     /// order, in one group commit. When the group cannot be stored, each message is
     /// stored on its own, so one message that cannot be stored never holds back the
-    /// others: its failure (unless the database was only busy or away) is counted
-    /// in the store, and after
-    /// `ingest.max_store_attempts` it is quarantined with the error. An error means
+    /// others: its failure is counted in the store, and after
+    /// `ingest.max_store_attempts` (twenty times as many when the database was
+    /// only busy, locked or timed out) it is quarantined with the error. An error means
     /// the messages from the failing one on are not stored (the source fetches them
     /// again); those before it are.
     pub async fn ingest_all(
@@ -146,16 +150,18 @@ impl Pipeline {
                     continue;
                 }
                 Err(error @ StoreError::LeaseLost { .. }) => return Err(error),
-                // The database is busy, locked or away: not the message's fault,
-                // and the source tries again later.
-                Err(error) if error.is_transient() => return Err(error),
                 Err(error) => error,
             };
             // A store that cannot count the failure is itself failing: nothing is
             // blamed on the message, and the source tries again later.
             let attempts =
                 self.store.record_ingest_failure(mailbox.name.as_str(), key, &error.to_string(), now_ms()).await?;
-            let limit = self.config.ingest.max_store_attempts;
+            // A database that is busy, locked or timed out is seldom the
+            // message's fault, and may stay so for a while (a long lock, a
+            // failover): such failures quarantine it only after many more tries,
+            // so that one that recurs for this message alone still ends.
+            let patience = if error.is_transient() { TRANSIENT_PATIENCE } else { 1 };
+            let limit = self.config.ingest.max_store_attempts.saturating_mul(patience);
             if attempts < limit {
                 tracing::warn!(mailbox = %mailbox.name, key, attempts, limit, %error, "a message could not be stored; it is tried again");
                 return Err(error);

@@ -83,6 +83,15 @@ impl Memory {
         self.withheld.values().map(|w| w.next_try).min()
     }
 
+    /// Forgets held-back and stored UIDs that the folder no longer holds (`found`
+    /// is what a search of it found); whether any held-back one was forgotten.
+    pub fn keep_only(&mut self, found: &std::collections::HashSet<u32>) -> bool {
+        let held = self.withheld.len();
+        self.withheld.retain(|uid, _| found.contains(uid));
+        self.stored_above_held.retain(|uid| found.contains(uid));
+        self.withheld.len() < held
+    }
+
     /// Forgets what was counted per UID, when the UIDs no longer name the same messages.
     pub fn forget_uids(&mut self) {
         self.withheld.clear();
@@ -116,4 +125,26 @@ pub fn resolved(pipeline: &Pipeline, mailbox: &MailboxConfig, problem: Problem) 
 /// with the reason. A repeat (same key or same bytes) stores nothing.
 pub async fn quarantine(pipeline: &Pipeline, incoming: &Incoming, reason: String) -> Result<IngestOutcome, StoreError> {
     pipeline.quarantine(incoming, reason).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_back_message_that_left_the_folder_is_no_longer_waited_for() {
+        let mut memory = Memory::default();
+        let now = Instant::now();
+        memory.withheld_again(5, now);
+        memory.withheld_again(7, now);
+        memory.stored_above_held.insert(6);
+        assert!(memory.next_retry().is_some());
+        let found: HashSet<u32> = [6, 7].into_iter().collect();
+        assert!(memory.keep_only(&found), "5 was forgotten");
+        assert_eq!(memory.withheld.keys().copied().collect::<Vec<_>>(), [7]);
+        assert!(!memory.keep_only(&found), "nothing more to forget");
+        let found: HashSet<u32> = HashSet::new();
+        assert!(memory.keep_only(&found));
+        assert!(memory.next_retry().is_none() && memory.stored_above_held.is_empty(), "nothing left to wait for");
+    }
 }

@@ -16,8 +16,10 @@ pub struct Sent<'a> {
 
 impl Store {
     /// Marks mails sent, then notes them on their tickets' timelines. Only a mail
-    /// its claim still holds (its token, not run out by the database's clock) is
-    /// marked: one whose claim ran out may be another's now. The states are committed on their own first, so that a timeline that
+    /// its claim still holds (its token) is marked: one that another worker
+    /// claimed since is that worker's now. A claim that ran out while the store
+    /// was away still holds its mails until another worker claims them, since a
+    /// claim writes its own token. The states are committed on their own first, so that a timeline that
     /// cannot be written never makes a mail go out again. The composed bytes are
     /// dropped: they hold the tracking link, which the store does not keep once
     /// the mail no longer needs sending. Returns, per mail, whether it was still
@@ -40,7 +42,7 @@ impl Store {
             self.backend,
             "UPDATE outbox SET state = STATE_SENT, sent_at = $1, attempts = attempts + 1, last_error = NULL,
                 lease_owner = NULL, lease_until = NULL, body = $3
-             WHERE id = $4 AND lease_owner = $2 AND state = STATE_PENDING AND lease_until > DB_NOW",
+             WHERE id = $4 AND lease_owner = $2 AND state = STATE_PENDING",
         );
         let mut marked = Vec::with_capacity(sent.len());
         let mut tx = self.write.begin().await?;

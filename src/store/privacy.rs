@@ -158,11 +158,29 @@ impl Store {
     }
 
     /// Empties SQLite's WAL into the file, where removed text was already
-    /// overwritten (`secure_delete`): quick, unlike rewriting the file.
+    /// overwritten (`secure_delete`): quick, unlike rewriting the file. A reader
+    /// in the middle of a read (the status page, a command) keeps the WAL from
+    /// being emptied: SQLite waits for it up to the busy timeout, and it is
+    /// tried a few times; after that the next checkpoint empties it, and a
+    /// warning says so.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.write).await?;
+        if self.backend != Backend::Sqlite {
+            return Ok(());
         }
+        for _ in 0..CHECKPOINT_TRIES {
+            let (busy, _, _): (i64, i64, i64) =
+                sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&self.write).await?;
+            if busy == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        tracing::warn!(
+            "readers kept SQLite's WAL from being emptied: removed text stays in it until the next checkpoint"
+        );
         Ok(())
     }
 }
+
+/// How many times emptying SQLite's WAL is tried.
+const CHECKPOINT_TRIES: usize = 3;

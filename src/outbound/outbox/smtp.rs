@@ -236,9 +236,19 @@ pub fn classify(step: Step, code: u16, text: &str) -> SendError {
     let about_sender = ["sender", "send as", "sendas", "send on behalf", "not permitted to send", "relay"]
         .iter()
         .any(|w| lower.contains(w));
+    // What refuses the sender address itself, not this sender to this recipient.
+    let refuses_sender_address = ["sender address rejected", "not owned by", "send as", "sendas", "send on behalf"]
+        .iter()
+        .any(|w| lower.contains(w));
     let policy = lower.contains("5.7.") || lower.contains("4.7.");
-    // Some servers refuse the desk's address as sender only after the content (Exchange's 5.7.60).
-    if step == Step::Sender || (step == Step::Content && policy && about_sender) {
+    // Some servers refuse the desk's address as sender only after the content
+    // (Exchange's 5.7.60), or at RCPT (Postfix delays its sender checks to
+    // there: "Sender address rejected"); a relay refused at RCPT is about that
+    // recipient alone.
+    if step == Step::Sender
+        || (step == Step::Content && policy && about_sender)
+        || (step == Step::Recipient && policy && refuses_sender_address)
+    {
         return SendError::Server { reason: PauseReason::Sender, error: text.to_owned() };
     }
     if code >= 500 { SendError::Permanent(text.to_owned()) } else { SendError::Transient(text.to_owned()) }
@@ -267,6 +277,10 @@ mod tests {
         let required = "permanent error (530): 5.7.0 Authentication required";
         assert_eq!(paused(classify(Step::Recipient, 530, required)), Some(PauseReason::Authentication));
         assert_eq!(paused(classify(Step::Sender, 451, "4.3.0 try later")), Some(PauseReason::Sender));
+        // Postfix's sender checks, delayed to RCPT (smtpd_delay_reject).
+        let not_owned =
+            "permanent error (553): 5.7.1 <servicedesk@example.org>: Sender address rejected: not owned by user loket";
+        assert_eq!(paused(classify(Step::Recipient, 553, not_owned)), Some(PauseReason::Sender));
     }
 
     #[test]

@@ -71,6 +71,11 @@ pub(super) async fn poll(
     }
     let found = timed(mailbox, "UID SEARCH", session.uid_search(&query)).await?;
     drain_unsolicited(session);
+    // A held-back message that left the folder (deleted or moved by a person)
+    // is no longer waited for.
+    if memory.keep_only(&found) && memory.withheld.is_empty() {
+        resolved(pipeline, mailbox, Problem::WithheldMessage);
+    }
     // `n:*` also matches the highest UID when it is below n, so filter again;
     // what was stored above a held-back message is not fetched again.
     let mut uids: Vec<u32> =
