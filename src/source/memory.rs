@@ -55,6 +55,9 @@ pub struct Memory {
     pub fetch_bytes: Option<u64>,
     /// Maildir files recorded as unreadable in this run, by unique name.
     pub unreadable: HashSet<String>,
+    /// The server announced new mail (EXISTS, RECENT) after this poll's
+    /// search: only the next search finds it, and IDLE would not hear of it again.
+    pub announced: bool,
     /// The number of the mailbox lease held now; cursor writes are fenced with it.
     pub lease: Option<i64>,
 }

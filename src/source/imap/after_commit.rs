@@ -118,7 +118,13 @@ impl AfterCommit {
         is_keyword(flag).then(|| format!("UNKEYWORD {flag}"))
     }
 
-    async fn run(&self, mailbox: &MailboxConfig, session: &mut ImapSession, uids: &[u32]) -> Result<(), SourceError> {
+    async fn run(
+        &self,
+        mailbox: &MailboxConfig,
+        session: &mut ImapSession,
+        uids: &[u32],
+        heard: &mut bool,
+    ) -> Result<(), SourceError> {
         if uids.is_empty() {
             return Ok(());
         }
@@ -150,7 +156,7 @@ impl AfterCommit {
                 store(session, &format!("+FLAGS.SILENT ({flag})")).await?;
             }
         }
-        drain_unsolicited(session);
+        *heard |= drain_unsolicited(session);
         Ok(())
     }
 }
@@ -199,7 +205,7 @@ impl Acknowledger {
         session: &mut ImapSession,
         memory: &mut Memory,
     ) -> Result<(), SourceError> {
-        let result = self.action.run(mailbox, session, &self.pending).await;
+        let result = self.action.run(mailbox, session, &self.pending, &mut memory.announced).await;
         let keep_session = match result {
             Ok(()) => {
                 if memory.after_commit_failures > 0 {

@@ -23,6 +23,7 @@ pub(super) async fn fetch_sizes(
     mailbox: &MailboxConfig,
     session: &mut ImapSession,
     uids: &[u32],
+    heard: &mut bool,
 ) -> Result<(BTreeMap<u32, u64>, BTreeSet<u32>), SourceError> {
     let set = uidset::format(uids);
     let fetches = timed(mailbox, "UID FETCH (RFC822.SIZE FLAGS)", async {
@@ -30,7 +31,7 @@ pub(super) async fn fetch_sizes(
         stream.try_collect::<Vec<_>>().await
     })
     .await?;
-    drain_unsolicited(session);
+    *heard |= drain_unsolicited(session);
     // An unsolicited FETCH of flags carries no size: it must not hide the real one.
     let sizes = fetches.iter().filter_map(|f| Some((f.uid?, u64::from(f.size?)))).collect();
     let seen = fetches
@@ -72,6 +73,7 @@ pub(super) async fn fetch_batch(
     batch: &[u32],
     sizes: &BTreeMap<u32, u64>,
     max_message_bytes: u64,
+    heard: &mut bool,
 ) -> Result<BTreeMap<u32, Fetched>, SourceError> {
     let (whole, headers_only): (Vec<u32>, Vec<u32>) =
         batch.iter().partition(|uid| sizes.get(uid).copied().unwrap_or(0) <= max_message_bytes);
@@ -87,7 +89,7 @@ pub(super) async fn fetch_batch(
             let fetches = match fetch_with_progress(mailbox, session, &uidset::format(&uids), query).await {
                 Ok(fetches) => fetches,
                 Err(SourceError::Imap(async_imap::error::Error::No(reason))) => {
-                    drain_unsolicited(session);
+                    *heard |= drain_unsolicited(session);
                     if uids.len() > 1 {
                         let (left, right) = uids.split_at(uids.len() / 2);
                         work.push(right.to_vec());
@@ -99,7 +101,7 @@ pub(super) async fn fetch_batch(
                 }
                 Err(other) => return Err(other),
             };
-            drain_unsolicited(session);
+            *heard |= drain_unsolicited(session);
             for fetch in &fetches {
                 let Some(uid) = fetch.uid else { continue };
                 let raw = if truncated { fetch.header() } else { fetch.body() };
@@ -138,9 +140,18 @@ async fn fetch_with_progress(
 }
 
 /// Unsolicited responses (EXISTS, EXPUNGE, FETCH of flags) queue up in a channel;
-/// loket re-reads state from the cursor, so they are only discarded.
-pub(super) fn drain_unsolicited(session: &mut ImapSession) {
-    while session.unsolicited_responses.try_recv().is_ok() {}
+/// loket re-reads state from the cursor, so they are discarded, and it is told
+/// whether one announced new mail (EXISTS or RECENT): mail that arrived after a
+/// search, which only the next search finds.
+pub(super) fn drain_unsolicited(session: &mut ImapSession) -> bool {
+    let mut announced = false;
+    while let Ok(response) = session.unsolicited_responses.try_recv() {
+        announced |= matches!(
+            response,
+            async_imap::types::UnsolicitedResponse::Exists(_) | async_imap::types::UnsolicitedResponse::Recent(_)
+        );
+    }
+    announced
 }
 
 #[cfg(test)]

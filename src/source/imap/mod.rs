@@ -60,8 +60,10 @@ pub(super) async fn watch(
             let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
             return Ok(());
         }
-        if outcome.total() > outcome.duplicates {
-            // More may have arrived while this batch was stored.
+        // More may have arrived while this batch was stored. Mail announced
+        // after the search, or before IDLE starts, is announced only once: IDLE
+        // would not hear of it again.
+        if outcome.total() > outcome.duplicates || outcome.announced || fetch::drain_unsolicited(&mut session) {
             continue;
         }
         let wait = next_wait(mailbox, can_idle, &outcome, memory);

@@ -70,7 +70,7 @@ pub(super) async fn poll(
         query = format!("{query} {filter}");
     }
     let found = timed(mailbox, "UID SEARCH", session.uid_search(&query)).await?;
-    drain_unsolicited(session);
+    memory.announced = drain_unsolicited(session);
     // A held-back message that left the folder (deleted or moved by a person)
     // is no longer waited for.
     if memory.keep_only(&found) && memory.withheld.is_empty() {
@@ -88,7 +88,7 @@ pub(super) async fn poll(
     let mut outcome = PollOutcome::default();
     let ingest = &pipeline.config.ingest;
     for chunk in uids.chunks(ingest.batch_size as usize) {
-        let (sizes, seen) = fetch_sizes(mailbox, session, chunk).await?;
+        let (sizes, seen) = fetch_sizes(mailbox, session, chunk, &mut memory.announced).await?;
         let limit = memory.fetch_bytes.unwrap_or(ingest.batch_bytes).min(ingest.batch_bytes);
         for batch in split_by_bytes(chunk, &sizes, limit) {
             // A message the server held back is asked for again only when its next
@@ -100,29 +100,34 @@ pub(super) async fn poll(
                 .copied()
                 .filter(|uid| memory.due(*uid, now))
                 .partition(|uid| memory.withheld.contains_key(uid));
-            let mut fetched = match fetch_batch(mailbox, session, &fresh, &sizes, ingest.max_message_bytes).await {
-                Ok(fetched) => fetched,
-                Err(SourceError::Timeout(what)) => {
-                    if let [uid] = fresh[..] {
-                        memory.withheld_again(uid, now);
-                    }
-                    let smaller = (limit / 2).max(1);
-                    memory.fetch_bytes = Some(smaller);
-                    let text = format!(
-                        "fetching {} messages did not progress within command_timeout_secs; \
+            let mut fetched =
+                match fetch_batch(mailbox, session, &fresh, &sizes, ingest.max_message_bytes, &mut memory.announced)
+                    .await
+                {
+                    Ok(fetched) => fetched,
+                    Err(SourceError::Timeout(what)) => {
+                        if let [uid] = fresh[..] {
+                            memory.withheld_again(uid, now);
+                        }
+                        let smaller = (limit / 2).max(1);
+                        memory.fetch_bytes = Some(smaller);
+                        let text = format!(
+                            "fetching {} messages did not progress within command_timeout_secs; \
                          groups are now at most {smaller} bytes",
-                        fresh.len()
-                    );
-                    report(pipeline, mailbox, Problem::SlowFetch, &text);
-                    return Err(SourceError::Timeout(what));
-                }
-                Err(error) => return Err(error),
-            };
+                            fresh.len()
+                        );
+                        report(pipeline, mailbox, Problem::SlowFetch, &text);
+                        return Err(SourceError::Timeout(what));
+                    }
+                    Err(error) => return Err(error),
+                };
             let mut asked = fresh.clone();
             let mut broken = None;
             for uid in retried {
                 asked.push(uid);
-                match fetch_batch(mailbox, session, &[uid], &sizes, ingest.max_message_bytes).await {
+                match fetch_batch(mailbox, session, &[uid], &sizes, ingest.max_message_bytes, &mut memory.announced)
+                    .await
+                {
                     Ok(got) => fetched.extend(got),
                     Err(error) => {
                         broken = Some(error);
@@ -239,5 +244,6 @@ pub(super) async fn poll(
         pipeline.store.advance_cursor(mailbox.name.as_str(), uidvalidity, last, memory.lease).await?;
         memory.stored_above_held.clear();
     }
+    outcome.announced = memory.announced;
     Ok(outcome)
 }
