@@ -365,6 +365,18 @@ fn check_fails_on_a_broken_template_and_an_smtp_server_that_does_not_answer() {
     assert_eq!(output.status.code(), Some(78), "{printed}");
     assert!(printed.contains("templates: FAILED: template ack.en.txt"), "{printed}");
     assert!(printed.contains("outgoing mail: ok (written as files to"), "{printed}");
+
+    // An operator's own templates that leave out what keeps people safe: the
+    // department's warning about a sender loket cannot verify, the form's
+    // Confirm button.
+    std::fs::remove_file(dir.path().join("templates/ack.en.txt.hbs")).unwrap();
+    std::fs::write(dir.path().join("templates/update.txt.hbs"), "Ticket {{reference}}: {{text}}\n").unwrap();
+    let printed = stdout(&loket(&["check", "--config", "loket.toml"], dir.path()));
+    assert!(printed.contains("templates: FAILED: template update.txt: it does not show {{warning}}"), "{printed}");
+    std::fs::remove_file(dir.path().join("templates/update.txt.hbs")).unwrap();
+    std::fs::write(dir.path().join("templates/form.html.hbs"), "<html><body>{{desk}}</body></html>").unwrap();
+    let printed = stdout(&loket(&["check", "--config", "loket.toml"], dir.path()));
+    assert!(printed.contains("templates: FAILED: template form.html: it has no Confirm button"), "{printed}");
 }
 
 #[test]

@@ -52,6 +52,9 @@ pub enum RenderError {
     Unknown(String),
 }
 
+/// The warning the forward and update templates are checked to show.
+const SAMPLE_WARNING: &str = "loket cannot tell who sent this mail";
+
 /// The values of an acknowledgement.
 #[derive(Debug, Clone, Serialize)]
 pub struct AckView {
@@ -202,7 +205,7 @@ impl Renderer {
             decided: "model (92%)".into(),
             desk: "Service Desk".into(),
             text: "My laptop is broken.".into(),
-            warning: None,
+            warning: Some(SAMPLE_WARNING.into()),
         };
         let relay = RelayView {
             name: ack.name.clone(),
@@ -225,7 +228,18 @@ impl Renderer {
                 Some("ack" | "closed") => self.render(name, &ack)?,
                 Some("relay" | "moved") => self.render(name, &relay)?,
                 Some("notice") => self.render(name, &notice)?,
-                _ => self.render(name, &forward)?,
+                stem => {
+                    let text = self.render(name, &forward)?;
+                    if matches!(stem, Some("forward" | "update")) && !text.contains(SAMPLE_WARNING) {
+                        return Err(RenderError::Template {
+                            name: (*name).to_owned(),
+                            reason: "it does not show {{warning}}, so the department would not learn that loket \
+                                     cannot verify who sent a mail (see the shipped template)"
+                                .into(),
+                        });
+                    }
+                    text
+                }
             };
         }
         Ok(())

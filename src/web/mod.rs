@@ -73,7 +73,15 @@ pub struct Listeners {
 /// `loket check`), not at the first visitor.
 pub fn check_pages(renderer: &Renderer) -> Result<(), RenderError> {
     renderer.render("status.html", &status::sample())?;
-    renderer.render("form.html", &form::sample())?;
+    let form = renderer.render("form.html", &form::sample())?;
+    if !form.contains("action=\"/new/confirm\"") {
+        return Err(RenderError::Template {
+            name: "form.html".into(),
+            reason: "it has no Confirm button: the page of a confirmation link needs `{{#if confirm}}` with a form \
+                     that posts r, e and s to /new/confirm (see the shipped template)"
+                .into(),
+        });
+    }
     Ok(())
 }
 
