@@ -46,9 +46,6 @@ pub struct PollOutcome {
     pub bounced: usize,
     pub duplicates: usize,
     pub quarantined: usize,
-    /// The server announced new mail after the poll's search: the next
-    /// search finds it.
-    pub announced: bool,
 }
 
 impl PollOutcome {

@@ -63,7 +63,7 @@ pub(super) async fn watch(
         // More may have arrived while this batch was stored. Mail announced
         // after the search, or before IDLE starts, is announced only once: IDLE
         // would not hear of it again.
-        if outcome.total() > outcome.duplicates || outcome.announced || fetch::drain_unsolicited(&mut session) {
+        if outcome.total() > outcome.duplicates || memory.announced || fetch::drain_unsolicited(&mut session) {
             continue;
         }
         let wait = next_wait(mailbox, can_idle, &outcome, memory);

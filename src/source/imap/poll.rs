@@ -244,6 +244,5 @@ pub(super) async fn poll(
         pipeline.store.advance_cursor(mailbox.name.as_str(), uidvalidity, last, memory.lease).await?;
         memory.stored_above_held.clear();
     }
-    outcome.announced = memory.announced;
     Ok(outcome)
 }
