@@ -176,7 +176,6 @@ fn exchange_is_told_to_hold_back_out_of_office_replies_to_every_automatic_mail()
 async fn a_relay_refusing_one_outside_recipient_fails_that_mail_and_the_next_mail_goes_out_at_once() {
     use loket::domain::OutboxState;
     use loket::outbound::outbox::{Sending, Transport, drain};
-    use loket::store::Store;
 
     crate::support::init_tracing();
     let dir = tempfile::tempdir().unwrap();
@@ -184,12 +183,7 @@ async fn a_relay_refusing_one_outside_recipient_fails_that_mail_and_the_next_mai
     let sink = crate::support::smtp::SmtpSink::start();
     sink.refuse_domain("other.org", "554 5.7.1 <anna@other.org>: Relay access denied");
     let config = crate::support::config(&url, crate::support::free_port(), &[], &sink.section());
-    let store = Store::connect(&url, 2).await.unwrap();
-    store.migrate().await.unwrap();
-    sqlx::any::install_default_drivers();
-    let db = sqlx::AnyPool::connect(&url).await.unwrap();
-    let now = chrono::Utc::now().timestamp_millis();
-    crate::outbox::ticket(&db, now).await;
+    let (store, db, now) = crate::outbox::queue_store(&url).await;
     crate::outbox::put(&db, "m1", "ack", "anna@other.org", now).await;
     crate::outbox::put(&db, "m2", "forward", "it-queue@example.org", now).await;
 

@@ -29,8 +29,20 @@ pub(crate) async fn put(db: &sqlx::AnyPool, id: &str, kind: &str, recipient: &st
     .unwrap();
 }
 
+/// A migrated store at `url`, a pool of its own on it to queue mails with
+/// [`put`], and the moment the ticket they are about was made.
+pub(crate) async fn queue_store(url: &str) -> (Store, sqlx::AnyPool, i64) {
+    let store = Store::connect(url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(url).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    ticket(&db, now).await;
+    (store, db, now)
+}
+
 /// The ticket `t-1` the mails [`put`] queues are about.
-pub(crate) async fn ticket(db: &sqlx::AnyPool, now: i64) {
+async fn ticket(db: &sqlx::AnyPool, now: i64) {
     sqlx::query(
         "INSERT INTO tickets (id, reference, requester_address, subject, department, status, decided_by,
             route_reason, origin_mailbox, created_at, updated_at)
@@ -57,12 +69,7 @@ async fn a_store_that_cannot_mark_a_mail_sent_mid_round_makes_no_mail_go_out_twi
     let sink = SmtpSink::start();
     sink.slow_down(Duration::from_millis(300));
     let config = crate::support::config(&url, crate::support::free_port(), &[], &sink.section());
-    let store = Store::connect(&url, 2).await.unwrap();
-    store.migrate().await.unwrap();
-    sqlx::any::install_default_drivers();
-    let db = sqlx::AnyPool::connect(&url).await.unwrap();
-    let now = chrono::Utc::now().timestamp_millis();
-    ticket(&db, now).await;
+    let (store, db, now) = queue_store(&url).await;
     for i in 0..MAILS {
         put(&db, &format!("m{i:02}"), "ack", &format!("employee{i}@example.org"), now).await;
     }
@@ -136,13 +143,7 @@ async fn one_unreadable_mail_among_others(url: &str) {
     crate::support::init_tracing();
     let sink = SmtpSink::start();
     let config = crate::support::config(url, crate::support::free_port(), &[], &sink.section());
-    let store = Store::connect(url, 2).await.unwrap();
-    store.migrate().await.unwrap();
-
-    let now = chrono::Utc::now().timestamp_millis();
-    sqlx::any::install_default_drivers();
-    let db = sqlx::AnyPool::connect(url).await.unwrap();
-    ticket(&db, now).await;
+    let (store, db, now) = queue_store(url).await;
     put(&db, "m1", "ack", "anna@example.org", now).await;
     put(&db, "m2", "bogus", "bram@example.org", now).await;
     put(&db, "m3", "forward", "it-queue@example.org", now).await;
@@ -220,12 +221,7 @@ async fn on_postgresql_too_a_claim_of_large_mails_is_bounded_by_bytes() {
 
 async fn claims_bounded_by_bytes(url: &str) {
     const MIB: usize = 1024 * 1024;
-    let store = Store::connect(url, 2).await.unwrap();
-    store.migrate().await.unwrap();
-    sqlx::any::install_default_drivers();
-    let db = sqlx::AnyPool::connect(url).await.unwrap();
-    let now = chrono::Utc::now().timestamp_millis();
-    ticket(&db, now).await;
+    let (store, db, now) = queue_store(url).await;
     let sized = |id: &str, size: usize| {
         let mut body = format!("Message-ID: <{id}@loket>\r\nSubject: Forward\r\n\r\n").into_bytes();
         body.resize(size, b'x');
