@@ -91,6 +91,20 @@ async fn three_mailboxes_become_tickets_on_postgres() {
     three_mailboxes_become_tickets(&url).await;
 }
 
+/// Deletes IT's folder `Requests` and makes it again with `messages` in it, so
+/// that it has a new UIDVALIDITY (Dovecot's are seconds); returns that.
+async fn recreate_requests(port: u16, messages: &[Vec<u8>]) -> u32 {
+    let old_validity = imap::uidvalidity(port, "it", "Requests").await;
+    let mut session = imap::login(port, "it").await;
+    session.delete("Requests").await.unwrap();
+    session.logout().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    imap::append_all(port, "it", "Requests", messages).await;
+    let new_validity = imap::uidvalidity(port, "it", "Requests").await;
+    assert_ne!(old_validity, new_validity, "the test needs a new UIDVALIDITY");
+    new_validity
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_uidvalidity_duplicates_nothing() {
     let dovecot = Dovecot::start(&["it"]);
@@ -105,18 +119,11 @@ async fn a_changed_uidvalidity_duplicates_nothing() {
     let daemon = Daemon::start(&config);
     wait_for_tickets(&store, 3).await;
     daemon.stop().await;
-    let old_validity = imap::uidvalidity(dovecot.port, "it", "Requests").await;
 
     // The folder is recreated: same messages, new UIDs under a new UIDVALIDITY.
-    let mut session = imap::login(dovecot.port, "it").await;
-    session.delete("Requests").await.unwrap();
-    session.logout().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
     let mut again = first.clone();
     again.extend(messages("it-new", "it@example.org", 1));
-    imap::append_all(dovecot.port, "it", "Requests", &again).await;
-    let new_validity = imap::uidvalidity(dovecot.port, "it", "Requests").await;
-    assert_ne!(old_validity, new_validity, "the test needs a new UIDVALIDITY");
+    let new_validity = recreate_requests(dovecot.port, &again).await;
 
     let daemon = Daemon::start(&config);
     eventually("the cursor to reach UID 4 under the new UIDVALIDITY", Duration::from_secs(30), || async {
@@ -151,19 +158,9 @@ async fn after_a_changed_uidvalidity_mail_in_a_folder_loket_empties_is_answered_
     })
     .await;
     daemon.stop().await;
-    let old_validity = imap::uidvalidity(dovecot.port, "it", "Requests").await;
 
     // The folder is recreated while loket is away, and a request arrives in it.
-    let mut session = imap::login(dovecot.port, "it").await;
-    session.delete("Requests").await.unwrap();
-    session.logout().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    imap::append_all(dovecot.port, "it", "Requests", &messages("arrived", "it@example.org", 1)).await;
-    assert_ne!(
-        old_validity,
-        imap::uidvalidity(dovecot.port, "it", "Requests").await,
-        "the test needs a new UIDVALIDITY"
-    );
+    recreate_requests(dovecot.port, &messages("arrived", "it@example.org", 1)).await;
 
     let daemon = Daemon::start(&config);
     wait_for_tickets(&store, 2).await;
