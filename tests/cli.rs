@@ -8,13 +8,14 @@ use crate::support::dovecot::Dovecot;
 use crate::support::{TestMailbox, imap, request};
 
 fn loket(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_loket"))
-        .args(args)
-        .current_dir(dir)
-        .env("LOKET_LOG", "warn")
-        .env_remove("LOKET_CONFIG")
-        .output()
-        .expect("run loket")
+    command(args, dir).output().expect("run loket")
+}
+
+/// `loket ARGS` in `dir`, quiet but for warnings, with no config from the environment.
+fn command(args: &[&str], dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_loket"));
+    command.args(args).current_dir(dir).env("LOKET_LOG", "warn").env_remove("LOKET_CONFIG");
+    command
 }
 
 fn stdout(output: &Output) -> String {
@@ -840,11 +841,7 @@ async fn purge_applies_retention_to_long_resolved_tickets_down_to_the_files_byte
     let mut reader = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
     sqlx::query("BEGIN").execute(&mut reader).await.unwrap();
     let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets").fetch_one(&mut reader).await.unwrap();
-    let purging = Command::new(env!("CARGO_BIN_EXE_loket"))
-        .args(["purge", "--config", "loket.toml"])
-        .current_dir(dir.path())
-        .env("LOKET_LOG", "warn")
-        .env_remove("LOKET_CONFIG")
+    let purging = command(&["purge", "--config", "loket.toml"], dir.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
